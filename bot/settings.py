@@ -1,0 +1,309 @@
+"""Settings: environment variables (the BRIEF's runtime contract) plus the TOML site config.
+
+``load_settings(env)`` reads both and never raises for a bad value: ``Settings.problems()`` lists
+one clear sentence per problem so start-up can print them all at once. ``avd-bot`` refuses to
+start while any remain.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from commands.errors import UsageError
+from commands.regions import canonical_region
+
+PUBLIC_ARM = "https://management.azure.com"
+PUBLIC_SLACK_API = "https://slack.com/api/"
+SNAPSHOT_MODES = ("DifferentSubDifferentRegion", "DifferentSubSameRegion", "SameSubDifferentRegion")
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    role: str  # primary | secondary
+    subscription: str
+    location: str
+    scale_set_resource_group: str
+    scale_set: str
+    identity: str
+    host_pool_resource_group: str
+    host_pool: str
+    network_resource_group: str = ""
+    vnet: str = ""
+    subnet: str = ""
+    master_resource_group: str = ""
+    gallery: str = ""
+    image: str = ""
+    image_version: str = ""
+    application_group: str = ""
+    workspace: str = ""
+    vm_size: str = "Standard_D4s_v5"
+    join_type: str = "entra"
+    pair: str = ""
+    dr_capacity: int = 2
+    drill_capacity: int = 1
+    scaling_plan: str = ""
+    asr: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    operators: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()
+    two_person_rule: bool = True
+    approval_ttl_minutes: int = 15
+    require_approval: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FailoverPolicy:
+    user_grace_seconds: int = 300
+    message_title: str = "AVD failover"
+    message_body: str = "This desktop is moving to the disaster-recovery site. You will be signed out in {seconds} seconds."
+    recheck_sessions: bool = True
+    primary_timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class SnapshotProfile:
+    name: str
+    source_subscription: str
+    source_resource_group: str
+    target_subscription: str
+    target_resource_group: str
+    target_region: str
+    mode: str = "DifferentSubDifferentRegion"
+    tag_filter: str = ""
+    sync: bool = False
+    schedule: str = ""
+    concurrency: int = 5
+    allow_empty_source: bool = False
+
+    @property
+    def tag(self) -> tuple[str, str] | None:
+        if not self.tag_filter:
+            return None
+        key, _, value = self.tag_filter.partition("=")
+        return key, value
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    tenant_id: str = ""
+    join_app_name: str = "AVD-Join"
+    join_app_object_id: str = ""
+    sites: Mapping[str, Site] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+    failover: FailoverPolicy = field(default_factory=FailoverPolicy)
+    snapshot_profiles: Mapping[str, SnapshotProfile] = field(default_factory=dict)
+
+    def site(self, name_or_location: str | None, *, role: str = "secondary") -> Site:
+        """The site named (or located) so; ``None`` picks the first site with ``role``."""
+        if name_or_location is None:
+            for site in self.sites.values():
+                if site.role == role:
+                    return site
+            raise KeyError(f"no {role} site configured")
+        key = name_or_location.lower()
+        for site in self.sites.values():
+            if site.name.lower() == key:
+                return site
+        for site in self.sites.values():
+            if site.location == canonical_region(name_or_location, strict=False):
+                return site
+        raise KeyError(name_or_location)
+
+    def primary_of(self, site: Site) -> Site:
+        if site.role == "primary":
+            return site
+        return self.sites[site.pair] if site.pair else self.site(None, role="primary")
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = PUBLIC_SLACK_API
+    config_path: str = "avd.toml"
+    db_path: str = "avd.db"
+    arm_endpoint: str = PUBLIC_ARM
+    ca_bundle: str = ""
+    env: str = "development"  # AVD_ENV: development | production
+    mode: str = "serve"  # serve | socket | sandbox
+    config: SiteConfig = field(default_factory=SiteConfig)
+    config_problems: tuple[str, ...] = ()
+    env_problems: tuple[str, ...] = ()
+
+    @property
+    def simulated_azure(self) -> bool:
+        """True when ARM is a loopback simulator (cards then say "simulated Azure")."""
+        return is_loopback_url(self.arm_endpoint)
+
+    def problems(self) -> list[str]:
+        """Every configuration problem, one sentence each, with what to do about it."""
+        out = list(self.env_problems) + list(self.config_problems)
+        if not self.slack_signing_secret and self.mode == "serve":
+            out.append("SLACK_SIGNING_SECRET is empty: copy it from your Slack app's Basic Information page.")
+        if not self.slack_bot_token:
+            out.append("SLACK_BOT_TOKEN is empty: install the app to your workspace and copy the xoxb- token.")
+        if self.mode == "socket" and not self.slack_app_token:
+            out.append("SLACK_APP_TOKEN is empty: Socket Mode needs an app-level xapp- token with connections:write.")
+        if self.simulated_azure and self.env == "production":
+            out.append(
+                f"AZURE_ARM_ENDPOINT={self.arm_endpoint} is a loopback simulator but AVD_ENV=production: "
+                "unset AZURE_ARM_ENDPOINT to use Azure."
+            )
+        if self.mode == "sandbox" and not self.simulated_azure:
+            out.append(
+                f"avd-bot sandbox only runs against the loopback simulator, not {self.arm_endpoint}: "
+                "unset AZURE_ARM_ENDPOINT."
+            )
+        return out
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") -> Settings:
+    """Read the environment and the TOML config named by ``AVD_CONFIG``."""
+    env = os.environ if env is None else env
+    env_problems: list[str] = []
+    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+        if env.get(name):
+            env_problems.append(
+                f"{name} is set: this bot is a single-workspace app and Bolt would silently switch to "
+                "OAuth and drop SLACK_BOT_TOKEN. Unset it."
+            )
+    api_url = env.get("SLACK_API_URL") or PUBLIC_SLACK_API
+    if not api_url.endswith("/"):
+        api_url += "/"
+    config_path = env.get("AVD_CONFIG") or "avd.toml"
+    config, config_problems = load_site_config(config_path)
+    return Settings(
+        slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+        slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+        slack_api_url=api_url,
+        config_path=config_path,
+        db_path=env.get("AVD_DB") or "avd.db",
+        arm_endpoint=(env.get("AZURE_ARM_ENDPOINT") or PUBLIC_ARM).rstrip("/"),
+        ca_bundle=env.get("AZURE_CA_BUNDLE", ""),
+        env=env.get("AVD_ENV", "development"),
+        mode=mode,
+        config=config,
+        config_problems=tuple(config_problems),
+        env_problems=tuple(env_problems),
+    )
+
+
+def load_site_config(path: str | Path) -> tuple[SiteConfig, list[str]]:
+    """Parse and validate the TOML site config; returns the config and its problems."""
+    p = Path(path)
+    if not p.exists():
+        return SiteConfig(), [f"config file {p} not found: copy avd.example.toml to {p} (or set AVD_CONFIG)."]
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return SiteConfig(), [f"{p}: not valid TOML ({exc})."]
+    return parse_site_config(raw, source=str(p))
+
+
+def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tuple[SiteConfig, list[str]]:
+    problems: list[str] = []
+    sites: dict[str, Site] = {}
+    raw_sites = raw.get("sites") or {}
+    if not raw_sites:
+        problems.append(f"{source}: no [sites.*] tables: describe at least a primary and a secondary site.")
+    required = ("subscription", "location", "scale_set_resource_group", "scale_set", "identity",
+                "host_pool_resource_group", "host_pool")
+    for name, body in raw_sites.items():
+        missing = [k for k in required if not body.get(k)]
+        if missing:
+            problems.append(f"{source}: [sites.{name}] is missing {', '.join(missing)}.")
+            continue
+        location = body["location"]
+        try:
+            location = canonical_region(location)
+        except UsageError as exc:
+            problems.append(f"{source}: [sites.{name}] location: {exc.message} {exc.hint}".strip())
+        role = body.get("role", "primary" if not sites else "secondary")
+        if role not in ("primary", "secondary"):
+            problems.append(f"{source}: [sites.{name}] role must be primary or secondary, not {role!r}.")
+        known = set(Site.__dataclass_fields__)
+        kwargs = {k: v for k, v in body.items() if k in known and k not in ("name", "location", "role")}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            problems.append(f"{source}: [sites.{name}] has unknown keys {', '.join(unknown)}.")
+        sites[name] = Site(name=name, role=role, location=location, **kwargs)
+    roles = [s.role for s in sites.values()]
+    if sites and "primary" not in roles:
+        problems.append(f"{source}: no site has role = \"primary\".")
+    if sites and "secondary" not in roles:
+        problems.append(f"{source}: no site has role = \"secondary\": add the DR site (e.g. [sites.dr]).")
+    for site in sites.values():
+        if site.pair and site.pair not in sites:
+            problems.append(f"{source}: [sites.{site.name}] pair = {site.pair!r} names a missing site.")
+
+    pol = raw.get("policy") or {}
+    policy = Policy(
+        operators=tuple(pol.get("operators", ())),
+        approvers=tuple(pol.get("approvers", ())),
+        allowed_channels=tuple(pol.get("allowed_channels", ())),
+        two_person_rule=bool(pol.get("two_person_rule", True)),
+        approval_ttl_minutes=int(pol.get("approval_ttl_minutes", 15)),
+        require_approval=tuple(pol.get("require_approval", ())),
+    )
+    if not policy.operators:
+        problems.append(f"{source}: [policy] operators is empty: nobody could run a command.")
+    if not policy.approvers:
+        problems.append(f"{source}: [policy] approvers is empty: destructive commands could never be approved.")
+    if not policy.allowed_channels:
+        problems.append(f"{source}: [policy] allowed_channels is empty: name the incident channel id(s).")
+
+    fo = raw.get("failover") or {}
+    failover = FailoverPolicy(**{k: v for k, v in fo.items() if k in FailoverPolicy.__dataclass_fields__})
+
+    profiles: dict[str, SnapshotProfile] = {}
+    for name, body in (raw.get("snapshot_profiles") or {}).items():
+        try:
+            prof = SnapshotProfile(name=name, **body)
+        except TypeError as exc:
+            problems.append(f"{source}: [snapshot_profiles.{name}] {exc}.")
+            continue
+        try:
+            prof = SnapshotProfile(**{**prof.__dict__, "target_region": canonical_region(prof.target_region)})
+        except UsageError as exc:
+            problems.append(f"{source}: [snapshot_profiles.{name}] target_region: {exc.message} {exc.hint}".strip())
+        if prof.mode not in SNAPSHOT_MODES:
+            problems.append(f"{source}: [snapshot_profiles.{name}] mode must be one of {', '.join(SNAPSHOT_MODES)}.")
+        if prof.tag_filter and ("=" not in prof.tag_filter or prof.tag_filter.startswith("=")):
+            problems.append(f"{source}: [snapshot_profiles.{name}] tag_filter must be exact key=value.")
+        profiles[name] = prof
+
+    jo = raw.get("join_app") or {}
+    config = SiteConfig(
+        tenant_id=str(raw.get("tenant_id", "")),
+        join_app_name=str(jo.get("name", "AVD-Join")),
+        join_app_object_id=str(jo.get("app_object_id", "")),
+        sites=sites,
+        policy=policy,
+        failover=failover,
+        snapshot_profiles=profiles,
+    )
+    return config, problems
