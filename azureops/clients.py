@@ -1,0 +1,131 @@
+"""``AzureClients``: every Azure SDK client the bot uses, built in one place.
+
+The same factory serves real Azure and the loopback simulator: ``endpoint`` becomes each client's
+``base_url`` and ``ca_bundle`` its ``connection_verify`` (the simulator's throwaway CA), so the SDK pipelines
+(bearer-token policy, retries, ARM polling) run unchanged.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+from urllib.parse import quote
+
+from azure.core import PipelineClient
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    map_error,
+)
+from azure.core.pipeline.policies import (
+    BearerTokenCredentialPolicy,
+    HeadersPolicy,
+    NetworkTraceLoggingPolicy,
+    RetryPolicy,
+    UserAgentPolicy,
+)
+from azure.core.rest import HttpRequest
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.desktopvirtualization import DesktopVirtualizationMgmtClient
+from azure.mgmt.msi import ManagedServiceIdentityClient
+from azure.mgmt.resource.locks import ManagementLockClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from azureops.credentials import credential_for, is_loopback
+
+PUBLIC_ARM = "https://management.azure.com"
+PUBLIC_GRAPH = "https://graph.microsoft.com"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+ERROR_MAP: dict[int, type[HttpResponseError]] = {401: ClientAuthenticationError, 404: ResourceNotFoundError,
+                                                  409: ResourceExistsError}
+NETWORK_API_VERSION = "2024-05-01"  # read vnets/subnets with resources.get_by_id(id, NETWORK_API_VERSION)
+
+
+class GraphClient:
+    """The few Microsoft Graph calls the bot needs: an application's federated identity credentials."""
+
+    def __init__(self, base_url: str, credential: TokenCredential, **kwargs: Any) -> None:
+        self.base_url = base_url.rstrip("/")
+        policies = [HeadersPolicy(), UserAgentPolicy(sdk_moniker="avd-ops-graph"),
+                    RetryPolicy(**{k: v for k, v in kwargs.items() if k == "retry_total"}),
+                    BearerTokenCredentialPolicy(credential, GRAPH_SCOPE), NetworkTraceLoggingPolicy()]
+        self._client: PipelineClient[HttpRequest, Any] = PipelineClient(
+            self.base_url, policies=policies,
+            **{k: v for k, v in kwargs.items() if k == "connection_verify"})
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = HttpRequest(method, f"{self.base_url}/v1.0{path}", json=body)
+        response = self._client.send_request(request)
+        if response.status_code >= 400:
+            map_error(response.status_code, response, ERROR_MAP)
+            raise HttpResponseError(response=response)
+        return response.json() if response.content else None
+
+    def list_federated_credentials(self, app_object_id: str) -> list[dict[str, Any]]:
+        body = self._send("GET", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials")
+        return list(body["value"])
+
+    def create_federated_credential(self, app_object_id: str, name: str, issuer: str, subject: str,
+                                    description: str = "") -> dict[str, Any]:
+        payload = {"name": name, "issuer": issuer, "subject": subject, "description": description,
+                   "audiences": ["api://AzureADTokenExchange"]}
+        created: dict[str, Any] = self._send(
+            "POST", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials", payload)
+        return created
+
+    def delete_federated_credential(self, app_object_id: str, credential_id_or_name: str) -> None:
+        self._send("DELETE", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials/"
+                             f"{quote(credential_id_or_name)}")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class AzureClients:
+    """Lazily built, per-subscription cached SDK clients sharing one credential and transport settings."""
+
+    def __init__(self, endpoint: str = PUBLIC_ARM, ca_bundle: str | None = None,
+                 credential: TokenCredential | None = None, polling_interval: float | None = None,
+                 retry_total: int | None = None) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.simulated = is_loopback(self.endpoint)
+        self.credential = credential if credential is not None else credential_for(self.endpoint)
+        self.polling_interval = polling_interval if polling_interval is not None else (1 if self.simulated else 30)
+        self._kwargs: dict[str, Any] = {"base_url": self.endpoint, "polling_interval": self.polling_interval}
+        if ca_bundle:
+            self._kwargs["connection_verify"] = ca_bundle
+        if retry_total is not None:
+            self._kwargs["retry_total"] = retry_total
+        self.compute = cache(self._compute)
+        self.msi = cache(self._msi)
+        self.avd = cache(self._avd)
+        self.locks = cache(self._locks)
+        self.resources = cache(self._resources)
+        self._graph: GraphClient | None = None
+
+    def _compute(self, subscription: str) -> ComputeManagementClient:
+        return ComputeManagementClient(self.credential, subscription, **self._kwargs)
+
+    def _msi(self, subscription: str) -> ManagedServiceIdentityClient:
+        return ManagedServiceIdentityClient(self.credential, subscription, **self._kwargs)
+
+    def _avd(self, subscription: str) -> DesktopVirtualizationMgmtClient:
+        return DesktopVirtualizationMgmtClient(self.credential, subscription, **self._kwargs)
+
+    def _locks(self, subscription: str) -> ManagementLockClient:
+        return ManagementLockClient(self.credential, subscription, **self._kwargs)
+
+    def _resources(self, subscription: str) -> ResourceManagementClient:
+        return ResourceManagementClient(self.credential, subscription, **self._kwargs)
+
+    @property
+    def graph(self) -> GraphClient:
+        """Graph at graph.microsoft.com, or at ``<endpoint>/graph`` for the simulator."""
+        if self._graph is None:
+            base = f"{self.endpoint}/graph" if self.simulated else PUBLIC_GRAPH
+            extra = {k: v for k, v in self._kwargs.items() if k in ("connection_verify", "retry_total")}
+            self._graph = GraphClient(base, self.credential, **extra)
+        return self._graph

@@ -1,0 +1,158 @@
+"""AVD session hosts (drain flag, status, heartbeat) and user sessions (list, message, disconnect, log off)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sim.azure.avd import POOL, VERSIONS, missing
+from sim.azure.clock import iso
+from sim.azure.common import body_dict, page
+from sim.azure.ids import guid
+from sim.azure.router import ArmError, Request, Response, Router
+from sim.azure.store import public
+
+if TYPE_CHECKING:
+    from sim.azure.simulator import AzureSim
+
+HOST_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts"
+USER_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts/usersessions"
+HOST_FIELDS = ("allowNewSession", "assignedUser", "friendlyName")
+
+
+def render_host(sim: AzureSim, doc: dict[str, Any]) -> dict[str, Any]:
+    """A live host's heartbeat is "now" (agents beat every 30 s)."""
+    out = public(doc) or {}
+    if doc.get("_sim", {}).get("heartbeat") and out["properties"].get("status") == "Available":
+        now = sim.clock.seconds()
+        out["properties"]["lastHeartBeat"] = iso(now - now % 30)
+    return out
+
+
+def make_user_session(sim: AzureSim, host: dict[str, Any], number: int, upn: str) -> dict[str, Any]:
+    sid = f"{host['id']}/userSessions/{number}"
+    props = {"objectId": guid(sim.rng), "userPrincipalName": upn, "applicationType": "Desktop",
+             "sessionState": "Active", "activeDirectoryUserName": "", "createTime": iso(sim.clock.seconds())}
+    doc = {"id": sid, "name": f"{host['name']}/{number}", "type": USER_TYPE, "properties": props}
+    sim.store.put(doc)
+    _recount(sim, host)
+    return doc
+
+
+def _recount(sim: AzureSim, host: dict[str, Any]) -> None:
+    host["properties"]["sessions"] = len(sim.store.children(host["id"] + "/userSessions"))
+
+
+def all_user_sessions(sim: AzureSim, pool_id: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for host in sim.store.children(pool_id + "/sessionHosts"):
+        out.extend(sim.store.children(host["id"] + "/userSessions"))
+    return out
+
+
+def _pool(sim: AzureSim, req: Request) -> dict[str, Any]:
+    base = req.path.lower().split("/sessionhosts")[0].split("/usersessions")[0]
+    pool = sim.store.get(base)
+    if pool is None or pool.get("type") != POOL:
+        raise missing(POOL)
+    return pool
+
+
+def _host(sim: AzureSim, req: Request) -> dict[str, Any]:
+    _pool(sim, req)
+    parts = req.path.split("/")
+    idx = [p.lower() for p in parts].index("sessionhosts")
+    host = sim.store.get("/".join(parts[:idx + 2]))
+    if host is None:
+        raise ArmError(404, "SessionHostNotFound", f"SessionHost '{parts[idx + 1]}' does not exist.")
+    return host
+
+
+def _user(sim: AzureSim, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    host = _host(sim, req)
+    parts = req.path.split("/")
+    idx = [p.lower() for p in parts].index("usersessions")
+    doc = sim.store.get("/".join(parts[:idx + 2]))
+    if doc is None:
+        raise ArmError(404, "UserSessionNotFound", f"UserSession '{parts[idx + 1]}' does not exist.")
+    return host, doc
+
+
+def _hosts(sim: AzureSim, req: Request) -> Response:
+    pool = _pool(sim, req)
+    return page(sim, req, sim.store.children(pool["id"] + "/sessionHosts"), lambda d: render_host(sim, d))
+
+
+def _host_get(sim: AzureSim, req: Request) -> Response:
+    return Response(200, render_host(sim, _host(sim, req)))
+
+
+def _host_patch(sim: AzureSim, req: Request) -> Response:
+    host = _host(sim, req)
+    props = body_dict(req).get("properties") or {}
+    for field in HOST_FIELDS:
+        if field in props:
+            host["properties"][field] = props[field]
+    return Response(200, render_host(sim, host))
+
+
+def _host_delete(sim: AzureSim, req: Request) -> Response:
+    host = _host(sim, req)
+    if host["properties"].get("sessions") and (req.q("force") or "").lower() != "true":
+        raise ArmError(400, "SessionHostHasActiveSessions",
+                       f"SessionHost '{host['name']}' has {host['properties']['sessions']} user session(s); log them "
+                       "off first or delete with force=true.")
+    sim.store.delete(host["id"])
+    return Response(200)
+
+
+def _users(sim: AzureSim, req: Request) -> Response:
+    if "/sessionhosts/" in req.path.lower():
+        found = sim.store.children(_host(sim, req)["id"] + "/userSessions")
+    else:
+        found = all_user_sessions(sim, _pool(sim, req)["id"])
+        flt = (req.q("$filter") or "").lower()
+        if "userprincipalname eq '" in flt:
+            upn = flt.split("userprincipalname eq '", 1)[1].split("'", 1)[0]
+            found = [u for u in found if u["properties"]["userPrincipalName"].lower() == upn]
+    return page(sim, req, found)
+
+
+def _user_get(sim: AzureSim, req: Request) -> Response:
+    return Response(200, public(_user(sim, req)[1]))
+
+
+def _user_delete(sim: AzureSim, req: Request) -> Response:
+    host, doc = _user(sim, req)
+    sim.store.delete(doc["id"])
+    _recount(sim, host)
+    return Response(200)
+
+
+def _disconnect(sim: AzureSim, req: Request) -> Response:
+    _, doc = _user(sim, req)
+    doc["properties"]["sessionState"] = "Disconnected"
+    return Response(200)
+
+
+def _message(sim: AzureSim, req: Request) -> Response:
+    host, doc = _user(sim, req)
+    body = body_dict(req)
+    sim.messages.append({"sessionHost": host["name"], "userSession": doc["id"].rsplit("/", 1)[-1],
+                         "user": doc["properties"]["userPrincipalName"], "title": body.get("messageTitle"),
+                         "body": body.get("messageBody"), "at": iso(sim.clock.seconds())})
+    return Response(200)
+
+
+def register(router: Router) -> None:
+    pool = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.DesktopVirtualization/hostPools/{pool}"
+    router.add("GET", pool + "/sessionHosts", _hosts, VERSIONS)
+    router.add("GET", pool + "/sessionHosts/{host}", _host_get, VERSIONS)
+    router.add("PATCH", pool + "/sessionHosts/{host}", _host_patch, VERSIONS)
+    router.add("DELETE", pool + "/sessionHosts/{host}", _host_delete, VERSIONS)
+    router.add("GET", pool + "/userSessions", _users, VERSIONS)
+    user = pool + "/sessionHosts/{host}/userSessions"
+    router.add("GET", user, _users, VERSIONS)
+    router.add("GET", user + "/{user}", _user_get, VERSIONS)
+    router.add("DELETE", user + "/{user}", _user_delete, VERSIONS)
+    router.add("POST", user + "/{user}/disconnect", _disconnect, VERSIONS)
+    router.add("POST", user + "/{user}/sendMessage", _message, VERSIONS)

@@ -1,0 +1,209 @@
+"""Microsoft.Compute virtual machine scale sets (Flexible and Uniform) and their VMs.
+
+PUT answers 201 (new) / 200 (existing) + Azure-AsyncOperation, never 202; PATCH answers 200 +
+Azure-AsyncOperation. A provisioned scale set reports ``provisioningState: "succeeded"`` in lower case, as
+the official Get example does. Instances: see ``instances``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sim.azure import instances, lro
+from sim.azure.clock import iso
+from sim.azure.common import body_dict, check_location, get_or_404, page, tags_of
+from sim.azure.ids import guid, key, region_key
+from sim.azure.replication import VERSION_TYPE, completed_in
+from sim.azure.router import ArmError, Request, Response, Router
+from sim.azure.store import merge, public
+
+if TYPE_CHECKING:
+    from sim.azure.simulator import AzureSim
+
+VERSIONS = ("2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-09-01", "2023-07-01",
+            "2023-03-01", "2022-11-01", "2022-08-01")
+VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+UAMI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
+READY = "succeeded"
+
+
+def image_not_found(image_id: str, location: str) -> ArmError:
+    """404 GalleryImageNotFound; the message keeps the observed quirk of literal surrounding double quotes."""
+    return ArmError(404, "GalleryImageNotFound",
+                    f'"The gallery image {image_id} is not available in {region_key(location)} region. Please contact '
+                    'image owner to replicate to this region, or change your requested region."', "imageReference")
+
+
+def check_image(sim: AzureSim, vmss_props: dict[str, Any], location: str) -> None:
+    """A gallery image (version or definition = latest) must have a Completed replica in ``location``."""
+    ref = ((vmss_props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get("imageReference") or {}
+    image_id = ref.get("id") if isinstance(ref, dict) else None
+    if not image_id or "/galleries/" not in image_id.lower():
+        return
+    version = sim.store.get(image_id)
+    if version is None and "/versions/" not in image_id.lower():
+        candidates = [v for v in sim.store.children(image_id + "/versions")
+                      if not v["properties"]["publishingProfile"].get("excludeFromLatest")]
+        version = max(candidates, key=lambda v: [int(p) for p in re.findall(r"\d+", v["name"])], default=None)
+    if version is None or version.get("type") != VERSION_TYPE or not completed_in(version, location):
+        raise image_not_found(image_id, location)
+
+
+def _identity(sim: AzureSim, identity: Any) -> dict[str, Any] | None:
+    if not isinstance(identity, dict):
+        return None
+    out = {"type": identity.get("type", "None")}
+    uamis = identity.get("userAssignedIdentities") or {}
+    if uamis:
+        out["userAssignedIdentities"] = {}
+    for uid in uamis:
+        doc = sim.store.get(uid)
+        if doc is None or doc.get("type") != UAMI_TYPE:
+            inner = f'{{"error":{{"code":"NotFound","message":"Resource \'{uid}\' was not found."}}}}'
+            raise ArmError(400, "FailedIdentityOperation",
+                           f"Identity operation for resource '{uid}' failed with error 'Failed to perform resource "
+                           f"identity operation. Status: 'NotFound'. Response: '{inner}'.'.")
+        out["userAssignedIdentities"][uid] = {"principalId": doc["properties"]["principalId"],
+                                             "clientId": doc["properties"]["clientId"]}
+    return out
+
+
+def _validate(props: dict[str, Any], sku: dict[str, Any]) -> None:
+    mode = props.get("orchestrationMode", "Uniform")
+    if mode not in ("Uniform", "Flexible"):
+        raise ArmError(400, "InvalidParameter", f"The value '{mode}' of orchestrationMode is not valid.",
+                       "orchestrationMode")
+    if mode == "Flexible":
+        if props.get("singlePlacementGroup") is True:
+            raise ArmError(400, "InvalidParameter", "singlePlacementGroup must be false for scale sets with "
+                           "Flexible orchestration mode.", "singlePlacementGroup")
+        if "platformFaultDomainCount" not in props:
+            raise ArmError(400, "InvalidParameter", "Required parameter 'platformFaultDomainCount' is missing "
+                           "(null).", "platformFaultDomainCount")
+        net = (props.get("virtualMachineProfile") or {}).get("networkProfile") or {}
+        if net.get("networkInterfaceConfigurations") and not net.get("networkApiVersion"):
+            raise ArmError(400, "InvalidParameter", "networkApiVersion is required for scale sets with Flexible "
+                           "orchestration mode that define network interface configurations.",
+                           "networkProfile.networkApiVersion")
+    capacity = sku.get("capacity", 0)
+    if not isinstance(capacity, int) or capacity < 0 or capacity > 1000:
+        raise ArmError(400, "InvalidParameter", f"The value {capacity} of parameter 'sku.capacity' is out of "
+                       "range. The value must be between 0 and 1000, inclusive.", "sku.capacity")
+
+
+def _put(sim: AzureSim, req: Request) -> Response:
+    body = body_dict(req)
+    existing = sim.store.get(req.path)
+    if existing is not None:
+        return _change(sim, req, existing, body, status=200)
+    location = check_location(body.get("location"), VMSS_TYPE)
+    props = dict(body.get("properties") or {})
+    sku = dict(body.get("sku") or {})
+    _validate(props, sku)
+    identity = _identity(sim, body.get("identity"))
+    check_image(sim, props, location)
+    flexible = props.get("orchestrationMode") == "Flexible"
+    props.setdefault("orchestrationMode", "Uniform")
+    props.setdefault("singlePlacementGroup", not flexible)
+    props.update(uniqueId=guid(sim.rng), timeCreated=iso(sim.clock.seconds()), provisioningState="Creating")
+    sku.setdefault("capacity", 0)
+    sku.setdefault("tier", "Standard")
+    doc: dict[str, Any] = {"id": req.path, "name": req.params["name"], "type": VMSS_TYPE, "location": location,
+                           "tags": tags_of(body) or {}, "sku": sku, "properties": props, "_sim": {}}
+    if identity:
+        doc["identity"] = identity
+    sim.store.put(doc)
+    op = lro.begin(sim, req, duration=0.0, location=location)
+    op["end"] = max(instances.create(sim, doc, sku["capacity"], bool(op["error"])), op["start"] + 30.0)
+    doc["_sim"].update(readyAt=op["end"], failed=bool(op["error"]), readyState=READY)
+    return Response(201, public(doc), lro.headers(sim, op))
+
+
+def _change(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int) -> Response:
+    props = body.get("properties") or {}
+    sku = body.get("sku") or {}
+    _validate({**doc["properties"], **props}, {**doc["sku"], **sku})
+    identity = _identity(sim, body.get("identity")) if "identity" in body else None
+    new_cap = sku.get("capacity", doc["sku"].get("capacity", 0))
+    old_cap = len([v for v in instances.of_scale_set(sim, doc) if "deleteAt" not in v["_sim"]])
+    merged = {**doc["properties"], **props}
+    error = None
+    if new_cap > old_cap:
+        try:
+            check_image(sim, merged, doc["location"])
+        except ArmError as exc:
+            error = {"code": exc.code, "message": exc.message}
+    merge(doc["properties"], props)
+    merge(doc["sku"], sku)
+    if identity:
+        doc["identity"] = identity
+    if tags_of(body) is not None:
+        doc["tags"] = tags_of(body)
+    op = lro.begin(sim, req, duration=0.0, location=doc["location"])
+    op["error"] = op["error"] or error
+    end = op["start"] + sim.rng.uniform(30.0, 60.0)
+    if new_cap > old_cap:
+        end = max(end, instances.create(sim, doc, new_cap - old_cap, bool(op["error"])))
+    elif new_cap < old_cap:
+        end = op["start"] + sim.rng.uniform(60.0, 120.0)
+        instances.remove(sim, doc, old_cap - new_cap, end)
+    op["end"] = end
+    doc["properties"]["provisioningState"] = "Updating"
+    doc["_sim"].update(readyAt=end, failed=bool(op["error"]), readyState=READY)
+    return Response(status, public(doc), lro.headers(sim, op))
+
+
+def _patch(sim: AzureSim, req: Request) -> Response:
+    return _change(sim, req, get_or_404(sim, req, VMSS_TYPE), body_dict(req), status=200)
+
+
+def _delete(sim: AzureSim, req: Request) -> Response:
+    doc = sim.store.get(req.path)
+    if doc is None:
+        return Response(204)
+    op = lro.begin(sim, req, duration=sim.rng.uniform(120.0, 300.0), location=doc["location"])
+    instances.remove(sim, doc, len(instances.of_scale_set(sim, doc)), op["end"])
+    lro.mark_deleting(doc, op)
+    return Response(202, None, lro.headers(sim, op, location=True))
+
+
+def _get(sim: AzureSim, req: Request) -> Response:
+    return Response(200, public(get_or_404(sim, req, VMSS_TYPE)))
+
+
+def _list(sim: AzureSim, req: Request) -> Response:
+    return page(sim, req, sim.store.of_type(VMSS_TYPE, req.path.lower().split("/providers/")[0]))
+
+
+def _vmss_vms(sim: AzureSim, req: Request) -> Response:
+    doc = get_or_404(sim, req, VMSS_TYPE, req.path.rsplit("/", 1)[0])
+    return page(sim, req, instances.of_scale_set(sim, doc))
+
+
+def _vms(sim: AzureSim, req: Request) -> Response:
+    found = sim.store.of_type(instances.VM_TYPE, req.path.lower().split("/providers/")[0])
+    m = re.search(r"virtualMachineScaleSet/id'?\s+eq\s+'([^']+)'", req.q("$filter") or "", re.IGNORECASE)
+    if m:
+        found = [v for v in found if v.get("_sim", {}).get("scaleSet") == key(m.group(1))]
+    return page(sim, req, found)
+
+
+def _vm(sim: AzureSim, req: Request) -> Response:
+    return Response(200, public(get_or_404(sim, req, instances.VM_TYPE)))
+
+
+def register(router: Router) -> None:
+    router.on_tick(instances.advance)
+    base = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Compute"
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachineScaleSets", _list, VERSIONS)
+    router.add("GET", base + "/virtualMachineScaleSets", _list, VERSIONS)
+    one = base + "/virtualMachineScaleSets/{name}"
+    router.add("GET", one, _get, VERSIONS)
+    router.add("PUT", one, _put, VERSIONS)
+    router.add("PATCH", one, _patch, VERSIONS)
+    router.add("DELETE", one, _delete, VERSIONS)
+    router.add("GET", one + "/virtualMachines", _vmss_vms, VERSIONS)
+    router.add("GET", one + "/virtualMachines/{instance}", _vm, VERSIONS)
+    router.add("GET", base + "/virtualMachines", _vms, VERSIONS)
+    router.add("GET", base + "/virtualMachines/{vm}", _vm, VERSIONS)
