@@ -1,0 +1,173 @@
+"""Plans: named, ordered, idempotent steps that a capability hands to the job engine.
+
+A ``Step`` says what it changes (``resource_id``, ``description``, ``intent``), whether Azure is already
+in the wanted state (``check``), how to get there (``apply``) and how to re-attach to an operation it
+started before a restart (``resume``, given the saved continuation token). A step that starts a
+long-running operation saves the poller's token through ``ctx.save_token`` *before* waiting; ``run_lro``
+does both. The engine records each step like a migration, so a finished step is never applied twice.
+
+``Plan.preview()`` is what the approval card and ``--dry-run`` show; ``Plan.hash()`` binds an approval to
+exactly those steps. Nothing here imports ``bot`` or ``slack_*``: the engine passes a ``StepContext``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from azure.core.polling import LROPoller
+
+T = TypeVar("T")
+
+
+class StepContext(Protocol):
+    """What a running step may ask of the engine."""
+
+    def save_token(self, token: str) -> None:
+        """Persist an LRO continuation token now (before waiting on the poller)."""
+
+    def progress(self, percent: float | None, text: str = "") -> None:
+        """Report progress; the engine coalesces these into card updates."""
+
+    def note(self, text: str) -> None:
+        """Append one line to the step's recorded output."""
+
+
+CheckFn = Callable[[StepContext], bool]
+ApplyFn = Callable[[StepContext], "str | None"]
+ResumeFn = Callable[[StepContext, str], "str | None"]
+
+
+def _not_done(ctx: StepContext) -> bool:
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One idempotent change. ``check`` reads Azure first: True means "already so", the step is skipped.
+
+    ``apply`` returns an optional one-line output. ``resume`` re-attaches to a saved poller; without it
+    the engine falls back to ``check`` then ``apply``.
+    """
+
+    name: str
+    resource_id: str
+    description: str
+    apply: ApplyFn
+    check: CheckFn = _not_done
+    resume: ResumeFn | None = None
+    estimate_seconds: int = 30
+    intent: Mapping[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        """What the plan hash covers: name, resource and intended state (not callables)."""
+        return {"name": self.name, "resource": self.resource_id.lower(), "intent": dict(self.intent)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A capability's ordered steps. ``verb`` is the policy verb (``"scale in"``); it defaults to ``kind``."""
+
+    kind: str
+    title: str
+    steps: tuple[Step, ...]
+    verb: str = ""
+    summary: str = ""
+
+    @property
+    def policy_verb(self) -> str:
+        return self.verb or self.kind
+
+    @property
+    def locks(self) -> tuple[str, ...]:
+        """Lower-cased ids of every resource the plan changes, in first-use order."""
+        seen: dict[str, None] = {}
+        for step in self.steps:
+            if step.resource_id:
+                seen.setdefault(step.resource_id.lower(), None)
+        return tuple(seen)
+
+    @property
+    def estimate_seconds(self) -> int:
+        return sum(step.estimate_seconds for step in self.steps)
+
+    def preview(self) -> list[str]:
+        """One line per step: what changes, on which resource, roughly how long."""
+        lines = []
+        for n, step in enumerate(self.steps, 1):
+            where = f" on `{resource_label(step.resource_id)}`" if step.resource_id else ""
+            lines.append(f"{n}. {step.description}{where} (~{format_seconds(step.estimate_seconds)})")
+        return lines
+
+    def hash(self) -> str:
+        """SHA-256 over kind and every step's name, resource and intent; stable across processes."""
+        body = {"kind": self.kind, "steps": [s.identity() for s in self.steps]}
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def resource_label(resource_id: str) -> str:
+    """``.../virtualMachineScaleSets/EntraDR`` -> ``virtualMachineScaleSets/EntraDR``; RG-relative for children."""
+    parts = [p for p in resource_id.split("/") if p]
+    if len(parts) <= 2:
+        return resource_id
+    try:
+        rg = [p.lower() for p in parts].index("resourcegroups")
+    except ValueError:
+        return "/".join(parts[-2:])
+    tail = parts[rg + 1 :]
+    if len(tail) >= 5:  # RG/providers/NS/type/name[/child...]: keep RG, then type/name pairs
+        return f"{tail[0]}/" + "/".join(tail[3:])
+    return "/".join(tail)
+
+
+def format_seconds(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s" if s % 60 else f"{s // 60}m"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def poller_percent(poller: LROPoller[Any]) -> float | None:
+    """Azure's ``percentComplete`` from the poller's latest status response, when it reports one."""
+    try:
+        method: Any = poller.polling_method()
+        body = method._pipeline_response.http_response.json()
+    except Exception:  # noqa: BLE001 - progress is best effort
+        return None
+    if not isinstance(body, dict):
+        return None
+    for source in (body, body.get("properties") or {}):
+        value = source.get("percentComplete", source.get("completionPercent"))
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def follow(ctx: StepContext, poller: LROPoller[T], *, tick: float = 0.5) -> T:
+    """Wait on ``poller`` reporting progress; returns its result (raises Azure's error on failure)."""
+    last: tuple[float | None, str] | None = None
+    while not poller.done():
+        poller.wait(timeout=tick)
+        current = (poller_percent(poller), poller.status())
+        if current != last:
+            ctx.progress(*current)
+            last = current
+    return poller.result()
+
+
+def run_lro(ctx: StepContext, poller: LROPoller[T], *, tick: float = 0.5) -> T:
+    """Save ``poller``'s continuation token first, then follow it to the end."""
+    ctx.save_token(poller.continuation_token())
+    return follow(ctx, poller, tick=tick)

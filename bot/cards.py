@@ -1,0 +1,150 @@
+"""The job card (which is also the approval card) and the engine's thread replies, as pure functions.
+
+One message per job: while the job waits for an approver it shows the plan preview, the requester, the
+expiry and Approve (with a confirm dialog) / Reject; once approved the same message becomes the progress
+card, one line per step (pending/running/done/failed, duration, percent), with Cancel while it runs and
+Retry after a failure. Blocks are ``slack_sdk.models`` objects, so Slack's limits are checked on send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from azureops.plan import format_seconds, resource_label
+from bot import jobs, render
+
+APPROVE, REJECT, RETRY, CANCEL = "engine_approve", "engine_reject", "engine_retry", "engine_cancel"
+STATUS_ICON = {
+    jobs.AWAITING: ":hourglass_flowing_sand:", jobs.QUEUED: ":inbox_tray:", jobs.RUNNING: ":gear:",
+    jobs.DONE: ":white_check_mark:", jobs.FAILED: ":x:", jobs.CANCELLED: ":no_entry_sign:",
+    jobs.REJECTED: ":no_entry:", jobs.EXPIRED: ":alarm_clock:",
+}
+STATUS_TEXT = {
+    jobs.AWAITING: "waiting for approval", jobs.QUEUED: "queued", jobs.RUNNING: "running", jobs.DONE: "done",
+    jobs.FAILED: "failed", jobs.CANCELLED: "cancelled", jobs.REJECTED: "rejected", jobs.EXPIRED: "approval expired",
+}
+STEP_ICON = {
+    jobs.STEP_PENDING: ":white_circle:", jobs.STEP_RUNNING: ":arrows_counterclockwise:",
+    jobs.STEP_DONE: ":white_check_mark:", jobs.STEP_FAILED: ":x:", jobs.STEP_SKIPPED: ":heavy_minus_sign:",
+}
+
+
+def _seconds_between(start: str | None, end: str | None, now: datetime) -> float | None:
+    if not start:
+        return None
+    t0 = datetime.fromisoformat(start)
+    t1 = datetime.fromisoformat(end) if end else now
+    return max(0.0, (t1 - t0).total_seconds())
+
+
+def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) -> str:
+    """``:gear: 2. Set capacity to 2 on `VMSSDR/EntraDR` - running 40% (1m05s)``."""
+    where = f" on `{resource_label(step['resource_id'])}`" if step.get("resource_id") else ""
+    head = f"{int(step['idx']) + 1}. {step.get('description') or step['name']}{where}"
+    if preview:
+        return f"{head} (~{format_seconds(step.get('estimate_seconds') or 0)})"
+    status = step["status"]
+    took = _seconds_between(step.get("started_at"), step.get("finished_at"), now)
+    bits = [status]
+    if status == jobs.STEP_RUNNING and step.get("percent") is not None:
+        bits.append(f"{float(step['percent']):.0f}%")
+    if took is not None and status != jobs.STEP_PENDING:
+        bits.append(f"({format_seconds(took)})")
+    if status == jobs.STEP_DONE and step.get("output"):
+        bits.append(f"- {str(step['output']).splitlines()[-1][:120]}")
+    return f"{STEP_ICON.get(status, ':grey_question:')} {head} - {' '.join(bits)}"
+
+
+def failure_text(job: Mapping[str, Any]) -> str:
+    """Azure's code, the resource and the next step, ending with ``/avd job N retry``."""
+    detail = jobs.error_detail(job)
+    lines = [f"*Failed:* {detail.get('message') or job.get('error') or 'unknown error'}"]
+    if detail.get("code"):
+        lines.append(f"*Azure code:* `{detail['code']}`")
+    if detail.get("resource_id"):
+        lines.append(f"*Resource:* `{detail['resource_id']}`")
+    if detail.get("next_step"):
+        lines.append(f"*Next:* {detail['next_step']}")
+    lines.append(f"Then retry with `/avd job {job['id']} retry`.")
+    return "\n".join(lines)
+
+
+def summary_text(job: Mapping[str, Any]) -> str:
+    status = job["status"]
+    return f"Job {job['id']} ({job.get('title') or job['kind']}): {STATUS_TEXT.get(status, status)}"
+
+
+def _approval_context(job: Mapping[str, Any], approval: Mapping[str, Any] | None, now: datetime) -> str:
+    parts = [f"Requested by <@{job['requested_by']}>"]
+    if approval is not None:
+        status = approval["status"]
+        if status == "pending":
+            expires = datetime.fromisoformat(approval["expires_at"])
+            left = max(0.0, (expires - now).total_seconds())
+            parts.append(f"expires {expires:%H:%M} UTC (in {format_seconds(left)})")
+        elif status == "stale":
+            parts.append("the plan changed after approval: a new request was posted below")
+        elif approval.get("decided_by"):
+            verb = {"approved": "approved", "rejected": "rejected"}.get(status, status)
+            parts.append(f"{verb} by <@{approval['decided_by']}>")
+        else:
+            parts.append(f"approval {status}")
+    return " · ".join(parts)
+
+
+def job_card(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], approval: Mapping[str, Any] | None,
+             *, now: datetime, simulated: bool = False) -> tuple[str, list[Block]]:
+    """The fallback text and the FULL block list of a job's card in its current state."""
+    status = job["status"]
+    awaiting = status == jobs.AWAITING
+    title = f"{'Approval needed' if awaiting else 'Job ' + str(job['id'])}: {job.get('title') or job['kind']}"
+    blocks: list[Block] = [HeaderBlock(text=title[:150])]
+    head = f"{STATUS_ICON.get(status, '')} *{STATUS_TEXT.get(status, status)}* · job {job['id']}"
+    if awaiting:
+        head += f" · `{job.get('verb') or job['kind']}` needs a second person"
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=head)))
+    lines = [step_line(s, now, preview=awaiting) for s in steps]
+    blocks.extend(render._sections("\n".join(lines) or "(no steps)"))
+    if status == jobs.FAILED:
+        blocks.extend(render._sections(failure_text(job)))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_approval_context(job, approval, now))]))
+    buttons: list[ButtonElement] = []
+    if awaiting and approval is not None and approval["status"] == "pending":
+        confirm = ConfirmObject(title="Approve this change?", text=f"This runs *{title[:200]}* now.",
+                                confirm="Approve", deny="Cancel", style="danger")
+        buttons = [ButtonElement(text="Approve", action_id=APPROVE, value=str(approval["id"]), style="primary",
+                                 confirm=confirm),
+                   ButtonElement(text="Reject", action_id=REJECT, value=str(approval["id"]), style="danger")]
+    elif status in (jobs.QUEUED, jobs.RUNNING) and not job.get("cancel_requested"):
+        buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=str(job["id"]))]
+    elif status in (jobs.FAILED, jobs.CANCELLED):
+        buttons = [ButtonElement(text="Retry", action_id=RETRY, value=str(job["id"]), style="primary")]
+    if buttons:
+        blocks.append(ActionsBlock(block_id=f"job:{job['id']}", elements=list(buttons)))
+    return summary_text(job), render.card(blocks, simulated=simulated)
+
+
+def final_reply(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now: datetime) -> str:
+    """The thread reply (broadcast to the channel) when a job ends."""
+    took = _seconds_between(job.get("started_at"), job.get("finished_at"), now)
+    spent = f" in {format_seconds(took)}" if took is not None else ""
+    status = job["status"]
+    if status == jobs.DONE:
+        done = sum(1 for s in steps if s["status"] == jobs.STEP_DONE)
+        return f":white_check_mark: Job {job['id']} ({job.get('title') or job['kind']}) finished{spent}: {done} step(s) done."
+    if status == jobs.FAILED:
+        return f":x: Job {job['id']} ({job.get('title') or job['kind']}) failed{spent}.\n{failure_text(job)}"
+    return f"{STATUS_ICON.get(status, '')} {summary_text(job)}."

@@ -1,0 +1,180 @@
+"""``avd-bot``: serve, socket, sandbox, sim, audit verify, check.
+
+Commands that run the bot first print every settings problem (``Settings.problems()``) and exit 2
+when there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from bot import audit
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("avd")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    audit.install_log_redaction()
+
+
+def settings_or_exit(mode: str) -> Settings:
+    settings = load_settings(mode=mode)
+    problems = settings.problems()
+    if problems:
+        sys.stderr.write("avd-bot cannot start:\n" + "".join(f"  - {p}\n" for p in problems))
+        raise SystemExit(2)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import build_app
+    from bot.server import serve_runtime
+
+    settings = settings_or_exit("serve")
+    runtime = build_app(settings)
+    server = serve_runtime(runtime, host=args.host, port=args.port)
+    stop = threading.Event()
+
+    def finish(signum: int, frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, finish)
+    runtime.start()
+    server.start()
+    log.info("avd-bot serving on %s/slack/events (simulated Azure: %s)", server.url, settings.simulated_azure)
+    sys.stdout.write(f"avd-bot serving on {server.url}\n")
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        runtime.stop()
+    return 0
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_app
+
+    settings = settings_or_exit("socket")
+    runtime = build_app(settings)
+    runtime.start()
+    try:
+        SocketModeHandler(runtime.app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    finally:
+        runtime.stop()
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot import sandbox
+
+    if args.log_level == "INFO":  # keep the console readable; problems still show
+        logging.getLogger().setLevel(logging.WARNING)
+    return sandbox.run(args.script, json_mode=args.json)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    rest = list(args.rest)
+    if args.port is not None:
+        rest += ["--port", str(args.port)]
+    if args.kind == "azure":
+        if args.time_scale is not None:
+            rest += ["--time-scale", str(args.time_scale)]
+        from sim import azure as sim_azure
+
+        return int(sim_azure.main(rest) or 0)  # type: ignore[attr-defined,unused-ignore]
+    from sim import slack as sim_slack
+
+    return int(sim_slack.main(rest) or 0)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from bot.store import Store
+
+    path = args.db or os.environ.get("AVD_DB") or "avd.db"
+    if not os.path.exists(path):
+        sys.stderr.write(f"no database at {path} (set AVD_DB or pass --db)\n")
+        return 2
+    store = Store(path)
+    try:
+        problems = sorted(audit.verify(store), key=lambda p: p.row_id)
+        if problems:
+            first = problems[0]
+            sys.stdout.write(f"audit chain BROKEN at row {first.row_id}: {first.message}\n")
+            for p in problems[1:]:
+                sys.stdout.write(f"  also {p}\n")
+            return 1
+        sys.stdout.write(f"audit chain intact: {audit.count(store)} rows\n")
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = load_settings(mode=args.mode)
+    problems = settings.problems()
+    for p in problems:
+        sys.stdout.write(f"- {p}\n")
+    if not problems:
+        sys.stdout.write(f"settings OK ({settings.config_path}, {len(settings.config.sites)} sites)\n")
+    return 2 if problems else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="avd-bot", description="AVD site availability and DR from Slack.")
+    p.add_argument("--log-level", default=os.environ.get("AVD_LOG_LEVEL", "INFO"), help="logging level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)")
+    serve.set_defaults(func=cmd_serve)
+
+    sock = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    sock.set_defaults(func=cmd_socket)
+
+    sandbox = sub.add_parser("sandbox", help="simulators + bot in one process, with a console")
+    sandbox.add_argument("--script", help="replay this file of console lines and print the transcript")
+    sandbox.add_argument("--json", action="store_true", help="print the transcript as JSON lines")
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    sim = sub.add_parser("sim", help="run one double alone: prints a JSON line with its URL")
+    sim.add_argument("kind", choices=("azure", "slack"))
+    sim.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    sim.add_argument("--time-scale", type=float, default=None, help="Azure simulator speed-up (default 120)")
+    sim.add_argument("rest", nargs=argparse.REMAINDER, help="further options for the double")
+    sim.set_defaults(func=cmd_sim)
+
+    aud = sub.add_parser("audit", help="the audit trail")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True)
+    verify = aud_sub.add_parser("verify", help="check the SHA-256 chain; exit 1 naming the first broken row")
+    verify.add_argument("--db", help="SQLite file (default: AVD_DB or avd.db)")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    check = sub.add_parser("check", help="print every settings problem; exit 2 if any")
+    check.add_argument("--mode", default="serve", choices=("serve", "socket", "sandbox"))
+    check.set_defaults(func=cmd_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.log_level)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Jobs, steps and resource locks in SQLite: every state change is a compare-and-set.
+
+A job's status moves along::
+
+    awaiting_approval -> queued -> running -> done | failed | cancelled
+           |                ^                      |  (retry: failed|cancelled -> queued)
+           +-> rejected | expired | cancelled      +--------------------------------+
+
+``transition(store, job_id, frm, to)`` is ``UPDATE jobs SET status=to WHERE id=? AND status IN frm`` and
+returns whether this caller won, so two threads (double clicks, two approvers) cannot both move a job.
+Resource locks are rows in ``locks``: a job holds the resources its plan changes from creation until it
+ends; another job asking for one is refused with ``Busy("busy: job N holds <resource>")`` or waits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from azureops.plan import Plan, resource_label
+from bot.store import Store, register_migration
+from commands import ops
+from commands.errors import AvdError, AzureError, Busy
+
+AWAITING, QUEUED, RUNNING = "awaiting_approval", "queued", "running"
+DONE, FAILED, CANCELLED, REJECTED, EXPIRED = "done", "failed", "cancelled", "rejected", "expired"
+TERMINAL = (DONE, FAILED, CANCELLED, REJECTED, EXPIRED)
+ACTIVE = (AWAITING, QUEUED, RUNNING)
+STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = "pending", "running", "done", "failed", "skipped"
+
+
+def _engine_schema(db: Database) -> None:
+    for table, columns in {
+        "jobs": ("title text", "verb text", "started_at text", "finished_at text",
+                 "cancel_requested integer not null default 0", "error_json text",
+                 "card_updated_at real"),
+        "steps": ("resource_id text", "description text", "estimate_seconds integer", "percent real",
+                  "progress text"),
+        "approvals": ("created_at text", "verb text", "reason text"),
+    }.items():
+        for column in columns:
+            db.execute(f"alter table {table} add column {column}")
+    db.execute(
+        "create table locks (resource text primary key, job_id integer not null references jobs(id),"
+        " acquired_at text not null)"
+    )
+    db.execute("create index steps_job on steps(job_id)")
+    db.execute("create index approvals_job on approvals(job_id)")
+
+
+register_migration("engine_0001_jobs_locks", _engine_schema)
+
+
+def iso(now: datetime) -> str:
+    return now.isoformat(timespec="milliseconds")
+
+
+# ---- operations as JSON -------------------------------------------------------------------------
+
+
+def op_to_json(op: ops.Operation) -> str:
+    return json.dumps({"type": type(op).__name__, **dataclasses.asdict(op)}, sort_keys=True)
+
+
+def op_from_json(raw: str) -> ops.Operation:
+    data = dict(json.loads(raw))
+    cls = getattr(ops, data.pop("type"))
+    if not (isinstance(cls, type) and issubclass(cls, ops.Operation)):
+        raise ValueError(f"not an operation: {cls!r}")
+    return cls(**data)
+
+
+# ---- reads --------------------------------------------------------------------------------------
+
+
+def get_job(store: Store, job_id: int) -> dict[str, Any] | None:
+    rows = list(store.db.query("select * from jobs where id = ?", [job_id]))
+    return rows[0] if rows else None
+
+
+def get_steps(store: Store, job_id: int) -> list[dict[str, Any]]:
+    return list(store.db.query("select * from steps where job_id = ? order by idx", [job_id]))
+
+
+def jobs_in(store: Store, statuses: Iterable[str]) -> list[dict[str, Any]]:
+    statuses = tuple(statuses)
+    marks = ",".join("?" * len(statuses))
+    return list(store.db.query(f"select * from jobs where status in ({marks}) order by id", statuses))
+
+
+def recent_jobs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    return list(store.db.query("select * from jobs order by id desc limit ?", [limit]))
+
+
+# ---- writes -------------------------------------------------------------------------------------
+
+
+def create_job(store: Store, *, plan: Plan, op: ops.Operation, requested_by: str, channel: str,
+               status: str, now: datetime, kind: str = "", wait_seconds: float = 0.0) -> int:
+    """Insert the job and its steps and take the plan's locks, atomically; raises ``Busy``."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            with store.transaction() as db:
+                db.table("jobs").insert({
+                    "kind": kind or plan.kind, "op_json": op_to_json(op), "status": status, "requested_by": requested_by,
+                    "channel": channel, "plan_hash": plan.hash(), "created_at": iso(now), "updated_at": iso(now),
+                    "title": plan.title, "verb": plan.policy_verb,
+                })
+                job_id = int(db.execute("select last_insert_rowid()").fetchone()[0])
+                replace_steps(db, job_id, plan)
+                _take_locks(db, job_id, plan.locks, now)
+                return job_id
+        except Busy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def replace_steps(db: Database, job_id: int, plan: Plan) -> None:
+    """(Re)write the step rows of a job that has not started: one pending row per plan step."""
+    db.execute("delete from steps where job_id = ?", [job_id])
+    db.table("steps").insert_all(
+        {"job_id": job_id, "idx": n, "name": s.name, "status": STEP_PENDING, "resource_id": s.resource_id,
+         "description": s.description, "estimate_seconds": s.estimate_seconds}
+        for n, s in enumerate(plan.steps)
+    )
+
+
+def _take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetime) -> None:
+    resources = tuple(r.lower() for r in resources)
+    if not resources:
+        return
+    marks = ",".join("?" * len(resources))
+    # Locks left behind by jobs that already ended (a crash between the two writes) are free.
+    db.execute(
+        f"delete from locks where resource in ({marks}) and job_id in "
+        f"(select id from jobs where status in ({','.join('?' * len(TERMINAL))}))",
+        [*resources, *TERMINAL],
+    )
+    held = db.execute(
+        f"select resource, job_id from locks where resource in ({marks}) and job_id != ?", [*resources, job_id]
+    ).fetchone()
+    if held:
+        raise Busy(f"busy: job {held[1]} holds {resource_label(held[0])}", job_id=int(held[1]))
+    for resource in resources:
+        db.execute("insert or ignore into locks (resource, job_id, acquired_at) values (?, ?, ?)",
+                   [resource, job_id, iso(now)])
+
+
+def acquire_locks(store: Store, job_id: int, resources: Iterable[str], now: datetime,
+                  *, wait_seconds: float = 0.0) -> None:
+    """Take ``resources`` for ``job_id``; refuse with ``Busy`` or wait up to ``wait_seconds``."""
+    resources = tuple(resources)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            with store.transaction() as db:
+                _take_locks(db, job_id, resources, now)
+            return
+        except Busy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def release_locks(store: Store, job_id: int) -> None:
+    with store.transaction() as db:
+        db.execute("delete from locks where job_id = ?", [job_id])
+
+
+def holder_of(store: Store, resource: str) -> int | None:
+    row = store.db.execute("select job_id from locks where resource = ?", [resource.lower()]).fetchone()
+    return int(row[0]) if row else None
+
+
+def transition(store: Store, job_id: int, frm: str | tuple[str, ...], to: str, now: datetime,
+               **fields: Any) -> bool:
+    """Compare-and-set the job's status; True when this caller made the change."""
+    frm = (frm,) if isinstance(frm, str) else frm
+    values = {"status": to, "updated_at": iso(now), **fields}
+    if to in TERMINAL:
+        values.setdefault("finished_at", iso(now))
+    sets = ", ".join(f"{k} = ?" for k in values)
+    marks = ",".join("?" * len(frm))
+    with store.transaction() as db:
+        cur = db.execute(f"update jobs set {sets} where id = ? and status in ({marks})",
+                         [*values.values(), job_id, *frm])
+        changed = cur.rowcount == 1
+        if changed and to in TERMINAL:
+            db.execute("delete from locks where job_id = ?", [job_id])
+    return changed
+
+
+def update_job(store: Store, job_id: int, **fields: Any) -> None:
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    with store.transaction() as db:
+        db.execute(f"update jobs set {sets} where id = ?", [*fields.values(), job_id])
+
+
+def update_step(store: Store, job_id: int, idx: int, **fields: Any) -> None:
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    with store.transaction() as db:
+        db.execute(f"update steps set {sets} where job_id = ? and idx = ?", [*fields.values(), job_id, idx])
+
+
+def request_cancel(store: Store, job_id: int) -> None:
+    update_job(store, job_id, cancel_requested=1)
+
+
+def error_fields(err: BaseException) -> dict[str, Any]:
+    """``error`` (one line for people) and ``error_json`` (code, resource, next step) for a job or step."""
+    detail: Mapping[str, Any] = {"message": str(err), "type": type(err).__name__}
+    if isinstance(err, AzureError):
+        detail = {**detail, "message": err.message, "code": err.code, "resource_id": err.resource_id,
+                  "next_step": err.next_step, "status": err.status}
+    elif isinstance(err, AvdError):
+        detail = {**detail, "message": err.message}
+    return {"error": str(err), "error_json": json.dumps(detail, sort_keys=True)}
+
+
+def error_detail(job: Mapping[str, Any]) -> dict[str, Any]:
+    raw = job.get("error_json")
+    return dict(json.loads(raw)) if raw else {}

@@ -1,0 +1,144 @@
+"""The ``/avd`` listener and the error handler: ack first, then hand off through the handler table.
+
+Help and usage errors are answered inside the ack (ephemeral, milliseconds). Every other operation is
+acked empty, recorded in the audit trail, and passed to ``runtime.handlers[type(op)]`` on Bolt's
+listener pool; its ``Reply`` goes back through ``respond()``. An operation with no handler yet gets a
+"coming in a later release" answer. The job engine registers its handlers in the same table.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_sdk import WebClient
+
+from bot import audit, render
+from commands import UsageError, ops, parse
+from commands.errors import AvdError
+from commands.help import help_text
+
+if TYPE_CHECKING:
+    from bot.app import Handler, Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who typed what, where, and how to answer them."""
+
+    user_id: str
+    channel_id: str
+    team_id: str
+    text: str
+    response_url: str
+    trigger_id: str
+    respond: Respond
+    client: WebClient
+    now: datetime
+
+
+def show_audit(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
+    assert isinstance(op, ops.Audit)
+    return render.audit_list(audit.recent(runtime.store, op.count), simulated=runtime.simulated_azure)
+
+
+def show_jobs(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
+    rows = list(runtime.store.db.query("select * from jobs order by id desc limit 20"))
+    return render.jobs_list(rows, simulated=runtime.simulated_azure)
+
+
+def show_job(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
+    assert isinstance(op, ops.JobShow)
+    jobs = list(runtime.store.db.query("select * from jobs where id = ?", [op.job_id]))
+    if not jobs:
+        return render.job_not_found(op.job_id)
+    steps = list(runtime.store.db.query("select * from steps where job_id = ? order by idx", [op.job_id]))
+    return render.job_detail(jobs[0], steps, simulated=runtime.simulated_azure)
+
+
+def coming_soon(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
+    return render.coming_soon(op.verb, simulated=runtime.simulated_azure)
+
+
+def default_handlers() -> dict[type[ops.Operation], Handler]:
+    return {ops.Audit: show_audit, ops.Jobs: show_jobs, ops.JobShow: show_job}
+
+
+@functools.lru_cache(maxsize=64)
+def help_ack(topic: str | None) -> dict[str, Any]:
+    """The serialized ``/avd help [topic]`` reply (pure, so computed once per topic)."""
+    return render.help_reply(help_text(topic)).to_dict()
+
+
+def answer_in_ack(text: str, runtime: Runtime) -> dict[str, Any] | ops.Operation:
+    """Parse; help and usage errors become the ack's reply (``ack(**reply)``), anything else is handed off."""
+    try:
+        op = parse(text, runtime.vocab)
+        if isinstance(op, ops.Help):
+            return help_ack(op.topic)
+    except UsageError as err:
+        return render.usage_error(err, text).to_dict()
+    return op
+
+
+def dispatch(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
+    """Run the operation's handler after the ack and send its reply."""
+    audit.record(runtime.store, actor=ctx.user_id, action=op.verb, target=ctx.text.strip(),
+                 detail={"channel": ctx.channel_id}, outcome="accepted", at=ctx.now)
+    handler = runtime.handlers.get(type(op), coming_soon)
+    try:
+        reply = handler(runtime, ctx, op)
+    except AvdError as err:
+        reply = render.user_error(err)
+    if reply is not None:
+        ctx.respond(**reply.to_dict())
+
+
+def register(app: App, runtime: Runtime) -> None:
+    """Register ``/avd`` (behind the operator middleware) and the one error handler."""
+    for op_type, handler in default_handlers().items():
+        runtime.handlers.setdefault(op_type, handler)
+    middleware = [runtime.require_operator] if runtime.require_operator else []
+
+    @app.command("/avd", middleware=middleware)
+    def avd(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        text = command.get("text") or ""
+        answer = answer_in_ack(text, runtime)
+        if isinstance(answer, dict):
+            ack(**answer)
+            return
+        ack()
+        ctx = CommandContext(
+            user_id=command.get("user_id", ""),
+            channel_id=command.get("channel_id", ""),
+            team_id=command.get("team_id", ""),
+            text=text,
+            response_url=command.get("response_url", ""),
+            trigger_id=command.get("trigger_id", ""),
+            respond=respond,
+            client=client,
+            now=runtime.clock(),
+        )
+        dispatch(runtime, ctx, answer)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any], response: BoltResponse | None,
+                 respond: Respond | None) -> BoltResponse | None:
+        incident = uuid.uuid4().hex[:8]
+        log.error("incident %s: unhandled %s", incident, type(error).__name__, exc_info=error)
+        text = render.internal_error(incident)
+        if response is not None:  # before the ack: the HTTP response itself carries the message
+            return BoltResponse(status=200, body=text, headers={"content-type": "text/plain;charset=utf-8"})
+        if respond is not None and body.get("response_url"):
+            try:
+                respond(text=text, response_type="ephemeral")
+            except Exception:  # noqa: BLE001 - the error path must not raise
+                log.exception("incident %s: could not tell the user", incident)
+        return None

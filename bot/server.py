@@ -1,0 +1,98 @@
+"""HTTP mode: a threaded WSGI server with ``POST /slack/events`` (Bolt) and ``GET /healthz``.
+
+Not ``app.start()``: that server is single-threaded and binds 0.0.0.0, while each Bolt dispatch can
+hold its request for up to 3 s. This one serves every request on its own daemon thread and binds
+127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socketserver
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from bot.app import Runtime
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128  # socketserver's default backlog of 5 resets connections under bursts
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Access lines go to the ``bot.server`` logger at debug level instead of stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+def health(runtime: Runtime) -> dict[str, Any]:
+    db = runtime.store.healthy()
+    return {"ok": db, "db": db, "scheduler": bool(runtime.scheduler.running),
+            "simulated_azure": runtime.simulated_azure}
+
+
+def wsgi_app(app: App, health_fn: Callable[[], dict[str, Any]] | None = None) -> Callable[..., Iterable[bytes]]:
+    """The WSGI callable: ``/healthz`` here, everything else to Bolt's adapter (404 off ``/slack/events``)."""
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if health_fn is not None and environ.get("PATH_INFO") == "/healthz" and environ["REQUEST_METHOD"] == "GET":
+            status = health_fn()
+            body = json.dumps(status).encode()
+            start_response("200 OK" if status.get("ok") else "503 Service Unavailable",
+                           [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        return slack(environ, start_response)
+
+    return application
+
+
+class BotServer:
+    """A running server on its own thread; ``url`` is its base URL, ``stop()`` shuts it down."""
+
+    def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0,
+                 health_fn: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.httpd = make_server(host, port, wsgi_app(app, health_fn), server_class=ThreadingWSGIServer,
+                                 handler_class=QuietHandler)
+        self.host = host
+        self.port = int(self.httpd.server_address[1])
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> BotServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="avd-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def serve_runtime(runtime: Runtime, *, host: str = "127.0.0.1", port: int = 0) -> BotServer:
+    """A (not yet started) server for the runtime's app, with ``/healthz`` reporting on it."""
+    return BotServer(runtime.app, host=host, port=port, health_fn=lambda: health(runtime))

@@ -1,0 +1,119 @@
+"""The /avd listener over real signed HTTP: ack answers, the handler table, errors, healthz."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from bot import audit, render
+from commands import ops
+from tests.kit import BotHandle, Chat
+
+
+def test_help_is_answered_in_the_ack(chat: Chat, slack_sim) -> None:
+    resp = chat.slash("/avd help")
+    assert resp.status == 200 and resp.is_json
+    body = resp.json()
+    assert body["response_type"] == "ephemeral"
+    assert "/avd replicas add REGION" in body["text"]
+    assert body["blocks"][0]["type"] == "section"
+    assert slack_sim.calls_to("response_url") == []
+
+
+def test_help_topic(chat: Chat) -> None:
+    body = chat.slash("/avd help replicas").json()
+    assert "replicas" in body["text"]
+
+
+def test_mistyped_region_gets_did_you_mean(chat: Chat) -> None:
+    body = chat.slash("/avd replicas add uksuoth").json()
+    assert "unknown region 'uksuoth'" in body["text"]
+    assert "did you mean uksouth" in body["text"]
+
+
+@pytest.mark.parametrize("line", ["/avd replicsa", "/avd help nosuchtopic", "/avd scale", "/avd"])
+def test_usage_errors_are_ephemeral_answers_with_a_hint(chat: Chat, line: str) -> None:
+    resp = chat.slash(line)
+    assert resp.status == 200
+    body = resp.json()
+    assert body["response_type"] == "ephemeral"
+    assert body["text"].count("\n") >= 1 or "help" in body["text"]
+
+
+def test_unbuilt_capability_says_coming_soon(chat: Chat, bot_server: BotHandle) -> None:
+    bot_server.runtime.handlers.pop(ops.Status, None)
+    resp = chat.slash("/avd status")
+    assert resp.status == 200 and resp.text == ""
+    reply = chat.wait_for_ephemeral("U0OPS1", contains="coming in a later release")
+    assert "`/avd status`" in reply["text"]
+    assert "simulated Azure" in json.dumps(reply["blocks"])
+
+
+def test_handler_table_routes_operations(chat: Chat, bot_server: BotHandle) -> None:
+    seen: list[ops.Operation] = []
+
+    def handler(runtime, ctx, op):
+        seen.append(op)
+        assert ctx.user_id == "U0OPS2" and ctx.channel_id == "C0INCIDENT"
+        return render.Reply(text=f"adding {op.region}", in_channel=True)
+
+    bot_server.runtime.handlers[ops.ReplicasAdd] = handler
+    chat.slash("/avd replicas add UK South --dry-run", user="U0OPS2")
+    chat.wait_for(lambda: chat.last_message())
+    assert seen == [ops.ReplicasAdd(region="uksouth", dry_run=True)]
+    assert chat.last_message()["text"] == "adding uksouth"
+    rows = audit.recent(bot_server.runtime.store, 1)
+    assert rows[0]["action"] == "replicas add" and rows[0]["actor"] == "U0OPS2"
+
+
+def test_unexpected_error_answers_with_an_incident_id(chat: Chat, bot_server: BotHandle, caplog) -> None:
+    def broken(runtime, ctx, op):
+        raise RuntimeError("boom")
+
+    bot_server.runtime.handlers[ops.Doctor] = broken
+    chat.slash("/avd doctor")
+    reply = chat.wait_for_ephemeral("U0OPS1", contains="incident")
+    incident = reply["text"].split("incident `")[1].split("`")[0]
+    chat.wait_for(lambda: any(incident in r.getMessage() and r.exc_info for r in caplog.records))
+
+
+def test_user_errors_from_handlers_are_shown_verbatim(chat: Chat, bot_server: BotHandle) -> None:
+    from commands.errors import AzureConflict
+
+    def locked(runtime, ctx, op):
+        raise AzureConflict("replica deletion is locked", code="ScopeLocked", resource_id="/subscriptions/x",
+                            next_step="remove the lock first")
+
+    bot_server.runtime.handlers[ops.ReplicasRemove] = locked
+    chat.slash("/avd replicas remove uksouth")
+    reply = chat.wait_for_ephemeral("U0OPS1", contains="ScopeLocked")
+    assert "remove the lock first" in reply["text"]
+
+
+def test_audit_command_lists_recent_rows(chat: Chat, bot_server: BotHandle) -> None:
+    audit.record(bot_server.runtime.store, actor="U0LEAD1", action="approve", target="job 7")
+    chat.slash("/avd audit 5")
+    reply = chat.wait_for_ephemeral("U0OPS1", contains="Audit")
+    assert "approve" in reply["text"] and "U0LEAD1" in reply["text"]
+
+
+def test_jobs_and_job_read_the_store(chat: Chat, bot_server: BotHandle) -> None:
+    chat.slash("/avd jobs")
+    assert chat.wait_for_ephemeral("U0OPS1", contains="No jobs yet")
+    chat.slash("/avd job 42")
+    assert chat.wait_for_ephemeral("U0OPS1", contains="no job #42")
+
+
+def test_healthz(bot_server: BotHandle) -> None:
+    with urllib.request.urlopen(bot_server.url + "/healthz", timeout=5) as resp:
+        assert resp.status == 200
+        assert json.load(resp) == {"ok": True, "db": True, "scheduler": True, "simulated_azure": True}
+
+
+def test_unknown_path_is_404(bot_server: BotHandle) -> None:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(bot_server.url + "/nope", timeout=5)
+    err.value.close()
+    assert err.value.code == 404
