@@ -133,6 +133,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 2 if problems else 0
 
 
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    from bot import snapshot_cli
+
+    return int(snapshot_cli.main(list(args.rest)))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avd-bot", description="AVD site availability and DR from Slack.")
     p.add_argument("--log-level", default=os.environ.get("AVD_LOG_LEVEL", "INFO"), help="logging level")
@@ -163,6 +169,11 @@ def parser() -> argparse.ArgumentParser:
     verify = aud_sub.add_parser("verify", help="check the SHA-256 chain; exit 1 naming the first broken row")
     verify.add_argument("--db", help="SQLite file (default: AVD_DB or avd.db)")
     verify.set_defaults(func=cmd_audit_verify)
+
+    snaps = sub.add_parser("snapshots", help="snapshot replication from the command line (cron, automation)",
+                           add_help=False)
+    snaps.add_argument("rest", nargs=argparse.REMAINDER, help="e.g. sync PROFILE [--dry-run] [--copies-only]")
+    snaps.set_defaults(func=cmd_snapshots)
 
     check = sub.add_parser("check", help="print every settings problem; exit 2 if any")
     check.add_argument("--mode", default="serve", choices=("serve", "socket", "sandbox"))

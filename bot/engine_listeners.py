@@ -154,11 +154,8 @@ def _on_scheduler(engine: Engine, event: SchedulerEvent) -> None:
 
 
 def load_capabilities() -> None:
-    """Import the capability packages so their ``register_capability`` calls run; then the modules named in
-    ``AVD_CAPABILITIES`` (comma-separated; imported last, so they win: drills and tests plug in here)."""
-    for name in ("azureops.capabilities", "bot.capabilities"):
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
+    """Import the modules named in ``AVD_CAPABILITIES`` (comma-separated) and call their
+    ``register_capabilities()``; they load after bot/capabilities, so they win (tests plug in here)."""
     for name in filter(None, (n.strip() for n in os.environ.get("AVD_CAPABILITIES", "").split(","))):
         module = importlib.import_module(name)
         plug = getattr(module, "register_capabilities", None)
@@ -179,14 +176,15 @@ def register(app: App, runtime: Runtime) -> None:
                                    EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN)
     runtime.scheduler.add_job(sweep, "interval", args=[engine], seconds=SWEEP_SECONDS, id="engine-sweep",
                               executor="light", replace_existing=True)
-    load_capabilities()
     runtime.handlers.update({ops.Jobs: show_jobs, ops.JobShow: show_job, ops.JobRetry: retry_job,
                              ops.JobCancel: cancel_job})
     # Capability modules (bot/capabilities/*.py) add their plans and any custom handlers (a modal, a
-    # read-only answer); a custom handler wins over the engine's generic "run it as a job".
+    # read-only answer); a custom handler wins over the engine's generic "run it as a job". Modules named
+    # in AVD_CAPABILITIES load after them, so a drill or test capability can take a verb over.
     from bot.capabilities import register_all
 
     register_all(runtime)
+    load_capabilities()
     for op_type in OP_KINDS:
         runtime.handlers.setdefault(op_type, run_capability)
     for op_type in ops._CHANGING:

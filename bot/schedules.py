@@ -21,6 +21,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot import jobs
+from commands.cron import trigger_fields
 
 if TYPE_CHECKING:
     from bot.runner import Engine
@@ -55,7 +56,7 @@ def schedule_recurring(engine: Engine, schedule_id: str, op_json: str, cron: str
                        channel: str) -> str:
     """Run ``op_json`` (``jobs.op_to_json``) on a cron schedule; survives restarts. Returns the job id."""
     job = engine.runtime.scheduler.add_job(
-        "bot.schedules:fire", CronTrigger.from_crontab(cron, timezone=UTC), args=[op_json, user, channel],
+        "bot.schedules:fire", CronTrigger(timezone=UTC, **trigger_fields(cron)), args=[op_json, user, channel],
         id=f"schedule:{schedule_id}", name=schedule_id, jobstore=PERSISTENT, executor="light",
         replace_existing=True)
     return str(job.id)

@@ -63,7 +63,7 @@ def compute_client(runtime: Any) -> Any:
     cached = runtime.extensions.get("engine-test-compute")
     if cached is None:
         settings = runtime.settings
-        cached = ComputeManagementClient(StaticCredential(), SUB,  # type: ignore[arg-type]
+        cached = ComputeManagementClient(StaticCredential(), SUB,
                                          base_url=settings.arm_endpoint,
                                          connection_verify=settings.ca_bundle or True, retry_total=2)
         runtime.extensions["engine-test-compute"] = cached

@@ -24,6 +24,7 @@ from sim.azure import (
     rbac,
     resources,
     sessions,
+    storage,
     vmss,
 )
 from sim.azure.clock import VirtualClock
@@ -35,7 +36,7 @@ from sim.azure.throttle import Throttle
 from sim.tls import TlsMaterial, issue_tls
 
 PROVIDERS: tuple[ModuleType, ...] = (lro, locks, rbac, resources, network, gallery, disks, vmss, msi, avd,
-                                     sessions, graph)
+                                     sessions, graph, storage)
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 _AUTO = -1
 

@@ -1,0 +1,380 @@
+"""Snapshot replication (ReplicateAzureSnapshot's job): read, compare by provenance, copy, delete.
+
+A replica carries provenance tags (``avdops-source-id``, ``avdops-source-created``): a target snapshot is
+"already replicated" when those match a source snapshot, never by name alone. ``diff`` compares a source
+and a target listing; ``copy_snapshot`` makes one replica by the right route (``Copy`` in the same region,
+``CopyStart`` for incremental snapshots across regions, the staging route in ``azureops.staging`` for full
+ones) and waits until it is usable. Every ARM call goes through a ``Budget`` so parallel copies stay below
+ARM's per-subscription token buckets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from azureops.errors import NEXT_STEPS, translated
+from commands.errors import AzureError, UsageError
+
+TAG_SOURCE_ID = "avdops-source-id"
+TAG_SOURCE_CREATED = "avdops-source-created"
+TAG_MANAGED = "avdops-managed-by"
+MANAGED_BY = "avd-ops"
+PROVENANCE = (TAG_SOURCE_ID, TAG_SOURCE_CREATED, TAG_MANAGED)
+MODES = ("DifferentSubDifferentRegion", "DifferentSubSameRegion", "SameSubDifferentRegion")
+Progress = Callable[[float | None, str], None]
+
+
+def _s(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+def region_key(name: str) -> str:
+    return name.replace(" ", "").lower()
+
+
+def snapshot_id(sub: str, rg: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/snapshots/{name}"
+
+
+@dataclass(frozen=True)
+class Snap:
+    """What replication needs to know about one snapshot."""
+
+    id: str
+    name: str
+    location: str
+    incremental: bool
+    sku: str
+    os_type: str
+    hyper_v: str
+    created: str
+    size_bytes: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+    provisioning: str = "Succeeded"
+    percent: float | None = None
+    access_state: str = ""
+    copy_error: str = ""
+
+    @property
+    def source_id(self) -> str:
+        return self.tag(TAG_SOURCE_ID)
+
+    def tag(self, name: str) -> str:
+        for k, v in self.tags.items():
+            if k.lower() == name.lower():
+                return v
+        return ""
+
+    @property
+    def usable(self) -> bool:
+        """Provisioned, copy finished and readable."""
+        return (self.provisioning == "Succeeded" and not self.copy_error
+                and (self.percent is None or self.percent >= 100)
+                and self.access_state not in ("Pending", "Unknown"))
+
+
+def read(model: Any) -> Snap:
+    """A ``Snap`` from an SDK ``Snapshot`` model."""
+    created = model.time_created
+    err = model.copy_completion_error
+    return Snap(
+        id=str(model.id), name=str(model.name), location=region_key(str(model.location)),
+        incremental=bool(model.incremental), sku=_s(model.sku.name if model.sku else "Standard_LRS"),
+        os_type=_s(model.os_type), hyper_v=_s(model.hyper_v_generation),
+        created=created.astimezone(UTC).isoformat(timespec="seconds") if isinstance(created, datetime) else "",
+        size_bytes=int(model.disk_size_bytes or (model.disk_size_gb or 0) * 1024**3), tags=dict(model.tags or {}),
+        provisioning=_s(model.provisioning_state) or "Succeeded",
+        percent=float(model.completion_percent) if model.completion_percent is not None else None,
+        access_state=_s(model.snapshot_access_state),
+        copy_error=f"{err.get('errorCode', '')}: {err.get('errorMessage', '')}" if err else "",
+    )
+
+
+def list_snapshots(compute: Any, sub: str, rg: str, budget: Budget | None = None) -> list[Snap]:
+    """Every snapshot in ``rg``, all pages; any failure (a throttled or broken page too) raises."""
+    with translated(f"/subscriptions/{sub}/resourceGroups/{rg}"):
+        if budget:
+            budget.take(sub, "reads")
+        return [read(m) for m in compute.snapshots.list_by_resource_group(rg)]
+
+
+def get_snapshot(compute: Any, sub: str, rg: str, name: str, budget: Budget | None = None) -> Snap | None:
+    """The snapshot, or ``None`` when Azure says 404."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with translated(snapshot_id(sub, rg, name)):
+        if budget:
+            budget.take(sub, "reads")
+        try:
+            return read(compute.snapshots.get(rg, name))
+        except ResourceNotFoundError:
+            return None
+
+
+def matches_tag(snap: Snap, tag: tuple[str, str] | None) -> bool:
+    """Exact ``key=value`` (key case-insensitive like Azure's, value exact); ``None`` matches all."""
+    if tag is None:
+        return True
+    return any(k.lower() == tag[0].lower() and v == tag[1] for k, v in snap.tags.items())
+
+
+def is_replica_of(target: Snap, source: Snap) -> bool:
+    return (target.source_id.lower() == source.id.lower() and target.tag(TAG_SOURCE_CREATED) == source.created)
+
+
+def validate_mode(mode: str, source_sub: str, target_sub: str, source_region: str, target_region: str) -> None:
+    """``UsageError`` when the profile's mode does not describe what the subscriptions and regions are."""
+    same_sub = source_sub.lower() == target_sub.lower()
+    same_region = region_key(source_region) == region_key(target_region)
+    actual = ("SameSub" if same_sub else "DifferentSub") + ("SameRegion" if same_region else "DifferentRegion")
+    if actual == "SameSubSameRegion":
+        raise UsageError("the profile's source and target are in the same subscription and region "
+                         f"({source_region}): there is nothing to replicate to",
+                         hint="point target_subscription or target_region somewhere else")
+    if mode != actual:
+        raise UsageError(
+            f"the profile says mode = {mode} but the source snapshots are in {source_region} "
+            f"(read from Azure) and the target is {target_region}, "
+            f"{'the same' if same_sub else 'another'} subscription: that is {actual}",
+            hint=f"set mode = \"{actual}\" in the profile, or fix target_region / target_subscription")
+
+
+def route_for(source: Snap, target_region: str) -> str:
+    """``Copy`` (same region), ``CopyStart`` (incremental, other region) or ``Staging`` (full, other region)."""
+    if source.location == region_key(target_region):
+        return "Copy"
+    return "CopyStart" if source.incremental else "Staging"
+
+
+def replica_tags(source: Snap) -> dict[str, str]:
+    tags = {k: v for k, v in source.tags.items() if k.lower() not in PROVENANCE}
+    return {**tags, TAG_SOURCE_ID: source.id, TAG_SOURCE_CREATED: source.created, TAG_MANAGED: MANAGED_BY}
+
+
+def replica_body(source: Snap, target_region: str, route: str, *, import_uri: str = "",
+                 storage_id: str = "") -> dict[str, Any]:
+    """The PUT body (REST camelCase): SKU, OS type, Hyper-V generation and tags kept, provenance added."""
+    creation: dict[str, Any] = {"createOption": "Import" if route == "Staging" else route}
+    if route == "Staging":
+        creation.update(sourceUri=import_uri, storageAccountId=storage_id)
+    else:
+        creation["sourceResourceId"] = source.id
+    props: dict[str, Any] = {"creationData": creation, "incremental": source.incremental or route == "CopyStart"}
+    if source.os_type:
+        props["osType"] = source.os_type
+    if source.hyper_v:
+        props["hyperVGeneration"] = source.hyper_v
+    if route == "Staging":
+        props["diskSizeGB"] = max(1, source.size_bytes // 1024**3)
+    location = source.location if route == "Copy" else region_key(target_region)
+    return {"location": location, "sku": {"name": source.sku}, "tags": replica_tags(source), "properties": props}
+
+
+@dataclass
+class Diff:
+    """What a sync would do. ``orphans`` are bot-made replicas whose source is gone (deletion candidates)."""
+
+    candidates: list[Snap]
+    replicated: dict[str, Snap]  # source id (lower) -> its replica
+    orphans: list[Snap]
+    conflicts: dict[str, str]  # source id (lower) -> why it cannot be copied
+    notes: list[str]
+
+
+def diff(sources: list[Snap], targets: list[Snap], *, source_scope: str, tag: tuple[str, str] | None,
+         allow_empty_source: bool) -> Diff:
+    """Compare listings. Only replicas whose provenance points into ``source_scope`` are ever orphans."""
+    candidates = sorted((s for s in sources if matches_tag(s, tag)), key=lambda s: (s.created, s.name))
+    by_source = {t.source_id.lower(): t for t in targets if t.source_id}
+    by_name = {t.name.lower(): t for t in targets}
+    replicated, conflicts = {}, {}
+    for s in candidates:
+        replica = by_source.get(s.id.lower())
+        if replica is not None and is_replica_of(replica, s) and replica.usable:
+            replicated[s.id.lower()] = replica
+            continue
+        clash = by_name.get(s.name.lower())
+        if clash is not None and not (replica is not None and clash.id.lower() == replica.id.lower()):
+            conflicts[s.id.lower()] = (f"target {clash.name} exists and is not a replica of this source "
+                                       "(no matching avdops-source-id/-created tags); rename or remove it")
+    present = {s.id.lower() for s in sources}
+    scope = source_scope.lower().rstrip("/") + "/"
+    mine = [t for t in targets if t.tag(TAG_MANAGED) == MANAGED_BY and t.source_id.lower().startswith(scope)]
+    orphans = [t for t in mine if t.source_id.lower() not in present
+               or not any(is_replica_of(t, s) for s in sources if s.id.lower() == t.source_id.lower())]
+    notes = []
+    if not sources and orphans and not allow_empty_source:
+        notes.append(f"the source listing is empty but {len(orphans)} replica(s) exist: nothing will be deleted "
+                     "(set allow_empty_source = true in the profile if the source really is empty)")
+        orphans = []
+    return Diff(candidates, replicated, orphans, conflicts, notes)
+
+
+class Budget:
+    """Blocking token buckets per (subscription, reads|writes), kept under ARM's refill rates."""
+
+    def __init__(self, reads_per_s: float = 20.0, writes_per_s: float = 5.0, burst: int = 20) -> None:
+        self.rates = {"reads": reads_per_s, "writes": writes_per_s}
+        self.burst = burst
+        self._state: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, sub: str, kind: str) -> None:
+        rate = self.rates["reads" if kind == "reads" else "writes"]
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                tokens, at = self._state.get((sub.lower(), kind), (float(self.burst), now))
+                tokens = min(float(self.burst), tokens + (now - at) * rate)
+                if tokens >= 1.0:
+                    self._state[(sub.lower(), kind)] = (tokens - 1.0, now)
+                    return
+                self._state[(sub.lower(), kind)] = (tokens, now)
+                wait = (1.0 - tokens) / rate
+            time.sleep(wait)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where replicas go, and how to reach Azure for them."""
+
+    source_sub: str
+    target_sub: str
+    target_rg: str
+    region: str
+    clients: Any  # azureops.clients.AzureClients
+    budget: Budget
+    poll_seconds: float = 15.0
+
+
+def wait_usable(t: Target, name: str, progress: Progress, *, deadline_s: float = 6 * 3600,
+                started: Started | None = None) -> Snap:
+    """Poll the replica until it is usable; ``copyCompletionError`` or a failed state raise ``AzureError``.
+
+    ``started`` (monotonic time of the accepted PUT) means the copy is known to be at 0 %: wait before reading.
+    """
+    compute = t.clients.compute(t.target_sub)
+    rid = snapshot_id(t.target_sub, t.target_rg, name)
+    give_up = time.monotonic() + deadline_s
+    first: tuple[float, float] | None = (started.at, 0.0) if started is not None else None
+    if started is not None:
+        time.sleep(t.poll_seconds)
+    while True:
+        snap = get_snapshot(compute, t.target_sub, t.target_rg, name, t.budget)
+        if snap is None:
+            raise AzureError(f"the replica {name} disappeared while copying", code="NotFound", resource_id=rid,
+                             next_step="retry the job; if it repeats, check who deletes snapshots in the target")
+        if snap.copy_error or snap.provisioning == "Failed":
+            if not snap.copy_error:
+                operation_error(t, name, started)
+            raise AzureError(f"copying {name} failed: {snap.copy_error or 'provisioningState Failed'}",
+                             code=snap.copy_error.split(":")[0] or "CopyFailed", resource_id=rid,
+                             next_step="keep the source until the copy is done, then retry the job")
+        if snap.usable:
+            return snap
+        progress(snap.percent, f"{name} {snap.percent or 0:.0f}%")
+        now, percent = time.monotonic(), snap.percent or 0.0
+        if now > give_up:
+            raise AzureError(f"copying {name} did not finish in time", code="CopyTimeout", resource_id=rid,
+                             next_step="check the copy in the portal, then retry the job")
+        first = first or (now, percent)
+        time.sleep(next_poll(first, now, percent, t.poll_seconds))
+
+
+def next_poll(first: tuple[float, float], now: float, percent: float, ceiling: float) -> float:
+    """Seconds to the next progress read: the estimated time left when it is shorter than ``ceiling``."""
+    t0, p0 = first
+    if percent <= p0 or now <= t0:
+        return ceiling
+    eta = (100.0 - percent) / ((percent - p0) / (now - t0))
+    return min(ceiling, max(0.01, eta * 1.02))
+
+
+@dataclass(frozen=True)
+class Started:
+    """An accepted PUT: when (monotonic), and its operation monitor URL (to read Azure's error)."""
+
+    at: float
+    monitor: str
+
+
+def put_replica(t: Target, name: str, body: dict[str, Any], progress: Progress) -> Started:
+    """PUT the replica; returns once Azure accepted it. ``wait_usable`` follows the resource's own
+    provisioningState and copy fields, so no operation polling is spent on a copy that goes well."""
+    compute = t.clients.compute(t.target_sub)
+    seen: dict[str, str] = {}
+
+    def hook(response: Any) -> None:
+        seen["monitor"] = str(response.http_response.headers.get("Azure-AsyncOperation") or "")
+
+    with translated(snapshot_id(t.target_sub, t.target_rg, name)):
+        t.budget.take(t.target_sub, "writes")
+        compute.snapshots.begin_create_or_update(t.target_rg, name, body, polling=False, raw_response_hook=hook)
+    return Started(time.monotonic(), seen.get("monitor", ""))
+
+
+def operation_error(t: Target, name: str, started: Started | None) -> None:
+    """Raise Azure's own error code and message for a failed create operation (when it reports one)."""
+    from azure.core.rest import HttpRequest
+
+    if started is None or not started.monitor:
+        return
+    rid = snapshot_id(t.target_sub, t.target_rg, name)
+    with translated(rid):
+        t.budget.take(t.target_sub, "reads")
+        body = t.clients.compute(t.target_sub).send_request(HttpRequest("GET", started.monitor)).json()
+    err = body.get("error") if isinstance(body, dict) and body.get("status") == "Failed" else None
+    if isinstance(err, dict) and err.get("message"):
+        code = str(err.get("code") or "OperationFailed")
+        raise AzureError(f"creating {name} failed: {err['message']}", code=code, resource_id=rid,
+                         next_step=NEXT_STEPS.get(code, "read Azure's message, fix the cause, then retry the job"))
+
+
+def copy_snapshot(t: Target, source: Snap, progress: Progress,
+                  stage: Callable[[Target, Snap, Progress], Snap] | None = None) -> Snap:
+    """Make (or finish) ``source``'s replica in the target; returns it, usable. Idempotent by provenance."""
+    existing = get_snapshot(t.clients.compute(t.target_sub), t.target_sub, t.target_rg, source.name, t.budget)
+    if existing is not None and is_replica_of(existing, source):
+        if existing.usable:
+            return existing
+        if not (existing.copy_error or existing.provisioning == "Failed"):
+            return wait_usable(t, source.name, progress)
+        delete_snapshot(t, existing.name)  # a failed replica of ours: make it again
+    elif existing is not None:
+        raise AzureError(f"{t.target_rg}/{source.name} exists and is not a replica of {source.id}",
+                         code="NameTaken", resource_id=existing.id,
+                         next_step="rename or remove that snapshot, then retry")
+    route = route_for(source, t.region)
+    if route == "Staging":
+        if stage is None:
+            raise AzureError(f"{source.name} is a full snapshot in another region: it needs the staging route",
+                             code="StagingUnavailable", resource_id=source.id,
+                             next_step="make an incremental snapshot of the disk instead, or enable staging")
+        return stage(t, source, progress)
+    started = put_replica(t, source.name, replica_body(source, t.region, route), progress)
+    return wait_usable(t, source.name, progress, started=started)
+
+
+def delete_snapshot(t: Target, name: str) -> None:
+    compute = t.clients.compute(t.target_sub)
+    with translated(snapshot_id(t.target_sub, t.target_rg, name)):
+        t.budget.take(t.target_sub, "writes")
+        poller = compute.snapshots.begin_delete(t.target_rg, name)
+        while not poller.done():
+            poller.wait(timeout=t.poll_seconds)
+        poller.result()
+
+
+def source_gone(t: Target, replica: Snap, sources: Iterable[Snap] = ()) -> bool:
+    """Re-check just before deleting: True only when Azure answers 404 for the source (or it was recreated)."""
+    parts = replica.source_id.split("/")
+    if len(parts) < 9:
+        return False
+    sub, rg, name = parts[2], parts[4], parts[-1]
+    current = get_snapshot(t.clients.compute(sub), sub, rg, name, t.budget)
+    return current is None or not is_replica_of(replica, current)

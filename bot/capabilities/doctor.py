@@ -1,0 +1,101 @@
+"""``/avd doctor``: the config checked against Azure and the bot identity's permissions per resource group."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+from azureops import doctor
+from bot import render
+from bot.capabilities.status import in_background
+from bot.settings import SiteConfig
+from commands import ops
+
+if TYPE_CHECKING:
+    from azureops.clients import AzureClients
+    from bot.app import Runtime
+    from bot.listeners import CommandContext
+
+ICON = {"ok": ":white_check_mark:", "todo": ":large_orange_circle:", "missing": ":x:", "error": ":x:"}
+
+
+def groups(cfg: SiteConfig) -> list[doctor.Group]:
+    """Every resource group the config names, with its purposes (in first-seen order)."""
+    found: dict[tuple[str, str], tuple[str, list[str]]] = {}
+
+    def add(sub: str, rg: str, purpose: str) -> None:
+        if sub and rg:
+            _, purposes = found.setdefault((sub.lower(), rg.lower()), (rg, []))
+            if purpose not in purposes:
+                purposes.append(purpose)
+
+    for site in cfg.sites.values():
+        add(site.subscription, site.network_resource_group, "network")
+        add(site.subscription, site.master_resource_group, "master")
+        add(site.subscription, site.scale_set_resource_group, "scaleset")
+        add(site.subscription, site.host_pool_resource_group, "hostpool")
+    for prof in cfg.snapshot_profiles.values():
+        add(prof.source_subscription, prof.source_resource_group, "snapshots")
+        add(prof.target_subscription, prof.target_resource_group, "snapshots")
+    return [doctor.Group(sub, rg, tuple(p)) for (sub, _), (rg, p) in found.items()]
+
+
+def checks(clients: AzureClients, cfg: SiteConfig) -> list[doctor.Check]:
+    out = [doctor.group_check(clients, g) for g in groups(cfg)]
+    for site in cfg.sites.values():
+        sub = site.subscription
+        if site.network_resource_group and site.vnet and site.subnet:
+            out.append(doctor.subnet_check(clients, sub, site.network_resource_group, site.vnet, site.subnet))
+        if site.master_resource_group and site.gallery:
+            out += doctor.gallery_checks(clients, sub, site.master_resource_group, site.gallery, site.image,
+                                         site.image_version)
+        out.append(doctor.host_pool_check(clients, sub, site.host_pool_resource_group, site.host_pool))
+        secondary = site.role == "secondary"
+        out.append(doctor.identity_check(clients, sub, site.scale_set_resource_group, site.identity,
+                                         f"`/avd identity create {site.name}`" if secondary else ""))
+        out.append(doctor.scale_set_check(clients, sub, site.scale_set_resource_group, site.scale_set,
+                                          f"`/avd scaleset create {site.name}`" if secondary else ""))
+    return out
+
+
+def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Reply:
+    """Config findings, then per resource group exactly which actions are missing and the role to assign."""
+    lines = []
+    for f in report.findings:
+        detail = f": {f.detail}" if f.detail else ""
+        nxt = f" → {f.next_step}" if f.next_step and f.status != "ok" else ""
+        lines.append(f"{ICON[f.status]} {f.what}{detail}{nxt}")
+    perms = []
+    for a in report.access:
+        roles = ", ".join(f"`{r}`" for r in a.role_files)
+        if a.error:
+            perms.append(f":x: *{a.group.name}*: cannot read permissions: {a.error}")
+        elif a.missing:
+            perms.append(f":x: *{a.group.name}* ({', '.join(a.group.purposes)}) is missing {len(a.missing)} action(s); "
+                         f"assign {roles}:")
+            perms += [f"      • `{action}` (needed by {', '.join(users)})" for action, users in a.missing.items()]
+        else:
+            perms.append(f":white_check_mark: *{a.group.name}* ({', '.join(a.group.purposes)}): every needed action")
+    verdict = "everything checks out" if report.healthy else "problems found"
+    blocks: list[Block] = [HeaderBlock(text="avd-ops doctor"),
+                           SectionBlock(text=MarkdownTextObject(text=f"*Config against Azure* · {verdict}"))]
+    blocks += render._sections("\n".join(lines) or "(nothing configured)")
+    blocks.append(SectionBlock(text=MarkdownTextObject(text="*Permissions of the bot's identity*")))
+    blocks += render._sections("\n".join(perms) or "(no resource groups)")
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(
+        text="Custom roles: `deploy/roles/*.json` (least privilege, one per resource group purpose). "
+             "Graph (AVD-Join credentials) needs Application.ReadWrite.OwnedBy, not checked here.")]))
+    text = f"avd-ops doctor: {verdict}\n" + "\n".join(lines + perms)
+    return render.Reply(text=text[:3000], blocks=render.card(blocks, simulated=simulated))
+
+
+def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
+    cfg = runtime.settings.config
+    in_background(runtime, ctx, lambda: doctor_reply(doctor.diagnose(runtime.azure, checks(runtime.azure, cfg),
+                                                                      groups(cfg)),
+                                                      simulated=runtime.simulated_azure))
+
+
+def register(runtime: Runtime) -> None:
+    runtime.handlers[ops.Doctor] = run_doctor

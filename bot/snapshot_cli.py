@@ -1,0 +1,141 @@
+"""``avd-bot snapshots sync PROFILE [--dry-run] [--copies-only]``: the same plan, engine, store and audit as
+``/avd snapshots sync``, for cron and automation users, without Slack.
+
+The job is recorded in the bot's database (so ``/avd jobs`` shows it and its resource locks keep a Slack
+run and a CLI run apart) and runs in this process; progress goes to stdout. A plan that would delete
+snapshots or lift locks needs a second person, so the CLI refuses it (exit 3) unless ``--copies-only``
+leaves those steps out. Exit codes: 0 done, 1 failed, 2 bad config or plan refused, 3 needs approval,
+4 busy (another job holds the target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO, cast
+
+from bot import audit, jobs
+from bot.app import build_azure, utcnow
+from bot.capabilities import snapshots as cap
+from bot.runner import Engine, register_capability
+from bot.settings import Settings, load_settings
+from bot.store import Store
+from commands import ops
+from commands.errors import AvdError, Busy
+
+EXIT_DONE, EXIT_FAILED, EXIT_REFUSED, EXIT_APPROVAL, EXIT_BUSY = 0, 1, 2, 3, 4
+
+
+@dataclass
+class CliRuntime:
+    """The part of ``bot.app.Runtime`` a plan and the engine use."""
+
+    settings: Settings
+    store: Store
+    azure: Any
+    clock: Any = utcnow
+    extensions: dict[str, Any] = field(default_factory=dict)
+    client: Any = None
+    scheduler: Any = None
+
+    @property
+    def simulated_azure(self) -> bool:
+        return self.settings.simulated_azure
+
+
+class ConsoleProgress:
+    """The engine's ``Progress`` interface, printing each step's status change as one line."""
+
+    def __init__(self, store: Store, out: TextIO) -> None:
+        self.store, self.out = store, out
+        self.seen: dict[tuple[int, int], str] = {}
+
+    def touch(self, job_id: int, final: bool = False) -> None:
+        for step in jobs.get_steps(self.store, job_id):
+            key, status = (job_id, int(step["idx"])), str(step["status"])
+            if status != jobs.STEP_PENDING and self.seen.get(key) != status:
+                self.seen[key] = status
+                detail = step.get("error") or (str(step.get("output") or "").splitlines() or [""])[-1]
+                self.out.write(f"  [{status}] {step.get('description') or step['name']}"
+                               + (f" - {detail}" if detail and status != jobs.STEP_RUNNING else "") + "\n")
+        self.out.flush()
+
+    def reply(self, job_id: int, text: str, broadcast: bool = False) -> None:
+        self.out.write(text + "\n")
+
+    def post_card(self, job_id: int, channel: str, fresh: bool = False) -> None:
+        return None
+
+    def known(self, *args: Any) -> None:
+        return None
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+def destructive(plan: Any) -> bool:
+    """Deletes snapshots or lifts locks: the kinds of change that need a second person."""
+    return any(s.name.startswith("delete:") or s.intent.get("lift") for s in plan.steps)
+
+
+def run_sync(settings: Settings, profile: str, *, dry_run: bool = False, copies_only: bool = False,
+             out: TextIO = sys.stdout, azure: Any = None, now: datetime | None = None) -> int:
+    """Plan and run one profile's sync in this process; returns the exit code."""
+    store = Store(settings.db_path)
+    store.migrate()
+    runtime = CliRuntime(settings=settings, store=store, azure=azure if azure is not None else build_azure(settings))
+    register_capability(cap.COPIES, cap.build_sync_copies)
+    actor = f"cli:{getpass.getuser()}"
+    op = ops.SnapshotsSync(profile=profile, dry_run=dry_run)
+    now = now or runtime.clock()
+    try:
+        plan = cap.build(cast(Any, runtime), profile, None, "snapshots sync", cap.COPIES, deletions=not copies_only)
+        out.write(f"{plan.title}\n" + "".join(f"  {line}\n" for line in plan.preview()))
+        if dry_run:
+            audit.record(store, actor=actor, action="dry run", detail={"verb": op.verb, "plan_hash": plan.hash()}, at=now)
+            return EXIT_DONE
+        if destructive(plan):
+            out.write("This sync deletes snapshots or lifts locks, which needs an approver: run it from Slack "
+                      "(/avd snapshots sync), or pass --copies-only.\n")
+            return EXIT_APPROVAL
+        job_id = jobs.create_job(store, plan=plan, op=op, requested_by=actor, channel="", status=jobs.QUEUED,
+                                 now=now, kind=cap.COPIES)
+    except Busy as err:
+        out.write(f"{err}\n")
+        return EXIT_BUSY
+    except AvdError as err:
+        audit.record(store, actor=actor, action="plan refused", detail={"verb": op.verb, "error": str(err)},
+                     outcome="failed", at=now)
+        out.write(f"refused: {err}\n")
+        return EXIT_REFUSED
+    audit.record(store, actor=actor, action="job requested", target=f"job {job_id}",
+                 detail={"verb": op.verb, "plan_hash": plan.hash(), "via": "cli", "copies_only": copies_only}, at=now)
+    progress = ConsoleProgress(store, out)
+    Engine(cast(Any, runtime), progress=cast(Any, progress)).run(job_id)
+    job = jobs.get_job(store, job_id) or {}
+    return EXIT_DONE if job.get("status") == jobs.DONE else EXIT_FAILED
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="avd-bot snapshots", description="snapshot replication without Slack")
+    sub = p.add_subparsers(dest="action", required=True)
+    sync = sub.add_parser("sync", help="bring a profile's target in line with its source")
+    sync.add_argument("profile")
+    sync.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    sync.add_argument("--copies-only", action="store_true", help="leave deletions (and lock lifts) out")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = load_settings(mode="serve")
+    if settings.config_problems:
+        sys.stderr.write("avd-bot cannot run:\n" + "".join(f"  - {p}\n" for p in settings.config_problems))
+        return EXIT_REFUSED
+    return run_sync(settings, args.profile, dry_run=args.dry_run, copies_only=args.copies_only)

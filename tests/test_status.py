@@ -1,0 +1,131 @@
+"""``/avd status``: readiness colours on the seed scenario before and after the replica, plus pure rendering."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from azureops import readiness
+from azureops.gallery import ImageRef
+from bot.capabilities.status import ICON, status_reply
+from sim.azure import AzureSim
+from tests.kit import Chat
+from tests.test_replicas_kit import OPS, bot_fixture, chat_fixture, fast_azure_fixture, replicate_directly  # noqa: F401
+
+COLOUR = {icon: colour for colour, icon in ICON.items()}
+
+
+def colours(chat: Chat, since: int) -> dict[str, str]:
+    """Topic -> colour from the newest status answer after ``since`` ephemerals."""
+    said = chat.wait_for(lambda: [e for e in chat.ephemerals(OPS)[since:] if "DR readiness" in e["text"]])[-1]
+    text = "\n".join(b["text"]["text"] for b in said["blocks"] if b.get("type") == "section")
+    return _parse(text)
+
+
+def _parse(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"(:[a-z_]+:) \*([^*]+)\*", line.strip())
+        if m and m[1] in COLOUR:
+            out[m[2]] = COLOUR[m[1]]
+    return out
+
+
+def test_status_before_and_after_the_replica(chat: Chat, fast_azure: AzureSim) -> None:
+    chat.slash("/avd status", user=OPS)
+    first = colours(chat, 0)
+    assert first["Image replica"] == "red"
+    assert first["DR identity"] == "red" and first["DR scale set"] == "red"
+    assert first["Primary host pool"] == "green" and first["DR host pool"] == "green"
+    assert first["Drift"] == "amber" and first["Snapshots gold-to-dr"] == "amber"
+    assert first["primary → dr"] == "red"
+    said = chat.ephemerals(OPS)[-1]["text"]
+    assert "primary -> dr: red" in said
+    replicate_directly(fast_azure)
+    seen = len(chat.ephemerals(OPS))
+    chat.slash("/avd status", user=OPS)
+    assert colours(chat, seen)["Image replica"] == "green"
+
+
+def test_status_names_the_next_action(chat: Chat) -> None:
+    chat.slash("/avd status", user=OPS)
+    said = chat.wait_for(lambda: [e for e in chat.ephemerals(OPS) if "DR readiness" in e["text"]])[-1]
+    blocks = str(said["blocks"])
+    assert "/avd replicas add uksouth" in blocks and "about 5-15 min" in blocks
+    assert "/avd identity create dr" in blocks and "/avd scaleset create dr" in blocks
+    assert "2 available, 0 draining, 0 unavailable; 3 active session(s)" in blocks
+    assert "/avd snapshots sync gold-to-dr" in blocks
+
+
+def _pair(lines: list[readiness.Line]) -> readiness.PairReadiness:
+    return readiness.PairReadiness("primary", "dr", tuple(lines))
+
+
+def test_worst_colour_leads_and_render_is_valid_block_kit() -> None:
+    pair = _pair([readiness.Line("A", "green", "ok"), readiness.Line("B", "amber", "meh", "do x")])
+    reply = status_reply([pair], simulated=True).to_dict()
+    assert pair.colour == "amber"
+    assert "do x" in str(reply["blocks"]) and "simulated Azure" in str(reply["blocks"])
+    assert reply["text"] == "DR readiness: primary -> dr: amber"
+
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("last", "colour", "says"), [
+    (None, "amber", "never synced"),
+    ({"id": 4, "status": "failed", "finished_at": (NOW - timedelta(hours=1)).isoformat()}, "red", "failed"),
+    ({"id": 5, "status": "done", "finished_at": (NOW - timedelta(hours=2)).isoformat()}, "green", "last synced"),
+    ({"id": 6, "status": "done", "finished_at": (NOW - timedelta(days=9)).isoformat()}, "amber", "last synced"),
+    ({"id": 7, "status": "running", "created_at": NOW.isoformat()}, "amber", "running"),
+])
+def test_snapshot_line(last: dict[str, object] | None, colour: str, says: str) -> None:
+    line = readiness.snapshot_line("gold-to-dr", last, NOW)
+    assert line.colour == colour and says in line.text
+
+
+def _reads(**kw: object) -> readiness.Reads:
+    base: dict[str, object] = {"replicas": None, "primary_vmss": None, "dr_vmss": None, "identity": None,
+                               "credentials": None, "primary_pool": None, "dr_pool": None}
+    return readiness.Reads(**{**base, **kw})  # type: ignore[arg-type]
+
+
+PAIR = readiness.PairRefs(
+    readiness.SiteRefs("primary", "s", "westeurope", "VMSS", "Entra", "AVDManage", "AVD", "EntraAuth"),
+    readiness.SiteRefs("dr", "s", "uksouth", "VMSSDR", "EntraDR", "AVDManage", "AVDDR", "EntraAuthDR", 2),
+    ImageRef("s", "GOLD-VDA", "AVDGallery", "Win11MultiS", "1.0.0"), "app", "AVD-Join")
+
+
+def test_identity_line_counts_federated_credential_slots() -> None:
+    identity = {"name": "AVDManage", "principal_id": "p-dr"}  # msrest as_dict() shape
+    creds = [{"subject": "p-primary"}, {"subject": "p-dr"}]
+    line = readiness.identity_line(_reads(identity=identity, credentials=creds), PAIR)
+    assert (line.colour, line.text) == ("green", "AVDManage federated on AVD-Join (2 of 20 slots used)")
+    missing = readiness.identity_line(_reads(identity=identity, credentials=creds[:1]), PAIR)
+    assert missing.colour == "red" and "/avd identity create dr" in missing.action
+    full = readiness.identity_line(_reads(identity=identity, credentials=creds + [{"subject": "x"}] * 17), PAIR)
+    assert full.colour == "amber" and "19 of 20" in full.text
+
+
+def _vmss(version: str) -> dict[str, object]:
+    image = f"/subscriptions/s/resourceGroups/GOLD-VDA/providers/Microsoft.Compute/galleries/AVDGallery/images/" \
+            f"Win11MultiS/versions/{version}"
+    return {"sku": {"capacity": 0},
+            "properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"id": image}}}}}
+
+
+def test_drift_names_each_difference() -> None:
+    pool = {"host_pool_type": "Pooled", "load_balancer_type": "BreadthFirst", "max_session_limit": 10}
+    dr_pool = {**pool, "load_balancer_type": "DepthFirst", "max_session_limit": 8}
+    reads = _reads(primary_vmss=_vmss("1.0.0"), dr_vmss=_vmss("0.9.0"), primary_pool=(pool, []),
+                   dr_pool=(dr_pool, []))
+    line = readiness.drift_line(reads)
+    assert line.colour == "amber"
+    assert "image version Win11MultiS/1.0.0 vs Win11MultiS/0.9.0" in line.text
+    assert "load balancing BreadthFirst vs DepthFirst" in line.text and "max sessions 10 vs 8" in line.text
+    same = readiness.drift_line(_reads(primary_vmss=_vmss("1.0.0"), dr_vmss=_vmss("1.0.0"), primary_pool=(pool, []),
+                                       dr_pool=(pool, [])))
+    assert same.colour == "green"
+    assert readiness.scale_set_line(reads, PAIR).colour == "amber"
