@@ -7,8 +7,8 @@ The same factory serves real Azure and the loopback simulator: ``endpoint`` beco
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+import threading
+from typing import Any, cast
 from urllib.parse import quote
 
 from azure.core import PipelineClient
@@ -31,6 +31,7 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.desktopvirtualization import DesktopVirtualizationMgmtClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
+from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 from azure.mgmt.resource.locks import ManagementLockClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
@@ -99,27 +100,44 @@ class AzureClients:
             self._kwargs["connection_verify"] = ca_bundle
         if retry_total is not None:
             self._kwargs["retry_total"] = retry_total
-        self.compute = cache(self._compute)
-        self.msi = cache(self._msi)
-        self.avd = cache(self._avd)
-        self.locks = cache(self._locks)
-        self.resources = cache(self._resources)
+        self._built: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
         self._graph: GraphClient | None = None
 
-    def _compute(self, subscription: str) -> ComputeManagementClient:
-        return ComputeManagementClient(self.credential, subscription, **self._kwargs)
+    def _client(self, cls: Any, subscription: str) -> Any:
+        key = (cls.__name__, subscription)
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = cls(self.credential, subscription, **self._kwargs)
+            return self._built[key]
 
-    def _msi(self, subscription: str) -> ManagedServiceIdentityClient:
-        return ManagedServiceIdentityClient(self.credential, subscription, **self._kwargs)
+    def compute(self, subscription: str) -> ComputeManagementClient:
+        return cast(ComputeManagementClient, self._client(ComputeManagementClient, subscription))
 
-    def _avd(self, subscription: str) -> DesktopVirtualizationMgmtClient:
-        return DesktopVirtualizationMgmtClient(self.credential, subscription, **self._kwargs)
+    def msi(self, subscription: str) -> ManagedServiceIdentityClient:
+        return cast(ManagedServiceIdentityClient, self._client(ManagedServiceIdentityClient, subscription))
 
-    def _locks(self, subscription: str) -> ManagementLockClient:
-        return ManagementLockClient(self.credential, subscription, **self._kwargs)
+    def avd(self, subscription: str) -> DesktopVirtualizationMgmtClient:
+        return cast(DesktopVirtualizationMgmtClient, self._client(DesktopVirtualizationMgmtClient, subscription))
 
-    def _resources(self, subscription: str) -> ResourceManagementClient:
-        return ResourceManagementClient(self.credential, subscription, **self._kwargs)
+    def locks(self, subscription: str) -> ManagementLockClient:
+        return cast(ManagementLockClient, self._client(ManagementLockClient, subscription))
+
+    def resources(self, subscription: str) -> ResourceManagementClient:
+        return cast(ResourceManagementClient, self._client(ResourceManagementClient, subscription))
+
+    def asr(self, subscription: str) -> SiteRecoveryManagementClient:
+        return cast(SiteRecoveryManagementClient, self._client(SiteRecoveryManagementClient, subscription))
+
+    def close(self) -> None:
+        """Close every client built so far (their connection pools); they are rebuilt on next use."""
+        with self._lock:
+            built, self._built = list(self._built.values()), {}
+            graph, self._graph = self._graph, None
+        for client in built:
+            client.close()
+        if graph is not None:
+            graph.close()
 
     @property
     def graph(self) -> GraphClient:
@@ -129,3 +147,4 @@ class AzureClients:
             extra = {k: v for k, v in self._kwargs.items() if k in ("connection_verify", "retry_total")}
             self._graph = GraphClient(base, self.credential, **extra)
         return self._graph
+

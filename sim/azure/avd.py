@@ -22,6 +22,8 @@ VERSIONS = ("2024-04-03", "2025-04-01-preview", "2024-11-01-preview", "2024-08-0
 NS = "Microsoft.DesktopVirtualization"
 POOL, APPGROUP, WORKSPACE, PLAN = (f"{NS}/hostPools", f"{NS}/applicationGroups", f"{NS}/workspaces",
                                    f"{NS}/scalingPlans")
+POOL_READ_ONLY = ("cloudPcResource", "applicationGroupReferences", "appAttachPackageReferences",
+                  "privateEndpointConnections")
 NOT_FOUND = {POOL: ("hostPoolDoesNotExist", "Host Pool Does Not Exist"),
              APPGROUP: ("applicationGroupDoesNotExist", "Application Group Does Not Exist"),
              WORKSPACE: ("workspaceDoesNotExist", "Workspace Does Not Exist"),
@@ -38,6 +40,12 @@ def make(sim: AzureSim, rid: str, rtype: str, location: str, props: dict[str, An
     doc = new_doc(rid, rtype, location, {"objectId": guid(sim.rng), **props}, tags or {})
     doc["systemData"] = system_data(sim)
     return sim.store.put(doc)
+
+
+def writable(rtype: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The properties a client may set (read-only input such as ``objectId`` is ignored, as ARM does)."""
+    skip = ("objectId", *POOL_READ_ONLY) if rtype == POOL else ("objectId",)
+    return {k: v for k, v in (body.get("properties") or {}).items() if k not in skip}
 
 
 def _doc(sim: AzureSim, path: str, rtype: str) -> dict[str, Any]:
@@ -58,15 +66,22 @@ def _list(rtype: str) -> Any:
 def _put(rtype: str) -> Any:
     def handler(sim: AzureSim, req: Request) -> Response:
         body = body_dict(req)
+        props = writable(rtype, body)
+        registration = props.pop("registrationInfo", None) if rtype == POOL else None
         existing = sim.store.get(req.path)
         if existing is not None:
-            merge(existing["properties"], body.get("properties") or {})
+            merge(existing["properties"], props)
             if tags_of(body) is not None:
                 existing["tags"] = tags_of(body)
-            return Response(200, public(existing))
-        location = check_location(body.get("location"), rtype)
-        return Response(201, public(make(sim, req.path, rtype, location, body.get("properties") or {},
-                                         tags_of(body))))
+            doc, status = existing, 200
+        else:
+            location = check_location(body.get("location"), rtype)
+            if rtype == POOL:
+                props["cloudPcResource"] = False
+            doc, status = make(sim, req.path, rtype, location, props, tags_of(body)), 201
+        if registration:
+            _registration(sim, doc, registration)
+        return Response(status, public(doc))
     return handler
 
 
@@ -74,7 +89,7 @@ def _patch(rtype: str) -> Any:
     def handler(sim: AzureSim, req: Request) -> Response:
         doc = _doc(sim, req.path, rtype)
         body = body_dict(req)
-        props = dict(body.get("properties") or {})
+        props = writable(rtype, body)
         if rtype == POOL and "registrationInfo" in props:
             _registration(sim, doc, props.pop("registrationInfo") or {})
         merge(doc["properties"], props)

@@ -25,6 +25,11 @@ SNAP_TYPE = "Microsoft.Compute/snapshots"
 DISK_TYPE = "Microsoft.Compute/disks"
 SECONDS_PER_GIB = 6.0
 SOURCE = "properties.creationData.sourceResourceId"
+READ_ONLY = frozenset({"timeCreated", "diskSizeBytes", "diskState", "uniqueId", "provisioningState",
+                       "incrementalSnapshotFamilyId", "snapshotAccessState", "completionPercent",
+                       "copyCompletionError"})
+UPDATABLE = ("diskSizeGB", "networkAccessPolicy", "publicNetworkAccess", "supportsHibernation", "dataAccessAuthMode",
+             "encryption", "encryptionSettingsCollection", "supportedCapabilities", "osType", "diskAccessId")
 
 
 def make_snapshot(sim: AzureSim, sid: str, location: str, size_gb: int, *, incremental: bool,
@@ -65,16 +70,19 @@ def _source(sim: AzureSim, creation: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create(sim: AzureSim, req: Request, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    props = body.get("properties") or {}
+    """A new snapshot: every writable property the request sends is stored (read-only input is dropped), the
+    rest comes from the source (size, OS type, generation) and from the service (ids, times, state)."""
+    props = {k: v for k, v in (body.get("properties") or {}).items() if k not in READ_ONLY and v is not None}
     location = check_location(body.get("location"), SNAP_TYPE)
-    creation = dict(props.get("creationData") or {})
+    creation = {k: v for k, v in (props.get("creationData") or {}).items() if k != "sourceUniqueId"}
     option = creation.get("createOption")
     size = int(props.get("diskSizeGB") or 127)
     incremental = bool(props.get("incremental", False))
-    family, copy = None, None
+    family, copy, inherited = None, None, {}
     if option in ("Copy", "CopyStart"):
         src = _source(sim, creation)
         size = int(src["properties"].get("diskSizeGB", size))
+        inherited = {k: src["properties"][k] for k in ("osType", "hyperVGeneration") if k in src["properties"]}
         creation["sourceUniqueId"] = src["properties"].get("uniqueId")
         if option == "Copy" and region_key(src["location"]) != location:
             raise ArmError(400, "InvalidParameter",
@@ -99,10 +107,29 @@ def _create(sim: AzureSim, req: Request, body: dict[str, Any]) -> tuple[dict[str
     elif not option:
         raise ArmError(400, "InvalidParameter", "Required parameter 'createOption' is missing (null).",
                        "properties.creationData.createOption")
-    sku = (body.get("sku") or {}).get("name") or "Standard_LRS"
-    doc = make_snapshot(sim, req.path, location, size, incremental=incremental, creation=creation,
-                        tags=tags_of(body), family=family, sku=sku)
+    server: dict[str, Any] = {
+        "creationData": creation, "diskSizeGB": size, "diskSizeBytes": size * 1024**3, "uniqueId": guid(sim.rng),
+        "encryption": props.get("encryption") or {"type": "EncryptionAtRestWithPlatformKey"},
+        "diskState": "Unattached", "timeCreated": iso(sim.clock.seconds()), "provisioningState": "Succeeded"}
+    if incremental:
+        server.update(incremental=True, incrementalSnapshotFamilyId=family or guid(sim.rng))
+    doc = new_doc(req.path, SNAP_TYPE, location, {**inherited, **props, **server}, tags_of(body) or {})
+    if isinstance(body.get("sku"), dict) and body["sku"].get("name"):
+        doc["sku"] = {"name": body["sku"]["name"], "tier": "Standard"}
     return doc, copy
+
+
+def echo(doc: dict[str, Any], body: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """The initial 202 body of a PUT/PATCH: Disk RP answers with the writable view of the request as it will be
+    applied (id, name, location, the properties sent, a PATCH also the creation data, ``provisioningState:
+    Updating``) without read-only fields; the full resource is the operation's result (a GET)."""
+    out: dict[str, Any] = {"id": doc["id"], "name": doc["name"], "type": SNAP_TYPE, "location": doc["location"]}
+    if body.get("tags") is not None:
+        out["tags"] = doc.get("tags") or {}
+    if body.get("sku") is not None and doc.get("sku"):
+        out["sku"] = doc["sku"]
+    out["properties"] = {**props, "provisioningState": "Updating"}
+    return out
 
 
 def _put(sim: AzureSim, req: Request) -> Response:
@@ -118,19 +145,23 @@ def _put(sim: AzureSim, req: Request) -> Response:
         doc["properties"].update(completionPercent=0.0, snapshotAccessState="Pending")
         doc["_sim"]["copy"] = {**copy, "start": op["start"], "end": op["start"] + copy["seconds"]}
     sim.store.put(doc)
-    return Response(202, public(doc), lro.headers(sim, op, location=True))
+    sent = {k: v for k, v in (body.get("properties") or {}).items() if k not in READ_ONLY}
+    return Response(202, echo(doc, body, sent), lro.headers(sim, op, location=True))
 
 
 def _update(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, Any]) -> Response:
-    merge(doc["properties"], {k: v for k, v in (body.get("properties") or {}).items()
-                              if k in ("diskSizeGB", "networkAccessPolicy", "publicNetworkAccess", "supportsHibernation",
-                                       "dataAccessAuthMode", "encryption", "supportedCapabilities")})
+    sent = {k: v for k, v in (body.get("properties") or {}).items() if k in UPDATABLE}
+    merge(doc["properties"], sent)
+    if "diskSizeGB" in sent:
+        doc["properties"]["diskSizeBytes"] = int(sent["diskSizeGB"]) * 1024**3
     if tags_of(body) is not None:
         doc["tags"] = tags_of(body)
     op = lro.begin(sim, req, duration=5.0, location=doc["location"])
     doc["properties"]["provisioningState"] = "Updating"
     doc.setdefault("_sim", {}).update(readyAt=op["end"], failed=bool(op["error"]))
-    return Response(202, public(doc), lro.headers(sim, op, location=True))
+    creation = {k: v for k, v in (doc["properties"].get("creationData") or {}).items() if k != "sourceUniqueId"}
+    return Response(202, echo(doc, body, {"creationData": creation, **sent}),
+                    lro.headers(sim, op, location=True))
 
 
 def _patch(sim: AzureSim, req: Request) -> Response:

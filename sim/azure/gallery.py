@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from sim.azure import lro, replication
@@ -15,12 +16,13 @@ from sim.azure.store import merge, public
 if TYPE_CHECKING:
     from sim.azure.simulator import AzureSim
 
-__all__ = ["render_version", "register", "make_gallery", "make_image", "make_version"]
+__all__ = ["render_version", "register", "make_gallery", "make_image", "make_version", "flag_source"]
 
 VERSIONS = ("2026-03-03", "2025-03-03", "2024-03-03", "2023-07-03", "2022-08-03", "2022-03-03", "2022-01-03",
             "2021-10-01", "2021-07-01")
 GALLERY_TYPE = "Microsoft.Compute/galleries"
 IMAGE_TYPE = "Microsoft.Compute/galleries/images"
+SAFETY_READ_ONLY = ("reportedForPolicyViolation", "policyViolations")
 BASE = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Compute/galleries"
 
 
@@ -40,22 +42,54 @@ def make_image(sim: AzureSim, iid: str, location: str, props: dict[str, Any] | N
 def make_version(sim: AzureSim, vid: str, location: str, body_props: dict[str, Any]) -> dict[str, Any]:
     """A version document with empty replicas; callers then run ``replication.change_targets``."""
     pp = body_props.get("publishingProfile") or {}
+    safety = {k: v for k, v in (body_props.get("safetyProfile") or {}).items() if k not in SAFETY_READ_ONLY}
     props: dict[str, Any] = {
         "publishingProfile": {"targetRegions": [], "replicaCount": pp.get("replicaCount", 1),
-                              "excludeFromLatest": bool(pp.get("excludeFromLatest", False)),
                               "publishedDate": iso(sim.clock.seconds()),
                               "storageAccountType": pp.get("storageAccountType", "Standard_LRS")},
-        "storageProfile": body_props.get("storageProfile") or {},
+        "storageProfile": copy.deepcopy(body_props.get("storageProfile") or {}),
         "safetyProfile": {"allowDeletionOfReplicatedLocations": True, "reportedForPolicyViolation": False,
-                          "blockDeletionBeforeEndOfLife": False, **(body_props.get("safetyProfile") or {})},
+                          "blockDeletionBeforeEndOfLife": False, **safety},
         "provisioningState": "Creating",
     }
     storage = props["storageProfile"]
+    source = sim.store.get(str((storage.get("source") or {}).get("id") or "/")) if storage.get("source") else None
     storage.setdefault("osDiskImage", {"sizeInGB": 127, "hostCaching": "ReadWrite"})
-    for key in ("endOfLifeDate",):
+    if source is not None:
+        _disk_images(sim, source, storage)
+        violations = source.get("_sim", {}).get("policyViolations")
+        if violations:
+            props["safetyProfile"].update(reportedForPolicyViolation=True, policyViolations=copy.deepcopy(violations))
+    for key in ("endOfLifeDate", "excludeFromLatest"):
         if key in pp:
             props["publishingProfile"][key] = pp[key]
     return new_doc(vid, VERSION_TYPE, region_display(location), props)
+
+
+def _disk_images(sim: AzureSim, source: dict[str, Any], storage: dict[str, Any]) -> None:
+    """``osDiskImage``/``dataDiskImages`` (size, host caching) from a source VM's disks."""
+    vm_storage = (source.get("properties") or {}).get("storageProfile") or {}
+
+    def size_of(disk: dict[str, Any]) -> int:
+        managed = sim.store.get(str((disk.get("managedDisk") or {}).get("id") or "/"))
+        return int(disk.get("diskSizeGB") or (managed or {}).get("properties", {}).get("diskSizeGB") or 127)
+
+    os_disk = vm_storage.get("osDisk")
+    if isinstance(os_disk, dict):
+        storage["osDiskImage"] = {"sizeInGB": size_of(os_disk), "hostCaching": os_disk.get("caching", "ReadWrite")}
+    data = [{"lun": d.get("lun", n), "sizeInGB": size_of(d), "hostCaching": d.get("caching", "None")}
+            for n, d in enumerate(vm_storage.get("dataDisks") or [])]
+    if data:
+        storage["dataDiskImages"] = data
+
+
+def flag_source(sim: AzureSim, source_id: str, category: str, details: str) -> None:
+    """Test/scenario hook for Azure's image scanner: versions created from ``source_id`` are reported for a
+    policy violation (``safetyProfile.reportedForPolicyViolation`` + ``policyViolations``)."""
+    doc = sim.store.get(source_id)
+    if doc is None:
+        raise KeyError(source_id)
+    doc.setdefault("_sim", {})["policyViolations"] = [{"category": category, "details": details}]
 
 
 def _simple_put(sim: AzureSim, req: Request, rtype: str, parent_type: str | None) -> Response:
@@ -136,7 +170,10 @@ def _apply(sim: AzureSim, req: Request, doc: dict[str, Any], props: dict[str, An
            tags: dict[str, str] | None) -> Response:
     pp = doc["properties"]["publishingProfile"]
     targets = replication.normalize_targets(targets_raw, pp.get("storageAccountType", "Standard_LRS"))
-    safety = {**doc["properties"].get("safetyProfile", {}), **(props.get("safetyProfile") or {})}
+    replication.keep_encryption(doc, targets)
+    _check_source(doc, props)
+    sent_safety = {k: v for k, v in (props.get("safetyProfile") or {}).items() if k not in SAFETY_READ_ONLY}
+    safety = {**doc["properties"].get("safetyProfile", {}), **sent_safety}
     allow = safety.get("allowDeletionOfReplicatedLocations", True) is not False
     replication.check_change(doc, targets, allow)
     op = lro.begin(sim, req, duration=0.0, location=doc["location"])
@@ -152,6 +189,16 @@ def _apply(sim: AzureSim, req: Request, doc: dict[str, Any], props: dict[str, An
     doc["_sim"].update(readyAt=op["end"], failed=bool(op["error"]))
     sim.store.put(doc)
     return Response(status, render_version(doc), lro.headers(sim, op))
+
+
+def _check_source(doc: dict[str, Any], props: dict[str, Any]) -> None:
+    """The source of an existing version cannot change (sending the same one again is fine)."""
+    sent = ((props.get("storageProfile") or {}).get("source") or {}).get("id")
+    have = ((doc["properties"].get("storageProfile") or {}).get("source") or {}).get("id")
+    if sent and have and str(sent).lower().lstrip("/") != str(have).lower().lstrip("/"):
+        raise ArmError(400, "PropertyChangeNotAllowed", "Changing property "
+                       "'galleryImageVersion.properties.storageProfile.source.id' is not allowed.",
+                       "galleryImageVersion.properties.storageProfile.source.id")
 
 
 def _version_delete(sim: AzureSim, req: Request) -> Response:

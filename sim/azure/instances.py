@@ -17,7 +17,9 @@ import string
 import time
 from typing import TYPE_CHECKING, Any
 
+from sim.azure import sessions
 from sim.azure.clock import iso
+from sim.azure.common import new_doc
 from sim.azure.ids import guid, key, resource_group_id, subscription_of
 from sim.azure.store import public
 
@@ -40,8 +42,8 @@ def of_scale_set(sim: AzureSim, vmss: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda d: d["_sim"]["seq"])
 
 
-def create(sim: AzureSim, vmss: dict[str, Any], count: int, failed: bool) -> float:
-    """Add ``count`` booting instances; returns when the last one is provisioned."""
+def create(sim: AzureSim, vmss: dict[str, Any], count: int, failed: bool, zone: str | None = None) -> float:
+    """Add ``count`` booting instances (in ``zone`` when given); returns when the last one is provisioned."""
     now = sim.clock.seconds()
     last = now
     flexible = vmss["properties"].get("orchestrationMode") == "Flexible"
@@ -67,6 +69,8 @@ def create(sim: AzureSim, vmss: dict[str, Any], count: int, failed: bool) -> flo
         }
         doc: dict[str, Any] = {"id": vid, "name": vid.rsplit("/", 1)[-1], "type": rtype, "location": vmss["location"],
                                "properties": props}
+        if zone:
+            doc["zones"] = [zone]
         if flexible:
             props["virtualMachineScaleSet"] = {"id": vmss["id"]}
         else:
@@ -77,6 +81,19 @@ def create(sim: AzureSim, vmss: dict[str, Any], count: int, failed: bool) -> flo
             doc["_sim"]["registerAt"] = ready + sim.rng.uniform(*REGISTER_SECONDS)
         sim.store.put(doc)
     return last
+
+
+def make_vm(sim: AzureSim, vm_id: str, location: str, os_disk: dict[str, Any],
+            data_disks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A standalone VM (a master VM, an image source): ``os_disk``/``data_disks`` are storageProfile entries
+    (``managedDisk.id``, ``caching``, ``lun``, ``diskSizeGB``)."""
+    storage: dict[str, Any] = {"osDisk": {"createOption": "FromImage", **os_disk}}
+    if data_disks:
+        storage["dataDisks"] = [{"createOption": "Empty", **d} for d in data_disks]
+    return sim.store.put(new_doc(vm_id, VM_TYPE, location, {
+        "vmId": guid(sim.rng), "provisioningState": "Succeeded", "timeCreated": iso(sim.clock.seconds()),
+        "hardwareProfile": {"vmSize": "Standard_D4s_v5"}, "osProfile": {"computerName": vm_id.rsplit("/", 1)[-1]},
+        "storageProfile": storage}, {}))
 
 
 def remove(sim: AzureSim, vmss: dict[str, Any], count: int, at: float) -> None:
@@ -118,18 +135,8 @@ def host_pool_for(sim: AzureSim, vmss: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def register_host(sim: AzureSim, pool: dict[str, Any], vm: dict[str, Any]) -> dict[str, Any]:
-    now = iso(sim.clock.seconds())
-    name = vm["properties"]["osProfile"]["computerName"]
-    props = {
-        "objectId": guid(sim.rng), "lastHeartBeat": now, "sessions": 0, "agentVersion": "1.0.9742.2200",
-        "allowNewSession": True, "status": "Available", "statusTimestamp": now, "osVersion": "10.0.22631.4460",
-        "sxSStackVersion": "rdp-sxs241112001", "updateState": "Succeeded", "lastUpdateTime": now,
-        "updateErrorMessage": "", "virtualMachineId": vm["properties"]["vmId"], "resourceId": vm["id"],
-        "friendlyName": "", "sessionHostHealthCheckResults": [],
-    }
-    doc = {"id": f"{pool['id']}/sessionHosts/{name}", "name": f"{pool['name']}/{name}", "type": HOST_TYPE,
-           "properties": props, "_sim": {"heartbeat": True}}
-    return sim.store.put(doc)
+    return sessions.make_host(sim, pool, vm["properties"]["osProfile"]["computerName"], vm["id"],
+                              vm["properties"]["vmId"])
 
 
 def advance(sim: AzureSim, now: float) -> None:

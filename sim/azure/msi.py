@@ -1,10 +1,12 @@
-"""Microsoft.ManagedIdentity: user-assigned identities and their federated identity credentials (synchronous)."""
+"""Microsoft.ManagedIdentity: user-assigned identities and their federated identity credentials (synchronous).
+
+No ``systemData``: the provider's own replies (IdentityCreate/IdentityGet examples) carry none."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sim.azure.common import body_dict, check_location, get_or_404, new_doc, page, system_data, tags_of
+from sim.azure.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.ids import guid
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
@@ -22,9 +24,7 @@ FIC_LIMIT = 20
 def make_identity(sim: AzureSim, uid: str, location: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
     props = {"tenantId": sim.tenant_id, "principalId": guid(sim.rng), "clientId": guid(sim.rng),
              "isolationScope": "None"}
-    doc = new_doc(uid, UAMI_TYPE, location, props, tags or {})
-    doc["systemData"] = system_data(sim)
-    return sim.store.put(doc)
+    return sim.store.put(new_doc(uid, UAMI_TYPE, location, props, tags or {}))
 
 
 def _put(sim: AzureSim, req: Request) -> Response:

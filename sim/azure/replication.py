@@ -69,6 +69,16 @@ def check_change(doc: dict[str, Any], targets: list[dict[str, Any]], allow_delet
                        f"'{doc['location']}'.", TARGETS)
 
 
+def keep_encryption(doc: dict[str, Any], targets: list[dict[str, Any]]) -> None:
+    """A replica's disk encryption is fixed when it is created: a new list that names an existing region
+    without ``encryption`` keeps the replica's current one."""
+    current = {region_key(t["name"]): t for t in doc["properties"]["publishingProfile"]["targetRegions"]}
+    for t in targets:
+        old = current.get(region_key(t["name"]))
+        if old is not None and "encryption" in old and "encryption" not in t:
+            t["encryption"] = old["encryption"]
+
+
 def change_targets(sim: AzureSim, doc: dict[str, Any], targets: list[dict[str, Any]],
                    error: dict[str, Any] | None) -> float:
     """Apply a complete (already checked) targetRegions list; returns when the last new replica finishes."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sim.azure import avd, disks, gallery, graph, instances, msi, network, resources, sessions
+from sim.azure.clock import iso
 from sim.azure.common import new_doc
 from sim.azure.ids import guid
 
@@ -123,15 +124,18 @@ def _hostpool(sim: AzureSim, rg: str, name: str, location: str, dag: str, worksp
 
 def _scale_set(sim: AzureSim, version_id: str, identity: dict[str, Any], pool: dict[str, Any]) -> None:
     vid = f"{_rg(SUB1, 'VMSS')}/providers/Microsoft.Compute/virtualMachineScaleSets/Entra"
+    created = iso(sim.clock.seconds())
     subnet = f"{_rg(SUB1, 'INFRA')}/providers/Microsoft.Network/virtualNetworks/vnet-avd-weu/subnets/snet-avd"
     doc: dict[str, Any] = {
         "id": vid, "name": "Entra", "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope",
+        "etag": '"1"',
         "tags": {"AVD-HostPool": pool["id"]}, "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 2},
         "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity["id"]: {
             "principalId": identity["properties"]["principalId"], "clientId": identity["properties"]["clientId"]}}},
         "properties": {
             "orchestrationMode": "Flexible", "platformFaultDomainCount": 1, "singlePlacementGroup": False,
-            "uniqueId": guid(sim.rng), "provisioningState": "succeeded", "virtualMachineProfile": {
+            "uniqueId": guid(sim.rng), "provisioningState": "succeeded", "timeCreated": created,
+            "virtualMachineProfile": {"timeCreated": created,
                 "storageProfile": {"imageReference": {"id": version_id}, "osDisk": {
                     "createOption": "FromImage", "caching": "ReadWrite",
                     "managedDisk": {"storageAccountType": "Premium_LRS"}}},

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.azure.avd import POOL, VERSIONS, missing
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, page
+from sim.azure.common import body_dict, page, system_data
 from sim.azure.ids import guid
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 HOST_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts"
 USER_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts/usersessions"
 HOST_FIELDS = ("allowNewSession", "assignedUser", "friendlyName")
+HEALTH_CHECKS = (("DomainJoinedCheck", "SessionHost healthy: is joined to Microsoft Entra ID"),
+                 ("SxSStackListenerCheck", "SessionHost healthy: SxS stack listener is ready"),
+                 ("UrlsAccessibleCheck", "SessionHost healthy: required URLs are accessible"),
+                 ("MetaDataServiceCheck", "SessionHost healthy: Azure Instance Metadata Service is reachable"))
 
 
 def render_host(sim: AzureSim, doc: dict[str, Any]) -> dict[str, Any]:
@@ -28,11 +32,40 @@ def render_host(sim: AzureSim, doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def make_user_session(sim: AzureSim, host: dict[str, Any], number: int, upn: str) -> dict[str, Any]:
+def health_checks(now: str) -> list[dict[str, Any]]:
+    """The agent's health-check results of a healthy Entra-joined host."""
+    return [{"healthCheckName": name, "healthCheckResult": "HealthCheckSucceeded",
+             "additionalFailureDetails": {"message": message, "errorCode": 0, "lastHealthCheckDateTime": now}}
+            for name, message in HEALTH_CHECKS]
+
+
+def make_host(sim: AzureSim, pool: dict[str, Any], name: str, resource_id: str, vm_guid: str,
+              **settable: Any) -> dict[str, Any]:
+    """A registered session host as the AVD agent reports it; ``settable`` = the PATCH-able fields
+    (``allowNewSession``, ``assignedUser``, ``friendlyName``)."""
+    now = iso(sim.clock.seconds())
+    props = {
+        "objectId": guid(sim.rng), "lastHeartBeat": now, "sessions": 0, "agentVersion": "1.0.9742.2200",
+        "allowNewSession": True, "status": "Available", "statusTimestamp": now, "osVersion": "10.0.22631.4460",
+        "sxSStackVersion": "rdp-sxs241112001", "updateState": "Succeeded", "lastUpdateTime": now,
+        "updateErrorMessage": "", "virtualMachineId": vm_guid, "resourceId": resource_id, "friendlyName": "",
+        "sessionHostHealthCheckResults": health_checks(now),
+        **{k: v for k, v in settable.items() if k in HOST_FIELDS},
+    }
+    doc = {"id": f"{pool['id']}/sessionHosts/{name}", "name": f"{pool['name']}/{name}", "type": HOST_TYPE,
+           "systemData": system_data(sim), "properties": props, "_sim": {"heartbeat": True}}
+    return sim.store.put(doc)
+
+
+def make_user_session(sim: AzureSim, host: dict[str, Any], number: int, upn: str,
+                      ad_user: str = "") -> dict[str, Any]:
+    """A user session; the service creates it (not an ARM caller), so its systemData has only createdAt."""
     sid = f"{host['id']}/userSessions/{number}"
+    now = iso(sim.clock.seconds())
     props = {"objectId": guid(sim.rng), "userPrincipalName": upn, "applicationType": "Desktop",
-             "sessionState": "Active", "activeDirectoryUserName": "", "createTime": iso(sim.clock.seconds())}
-    doc = {"id": sid, "name": f"{host['name']}/{number}", "type": USER_TYPE, "properties": props}
+             "sessionState": "Active", "activeDirectoryUserName": ad_user, "createTime": now}
+    doc = {"id": sid, "name": f"{host['name']}/{number}", "type": USER_TYPE, "systemData": {"createdAt": now},
+           "properties": props}
     sim.store.put(doc)
     _recount(sim, host)
     return doc
@@ -92,6 +125,9 @@ def _host_patch(sim: AzureSim, req: Request) -> Response:
     for field in HOST_FIELDS:
         if field in props:
             host["properties"][field] = props[field]
+    if "systemData" in host:
+        host["systemData"].update(lastModifiedBy="avd-ops", lastModifiedByType="Application",
+                                  lastModifiedAt=iso(sim.clock.seconds()))
     return Response(200, render_host(sim, host))
 
 

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from sim.azure import (
+    asr,
     avd,
     disks,
     gallery,
@@ -36,7 +37,7 @@ from sim.azure.throttle import Throttle
 from sim.tls import TlsMaterial, issue_tls
 
 PROVIDERS: tuple[ModuleType, ...] = (lro, locks, rbac, resources, network, gallery, disks, vmss, msi, avd,
-                                     sessions, graph, storage)
+                                     sessions, graph, storage, asr)
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 _AUTO = -1
 

@@ -7,6 +7,7 @@ the official Get example does. Instances: see ``instances``.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +42,8 @@ def check_image(sim: AzureSim, vmss_props: dict[str, Any], location: str) -> Non
     image_id = ref.get("id") if isinstance(ref, dict) else None
     if not image_id or "/galleries/" not in image_id.lower():
         return
-    version = sim.store.get(image_id)
-    if version is None and "/versions/" not in image_id.lower():
+    version = sim.store.get(image_id) if "/versions/" in image_id.lower() else None
+    if "/versions/" not in image_id.lower():  # an image definition: its latest version
         candidates = [v for v in sim.store.children(image_id + "/versions")
                       if not v["properties"]["publishingProfile"].get("excludeFromLatest")]
         version = max(candidates, key=lambda v: [int(p) for p in re.findall(r"\d+", v["name"])], default=None)
@@ -92,27 +93,78 @@ def _validate(props: dict[str, Any], sku: dict[str, Any]) -> None:
                        "range. The value must be between 0 and 1000, inclusive.", "sku.capacity")
 
 
+def _image_os(sim: AzureSim, props: dict[str, Any]) -> str | None:
+    """The OS type of a gallery image reference (definition, or a version's definition), else None."""
+    ref = ((props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get("imageReference") or {}
+    image_id = str(ref.get("id") or "") if isinstance(ref, dict) else ""
+    if "/galleries/" not in image_id.lower():
+        return None
+    definition = sim.store.get(re.split(r"/versions/", image_id, flags=re.IGNORECASE)[0])
+    return str((definition or {}).get("properties", {}).get("osType") or "") or None
+
+
+def _server_profile(sim: AzureSim, props: dict[str, Any], flexible: bool) -> None:
+    """What Compute adds to a stored profile: secrets are never returned, the OS configuration follows the
+    gallery image's OS type, Uniform NIC configurations get their network defaults, and the profile its
+    creation time (read-only input is dropped first)."""
+    for field in ("provisioningState", "uniqueId", "timeCreated"):
+        props.pop(field, None)
+    vmp = props.get("virtualMachineProfile")
+    if not isinstance(vmp, dict):
+        return
+    vmp["timeCreated"] = iso(sim.clock.seconds())
+    osp = vmp.get("osProfile")
+    if isinstance(osp, dict):
+        password = osp.pop("adminPassword", None)
+        osp.pop("customData", None)
+        os_type = _image_os(sim, props)
+        if os_type == "Linux" and "linuxConfiguration" not in osp:
+            osp.setdefault("secrets", [])
+            osp["linuxConfiguration"] = {"disablePasswordAuthentication": password is None}
+        elif os_type == "Windows" and "windowsConfiguration" not in osp:
+            osp.setdefault("secrets", [])
+            osp["windowsConfiguration"] = {"provisionVMAgent": True, "enableAutomaticUpdates": True}
+    if flexible:  # Flexible NICs go through the Network API as sent (networkApiVersion)
+        return
+    for nic in ((vmp.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []):
+        nic_props = nic.setdefault("properties", {})
+        nic_props.setdefault("dnsSettings", {"dnsServers": []})
+        nic_props.setdefault("enableAcceleratedNetworking", False)
+        for ipc in nic_props.get("ipConfigurations") or []:
+            ipc.setdefault("properties", {}).setdefault("privateIPAddressVersion", "IPv4")
+
+
+def _bump_etag(doc: dict[str, Any]) -> None:
+    """Compute's scale-set etag: a quoted counter, one more on every write."""
+    doc["etag"] = f'"{int(str(doc.get("etag") or "0").strip(chr(34)) or 0) + 1}"'
+
+
 def _put(sim: AzureSim, req: Request) -> Response:
     body = body_dict(req)
     existing = sim.store.get(req.path)
     if existing is not None:
-        return _change(sim, req, existing, body, status=200)
+        return _change(sim, req, existing, body, status=200)[0]
     location = check_location(body.get("location"), VMSS_TYPE)
-    props = dict(body.get("properties") or {})
+    props = copy.deepcopy(dict(body.get("properties") or {}))
     sku = dict(body.get("sku") or {})
     _validate(props, sku)
     identity = _identity(sim, body.get("identity"))
     check_image(sim, props, location)
     flexible = props.get("orchestrationMode") == "Flexible"
-    props.setdefault("orchestrationMode", "Uniform")
-    props.setdefault("singlePlacementGroup", not flexible)
+    _server_profile(sim, props, flexible)
+    if not flexible:
+        props.setdefault("singlePlacementGroup", True)
     props.update(uniqueId=guid(sim.rng), timeCreated=iso(sim.clock.seconds()), provisioningState="Creating")
     sku.setdefault("capacity", 0)
     sku.setdefault("tier", "Standard")
     doc: dict[str, Any] = {"id": req.path, "name": req.params["name"], "type": VMSS_TYPE, "location": location,
                            "tags": tags_of(body) or {}, "sku": sku, "properties": props, "_sim": {}}
+    for field in ("zones", "plan", "extendedLocation"):
+        if body.get(field):
+            doc[field] = copy.deepcopy(body[field])
     if identity:
         doc["identity"] = identity
+    _bump_etag(doc)
     sim.store.put(doc)
     op = lro.begin(sim, req, duration=0.0, location=location)
     op["end"] = max(instances.create(sim, doc, sku["capacity"], bool(op["error"])), op["start"] + 30.0)
@@ -120,8 +172,10 @@ def _put(sim: AzureSim, req: Request) -> Response:
     return Response(201, public(doc), lro.headers(sim, op))
 
 
-def _change(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int) -> Response:
-    props = body.get("properties") or {}
+def _change(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int,
+            zone: str | None = None) -> tuple[Response, dict[str, Any]]:
+    props = {k: v for k, v in (body.get("properties") or {}).items()
+             if k not in ("provisioningState", "uniqueId", "timeCreated")}
     sku = body.get("sku") or {}
     _validate({**doc["properties"], **props}, {**doc["sku"], **sku})
     identity = _identity(sim, body.get("identity")) if "identity" in body else None
@@ -134,28 +188,50 @@ def _change(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, An
             check_image(sim, merged, doc["location"])
         except ArmError as exc:
             error = {"code": exc.code, "message": exc.message}
+    vmp = props.get("virtualMachineProfile")
+    if isinstance(vmp, dict) and isinstance(vmp.get("osProfile"), dict):
+        vmp["osProfile"] = {k: v for k, v in vmp["osProfile"].items() if k not in ("adminPassword", "customData")}
     merge(doc["properties"], props)
     merge(doc["sku"], sku)
     if identity:
         doc["identity"] = identity
     if tags_of(body) is not None:
         doc["tags"] = tags_of(body)
+    _bump_etag(doc)
     op = lro.begin(sim, req, duration=0.0, location=doc["location"])
     op["error"] = op["error"] or error
     end = op["start"] + sim.rng.uniform(30.0, 60.0)
     if new_cap > old_cap:
-        end = max(end, instances.create(sim, doc, new_cap - old_cap, bool(op["error"])))
+        end = max(end, instances.create(sim, doc, new_cap - old_cap, bool(op["error"]), zone=zone))
     elif new_cap < old_cap:
         end = op["start"] + sim.rng.uniform(60.0, 120.0)
         instances.remove(sim, doc, old_cap - new_cap, end)
     op["end"] = end
     doc["properties"]["provisioningState"] = "Updating"
     doc["_sim"].update(readyAt=end, failed=bool(op["error"]), readyState=READY)
-    return Response(status, public(doc), lro.headers(sim, op))
+    return Response(status, public(doc), lro.headers(sim, op)), op
+
+
+def _scale_out(sim: AzureSim, req: Request) -> Response:
+    """POST ``.../scaleOut`` ``{"capacity": N, "properties": {"zone": "1"}}``: add instances (optionally in one
+    of the scale set's zones); 202 + ``Location`` (the example's headers), the result is empty."""
+    doc = get_or_404(sim, req, VMSS_TYPE, req.path.rsplit("/", 1)[0])
+    body = body_dict(req)
+    capacity = body.get("capacity")
+    current = int(doc["sku"].get("capacity", 0))
+    if not isinstance(capacity, int) or capacity < current:
+        raise ArmError(400, "InvalidParameter", f"The value {capacity} of parameter 'capacity' must be at least "
+                       f"the current capacity {current} for a scale-out.", "capacity")
+    zone = (body.get("properties") or {}).get("zone")
+    if zone is not None and str(zone) not in [str(z) for z in doc.get("zones") or []]:
+        raise ArmError(400, "InvalidParameter", f"Zone '{zone}' is not one of the scale set's zones "
+                       f"{doc.get('zones') or []}.", "properties.zone")
+    _, op = _change(sim, req, doc, {"sku": {"capacity": capacity}}, 202, zone=str(zone) if zone else None)
+    return Response(202, None, lro.headers(sim, op, async_op=False, location=True))
 
 
 def _patch(sim: AzureSim, req: Request) -> Response:
-    return _change(sim, req, get_or_404(sim, req, VMSS_TYPE), body_dict(req), status=200)
+    return _change(sim, req, get_or_404(sim, req, VMSS_TYPE), body_dict(req), status=200)[0]
 
 
 def _delete(sim: AzureSim, req: Request) -> Response:
@@ -203,6 +279,7 @@ def register(router: Router) -> None:
     router.add("PUT", one, _put, VERSIONS)
     router.add("PATCH", one, _patch, VERSIONS)
     router.add("DELETE", one, _delete, VERSIONS)
+    router.add("POST", one + "/scaleOut", _scale_out, VERSIONS)
     router.add("GET", one + "/virtualMachines", _vmss_vms, VERSIONS)
     router.add("GET", one + "/virtualMachines/{instance}", _vm, VERSIONS)
     router.add("GET", base + "/virtualMachines", _vms, VERSIONS)
