@@ -25,6 +25,7 @@ from sim.azure import (
     rbac,
     resources,
     sessions,
+    skus,
     storage,
     vmss,
 )
@@ -37,7 +38,7 @@ from sim.azure.throttle import Throttle
 from sim.tls import TlsMaterial, issue_tls
 
 PROVIDERS: tuple[ModuleType, ...] = (lro, locks, rbac, resources, network, gallery, disks, vmss, msi, avd,
-                                     sessions, graph, storage, asr)
+                                     sessions, graph, storage, asr, skus)
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 _AUTO = -1
 

@@ -44,13 +44,29 @@ class Store:
         return iter([d for d in self.items.values() if d.get("_sim")])
 
 
+# Write-only properties ARM stores but never returns (extension secrets, passwords).
+SECRET_KEYS = frozenset({"protectedSettings", "protectedSettingsFromKeyVault", "adminPassword", "customData"})
+
+
 def public(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A deep copy without the private ``_sim`` bookkeeping."""
+    """A deep copy as ARM returns it: no ``_sim`` bookkeeping and no write-only secrets."""
     if doc is None:
         return None
-    out = copy.deepcopy(doc)
+    out: dict[str, Any] = _without_secrets(copy.deepcopy(doc))
     out.pop("_sim", None)
     return out
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key in SECRET_KEYS & value.keys():
+            del value[key]
+        for sub in value.values():
+            _without_secrets(sub)
+    elif isinstance(value, list):
+        for item in value:
+            _without_secrets(item)
+    return value
 
 
 def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:

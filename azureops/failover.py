@@ -1,0 +1,239 @@
+"""Failover, failback, rollback, drill and DR scale-down as plans of idempotent steps, plus the preflight.
+
+A failover takes users off the primary host pool (autoscale off, drain, message, grace period, log off), runs
+the site's Azure Site Recovery plan when it has one, scales the DR scale set out and waits for its session
+hosts. When the primary region does not answer, its steps are skipped after a bounded wait (``PrimaryGate``)
+and the DR steps still run. Callers pass plain values (``SiteSpec``, ``Options``) and extra bot-side steps
+(``final``) such as the summary; nothing here reads the config or the bot's store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from azureops import asr, recovery, sessions
+from azureops.asr import RecoveryPlanRef
+from azureops.errors import translated
+from azureops.plan import Plan, Step, StepContext
+from azureops.recovery import Clock, PrimaryGate, ScaleSetRef
+from azureops.sessions import HostPoolRef
+from commands.errors import AvdError, AzureError, AzureUnavailable
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    name: str
+    location: str
+    pool: HostPoolRef
+    vmss: ScaleSetRef
+    identity_id: str = ""
+    image_version_id: str = ""  # the gallery image version the DR scale set is built from
+
+
+@dataclass(frozen=True)
+class Options:
+    grace_seconds: int = 300
+    message_title: str = "AVD failover"
+    message_body: str = "You will be signed out in {seconds} seconds."
+    recheck_sessions: bool = True
+    primary_timeout: float = 60.0
+    capacity: int = 2  # dr_capacity (failover) or drill_capacity (drill)
+    now: bool = False  # --now: no grace period
+    asr: RecoveryPlanRef | None = None
+    asr_planned: bool = False
+    tick: float = 15.0  # seconds between polls while waiting on Azure
+    sessions_timeout: float = 600.0  # failback: how long to wait for DR sessions to end
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: could not tell (a warning, not a blocker)
+    detail: str
+
+
+def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None) -> list[Check]:
+    """Replica Completed in the DR region, identity, DR scale set, DR host pool, capacity, primary reachable."""
+    checks: list[Check] = []
+
+    def run(name: str, fn: Callable[[], str], *, warn_only: bool = False) -> None:
+        try:
+            checks.append(Check(name, True, fn()))
+        except AzureUnavailable as err:
+            checks.append(Check(name, None if warn_only else False, str(err.message)))
+        except AvdError as err:
+            checks.append(Check(name, False, err.message if isinstance(err, AzureError) else str(err)))
+
+    def scale_set() -> str:
+        found = recovery._vmss(clients, dr.vmss)
+        return f"{dr.vmss.name} exists, capacity {found.sku.capacity}"
+
+    def replica() -> str:
+        if not dr.image_version_id:
+            raise AvdError("no image version configured for the DR scale set")
+        parts = dr.image_version_id.split("/")
+        call = gate.call if gate is not None else (lambda fn: fn({}))
+        with translated(dr.image_version_id):
+            version = call(lambda opts: clients.compute(parts[2]).gallery_image_versions.get(
+                parts[4], parts[8], parts[10], parts[12], expand="ReplicationStatus", **dict(opts)))
+        summary = getattr(version.replication_status, "summary", None) or []
+        state = next((str(getattr(s.state, "value", s.state)) for s in summary
+                      if _region(str(s.region)) == _region(dr.location)), "")
+        if state.lower() != "completed":
+            raise AvdError(f"the replica of {parts[12]} in {dr.location} is {state or 'missing'}: "
+                           f"/avd replicas add {dr.location}")
+        return f"{parts[10]}/{parts[12]} Completed in {dr.location}"
+
+    def identity() -> str:
+        if not dr.identity_id:
+            raise AvdError("no identity configured for the DR site")
+        parts = dr.identity_id.split("/")
+        with translated(dr.identity_id):
+            clients.msi(parts[2]).user_assigned_identities.get(parts[4], parts[8])
+        return f"{parts[8]} exists in {parts[4]}"
+
+    def pool() -> str:
+        sessions.get_host_pool(clients, dr.pool)
+        return f"{dr.pool.name} answers, {sessions.available_hosts(clients, dr.pool)} host(s) Available"
+
+    def capacity() -> str:
+        if opt.capacity <= 0 and opt.asr is None:
+            raise AvdError("capacity is 0: set dr_capacity (or an asr recovery plan) for the DR site")
+        return f"{opt.capacity} session host(s)"
+
+    run("replica", replica, warn_only=True)
+    run("identity", identity)
+    run("DR scale set", scale_set)
+    run("DR host pool", pool)
+    run("capacity", capacity)
+    if gate is not None:
+        run("primary region", lambda: (sessions.get_host_pool(clients, primary.pool, gate.opts) and
+                                       f"{primary.pool.name} answers"), warn_only=True)
+        if not checks[-1].ok:
+            gate.down = gate.down or checks[-1].detail
+    return checks
+
+
+def _region(name: str) -> str:
+    return name.replace(" ", "").lower()
+
+
+def preflight_step(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None,
+                   *, name: str = "preflight", extra: Callable[[], None] | None = None) -> Step:
+    def apply(ctx: StepContext) -> str:
+        checks = preflight(clients, primary, dr, opt, gate)
+        for c in checks:
+            ctx.note(f"{'ok' if c.ok else 'FAILED' if c.ok is False else 'warning'}: {c.name}: {c.detail}")
+        failed = [c for c in checks if c.ok is False]
+        if failed:
+            raise AvdError("preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
+        if extra is not None:
+            extra()
+        return f"{len(checks)} check(s) passed" + (" (with warnings)" if any(c.ok is None for c in checks) else "")
+
+    return Step(name=name, resource_id="", description="Preflight: replica, identity, DR scale set, DR host pool, "
+                "capacity", apply=apply, estimate_seconds=3)
+
+
+def _estimated(steps: Sequence[Step], estimates: Mapping[str, float]) -> tuple[Step, ...]:
+    return tuple(dataclasses.replace(s, estimate_seconds=max(1, round(estimates[s.name])))
+                 if s.name in estimates else s for s in steps)
+
+
+def failover_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
+                  final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
+    gate = PrimaryGate(primary.location, opt.primary_timeout)
+    grace = 0 if opt.now else opt.grace_seconds
+    steps = [
+        preflight_step(clients, primary, dr, opt, gate),
+        recovery.autoscale_step(clients, primary.pool, gate, enabled=False, name="primary-autoscale-off"),
+        recovery.drain_step(clients, primary.pool, gate, drain=True, name="primary-drain"),
+        recovery.notify_step(clients, primary.pool, gate, clock, grace=grace, title=opt.message_title,
+                             body=opt.message_body, name="notify-users"),
+        recovery.log_off_step(clients, primary.pool, gate, recheck=opt.recheck_sessions, name="log-off-users"),
+    ]
+    if opt.asr is not None:
+        steps.append(asr.asr_step(clients, opt.asr, 1, name="asr-failover", tick=opt.tick,
+                                  planned=lambda: opt.asr_planned and not gate.down))
+    if opt.capacity > 0:
+        steps += [recovery.scale_step(clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False,
+                                      pool=dr.pool, clock=clock),
+                  recovery.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available",
+                                      tick=opt.tick)]
+    return Plan(kind="failover", title=f"Failover {primary.name} -> {dr.name}",
+                steps=_estimated([*steps, *final], estimates or {}), verb="failover start",
+                summary=f"{primary.pool.name} -> {dr.pool.name}, {opt.capacity} session host(s)"
+                        + (f", recovery plan {opt.asr.name}" if opt.asr else ""))
+
+
+def failback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
+                  final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
+    def primary_up(ctx: StepContext) -> str:
+        sessions.get_host_pool(clients, primary.pool, {"timeout": opt.primary_timeout,
+                                                       "read_timeout": opt.primary_timeout})
+        sessions.get_host_pool(clients, dr.pool)
+        return f"{primary.pool.name} and {dr.pool.name} answer"
+
+    steps: list[Step] = [
+        Step(name="preflight", resource_id="", description=f"Preflight: {primary.pool.name} and {dr.pool.name} answer",
+             apply=primary_up, estimate_seconds=2),
+        recovery.drain_step(clients, dr.pool, None, drain=True, name="dr-drain"),
+        recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
+        recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
+        recovery.notify_step(clients, dr.pool, None, clock, grace=0 if opt.now else opt.grace_seconds,
+                             title=opt.message_title, body=opt.message_body, name="dr-notify-users"),
+        recovery.log_off_step(clients, dr.pool, None, recheck=opt.recheck_sessions, name="dr-log-off-users"),
+    ]
+    if opt.asr is not None:
+        names = {2: "asr-commit", 3: "asr-reprotect", 4: "asr-failback", 5: "asr-failback-commit",
+                 6: "asr-reprotect-home"}
+        steps += [asr.asr_step(clients, opt.asr, target, name=names[target], tick=opt.tick,
+                               planned=lambda: opt.asr_planned) for target in range(2, 7)]
+    steps += [recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick,
+                                          timeout=opt.sessions_timeout),
+              recovery.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90)]
+    return Plan(kind="failback", title=f"Failback {dr.name} -> {primary.name}",
+                steps=_estimated([*steps, *final], estimates or {}), verb="failback start",
+                summary=f"{dr.pool.name} -> {primary.pool.name}, {dr.vmss.name} to 0 once its sessions are gone")
+
+
+def rollback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -> Plan:
+    """After a cancelled failover: users back on the primary, DR scaled back to 0 once it has no sessions."""
+    steps = (recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
+             recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
+             recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
+             recovery.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
+    return Plan(kind="failover rollback", title=f"Roll back the failover of {primary.name}", steps=steps,
+                verb="failover cancel", summary=f"undrain {primary.pool.name}, {dr.vmss.name} back to 0")
+
+
+def scale_down_plan(clients: Any, dr: SiteSpec, opt: Options) -> Plan:
+    """After an incident: the DR scale set back to 0 (refused while users are still on DR)."""
+    steps = (recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
+             recovery.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
+    return Plan(kind="dr scale-down", title=f"Scale {dr.vmss.name} back to 0", steps=steps, verb="scale in",
+                summary=f"{dr.vmss.name} to 0 (it costs money while it runs)")
+
+
+def drill_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *, measure: Sequence[Step] = (),
+               final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
+    """Rehearsal on the DR site only: scale out, wait for Available hosts, measure, scale back to 0."""
+
+    def idle_dr() -> None:
+        running = recovery._vmss(clients, dr.vmss).sku.capacity or 0
+        if running:
+            raise AvdError(f"{dr.vmss.name} already runs {running} instance(s) (a failover in progress?): a drill "
+                           "would tear them down; scale it to 0 first")
+
+    steps = [preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
+             recovery.scale_step(clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False,
+                                 pool=dr.pool, clock=clock),
+             recovery.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="drill-hosts-available",
+                                 tick=opt.tick),
+             *measure,
+             recovery.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90)]
+    return Plan(kind="drill", title=f"DR drill on {dr.name}", steps=_estimated([*steps, *final], estimates or {}),
+                verb="drill", summary=f"{dr.vmss.name} to {opt.capacity} and back to 0; the primary is not touched")

@@ -1,0 +1,391 @@
+"""Virtual machine scale sets for a site's DR capacity: preflight, the create body, reads, create and scale steps.
+
+A DR scale set is built from a gallery image version's replica in its own location, with the site's user-assigned
+identity, and instances that join Entra ID (or an AD domain) and register with the site's host pool through the
+AVD DSC extension. The registration token is fetched by the step that sends it (``token()``), goes only into
+the extension's ``protectedSettings`` and is never returned, logged or saved: steps that send it do not save
+a continuation token (the response could echo the model), they resume by reading the scale set instead.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from azure.mgmt.compute.models import VirtualMachineScaleSet, VirtualMachineScaleSetUpdate
+
+from azureops import gallery
+from azureops.clients import NETWORK_API_VERSION, AzureClients
+from azureops.errors import translated
+from azureops.hostpools import SessionHostInfo, hosts_of, session_hosts, wait_for_hosts
+from azureops.plan import Step, StepContext, follow
+from commands.errors import AzureError, AzureNotFound
+
+VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+DSC_MODULES = ("https://wvdportalstorageblob.blob.core.windows.net/galleryartifacts/"
+               "Configuration_1.0.02990.697.zip")
+Secret = Callable[[], str]
+
+
+def scale_set_id(subscription: str, resource_group: str, name: str) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{VMSS_TYPE}/{name}"
+
+
+@dataclass(frozen=True)
+class ScaleSetSpec:
+    """Everything the create step sends, as plain values (no secrets)."""
+
+    subscription: str
+    resource_group: str
+    name: str
+    location: str
+    image_id: str  # a gallery image version id
+    vm_size: str
+    subnet_id: str
+    capacity: int
+    join_type: str  # entra | domain
+    identity_id: str
+    host_pool: str
+    host_pool_resource_group: str
+    domain: str = ""
+    domain_user: str = ""
+    orchestration: str = "Flexible"
+
+    @property
+    def id(self) -> str:
+        return scale_set_id(self.subscription, self.resource_group, self.name)
+
+    @property
+    def computer_name_prefix(self) -> str:
+        return (re.sub(r"[^a-z0-9]", "", self.name.lower()) or "avd")[:9]
+
+
+def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> list[dict[str, Any]]:
+    """The join extension, then the AVD DSC extension that registers the host with ``spec.host_pool``."""
+    entra = spec.join_type == "entra"
+    if entra:
+        join: dict[str, Any] = {"name": "AADLoginForWindows", "properties": {
+            "publisher": "Microsoft.Azure.ActiveDirectory", "type": "AADLoginForWindows",
+            "typeHandlerVersion": "2.0", "autoUpgradeMinorVersion": True, "settings": {"mdmId": ""}}}
+    else:
+        join = {"name": "DomainJoin", "properties": {
+            "publisher": "Microsoft.Compute", "type": "JsonADDomainExtension", "typeHandlerVersion": "1.3",
+            "autoUpgradeMinorVersion": True,
+            "settings": {"Name": spec.domain, "User": spec.domain_user, "Restart": "true", "Options": "3"},
+            "protectedSettings": {"Password": domain_password or ""}}}
+    dsc = {"name": "AVD-DSC", "properties": {
+        "publisher": "Microsoft.Powershell", "type": "DSC", "typeHandlerVersion": "2.73",
+        "autoUpgradeMinorVersion": True, "provisionAfterExtensions": [join["name"]],
+        "settings": {"modulesUrl": DSC_MODULES, "configurationFunction": "Configuration.ps1\\AddSessionHost",
+                     "properties": {"hostPoolName": spec.host_pool, "aadJoin": entra}},
+        "protectedSettings": {"properties": {"registrationInfoToken": token}}}}
+    return [join, dsc]
+
+
+def scale_set_body(spec: ScaleSetSpec, *, token: str, admin_password: str, domain_password: str | None) -> dict[str, Any]:
+    """The PUT body (REST camelCase). Holds secrets: send it, never keep or log it."""
+    props: dict[str, Any] = {"orchestrationMode": spec.orchestration, "virtualMachineProfile": {
+        "storageProfile": {"imageReference": {"id": spec.image_id}, "osDisk": {
+            "createOption": "FromImage", "caching": "ReadWrite", "managedDisk": {"storageAccountType": "Premium_LRS"}}},
+        "osProfile": {"computerNamePrefix": spec.computer_name_prefix, "adminUsername": "avdadmin",
+                      "adminPassword": admin_password},
+        "networkProfile": {"networkApiVersion": "2020-11-01", "networkInterfaceConfigurations": [{
+            "name": f"{spec.name}-nic", "properties": {"primary": True, "ipConfigurations": [{
+                "name": "ipconfig1", "properties": {"subnet": {"id": spec.subnet_id}}}]}}]},
+        "licenseType": "Windows_Client",
+        "extensionProfile": {"extensions": extensions(spec, token, domain_password)}}}
+    if spec.orchestration == "Flexible":
+        props.update(platformFaultDomainCount=1, singlePlacementGroup=False)
+    else:
+        props["upgradePolicy"] = {"mode": "Manual"}
+    return {"location": spec.location, "sku": {"name": spec.vm_size, "tier": "Standard", "capacity": spec.capacity},
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": {spec.identity_id: {}}},
+            "tags": {"avd-ops-role": "dr-capacity", "avd-ops-host-pool": spec.host_pool}, "properties": props}
+
+
+def admin_password() -> str:
+    """A throwaway local administrator password nobody needs (sign-in is through Entra ID or the domain)."""
+    return f"Av1!{secrets.token_urlsafe(24)}"
+
+
+# ---- reads --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScaleSetState:
+    id: str
+    name: str
+    location: str
+    capacity: int
+    provisioning_state: str  # lower-cased: Azure's own example says "succeeded"
+    vm_size: str
+    flexible: bool
+    image_id: str
+    subnet_id: str
+    host_pool: str  # from the DSC extension (or the AVD-HostPool tag)
+    join_type: str  # entra | domain | ""
+    raw_extensions: tuple[dict[str, Any], ...]
+
+    @property
+    def ready(self) -> bool:
+        return self.provisioning_state == "succeeded"
+
+    @property
+    def registers_with_token(self) -> bool:
+        return any(_ext_type(e) == "dsc" for e in self.raw_extensions)
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    id: str  # lower-cased VM id
+    name: str
+    provisioning_state: str
+    created: str
+
+
+def _ext_type(ext: dict[str, Any]) -> str:
+    return str((ext.get("properties") or {}).get("type", "")).lower()
+
+
+def get_scale_set(clients: AzureClients, subscription: str, resource_group: str, name: str) -> ScaleSetState | None:
+    """The scale set's state, or ``None`` when it does not exist."""
+    try:
+        with translated(scale_set_id(subscription, resource_group, name)):
+            body = clients.compute(subscription).virtual_machine_scale_sets.get(resource_group, name).as_dict()
+    except AzureNotFound:
+        return None
+    props = body.get("properties") or {}
+    vmp = props.get("virtualMachineProfile") or {}
+    exts = tuple(dict(e) for e in (vmp.get("extensionProfile") or {}).get("extensions") or ())
+    pool = next((str(((e.get("properties") or {}).get("settings") or {}).get("properties", {}).get("hostPoolName", ""))
+                 for e in exts if _ext_type(e) == "dsc"), "")
+    tag = next((v for k, v in (body.get("tags") or {}).items() if k.lower() == "avd-hostpool"), "")
+    types = {_ext_type(e) for e in exts}
+    nics = (vmp.get("networkProfile") or {}).get("networkInterfaceConfigurations") or [{}]
+    ipc = ((nics[0].get("properties") or {}).get("ipConfigurations") or [{}])[0]
+    return ScaleSetState(
+        id=str(body.get("id", "")), name=str(body.get("name", name)), location=str(body.get("location", "")),
+        capacity=int((body.get("sku") or {}).get("capacity") or 0),
+        provisioning_state=str(props.get("provisioningState") or "").lower(),
+        vm_size=str((body.get("sku") or {}).get("name") or ""), flexible=props.get("orchestrationMode") == "Flexible",
+        image_id=str(((vmp.get("storageProfile") or {}).get("imageReference") or {}).get("id") or ""),
+        subnet_id=str(((ipc.get("properties") or {}).get("subnet") or {}).get("id") or ""),
+        host_pool=pool or str(tag).rsplit("/", 1)[-1],
+        join_type="domain" if "jsonaddomainextension" in types else "entra" if types & {"aadloginforwindows", "dsc"}
+        else "", raw_extensions=exts)
+
+
+def list_instances(clients: AzureClients, subscription: str, resource_group: str, state: ScaleSetState
+                   ) -> list[InstanceInfo]:
+    """The scale set's VMs, newest first (Azure's default scale-in policy removes the newest)."""
+    compute = clients.compute(subscription)
+    with translated(state.id):
+        if state.flexible:
+            found = [v.as_dict() for v in compute.virtual_machines.list(
+                resource_group, filter=f"'virtualMachineScaleSet/id' eq '{state.id}'")]
+        else:
+            found = [v.as_dict() for v in compute.virtual_machine_scale_set_vms.list(resource_group, state.name)]
+    out = [InstanceInfo(id=str(v.get("id", "")).lower(), name=str(v.get("name", "")),
+                        provisioning_state=str((v.get("properties") or {}).get("provisioningState") or ""),
+                        created=str((v.get("properties") or {}).get("timeCreated") or "")) for v in found]
+    return sorted(out, key=lambda i: (i.created, i.name), reverse=True)
+
+
+# ---- preflight ----------------------------------------------------------------------------------
+
+
+def check_replica(clients: AzureClients, image_id: str, location: str, retry_hint: str) -> None:
+    """The image version must have a Completed replica in ``location`` (else Azure's own refusal, explained)."""
+    ref = gallery.parse_image_id(image_id)
+    if ref is None or not ref.version:
+        raise AzureNotFound(f"{image_id} is not a gallery image version id", resource_id=image_id,
+                            next_step="choose the gallery, image definition and version again")
+    replica = gallery.read_replicas(clients, ref).region(location)
+    if replica is not None and replica.state == "Completed":
+        return
+    region = gallery.region_key(location)
+    if replica is not None and replica.state in ("Replicating", "Unknown"):
+        step = (f"replication of {ref.label} to {region} is still in progress ({replica.progress}%): wait until "
+                f"`/avd replicas {ref.label}` shows it Completed, then {retry_hint}")
+    else:
+        step = (f"add the replica with `/avd replicas add {region}` (about 5-15 min), wait until it is Completed, "
+                f"then {retry_hint}")
+    raise AzureNotFound(f"The gallery image {ref.id} is not available in {region} region. Please contact image "
+                        "owner to replicate to this region, or change your requested region.",
+                        code="GalleryImageNotFound", resource_id=ref.id, next_step=step)
+
+
+def check_subnet(clients: AzureClients, subscription: str, subnet_id: str) -> None:
+    with translated(subnet_id, "choose an existing vnet/subnet of the site, or create it first"):
+        clients.resources(subscription).resources.get_by_id(subnet_id, api_version=NETWORK_API_VERSION)
+
+
+def check_vm_size(clients: AzureClients, subscription: str, vm_size: str, location: str) -> str:
+    """Refuse a size not offered (or restricted) in ``location``; returns a note when it could not be checked."""
+    try:
+        with translated(f"/subscriptions/{subscription}/providers/Microsoft.Compute/skus"):
+            skus = [s.as_dict() for s in clients.compute(subscription).resource_skus.list(
+                filter=f"location eq '{location}'")]
+    except AzureError as err:
+        if clients.simulated and err.code == "InvalidResourceType":
+            return "VM size not checked (this simulator has no resourceSkus provider)"
+        raise
+    region = gallery.region_key(location)
+    for sku in skus:
+        if sku.get("resourceType") != "virtualMachines" or str(sku.get("name", "")).lower() != vm_size.lower():
+            continue
+        if region not in {gallery.region_key(str(x)) for x in sku.get("locations") or ()}:
+            continue
+        blocked = [r for r in sku.get("restrictions") or () if r.get("type") == "Location"
+                   and region in {gallery.region_key(str(v)) for v in r.get("values") or ()}]
+        if not blocked:
+            return f"{vm_size} is offered in {region}"
+        raise AzureNotFound(f"VM size {vm_size} is restricted in {region} for this subscription "
+                            f"({blocked[0].get('reasonCode', 'NotAvailableForSubscription')})",
+                            code="SkuNotAvailable", next_step="choose another VM size or request quota/access")
+    raise AzureNotFound(f"VM size {vm_size} is not offered in {region}", code="SkuNotAvailable",
+                        next_step="choose a VM size offered in the region (for example Standard_D4s_v5)")
+
+
+# ---- steps --------------------------------------------------------------------------------------
+
+
+def _wait_ready(clients: AzureClients, spec_sub: str, rg: str, name: str, ctx: StepContext, interval: float,
+                timeout: float, sleep: Callable[[float], None] = time.sleep) -> ScaleSetState:
+    """Follow a scale set already being changed (by us before a restart, or by someone else) to its end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = get_scale_set(clients, spec_sub, rg, name)
+        if state is None:
+            raise AzureNotFound(f"scale set {name} disappeared", resource_id=scale_set_id(spec_sub, rg, name))
+        if state.ready or state.provisioning_state == "failed":
+            if state.provisioning_state == "failed":
+                raise AzureError(f"scale set {name} is in state Failed", resource_id=state.id,
+                                 next_step="read the scale set's activity log in the portal, fix it, then retry")
+            return state
+        ctx.progress(None, f"{name}: {state.provisioning_state}")
+        if time.monotonic() >= deadline:
+            raise AzureError(f"scale set {name} is still {state.provisioning_state}", resource_id=state.id,
+                             next_step="wait for the current operation, then retry the job")
+        sleep(interval)
+
+
+def create_step(clients: AzureClients, spec: ScaleSetSpec, *, token: Secret, domain_password: Secret,
+                interval: float, timeout: float) -> Step:
+    """Create the scale set unless it exists (then wait for it to be provisioned)."""
+
+    def check(ctx: StepContext) -> bool:
+        state = get_scale_set(clients, spec.subscription, spec.resource_group, spec.name)
+        return state is not None and state.ready
+
+    def apply(ctx: StepContext) -> str:
+        if get_scale_set(clients, spec.subscription, spec.resource_group, spec.name) is None:
+            body = scale_set_body(spec, token=token(), admin_password=admin_password(),
+                                  domain_password=domain_password() if spec.join_type == "domain" else None)
+            try:
+                with translated(spec.id):
+                    poller = clients.compute(spec.subscription).virtual_machine_scale_sets.begin_create_or_update(
+                        spec.resource_group, spec.name, VirtualMachineScaleSet(body))
+                    follow(ctx, poller, tick=min(interval, 0.5))
+            except AzureError as err:
+                raise gallery.user_terms(err) from err
+        state = _wait_ready(clients, spec.subscription, spec.resource_group, spec.name, ctx, interval, timeout)
+        return f"{state.name}: {state.capacity} x {state.vm_size}, {spec.orchestration}, in {state.location}"
+
+    return Step(name="create-scale-set", resource_id=spec.id, apply=apply, check=check, estimate_seconds=60,
+                description=(f"Create scale set {spec.name} ({spec.orchestration}, {spec.capacity} x {spec.vm_size}) in "
+                             f"{spec.location} from {_image_label(spec.image_id)}, identity "
+                             f"{spec.identity_id.rsplit('/', 1)[-1]}, subnet {_subnet_label(spec.subnet_id)}, joining "
+                             f"{'Entra ID' if spec.join_type == 'entra' else 'domain ' + spec.domain} and host pool "
+                             f"{spec.host_pool} (registration token fetched when this step runs)"),
+                intent={"location": spec.location, "image": spec.image_id.lower(), "size": spec.vm_size,
+                        "capacity": spec.capacity, "subnet": spec.subnet_id.lower(), "join": spec.join_type,
+                        "identity": spec.identity_id.lower(), "host_pool": spec.host_pool.lower(),
+                        "orchestration": spec.orchestration, "domain": spec.domain})
+
+
+def refreshed_extensions(state: ScaleSetState, token: str, domain_password: str | None) -> list[dict[str, Any]]:
+    """The scale set's extensions with fresh protected settings (Azure never returns them on GET)."""
+    out = []
+    for ext in state.raw_extensions:
+        props = dict(ext.get("properties") or {})
+        if _ext_type(ext) == "dsc":
+            props["protectedSettings"] = {"properties": {"registrationInfoToken": token}}
+        elif _ext_type(ext) == "jsonaddomainextension":
+            props["protectedSettings"] = {"Password": domain_password or ""}
+        out.append({**ext, "properties": props})
+    return out
+
+
+def capacity_step(clients: AzureClients, subscription: str, resource_group: str, state: ScaleSetState, count: int,
+                  *, token: Secret, domain_password: Secret, interval: float, timeout: float, description: str) -> Step:
+    """Set ``sku.capacity``; a scale-out also renews the registration token in the instances' model."""
+    name = state.name
+
+    def check(ctx: StepContext) -> bool:
+        now = get_scale_set(clients, subscription, resource_group, name)
+        return now is not None and now.capacity == count and now.ready
+
+    def apply(ctx: StepContext) -> str:
+        now = get_scale_set(clients, subscription, resource_group, name)
+        if now is None:
+            raise AzureNotFound(f"scale set {name} does not exist", resource_id=state.id)
+        if now.capacity != count:
+            patch: dict[str, Any] = {"sku": {"capacity": count}}
+            if count > now.capacity and now.registers_with_token:
+                exts = refreshed_extensions(now, token(), domain_password() if now.join_type == "domain" else None)
+                patch["properties"] = {"virtualMachineProfile": {"extensionProfile": {"extensions": exts}}}
+            try:
+                with translated(state.id):
+                    poller = clients.compute(subscription).virtual_machine_scale_sets.begin_update(
+                        resource_group, name, VirtualMachineScaleSetUpdate(patch))
+                    follow(ctx, poller, tick=min(interval, 0.5))
+            except AzureError as err:
+                raise gallery.user_terms(err) from err
+        _wait_ready(clients, subscription, resource_group, name, ctx, interval, timeout)
+        return f"capacity {count}"
+
+    return Step(name="set-capacity", resource_id=state.id, apply=apply, check=check, estimate_seconds=90,
+                description=description, intent={"capacity": count, "from": state.capacity})
+
+
+def hosts_step(clients: AzureClients, subscription: str, resource_group: str, name: str, count: int, *,
+               pool_subscription: str, pool_resource_group: str, pool: str, interval: float, timeout: float) -> Step:
+    """Wait until scale set ``name`` has ``count`` provisioned instances and as many Available session hosts."""
+    rid = scale_set_id(subscription, resource_group, name)
+
+    def condition(hosts: list[SessionHostInfo]) -> tuple[bool, str, float | None]:
+        state = get_scale_set(clients, subscription, resource_group, name)
+        vms = list_instances(clients, subscription, resource_group, state) if state is not None else []
+        provisioned = [v for v in vms if v.provisioning_state == "Succeeded"]
+        available = [h for h in hosts_of(hosts, [v.id for v in vms]) if h.available]
+        done = len(vms) == count and len(provisioned) == count and len(available) == count
+        percent = 100.0 * (min(len(provisioned), count) + min(len(available), count)) / (2 * count) if count else None
+        return done, (f"{len(provisioned)}/{count} instances provisioned, {len(available)}/{count} session hosts "
+                      f"Available in {pool}" + ("" if len(vms) <= count else f" ({len(vms) - count} leaving)")), percent
+
+    def check(ctx: StepContext) -> bool:
+        return condition(session_hosts(clients, pool_subscription, pool_resource_group, pool))[0]
+
+    def apply(ctx: StepContext) -> str:
+        return wait_for_hosts(clients, pool_subscription, pool_resource_group, pool, condition, ctx,
+                              interval=interval, timeout=timeout, what=f"{count} session hosts of {name}")
+
+    return Step(name="wait-session-hosts", resource_id=rid, apply=apply, check=check,
+                estimate_seconds=420 if count else 120,
+                description=f"Wait for {count} instance(s) of {name} provisioned and {count} session host(s) "
+                            f"Available in {pool}", intent={"hosts": count, "pool": pool.lower()})
+
+
+def _image_label(image_id: str) -> str:
+    ref = gallery.parse_image_id(image_id)
+    return f"{ref.gallery}/{ref.image}/{ref.version}" if ref else image_id
+
+
+def _subnet_label(subnet_id: str) -> str:
+    parts = subnet_id.split("/")
+    return f"{parts[-3]}/{parts[-1]}" if len(parts) >= 3 else subnet_id

@@ -1,0 +1,128 @@
+"""``/avd drill [SITE]``: a rehearsal on the DR site only, and the history of drills, failovers and failbacks.
+
+The drill scales the DR scale set to the site's ``drill_capacity``, waits for that many Available session
+hosts, measures the time to capacity (scale-out start to hosts Available), scales back to 0 and posts the
+result with the trend of past drills. ``runs`` / ``drill_history`` read the ``dr_runs`` table (own migration)
+for ``/avd status`` and ``/avd failover status``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from azureops import failover as fo
+from azureops.plan import Plan, StepContext, format_seconds
+from azureops.recovery import callback_step
+from bot import jobs
+from bot.runner import register_capability
+from bot.store import register_migration
+from commands import ops
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+KIND = "drill"
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def _schema(db: Database) -> None:
+    db.execute("create table dr_runs (id integer primary key, kind text not null, site text not null,"
+               " job_id integer, at text not null, seconds real, capacity integer)")
+    db.execute("create index dr_runs_site on dr_runs(site, kind)")
+
+
+register_migration("failover_0001_dr_runs", _schema)
+
+
+def ensure_schema(runtime: Runtime) -> None:
+    """Apply the history migration when this module was imported after the store migrated."""
+    if "failover_0001_dr_runs" not in runtime.store.applied_migrations():
+        runtime.store.migrate()
+
+
+def record_run(runtime: Runtime, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int,
+               at: datetime) -> None:
+    ensure_schema(runtime)
+    with runtime.store.transaction() as db:
+        db.execute("delete from dr_runs where job_id = ? and kind = ?", [job_id, kind])  # a re-run summary step
+        db.table("dr_runs").insert({"kind": kind, "site": site, "job_id": job_id, "at": jobs.iso(at),
+                                    "seconds": seconds, "capacity": capacity})
+
+
+def runs(runtime: Runtime, *, kind: str | None = None, site: str | None = None, limit: int = 20
+         ) -> list[dict[str, Any]]:
+    """Recorded runs, newest first."""
+    ensure_schema(runtime)
+    where, args = ["1 = 1"], []
+    for column, value in (("kind", kind), ("site", site)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = f"select * from dr_runs where {' and '.join(where)} order by id desc limit ?"
+    return list(runtime.store.db.query(sql, [*args, limit]))
+
+
+def drill_history(runtime: Runtime, site: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+    """Past drills (newest first): ``{kind, site, job_id, at, seconds, capacity}``; for ``/avd status``."""
+    return runs(runtime, kind=KIND, site=site, limit=limit)
+
+
+def trend(seconds: list[float]) -> str:
+    """A one-line sparkline of times to capacity, oldest first (``▂▅█ 2m10s -> 3m05s``)."""
+    if not seconds:
+        return "no drills yet"
+    low, high = min(seconds), max(seconds)
+    span = (high - low) or 1.0
+    bars = "".join(BARS[round((s - low) / span * (len(BARS) - 1))] for s in seconds)
+    return f"{bars} {format_seconds(seconds[0])} -> {format_seconds(seconds[-1])}"
+
+
+def report_text(site: str, seconds: float | None, capacity: int, past: list[dict[str, Any]]) -> str:
+    took = format_seconds(seconds) if seconds is not None else "unknown"
+    times = [float(r["seconds"]) for r in reversed(past) if r["seconds"] is not None]
+    return (f":stopwatch: *DR drill on {site}*: time to capacity *{took}* ({capacity} session host(s) Available); "
+            f"torn down to 0. The primary was not touched.\nTrend over {len(times)} drill(s): {trend(times)}")
+
+
+def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
+    from bot.capabilities import failover as cap
+
+    assert isinstance(op, ops.Drill)
+    primary, dr = cap.sites(runtime, op.site)
+    opt = cap.options(runtime, primary, dr, drill=True)
+
+    def measure(ctx: StepContext) -> str:
+        job_id = int(getattr(ctx, "job_id", 0))
+        steps = jobs.get_steps(runtime.store, job_id)
+        seconds = cap.measured(steps, upto="drill-hosts-available", start="drill-scale-out")
+        record_run(runtime, kind=KIND, site=dr.name, job_id=job_id, seconds=seconds, capacity=opt.capacity,
+                   at=runtime.clock())
+        return f"time to capacity {format_seconds(seconds) if seconds is not None else 'unknown'}"
+
+    def report(ctx: StepContext) -> str:
+        job_id = int(getattr(ctx, "job_id", 0))
+        past = drill_history(runtime, dr.name)
+        mine = next((r for r in past if r["job_id"] == job_id), None)
+        seconds = mine["seconds"] if mine else None
+        runtime.extensions["engine"].progress.reply(job_id, report_text(dr.name, seconds, opt.capacity, past))
+        return "reported"
+
+    return fo.drill_plan(runtime.azure, cap.spec(primary, primary), cap.spec(dr, primary), opt, runtime.clock,
+                         measure=[callback_step("measure", "Record the time to capacity", measure)],
+                         final=[callback_step("report", "Post the result and the trend in the thread", report)],
+                         estimates=cap.estimates(runtime, KIND))
+
+
+def register_capabilities() -> None:
+    register_capability(KIND, build_drill, op_type=ops.Drill)
+
+
+def register(runtime: Runtime) -> None:
+    from bot.engine_listeners import run_capability
+
+    register_capabilities()
+    ensure_schema(runtime)
+    runtime.handlers[ops.Drill] = run_capability

@@ -1,0 +1,55 @@
+"""Microsoft.Compute resource SKUs (``GET /subscriptions/{s}/providers/Microsoft.Compute/skus``), read-only.
+
+A small static catalogue of VM sizes: the common D/E/B sizes are offered in every simulated region; the GPU size
+``Standard_NV36ads_A10_v5`` carries a ``Location`` restriction (``NotAvailableForSubscription``) outside West
+Europe, like a size the subscription has no access to. ``$filter=location eq 'x'`` narrows the list, as in Azure.
+Register it by listing the module in ``simulator.PROVIDERS`` (or ``AzureSim(providers=...)``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sim.azure.common import page
+from sim.azure.ids import REGIONS, region_key
+from sim.azure.router import Request, Response, Router
+
+if TYPE_CHECKING:
+    from sim.azure.simulator import AzureSim
+
+VERSIONS = ("2021-07-01", "2019-04-01", "2017-09-01")
+SIZES: dict[str, tuple[str, int, int]] = {  # name: (family, vCPUs, memory GB)
+    "Standard_B2ms": ("standardBSFamily", 2, 8),
+    "Standard_D2s_v5": ("standardDSv5Family", 2, 8),
+    "Standard_D4s_v5": ("standardDSv5Family", 4, 16),
+    "Standard_D8s_v5": ("standardDSv5Family", 8, 32),
+    "Standard_D4as_v5": ("standardDASv5Family", 4, 16),
+    "Standard_E4s_v5": ("standardESv5Family", 4, 32),
+    "Standard_NV36ads_A10_v5": ("standardNVADSA10v5Family", 36, 440),
+}
+RESTRICTED: dict[str, frozenset[str]] = {"Standard_NV36ads_A10_v5": frozenset({"westeurope"})}  # allowed regions
+
+
+def _sku(name: str, location: str) -> dict[str, Any]:
+    family, cpus, mem = SIZES[name]
+    allowed = RESTRICTED.get(name)
+    restrictions = []
+    if allowed is not None and location not in allowed:
+        restrictions.append({"type": "Location", "values": [location], "reasonCode": "NotAvailableForSubscription",
+                             "restrictionInfo": {"locations": [location]}})
+    return {"resourceType": "virtualMachines", "name": name, "tier": "Standard", "size": name.split("_", 1)[1],
+            "family": family, "locations": [location], "locationInfo": [{"location": location, "zones": []}],
+            "capabilities": [{"name": "vCPUs", "value": str(cpus)}, {"name": "MemoryGB", "value": str(mem)}],
+            "restrictions": restrictions}
+
+
+def _list(sim: AzureSim, req: Request) -> Response:
+    m = re.search(r"location\s+eq\s+'([^']+)'", req.q("$filter") or "", re.IGNORECASE)
+    regions = [region_key(m.group(1))] if m else list(REGIONS)
+    items = [_sku(name, r) for r in regions if r in REGIONS for name in SIZES]
+    return page(sim, req, items, render=lambda d: d)
+
+
+def register(router: Router) -> None:
+    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/skus", _list, VERSIONS)

@@ -1,0 +1,176 @@
+"""Shared set-up for the failover, failback, drill and ASR tests (imported by the other test_failover*/test_drill*/
+test_asr* modules), plus checks of the pure helpers.
+
+``prepare_dr(sim, clients)`` builds the seed story's secondary site through the real SDK: the uksouth replica
+(virtual clock advanced until Completed), the AVDManage identity in VMSSDR and the EntraDR scale set (capacity
+0, registering with EntraAuthDR). ``failover_config`` is avd.example.toml with a short grace period and
+primary timeout; ``Harness`` is the bot (real ``build_app`` + WSGI server) with these capabilities installed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azureops.clients import AzureClients
+from bot.capabilities import drill, failover
+from bot.sandbox import example_config
+from sim.azure import AzureSim, resources
+from sim.azure import asr as sim_asr
+from sim.azure.simulator import PROVIDERS
+from sim.slack import SlackSim
+from tests.kit import SIGNING_SECRET, BotHandle, Chat, clean_env, start_bot
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups"
+VERSION_ID = f"{RG}/GOLD-VDA/providers/Microsoft.Compute/galleries/AVDGallery/images/Win11MultiS/versions/2026.0522.1719"
+DR_POOL_ID = f"{RG}/AVDDR/providers/Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
+UAMI_ID = f"{RG}/VMSSDR/providers/Microsoft.ManagedIdentity/userAssignedIdentities/AVDManage"
+ASR_TABLE = 'asr = { vault_resource_group = "ASRDR", vault = "avd-asr", recovery_plan = "avd-personal" }\n'
+
+
+def failover_config(*, grace: int = 1, timeout: int = 1, asr: bool = False, capacity: int = 2) -> str:
+    text = Path(example_config()).read_text(encoding="utf-8")
+    text = text.replace("user_grace_seconds = 30", f"user_grace_seconds = {grace}")
+    text = text.replace("primary_timeout_seconds = 60", f"primary_timeout_seconds = {timeout}")
+    text = text.replace("dr_capacity = 2 ", f"dr_capacity = {capacity} ")
+    if asr:
+        text = text.replace("drill_capacity = 1 ", ASR_TABLE + "drill_capacity = 1 ")
+    return text
+
+
+def make_sim(time_scale: float = 600.0, *, asr: bool = False) -> AzureSim:
+    sim = AzureSim(scenario="seed", time_scale=time_scale, poll_retry_after=None,
+                   providers=PROVIDERS + (sim_asr,))
+    if asr:
+        resources.make_group(sim, SUB, "ASRDR", "uksouth")
+        vault = sim_asr.make_vault(sim, SUB, "ASRDR", "avd-asr", "uksouth")
+        sim_asr.make_recovery_plan(sim, vault, "avd-personal", "westeurope", "uksouth")
+    sim.start()
+    return sim
+
+
+def prepare_dr(sim: AzureSim, clients: AzureClients) -> None:
+    """Replica in uksouth, identity and EntraDR (capacity 0) in VMSSDR, through the SDK."""
+    compute = clients.compute(SUB)
+    version = compute.gallery_image_versions.get("GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719")
+    regions = [{"name": r.name, "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"}
+               for r in version.publishing_profile.target_regions] + [
+        {"name": "uksouth", "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"}]
+    poller = compute.gallery_image_versions.begin_update(
+        "GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719",
+        {"properties": {"publishingProfile": {"targetRegions": regions}}})
+    sim.clock.advance(1000)
+    poller.result()
+    uami = clients.msi(SUB).user_assigned_identities.create_or_update("VMSSDR", "AVDManage", {"location": "uksouth"})
+    subnet = f"{RG}/INFRADR/providers/Microsoft.Network/virtualNetworks/vnet-avd-uks/subnets/snet-avd"
+    body = {
+        "location": "uksouth", "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 0},
+        "tags": {"AVD-HostPool": DR_POOL_ID},
+        "identity": {"type": "UserAssigned", "userAssignedIdentities": {uami.id: {}}},
+        "properties": {"orchestrationMode": "Flexible", "platformFaultDomainCount": 1, "virtualMachineProfile": {
+            "storageProfile": {"imageReference": {"id": VERSION_ID}},
+            "osProfile": {"computerNamePrefix": "entradr", "adminUsername": "avdadmin"},
+            "networkProfile": {"networkApiVersion": "2020-11-01", "networkInterfaceConfigurations": [{
+                "name": "nic", "properties": {"primary": True, "ipConfigurations": [{
+                    "name": "ip", "properties": {"subnet": {"id": subnet}}}]}}]}}},
+    }
+    poller = compute.virtual_machine_scale_sets.begin_create_or_update("VMSSDR", "EntraDR", body)
+    sim.clock.advance(60)
+    poller.result()
+
+
+@dataclass
+class Harness:
+    sim: AzureSim
+    slack: SlackSim
+    bot: BotHandle
+    chat: Chat
+
+    @property
+    def runtime(self) -> Any:
+        return self.bot.runtime
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        rows = list(self.runtime.store.db.query("select * from jobs where id = ?", [job_id]))
+        return dict(rows[0]) if rows else {}
+
+    def steps(self, job_id: int) -> list[dict[str, Any]]:
+        return list(self.runtime.store.db.query("select * from steps where job_id = ? order by idx", [job_id]))
+
+    def wait_job(self, job_id: int, status: str = "done", timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = list(self.runtime.store.db.query("select * from jobs where id = ?", [job_id]))
+            if rows and rows[0]["status"] == status:
+                return rows[0]
+            if rows and rows[0]["status"] in ("failed", "cancelled", "done") and rows[0]["status"] != status:
+                raise AssertionError(f"job {job_id} ended {rows[0]['status']}: {rows[0].get('error')}; "
+                                     f"steps {[(s['name'], s['status'], s['error']) for s in self.steps(job_id)]}")
+            time.sleep(0.02)
+        raise AssertionError(f"job {job_id} not {status} in {timeout}s: {self.steps(job_id)}")
+
+    def thread(self, job_id: int) -> list[str]:
+        job = next(iter(self.runtime.store.db.query("select * from jobs where id = ?", [job_id])))
+        return [m.get("text", "") for m in self.slack.thread(job["channel"], job["card_ts"])] \
+            if job.get("card_ts") else []
+
+
+@pytest.fixture
+def harness_factory(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    made: list[tuple[AzureSim, BotHandle, AzureClients]] = []
+
+    def make(*, config: str | None = None, asr: bool = False, time_scale: float = 600.0, prepared: bool = True
+             ) -> Harness:
+        clean_env(monkeypatch)
+        sim = make_sim(time_scale, asr=asr)
+        clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.05)
+        if prepared:
+            prepare_dr(sim, clients)
+        cfg = tmp_path / "failover.toml"
+        cfg.write_text(config or failover_config(asr=asr), encoding="utf-8")
+        bot = start_bot(tmp_path, slack_sim.url, arm=sim.url, ca=sim.ca_path, AVD_CONFIG=str(cfg))
+        failover.register(bot.runtime)
+        drill.register(bot.runtime)
+        made.append((sim, bot, clients))
+        return Harness(sim, slack_sim, bot, Chat(bot.url, slack_sim, SIGNING_SECRET))
+
+    yield make
+    for sim, bot, clients in made:
+        bot.stop()
+        for client in (clients.compute(SUB), clients.msi(SUB)):
+            client.close()
+        sim.stop()
+
+
+# ---- pure helpers --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [([], "no drills yet"), ([60.0], "▁ 1m -> 1m"),
+                                                   ([60.0, 120.0, 90.0], "▁█▅ 1m -> 1m30s")])
+def test_trend_sparkline(seconds: list[float], expected: str) -> None:
+    assert drill.trend(seconds) == expected
+
+
+def test_measured_time_spans_first_start_to_last_end() -> None:
+    steps = [{"name": "a", "status": "done", "started_at": "2026-01-01T00:00:00+00:00",
+              "finished_at": "2026-01-01T00:00:05+00:00"},
+             {"name": "b", "status": "done", "started_at": "2026-01-01T00:00:05+00:00",
+              "finished_at": "2026-01-01T00:01:07+00:00"}]
+    assert failover.measured(steps) == 67.0
+    assert failover.measured(steps, upto="a") == 5.0
+    assert failover.measured(steps, start="b") == 62.0
+
+
+def test_summary_text_warns_about_skipped_primary_steps() -> None:
+    steps = [{"name": "primary-drain", "status": "done", "started_at": "2026-01-01T00:00:00+00:00",
+              "finished_at": "2026-01-01T00:00:01+00:00",
+              "output": ":warning: skipped: the primary region westeurope did not answer"}]
+    text = failover.summary_text("failover", "Failover primary -> dr", 61.0, steps)
+    assert "recovery time *1m01s*" in text
+    assert "primary-drain" in text and "did not answer" in text
