@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
@@ -101,6 +102,28 @@ def dispatch(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
         ctx.respond(**reply.to_dict())
 
 
+def fallback_respond(respond: Respond, client: WebClient, channel: str, user: str) -> Callable[..., Any]:
+    """``respond()`` that falls back to ``chat.postEphemeral`` when the response_url refuses the answer.
+
+    Bolt's ``respond()`` never raises on an HTTP error (a response_url expires after 30 minutes and takes
+    at most 5 answers), so an answer could silently vanish; the user sees it in the channel instead.
+    """
+
+    def send(**reply: Any) -> Any:
+        try:
+            result = respond(**reply)
+            if getattr(result, "status_code", 200) < 300:
+                return result
+            reason = f"HTTP {getattr(result, 'status_code', '?')} {getattr(result, 'body', '')}".strip()
+        except Exception as exc:  # noqa: BLE001 - a network error must not lose the answer either
+            reason = type(exc).__name__
+        log.warning("response_url refused the answer (%s): posting it as an ephemeral message", reason)
+        args = {k: reply[k] for k in ("text", "blocks") if reply.get(k) is not None}
+        return client.chat_postEphemeral(channel=channel, user=user, **args)
+
+    return send
+
+
 def register(app: App, runtime: Runtime) -> None:
     """Register ``/avd`` (behind the operator middleware) and the one error handler."""
     for op_type, handler in default_handlers().items():
@@ -122,7 +145,8 @@ def register(app: App, runtime: Runtime) -> None:
             text=text,
             response_url=command.get("response_url", ""),
             trigger_id=command.get("trigger_id", ""),
-            respond=respond,
+            respond=cast(Respond, fallback_respond(respond, client, command.get("channel_id", ""),
+                                                   command.get("user_id", ""))),
             client=client,
             now=runtime.clock(),
         )

@@ -117,3 +117,16 @@ def test_unknown_path_is_404(bot_server: BotHandle) -> None:
         urllib.request.urlopen(bot_server.url + "/nope", timeout=5)
     err.value.close()
     assert err.value.code == 404
+
+
+def test_answer_falls_back_to_ephemeral_when_response_url_refuses(chat: Chat, slack_sim, bot_server: BotHandle) -> None:
+    """A response_url that is expired or used up (Slack answers 404) must not swallow the answer."""
+    from bot.chat import slash_command_body
+
+    bot_server.runtime.handlers[ops.Jobs] = lambda runtime, ctx, op: render.Reply(text="jobs answer via fallback")
+    dead_url = slack_sim.root + "/hooks/no-such-hook"
+    body = slash_command_body("jobs", user="U0OPS1", channel="C0INCIDENT", response_url=dead_url,
+                              trigger_id=slack_sim.new_trigger_id())
+    assert chat.send(body).status == 200
+    reply = chat.wait_for_ephemeral("U0OPS1", contains="jobs answer via fallback")
+    assert reply["source"] == "chat.postEphemeral"
