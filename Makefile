@@ -30,7 +30,7 @@ test-full: $(STAMP)
 	AVD_TEST_FULL=1 $(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/ack.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

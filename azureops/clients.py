@@ -43,6 +43,9 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 ERROR_MAP: dict[int, type[HttpResponseError]] = {401: ClientAuthenticationError, 404: ResourceNotFoundError,
                                                   409: ResourceExistsError}
 NETWORK_API_VERSION = "2024-05-01"  # read vnets/subnets with resources.get_by_id(id, NETWORK_API_VERSION)
+CONNECTION_TIMEOUT = 10.0  # seconds to open a connection (azure-core's default is 300)
+READ_TIMEOUT = 60.0  # seconds between bytes of a reply (azure-core's default is 300): a hung reply fails fast
+TRANSPORT_KEYS = ("connection_verify", "retry_total", "connection_timeout", "read_timeout")
 
 
 class GraphClient:
@@ -55,7 +58,7 @@ class GraphClient:
                     BearerTokenCredentialPolicy(credential, GRAPH_SCOPE), NetworkTraceLoggingPolicy()]
         self._client: PipelineClient[HttpRequest, Any] = PipelineClient(
             self.base_url, policies=policies,
-            **{k: v for k, v in kwargs.items() if k == "connection_verify"})
+            **{k: v for k, v in kwargs.items() if k in ("connection_verify", "connection_timeout", "read_timeout")})
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         request = HttpRequest(method, f"{self.base_url}/v1.0{path}", json=body)
@@ -86,16 +89,22 @@ class GraphClient:
 
 
 class AzureClients:
-    """Lazily built, per-subscription cached SDK clients sharing one credential and transport settings."""
+    """Lazily built, per-subscription cached SDK clients sharing one credential and transport settings.
+
+    Every request is bounded: ``connection_timeout`` to connect, ``read_timeout`` between bytes of the reply
+    (a timed-out GET/PUT/DELETE is retried by the SDK; a PATCH/POST is reported, Azure may have applied it).
+    """
 
     def __init__(self, endpoint: str = PUBLIC_ARM, ca_bundle: str | None = None,
                  credential: TokenCredential | None = None, polling_interval: float | None = None,
-                 retry_total: int | None = None) -> None:
+                 retry_total: int | None = None, *, connection_timeout: float = CONNECTION_TIMEOUT,
+                 read_timeout: float = READ_TIMEOUT) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.simulated = is_loopback(self.endpoint)
         self.credential = credential if credential is not None else credential_for(self.endpoint)
         self.polling_interval = polling_interval if polling_interval is not None else (1 if self.simulated else 30)
-        self._kwargs: dict[str, Any] = {"base_url": self.endpoint, "polling_interval": self.polling_interval}
+        self._kwargs: dict[str, Any] = {"base_url": self.endpoint, "polling_interval": self.polling_interval,
+                                        "connection_timeout": connection_timeout, "read_timeout": read_timeout}
         if ca_bundle:
             self._kwargs["connection_verify"] = ca_bundle
         if retry_total is not None:
@@ -144,7 +153,7 @@ class AzureClients:
         """Graph at graph.microsoft.com, or at ``<endpoint>/graph`` for the simulator."""
         if self._graph is None:
             base = f"{self.endpoint}/graph" if self.simulated else PUBLIC_GRAPH
-            extra = {k: v for k, v in self._kwargs.items() if k in ("connection_verify", "retry_total")}
+            extra = {k: v for k, v in self._kwargs.items() if k in TRANSPORT_KEYS}
             self._graph = GraphClient(base, self.credential, **extra)
         return self._graph
 

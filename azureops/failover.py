@@ -1,10 +1,12 @@
 """Failover, failback, rollback, drill and DR scale-down as plans of idempotent steps, plus the preflight.
 
 A failover takes users off the primary host pool (autoscale off, drain, message, grace period, log off), runs
-the site's Azure Site Recovery plan when it has one, scales the DR scale set out and waits for its session
-hosts. When the primary region does not answer, its steps are skipped after a bounded wait (``PrimaryGate``)
-and the DR steps still run. Callers pass plain values (``SiteSpec``, ``Options``) and extra bot-side steps
-(``final``) such as the summary; nothing here reads the config or the bot's store.
+the site's Azure Site Recovery plan when it has one, scales the DR scale set out, waits for its session
+hosts and runs the configured post-steps (``assign_app_group``: users/groups get Desktop Virtualization User
+on the DR application group; failback and rollback remove what the failover assigned). When the primary
+region does not answer, its steps are skipped after a bounded wait (``PrimaryGate``) and the DR steps still
+run. Callers pass plain values (``SiteSpec``, ``Options``) and extra bot-side steps (``final``) such as the
+summary; nothing here reads the config or the bot's store.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from azureops import asr, recovery, sessions
+from azureops import asr, assignments, recovery, sessions
 from azureops.asr import RecoveryPlanRef
 from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext
@@ -31,6 +33,11 @@ class SiteSpec:
     vmss: ScaleSetRef
     identity_id: str = ""
     image_version_id: str = ""  # the gallery image version the DR scale set is built from
+    app_group: str = ""  # the application group (in the host pool's resource group) users are assigned to
+
+    @property
+    def app_group_ref(self) -> assignments.AppGroupRef:
+        return assignments.AppGroupRef(self.pool.subscription, self.pool.resource_group, self.app_group)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Options:
     asr_planned: bool = False
     tick: float = 15.0  # seconds between polls while waiting on Azure
     sessions_timeout: float = 600.0  # failback: how long to wait for DR sessions to end
+    app_group_principals: tuple[str, ...] = ()  # post-step assign_app_group: Entra object ids of users/groups
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,13 @@ def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate:
         sessions.get_host_pool(clients, dr.pool)
         return f"{dr.pool.name} answers, {sessions.available_hosts(clients, dr.pool)} host(s) Available"
 
+    def app_group() -> str:
+        if not dr.app_group:
+            raise AvdError("no application_group configured for the DR site (post-step assign_app_group)")
+        with translated(dr.app_group_ref.id):
+            clients.avd(dr.pool.subscription).application_groups.get(dr.pool.resource_group, dr.app_group)
+        return f"{dr.app_group} exists ({len(opt.app_group_principals)} principal(s) to assign)"
+
     def capacity() -> str:
         if opt.capacity <= 0 and opt.asr is None:
             raise AvdError("capacity is 0: set dr_capacity (or an asr recovery plan) for the DR site")
@@ -108,6 +123,8 @@ def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate:
     run("identity", identity)
     run("DR scale set", scale_set)
     run("DR host pool", pool)
+    if opt.app_group_principals:
+        run("DR application group", app_group)
     run("capacity", capacity)
     if gate is not None:
         run("primary region", lambda: (sessions.get_host_pool(clients, primary.pool, gate.opts) and
@@ -163,10 +180,27 @@ def failover_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, c
                                       pool=dr.pool, clock=clock),
                   recovery.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available",
                                       tick=opt.tick)]
+    steps += post_steps(clients, primary, dr, opt)
     return Plan(kind="failover", title=f"Failover {primary.name} -> {dr.name}",
                 steps=_estimated([*steps, *final], estimates or {}), verb="failover start",
                 summary=f"{primary.pool.name} -> {dr.pool.name}, {opt.capacity} session host(s)"
                         + (f", recovery plan {opt.asr.name}" if opt.asr else ""))
+
+
+def post_steps(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -> list[Step]:
+    """The failover's configured post-steps (after the DR hosts are Available)."""
+    if not opt.app_group_principals:
+        return []
+    note = f"{assignments.MARKER} {primary.name} -> {dr.name}: access to the DR desktops"
+    return [assignments.assign_step(clients, dr.app_group_ref, opt.app_group_principals, name="dr-assign-app-group",
+                                    description=note)]
+
+
+def undo_post_steps(clients: Any, dr: SiteSpec, opt: Options) -> list[Step]:
+    """Failback and rollback: remove what the post-steps assigned (only that)."""
+    if not opt.app_group_principals:
+        return []
+    return [assignments.unassign_step(clients, dr.app_group_ref, name="dr-unassign-app-group")]
 
 
 def failback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
@@ -183,6 +217,7 @@ def failback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, c
         recovery.drain_step(clients, dr.pool, None, drain=True, name="dr-drain"),
         recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
         recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
+        *undo_post_steps(clients, dr, opt),
         recovery.notify_step(clients, dr.pool, None, clock, grace=0 if opt.now else opt.grace_seconds,
                              title=opt.message_title, body=opt.message_body, name="dr-notify-users"),
         recovery.log_off_step(clients, dr.pool, None, recheck=opt.recheck_sessions, name="dr-log-off-users"),
@@ -204,6 +239,7 @@ def rollback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -
     """After a cancelled failover: users back on the primary, DR scaled back to 0 once it has no sessions."""
     steps = (recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
              recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
+             *undo_post_steps(clients, dr, opt),
              recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
              recovery.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
     return Plan(kind="failover rollback", title=f"Roll back the failover of {primary.name}", steps=steps,

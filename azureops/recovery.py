@@ -22,6 +22,7 @@ from commands.errors import AvdError, AzureError, AzureUnavailable
 
 Clock = Callable[[], datetime]
 Skip = "skipped"
+SCALE_OPERATIONS: dict[str, str] = {}  # scale set id (lower) -> continuation token of this process's last scale-out
 
 
 @dataclass(frozen=True)
@@ -225,9 +226,10 @@ def scale_step(clients: Any, vmss: ScaleSetRef, count: int, *, name: str, wait: 
 
     def check(ctx: StepContext) -> bool:
         found = _vmss(clients, vmss)
-        if found.sku.capacity != count:
+        state = str(found.provisioning_state or "").lower()
+        if found.sku.capacity != count or state == "failed":  # a Failed scale set is re-driven by apply
             return False
-        return not wait or str(found.provisioning_state or "").lower() == "succeeded"
+        return not wait or state == "succeeded"
 
     def attach(ctx: StepContext, poller: Any) -> str:
         if wait:
@@ -238,14 +240,17 @@ def scale_step(clients: Any, vmss: ScaleSetRef, count: int, *, name: str, wait: 
 
     def apply(ctx: StepContext) -> str:
         found = _vmss(clients, vmss)
-        if found.sku.capacity == count:  # already asked for: follow it without writing again
+        failed = str(found.provisioning_state or "").lower() == "failed"
+        if found.sku.capacity == count and not failed:  # already asked for: follow it without writing again
             return "capacity already set" + (_settle(clients, vmss) if wait else "")
         with translated(vmss.id):
             poller = ops.begin_update(vmss.resource_group, vmss.name, _scale_patch(clients, vmss, count, pool, clock))
             ctx.save_token(poller.continuation_token())
+            SCALE_OPERATIONS[vmss.id.lower()] = poller.continuation_token()
             return attach(ctx, poller)
 
     def resume(ctx: StepContext, token: str) -> str:
+        SCALE_OPERATIONS[vmss.id.lower()] = token
         with translated(vmss.id):
             return attach(ctx, ops.begin_update(vmss.resource_group, vmss.name, {}, continuation_token=token)) \
                 + " (re-attached)"
@@ -265,7 +270,8 @@ def _settle(clients: Any, vmss: ScaleSetRef, tick: float = 0.05) -> str:
 
 def hosts_step(clients: Any, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *, name: str, tick: float,
                timeout: float = 3600.0) -> Step:
-    """Wait until ``count`` session hosts are Available in ``pool`` (reads only)."""
+    """Wait until ``count`` session hosts are Available in ``pool`` (reads only); a Failed scale set is reported
+    with Azure's own code when this process started the scale-out."""
 
     def check(ctx: StepContext) -> bool:
         return sessions.available_hosts(clients, pool) >= count
@@ -275,6 +281,7 @@ def hosts_step(clients: Any, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *
         while (ready := sessions.available_hosts(clients, pool)) < count:
             polls += 1
             if polls % 20 == 0 and str(_vmss(clients, vmss).provisioning_state or "").lower() == "failed":
+                _raise_scale_error(clients, vmss)
                 raise AzureError(f"scale set {vmss.name} failed while adding instances", resource_id=vmss.id,
                                  next_step="read the scale set's activity log (replica missing? quota?), then Retry")
             if time.monotonic() > deadline:
@@ -287,6 +294,15 @@ def hosts_step(clients: Any, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *
     return Step(name=name, resource_id=pool.id, description=f"Wait for {count} session hosts Available in {pool.name}",
                 apply=apply, check=check, resume=lambda ctx, token: apply(ctx), estimate_seconds=360,
                 intent={"available": count})
+
+
+def _raise_scale_error(clients: Any, vmss: ScaleSetRef) -> None:
+    """Raise Azure's own error (code, message) of this process's scale-out of ``vmss``, when it is known."""
+    token = SCALE_OPERATIONS.get(vmss.id.lower())
+    if token:
+        with translated(vmss.id, "fix what Azure names (quota? capacity? replica?), then Retry"):
+            clients.compute(vmss.subscription).virtual_machine_scale_sets.begin_update(
+                vmss.resource_group, vmss.name, {}, continuation_token=token).result()
 
 
 def sessions_gone_step(clients: Any, pool: HostPoolRef, *, name: str, tick: float, timeout: float) -> Step:

@@ -283,7 +283,13 @@ def create_step(clients: AzureClients, spec: ScaleSetSpec, *, token: Secret, dom
         return state is not None and state.ready
 
     def apply(ctx: StepContext) -> str:
-        if get_scale_set(clients, spec.subscription, spec.resource_group, spec.name) is None:
+        existing = get_scale_set(clients, spec.subscription, spec.resource_group, spec.name)
+        if existing is not None and existing.provisioning_state == "failed":  # an update re-applies the model
+            with translated(spec.id):
+                follow(ctx, clients.compute(spec.subscription).virtual_machine_scale_sets.begin_update(
+                    spec.resource_group, spec.name, VirtualMachineScaleSetUpdate({"sku": {"capacity": existing.capacity}})),
+                    tick=min(interval, 0.5))
+        elif existing is None:
             body = scale_set_body(spec, token=token(), admin_password=admin_password(),
                                   domain_password=domain_password() if spec.join_type == "domain" else None)
             try:
@@ -334,7 +340,7 @@ def capacity_step(clients: AzureClients, subscription: str, resource_group: str,
         now = get_scale_set(clients, subscription, resource_group, name)
         if now is None:
             raise AzureNotFound(f"scale set {name} does not exist", resource_id=state.id)
-        if now.capacity != count:
+        if now.capacity != count or now.provisioning_state == "failed":  # an update re-drives a Failed one
             patch: dict[str, Any] = {"sku": {"capacity": count}}
             if count > now.capacity and now.registers_with_token:
                 exts = refreshed_extensions(now, token(), domain_password() if now.join_type == "domain" else None)

@@ -1,54 +1,87 @@
-"""Ack latency of `/avd help` through the real bot vs a bare Bolt app that only acks.
+"""Ack latency of `/avd help`, `/avd status`, `/avd failover start` and an Approve click: the real `avd-bot serve`
+vs a bare Bolt app that only acks, at 1 and 20 concurrent requests.
 
-Both run on the same threaded WSGI server class (bot.server.BotServer), on loopback, in one child process,
-measured in interleaved rounds of the same run, at 1 and 20 concurrent requests. Prints p50/p99 of each
-and the ratio bot/bare (goal: <= 1.1 at p99).
+Processes: the bot (``avd-bot serve``, pointed at the doubles), the bare app (``bot.server.BotServer`` with the
+same listener pool size), the doubles (Slack + the ARM simulator, seed scenario, ARM throttling off here: the
+burst benchmark measures throttling) and this client (fresh connection per request). Rounds alternate bot and
+bare, swapping who goes first; before each round the three server processes are left to go quiet, so the bot's
+after-ack work from one round (status reads, plans) does not land on the other server's round. Every Approve
+click is on a fresh, valid approval (``bench/approve_kit.py``). Reported: pooled p50/p99 per cell, the ratio
+bot/bare of the pooled p99 and the median of the per-round p99 ratios (goal <= 1.1), and the bot's worst
+latency (goal: far from Slack's 3 s; <= 1 s).
 
-    .venv/bin/python bench/ack.py [--requests 400] [--rounds 4]
+    .venv/bin/python bench/ack.py [--rounds 8] [--n1 30] [--n20 200] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from slack_bolt import Ack, App  # noqa: E402
-from slack_sdk import WebClient  # noqa: E402
+from bench import approve_kit  # noqa: E402
+from bench.harness import (  # noqa: E402
+    SECRET,
+    BotProcess,
+    DoublesProcess,
+    Report,
+    add_json_option,
+    bot_env,
+    figure,
+    machine,
+    pct,
+    wait_quiet,
+    workdir,
+)
+from bot.cards import APPROVE  # noqa: E402
+from bot.chat import block_actions_payload, interactivity_body, signed_request, slash_command_body  # noqa: E402
 
-from bot.app import LISTENER_THREADS, build_app  # noqa: E402
-from bot.chat import signed_request, slash_command_body  # noqa: E402
-from bot.sandbox import example_config  # noqa: E402
-from bot.server import BotServer, serve_runtime  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from sim.slack import SlackSim  # noqa: E402
-
-SECRET = "bench-signing-secret-0123456789"
-TOKEN = "xoxb-sandbox-token"
+TEXTS = {"help": "help", "status": "status", "failover start": "failover start dr"}
+CASES = ("help", "status", "failover start", "approve")
+LEAD, OPS, CHANNEL = "U0LEAD1", "U0OPS1", "C0INCIDENT"
+TRIGGERS = itertools.count(1)  # Slack's trigger_id is unique per interaction; the bot refuses a repeat as a replay
 
 
-def bare_app(slack_url: str) -> App:
-    app = App(name="bare", client=WebClient(token=TOKEN, base_url=slack_url), signing_secret=SECRET,
-              listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS))  # the same pool as the bot
+def trigger() -> str:
+    return f"{next(TRIGGERS)}.{int(time.time())}.bench"
+
+
+def serve_bare(slack_url: str) -> int:
+    """Child process: the bare Bolt app on the bot's server class; prints its URL, serves until stdin closes."""
+    from slack_bolt import Ack, App
+    from slack_sdk import WebClient
+
+    from bot.app import LISTENER_THREADS
+    from bot.server import BotServer
+
+    app = App(name="bare", client=WebClient(token="xoxb-sandbox-token", base_url=slack_url), signing_secret=SECRET,
+              listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS))
 
     @app.command("/avd")
     def only_ack(ack: Ack) -> None:
         ack()
 
-    return app
+    @app.action(APPROVE)
+    def click_ack(ack: Ack) -> None:
+        ack()
+
+    server = BotServer(app).start()
+    print(json.dumps({"url": server.url}), flush=True)
+    sys.stdin.read()
+    server.stop()
+    return 0
 
 
 def one_request(url: str, body: str) -> float:
@@ -61,7 +94,7 @@ def one_request(url: str, body: str) -> float:
         resp = conn.getresponse()
         resp.read()
         if resp.status != 200:
-            raise RuntimeError(f"HTTP {resp.status}")
+            raise RuntimeError(f"HTTP {resp.status} from {url}")
     finally:
         conn.close()
     return time.perf_counter() - start
@@ -74,74 +107,113 @@ def measure(url: str, bodies: list[str], concurrency: int) -> list[float]:
         return list(pool.map(lambda b: one_request(url, b), bodies))
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
+class Bodies:
+    """Request bodies per case: a fresh response_url each, and a fresh approval for each bot click."""
+
+    def __init__(self, doubles: DoublesProcess, db_path: str) -> None:
+        self.doubles, self.db_path, self.next_job = doubles, db_path, 1
+
+    def make(self, case: str, n: int, *, for_bot: bool) -> list[str]:
+        user = LEAD if case == "approve" else OPS
+        urls = self.doubles.call("response_urls", channel=CHANNEL, user=user, n=n)
+        if case != "approve":
+            return [slash_command_body(TEXTS[case], user=OPS, channel=CHANNEL, response_url=u, trigger_id=trigger())
+                    for u in urls]
+        if for_bot:
+            pairs = approve_kit.seed_approvals(self.db_path, self.next_job, n)
+            self.next_job += n
+        else:
+            pairs = [(f"bare{k:07d}", f"1700000000.{k:06d}") for k in range(n)]
+        out = []
+        for (approval_id, ts), url in zip(pairs, urls, strict=True):
+            button = {"action_id": APPROVE, "value": approval_id, "style": "primary",
+                      "text": {"type": "plain_text", "text": "Approve"}}
+            payload = block_actions_payload({"ts": ts, "text": "", "blocks": []}, "engine:approval", button,
+                                            user=LEAD, channel=CHANNEL, response_url=url, trigger_id=trigger())
+            out.append(interactivity_body(payload))
+        return out
 
 
-def serve() -> int:
-    """Child process: the Slack double, the bot and the bare app; prints their URLs, serves until stdin closes."""
-    for name in [n for n in os.environ if n.startswith("SLACK_")]:
-        del os.environ[name]
-    workdir = Path(tempfile.mkdtemp(prefix="avd-bench-"))
-    slack = SlackSim(bot_token=TOKEN, rate_limits=False)
-    slack_url = slack.start()
-    shutil.copyfile(example_config(), workdir / "avd.toml")
-    settings = load_settings({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack_url,
-                              "AVD_CONFIG": str(workdir / "avd.toml"), "AVD_DB": str(workdir / "avd.db"),
-                              "AZURE_ARM_ENDPOINT": "https://127.0.0.1:9"})
-    runtime = build_app(settings)
-    runtime.start()
-    servers = {"bot": serve_runtime(runtime).start(), "bare": BotServer(bare_app(slack_url)).start()}
-    try:
-        print(json.dumps({"bot": servers["bot"].url, "bare": servers["bare"].url,
-                          "response_url": slack.new_response_url("C0INCIDENT", "U0OPS1")}), flush=True)
-        sys.stdin.read()
-    finally:
-        for server in servers.values():
-            server.stop()
-        runtime.stop()
-        slack.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+def run_cell(urls: dict[str, str], make: Callable[[int, str], list[str]], pids: list[int], concurrency: int,
+             rounds: int, n: int) -> tuple[dict[str, list[float]], list[float], list[float]]:
+    """Interleaved rounds; returns pooled samples and the per-round p50 and p99 ratios bot/bare."""
+    pooled: dict[str, list[float]] = {"bot": [], "bare": []}
+    r50, r99 = [], []
+    for r in range(rounds):
+        order = ("bot", "bare") if r % 2 == 0 else ("bare", "bot")
+        this: dict[str, list[float]] = {}
+        for name in order:
+            bodies = make(n, name)
+            wait_quiet(pids)
+            this[name] = measure(urls[name], bodies, concurrency)
+            pooled[name] += this[name]
+        r50.append(pct(this["bot"], 0.5) / pct(this["bare"], 0.5))
+        r99.append(pct(this["bot"], 0.99) / pct(this["bare"], 0.99))
+    return pooled, r50, r99
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400, help="requests per server per concurrency per round")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (bot, bare, bot, bare ...)")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds per cell")
+    parser.add_argument("--n1", type=int, default=30, help="requests per server per round at concurrency 1")
+    parser.add_argument("--n20", type=int, default=200, help="requests per server per round at concurrency 20")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser.add_argument("--serve-bare", metavar="SLACK_URL", help=argparse.SUPPRESS)
+    add_json_option(parser)
     args = parser.parse_args(argv)
-    if args.serve:
-        return serve()
-    # The servers run in a child process so the 20 client threads here do not share their GIL.
-    child = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-    assert child.stdin is not None and child.stdout is not None
+    if args.serve_bare:
+        return serve_bare(args.serve_bare)
+    cases = [c for c in args.cases.split(",") if c]
+    work = workdir("bench-ack-")
+    doubles = DoublesProcess(arm=True, arm_throttle_off=True)
+    bot = BotProcess(bot_env(work, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"],
+                             AVD_CAPABILITIES="bench.approve_kit"), work)
+    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", doubles.info["slack"]], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    report = Report("ack latency (bench/ack.py)")
     try:
-        urls = json.loads(child.stdout.readline())
-        body = slash_command_body("help", user="U0OPS1", channel="C0INCIDENT", trigger_id="1.1.bench",
-                                  response_url=urls["response_url"])
-        for name in ("bot", "bare"):  # warm up both
-            measure(urls[name], [body] * 50, 5)
-        print(f"/avd help ack latency, {args.requests} requests x {args.rounds} rounds per cell "
-              f"(nproc {os.cpu_count()}, Python {platform.python_version()}, {platform.machine()})")
-        print(f"{'concurrency':>11} {'server':>6} {'p50 ms':>8} {'p99 ms':>8}")
-        for concurrency in (1, 20):
-            samples: dict[str, list[float]] = {"bot": [], "bare": []}
-            for _ in range(args.rounds):
+        bot.start()
+        assert bare.stdout is not None
+        urls = {"bot": bot.url, "bare": json.loads(bare.stdout.readline())["url"]}
+        pids = [bot.pid, bare.pid, doubles.pid]
+        bodies = Bodies(doubles, str(work / "avd.db"))
+        print(f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
+              f"per server per round; {machine()}")
+        print(f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for case in cases:
+            for name in ("bot", "bare"):  # warm up both on this case
+                measure(urls[name], bodies.make(case, 40, for_bot=name == "bot"), 5)
+            for concurrency, n in ((1, args.n1), (20, args.n20)):
+                def make(k: int, server: str, c: str = case) -> list[str]:
+                    return bodies.make(c, k, for_bot=server == "bot")
+
+                pooled, r50, r99 = run_cell(urls, make, pids, concurrency, args.rounds, n)
                 for name in ("bot", "bare"):
-                    samples[name] += measure(urls[name], [body] * args.requests, concurrency)
-            for name in ("bot", "bare"):
-                print(f"{concurrency:>11} {name:>6} {pct(samples[name], 0.5):>8.2f} {pct(samples[name], 0.99):>8.2f}")
-            r50 = pct(samples["bot"], 0.5) / pct(samples["bare"], 0.5)
-            r99 = pct(samples["bot"], 0.99) / pct(samples["bare"], 0.99)
-            mean = statistics.mean(samples["bot"]) / statistics.mean(samples["bare"])
-            print(f"{concurrency:>11} {'ratio':>6} {r50:>8.3f} {r99:>8.3f}   (mean {mean:.3f}; goal p99 <= 1.1)")
+                    s = pooled[name]
+                    print(f"{case:>15} {concurrency:>4} {name:>6} {pct(s, .5) * 1e3:>8.2f} {pct(s, .99) * 1e3:>8.2f} "
+                          f"{max(s) * 1e3:>8.2f}")
+                label = f"ack {case} c={concurrency}"
+                ratio99 = pct(pooled["bot"], 0.99) / pct(pooled["bare"], 0.99)
+                ratio50 = pct(pooled["bot"], 0.5) / pct(pooled["bare"], 0.5)
+                print(f"{case:>15} {concurrency:>4} {'ratio':>6} {ratio50:>8.3f} {ratio99:>8.3f}   per-round p99 "
+                      f"ratios {min(r99):.2f}..{max(r99):.2f}, median {statistics.median(r99):.3f}")
+                report.add(figure(f"{label} p99 ratio bot/bare, pooled", ratio99, "x", at_most=1.1,
+                                  note=f"n={len(pooled['bot'])}"))
+                report.add(figure(f"{label} p99 ratio, median of rounds", statistics.median(r99), "x", at_most=1.1,
+                                  note=f"{len(r99)} rounds, {min(r99):.2f}..{max(r99):.2f}"))
+                report.add(figure(f"{label} p50 ratio, median of rounds", statistics.median(r50), "x"))
+                report.add(figure(f"{label} bot worst latency", max(pooled["bot"]) * 1e3, "ms", at_most=1000,
+                                  note=f"p99 {pct(pooled['bot'], .99) * 1e3:.1f} ms"))
     finally:
-        child.stdin.close()
-        child.wait(timeout=30)
-    return 0
+        if bare.stdin is not None:
+            bare.stdin.close()
+        bare.wait(timeout=30)
+        if bare.stdout is not None:
+            bare.stdout.close()
+        bot.stop()
+        doubles.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ real bot (``build_app`` + WSGI server); ``/avd failover start`` approved by a se
 
 Goal: wall / critical <= 1.02.
 
-    .venv/bin/python bench/failover.py [--time-scale 30] [--grace 2]
+    .venv/bin/python bench/failover.py [--time-scale 30] [--grace 2] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from azureops.clients import AzureClients  # noqa: E402
+from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
 from sim.slack import SlackSim  # noqa: E402
 from tests.kit import BOT_TOKEN, SIGNING_SECRET, Chat, start_bot  # noqa: E402
 from tests.test_failover_kit import SUB, failover_config, make_sim, prepare_dr  # noqa: E402
@@ -85,25 +87,30 @@ def run(time_scale: float, grace: int) -> dict[str, Any]:
         bot.stop()
         slack.stop()
         clients.compute(SUB).close()
-        clients.msi(SUB).close()
+        clients.msi(SUB).close()  # type: ignore[no-untyped-call]
         sim.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--time-scale", type=float, default=30.0)
     parser.add_argument("--grace", type=int, default=2)
-    args = parser.parse_args()
+    add_json_option(parser)
+    args = parser.parse_args(argv)
+    print(f"failover wall time vs critical path, time scale {args.time_scale:g}, grace {args.grace} s; {machine()}")
     result = run(args.time_scale, args.grace)
     ratio = result["wall"] / result["critical"]
-    print(f"failover wall time      {result['wall']:.3f} s (first step start to {AZURE_STEPS_END} end)")
-    print(f"Azure critical path     {result['critical']:.3f} s (grace + DR scale-out to hosts Available, "
-          f"time scale {args.time_scale:g})")
-    print(f"ratio wall/critical     {ratio:.3f} (goal <= 1.02) {'OK' if ratio <= 1.02 else 'ABOVE GOAL'}")
     print("ARM requests by step:")
     for name, count in result["requests"].items():
         print(f"  {name:22} {count}")
+    report = Report("failover (bench/failover.py)")
+    report.add(figure("failover wall time", result["wall"], "s", note=f"first step start to {AZURE_STEPS_END} end"))
+    report.add(figure("simulated Azure critical path", result["critical"], "s",
+                      note="grace + DR scale-out to hosts Available"))
+    report.add(figure("failover wall / critical path", ratio, "x", at_most=1.02))
+    return report.emit(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

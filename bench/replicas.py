@@ -4,7 +4,7 @@ Runs the real plan (``azureops.replicas.plan_add``: check, PATCH, follow with on
 real SDK and prints the ARM requests it made and the orchestration overhead: wall time minus the simulated
 Azure time (the slowest new replica's virtual duration divided by the time scale).
 
-    .venv/bin/python bench/replicas.py [--time-scale 600] [--poll 0.25]
+    .venv/bin/python bench/replicas.py [--time-scale 600] [--poll 0.25] [--json FILE]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from azureops.clients import AzureClients  # noqa: E402
 from azureops.gallery import ImageRef, read_replicas  # noqa: E402
 from azureops.replicas import plan_add  # noqa: E402
+from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
 from sim.azure import AzureSim  # noqa: E402
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -72,15 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--time-scale", type=float, default=600.0)
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between replication reads")
+    add_json_option(parser)
     args = parser.parse_args(argv)
-    print(f"replicas add, time scale {args.time_scale:g}, poll every {args.poll:g}s")
+    print(f"replicas add, time scale {args.time_scale:g}, poll every {args.poll:g}s; {machine()}")
+    report = Report("replicas add orchestration overhead (bench/replicas.py)")
     print(f"{'regions':>7} {'ARM requests':>12} {'writes':>6} {'wall s':>7} {'Azure s':>7} {'overhead s':>10}"
           f" {'overhead/poll':>13}")
     for regions in (FIVE[:1], FIVE):
         r = run(regions, args.time_scale, args.poll)
         print(f"{r['regions']:>7} {r['requests']:>12} {r['writes']:>6} {r['wall']:>7.2f} {r['azure']:>7.2f}"
               f" {r['overhead']:>10.2f} {r['overhead'] / args.poll:>13.2f}")
-    return 0
+        report.add(figure(f"replicas add {r['regions']} region(s): overhead over Azure time", r["overhead"], "s",
+                          note=f"{r['overhead'] / args.poll:.2f} poll intervals, {r['requests']} ARM requests"))
+    return report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Parallel snapshot copies: 20 incremental snapshots, each taking a simulated copy time T, at concurrency 5
 versus one at a time, in the same run, against the ARM simulator (real SDK, real token buckets).
 
-    .venv/bin/python bench/snapshots.py [--copy-seconds T] [--count 20] [--concurrency 5]
+    .venv/bin/python bench/snapshots.py [--copy-seconds T] [--count 20] [--concurrency 5] [--json FILE]
 
-Prints both wall times, their ratio, the target (parallel wall <= 1.1 x ceil(count/concurrency) x T) and the
-number of ARM 429 answers (target 0). Exit 1 when a target is missed.
+Prints both wall times, their ratio, the goal (parallel wall <= 1.1 x ceil(count/concurrency) x T) and the
+number of ARM 429 answers (goal 0).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from azureops import snapshots as snaps  # noqa: E402
 from azureops.clients import AzureClients  # noqa: E402
+from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
 from sim.azure import AzureSim, disks, resources  # noqa: E402
 
 SUB1 = "00000000-0000-0000-0000-000000000001"
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--copy-seconds", type=float, default=1.0, help="simulated copy time T per snapshot")
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--concurrency", type=int, default=5)
+    add_json_option(ap)
     args = ap.parse_args(argv)
     time_scale = SIZE_GB * disks.SECONDS_PER_GIB / args.copy_seconds
     sim = AzureSim(scenario="empty", time_scale=time_scale, poll_retry_after=None)
@@ -66,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     throttled = sum(1 for e in sim.journal if e.status == 429)
     waves = math.ceil(args.count / args.concurrency)
     target = 1.1 * waves * args.copy_seconds
-    print(f"{args.count} snapshots, copy time T={args.copy_seconds:.2f}s, ARM simulator time scale {time_scale:.0f}")
-    print(f"concurrency {args.concurrency}: {parallel:.2f}s wall (target <= {target:.2f}s = 1.1 x {waves}T)")
-    print(f"one at a time: {serial:.2f}s wall")
-    print(f"ratio serial/parallel: {serial / parallel:.2f}x; ARM 429 answers: {throttled}")
-    ok = parallel <= target and throttled == 0
-    print("PASS" if ok else "MISSED TARGET")
-    return 0 if ok else 1
+    print(f"{args.count} snapshots, copy time T={args.copy_seconds:.2f}s, concurrency {args.concurrency}, ARM simulator "
+          f"time scale {time_scale:.0f}; {machine()}")
+    report = Report("snapshot sync parallel vs serial (bench/snapshots.py)")
+    report.add(figure(f"{args.count} copies at concurrency {args.concurrency}: wall", parallel, "s", at_most=round(target, 2),
+                      note=f"1.1 x {waves} waves x T"))
+    report.add(figure(f"{args.count} copies one at a time: wall", serial, "s"))
+    report.add(figure("speed-up serial/parallel", serial / parallel, "x", note=f"ideal {args.count / waves:.1f}x"))
+    report.add(figure("ARM 429 answers (both runs)", throttled, "", at_most=0))
+    return report.emit(args.json)
 
 
 if __name__ == "__main__":

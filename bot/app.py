@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +26,8 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import audit
-from bot.authz import Authz, operator_middleware
+from bot.authz import Authz, close_replay_memory, operator_middleware
+from bot.render import internal_error
 from bot.settings import Settings
 from bot.store import Store
 from commands import Vocabulary, ops
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Handler = Callable[["Runtime", "CommandContext", ops.Operation], "Reply | None"]
 LISTENER_THREADS = 8
+WORK_THREADS = 8
 # Bolt reads these from os.environ in App(); the bot passes everything explicitly instead.
 _BOLT_ENV = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_VERIFICATION_TOKEN", "SLACK_BOT_TOKEN",
              "SLACK_SIGNING_SECRET")
@@ -64,6 +67,10 @@ class Runtime:
     handlers: dict[type[ops.Operation], Handler] = field(default_factory=dict)
     require_operator: Callable[..., Any] | None = None
     extensions: dict[str, Any] = field(default_factory=dict)  # state the job engine hangs here
+    # Post-ack work (audit writes, handlers, approval decisions) runs here, never on Bolt's listener
+    # threads: those only ack, so a burst of slow answers cannot delay the next request's ack.
+    workers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="avd-work"))
 
     @property
     def simulated_azure(self) -> bool:
@@ -73,13 +80,33 @@ class Runtime:
         if not self.scheduler.running:
             self.scheduler.start()
 
+    def after_ack(self, fn: Callable[..., Any], *args: Any, respond: Callable[..., Any] | None = None) -> None:
+        """Run ``fn(*args)`` on the work pool; an unexpected error is logged with an incident id and, when
+        ``respond`` is given, the user is told that id (the same answer as Bolt's ``@app.error``)."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception as exc:  # noqa: BLE001 - the one catch-all for work after the ack
+                incident = uuid.uuid4().hex[:8]
+                log.error("incident %s: unhandled %s", incident, type(exc).__name__, exc_info=exc)
+                if respond is not None:
+                    try:
+                        respond(text=internal_error(incident), response_type="ephemeral")
+                    except Exception:  # noqa: BLE001 - the error path must not raise
+                        log.exception("incident %s: could not tell the user", incident)
+
+        self.workers.submit(run)
+
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.workers.shutdown(wait=True, cancel_futures=True)  # nothing may write while the store closes
         close = getattr(self.azure, "close", None)
         if callable(close):
             close()
+        close_replay_memory(self.store)
         self.store.close()
 
 
@@ -134,6 +161,7 @@ def build_app(settings: Settings, *, web_client: WebClient | None = None, clock:
             signing_secret=settings.slack_signing_secret,
             token_verification_enabled=True,
             request_verification_enabled=True,
+            raise_error_for_unhandled_request=True,  # listeners.unhandled acks them instead of a 404
             oauth_settings=None,
             listener_executor=executor,
             logger=logging.getLogger("avd.bolt"),

@@ -3,26 +3,43 @@
 Policy entries starting with ``S`` are Slack user groups, resolved through ``usergroups.users.list``
 (Tier 2) and cached for ``ttl`` seconds. When Slack cannot be asked, the last known members are used,
 and with none known the group grants nothing (fail closed).
+
+``request_guard`` runs before every listener: a request from another workspace (its team id is not the
+bot's, as ``auth.test`` reported it) and a replay of a slash command or button press already handled
+(same ``trigger_id``, even re-signed with a fresh timestamp) are refused with an answer and an audit row.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlite_utils import Database
 
 from bot import audit, render
 from bot.settings import Policy
-from bot.store import Store
+from bot.store import Store, register_migration
 
 log = logging.getLogger(__name__)
 GROUP_TTL_SECONDS = 60.0
+REPLAY_MEMORY = timedelta(hours=24)  # far longer than Slack's 5-minute signature window
+
+
+def _schema(db: Database) -> None:
+    db.execute("create table interactions (key text primary key, seen_at text not null)")
+    db.execute("create index interactions_seen_at on interactions (seen_at)")
+
+
+register_migration("security_0001_interactions", _schema)
 
 
 def is_group(entry: str) -> bool:
@@ -100,3 +117,154 @@ def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltRespons
         return BoltResponse(status=200, body=answer, headers={"content-type": "text/plain;charset=utf-8"})
 
     return require_operator
+
+
+# ---- every request: workspace and replay --------------------------------------------------------
+
+
+class ReplayMemory:
+    """Interactions seen within ``REPLAY_MEMORY``: answered from memory, so the replay check adds no I/O
+    before the ack; each new key is written to SQLite on a background thread, and the table is read back
+    when the memory is built, so a restarted bot still refuses a replay."""
+
+    def __init__(self, store: Store, now: datetime | None = None) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avd-replay")
+        cutoff = (now or datetime.now(UTC)) - REPLAY_MEMORY
+        rows = store.db.execute("select key, seen_at from interactions where seen_at >= ?", [cutoff.isoformat()])
+        self._seen: dict[str, datetime] = {key: datetime.fromisoformat(at) for key, at in rows.fetchall()}
+
+    def claim(self, key: str, now: datetime | None = None) -> bool:
+        """``True`` the first time ``key`` is seen within ``REPLAY_MEMORY``, ``False`` for a replay."""
+        now = now or datetime.now(UTC)
+        cutoff = now - REPLAY_MEMORY
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and seen >= cutoff:
+                return False
+            self._seen[key] = now
+            if len(self._seen) > 4096:
+                self._seen = {k: at for k, at in self._seen.items() if at >= cutoff}
+        self._writer.submit(self._persist, key, now)
+        return True
+
+    def flush(self) -> None:
+        """Wait until every claimed key is on disk (tests, shutdown)."""
+        self._writer.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Write what is pending and stop the writer (before the store closes its connections)."""
+        self._writer.shutdown(wait=True)
+
+    def _persist(self, key: str, now: datetime) -> None:
+        try:
+            with self.store.transaction() as db:
+                db.execute("delete from interactions where seen_at < ?", [(now - REPLAY_MEMORY).isoformat()])
+                db.execute("insert or replace into interactions (key, seen_at) values (?, ?)", [key, now.isoformat()])
+        except Exception:  # noqa: BLE001 - memory still refuses the replay; only a restart could miss it
+            log.exception("could not record interaction %s", key)
+
+
+_MEMORIES_LOCK = threading.Lock()
+
+
+def replay_memory(store: Store) -> ReplayMemory:
+    """The one ``ReplayMemory`` of ``store`` (built on first use, kept on the store)."""
+    with _MEMORIES_LOCK:
+        memory: ReplayMemory | None = getattr(store, "_replay_memory", None)
+        if memory is None:
+            memory = ReplayMemory(store)
+            store._replay_memory = memory  # type: ignore[attr-defined]
+        return memory
+
+
+def close_replay_memory(store: Store) -> None:
+    """Finish the background writes of ``store``'s replay memory, if it has one."""
+    with _MEMORIES_LOCK:
+        memory: ReplayMemory | None = getattr(store, "_replay_memory", None)
+    if memory is not None:
+        memory.close()
+
+
+def claim(store: Store, key: str, now: datetime | None = None) -> bool:
+    """``True`` the first time ``key`` (one Slack interaction) is seen, ``False`` for a replay."""
+    return replay_memory(store).claim(key, now)
+
+
+def _first(items: Any) -> Mapping[str, Any]:
+    """The first element of a JSON list when it is an object, else ``{}`` (payloads are not trusted in shape)."""
+    first = items[0] if isinstance(items, list) and items else None
+    return first if isinstance(first, Mapping) else {}
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def interaction_key(body: Mapping[str, Any]) -> str | None:
+    """What identifies one slash command or one button press (``trigger_id`` is unique per interaction)."""
+    trigger = body.get("trigger_id")
+    if not trigger or not isinstance(trigger, str):
+        return None
+    if body.get("command"):
+        return f"command:{trigger}"
+    if body.get("type") == "block_actions":
+        action = _first(body.get("actions"))
+        return f"action:{trigger}:{action.get('action_id', '')}:{action.get('action_ts', '')}"
+    return None
+
+
+def answer(body: Mapping[str, Any], text: str, respond: Callable[..., Any] | None = None) -> BoltResponse:
+    """Refuse ``body`` the way its kind of request can show: the ack's text for a slash command, an
+    ephemeral reply for a button, an ``errors`` response on the first input of a submitted modal."""
+    if body.get("command"):
+        return BoltResponse(status=200, body=text, headers={"content-type": "text/plain;charset=utf-8"})
+    kind = body.get("type")
+    if kind == "view_submission":
+        blocks = _obj(body.get("view")).get("blocks")
+        inputs = [str(b["block_id"]) for b in (blocks if isinstance(blocks, list) else [])
+                  if isinstance(b, dict) and b.get("type") == "input" and b.get("block_id")]
+        if inputs:
+            return BoltResponse(status=200, body=json.dumps({"response_action": "errors", "errors": {inputs[0]: text}}),
+                                headers={"content-type": "application/json;charset=utf-8"})
+    elif kind == "block_actions" and respond is not None and body.get("response_url"):
+        try:
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:  # noqa: BLE001 - the refusal stands whether or not the reply lands
+            log.warning("could not answer a refused %s", kind)
+    return BoltResponse(status=200, body="")
+
+
+def _what(body: Mapping[str, Any]) -> str:
+    if body.get("command"):
+        return f"{body.get('command')} {body.get('text') or ''}".strip()
+    action = _first(body.get("actions")) if body.get("type") == "block_actions" else {}
+    named = action.get("action_id") or _obj(body.get("view")).get("callback_id") or ""
+    return " ".join(str(x) for x in (body.get("type") or "request", named) if x)[:200]
+
+
+def request_guard(store: Store) -> Callable[..., BoltResponse | None]:
+    """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited)."""
+    replay_memory(store)  # read the remembered interactions now, not during the first request
+
+    def guard(body: dict[str, Any], context: Any, next: Callable[[], None], respond: Any = None
+              ) -> BoltResponse | None:
+        authorized = context.authorize_result
+        ours = authorized.team_id if authorized is not None else None
+        user = context.user_id or "unknown"
+        reason = text = ""
+        if ours and context.team_id != ours:
+            reason, text = "foreign_team", render.not_allowed("avd-ops does not answer requests from another workspace.")
+        elif (key := interaction_key(body)) is not None and not claim(store, key):
+            reason, text = "replay", ":no_entry: This request was already handled; nothing was run again."
+        if not reason:
+            next()
+            return None
+        audit.record(store, actor=user, action="refused", target=_what(body),
+                     detail={"channel": context.channel_id or "", "team": context.team_id or "", "reason": reason},
+                     outcome="refused")
+        log.warning("refused a %s request from %s (%s)", body.get("type") or "slash command", user, reason)
+        return answer(body, text, respond)
+
+    return guard

@@ -2,8 +2,8 @@
 
 One message per job: while the job waits for an approver it shows the plan preview, the requester, the
 expiry and Approve (with a confirm dialog) / Reject; once approved the same message becomes the progress
-card, one line per step (pending/running/done/failed, duration, percent), with Cancel while it runs and
-Retry after a failure. Blocks are ``slack_sdk.models`` objects, so Slack's limits are checked on send.
+card, one line per step (pending/running/done/failed, duration, percent, the step's latest progress text or
+its result), with Cancel while it runs and Retry after a failure. Blocks are ``slack_sdk.models`` objects, so Slack's limits are checked on send.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ STATUS_TEXT = {
     jobs.AWAITING: "waiting for approval", jobs.QUEUED: "queued", jobs.RUNNING: "running", jobs.DONE: "done",
     jobs.FAILED: "failed", jobs.CANCELLED: "cancelled", jobs.REJECTED: "rejected", jobs.EXPIRED: "approval expired",
 }
+HEAD_LIMIT, DETAIL_LIMIT = 400, 200  # a step line stays under ~650 characters: 20 steps fit in 5 sections
+MAX_BLOCKS = 50  # Slack's limit per message
 STEP_ICON = {
     jobs.STEP_PENDING: ":white_circle:", jobs.STEP_RUNNING: ":arrows_counterclockwise:",
     jobs.STEP_DONE: ":white_check_mark:", jobs.STEP_FAILED: ":x:", jobs.STEP_SKIPPED: ":heavy_minus_sign:",
@@ -51,9 +53,14 @@ def _seconds_between(start: str | None, end: str | None, now: datetime) -> float
 
 
 def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) -> str:
-    """``:gear: 2. Set capacity to 2 on `VMSSDR/EntraDR` - running 40% (1m05s)``."""
+    """``:gear: 2. Scale EntraDR to 2 on `VMSSDR/EntraDR` - running 40% (1m05s) - 1/2 instances provisioned``.
+
+    A running (or failed) step shows its latest progress text, a done step the last line of its output.
+    """
     where = f" on `{resource_label(step['resource_id'])}`" if step.get("resource_id") else ""
     head = f"{int(step['idx']) + 1}. {step.get('description') or step['name']}{where}"
+    if len(head) > HEAD_LIMIT:
+        head = head[:HEAD_LIMIT - 1] + "…"
     if preview:
         return f"{head} (~{format_seconds(step.get('estimate_seconds') or 0)})"
     status = step["status"]
@@ -63,9 +70,19 @@ def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) 
         bits.append(f"{float(step['percent']):.0f}%")
     if took is not None and status != jobs.STEP_PENDING:
         bits.append(f"({format_seconds(took)})")
-    if status == jobs.STEP_DONE and step.get("output"):
-        bits.append(f"- {str(step['output']).splitlines()[-1][:120]}")
+    said = ""
+    if status in (jobs.STEP_RUNNING, jobs.STEP_FAILED):
+        said = str(step.get("progress") or "")
+    elif status == jobs.STEP_DONE:
+        said = (str(step.get("output") or "").splitlines() or [""])[-1]
+    if said.strip():
+        bits.append(f"- {_one_line(said)}")
     return f"{STEP_ICON.get(status, ':grey_question:')} {head} - {' '.join(bits)}"
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= DETAIL_LIMIT else text[:DETAIL_LIMIT - 1] + "…"
 
 
 def failure_text(job: Mapping[str, Any]) -> str:
@@ -117,9 +134,14 @@ def job_card(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], approva
         head += f" · `{job.get('verb') or job['kind']}` needs a second person"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=head)))
     lines = [step_line(s, now, preview=awaiting) for s in steps]
-    blocks.extend(render._sections("\n".join(lines) or "(no steps)"))
-    if status == jobs.FAILED:
-        blocks.extend(render._sections(failure_text(job)))
+    body = render._sections("\n".join(lines) or "(no steps)")
+    failure = render._sections(failure_text(job)) if status == jobs.FAILED else []
+    room = MAX_BLOCKS - 6  # header, head, context, actions, the simulated banner, one spare
+    if len(body) + len(failure) > room:
+        failure = failure[:2]
+        body = body[:room - len(failure) - 1] + render._sections(
+            f"… {len(steps)} steps in all; the rest do not fit in one Slack message.")
+    blocks.extend(body + failure)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_approval_context(job, approval, now))]))
     buttons: list[ButtonElement] = []
     if awaiting and approval is not None and approval["status"] == "pending":

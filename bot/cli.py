@@ -83,7 +83,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     if args.log_level == "INFO":  # keep the console readable; problems still show
         logging.getLogger().setLevel(logging.WARNING)
-    return sandbox.run(args.script, json_mode=args.json)
+    return sandbox.run(args.script, json_mode=args.json, time_scale=args.time_scale)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -155,6 +155,8 @@ def parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="simulators + bot in one process, with a console")
     sandbox.add_argument("--script", help="replay this file of console lines and print the transcript")
     sandbox.add_argument("--json", action="store_true", help="print the transcript as JSON lines")
+    sandbox.add_argument("--time-scale", type=float, default=None,
+                         help="simulated Azure speed-up (default 120; 600 with --script or piped input)")
     sandbox.set_defaults(func=cmd_sandbox)
 
     sim = sub.add_parser("sim", help="run one double alone: prints a JSON line with its URL")

@@ -39,7 +39,10 @@ def engine_of(runtime: Runtime) -> Engine:
 
 
 def show_jobs(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
-    return render.jobs_list(jobs.recent_jobs(runtime.store), simulated=runtime.simulated_azure)
+    from bot.capabilities.snapshots import schedule_lines
+
+    lines = schedule_lines(runtime) if "snapshot-schedules" in runtime.extensions else []
+    return render.jobs_list(jobs.recent_jobs(runtime.store), simulated=runtime.simulated_azure, schedules=lines)
 
 
 def show_job(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
@@ -90,10 +93,22 @@ def _tell(respond: Respond, text: str) -> None:
         log.warning("could not answer a button press: %s", text)
 
 
+def on_card(runtime: Runtime, body: dict[str, Any], channel: str, ts: str, value: str) -> int:
+    """The job a Retry/Cancel press names, refused unless the button is on that job's card (or on the
+    ephemeral ``/avd job N`` answer, which is the command's own reply)."""
+    job = jobs.get_job(runtime.store, int(value)) if value.isascii() and value.isdigit() and len(value) < 19 else None
+    if job is None:
+        raise NotAllowed("this button does not name a job this bot knows")
+    ephemeral = bool((body.get("container") or {}).get("is_ephemeral"))
+    if not ephemeral and (channel != job["channel"] or ts != (job.get("card_ts") or "")):
+        raise NotAllowed(f"this button is not on job {job['id']}'s card")
+    return int(job["id"])
+
+
 def register_buttons(app: App, runtime: Runtime) -> None:
     engine = engine_of(runtime)
 
-    def decide(body: dict[str, Any], respond: Respond, *, approve: bool) -> None:
+    def decide(body: dict[str, Any], respond: Respond, approve: bool) -> None:
         user, channel, ts, approval_id = _press(body)
         try:
             text = approvals.decide(engine, approval_id, user, approve=approve, channel=channel, message_ts=ts)
@@ -104,34 +119,34 @@ def register_buttons(app: App, runtime: Runtime) -> None:
     @app.action(cards.APPROVE)
     def on_approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        decide(body, respond, approve=True)
+        runtime.after_ack(decide, body, respond, True, respond=respond)
 
     @app.action(cards.REJECT)
     def on_reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        decide(body, respond, approve=False)
+        runtime.after_ack(decide, body, respond, False, respond=respond)
 
     def job_action(body: dict[str, Any], respond: Respond, verb: str) -> None:
-        user, channel, _ts, value = _press(body)
+        user, channel, ts, value = _press(body)
         try:
             refusal = runtime.authz.refusal(user, channel)
             if refusal:
                 raise NotAllowed(refusal[-1])
-            job_id = int(value)
+            job_id = on_card(runtime, body, channel, ts, value)
             text = engine.retry(job_id, user) if verb == "retry" else engine.cancel(job_id, user)
-        except (AvdError, ValueError) as err:
+        except AvdError as err:
             text = f":no_entry: {err}"
         _tell(respond, text)
 
     @app.action(cards.RETRY)
     def on_retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        job_action(body, respond, "retry")
+        runtime.after_ack(job_action, body, respond, "retry", respond=respond)
 
     @app.action(cards.CANCEL)
     def on_cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        job_action(body, respond, "cancel")
+        runtime.after_ack(job_action, body, respond, "cancel", respond=respond)
 
 
 # ---- scheduler ----------------------------------------------------------------------------------

@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
-from bot import audit, render
+from bot import audit, authz, render
 from commands import UsageError, ops, parse
 from commands.errors import AvdError
 from commands.help import help_text
@@ -124,10 +125,24 @@ def fallback_respond(respond: Respond, client: WebClient, channel: str, user: st
     return send
 
 
+UNHANDLED = ":grey_question: avd-ops does not know this button or form (an old message?); nothing was done."
+
+
+def unhandled(body: dict[str, Any], respond: Respond | None) -> BoltResponse:
+    """A request no listener matched (an unknown action id, another slash command): a plain ack, no incident."""
+    log.warning("no listener for a %s request", body.get("type") or body.get("command") or "unknown")
+    if body.get("command"):
+        return authz.answer(body, f":grey_question: avd-ops only answers `/avd`, not `{str(body['command'])[:40]}`.")
+    if body.get("type") in ("block_actions", "view_submission"):
+        return authz.answer(body, UNHANDLED, respond)
+    return BoltResponse(status=200, body="")
+
+
 def register(app: App, runtime: Runtime) -> None:
-    """Register ``/avd`` (behind the operator middleware) and the one error handler."""
+    """Register the request guard, ``/avd`` (behind the operator middleware) and the one error handler."""
     for op_type, handler in default_handlers().items():
         runtime.handlers.setdefault(op_type, handler)
+    app.use(authz.request_guard(runtime.store))
     middleware = [runtime.require_operator] if runtime.require_operator else []
 
     @app.command("/avd", middleware=middleware)
@@ -150,11 +165,13 @@ def register(app: App, runtime: Runtime) -> None:
             client=client,
             now=runtime.clock(),
         )
-        dispatch(runtime, ctx, answer)
+        runtime.after_ack(dispatch, runtime, ctx, answer, respond=ctx.respond)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], response: BoltResponse | None,
                  respond: Respond | None) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):  # needs App(raise_error_for_unhandled_request=True)
+            return unhandled(body, respond)
         incident = uuid.uuid4().hex[:8]
         log.error("incident %s: unhandled %s", incident, type(error).__name__, exc_info=error)
         text = render.internal_error(incident)

@@ -2,8 +2,9 @@
 
 ``scaleset_view`` builds the form with ``slack_sdk.models`` (limits checked before views.open). On submission
 ``parse_form`` checks every input; problems go back in the ack as ``response_action="errors"`` keyed by block
-id, so the modal stays open. A valid form is acked (the modal closes) and handed to the capability's
-``on_submit`` with the submitter and the ``private_metadata`` the command put there (channel, user, site).
+id, so the modal stays open. A valid form is acked (the modal closes) and, the first time its view id is
+seen (a replayed submission runs nothing), handed to the capability's ``on_submit`` with the submitter and
+the ``private_metadata`` the command put there (channel, user, site).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 from slack_sdk.models.views import View
+
+from bot import audit, authz
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -162,8 +165,14 @@ def register_view(runtime: Runtime, on_submit: OnSubmit) -> None:
         if form is None:
             ack(response_action="errors", errors=errors)
             return
-        ack()
         user = str((body.get("user") or {}).get("id", ""))
+        view_id = str(view.get("id") or "")
+        if view_id and not authz.claim(runtime.store, f"view:{view_id}"):  # a replay: the form was handled
+            ack()
+            audit.record(runtime.store, actor=user or "unknown", action="refused", target="scaleset create form",
+                         detail={"view": view_id, "reason": "replay"}, outcome="refused")
+            return
+        ack()
         on_submit(user, metadata_of(view), form)
 
 

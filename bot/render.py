@@ -132,13 +132,15 @@ def audit_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False) ->
                                                                             simulated=simulated))
 
 
-def jobs_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False) -> Reply:
+def jobs_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False, schedules: Sequence[str] = ()) -> Reply:
+    """Recent jobs, then the recurring snapshot syncs (``schedules``: one mrkdwn line each)."""
+    planned = ("\n*Scheduled snapshot syncs*\n" + "\n".join(schedules)) if schedules else ""
     if not rows:
-        text = "No jobs yet."
+        text = "No jobs yet." + planned
         return Reply(text=text, blocks=_sections(text))
     lines = [f"`#{r['id']}` {r['kind']}: *{r['status']}* by <@{r['requested_by']}> at {r['created_at'][:19]}Z"
              for r in rows]
-    body = "\n".join(lines)
+    body = "\n".join(lines) + planned
     blocks: list[Block] = [HeaderBlock(text="Jobs")]
     return Reply(text="Jobs\n" + body, blocks=card(blocks + _sections(body), simulated=simulated))
 

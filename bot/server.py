@@ -7,6 +7,7 @@ hold its request for up to 3 s. This one serves every request on its own daemon 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socketserver
@@ -17,6 +18,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import parse_body
+from slack_bolt.request.payload_utils import to_step
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -57,9 +61,53 @@ def wsgi_app(app: App, health_fn: Callable[[], dict[str, Any]] | None = None) ->
             start_response("200 OK" if status.get("ok") else "503 Service Unavailable",
                            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        problem = body_problem(environ) if environ.get("REQUEST_METHOD") == "POST" else None
+        if problem is not None:
+            body = problem.encode()
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
         return slack(environ, start_response)
 
     return application
+
+
+def body_problem(environ: WSGIEnvironment) -> str | None:
+    """Read the body once and put it back; say why Bolt could not read it (it would raise, most of it before
+    checking the signature: a 500): not UTF-8, a ``payload`` that is not a JSON object, fields of the wrong type."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    problem: str | None = None
+    try:
+        text = raw.decode("utf-8")
+        parsed = parse_body(text, environ.get("CONTENT_TYPE"))
+    except UnicodeDecodeError:
+        problem = "request body is not UTF-8"
+    except ValueError:
+        problem = "request payload is not JSON"
+    else:
+        if not isinstance(parsed, dict):
+            problem = "request payload is not a JSON object"
+        elif not bolt_can_read(text, environ):
+            problem = "request payload is not shaped like a Slack request"
+    if problem:
+        log.warning("refused a %d-byte request: %s", len(raw), problem)
+    return problem
+
+
+def bolt_can_read(text: str, environ: WSGIEnvironment) -> bool:
+    """Whether Bolt builds its request context (and its workflow-step view of it) without raising, as it
+    does on fields of the wrong type (``"team": 5``, a view without ``type``)."""
+    try:
+        request = BoltRequest(body=text, query=environ.get("QUERY_STRING") or None,
+                              headers={"content-type": environ.get("CONTENT_TYPE") or ""})
+        to_step(request.body)
+    except Exception:  # noqa: BLE001 - anything Bolt cannot read is a bad request, not a server error
+        return False
+    return True
 
 
 class BotServer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from commands.regions import canonical_region
 PUBLIC_ARM = "https://management.azure.com"
 PUBLIC_SLACK_API = "https://slack.com/api/"
 SNAPSHOT_MODES = ("DifferentSubDifferentRegion", "DifferentSubSameRegion", "SameSubDifferentRegion")
+POST_STEP_KINDS = ("assign_app_group",)
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,28 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class PostStep:
+    """One ``[[failover.post_steps]]`` entry. ``assign_app_group``: ``principals`` (Entra object ids of users
+    or groups) get Desktop Virtualization User on the DR site's application group; failback removes it."""
+
+    kind: str
+    principals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FailoverPolicy:
     user_grace_seconds: int = 300
     message_title: str = "AVD failover"
     message_body: str = "This desktop is moving to the disaster-recovery site. You will be signed out in {seconds} seconds."
     recheck_sessions: bool = True
     primary_timeout_seconds: int = 60
+    post_steps: tuple[PostStep, ...] = ()
+
+    @property
+    def app_group_principals(self) -> tuple[str, ...]:
+        """Every principal of every ``assign_app_group`` post-step, once each, in config order."""
+        found = [p for step in self.post_steps if step.kind == "assign_app_group" for p in step.principals]
+        return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -277,7 +295,10 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
         problems.append(f"{source}: [policy] allowed_channels is empty: name the incident channel id(s).")
 
     fo = raw.get("failover") or {}
-    failover = FailoverPolicy(**{k: v for k, v in fo.items() if k in FailoverPolicy.__dataclass_fields__})
+    post_steps, post_problems = parse_post_steps(fo.get("post_steps", []), sites, source)
+    problems += post_problems
+    failover = FailoverPolicy(**{k: v for k, v in fo.items() if k in FailoverPolicy.__dataclass_fields__
+                                 and k != "post_steps"}, post_steps=post_steps)
 
     profiles: dict[str, SnapshotProfile] = {}
     for name, body in (raw.get("snapshot_profiles") or {}).items():
@@ -307,3 +328,44 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
         snapshot_profiles=profiles,
     )
     return config, problems
+
+
+def parse_post_steps(raw: Any, sites: Mapping[str, Site], source: str) -> tuple[tuple[PostStep, ...], list[str]]:
+    """``[[failover.post_steps]]`` -> ``PostStep``s; one problem per bad entry (kind, principals, keys)."""
+    if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
+        return (), [f"{source}: [failover] post_steps must be an array of tables: write [[failover.post_steps]]."]
+    steps: list[PostStep] = []
+    problems: list[str] = []
+    for number, entry in enumerate(raw, 1):
+        where = f"{source}: [[failover.post_steps]] #{number}"
+        kind = entry.get("kind")
+        if kind not in POST_STEP_KINDS:
+            said = f"unknown kind {kind!r}" if kind is not None else "no kind"
+            problems.append(f"{where}: {said}; the kinds are {', '.join(POST_STEP_KINDS)}.")
+            continue
+        unknown = sorted(set(entry) - {"kind", "principals"})
+        principals = entry.get("principals")
+        if unknown:
+            problems.append(f"{where} ({kind}) has unknown keys {', '.join(unknown)}.")
+        elif not principals or not isinstance(principals, list):
+            problems.append(f"{where} ({kind}) has no principals: list the Entra object ids of the users or "
+                            "groups to assign, e.g. principals = [\"<group object id>\"].")
+        elif bad := [str(p) for p in principals if not _is_guid(p)]:
+            problems.append(f"{where} ({kind}): {', '.join(bad)} not an Entra object id (a GUID); use the object "
+                            "id, not a name or UPN.")
+        else:
+            steps.append(PostStep(kind=kind, principals=tuple(str(p).lower() for p in principals)))
+    if any(step.kind == "assign_app_group" for step in steps):
+        for site in sites.values():
+            if site.role == "secondary" and not site.application_group:
+                problems.append(f"{source}: [sites.{site.name}] has no application_group: the post-step "
+                                "assign_app_group assigns users to it.")
+    return tuple(steps), problems
+
+
+def _is_guid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

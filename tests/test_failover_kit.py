@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,21 +33,31 @@ VERSION_ID = f"{RG}/GOLD-VDA/providers/Microsoft.Compute/galleries/AVDGallery/im
 DR_POOL_ID = f"{RG}/AVDDR/providers/Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
 UAMI_ID = f"{RG}/VMSSDR/providers/Microsoft.ManagedIdentity/userAssignedIdentities/AVDManage"
 ASR_TABLE = 'asr = { vault_resource_group = "ASRDR", vault = "avd-asr", recovery_plan = "avd-personal" }\n'
+DAG_ID = f"{RG}/AVDDR/providers/Microsoft.DesktopVirtualization/applicationGroups/EntraAuthDR-DAG"
+GROUP, USER = "6c2d8f1e-0b1a-4c7e-9a55-3f0e8d2b7a10", "9e4b1c3d-7f2a-4d8e-b6c1-0a5f3e9d2c84"  # Entra object ids
 
 
-def failover_config(*, grace: int = 1, timeout: int = 1, asr: bool = False, capacity: int = 2) -> str:
+def failover_config(*, grace: int = 1, timeout: int = 1, asr: bool = False, capacity: int = 2,
+                    principals: tuple[str, ...] = (), recheck: bool = True) -> str:
     text = Path(example_config()).read_text(encoding="utf-8")
     text = text.replace("user_grace_seconds = 30", f"user_grace_seconds = {grace}")
     text = text.replace("primary_timeout_seconds = 60", f"primary_timeout_seconds = {timeout}")
     text = text.replace("dr_capacity = 2 ", f"dr_capacity = {capacity} ")
     if asr:
         text = text.replace("drill_capacity = 1 ", ASR_TABLE + "drill_capacity = 1 ")
+    if not recheck:
+        text = text.replace("recheck_sessions = true ", "recheck_sessions = false ")
+    if principals:
+        listed = ", ".join(f'"{p}"' for p in principals)
+        text = text.replace("\n[snapshot_profiles.", f'\n[[failover.post_steps]]\nkind = "assign_app_group"\n'
+                                                     f"principals = [{listed}]\n\n[snapshot_profiles.", 1)
     return text
 
 
-def make_sim(time_scale: float = 600.0, *, asr: bool = False) -> AzureSim:
+def make_sim(time_scale: float = 600.0, *, asr: bool = False, first: tuple[ModuleType, ...] = ()) -> AzureSim:
+    """The seed scenario; ``first``: extra provider modules whose routes win (e.g. ``sim.azure.lingering``)."""
     sim = AzureSim(scenario="seed", time_scale=time_scale, poll_retry_after=None,
-                   providers=PROVIDERS + (sim_asr,))
+                   providers=(*first, *PROVIDERS, sim_asr))
     if asr:
         resources.make_group(sim, SUB, "ASRDR", "uksouth")
         vault = sim_asr.make_vault(sim, SUB, "ASRDR", "avd-asr", "uksouth")
@@ -125,10 +136,10 @@ class Harness:
 def harness_factory(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     made: list[tuple[AzureSim, BotHandle, AzureClients]] = []
 
-    def make(*, config: str | None = None, asr: bool = False, time_scale: float = 600.0, prepared: bool = True
-             ) -> Harness:
+    def make(*, config: str | None = None, asr: bool = False, time_scale: float = 600.0, prepared: bool = True,
+             first: tuple[ModuleType, ...] = ()) -> Harness:
         clean_env(monkeypatch)
-        sim = make_sim(time_scale, asr=asr)
+        sim = make_sim(time_scale, asr=asr, first=first)
         clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.05)
         if prepared:
             prepare_dr(sim, clients)

@@ -12,9 +12,9 @@ OPS, OPS2, LEAD, LEAD2 = "U0OPS1", "U0OPS2", "U0LEAD1", "U0LEAD2"
 
 
 def approve(h: Harness, job_id: int, user: str = LEAD) -> None:
-    h.chat.wait_for(lambda: h.job(job_id).get("card_ts"), timeout=5)
+    h.chat.wait_for(lambda: h.job(job_id).get("card_ts"), timeout=15)
     assert h.chat.click("Approve", user=user).status == 200
-    h.chat.wait_for(lambda: h.job(job_id)["status"] != "awaiting_approval", timeout=5)
+    h.chat.wait_for(lambda: h.job(job_id)["status"] != "awaiting_approval", timeout=15)
 
 
 def test_second_failover_of_the_same_site_is_refused(harness_factory: Any) -> None:  # noqa: F811
@@ -22,7 +22,7 @@ def test_second_failover_of_the_same_site_is_refused(harness_factory: Any) -> No
     assert h.chat.slash("/avd failover start dr", user=OPS).status == 200
     assert h.chat.slash("/avd failover start uksouth", user=OPS2).status == 200
     refusals = h.chat.wait_for(lambda: [e for user in (OPS, OPS2) for e in h.chat.ephemerals(user)
-                                        if "busy: job 1 holds" in (e.get("text") or "")], timeout=5)
+                                        if "busy: job 1 holds" in (e.get("text") or "")], timeout=15)
     assert len(refusals) == 1 and "hostpools/entraauth" in refusals[0]["text"].lower()
     assert [r["id"] for r in h.runtime.store.db.query("select id from jobs")] == [1]
 
@@ -54,11 +54,11 @@ def test_cancel_stops_at_a_step_boundary_and_offers_a_rollback(harness_factory: 
     h.chat.wait_for(lambda: any(s["name"] == "notify-users" and s["status"] == "running" for s in h.steps(1)), 10)
     assert h.chat.slash("/avd failover cancel dr", user=OPS).status == 200
     h.wait_job(1, "cancelled", timeout=10)
-    h.chat.wait_for(lambda: {s["name"]: s["status"] for s in h.steps(1)}["dr-scale-out"] == "skipped", timeout=5)
+    h.chat.wait_for(lambda: {s["name"]: s["status"] for s in h.steps(1)}["dr-scale-out"] == "skipped", timeout=15)
     assert {s["name"]: s["status"] for s in h.steps(1)}["notify-users"] == "done"
     assert all(x.allow_new_session is False for x in h.sim.session_hosts("AVD", "EntraAuth"))
     h.chat.click("Plan rollback", user=OPS)
-    h.chat.wait_for(lambda: h.job(2).get("card_ts"), timeout=5)
+    h.chat.wait_for(lambda: h.job(2).get("card_ts"), timeout=15)
     assert h.job(2)["kind"] == "failover rollback" and h.job(2)["status"] == "awaiting_approval"
     approve(h, 2, LEAD2)
     h.wait_job(2)

@@ -14,9 +14,9 @@ OPS, LEAD, LEAD2 = "U0OPS1", "U0LEAD1", "U0LEAD2"
 
 
 def approve(h: Harness, job_id: int, user: str) -> None:
-    h.chat.wait_for(lambda: h.job(job_id).get("card_ts"), timeout=5)
+    h.chat.wait_for(lambda: h.job(job_id).get("card_ts"), timeout=15)
     assert h.chat.click("Approve", user=user).status == 200
-    h.chat.wait_for(lambda: h.job(job_id)["status"] != "awaiting_approval", timeout=5)
+    h.chat.wait_for(lambda: h.job(job_id)["status"] != "awaiting_approval", timeout=15)
 
 
 def written(h: Harness) -> Counter[tuple[str, str]]:
@@ -29,7 +29,7 @@ def test_seed_story_failover_then_failback(harness_factory: Any) -> None:  # noq
     before = written(h)
 
     assert h.chat.slash("/avd failover start dr", user=OPS).status == 200
-    h.chat.wait_for(lambda: h.job(1).get("card_ts"), timeout=5)
+    h.chat.wait_for(lambda: h.job(1).get("card_ts"), timeout=15)
     assert h.job(1)["status"] == "awaiting_approval"
     h.chat.click("Approve", user=OPS)  # an operator who is not an approver cannot approve
     assert h.chat.wait_for_ephemeral(OPS, "only an approver")

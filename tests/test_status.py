@@ -9,9 +9,14 @@ import pytest
 
 from azureops import readiness
 from azureops.gallery import ImageRef
+from azureops.scalesets import ScaleSetSpec
+from bot.capabilities import drill as drill_cap
+from bot.capabilities import scaleset as scaleset_cap
+from bot.capabilities import status as status_cap
+from bot.capabilities.snapshots import Schedule
 from bot.capabilities.status import ICON, status_reply
 from sim.azure import AzureSim
-from tests.kit import Chat
+from tests.kit import BotHandle, Chat
 from tests.test_replicas_kit import OPS, bot_fixture, chat_fixture, fast_azure_fixture, replicate_directly  # noqa: F401
 
 COLOUR = {icon: colour for colour, icon in ICON.items()}
@@ -129,3 +134,85 @@ def test_drift_names_each_difference() -> None:
                                        dr_pool=(pool, [])))
     assert same.colour == "green"
     assert readiness.scale_set_line(reads, PAIR).colour == "amber"
+
+
+# ---- lines from the bot's own records: DR capacity, snapshot schedules, drills ---------------------
+
+
+def _remembered(name: str = "EntraDR", created: bool = True) -> scaleset_cap.DrScaleSet:
+    return scaleset_cap.DrScaleSet("dr", "s", "VMSSDR", name, "uksouth", "AVDDR", "EntraAuthDR", created)
+
+
+@pytest.mark.parametrize(("remembered", "in_azure", "colour", "says", "next_action"), [
+    (None, None, "red", "no DR capacity recorded for dr", "/avd scaleset create dr"),
+    (None, {"sku": {"capacity": 0}}, "amber", "EntraDR exists but is not recorded", "finds it and changes nothing"),
+    (_remembered(created=False), None, "amber", "was requested but is not built yet", "/avd jobs"),
+    (_remembered("EntraDR2"), {}, "amber", "failover and drills scale VMSSDR/EntraDR", 'scale_set = "EntraDR2"'),
+    (_remembered(), None, "red", "was built but is gone from Azure", "/avd scaleset create dr"),
+    (_remembered(), {"sku": {"capacity": 0}}, "green", "EntraDR (VMSSDR, uksouth) is the DR capacity of dr: a "
+     "failover scales it to 2", ""),
+])
+def test_capacity_line(remembered: scaleset_cap.DrScaleSet | None, in_azure: object, colour: str, says: str,
+                       next_action: str) -> None:
+    line = status_cap.capacity_line(PAIR.secondary, remembered, in_azure)
+    assert (line.topic, line.colour) == ("DR capacity", colour)
+    assert says in line.text and next_action in line.action
+    assert bool(line.action) == (colour != "green")
+
+
+@pytest.mark.parametrize(("schedule", "colour", "says", "next_action"), [
+    (None, "amber", "not scheduled", "/avd snapshots schedule gold-to-dr 0 2 * * *"),
+    (Schedule("gold-to-dr", "0 3 * * 1", None, "U0OPS1", "C0INCIDENT"), "amber", "`0 3 * * 1` UTC is paused",
+     "/avd snapshots schedule gold-to-dr 0 3 * * 1"),
+    (Schedule("gold-to-dr", "0 2 * * *", NOW + timedelta(hours=14), "U0OPS1", "C0INCIDENT"), "green",
+     "`0 2 * * *` UTC, next 2026-06-02 02:00 UTC", ""),
+])
+def test_schedule_line(schedule: Schedule | None, colour: str, says: str, next_action: str) -> None:
+    line = status_cap.schedule_line("gold-to-dr", schedule)
+    assert line.colour == colour and says in line.text and next_action in line.action
+    assert bool(line.action) == (colour != "green")
+
+
+def _run(days_ago: float, seconds: float | None, job_id: int = 1) -> dict[str, object]:
+    return {"kind": "drill", "site": "dr", "job_id": job_id, "at": (NOW - timedelta(days=days_ago)).isoformat(),
+            "seconds": seconds, "capacity": 1}
+
+
+@pytest.mark.parametrize(("history", "failover", "colour", "says", "next_action"), [
+    ([], None, "amber", "no drill on record for dr", "/avd drill dr"),
+    ([_run(1, 250.0), _run(30, 190.0), _run(60, 130.0)], None, "green",
+     "last drill 2026-05-31 12:00 UTC, time to capacity 4m10s; trend over 3 drills ▁▅█ 2m10s -> 4m10s", ""),
+    ([_run(120, 130.0)], None, "amber", "(120 days ago)", "/avd drill dr"),
+    ([_run(1, None, job_id=9)], None, "amber", "measured no time to capacity", "/avd job 9"),
+    ([_run(1, 60.0)], {"at": NOW.isoformat(), "seconds": 421.0}, "green",
+     "last failover 2026-06-01 12:00 UTC, recovery time 7m01s", ""),
+])
+def test_drill_line(history: list[dict[str, object]], failover: dict[str, object] | None, colour: str, says: str,
+                    next_action: str) -> None:
+    line = status_cap.drill_line("dr", history, NOW, failover)
+    assert line.colour == colour and says in line.text and next_action in line.action
+
+
+def test_status_and_jobs_show_capacity_schedules_and_drills(chat: Chat, bot: BotHandle) -> None:
+    runtime = bot.runtime
+    chat.slash("/avd snapshots schedule gold-to-dr 0 2 * * *", user=OPS)
+    chat.wait_for_ephemeral(OPS, contains="now syncs on", timeout=10)
+    fields = {f: "x" for f in ScaleSetSpec.__dataclass_fields__}
+    spec = ScaleSetSpec(**{**fields, "subscription": "00000000-0000-0000-0000-000000000001",  # type: ignore[arg-type]
+                           "resource_group": "VMSSDR", "name": "EntraDR", "location": "uksouth",
+                           "host_pool_resource_group": "AVDDR", "host_pool": "EntraAuthDR", "capacity": 0})
+    scaleset_cap.save_request(runtime.store, "dr", spec, OPS, NOW)
+    for n, seconds in enumerate((130.0, 250.0)):
+        drill_cap.record_run(runtime, kind="drill", site="dr", job_id=n + 1, seconds=seconds, capacity=1,
+                             at=datetime.now(UTC) - timedelta(hours=2 - n))
+    seen = len(chat.ephemerals(OPS))
+    chat.slash("/avd status", user=OPS)
+    got = colours(chat, seen)
+    said = str(chat.ephemerals(OPS)[-1]["blocks"])
+    assert got["DR capacity"] == "amber" and "was requested but is not built yet" in said
+    assert got["Snapshot schedule gold-to-dr"] == "green" and "`0 2 * * *` UTC, next " in said
+    assert got["DR drills"] == "green" and "trend over 2 drills ▁█ 2m10s -> 4m10s" in said
+    seen = len(chat.ephemerals(OPS))
+    chat.slash("/avd jobs", user=OPS)
+    jobs_said = chat.wait_for(lambda: [e for e in chat.ephemerals(OPS)[seen:] if "Scheduled" in e["text"]])[-1]
+    assert "*Scheduled snapshot syncs*\n`gold-to-dr`: `0 2 * * *` UTC, next " in jobs_said["text"]

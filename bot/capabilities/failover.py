@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from azureops import failover as fo
 from azureops.asr import RecoveryPlanRef
+from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import PrimaryGate, ScaleSetRef, callback_step
 from azureops.sessions import HostPoolRef
@@ -67,7 +68,7 @@ def spec(site: Site, primary: Site) -> fo.SiteSpec:
         vmss=ScaleSetRef(sub, site.scale_set_resource_group, site.scale_set),
         identity_id=(f"/subscriptions/{sub}/resourceGroups/{site.scale_set_resource_group}/providers/"
                      f"Microsoft.ManagedIdentity/userAssignedIdentities/{site.identity}"),
-        image_version_id=version)
+        image_version_id=version, app_group=site.application_group)
 
 
 def options(runtime: Runtime, primary: Site, dr: Site, *, now: bool = False, drill: bool = False) -> fo.Options:
@@ -80,7 +81,8 @@ def options(runtime: Runtime, primary: Site, dr: Site, *, now: bool = False, dri
                       primary_timeout=float(pol.primary_timeout_seconds),
                       capacity=dr.drill_capacity if drill else dr.dr_capacity, now=now, asr=plan,
                       asr_planned=str(table.get("failover", "unplanned")).lower() == "planned",
-                      tick=0.1 if simulated else 15.0, sessions_timeout=60.0 if simulated else 600.0)
+                      tick=0.1 if simulated else 15.0, sessions_timeout=60.0 if simulated else 600.0,
+                      app_group_principals=() if drill else pol.app_group_principals)
 
 
 def estimates(runtime: Runtime, kind: str) -> dict[str, float]:
@@ -343,7 +345,13 @@ def register(runtime: Runtime) -> None:
             channel = (body.get("container") or {}).get("channel_id", "")
             site = str(((body.get("actions") or [{}])[0]).get("value", ""))
             refusal = runtime.authz.refusal(user, channel)
-            text = refusal[-1] if refusal else request_kind(runtime, kind, op_of(site), user, channel)
+            try:
+                text = refusal[-1] if refusal else request_kind(runtime, kind, op_of(site), user, channel)
+            except Exception as exc:  # an unknown site in the value, Azure unreadable: say so, not an incident
+                err = project_error(exc)
+                if err is None:
+                    raise
+                text = f":no_entry: {err}"
             respond(text=text, response_type="ephemeral", replace_original=False)
         return handler
 

@@ -175,6 +175,18 @@ def request_unlock(runtime: Runtime, op: ops.ReplicasRemove, user: str, channel:
     return f"Requested job {job_id}: an approver must approve it on its card."
 
 
+def unlock_op(value: str) -> ops.ReplicasRemove:
+    """The removal an unlock button names (its value is the JSON the card put there)."""
+    try:
+        raw = json.loads(value)
+    except ValueError:
+        raw = None
+    fields = (raw.get("region"), raw.get("image"), raw.get("version")) if isinstance(raw, dict) else (None,)
+    if not isinstance(fields[0], str) or not all(f is None or isinstance(f, str) for f in fields):
+        raise NotAllowed("this button does not name a replica to remove")
+    return ops.ReplicasRemove(region=fields[0], image=fields[1], version=fields[2])
+
+
 def register_buttons(runtime: Runtime) -> None:
     @runtime.app.action(UNLOCK_ACTION)
     def on_unlock(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -185,9 +197,8 @@ def register_buttons(runtime: Runtime) -> None:
             refusal = runtime.authz.refusal(user, channel)
             if refusal:
                 raise NotAllowed(refusal[-1])
-            raw = json.loads((body.get("actions") or [{}])[0].get("value") or "{}")
-            op = ops.ReplicasRemove(region=str(raw["region"]), image=raw.get("image"), version=raw.get("version"))
-        except (AvdError, ValueError, KeyError) as err:
+            op = unlock_op(str((body.get("actions") or [{}])[0].get("value") or ""))
+        except AvdError as err:
             respond(text=f":no_entry: {err}", response_type="ephemeral", replace_original=False)
             return
         runtime.extensions["readers"].submit(

@@ -278,16 +278,17 @@ def submitted(runtime: Runtime, user: str, meta: dict[str, Any], form: modals.Sc
 
 def plan_request(runtime: Runtime, op: ops.ScalesetCreate, site: Site, spec: scalesets.ScaleSetSpec, user: str,
                  channel: str, say: approvals.Say) -> None:
-    """Dry run: preview ``spec`` without saving it. Otherwise save it and request the job (approval per policy)."""
+    """Preflight ``spec`` (a refused form changes nothing). Dry run: preview it. Otherwise save it as the site's
+    requested DR scale set and request the job (approval per policy)."""
+    try:
+        plan = plan_for(runtime, site, spec)
+    except Exception as exc:
+        err = project_error(exc)
+        if err is None:
+            raise
+        say(str(err))
+        return
     if op.dry_run:
-        try:
-            plan = plan_for(runtime, site, spec)
-        except Exception as exc:
-            err = project_error(exc)
-            if err is None:
-                raise
-            say(str(err))
-            return
         audit.record(runtime.store, actor=user, action="dry run", detail={"verb": op.verb, "plan_hash": plan.hash()},
                      at=runtime.clock())
         say("\n".join([f"*Dry run: {plan.title}* (nothing was changed)", *plan.preview()]))

@@ -1,5 +1,9 @@
 """``/avd status``: DR readiness of every site pair, red/amber/green per line, each with one next action.
 
+Azure's side comes from ``azureops.readiness``; the bot's own records add a line each: the DR capacity scale
+set remembered for the site (``scaleset.dr_scale_set``), every snapshot profile's last sync and schedule
+(``snapshots.schedules``) and the drill history with its trend (``drill.drill_history``).
+
 Also home of ``in_background``: read-only capabilities hand their Azure reads to a small reader pool so
 Bolt's listener threads never wait on Azure; the answer is the single update after the (empty) ack.
 """
@@ -8,11 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_sdk.models.blocks import (
     Block,
@@ -26,7 +32,10 @@ from slack_sdk.models.blocks import (
 from azureops import readiness
 from azureops.errors import project_error
 from azureops.gallery import ImageRef, user_terms
+from azureops.plan import format_seconds
+from azureops.readiness import AMBER, GREEN, RED, Line
 from bot import render
+from bot.capabilities import drill, scaleset, snapshots
 from bot.settings import Site, SiteConfig
 from commands import ops
 from commands.errors import AzureError
@@ -37,6 +46,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 READERS = 4
+STATUS_FRESH = 0.0  # seconds a finished /avd status read is reused (0: only reads still running are shared)
+T = TypeVar("T")
+DRILL_STALE = timedelta(days=90)  # rehearse at least quarterly
+EXAMPLE_CRON = "0 2 * * *"
 ICON = {readiness.GREEN: ":large_green_circle:", readiness.AMBER: ":large_orange_circle:",
         readiness.RED: ":red_circle:"}
 
@@ -113,6 +126,86 @@ def last_syncs(runtime: Runtime) -> dict[str, dict[str, Any] | None]:
     return found
 
 
+# ---- lines from the bot's own records (pure) -----------------------------------------------------
+
+
+def capacity_line(site: readiness.SiteRefs, remembered: scaleset.DrScaleSet | None, in_azure: Any) -> Line:
+    """Which scale set is the site's DR capacity (recorded by ``/avd scaleset create``) and whether it is built."""
+    topic, create = "DR capacity", f"`/avd scaleset create {site.name}`"
+    if remembered is None:
+        if isinstance(in_azure, dict):
+            return Line(topic, AMBER, f"{site.scale_set} exists but is not recorded as the DR capacity of {site.name}",
+                        f"{create} records it (finds it and changes nothing)")
+        return Line(topic, RED, f"no DR capacity recorded for {site.name}", create)
+    where = f"{remembered.name} ({remembered.resource_group}, {remembered.location})"
+    if not remembered.created:
+        return Line(topic, AMBER, f"{where} was requested but is not built yet",
+                    f"`/avd jobs` shows the scaleset create job; or {create} again")
+    if (remembered.name.lower(), remembered.resource_group.lower()) != (site.scale_set.lower(),
+                                                                         site.scale_set_resource_group.lower()):
+        return Line(topic, AMBER, f"{where} is recorded, but failover and drills scale "
+                    f"{site.scale_set_resource_group}/{site.scale_set} from avd.toml",
+                    f"set scale_set = \"{remembered.name}\" under [sites.{site.name}] in avd.toml, or {create}")
+    if in_azure is None:
+        return Line(topic, RED, f"{where} was built but is gone from Azure", create)
+    return Line(topic, GREEN, f"{where} is the DR capacity of {site.name}: a failover scales it to "
+                f"{site.dr_capacity}, `/avd scale {site.name} N` by hand")
+
+
+def schedule_line(profile: str, schedule: snapshots.Schedule | None) -> Line:
+    topic, cmd = f"Snapshot schedule {profile}", f"`/avd snapshots schedule {profile} {EXAMPLE_CRON}`"
+    if schedule is None:
+        return Line(topic, AMBER, "not scheduled: it syncs only when someone runs it", cmd)
+    if schedule.next_run is None:
+        return Line(topic, AMBER, f"`{schedule.cron}` UTC is paused",
+                    f"`/avd snapshots schedule {profile} {schedule.cron}` resumes it")
+    return Line(topic, GREEN, f"`{schedule.cron}` UTC, next {schedule.next_run:%Y-%m-%d %H:%M} UTC")
+
+
+def drill_line(site: str, history: list[dict[str, Any]], now: datetime,
+               failover: dict[str, Any] | None = None) -> Line:
+    """The site's drills (newest first): the last one's time to capacity, the trend, and the last failover."""
+    topic, cmd = "DR drills", f"`/avd drill {site}` (DR side only; the primary is not touched)"
+    real = ""
+    if failover is not None:
+        took = format_seconds(float(failover["seconds"])) if failover.get("seconds") is not None else "unknown"
+        real = f"; last failover {str(failover['at'])[:16].replace('T', ' ')} UTC, recovery time {took}"
+    if not history:
+        return Line(topic, AMBER, f"no drill on record for {site}{real}", cmd)
+    last = history[0]
+    when = datetime.fromisoformat(str(last["at"]))
+    times = [float(r["seconds"]) for r in reversed(history) if r.get("seconds") is not None]
+    trend = f"; trend over {len(times)} drills {drill.trend(times)}" if len(times) > 1 else ""
+    text = f"last drill {when:%Y-%m-%d %H:%M} UTC"
+    if last.get("seconds") is None:
+        return Line(topic, AMBER, f"{text} measured no time to capacity{trend}{real}",
+                    f"`/avd job {last.get('job_id')}` says why; then {cmd}")
+    text += f", time to capacity {format_seconds(float(last['seconds']))}{trend}{real}"
+    if now - when > DRILL_STALE:
+        return Line(topic, AMBER, f"{text} ({(now - when).days} days ago)", cmd)
+    return Line(topic, GREEN, text)
+
+
+def record_lines(runtime: Runtime, pair: readiness.PairRefs, dr_vmss: Any, now: datetime) -> dict[str, list[Line]]:
+    """The lines from the bot's records, keyed by where they go: ``capacity`` (after the scale set line),
+    ``snapshots`` and ``drills`` (at the end)."""
+    s = pair.secondary
+    profiles = runtime.settings.config.snapshot_profiles
+    syncs = last_syncs(runtime)
+    mine = [n for n in profiles if profiles[n].target_region == s.location] or list(profiles)
+    try:
+        found = {sch.profile: sch for sch in snapshots.schedules(runtime)}
+    except Exception:  # noqa: BLE001 - a scheduler without the persistent store: report, do not fail
+        log.warning("snapshot schedules not readable", exc_info=True)
+        found = {}
+    snaps: list[Line] = []
+    for name in mine:
+        snaps += [readiness.snapshot_line(name, syncs.get(name), now), schedule_line(name, found.get(name))]
+    return {"capacity": [capacity_line(s, scaleset.dr_scale_set(runtime.store, s.name), dr_vmss)],
+            "snapshots": snaps, "drills": [drill_line(s.name, drill.drill_history(runtime, s.name), now,
+                                   next(iter(drill.runs(runtime, kind="failover", site=s.name, limit=1)), None))]}
+
+
 # ---- reply (pure) --------------------------------------------------------------------------------
 
 
@@ -144,19 +237,49 @@ def status_reply(results: list[readiness.PairReadiness], *, simulated: bool = Fa
 
 
 def readiness_of(runtime: Runtime, now: datetime) -> list[readiness.PairReadiness]:
-    syncs = last_syncs(runtime)
     results = []
     for pair in pairs(runtime.settings.config):
-        lines = readiness.assess(readiness.read_pair(runtime.azure, pair), pair)
-        profiles = runtime.settings.config.snapshot_profiles
-        mine = [n for n in syncs if profiles[n].target_region == pair.secondary.location] or list(syncs)
-        lines += [readiness.snapshot_line(name, syncs[name], now) for name in mine]
+        reads = readiness.read_pair(runtime.azure, pair)
+        lines = readiness.assess(reads, pair)
+        extra = record_lines(runtime, pair, reads.dr_vmss, now)
+        at = next((n + 1 for n, line in enumerate(lines) if line.topic == "DR scale set"), len(lines))
+        lines[at:at] = extra["capacity"]
+        lines += extra["snapshots"] + extra["drills"]
         results.append(readiness.PairReadiness(pair.primary.name, pair.secondary.name, tuple(lines)))
     return results
 
 
+class SharedRead:
+    """One read shared by everyone who asks while it runs (and for ``fresh`` seconds after): twenty people
+    typing `/avd status` at once in an incident make one set of Azure reads, not twenty. Errors are not kept."""
+
+    def __init__(self, fresh: float = STATUS_FRESH, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.fresh = fresh
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._future: Future[Any] | None = None
+        self._at = 0.0
+
+    def get(self, work: Callable[[], T]) -> T:
+        with self._lock:
+            future, owner = self._future, False
+            if future is None or (future.done() and self._monotonic() - self._at >= self.fresh):
+                future, owner = Future(), True
+                self._future, self._at = future, self._monotonic()
+        if owner:
+            try:
+                future.set_result(work())
+            except BaseException as exc:
+                with self._lock:
+                    self._future = None
+                future.set_exception(exc)
+        result: T = future.result()
+        return result
+
+
 def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
-    in_background(runtime, ctx, lambda: status_reply(readiness_of(runtime, ctx.now),
+    shared: SharedRead = runtime.extensions.setdefault("status-read", SharedRead())
+    in_background(runtime, ctx, lambda: status_reply(shared.get(lambda: readiness_of(runtime, ctx.now)),
                                                      simulated=runtime.simulated_azure))
 
 

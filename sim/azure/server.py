@@ -169,6 +169,13 @@ class _Server(ThreadingHTTPServer):
         self.sim = sim
         self.context = context
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timeout, reset) is normal traffic for a server: no traceback on stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def finish_request(self, request: Any, client_address: Any) -> None:
         """TLS handshake in the worker thread, so a slow client never blocks ``accept``."""
         try:

@@ -24,6 +24,7 @@ from sim.azure import (
     network,
     rbac,
     resources,
+    roleassignments,
     sessions,
     skus,
     storage,
@@ -38,7 +39,7 @@ from sim.azure.throttle import Throttle
 from sim.tls import TlsMaterial, issue_tls
 
 PROVIDERS: tuple[ModuleType, ...] = (lro, locks, rbac, resources, network, gallery, disks, vmss, msi, avd,
-                                     sessions, graph, storage, asr, skus)
+                                     sessions, graph, storage, asr, skus, roleassignments)
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 _AUTO = -1
 
