@@ -24,7 +24,7 @@ from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from azureops.clients import ERROR_MAP
 from azureops.errors import translated
-from azureops.plan import Step, StepContext
+from azureops.plan import ArmRef, Step, StepContext
 from commands.errors import AzureConflict
 
 API_VERSION = "2022-04-01"
@@ -35,15 +35,8 @@ PROVIDER = "/providers/Microsoft.Authorization/roleAssignments"
 
 
 @dataclass(frozen=True)
-class AppGroupRef:
-    subscription: str
-    resource_group: str
-    name: str
-
-    @property
-    def id(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
-                f"Microsoft.DesktopVirtualization/applicationGroups/{self.name}")
+class AppGroupRef(ArmRef):
+    TYPE = "Microsoft.DesktopVirtualization/applicationGroups"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from azure.core.polling import LROPoller
 
@@ -113,6 +113,21 @@ class Plan:
             if s.name == name:
                 return s
         raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class ArmRef:
+    """A resource in a resource group; subclasses name their ARM type in ``TYPE``."""
+
+    TYPE: ClassVar[str] = ""
+    subscription: str
+    resource_group: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+                f"{self.TYPE}/{self.name}")
 
 
 def resource_label(resource_id: str) -> str:

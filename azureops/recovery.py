@@ -16,7 +16,7 @@ from typing import Any
 
 from azureops import hostpools, scalesets, sessions
 from azureops.errors import translated
-from azureops.plan import Step, StepContext, follow, format_seconds
+from azureops.plan import ArmRef, Step, StepContext, follow, format_seconds
 from azureops.sessions import HostPoolRef, Opts
 from commands.errors import AvdError, AzureError, AzureUnavailable
 
@@ -26,15 +26,8 @@ SCALE_OPERATIONS: dict[str, str] = {}  # scale set id (lower) -> continuation to
 
 
 @dataclass(frozen=True)
-class ScaleSetRef:
-    subscription: str
-    resource_group: str
-    name: str
-
-    @property
-    def id(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
-                f"Microsoft.Compute/virtualMachineScaleSets/{self.name}")
+class ScaleSetRef(ArmRef):
+    TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from azure.mgmt.desktopvirtualization.models import (
 )
 
 from azureops.errors import translated
+from azureops.plan import ArmRef
 from commands.errors import AzureNotFound
 
 Opts = Mapping[str, Any]
@@ -28,15 +29,8 @@ AVAILABLE = "available"
 
 
 @dataclass(frozen=True)
-class HostPoolRef:
-    subscription: str
-    resource_group: str
-    name: str
-
-    @property
-    def id(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
-                f"Microsoft.DesktopVirtualization/hostPools/{self.name}")
+class HostPoolRef(ArmRef):
+    TYPE = "Microsoft.DesktopVirtualization/hostPools"
 
 
 @dataclass(frozen=True)

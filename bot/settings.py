@@ -7,7 +7,6 @@ start while any remain.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 import uuid
@@ -15,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from azureops.credentials import is_loopback
 from commands.errors import UsageError
 from commands.regions import canonical_region
 
@@ -189,13 +188,8 @@ class Settings:
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """True for a loopback (simulator) URL: 127.0.0.0/8, [::1] or localhost."""
+    return is_loopback(url)
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") -> Settings:

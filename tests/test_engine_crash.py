@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 from sim.azure import AzureSim
 from sim.slack import SlackSim
-from tests.kit import SIGNING_SECRET, Chat
+from tests.kit import SIGNING_SECRET, Chat, wait_until
 from tests.kit.bots import bot_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,13 +79,7 @@ def rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
 
 
 def wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, timeout, what, interval=0.01)
 
 
 def test_sigkill_mid_step_resumes_without_repeating_azure_writes(tmp_path: Path, slack_sim: SlackSim,

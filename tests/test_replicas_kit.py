@@ -3,7 +3,6 @@ the real bot (signed HTTP) with these capabilities registered, and small journal
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from bot import jobs
 from bot.capabilities import doctor, replicas, status
 from sim.azure import AzureSim
 from sim.slack import SlackSim
-from tests.kit import BotHandle, Chat, clean_env, start_bot
+from tests.kit import BotHandle, Chat, clean_env, start_bot, wait_until
 
 SUB = "00000000-0000-0000-0000-000000000001"
 IMAGE = ("GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719")
@@ -57,13 +56,7 @@ def chat_fixture(bot: BotHandle, slack_sim: SlackSim) -> Chat:
 
 
 def wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not met within {timeout}s")
+    return wait_until(predicate, timeout)
 
 
 def new_job(store: Any, before: set[int], timeout: float = 10.0) -> dict[str, Any]:

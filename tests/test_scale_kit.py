@@ -4,7 +4,6 @@ and helpers that read the modal, press buttons and wait for jobs. No tests here.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from sim.azure import AzureSim, skus
 from sim.azure.journal import WRITE_METHODS
 from sim.azure.simulator import PROVIDERS
 from sim.slack import SlackSim
-from tests.kit import BotHandle, Chat, clean_env, start_bot
+from tests.kit import BotHandle, Chat, clean_env, start_bot, wait_until
 
 SUB = "00000000-0000-0000-0000-000000000001"
 JOIN_APP = "11111111-2222-3333-4444-555555555555"
@@ -70,13 +69,7 @@ def dr_chat_fixture(dr_bot: BotHandle, slack_sim: SlackSim) -> Chat:
 
 
 def wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not met within {timeout}s")
+    return wait_until(predicate, timeout)
 
 
 def job_ids(store: Any) -> set[int]:

@@ -20,6 +20,7 @@ from bot.chat import (
     view_submission_payload,
 )
 from tests.kit.bots import BOT_TOKEN, SIGNING_SECRET, BotHandle, clean_env, start_bot
+from tests.kit.waiting import wait_until
 
 __all__ = [
     "BOT_TOKEN",
@@ -36,4 +37,5 @@ __all__ = [
     "slash_command_body",
     "start_bot",
     "view_submission_payload",
+    "wait_until",
 ]
