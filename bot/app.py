@@ -103,6 +103,9 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.workers.shutdown(wait=True, cancel_futures=True)  # nothing may write while the store closes
+        for pool in self.extensions.values():  # capability pools (e.g. the status readers)
+            if isinstance(pool, ThreadPoolExecutor):
+                pool.shutdown(wait=False, cancel_futures=True)
         close = getattr(self.azure, "close", None)
         if callable(close):
             close()

@@ -31,6 +31,7 @@ from bot.store import Store, register_migration
 
 log = logging.getLogger(__name__)
 GROUP_TTL_SECONDS = 60.0
+BATCH_SECONDS = 0.2  # replay keys claimed within this window are written together
 REPLAY_MEMORY = timedelta(hours=24)  # far longer than Slack's 5-minute signature window
 
 
@@ -131,6 +132,8 @@ class ReplayMemory:
         self.store = store
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avd-replay")
+        self._pending: list[tuple[str, datetime]] = []
+        self._scheduled = False
         cutoff = (now or datetime.now(UTC)) - REPLAY_MEMORY
         rows = store.db.execute("select key, seen_at from interactions where seen_at >= ?", [cutoff.isoformat()])
         self._seen: dict[str, datetime] = {key: datetime.fromisoformat(at) for key, at in rows.fetchall()}
@@ -146,7 +149,10 @@ class ReplayMemory:
             self._seen[key] = now
             if len(self._seen) > 4096:
                 self._seen = {k: at for k, at in self._seen.items() if at >= cutoff}
-        self._writer.submit(self._persist, key, now)
+            self._pending.append((key, now))
+            schedule, self._scheduled = not self._scheduled, True
+        if schedule:
+            self._writer.submit(self._persist)
         return True
 
     def flush(self) -> None:
@@ -157,13 +163,20 @@ class ReplayMemory:
         """Write what is pending and stop the writer (before the store closes its connections)."""
         self._writer.shutdown(wait=True)
 
-    def _persist(self, key: str, now: datetime) -> None:
+    def _persist(self) -> None:
+        """Write the keys claimed since the last write in one transaction (a burst costs one write)."""
+        time.sleep(BATCH_SECONDS)
+        with self._lock:
+            batch, self._pending, self._scheduled = self._pending, [], False
+        if not batch:
+            return
         try:
             with self.store.transaction() as db:
-                db.execute("delete from interactions where seen_at < ?", [(now - REPLAY_MEMORY).isoformat()])
-                db.execute("insert or replace into interactions (key, seen_at) values (?, ?)", [key, now.isoformat()])
+                db.execute("delete from interactions where seen_at < ?", [(batch[-1][1] - REPLAY_MEMORY).isoformat()])
+                db.conn.executemany("insert or replace into interactions (key, seen_at) values (?, ?)",
+                               [(key, at.isoformat()) for key, at in batch])
         except Exception:  # noqa: BLE001 - memory still refuses the replay; only a restart could miss it
-            log.exception("could not record interaction %s", key)
+            log.exception("could not record %d interaction(s)", len(batch))
 
 
 _MEMORIES_LOCK = threading.Lock()

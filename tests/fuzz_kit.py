@@ -242,5 +242,20 @@ def open_modal(live: LiveBot) -> dict[str, Any]:
     opened = len(live.slack.views)
     assert live.chat.slash("/avd scaleset create", user=OPS).status == 200
     wait(lambda: len(live.slack.views) > opened, 10.0, "the modal")
+    settle(live)  # the bot may still refine the form's defaults with views.update
     view = live.slack.views[-1]
     return {**view["view"], "id": view["id"]}
+
+
+def settle(live: LiveBot, quiet: float = 0.3, timeout: float = 10.0) -> None:
+    """Wait until the bot has made no Slack call for ``quiet`` seconds (its after-ack work is done)."""
+    deadline = time.monotonic() + timeout
+    seen, since = len(live.slack.calls), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now_seen = len(live.slack.calls)
+        if now_seen != seen:
+            seen, since = now_seen, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise AssertionError(f"the bot kept calling Slack for {timeout}s")
