@@ -33,6 +33,7 @@ ROLE_FILES: dict[str, str] = {
     "scaleset": "deploy/roles/avd-ops-scalesets.json",
     "hostpool": "deploy/roles/avd-ops-hostpools.json",
     "snapshots": "deploy/roles/avd-ops-snapshots.json",
+    "appaccess": "deploy/roles/avd-ops-app-access.json",
 }
 NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
     "replicas": {"master": (RG_READ, f"{GALLERY}/read", f"{GALLERY}/images/read", f"{GALLERY}/images/versions/read",
@@ -62,6 +63,11 @@ NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
                                 f"{SNAP}/beginGetAccess/action", f"{SNAP}/endGetAccess/action", OPS_READ,
                                 "Microsoft.Authorization/locks/read", "Microsoft.Authorization/locks/write",
                                 "Microsoft.Authorization/locks/delete")},
+    # only for a DR host pool group whose failover has [[failover.post_steps]] kind = "assign_app_group"
+    "failover post-steps": {"appaccess": ("Microsoft.DesktopVirtualization/applicationgroups/read",
+                                          "Microsoft.Authorization/roleAssignments/read",
+                                          "Microsoft.Authorization/roleAssignments/write",
+                                          "Microsoft.Authorization/roleAssignments/delete")},
 }
 
 

@@ -35,6 +35,8 @@ def groups(cfg: SiteConfig) -> list[doctor.Group]:
         add(site.subscription, site.master_resource_group, "master")
         add(site.subscription, site.scale_set_resource_group, "scaleset")
         add(site.subscription, site.host_pool_resource_group, "hostpool")
+        if site.role == "secondary" and cfg.failover.app_group_principals:
+            add(site.subscription, site.host_pool_resource_group, "appaccess")  # post-step role assignments
     for prof in cfg.snapshot_profiles.values():
         add(prof.source_subscription, prof.source_resource_group, "snapshots")
         add(prof.target_subscription, prof.target_resource_group, "snapshots")
