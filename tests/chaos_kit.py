@@ -26,7 +26,6 @@ from azureops.recovery import ScaleSetRef
 from azureops.sessions import HostPoolRef, UserSessionInfo
 from sim.azure import AzureSim, resources
 from sim.azure import asr as sim_asr
-from sim.azure.simulator import PROVIDERS
 
 SUB = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"
@@ -89,8 +88,7 @@ def make_world(*, asr: bool = False, lock: bool = False, read_timeout: float = 1
 
     from azureops import locks as azlocks
 
-    sim = AzureSim(scenario="seed", time_scale=time_scale, poll_retry_after=None,
-                   providers=PROVIDERS + ((sim_asr,) if asr else ()))
+    sim = AzureSim(scenario="seed", time_scale=time_scale, poll_retry_after=None)
     if asr:
         resources.make_group(sim, SUB, "ASRDR", "uksouth")
         vault = sim_asr.make_vault(sim, SUB, "ASRDR", "avd-personal", "uksouth")

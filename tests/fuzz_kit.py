@@ -34,6 +34,7 @@ from tests.kit import (
     post,
     signed_request,
     start_bot,
+    wait_until,
 )
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -156,14 +157,7 @@ def answers(live: LiveBot, response_url: str) -> list[dict[str, Any]]:
 
 
 def wait(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.01)
+    return wait_until(predicate, timeout, what, interval=0.01)
 
 
 def no_incident(live: LiveBot, mark: int, *texts: str) -> None:

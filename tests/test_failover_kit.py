@@ -57,7 +57,7 @@ def failover_config(*, grace: int = 1, timeout: int = 1, asr: bool = False, capa
 def make_sim(time_scale: float = 600.0, *, asr: bool = False, first: tuple[ModuleType, ...] = ()) -> AzureSim:
     """The seed scenario; ``first``: extra provider modules whose routes win (e.g. ``sim.azure.lingering``)."""
     sim = AzureSim(scenario="seed", time_scale=time_scale, poll_retry_after=None,
-                   providers=(*first, *PROVIDERS, sim_asr))
+                   providers=(*first, *PROVIDERS))
     if asr:
         resources.make_group(sim, SUB, "ASRDR", "uksouth")
         vault = sim_asr.make_vault(sim, SUB, "ASRDR", "avd-asr", "uksouth")

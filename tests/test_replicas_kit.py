@@ -11,7 +11,6 @@ import pytest
 
 from azureops.clients import AzureClients
 from bot import jobs
-from bot.capabilities import doctor, replicas, status
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat, clean_env, start_bot, wait_until
@@ -40,8 +39,6 @@ def bot_fixture(tmp_path: Path, slack_sim: SlackSim, fast_azure: AzureSim, monke
     handle = start_bot(tmp_path, slack_sim.url, arm=fast_azure.url, ca=fast_azure.ca_path)
     runtime = handle.runtime
     runtime.azure = AzureClients(fast_azure.url, fast_azure.ca_path, polling_interval=0.05, retry_total=0)
-    for module in (replicas, status, doctor):  # build_app does not call register_all yet
-        module.register(runtime)
     progress = runtime.extensions["engine"].progress
     progress.min_interval, progress.debounce = 0.2, 0.05
     try:

@@ -12,10 +12,8 @@ import pytest
 
 from azureops.clients import AzureClients
 from bot import jobs, runner
-from bot.capabilities import identity, scale, scaleset
-from sim.azure import AzureSim, skus
+from sim.azure import AzureSim
 from sim.azure.journal import WRITE_METHODS
-from sim.azure.simulator import PROVIDERS
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat, clean_env, start_bot, wait_until
 
@@ -30,7 +28,7 @@ TIME_SCALE = 3000.0  # replica 5-15 min -> 0.1-0.3 s; instance boot + agent 4-7 
 
 @pytest.fixture(name="dr_azure")
 def dr_azure_fixture() -> Iterator[AzureSim]:
-    sim = AzureSim(scenario="seed", time_scale=TIME_SCALE, poll_retry_after=None, providers=(*PROVIDERS, skus))
+    sim = AzureSim(scenario="seed", time_scale=TIME_SCALE, poll_retry_after=None)
     sim.start()
     try:
         yield sim
@@ -46,8 +44,6 @@ def dr_bot_fixture(tmp_path: Path, slack_sim: SlackSim, dr_azure: AzureSim, monk
     handle = start_bot(tmp_path, slack_sim.url, arm=dr_azure.url, ca=dr_azure.ca_path)
     runtime = handle.runtime
     runtime.azure = AzureClients(dr_azure.url, dr_azure.ca_path, polling_interval=0.05, retry_total=0)
-    for module in (identity, scaleset, scale):  # build_app does not call register_all yet
-        module.register(runtime)
     progress = runtime.extensions["engine"].progress
     progress.min_interval, progress.debounce = 0.2, 0.05
     try:

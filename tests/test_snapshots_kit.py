@@ -17,8 +17,7 @@ from bot.capabilities import snapshots as cap
 from bot.sandbox import example_config
 from bot.server import BotServer, serve_runtime
 from bot.settings import load_settings
-from sim.azure import AzureSim, resources, storage
-from sim.azure.simulator import PROVIDERS
+from sim.azure import AzureSim, resources
 from sim.slack import SlackSim
 from tests.engine_kit import capabilities_restored
 from tests.kit import SIGNING_SECRET, Chat, clean_env
@@ -65,7 +64,7 @@ def config_text() -> str:
 
 
 def new_sim() -> AzureSim:
-    sim = AzureSim(scenario="seed", time_scale=TIME_SCALE, providers=(*PROVIDERS, storage))
+    sim = AzureSim(scenario="seed", time_scale=TIME_SCALE, )
     resources.make_group(sim, SUB2, "SNAPWEU", "westeurope")
     resources.make_group(sim, SUB1, "SNAPUKS", "uksouth")
     sim.start()
