@@ -129,7 +129,10 @@ def decide(engine: Engine, approval_id: str, user: str, *, approve: bool, channe
     if row["status"] != "pending":
         by = f" by <@{row['decided_by']}>" if row.get("decided_by") else ""
         raise _refuse(engine, user, row, f"this request is already {row['status']}{by}", NotApproved)
-    if channel != row["channel"] or message_ts != (row.get("message_ts") or ""):
+    # a press can race the recording of the card's ts (the post returns, then the ts is stored): an unbound
+    # approval accepts the press from its channel and is bound to that message below
+    bound = row.get("message_ts") or ""
+    if channel != row["channel"] or (bound and message_ts != bound):
         raise _refuse(engine, user, row, "this button is not on the request's card", NotAllowed)
     if channel not in policy.allowed_channels:
         raise _refuse(engine, user, row, f"approvals are not accepted in <#{channel}>", NotAllowed)
@@ -147,8 +150,9 @@ def decide(engine: Engine, approval_id: str, user: str, *, approve: bool, channe
     status = "approved" if approve else "rejected"
     with engine.store.transaction() as db:
         won = db.execute(
-            "update approvals set status = ?, decided_by = ?, decided_at = ? where id = ? and status = 'pending'"
-            " and expires_at > ?", [status, user, jobs.iso(now), approval_id, jobs.iso(now)]).rowcount == 1
+            "update approvals set status = ?, decided_by = ?, decided_at = ?, message_ts = coalesce(message_ts, ?)"
+            " where id = ? and status = 'pending' and expires_at > ?",
+            [status, user, jobs.iso(now), message_ts, approval_id, jobs.iso(now)]).rowcount == 1
     if not won:
         fresh = next(iter(engine.store.db.query("select * from approvals where id = ?", [approval_id])))
         raise _refuse(engine, user, fresh, f"this request was already {fresh['status']}", NotApproved)

@@ -89,8 +89,10 @@ class Engine:
         return text, list(blocks)
 
     def _card_posted(self, job_id: int, channel: str, ts: str, wall: float) -> None:
-        jobs.update_job(self.store, job_id, card_ts=ts, channel=channel, card_updated_at=wall)
+        # one transaction: a press that sees the job's card_ts must also find the approval bound to it
         with self.store.transaction() as db:
+            db.execute("update jobs set card_ts = ?, channel = ?, card_updated_at = ? where id = ?",
+                       [ts, channel, wall, job_id])
             db.execute("update approvals set message_ts = ?, channel = ? where job_id = ? and status = 'pending'"
                        " and message_ts is null", [ts, channel, job_id])
 

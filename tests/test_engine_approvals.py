@@ -99,6 +99,24 @@ def test_second_person_approves_and_the_job_runs_once(bot: tuple[BotHandle, Cloc
     assert "Approve" not in str(final["blocks"])
 
 
+def test_press_that_races_the_recording_of_the_card_ts_is_accepted_and_binds(bot: tuple[BotHandle, Clock],
+                                                                             chat: Chat) -> None:
+    """Slack shows the card as soon as chat.postMessage returns; the bot stores its ts just after. A press in
+    between finds the approval unbound: it is accepted from the request's channel and binds the approval to the
+    pressed card, so a later press from another message is refused."""
+    store = bot[0].runtime.store
+    job_id = request(chat, store)
+    with store.transaction() as db:
+        db.execute("update approvals set message_ts = null where job_id = ?", [job_id])
+    card = chat.last_message()
+    assert card is not None
+    assert chat.click("Approve", user=LEAD).status == 200
+    job_status(store, job_id, jobs.DONE)
+    row = next(iter(store.db.query("select * from approvals where job_id = ?", [job_id])))
+    assert (row["status"], row["decided_by"], row["message_ts"]) == ("approved", LEAD, card["ts"])
+    assert (LEAD, "approval approved", "ok") in actions(store, job_id)
+
+
 def test_self_approval_is_refused_under_the_two_person_rule(bot: tuple[BotHandle, Clock], chat: Chat,
                                                             azure_sim: Any) -> None:
     store = bot[0].runtime.store
