@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from azureops import asr, assignments, recovery, sessions
+from azureops import asr, assignments, dr_capacity, recovery, sessions
 from azureops.asr import RecoveryPlanRef
+from azureops.dr_capacity import ScaleSetRef
 from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext
-from azureops.recovery import Clock, PrimaryGate, ScaleSetRef
+from azureops.recovery import Clock, PrimaryGate
 from azureops.sessions import HostPoolRef
 from commands.errors import AvdError, AzureError, AzureUnavailable
 
@@ -76,7 +77,7 @@ def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate:
             checks.append(Check(name, False, err.message if isinstance(err, AzureError) else str(err)))
 
     def scale_set() -> str:
-        found = recovery._vmss(clients, dr.vmss)
+        found = dr_capacity._vmss(clients, dr.vmss)
         return f"{dr.vmss.name} exists, capacity {found.sku.capacity}"
 
     def replica() -> str:
@@ -176,9 +177,9 @@ def failover_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, c
         steps.append(asr.asr_step(clients, opt.asr, 1, name="asr-failover", tick=opt.tick,
                                   planned=lambda: opt.asr_planned and not gate.down))
     if opt.capacity > 0:
-        steps += [recovery.scale_step(clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False,
+        steps += [dr_capacity.scale_step(clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False,
                                       pool=dr.pool, clock=clock),
-                  recovery.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available",
+                  dr_capacity.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available",
                                       tick=opt.tick)]
     steps += post_steps(clients, primary, dr, opt)
     return Plan(kind="failover", title=f"Failover {primary.name} -> {dr.name}",
@@ -229,7 +230,7 @@ def failback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, c
                                planned=lambda: opt.asr_planned) for target in range(2, 7)]
     steps += [recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick,
                                           timeout=opt.sessions_timeout),
-              recovery.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90)]
+              dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90)]
     return Plan(kind="failback", title=f"Failback {dr.name} -> {primary.name}",
                 steps=_estimated([*steps, *final], estimates or {}), verb="failback start",
                 summary=f"{dr.pool.name} -> {primary.pool.name}, {dr.vmss.name} to 0 once its sessions are gone")
@@ -241,7 +242,7 @@ def rollback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -
              recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
              *undo_post_steps(clients, dr, opt),
              recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
-             recovery.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
+             dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
     return Plan(kind="failover rollback", title=f"Roll back the failover of {primary.name}", steps=steps,
                 verb="failover cancel", summary=f"undrain {primary.pool.name}, {dr.vmss.name} back to 0")
 
@@ -249,7 +250,7 @@ def rollback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -
 def scale_down_plan(clients: Any, dr: SiteSpec, opt: Options) -> Plan:
     """After an incident: the DR scale set back to 0 (refused while users are still on DR)."""
     steps = (recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
-             recovery.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
+             dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
     return Plan(kind="dr scale-down", title=f"Scale {dr.vmss.name} back to 0", steps=steps, verb="scale in",
                 summary=f"{dr.vmss.name} to 0 (it costs money while it runs)")
 
@@ -259,17 +260,17 @@ def drill_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, cloc
     """Rehearsal on the DR site only: scale out, wait for Available hosts, measure, scale back to 0."""
 
     def idle_dr() -> None:
-        running = recovery._vmss(clients, dr.vmss).sku.capacity or 0
+        running = dr_capacity._vmss(clients, dr.vmss).sku.capacity or 0
         if running:
             raise AvdError(f"{dr.vmss.name} already runs {running} instance(s) (a failover in progress?): a drill "
                            "would tear them down; scale it to 0 first")
 
     steps = [preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
-             recovery.scale_step(clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False,
+             dr_capacity.scale_step(clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False,
                                  pool=dr.pool, clock=clock),
-             recovery.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="drill-hosts-available",
+             dr_capacity.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="drill-hosts-available",
                                  tick=opt.tick),
              *measure,
-             recovery.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90)]
+             dr_capacity.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90)]
     return Plan(kind="drill", title=f"DR drill on {dr.name}", steps=_estimated([*steps, *final], estimates or {}),
                 verb="drill", summary=f"{dr.vmss.name} to {opt.capacity} and back to 0; the primary is not touched")

@@ -1,5 +1,6 @@
-"""The steps failover, failback and drill plans are made of: each reads Azure first (``check``), writes only
-what differs (``apply``) and re-attaches after a restart (``resume``, from the token it saved before waiting).
+"""The host-pool steps failover, failback and drill plans are made of: each reads Azure first (``check``),
+writes only what differs (``apply``) and re-attaches after a restart (``resume``, from the token it saved before
+waiting). The DR scale set's steps live in ``azureops.dr_capacity``.
 
 Primary-side steps go through a ``PrimaryGate``: their calls are bounded by the configured timeout, and once
 the primary region has not answered, every later primary step is skipped with a warning instead of failing.
@@ -14,20 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from azureops import hostpools, scalesets, sessions
-from azureops.errors import translated
-from azureops.plan import ArmRef, Step, StepContext, follow, format_seconds
+from azureops import sessions
+from azureops.plan import Step, StepContext, format_seconds
 from azureops.sessions import HostPoolRef, Opts
-from commands.errors import AvdError, AzureError, AzureUnavailable
+from commands.errors import AvdError, AzureUnavailable
 
 Clock = Callable[[], datetime]
 Skip = "skipped"
-SCALE_OPERATIONS: dict[str, str] = {}  # scale set id (lower) -> continuation token of this process's last scale-out
 
-
-@dataclass(frozen=True)
-class ScaleSetRef(ArmRef):
-    TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 
 
 @dataclass
@@ -189,113 +184,6 @@ def log_off_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, *, r
     return _maybe_gated(gate, name=name, resource_id=pool.id, description=f"Log off remaining sessions in {pool.name}",
                         done=lambda opts: not sessions.user_sessions(clients, pool, opts), change=change, estimate=5,
                         intent={"sessions": 0})
-
-
-def _vmss(clients: Any, vmss: ScaleSetRef) -> Any:
-    with translated(vmss.id):
-        return clients.compute(vmss.subscription).virtual_machine_scale_sets.get(vmss.resource_group, vmss.name)
-
-
-def _scale_patch(clients: Any, vmss: ScaleSetRef, count: int, pool: HostPoolRef | None, clock: Clock | None
-                 ) -> dict[str, Any]:
-    """``{"sku": {"capacity": N}}``, plus a fresh host-pool registration token in the instances' model when the
-    scale set's AVD extension registers with one (an expired token would leave the new hosts unregistered)."""
-    patch: dict[str, Any] = {"sku": {"capacity": count}}
-    if count == 0 or pool is None or clock is None:
-        return patch
-    state = scalesets.get_scale_set(clients, vmss.subscription, vmss.resource_group, vmss.name)
-    if state is not None and state.registers_with_token and state.join_type != "domain":
-        token = hostpools.registration_token(clients, pool.subscription, pool.resource_group, pool.name, clock())
-        exts = scalesets.refreshed_extensions(state, token, None)
-        patch["properties"] = {"virtualMachineProfile": {"extensionProfile": {"extensions": exts}}}
-    return patch
-
-
-def scale_step(clients: Any, vmss: ScaleSetRef, count: int, *, name: str, wait: bool, estimate: int = 30,
-               pool: HostPoolRef | None = None, clock: Clock | None = None) -> Step:
-    """Set the scale set's capacity. Scale-out returns once Azure accepted it (the host wait follows);
-    scale-in follows the operation to its end."""
-    ops = clients.compute(vmss.subscription).virtual_machine_scale_sets
-
-    def check(ctx: StepContext) -> bool:
-        found = _vmss(clients, vmss)
-        state = str(found.provisioning_state or "").lower()
-        if found.sku.capacity != count or state == "failed":  # a Failed scale set is re-driven by apply
-            return False
-        return not wait or state == "succeeded"
-
-    def attach(ctx: StepContext, poller: Any) -> str:
-        if wait:
-            follow(ctx, poller, tick=0.05)
-        elif poller.done():
-            poller.result()  # raises Azure's error if the scale-out already failed
-        return f"capacity {count}"
-
-    def apply(ctx: StepContext) -> str:
-        found = _vmss(clients, vmss)
-        failed = str(found.provisioning_state or "").lower() == "failed"
-        if found.sku.capacity == count and not failed:  # already asked for: follow it without writing again
-            return "capacity already set" + (_settle(clients, vmss) if wait else "")
-        with translated(vmss.id):
-            poller = ops.begin_update(vmss.resource_group, vmss.name, _scale_patch(clients, vmss, count, pool, clock))
-            ctx.save_token(poller.continuation_token())
-            SCALE_OPERATIONS[vmss.id.lower()] = poller.continuation_token()
-            return attach(ctx, poller)
-
-    def resume(ctx: StepContext, token: str) -> str:
-        SCALE_OPERATIONS[vmss.id.lower()] = token
-        with translated(vmss.id):
-            return attach(ctx, ops.begin_update(vmss.resource_group, vmss.name, {}, continuation_token=token)) \
-                + " (re-attached)"
-
-    return Step(name=name, resource_id=vmss.id, description=f"Scale {vmss.name} to {count}", apply=apply, check=check,
-                resume=resume, estimate_seconds=estimate, intent={"capacity": count})
-
-
-def _settle(clients: Any, vmss: ScaleSetRef, tick: float = 0.05) -> str:
-    while (state := str(_vmss(clients, vmss).provisioning_state or "").lower()) in ("updating", "creating"):
-        time.sleep(tick)
-    if state == "failed":
-        raise AzureError(f"scale set {vmss.name} ended in provisioning state Failed", resource_id=vmss.id,
-                         next_step="read the scale set's activity log, fix the cause, then Retry")
-    return ""
-
-
-def hosts_step(clients: Any, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *, name: str, tick: float,
-               timeout: float = 3600.0) -> Step:
-    """Wait until ``count`` session hosts are Available in ``pool`` (reads only); a Failed scale set is reported
-    with Azure's own code when this process started the scale-out."""
-
-    def check(ctx: StepContext) -> bool:
-        return sessions.available_hosts(clients, pool) >= count
-
-    def apply(ctx: StepContext) -> str:
-        deadline, polls = time.monotonic() + timeout, 0
-        while (ready := sessions.available_hosts(clients, pool)) < count:
-            polls += 1
-            if polls % 20 == 0 and str(_vmss(clients, vmss).provisioning_state or "").lower() == "failed":
-                _raise_scale_error(clients, vmss)
-                raise AzureError(f"scale set {vmss.name} failed while adding instances", resource_id=vmss.id,
-                                 next_step="read the scale set's activity log (replica missing? quota?), then Retry")
-            if time.monotonic() > deadline:
-                raise AzureUnavailable(f"only {ready} of {count} session hosts Available in {pool.name} after "
-                                       f"{format_seconds(timeout)}", resource_id=pool.id)
-            ctx.progress(100.0 * ready / count, f"{ready}/{count} Available")
-            time.sleep(tick)
-        return f"{ready} session host(s) Available"
-
-    return Step(name=name, resource_id=pool.id, description=f"Wait for {count} session hosts Available in {pool.name}",
-                apply=apply, check=check, resume=lambda ctx, token: apply(ctx), estimate_seconds=360,
-                intent={"available": count})
-
-
-def _raise_scale_error(clients: Any, vmss: ScaleSetRef) -> None:
-    """Raise Azure's own error (code, message) of this process's scale-out of ``vmss``, when it is known."""
-    token = SCALE_OPERATIONS.get(vmss.id.lower())
-    if token:
-        with translated(vmss.id, "fix what Azure names (quota? capacity? replica?), then Retry"):
-            clients.compute(vmss.subscription).virtual_machine_scale_sets.begin_update(
-                vmss.resource_group, vmss.name, {}, continuation_token=token).result()
 
 
 def sessions_gone_step(clients: Any, pool: HostPoolRef, *, name: str, tick: float, timeout: float) -> Step:

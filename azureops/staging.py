@@ -20,17 +20,8 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.compute.models import GrantAccessData
 
 from azureops.errors import translated
-from azureops.snapshots import (
-    MANAGED_BY,
-    TAG_MANAGED,
-    TAG_SOURCE_ID,
-    Progress,
-    Snap,
-    Target,
-    put_replica,
-    replica_body,
-    wait_usable,
-)
+from azureops.snapshot_copies import Progress, Target, put_replica, wait_usable
+from azureops.snapshots import MANAGED_BY, TAG_MANAGED, TAG_SOURCE_ID, Snap, replica_body
 from commands.errors import AzureError
 
 STORAGE_API = "2023-05-01"

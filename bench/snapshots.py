@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from azureops import snapshot_copies as copies  # noqa: E402
 from azureops import snapshots as snaps  # noqa: E402
 from azureops.clients import AzureClients  # noqa: E402
 from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
@@ -31,10 +32,10 @@ SIZE_GB = 100
 def run(sim: AzureSim, clients: AzureClients, rg: str, concurrency: int, poll: float) -> float:
     """Copy every BENCH snapshot into ``rg``; returns the wall time."""
     sources = [s for s in snaps.list_snapshots(clients.compute(SUB1), SUB1, "BENCH")]
-    target = snaps.Target(SUB1, SUB2, rg, "uksouth", clients, snaps.Budget(), poll_seconds=poll)
+    target = copies.Target(SUB1, SUB2, rg, "uksouth", clients, snaps.Budget(), poll_seconds=poll)
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for replica in pool.map(lambda s: snaps.copy_snapshot(target, s, lambda p, t: None), sources):
+        for replica in pool.map(lambda s: copies.copy_snapshot(target, s, lambda p, t: None), sources):
             assert replica.usable
     return time.monotonic() - start
 

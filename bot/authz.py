@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlite_utils import Database
 
 from bot import audit, render
-from bot.settings import Policy
+from bot.siteconfig import Policy
 from bot.store import Store, register_migration
 
 log = logging.getLogger(__name__)

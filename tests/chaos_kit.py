@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.asr import RecoveryPlanRef
 from azureops.clients import AzureClients
+from azureops.dr_capacity import ScaleSetRef
 from azureops.identities import JoinApp
-from azureops.recovery import ScaleSetRef
 from azureops.sessions import HostPoolRef, UserSessionInfo
 from sim.azure import AzureSim, resources
 from sim.azure import asr as sim_asr
@@ -66,8 +67,8 @@ class World:
     lock: Any = None  # azureops.locks.Lock on SNAPDR, present in Azure
 
     @property
-    def target(self) -> snaps.Target:
-        return snaps.Target(SUB, SUB2, "SNAPDR", "uksouth", self.clients, snaps.Budget(), poll_seconds=0.05)
+    def target(self) -> copies.Target:
+        return copies.Target(SUB, SUB2, "SNAPDR", "uksouth", self.clients, snaps.Budget(), poll_seconds=0.05)
 
     @property
     def session(self) -> UserSessionInfo:
@@ -99,7 +100,7 @@ def make_world(*, asr: bool = False, lock: bool = False, read_timeout: float = 1
     w = World(sim, clients, read_timeout)
     source = snaps.get_snapshot(clients.compute(SUB), SUB, "GOLD-VDA", w.replica)
     assert source is not None
-    snaps.copy_snapshot(w.target, source, lambda p, t: None)
+    copies.copy_snapshot(w.target, source, lambda p, t: None)
     w.lock = azlocks.Lock(scope=LOCK_SCOPE, name="keep-snapdr", level="CanNotDelete", notes="chaos kit")
     if lock:
         clients.locks(SUB2).management_locks.create_or_update_by_scope(

@@ -6,7 +6,7 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.authz import Authz
-from bot.settings import Policy
+from bot.siteconfig import Policy
 from sim.slack import SlackSim
 from tests.kit import BOT_TOKEN
 

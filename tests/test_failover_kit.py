@@ -20,6 +20,7 @@ import pytest
 
 from azureops.clients import AzureClients
 from bot.capabilities import drill, failover
+from bot.capabilities.failover_config import measured
 from bot.sandbox import example_config
 from sim.azure import AzureSim, resources
 from sim.azure import asr as sim_asr
@@ -173,9 +174,9 @@ def test_measured_time_spans_first_start_to_last_end() -> None:
               "finished_at": "2026-01-01T00:00:05+00:00"},
              {"name": "b", "status": "done", "started_at": "2026-01-01T00:00:05+00:00",
               "finished_at": "2026-01-01T00:01:07+00:00"}]
-    assert failover.measured(steps) == 67.0
-    assert failover.measured(steps, upto="a") == 5.0
-    assert failover.measured(steps, start="b") == 62.0
+    assert measured(steps) == 67.0
+    assert measured(steps, upto="a") == 5.0
+    assert measured(steps, start="b") == 62.0
 
 
 def test_summary_text_warns_about_skipped_primary_steps() -> None:

@@ -15,7 +15,7 @@ from azure.core.rest import HttpRequest
 
 from azureops import assignments
 from azureops.clients import AzureClients
-from bot.settings import PostStep, parse_site_config
+from bot.siteconfig import PostStep, parse_site_config
 from sim.azure import AzureSim, roleassignments
 from tests.test_failover_kit import (  # noqa: F401 - fixture
     DAG_ID,
@@ -224,7 +224,7 @@ def test_failover_assigns_the_dr_app_group_and_failback_removes_only_that(harnes
 
 def test_rollback_of_a_cancelled_failover_also_removes_the_assignments() -> None:
     from azureops import failover as fo
-    from azureops.recovery import ScaleSetRef
+    from azureops.dr_capacity import ScaleSetRef
     from azureops.sessions import HostPoolRef
 
     def site(name: str, rg: str, pool: str, vmss_rg: str, vmss: str, dag: str = "") -> fo.SiteSpec:

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from azureops import asr, hostpools, identities, recovery, scalesets, sessions
+from azureops import asr, dr_capacity, hostpools, identities, scaleset_spec, scalesets, sessions
 from azureops import locks as azlocks
+from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.errors import project_error
 from azureops.gallery import ImageRef, read_replicas
@@ -70,7 +71,7 @@ def source(w: World, name: str) -> snaps.Snap:
 
 
 def copy(w: World, name: str) -> Any:
-    return snaps.copy_snapshot(w.target, source(w, name), w.ctx.progress, stage=stage_and_import)
+    return copies.copy_snapshot(w.target, source(w, name), w.ctx.progress, stage=stage_and_import)
 
 
 def replica_ready(w: World, name: str) -> bool:
@@ -94,9 +95,9 @@ def token_renewed(w: World) -> bool:
     return bool(got.token) and expires is not None and expires > datetime.now(UTC) + timedelta(hours=20)
 
 
-def vmss_spec() -> scalesets.ScaleSetSpec:
+def vmss_spec() -> scaleset_spec.ScaleSetSpec:
     base = f"/subscriptions/{SUB}/resourceGroups"
-    return scalesets.ScaleSetSpec(
+    return scaleset_spec.ScaleSetSpec(
         subscription=SUB, resource_group="VMSS", name="EntraNew", location="westeurope",
         image_id=IMAGE.id, vm_size="Standard_D4s_v5", capacity=0, join_type="entra",
         subnet_id=f"{base}/INFRA/providers/Microsoft.Network/virtualNetworks/vnet-avd-weu/subnets/snet-avd",
@@ -141,7 +142,7 @@ OPS = (
        lambda w: copy(w, "snap-gold-data-20260522"), lro=True, slow=True,
        done=lambda w: replica_ready(w, "snap-gold-data-20260522")),
     Op("snapshots delete", "DELETE", r"/SNAPDR/providers/Microsoft\.Compute/snapshots/", lambda w:
-       snaps.delete_snapshot(w.target, w.replica), lro=True, slow=True,
+       copies.delete_snapshot(w.target, w.replica), lro=True, slow=True,
        done=lambda w: snaps.get_snapshot(w.clients.compute(SUB2), SUB2, "SNAPDR", w.replica) is None),
     Op("snapshots grant access", "POST", r"/snap-gold-manual/beginGetAccess$", lambda w: copy(w, "snap-gold-manual"),
        lro=True, slow=True, done=lambda w: replica_ready(w, "snap-gold-manual")),
@@ -151,12 +152,12 @@ OPS = (
        lambda w: copy(w, "snap-gold-manual"), lro=True, done=lambda w: replica_ready(w, "snap-gold-manual")),
     Op("storage account create", "PUT", r"/storageAccounts/avdstg[0-9a-f]+$",
        lambda w: copy(w, "snap-gold-manual"), done=lambda w: replica_ready(w, "snap-gold-manual")),
-    Op("VMSS get", "GET", r"/virtualMachineScaleSets/Entra$", lambda w: recovery._vmss(w.clients, VMSS)),
+    Op("VMSS get", "GET", r"/virtualMachineScaleSets/Entra$", lambda w: dr_capacity._vmss(w.clients, VMSS)),
     Op("VMSS create", "PUT", r"/virtualMachineScaleSets/EntraNew$", create_vmss, lro=True,
        done=lambda w: (s := scalesets.get_scale_set(w.clients, SUB, "VMSS", "EntraNew")) is not None and s.ready),
-    Op("VMSS update", "PATCH", r"/virtualMachineScaleSets/Entra$", lambda w: recovery.scale_step(
+    Op("VMSS update", "PATCH", r"/virtualMachineScaleSets/Entra$", lambda w: dr_capacity.scale_step(
         w.clients, VMSS, 3, name="scale", wait=True).apply(w.ctx), lro=True,
-       done=lambda w: recovery._vmss(w.clients, VMSS).sku.capacity == 3),
+       done=lambda w: dr_capacity._vmss(w.clients, VMSS).sku.capacity == 3),
     Op("identity get", "GET", r"/userAssignedIdentities/AVDManage$",
        lambda w: identities.get_identity(w.clients, SUB, "VMSS", "AVDManage"), slow=True),
     Op("identity create", "PUT", r"/VMSSDR/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/AVDManage$",
@@ -334,7 +335,7 @@ def approve_failover(h: Harness) -> None:
 
 
 def test_engine_failed_scale_out_is_reported_with_azures_code(harness_factory: Any) -> None:  # noqa: F811
-    """Regression (azureops.recovery.hosts_step): a DR scale-out whose operation ended Failed was reported as
+    """Regression (azureops.dr_capacity.hosts_step): a DR scale-out whose operation ended Failed was reported as
     "scale set EntraDR failed while adding instances" with no Azure code; the card now carries Azure's code."""
     h: Harness = harness_factory()
     h.sim.faults.fail_lro("PATCH", r"/virtualMachineScaleSets/EntraDR$", code="AllocationFailed",

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from azureops import scalesets
+from azureops import scaleset_spec
 from bot import modals
-from bot.capabilities.scaleset import dr_scale_set
+from bot.capabilities.scaleset_records import dr_scale_set
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat
@@ -63,17 +63,17 @@ def test_parse_form(changes: dict[str, str], errors: set[str]) -> None:
         assert form.capacity == int(GOOD["capacity"]) and form.join_type == changes.get("join_type", "entra")
 
 
-def spec(**changes: Any) -> scalesets.ScaleSetSpec:
+def spec(**changes: Any) -> scaleset_spec.ScaleSetSpec:
     base = dict(subscription=SUB, resource_group="VMSSDR", name="EntraDR", location="uksouth",
                 image_id="/subscriptions/s/resourceGroups/GOLD-VDA/providers/Microsoft.Compute/galleries/g/images/i/"
                          "versions/1.0.0", vm_size="Standard_D4s_v5", subnet_id="/x/subnets/snet-avd", capacity=0,
                 join_type="entra", identity_id="/id/AVDManage", host_pool="EntraAuthDR",
                 host_pool_resource_group="AVDDR")
-    return scalesets.ScaleSetSpec(**{**base, **changes})
+    return scaleset_spec.ScaleSetSpec(**{**base, **changes})
 
 
 def test_body_carries_the_token_only_in_protected_settings() -> None:
-    body = scalesets.scale_set_body(spec(), token="TOKEN-123", admin_password="pw", domain_password=None)
+    body = scaleset_spec.scale_set_body(spec(), token="TOKEN-123", admin_password="pw", domain_password=None)
     props = body["properties"]
     assert props["orchestrationMode"] == "Flexible" and props["platformFaultDomainCount"] == 1
     assert body["sku"] == {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 0}
@@ -89,7 +89,7 @@ def test_body_carries_the_token_only_in_protected_settings() -> None:
 
 
 def test_domain_join_body() -> None:
-    body = scalesets.scale_set_body(spec(join_type="domain", domain="corp.contoso.com", domain_user="svc"),
+    body = scaleset_spec.scale_set_body(spec(join_type="domain", domain="corp.contoso.com", domain_user="svc"),
                                     token="T", admin_password="pw", domain_password="secret")
     join, dsc = body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
     assert join["properties"]["type"] == "JsonADDomainExtension"

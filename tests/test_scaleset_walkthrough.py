@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bot import jobs
-from bot.capabilities.scaleset import dr_scale_set
+from bot.capabilities.scaleset_records import dr_scale_set
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from azureops import locks
+from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from commands.errors import NotAllowed, UsageError
 
@@ -95,6 +96,6 @@ def test_locks_apply_to_their_scope_and_below_and_subscription_locks_are_not_lif
 
 
 def test_next_poll_waits_for_the_estimated_end_but_never_longer_than_the_ceiling() -> None:
-    assert snaps.next_poll((0.0, 0.0), 1.0, 50.0, 15.0) == pytest.approx(1.02)
-    assert snaps.next_poll((0.0, 0.0), 1.0, 0.0, 15.0) == 15.0
-    assert snaps.next_poll((0.0, 0.0), 1.0, 1.0, 15.0) == 15.0
+    assert copies.next_poll((0.0, 0.0), 1.0, 50.0, 15.0) == pytest.approx(1.02)
+    assert copies.next_poll((0.0, 0.0), 1.0, 0.0, 15.0) == 15.0
+    assert copies.next_poll((0.0, 0.0), 1.0, 1.0, 15.0) == 15.0

@@ -11,7 +11,7 @@ from azureops import readiness
 from azureops.gallery import ImageRef
 from azureops.scalesets import ScaleSetSpec
 from bot.capabilities import drill as drill_cap
-from bot.capabilities import scaleset as scaleset_cap
+from bot.capabilities import scaleset_records as scaleset_cap
 from bot.capabilities import status as status_cap
 from bot.capabilities.snapshots import Schedule
 from bot.capabilities.status import ICON, status_reply

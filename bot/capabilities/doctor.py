@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTe
 from azureops import doctor
 from bot import render
 from bot.capabilities.status import in_background
-from bot.settings import SiteConfig
+from bot.siteconfig import SiteConfig
 from commands import ops
 
 if TYPE_CHECKING:

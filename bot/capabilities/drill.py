@@ -88,7 +88,7 @@ def report_text(site: str, seconds: float | None, capacity: int, past: list[dict
 
 
 def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
-    from bot.capabilities import failover as cap
+    from bot.capabilities import failover_config as cap
 
     assert isinstance(op, ops.Drill)
     primary, dr = cap.sites(runtime, op.site)

@@ -3,7 +3,8 @@
 Jobs: ``failover`` (FailoverStart), ``failback`` (FailbackStart), ``failover rollback`` (offered after a cancel,
 op FailoverCancel) and ``dr scale-down`` (offered by the post-incident reminder, op Scale(site, 0)). Each plan
 ends with a bot-side summary step that posts the measured time (first step start to last step end) in the
-card's thread and records the run (``bot.capabilities.drill`` keeps the history table).
+card's thread and records the run (``bot.capabilities.drill`` keeps the history table). The plans' inputs from the config
+come from ``bot.capabilities.failover_config``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from slack_bolt import Ack, Respond
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from azureops import failover as fo
-from azureops.asr import RecoveryPlanRef
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
-from azureops.recovery import PrimaryGate, ScaleSetRef, callback_step
-from azureops.sessions import HostPoolRef
+from azureops.recovery import PrimaryGate, callback_step
 from bot import approvals, audit, jobs, render, schedules
 from bot.capabilities import drill as history
+from bot.capabilities.failover_config import estimates, measured, options, sites, spec
 from bot.runner import CAPABILITIES, Engine, register_capability
-from bot.settings import Site
+from bot.siteconfig import Site
 from commands import ops
 from commands.errors import AvdError, NotAllowed
 
@@ -38,77 +38,7 @@ ROLLBACK_ACTION, SCALE_DOWN_ACTION = "avd_failover_rollback", "avd_dr_scale_down
 REMINDER_AFTER = timedelta(hours=4)
 
 
-# ---- config -> plain values -------------------------------------------------------------------------
-
-
-def sites(runtime: Runtime, name: str | None) -> tuple[Site, Site]:
-    """(primary, dr) for ``name`` (a site's name or location; either side selects the pair)."""
-    cfg = runtime.settings.config
-    try:
-        site = cfg.site(name, role="secondary")
-    except KeyError:
-        raise NotAllowed(f"unknown site {name!r}: configured sites are {', '.join(cfg.sites)}") from None
-    if site.role == "primary":
-        pairs = [s for s in cfg.sites.values() if s.role == "secondary" and s.pair in ("", site.name)]
-        if not pairs:
-            raise NotAllowed(f"site {site.name} has no DR (secondary) site paired with it")
-        return site, pairs[0]
-    return cfg.primary_of(site), site
-
-
-def spec(site: Site, primary: Site) -> fo.SiteSpec:
-    sub = site.subscription
-    gallery_site = primary if primary.gallery else site
-    version = (f"/subscriptions/{gallery_site.subscription}/resourceGroups/{gallery_site.master_resource_group}"
-               f"/providers/Microsoft.Compute/galleries/{gallery_site.gallery}/images/{gallery_site.image}/versions/"
-               f"{gallery_site.image_version}") if gallery_site.gallery else ""
-    return fo.SiteSpec(
-        name=site.name, location=site.location,
-        pool=HostPoolRef(sub, site.host_pool_resource_group, site.host_pool),
-        vmss=ScaleSetRef(sub, site.scale_set_resource_group, site.scale_set),
-        identity_id=(f"/subscriptions/{sub}/resourceGroups/{site.scale_set_resource_group}/providers/"
-                     f"Microsoft.ManagedIdentity/userAssignedIdentities/{site.identity}"),
-        image_version_id=version, app_group=site.application_group)
-
-
-def options(runtime: Runtime, primary: Site, dr: Site, *, now: bool = False, drill: bool = False) -> fo.Options:
-    pol = runtime.settings.config.failover
-    table = dict(dr.asr or primary.asr or {})
-    plan = RecoveryPlanRef.from_config(dr.subscription, table) if table.get("recovery_plan") else None
-    simulated = bool(getattr(runtime.azure, "simulated", False))
-    return fo.Options(grace_seconds=pol.user_grace_seconds, message_title=pol.message_title,
-                      message_body=pol.message_body, recheck_sessions=pol.recheck_sessions,
-                      primary_timeout=float(pol.primary_timeout_seconds),
-                      capacity=dr.drill_capacity if drill else dr.dr_capacity, now=now, asr=plan,
-                      asr_planned=str(table.get("failover", "unplanned")).lower() == "planned",
-                      tick=0.1 if simulated else 15.0, sessions_timeout=60.0 if simulated else 600.0,
-                      app_group_principals=() if drill else pol.app_group_principals)
-
-
-def estimates(runtime: Runtime, kind: str) -> dict[str, float]:
-    """Average seconds per step name over this kind's finished jobs (empty before the first run)."""
-    rows = runtime.store.db.execute(
-        "select s.name, avg((julianday(s.finished_at) - julianday(s.started_at)) * 86400.0) from steps s"
-        " join jobs j on j.id = s.job_id where j.kind = ? and j.status = 'done' and s.status = 'done'"
-        " and s.started_at is not null and s.finished_at is not null group by s.name", [kind]).fetchall()
-    return {str(name): float(avg) for name, avg in rows if avg is not None}
-
-
 # ---- the summary step -------------------------------------------------------------------------------
-
-
-def measured(steps: list[dict[str, Any]], upto: str | None = None, start: str | None = None) -> float | None:
-    """Seconds from the start of step ``start`` (first step) to the end of the last finished step (``upto``)."""
-    begun = [s for s in steps if s.get("started_at")]
-    if start is not None:
-        begun = [s for s in begun if s["name"] == start] or begun
-    ended = [s for s in steps if s.get("finished_at") and s["status"] == jobs.STEP_DONE
-             and (upto is None or s["name"] == upto)]
-    if not begun or not ended:
-        return None
-    first = datetime.fromisoformat(begun[0]["started_at"])
-    last = max(datetime.fromisoformat(s["finished_at"]) for s in ended)
-    return (last - first).total_seconds()
 
 
 def summary_text(kind: str, title: str, seconds: float | None, steps: list[dict[str, Any]]) -> str:
@@ -341,6 +271,9 @@ def register(runtime: Runtime) -> None:
     def press(kind: str, op_of: Any) -> Any:
         def handler(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
             ack()
+            runtime.after_ack(pressed, body, respond, respond=respond)
+
+        def pressed(body: dict[str, Any], respond: Respond) -> None:
             user = (body.get("user") or {}).get("id", "")
             channel = (body.get("container") or {}).get("channel_id", "")
             site = str(((body.get("actions") or [{}])[0]).get("value", ""))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from azureops import identities
 from azureops.plan import Plan
 from bot.runner import register_capability
-from bot.settings import Site
+from bot.siteconfig import Site
 from commands import ops
 from commands.errors import NotAllowed
 

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from azureops import hostpools, scalesets
+from azureops import hostpools, scaleset_spec, scalesets
 from azureops.plan import Plan
-from bot.capabilities.scaleset import WAIT_TIMEOUT, domain_password, dr_scale_set
+from bot.capabilities.scaleset import WAIT_TIMEOUT, domain_password
+from bot.capabilities.scaleset_records import dr_scale_set
 from bot.runner import register_capability
-from bot.settings import Site
+from bot.siteconfig import Site
 from commands import ops
 from commands.errors import AzureNotFound, NotAllowed
 
@@ -94,7 +95,7 @@ def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     state = scalesets.get_scale_set(azure, sub, t.resource_group, t.name)
     if state is None:
         raise AzureNotFound(f"scale set {t.name} does not exist in {t.resource_group}",
-                            resource_id=scalesets.scale_set_id(sub, t.resource_group, t.name),
+                            resource_id=scaleset_spec.scale_set_id(sub, t.resource_group, t.name),
                             next_step=f"create it with `/avd scaleset create {t.site.name}`")
     pool = state.host_pool or t.pool
     scale_in = op.count < state.capacity

@@ -4,29 +4,27 @@ The command opens the modal at once (``views.open`` right after the ack; the tri
 in what the primary scale set actually uses with ``views.update``. A submitted form becomes the site's
 requested spec in ``dr_scale_sets`` (no secrets in it) and a ``scaleset create`` job whose plan is built from
 that spec after the preflight (replica Completed in the location, identity, subnet, VM size, host pool).
-``dr_scale_set(store, site)`` tells other commands which scale set is a site's DR capacity.
+``bot.capabilities.scaleset_records`` keeps the table (``dr_scale_set(store, site)``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
-from azureops import hostpools, identities, scalesets
+from azureops import hostpools, identities, scaleset_spec, scalesets
 from azureops.errors import project_error
 from azureops.gallery import parse_image_id
 from azureops.plan import Plan, Step, StepContext
-from bot import approvals, audit, jobs, modals, render
+from azureops.scaleset_spec import ScaleSetSpec
+from bot import approvals, audit, modals, render
 from bot.capabilities.identity import site_of
+from bot.capabilities.scaleset_records import dr_scale_set, mark_created, requested_spec, save_request
 from bot.runner import register_capability
-from bot.settings import Site
-from bot.store import Store, register_migration
+from bot.siteconfig import Site
 from commands import ops
 from commands.errors import AvdError, NotAllowed
 
@@ -38,71 +36,6 @@ log = logging.getLogger(__name__)
 KIND = "scaleset create"
 DOMAIN_PASSWORD_ENV = "AVD_DOMAIN_JOIN_PASSWORD"
 WAIT_TIMEOUT = 1800.0
-
-
-def _schema(db: Database) -> None:
-    db.execute("create table dr_scale_sets (site text primary key, subscription text not null, resource_group text"
-               " not null, name text not null, location text not null, host_pool_resource_group text not null,"
-               " host_pool text not null, spec_json text not null, status text not null, requested_by text,"
-               " job_id integer, updated_at text not null)")
-
-
-register_migration("scaleset_0001_dr_scale_sets", _schema)
-
-
-@dataclass(frozen=True)
-class DrScaleSet:
-    """Which scale set is a site's DR capacity; ``created`` once a job built (or found) it."""
-
-    site: str
-    subscription: str
-    resource_group: str
-    name: str
-    location: str
-    host_pool_resource_group: str
-    host_pool: str
-    created: bool
-
-    @property
-    def id(self) -> str:
-        return scalesets.scale_set_id(self.subscription, self.resource_group, self.name)
-
-
-def dr_scale_set(store: Store, site: str) -> DrScaleSet | None:
-    """The DR scale set remembered for ``site`` (requested or created), or ``None``."""
-    if not store.db["dr_scale_sets"].exists():
-        return None
-    rows = list(store.db.query("select * from dr_scale_sets where site = ?", [site]))
-    if not rows:
-        return None
-    r = rows[0]
-    return DrScaleSet(site=r["site"], subscription=r["subscription"], resource_group=r["resource_group"],
-                      name=r["name"], location=r["location"], host_pool_resource_group=r["host_pool_resource_group"],
-                      host_pool=r["host_pool"], created=r["status"] == "created")
-
-
-def requested_spec(store: Store, site: str) -> scalesets.ScaleSetSpec | None:
-    rows = list(store.db.query("select spec_json from dr_scale_sets where site = ?", [site]))
-    return scalesets.ScaleSetSpec(**json.loads(rows[0]["spec_json"])) if rows else None
-
-
-def save_request(store: Store, site: str, spec: scalesets.ScaleSetSpec, user: str, now: datetime) -> None:
-    """Record ``spec`` as the site's requested DR scale set (``created`` stays if the name is unchanged)."""
-    old = dr_scale_set(store, site)
-    keep = old is not None and old.created and old.id.lower() == spec.id.lower()
-    with store.transaction() as db:
-        db.table("dr_scale_sets").upsert({
-            "site": site, "subscription": spec.subscription, "resource_group": spec.resource_group,
-            "name": spec.name, "location": spec.location, "host_pool_resource_group": spec.host_pool_resource_group,
-            "host_pool": spec.host_pool, "spec_json": json.dumps(asdict(spec), sort_keys=True),
-            "status": "created" if keep else "requested", "requested_by": user, "updated_at": jobs.iso(now)},
-            pk="site")
-
-
-def mark_created(store: Store, site: str, name: str, now: datetime) -> None:
-    with store.transaction() as db:
-        db.execute("update dr_scale_sets set status = 'created', updated_at = ? where site = ? and name = ?",
-                   [jobs.iso(now), site, name])
 
 
 # ---- form <-> spec -------------------------------------------------------------------------------
@@ -117,12 +50,12 @@ def form_defaults(runtime: Runtime, site: Site) -> tuple[modals.ScaleSetForm, st
         join_type=site.join_type or primary.join_type, host_pool=site.host_pool), primary.master_resource_group
 
 
-def spec_from(site: Site, gallery_sub: str, gallery_rg: str, form: modals.ScaleSetForm) -> scalesets.ScaleSetSpec:
+def spec_from(site: Site, gallery_sub: str, gallery_rg: str, form: modals.ScaleSetForm) -> ScaleSetSpec:
     image = (f"/subscriptions/{gallery_sub}/resourceGroups/{gallery_rg}/providers/Microsoft.Compute/galleries/"
              f"{form.gallery}/images/{form.image}/versions/{form.version}")
     subnet = (f"/subscriptions/{site.subscription}/resourceGroups/{site.network_resource_group}/providers/"
               f"Microsoft.Network/virtualNetworks/{form.vnet}/subnets/{form.subnet}")
-    return scalesets.ScaleSetSpec(
+    return ScaleSetSpec(
         subscription=site.subscription, resource_group=site.scale_set_resource_group, name=form.name,
         location=site.location, image_id=image, vm_size=form.vm_size, subnet_id=subnet, capacity=form.capacity,
         join_type=form.join_type, identity_id=identities.identity_id(site.subscription, site.scale_set_resource_group,
@@ -139,21 +72,21 @@ def domain_password() -> str:
     return os.environ.get(DOMAIN_PASSWORD_ENV, "")
 
 
-def preflight(runtime: Runtime, site: Site, spec: scalesets.ScaleSetSpec) -> None:
+def preflight(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> None:
     """Everything that must already be true before the scale set is created; raises the first problem."""
     azure = runtime.azure
     again = f"submit `/avd scaleset create {site.name}` again"
-    scalesets.check_replica(azure, spec.image_id, spec.location, again)
+    scaleset_spec.check_replica(azure, spec.image_id, spec.location, again)
     identities.require_identity(azure, site.subscription, site.scale_set_resource_group, site.identity,
                                 f"create it with `/avd identity create {site.name}`, then {again}")
-    scalesets.check_subnet(azure, site.subscription, spec.subnet_id)
-    scalesets.check_vm_size(azure, site.subscription, spec.vm_size, spec.location)
+    scaleset_spec.check_subnet(azure, site.subscription, spec.subnet_id)
+    scaleset_spec.check_vm_size(azure, site.subscription, spec.vm_size, spec.location)
     hostpools.get_host_pool(azure, site.subscription, spec.host_pool_resource_group, spec.host_pool)
     if spec.join_type == "domain" and not domain_password():
         raise NotAllowed(f"domain join needs the join account's password in {DOMAIN_PASSWORD_ENV} on the bot host")
 
 
-def remember_step(runtime: Runtime, site: Site, spec: scalesets.ScaleSetSpec) -> Step:
+def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Step:
     def check(ctx: StepContext) -> bool:
         found = dr_scale_set(runtime.store, site.name)
         return found is not None and found.created and found.name == spec.name
@@ -167,7 +100,7 @@ def remember_step(runtime: Runtime, site: Site, spec: scalesets.ScaleSetSpec) ->
                 intent={"site": site.name, "scale_set": spec.id.lower()})
 
 
-def plan_for(runtime: Runtime, site: Site, spec: scalesets.ScaleSetSpec) -> Plan:
+def plan_for(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Plan:
     preflight(runtime, site, spec)
     azure = runtime.azure
     interval = float(azure.polling_interval)
@@ -276,7 +209,7 @@ def submitted(runtime: Runtime, user: str, meta: dict[str, Any], form: modals.Sc
                               misfire_grace_time=None)
 
 
-def plan_request(runtime: Runtime, op: ops.ScalesetCreate, site: Site, spec: scalesets.ScaleSetSpec, user: str,
+def plan_request(runtime: Runtime, op: ops.ScalesetCreate, site: Site, spec: ScaleSetSpec, user: str,
                  channel: str, say: approvals.Say) -> None:
     """Preflight ``spec`` (a refused form changes nothing). Dry run: preview it. Otherwise save it as the site's
     requested DR scale set and request the job (approval per policy)."""

@@ -2,47 +2,43 @@
 
 A plan has one step per source snapshot (already-replicated ones are skipped by provenance), one per
 deletion (bot-made replicas whose source is gone), optional lock-restore steps left over from a crash,
-and a summary. The copies themselves run in parallel: the first copy step starts a ``Batch`` (a bounded
-pool, ``concurrency`` wide, under the ARM ``Budget``) and every copy step waits for its own snapshot; the
-batch writes each snapshot's progress and result straight onto its step row, so the card shows them all
-and a retry (provenance) copies only what failed. Locks that block the work are listed in the preview and
+and a summary. The copies themselves run in parallel: the first copy step starts a ``Batch``
+(``bot.capabilities.snapshot_batch``) and every copy step waits for its own snapshot; the batch writes each
+snapshot's progress and result straight onto its step row, so the card shows them all and a retry
+(provenance) copies only what failed. Locks that block the work are listed in the preview and
 lifted and restored (try/finally) only inside an approved job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
 from azureops import locks as azlocks
+from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.plan import Plan, Step, StepContext, format_seconds
-from azureops.staging import stage_and_import
 from bot import jobs
+from bot.capabilities.snapshot_batch import Batch, forget, leftover_locks, remember
 from bot.runner import register_capability
 from bot.schedules import PERSISTENT
 from commands import ops
 from commands.cron import trigger_fields, validate_cron
-from commands.errors import AvdError, AzureError, NotApproved, UsageError
+from commands.errors import AzureError, NotApproved, UsageError
 
 if TYPE_CHECKING:
     from bot.app import Runtime
     from bot.listeners import CommandContext
     from bot.render import Reply
-    from bot.settings import SnapshotProfile
+    from bot.siteconfig import SnapshotProfile
 
 log = logging.getLogger(__name__)
 SYNC, COPY, COPIES = "snapshots-sync", "snapshots-copy", "snapshots-sync-copies"
-LIFTED = "snapshots:lifted:"
 SCHEDULE_PREFIX = "schedule:snapshots:"
 
 
@@ -53,133 +49,11 @@ def profile_of(runtime: Runtime, name: str) -> SnapshotProfile:
         raise UsageError(f"no snapshot profile {name!r}", hint="profiles are [snapshot_profiles.NAME] in avd.toml") from None
 
 
-def target_of(runtime: Runtime, p: SnapshotProfile) -> snaps.Target:
+def target_of(runtime: Runtime, p: SnapshotProfile) -> copies.Target:
     budget = runtime.extensions.setdefault("snapshot-budget", snaps.Budget())
     poll = float(getattr(runtime.azure, "polling_interval", 15.0))
-    return snaps.Target(p.source_subscription, p.target_subscription, p.target_resource_group, p.target_region,
-                        runtime.azure, budget, poll_seconds=min(15.0, poll))
-
-
-class Batch:
-    """The parallel copies of one plan run; results land on the copy steps' rows as they happen."""
-
-    def __init__(self, runtime: Runtime, t: snaps.Target, sources: list[snaps.Snap], lift: list[azlocks.Lock],
-                 concurrency: int) -> None:
-        self.runtime, self.t, self.sources, self.lift = runtime, t, sources, lift
-        self.concurrency = max(1, concurrency)
-        self.futures: dict[str, Future[snaps.Snap]] = {}
-        self.rows: dict[str, int] = {}
-        self.done = threading.Event()
-        self.restore_error: AvdError | None = None
-        self.started_at = time.monotonic()
-        self.copied: list[snaps.Snap] = []
-        self.failed: list[str] = []
-        self._lock = threading.Lock()
-        self._ctx: Any = None
-
-    def start(self, ctx: StepContext) -> None:
-        with self._lock:
-            if self.futures or self.done.is_set():
-                return
-            self._ctx, self.started_at = ctx, time.monotonic()
-            stack = ExitStack()
-            try:
-                stack.enter_context(azlocks.lifted(self.runtime.azure, self.t.target_sub, self.lift, note=ctx.note,
-                                                   on_lift=lambda lk: remember(self.runtime, lk),
-                                                   on_restore=lambda lk: forget(self.runtime, lk)))
-            except BaseException:
-                stack.close()
-                self.done.set()
-                raise
-            pool = ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(self.sources))),
-                                      thread_name_prefix="avd-snapcopy")
-            for src in self.sources:
-                self.futures[src.name] = pool.submit(self._copy, src)
-            threading.Thread(target=self._finish, args=(pool, stack), daemon=True, name="avd-snapbatch").start()
-
-    def _copy(self, src: snaps.Snap) -> snaps.Snap:
-        self._row(src.name, status=jobs.STEP_RUNNING, percent=0.0)
-        last = [-10.0]
-
-        def progress(percent: float | None, text: str) -> None:
-            if percent is not None and percent - last[0] >= 5:
-                last[0] = percent
-                self._row(src.name, percent=percent, progress=text[:200])
-
-        try:
-            replica = snaps.copy_snapshot(self.t, src, progress, stage=stage_and_import)
-        except Exception as exc:
-            with self._lock:
-                self.failed.append(src.name)
-            self._row(src.name, status=jobs.STEP_FAILED, error=str(exc)[:500])
-            raise
-        with self._lock:
-            self.copied.append(replica)
-        self._row(src.name, status=jobs.STEP_DONE, percent=100.0, output=done_line(src, replica),
-                  finished_at=jobs.iso(self.runtime.clock()))
-        return replica
-
-    def _finish(self, pool: ThreadPoolExecutor, stack: ExitStack) -> None:
-        try:
-            for fut in list(self.futures.values()):
-                fut.exception()
-            pool.shutdown(wait=True)
-            stack.close()
-        except AvdError as err:
-            self.restore_error = err
-        finally:
-            self.done.set()
-
-    def _row(self, name: str, **fields: Any) -> None:
-        engine, job_id = getattr(self._ctx, "engine", None), getattr(self._ctx, "job_id", None)
-        if engine is None or job_id is None or name not in self.rows:
-            return
-        jobs.update_step(engine.store, job_id, self.rows[name], **fields)
-        engine.progress.touch(job_id)
-
-    def wait(self, ctx: StepContext, src: snaps.Snap) -> str:
-        self.start(ctx)
-        fut = self.futures.get(src.name)
-        if fut is None:
-            raise AvdError(f"{src.name} was not part of this run's copies: retry the job")
-        err = fut.exception()
-        if err is not None:
-            self.join()
-            if not isinstance(err, AvdError):
-                raise err
-            ok, bad = len(self.copied), len(self.failed)
-            raise AzureError(f"copying {src.name} failed: {getattr(err, 'message', str(err))} "
-                             f"({ok} copied, {bad} failed; a retry copies only the failed ones)",
-                             code=getattr(err, "code", "") or type(err).__name__,
-                             resource_id=getattr(err, "resource_id", "") or src.id,
-                             next_step=getattr(err, "next_step", "") or "fix the cause, then retry the job") from err
-        return done_line(src, fut.result())
-
-    def join(self) -> None:
-        if self.futures:
-            self.done.wait()
-        if self.restore_error is not None:
-            raise self.restore_error
-
-
-def done_line(src: snaps.Snap, replica: snaps.Snap) -> str:
-    return f"{snaps.route_for(src, replica.location)}: {replica.size_bytes / 1024**3:.0f} GiB ready in {replica.location}"
-
-
-def remember(runtime: Runtime, lock: azlocks.Lock) -> None:
-    runtime.store.set_meta(LIFTED + lock.id.lower(), json.dumps(lock.__dict__))
-
-
-def forget(runtime: Runtime, lock: azlocks.Lock) -> None:
-    with runtime.store.transaction() as db:
-        db.execute("delete from meta where key = ?", [LIFTED + lock.id.lower()])
-
-
-def leftover_locks(runtime: Runtime, sub: str, rg: str) -> list[azlocks.Lock]:
-    """Locks a crashed run lifted in this resource group and never restored."""
-    prefix = f"{LIFTED}/subscriptions/{sub}/resourcegroups/{rg}".lower()
-    rows = runtime.store.db.query("select value from meta where key like ?", [prefix + "%"])
-    return [azlocks.Lock(**json.loads(r["value"])) for r in rows]
+    return copies.Target(p.source_subscription, p.target_subscription, p.target_resource_group, p.target_region,
+                         runtime.azure, budget, poll_seconds=min(15.0, poll))
 
 
 def restore_step(runtime: Runtime, sub: str, lock: azlocks.Lock) -> Step:
@@ -192,7 +66,7 @@ def restore_step(runtime: Runtime, sub: str, lock: azlocks.Lock) -> Step:
                 description=f"Restore {lock.label()} (lifted by an interrupted run)", intent={"lock": lock.__dict__})
 
 
-def copy_step(batch: Batch, t: snaps.Target, src: snaps.Snap, replicated: bool, conflict: str) -> Step:
+def copy_step(batch: Batch, t: copies.Target, src: snaps.Snap, replicated: bool, conflict: str) -> Step:
     rid = snaps.snapshot_id(t.target_sub, t.target_rg, src.name)
     route = snaps.route_for(src, t.region)
     gib = src.size_bytes / 1024**3
@@ -209,7 +83,7 @@ def copy_step(batch: Batch, t: snaps.Target, src: snaps.Snap, replicated: bool, 
                 intent={"source": src.id.lower(), "created": src.created, "route": route})
 
 
-def delete_step(runtime: Runtime, batch: Batch, t: snaps.Target, replica: snaps.Snap,
+def delete_step(runtime: Runtime, batch: Batch, t: copies.Target, replica: snaps.Snap,
                 lift: list[azlocks.Lock]) -> Step:
     def check(ctx: StepContext) -> bool:
         return snaps.get_snapshot(runtime.azure.compute(t.target_sub), t.target_sub, t.target_rg, replica.name,
@@ -217,11 +91,11 @@ def delete_step(runtime: Runtime, batch: Batch, t: snaps.Target, replica: snaps.
 
     def apply(ctx: StepContext) -> str:
         batch.join()
-        if not snaps.source_gone(t, replica):
+        if not copies.source_gone(t, replica):
             return f"kept {replica.name}: its source is back"
         with azlocks.lifted(runtime.azure, t.target_sub, lift, note=ctx.note,
                             on_lift=lambda lk: remember(runtime, lk), on_restore=lambda lk: forget(runtime, lk)):
-            snaps.delete_snapshot(t, replica.name)
+            copies.delete_snapshot(t, replica.name)
         return f"deleted {replica.name}"
 
     locks_txt = "; lifts and restores " + ", ".join(lk.label() for lk in lift) if lift else ""
@@ -230,7 +104,7 @@ def delete_step(runtime: Runtime, batch: Batch, t: snaps.Target, replica: snaps.
                 + locks_txt, intent={"source": replica.source_id.lower(), "lift": [lk.id.lower() for lk in lift]})
 
 
-def summary_step(batch: Batch, t: snaps.Target, skipped: int, deletes: int, notes: list[str]) -> Step:
+def summary_step(batch: Batch, t: copies.Target, skipped: int, deletes: int, notes: list[str]) -> Step:
     def apply(ctx: StepContext) -> str:
         batch.join()
         for note in notes:

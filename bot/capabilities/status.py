@@ -1,7 +1,7 @@
 """``/avd status``: DR readiness of every site pair, red/amber/green per line, each with one next action.
 
 Azure's side comes from ``azureops.readiness``; the bot's own records add a line each: the DR capacity scale
-set remembered for the site (``scaleset.dr_scale_set``), every snapshot profile's last sync and schedule
+set remembered for the site (``scaleset_records.dr_scale_set``), every snapshot profile's last sync and schedule
 (``snapshots.schedules``) and the drill history with its trend (``drill.drill_history``).
 
 Also home of ``in_background``: read-only capabilities hand their Azure reads to a small reader pool so
@@ -35,8 +35,8 @@ from azureops.gallery import ImageRef, user_terms
 from azureops.plan import format_seconds
 from azureops.readiness import AMBER, GREEN, RED, Line
 from bot import render
-from bot.capabilities import drill, scaleset, snapshots
-from bot.settings import Site, SiteConfig
+from bot.capabilities import drill, scaleset_records, snapshots
+from bot.siteconfig import Site, SiteConfig
 from commands import ops
 from commands.errors import AzureError
 
@@ -129,7 +129,7 @@ def last_syncs(runtime: Runtime) -> dict[str, dict[str, Any] | None]:
 # ---- lines from the bot's own records (pure) -----------------------------------------------------
 
 
-def capacity_line(site: readiness.SiteRefs, remembered: scaleset.DrScaleSet | None, in_azure: Any) -> Line:
+def capacity_line(site: readiness.SiteRefs, remembered: scaleset_records.DrScaleSet | None, in_azure: Any) -> Line:
     """Which scale set is the site's DR capacity (recorded by ``/avd scaleset create``) and whether it is built."""
     topic, create = "DR capacity", f"`/avd scaleset create {site.name}`"
     if remembered is None:
@@ -201,7 +201,7 @@ def record_lines(runtime: Runtime, pair: readiness.PairRefs, dr_vmss: Any, now: 
     snaps: list[Line] = []
     for name in mine:
         snaps += [readiness.snapshot_line(name, syncs.get(name), now), schedule_line(name, found.get(name))]
-    return {"capacity": [capacity_line(s, scaleset.dr_scale_set(runtime.store, s.name), dr_vmss)],
+    return {"capacity": [capacity_line(s, scaleset_records.dr_scale_set(runtime.store, s.name), dr_vmss)],
             "snapshots": snaps, "drills": [drill_line(s.name, drill.drill_history(runtime, s.name), now,
                                    next(iter(drill.runs(runtime, kind="failover", site=s.name, limit=1)), None))]}
 

@@ -1,0 +1,87 @@
+"""What failover, failback and drill plans are built from: the site pair and plain values from the config
+(``sites``, ``spec``, ``options``), and step timings from the jobs table (``estimates`` from past runs, the
+``measured`` time of a run).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from azureops import failover as fo
+from azureops.asr import RecoveryPlanRef
+from azureops.dr_capacity import ScaleSetRef
+from azureops.sessions import HostPoolRef
+from bot import jobs
+from bot.siteconfig import Site
+from commands.errors import NotAllowed
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+
+def sites(runtime: Runtime, name: str | None) -> tuple[Site, Site]:
+    """(primary, dr) for ``name`` (a site's name or location; either side selects the pair)."""
+    cfg = runtime.settings.config
+    try:
+        site = cfg.site(name, role="secondary")
+    except KeyError:
+        raise NotAllowed(f"unknown site {name!r}: configured sites are {', '.join(cfg.sites)}") from None
+    if site.role == "primary":
+        pairs = [s for s in cfg.sites.values() if s.role == "secondary" and s.pair in ("", site.name)]
+        if not pairs:
+            raise NotAllowed(f"site {site.name} has no DR (secondary) site paired with it")
+        return site, pairs[0]
+    return cfg.primary_of(site), site
+
+
+def spec(site: Site, primary: Site) -> fo.SiteSpec:
+    sub = site.subscription
+    gallery_site = primary if primary.gallery else site
+    version = (f"/subscriptions/{gallery_site.subscription}/resourceGroups/{gallery_site.master_resource_group}"
+               f"/providers/Microsoft.Compute/galleries/{gallery_site.gallery}/images/{gallery_site.image}/versions/"
+               f"{gallery_site.image_version}") if gallery_site.gallery else ""
+    return fo.SiteSpec(
+        name=site.name, location=site.location,
+        pool=HostPoolRef(sub, site.host_pool_resource_group, site.host_pool),
+        vmss=ScaleSetRef(sub, site.scale_set_resource_group, site.scale_set),
+        identity_id=(f"/subscriptions/{sub}/resourceGroups/{site.scale_set_resource_group}/providers/"
+                     f"Microsoft.ManagedIdentity/userAssignedIdentities/{site.identity}"),
+        image_version_id=version, app_group=site.application_group)
+
+
+def options(runtime: Runtime, primary: Site, dr: Site, *, now: bool = False, drill: bool = False) -> fo.Options:
+    pol = runtime.settings.config.failover
+    table = dict(dr.asr or primary.asr or {})
+    plan = RecoveryPlanRef.from_config(dr.subscription, table) if table.get("recovery_plan") else None
+    simulated = bool(getattr(runtime.azure, "simulated", False))
+    return fo.Options(grace_seconds=pol.user_grace_seconds, message_title=pol.message_title,
+                      message_body=pol.message_body, recheck_sessions=pol.recheck_sessions,
+                      primary_timeout=float(pol.primary_timeout_seconds),
+                      capacity=dr.drill_capacity if drill else dr.dr_capacity, now=now, asr=plan,
+                      asr_planned=str(table.get("failover", "unplanned")).lower() == "planned",
+                      tick=0.1 if simulated else 15.0, sessions_timeout=60.0 if simulated else 600.0,
+                      app_group_principals=() if drill else pol.app_group_principals)
+
+
+def estimates(runtime: Runtime, kind: str) -> dict[str, float]:
+    """Average seconds per step name over this kind's finished jobs (empty before the first run)."""
+    rows = runtime.store.db.execute(
+        "select s.name, avg((julianday(s.finished_at) - julianday(s.started_at)) * 86400.0) from steps s"
+        " join jobs j on j.id = s.job_id where j.kind = ? and j.status = 'done' and s.status = 'done'"
+        " and s.started_at is not null and s.finished_at is not null group by s.name", [kind]).fetchall()
+    return {str(name): float(avg) for name, avg in rows if avg is not None}
+
+
+def measured(steps: list[dict[str, Any]], upto: str | None = None, start: str | None = None) -> float | None:
+    """Seconds from the start of step ``start`` (first step) to the end of the last finished step (``upto``)."""
+    begun = [s for s in steps if s.get("started_at")]
+    if start is not None:
+        begun = [s for s in begun if s["name"] == start] or begun
+    ended = [s for s in steps if s.get("finished_at") and s["status"] == jobs.STEP_DONE
+             and (upto is None or s["name"] == upto)]
+    if not begun or not ended:
+        return None
+    first = datetime.fromisoformat(begun[0]["started_at"])
+    last = max(datetime.fromisoformat(s["finished_at"]) for s in ended)
+    return (last - first).total_seconds()

@@ -1,0 +1,84 @@
+"""The ``dr_scale_sets`` table: which scale set is a site's DR capacity, and the spec requested for it.
+
+A submitted ``/avd scaleset create`` form is saved here as the site's requested spec (no secrets in it);
+the job marks it ``created`` once it built (or found) the scale set. ``dr_scale_set(store, site)`` tells other
+commands (``/avd scale``, ``/avd status``) which scale set that is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from azureops.scaleset_spec import ScaleSetSpec, scale_set_id
+from bot import jobs
+from bot.store import Store, register_migration
+
+
+def _schema(db: Database) -> None:
+    db.execute("create table dr_scale_sets (site text primary key, subscription text not null, resource_group text"
+               " not null, name text not null, location text not null, host_pool_resource_group text not null,"
+               " host_pool text not null, spec_json text not null, status text not null, requested_by text,"
+               " job_id integer, updated_at text not null)")
+
+
+register_migration("scaleset_0001_dr_scale_sets", _schema)
+
+
+@dataclass(frozen=True)
+class DrScaleSet:
+    """Which scale set is a site's DR capacity; ``created`` once a job built (or found) it."""
+
+    site: str
+    subscription: str
+    resource_group: str
+    name: str
+    location: str
+    host_pool_resource_group: str
+    host_pool: str
+    created: bool
+
+    @property
+    def id(self) -> str:
+        return scale_set_id(self.subscription, self.resource_group, self.name)
+
+
+def dr_scale_set(store: Store, site: str) -> DrScaleSet | None:
+    """The DR scale set remembered for ``site`` (requested or created), or ``None``."""
+    if not store.db["dr_scale_sets"].exists():
+        return None
+    rows = list(store.db.query("select * from dr_scale_sets where site = ?", [site]))
+    if not rows:
+        return None
+    r = rows[0]
+    return DrScaleSet(site=r["site"], subscription=r["subscription"], resource_group=r["resource_group"],
+                      name=r["name"], location=r["location"], host_pool_resource_group=r["host_pool_resource_group"],
+                      host_pool=r["host_pool"], created=r["status"] == "created")
+
+
+def requested_spec(store: Store, site: str) -> ScaleSetSpec | None:
+    rows = list(store.db.query("select spec_json from dr_scale_sets where site = ?", [site]))
+    return ScaleSetSpec(**json.loads(rows[0]["spec_json"])) if rows else None
+
+
+def save_request(store: Store, site: str, spec: ScaleSetSpec, user: str, now: datetime) -> None:
+    """Record ``spec`` as the site's requested DR scale set (``created`` stays if the name is unchanged)."""
+    old = dr_scale_set(store, site)
+    keep = old is not None and old.created and old.id.lower() == spec.id.lower()
+    with store.transaction() as db:
+        db.table("dr_scale_sets").upsert({
+            "site": site, "subscription": spec.subscription, "resource_group": spec.resource_group,
+            "name": spec.name, "location": spec.location, "host_pool_resource_group": spec.host_pool_resource_group,
+            "host_pool": spec.host_pool, "spec_json": json.dumps(asdict(spec), sort_keys=True),
+            "status": "created" if keep else "requested", "requested_by": user, "updated_at": jobs.iso(now)},
+            pk="site")
+
+
+def mark_created(store: Store, site: str, name: str, now: datetime) -> None:
+    with store.transaction() as db:
+        db.execute("update dr_scale_sets set status = 'created', updated_at = ? where site = ? and name = ?",
+                   [jobs.iso(now), site, name])
+

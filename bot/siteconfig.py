@@ -1,0 +1,280 @@
+"""The TOML site config (``avd.toml``): sites, policy, failover policy, snapshot profiles, and their validation.
+
+``load_site_config(path)`` and ``parse_site_config(raw)`` never raise for a bad value: they return the config
+and one clear sentence per problem, so start-up can print them all at once (see ``bot.settings``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from commands.errors import UsageError
+from commands.regions import canonical_region
+
+SNAPSHOT_MODES = ("DifferentSubDifferentRegion", "DifferentSubSameRegion", "SameSubDifferentRegion")
+POST_STEP_KINDS = ("assign_app_group",)
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    role: str  # primary | secondary
+    subscription: str
+    location: str
+    scale_set_resource_group: str
+    scale_set: str
+    identity: str
+    host_pool_resource_group: str
+    host_pool: str
+    network_resource_group: str = ""
+    vnet: str = ""
+    subnet: str = ""
+    master_resource_group: str = ""
+    gallery: str = ""
+    image: str = ""
+    image_version: str = ""
+    application_group: str = ""
+    workspace: str = ""
+    vm_size: str = "Standard_D4s_v5"
+    join_type: str = "entra"
+    pair: str = ""
+    dr_capacity: int = 2
+    drill_capacity: int = 1
+    scaling_plan: str = ""
+    asr: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    operators: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()
+    two_person_rule: bool = True
+    approval_ttl_minutes: int = 15
+    require_approval: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PostStep:
+    """One ``[[failover.post_steps]]`` entry. ``assign_app_group``: ``principals`` (Entra object ids of users
+    or groups) get Desktop Virtualization User on the DR site's application group; failback removes it."""
+
+    kind: str
+    principals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FailoverPolicy:
+    user_grace_seconds: int = 300
+    message_title: str = "AVD failover"
+    message_body: str = "This desktop is moving to the disaster-recovery site. You will be signed out in {seconds} seconds."
+    recheck_sessions: bool = True
+    primary_timeout_seconds: int = 60
+    post_steps: tuple[PostStep, ...] = ()
+
+    @property
+    def app_group_principals(self) -> tuple[str, ...]:
+        """Every principal of every ``assign_app_group`` post-step, once each, in config order."""
+        found = [p for step in self.post_steps if step.kind == "assign_app_group" for p in step.principals]
+        return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class SnapshotProfile:
+    name: str
+    source_subscription: str
+    source_resource_group: str
+    target_subscription: str
+    target_resource_group: str
+    target_region: str
+    mode: str = "DifferentSubDifferentRegion"
+    tag_filter: str = ""
+    sync: bool = False
+    schedule: str = ""
+    concurrency: int = 5
+    allow_empty_source: bool = False
+
+    @property
+    def tag(self) -> tuple[str, str] | None:
+        if not self.tag_filter:
+            return None
+        key, _, value = self.tag_filter.partition("=")
+        return key, value
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    tenant_id: str = ""
+    join_app_name: str = "AVD-Join"
+    join_app_object_id: str = ""
+    sites: Mapping[str, Site] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+    failover: FailoverPolicy = field(default_factory=FailoverPolicy)
+    snapshot_profiles: Mapping[str, SnapshotProfile] = field(default_factory=dict)
+
+    def site(self, name_or_location: str | None, *, role: str = "secondary") -> Site:
+        """The site named (or located) so; ``None`` picks the first site with ``role``."""
+        if name_or_location is None:
+            for site in self.sites.values():
+                if site.role == role:
+                    return site
+            raise KeyError(f"no {role} site configured")
+        key = name_or_location.lower()
+        for site in self.sites.values():
+            if site.name.lower() == key:
+                return site
+        for site in self.sites.values():
+            if site.location == canonical_region(name_or_location, strict=False):
+                return site
+        raise KeyError(name_or_location)
+
+    def primary_of(self, site: Site) -> Site:
+        if site.role == "primary":
+            return site
+        return self.sites[site.pair] if site.pair else self.site(None, role="primary")
+
+
+def load_site_config(path: str | Path) -> tuple[SiteConfig, list[str]]:
+    """Parse and validate the TOML site config; returns the config and its problems."""
+    p = Path(path)
+    if not p.exists():
+        return SiteConfig(), [f"config file {p} not found: copy avd.example.toml to {p} (or set AVD_CONFIG)."]
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return SiteConfig(), [f"{p}: not valid TOML ({exc})."]
+    return parse_site_config(raw, source=str(p))
+
+
+def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tuple[SiteConfig, list[str]]:
+    problems: list[str] = []
+    sites: dict[str, Site] = {}
+    raw_sites = raw.get("sites") or {}
+    if not raw_sites:
+        problems.append(f"{source}: no [sites.*] tables: describe at least a primary and a secondary site.")
+    required = ("subscription", "location", "scale_set_resource_group", "scale_set", "identity",
+                "host_pool_resource_group", "host_pool")
+    for name, body in raw_sites.items():
+        missing = [k for k in required if not body.get(k)]
+        if missing:
+            problems.append(f"{source}: [sites.{name}] is missing {', '.join(missing)}.")
+            continue
+        location = body["location"]
+        try:
+            location = canonical_region(location)
+        except UsageError as exc:
+            problems.append(f"{source}: [sites.{name}] location: {exc.message} {exc.hint}".strip())
+        role = body.get("role", "primary" if not sites else "secondary")
+        if role not in ("primary", "secondary"):
+            problems.append(f"{source}: [sites.{name}] role must be primary or secondary, not {role!r}.")
+        known = set(Site.__dataclass_fields__)
+        kwargs = {k: v for k, v in body.items() if k in known and k not in ("name", "location", "role")}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            problems.append(f"{source}: [sites.{name}] has unknown keys {', '.join(unknown)}.")
+        sites[name] = Site(name=name, role=role, location=location, **kwargs)
+    roles = [s.role for s in sites.values()]
+    if sites and "primary" not in roles:
+        problems.append(f"{source}: no site has role = \"primary\".")
+    if sites and "secondary" not in roles:
+        problems.append(f"{source}: no site has role = \"secondary\": add the DR site (e.g. [sites.dr]).")
+    for site in sites.values():
+        if site.pair and site.pair not in sites:
+            problems.append(f"{source}: [sites.{site.name}] pair = {site.pair!r} names a missing site.")
+
+    pol = raw.get("policy") or {}
+    policy = Policy(
+        operators=tuple(pol.get("operators", ())),
+        approvers=tuple(pol.get("approvers", ())),
+        allowed_channels=tuple(pol.get("allowed_channels", ())),
+        two_person_rule=bool(pol.get("two_person_rule", True)),
+        approval_ttl_minutes=int(pol.get("approval_ttl_minutes", 15)),
+        require_approval=tuple(pol.get("require_approval", ())),
+    )
+    if not policy.operators:
+        problems.append(f"{source}: [policy] operators is empty: nobody could run a command.")
+    if not policy.approvers:
+        problems.append(f"{source}: [policy] approvers is empty: destructive commands could never be approved.")
+    if not policy.allowed_channels:
+        problems.append(f"{source}: [policy] allowed_channels is empty: name the incident channel id(s).")
+
+    fo = raw.get("failover") or {}
+    post_steps, post_problems = parse_post_steps(fo.get("post_steps", []), sites, source)
+    problems += post_problems
+    failover = FailoverPolicy(**{k: v for k, v in fo.items() if k in FailoverPolicy.__dataclass_fields__
+                                 and k != "post_steps"}, post_steps=post_steps)
+
+    profiles: dict[str, SnapshotProfile] = {}
+    for name, body in (raw.get("snapshot_profiles") or {}).items():
+        try:
+            prof = SnapshotProfile(name=name, **body)
+        except TypeError as exc:
+            problems.append(f"{source}: [snapshot_profiles.{name}] {exc}.")
+            continue
+        try:
+            prof = SnapshotProfile(**{**prof.__dict__, "target_region": canonical_region(prof.target_region)})
+        except UsageError as exc:
+            problems.append(f"{source}: [snapshot_profiles.{name}] target_region: {exc.message} {exc.hint}".strip())
+        if prof.mode not in SNAPSHOT_MODES:
+            problems.append(f"{source}: [snapshot_profiles.{name}] mode must be one of {', '.join(SNAPSHOT_MODES)}.")
+        if prof.tag_filter and ("=" not in prof.tag_filter or prof.tag_filter.startswith("=")):
+            problems.append(f"{source}: [snapshot_profiles.{name}] tag_filter must be exact key=value.")
+        profiles[name] = prof
+
+    jo = raw.get("join_app") or {}
+    config = SiteConfig(
+        tenant_id=str(raw.get("tenant_id", "")),
+        join_app_name=str(jo.get("name", "AVD-Join")),
+        join_app_object_id=str(jo.get("app_object_id", "")),
+        sites=sites,
+        policy=policy,
+        failover=failover,
+        snapshot_profiles=profiles,
+    )
+    return config, problems
+
+
+def parse_post_steps(raw: Any, sites: Mapping[str, Site], source: str) -> tuple[tuple[PostStep, ...], list[str]]:
+    """``[[failover.post_steps]]`` -> ``PostStep``s; one problem per bad entry (kind, principals, keys)."""
+    if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
+        return (), [f"{source}: [failover] post_steps must be an array of tables: write [[failover.post_steps]]."]
+    steps: list[PostStep] = []
+    problems: list[str] = []
+    for number, entry in enumerate(raw, 1):
+        where = f"{source}: [[failover.post_steps]] #{number}"
+        kind = entry.get("kind")
+        if kind not in POST_STEP_KINDS:
+            said = f"unknown kind {kind!r}" if kind is not None else "no kind"
+            problems.append(f"{where}: {said}; the kinds are {', '.join(POST_STEP_KINDS)}.")
+            continue
+        unknown = sorted(set(entry) - {"kind", "principals"})
+        principals = entry.get("principals")
+        if unknown:
+            problems.append(f"{where} ({kind}) has unknown keys {', '.join(unknown)}.")
+        elif not principals or not isinstance(principals, list):
+            problems.append(f"{where} ({kind}) has no principals: list the Entra object ids of the users or "
+                            "groups to assign, e.g. principals = [\"<group object id>\"].")
+        elif bad := [str(p) for p in principals if not _is_guid(p)]:
+            problems.append(f"{where} ({kind}): {', '.join(bad)} not an Entra object id (a GUID); use the object "
+                            "id, not a name or UPN.")
+        else:
+            steps.append(PostStep(kind=kind, principals=tuple(str(p).lower() for p in principals)))
+    if any(step.kind == "assign_app_group" for step in steps):
+        for site in sites.values():
+            if site.role == "secondary" and not site.application_group:
+                problems.append(f"{source}: [sites.{site.name}] has no application_group: the post-step "
+                                "assign_app_group assigns users to it.")
+    return tuple(steps), problems
+
+
+def _is_guid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
