@@ -3,6 +3,7 @@
 Permissions are read per resource group with ``GET {scope}/providers/Microsoft.Authorization/permissions``
 (api-version 2022-04-01) and compared with ``NEEDS``: capability -> resource group purpose -> RBAC actions.
 The least-privilege custom roles in ``deploy/roles/`` (``ROLE_FILES``, one per purpose) grant exactly these.
+Microsoft Graph rights on the join application: ``azureops.graphaccess.check_graph`` (reads only).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 from azure.core.rest import HttpRequest
 
+from azureops import identities
 from azureops.clients import NETWORK_API_VERSION, AzureClients
 from azureops.errors import project_error, translated
+from azureops.graphaccess import GraphAccess, check_graph
 from commands.errors import AvdError, AzureError, AzureNotFound
 
 PERMISSIONS_API = "2022-04-01"
@@ -137,11 +140,12 @@ class GroupAccess:
 class Report:
     findings: tuple[Finding, ...]
     access: tuple[GroupAccess, ...]
+    graph: GraphAccess | None = None
 
     @property
     def healthy(self) -> bool:
         return all(f.status in ("ok", "todo") for f in self.findings) and \
-            all(not a.missing and not a.error for a in self.access)
+            all(not a.missing and not a.error for a in self.access) and (self.graph is None or self.graph.ok)
 
 
 def read_permissions(clients: AzureClients, group: Group) -> list[dict[str, Any]]:
@@ -189,13 +193,15 @@ def run_check(check: Check) -> Finding:
     return Finding("ok", check.what)
 
 
-def diagnose(clients: AzureClients, checks: Iterable[Check], groups: Iterable[Group], *, workers: int = 8) -> Report:
-    """Run every existence check and every group's permission check concurrently."""
+def diagnose(clients: AzureClients, checks: Iterable[Check], groups: Iterable[Group], *, workers: int = 8,
+             join_app: identities.JoinApp | None = None, client_id: str = "") -> Report:
+    """Run every existence check, every group's permission check and the Graph check concurrently."""
     checks, groups = list(checks), list(groups)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="avd-doctor") as pool:
+        graph = pool.submit(check_graph, clients, join_app, client_id) if join_app is not None else None
         findings = list(pool.map(run_check, checks))
         access = list(pool.map(lambda g: check_access(clients, g), groups))
-    return Report(tuple(findings), tuple(access))
+        return Report(tuple(findings), tuple(access), graph.result() if graph is not None else None)
 
 
 # ---- config -> checks (plain values in, callables out) --------------------------------------------

@@ -8,6 +8,8 @@ application, so ``identity_plan`` refuses before the 21st. Both steps read first
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +18,13 @@ from azure.mgmt.msi.models import Identity
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext
-from commands.errors import AzureConflict, AzureNotFound
+from commands.errors import AzureConflict, AzureError, AzureNotFound
 
 AUDIENCE = "api://AzureADTokenExchange"
 FIC_LIMIT = 20
 UAMI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
+GRAPH_DENIED = "Authorization_RequestDenied"  # Graph's 403 code
+BOT_SP_PLACEHOLDER = "<the bot's service principal object id>"
 
 
 def issuer_for(tenant_id: str) -> str:
@@ -96,8 +100,32 @@ def ensure_identity(clients: AzureClients, subscription: str, resource_group: st
     return created, True
 
 
+def owner_command(app: JoinApp, principal: str = BOT_SP_PLACEHOLDER) -> str:
+    return f"az ad app owner add --id {app.object_id} --owner-object-id {principal}"
+
+
+def graph_rights_step(app: JoinApp, principal: str = BOT_SP_PLACEHOLDER) -> str:
+    """What lets the bot write ``app``'s credentials (Graph's rule for an app-only caller)."""
+    return (f"admin consent to Microsoft Graph Application.ReadWrite.OwnedBy for the bot's identity and make it an "
+            f"owner of {app.name}: `{owner_command(app, principal)}` (or consent Application.ReadWrite.All); "
+            "/avd doctor names which is missing")
+
+
+@contextlib.contextmanager
+def graph_rights(app: JoinApp) -> Iterator[None]:
+    """Graph's 403 ``Authorization_RequestDenied`` on ``app`` -> the same error naming the right to grant."""
+    try:
+        yield
+    except AzureError as err:
+        if err.code != GRAPH_DENIED:
+            raise
+        raise AzureError(err.message, code=err.code, resource_id=err.resource_id, next_step=graph_rights_step(app),
+                         status=err.status) from err
+
+
 def list_credentials(clients: AzureClients, app: JoinApp) -> list[dict[str, Any]]:
-    with translated(f"/applications/{app.object_id}", f"check [join_app] app_object_id of {app.name} in the config"):
+    with graph_rights(app), translated(f"/applications/{app.object_id}",
+                                       f"check [join_app] app_object_id of {app.name} in the config"):
         return clients.graph.list_federated_credentials(app.object_id)
 
 
@@ -133,7 +161,7 @@ def ensure_credential(clients: AzureClients, app: JoinApp, name: str, identity: 
     if found is not None:
         return str(found.get("name", name)), False
     check_room(credentials, app, name)
-    with translated(credential_path(app.object_id, name)):
+    with graph_rights(app), translated(credential_path(app.object_id, name)):
         clients.graph.create_federated_credential(
             app.object_id, name, app.issuer, identity.principal_id,
             description=f"{identity.name} ({identity.location}): scale-set instances join Entra ID and AVD")

@@ -1,12 +1,15 @@
-"""``/avd doctor``: the config checked against Azure and the bot identity's permissions per resource group."""
+"""``/avd doctor``: the config checked against Azure, the bot identity's permissions per resource group, and its
+Microsoft Graph right to write the join app's federated credentials."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from azureops import doctor
+from azureops import doctor, identities
+from azureops.graphaccess import GraphAccess
 from bot import render
 from bot.capabilities.status import in_background
 from bot.siteconfig import SiteConfig
@@ -61,6 +64,25 @@ def checks(clients: AzureClients, cfg: SiteConfig) -> list[doctor.Check]:
     return out
 
 
+def graph_lines(g: GraphAccess) -> list[str]:
+    """The Graph group: may the bot write the join app's credentials, how many are used, or what to grant."""
+    used = f" · {g.used} of {identities.FIC_LIMIT} credentials used" if g.used is not None else ""
+    if g.ok:
+        return [f":white_check_mark: can write federated credentials ({g.how}){used}"]
+    if g.status == "missing":
+        return [f":x: cannot write federated credentials: missing {' and '.join(g.missing)}{used}",
+                f"      → {g.next_step}"]
+    if g.status == "unknown":
+        return [f":large_orange_circle: not checked: {g.detail} → {g.next_step}"]
+    return [f":x: cannot read the bot's Graph rights: {g.detail}", f"      → {g.next_step}"]
+
+
+def join_app(cfg: SiteConfig) -> identities.JoinApp | None:
+    if not cfg.join_app_object_id:
+        return None
+    return identities.JoinApp(object_id=cfg.join_app_object_id, name=cfg.join_app_name, tenant_id=cfg.tenant_id)
+
+
 def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Reply:
     """Config findings, then per resource group exactly which actions are missing and the role to assign."""
     lines = []
@@ -85,17 +107,24 @@ def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Re
     blocks += render._sections("\n".join(lines) or "(nothing configured)")
     blocks.append(SectionBlock(text=MarkdownTextObject(text="*Permissions of the bot's identity*")))
     blocks += render._sections("\n".join(perms) or "(no resource groups)")
+    graph = graph_lines(report.graph) if report.graph is not None else []
+    if report.graph is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Microsoft Graph: {report.graph.app}*")))
+        blocks += render._sections("\n".join(graph))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text="Custom roles: `deploy/roles/*.json` (least privilege, one per resource group purpose). "
-             "Graph (AVD-Join credentials) needs Application.ReadWrite.OwnedBy, not checked here.")]))
-    text = f"avd-ops doctor: {verdict}\n" + "\n".join(lines + perms)
+             "Graph: `deploy/graph/avd-ops-graph-permission.json` (Application.ReadWrite.OwnedBy + app owner).")]))
+    titled = [f"Microsoft Graph: {report.graph.app}", *graph] if report.graph is not None else []
+    text = f"avd-ops doctor: {verdict}\n" + "\n".join(lines + perms + titled)
     return render.Reply(text=text[:3000], blocks=render.card(blocks, simulated=simulated))
 
 
 def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
     cfg = runtime.settings.config
+    client_id = os.environ.get("AZURE_CLIENT_ID", "")  # azure-identity's variable: the bot identity's client id
     in_background(runtime, ctx, lambda: doctor_reply(doctor.diagnose(runtime.azure, checks(runtime.azure, cfg),
-                                                                      groups(cfg)),
+                                                                      groups(cfg), join_app=join_app(cfg),
+                                                                      client_id=client_id),
                                                       simulated=runtime.simulated_azure))
 
 
