@@ -63,17 +63,74 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_socket(args: argparse.Namespace) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+# apps.connections.open errors -> what to do about SLACK_APP_TOKEN
+SOCKET_HINTS = {
+    "not_allowed_token_type": "it is not an app-level token: Socket Mode needs the xapp- token with "
+                              "connections:write (Basic Information > App-Level Tokens), not the xoxb- bot token",
+    "invalid_auth": "Slack does not know it: generate a new app-level xapp- token with connections:write",
+    "not_authed": "it is empty: set the app-level xapp- token with connections:write",
+    "token_revoked": "it was revoked: generate a new app-level xapp- token with connections:write",
+}
 
+
+class SocketStartError(Exception):
+    """Socket Mode could not connect; the message names SLACK_APP_TOKEN or SLACK_API_URL and what to do."""
+
+
+def open_socket(runtime: Any, app_token: str, *, ping_interval: float = 10.0) -> Any:
+    """Connect ``runtime.app`` over Socket Mode and return the connected ``SocketModeHandler``.
+
+    apps.connections.open goes through ``runtime.client`` (so ``SLACK_API_URL`` applies, e.g. a double on
+    loopback); a refused token or an unreachable API raises ``SocketStartError``. ``ping_interval`` is also
+    how often the client checks its link and reopens a closed one (Bolt's default, 10 s).
+    """
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    handler = SocketModeHandler(runtime.app, app_token, web_client=runtime.client,
+                                ping_interval=ping_interval)
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+    except SlackApiError as err:
+        handler.close()  # type: ignore[no-untyped-call]
+        code = str(err.response.get("error") or "unknown_error")
+        hint = SOCKET_HINTS.get(code, "check the app-level token and Slack's status")
+        raise SocketStartError(f"SLACK_APP_TOKEN was refused by apps.connections.open ({code}): {hint}.") from None
+    except OSError as err:
+        handler.close()  # type: ignore[no-untyped-call]
+        raise SocketStartError(f"cannot reach SLACK_API_URL={runtime.client.base_url} for apps.connections.open "
+                               f"({type(err).__name__}: {err})") from None
+    return handler
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
     from bot.app import build_app
 
     settings = settings_or_exit("socket")
     runtime = build_app(settings)
+    stop = threading.Event()
+
+    def finish(signum: int, frame: Any) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, finish)
     runtime.start()
+    handler = None
     try:
-        SocketModeHandler(runtime.app, settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+        try:
+            handler = open_socket(runtime, settings.slack_app_token)
+        except SocketStartError as err:
+            sys.stderr.write(f"avd-bot cannot start: {err}\n")
+            return 2
+        log.info("avd-bot connected over Socket Mode (simulated Azure: %s)", settings.simulated_azure)
+        sys.stdout.write("avd-bot connected over Socket Mode\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
     finally:
+        if handler is not None:
+            handler.close()
         runtime.stop()
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any
 from sim.slack.hooks import handle_hook
 from sim.slack.limits import DEFAULT_LIMITS, Limit, RateLimiter
 from sim.slack.methods import METHODS, ApiError
+from sim.slack.socket import SocketModeSim, connections_open
 from sim.slack.wire import Handler, Server
 from sim.slack.workspace import (
     BOT_ID,
@@ -95,6 +96,7 @@ class SlackSim:
         self.address = (host, port)
         self.server: Server | None = None
         self.serving: threading.Thread | None = None
+        self.socket_mode: SocketModeSim | None = None  # attached by SocketModeSim.start()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -153,6 +155,8 @@ class SlackSim:
         """Decide the answer to one call (lock held)."""
         scopes = ",".join(self.workspace.scopes)
         headers = {"x-oauth-scopes": scopes}
+        if method == "apps.connections.open":  # answers to the app-level token, not the bot token
+            return Answer(200, connections_open(self.socket_mode, token), headers)
         entry = METHODS.get(method)
         if entry is None:
             return Answer(200, {"ok": False, "error": "unknown_method", "req_method": method}, headers)
