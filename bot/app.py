@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import audit
+from bot.ackgate import AckGate
 from bot.authz import Authz, close_replay_memory, operator_middleware
 from bot.render import internal_error
 from bot.settings import Settings
@@ -67,10 +68,15 @@ class Runtime:
     handlers: dict[type[ops.Operation], Handler] = field(default_factory=dict)
     require_operator: Callable[..., Any] | None = None
     extensions: dict[str, Any] = field(default_factory=dict)  # state the job engine hangs here
+    # Answers from memory for the ack (``/avd status``: the last read, labelled with its time), op type -> the
+    # serialized reply (``Reply.to_dict()``, computed once) or None; the handler still runs after the ack.
+    ack_answers: dict[type[ops.Operation], Callable[[Runtime, ops.Operation], dict[str, Any] | None]] = field(
+        default_factory=dict)
     # Post-ack work (audit writes, handlers, approval decisions) runs here, never on Bolt's listener
     # threads: those only ack, so a burst of slow answers cannot delay the next request's ack.
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="avd-work"))
+    gate: AckGate = field(default_factory=AckGate)  # the HTTP server counts requests; after_ack work yields
 
     @property
     def simulated_azure(self) -> bool:
@@ -85,6 +91,7 @@ class Runtime:
         ``respond`` is given, the user is told that id (the same answer as Bolt's ``@app.error``)."""
 
         def run() -> None:
+            self.gate.wait()  # acks of a burst first (at most AckGate.max_wait)
             try:
                 fn(*args)
             except Exception as exc:  # noqa: BLE001 - the one catch-all for work after the ack
@@ -165,6 +172,9 @@ def build_app(settings: Settings, *, web_client: WebClient | None = None, clock:
             token_verification_enabled=True,
             request_verification_enabled=True,
             raise_error_for_unhandled_request=True,  # listeners.unhandled acks them instead of a 404
+            # Listeners only ack and hand their work to Runtime.after_ack, so Bolt may run them on the request
+            # thread and answer as soon as they return, instead of polling for the ack every 10 ms.
+            process_before_response=True,
             oauth_settings=None,
             listener_executor=executor,
             logger=logging.getLogger("avd.bolt"),

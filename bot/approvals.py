@@ -45,6 +45,11 @@ def request_job(engine: Engine, op: ops.Operation, user: str, channel: str, say:
     if build is None:
         say(f"`{op.verb}` is not available in this bot yet.")
         return None
+    again = None if getattr(op, "dry_run", False) else jobs.same_request(engine.store, op)
+    if again is not None:
+        _audit(engine, user, "job refused", None, {"verb": op.verb, "error": str(again)}, "refused")
+        say(str(again))
+        return None
     try:
         plan = build(engine.runtime, op, now)
     except Exception as exc:

@@ -133,6 +133,21 @@ def replace_steps(db: Database, job_id: int, plan: Plan) -> None:
     )
 
 
+def same_request(store: Store, op: ops.Operation) -> Busy | None:
+    """``Busy`` naming the active job that is exactly this request (and a resource it holds), else ``None``:
+    asking again while it waits for approval or runs is answered from the store, before any Azure read."""
+    marks = ",".join("?" * len(ACTIVE))
+    row = store.db.execute(
+        f"select j.id, j.status, (select resource from locks where job_id = j.id order by resource limit 1) "
+        f"from jobs j where j.op_json = ? and j.status in ({marks}) order by j.id limit 1",
+        [op_to_json(op), *ACTIVE]).fetchone()
+    if row is None:
+        return None
+    held = f" holds {resource_label(row[2])}" if row[2] else ""
+    return Busy(f"busy: job {row[0]}{held}: it is this same request ({row[1].replace('_', ' ')}); "
+                f"`/avd job {row[0]}` shows it", job_id=int(row[0]))
+
+
 def _take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetime) -> None:
     resources = tuple(r.lower() for r in resources)
     if not resources:

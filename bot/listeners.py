@@ -44,6 +44,7 @@ class CommandContext:
     respond: Respond
     client: WebClient
     now: datetime
+    acked: dict[str, Any] | None = None  # what the ack already showed (``Runtime.ack_answers``)
 
 
 def show_audit(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
@@ -152,7 +153,9 @@ def register(app: App, runtime: Runtime) -> None:
         if isinstance(answer, dict):
             ack(**answer)
             return
-        ack()
+        from_memory = runtime.ack_answers.get(type(answer))
+        shown = from_memory(runtime, answer) if from_memory is not None else None
+        ack(**(shown or {}))
         ctx = CommandContext(
             user_id=command.get("user_id", ""),
             channel_id=command.get("channel_id", ""),
@@ -164,6 +167,7 @@ def register(app: App, runtime: Runtime) -> None:
                                                    command.get("user_id", ""))),
             client=client,
             now=runtime.clock(),
+            acked=shown,
         )
         runtime.after_ack(dispatch, runtime, ctx, answer, respond=ctx.respond)
 

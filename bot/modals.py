@@ -9,6 +9,7 @@ the ``private_metadata`` the command put there (channel, user, site).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -169,11 +170,12 @@ def register_view(runtime: Runtime, on_submit: OnSubmit) -> None:
         view_id = str(view.get("id") or "")
         if view_id and not authz.claim(runtime.store, f"view:{view_id}"):  # a replay: the form was handled
             ack()
-            audit.record(runtime.store, actor=user or "unknown", action="refused", target="scaleset create form",
-                         detail={"view": view_id, "reason": "replay"}, outcome="refused")
+            runtime.after_ack(functools.partial(
+                audit.record, runtime.store, actor=user or "unknown", action="refused",
+                target="scaleset create form", detail={"view": view_id, "reason": "replay"}, outcome="refused"))
             return
         ack()
-        on_submit(user, metadata_of(view), form)
+        runtime.after_ack(on_submit, user, metadata_of(view), form)
 
 
 def form_dict(form: ScaleSetForm) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_bolt.request.payload_utils import to_step
 
+from bot.ackgate import AckGate
+
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -50,9 +52,17 @@ def health(runtime: Runtime) -> dict[str, Any]:
             "simulated_azure": runtime.simulated_azure}
 
 
-def wsgi_app(app: App, health_fn: Callable[[], dict[str, Any]] | None = None) -> Callable[..., Iterable[bytes]]:
-    """The WSGI callable: ``/healthz`` here, everything else to Bolt's adapter (404 off ``/slack/events``)."""
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+def wsgi_app(app: App, health_fn: Callable[[], dict[str, Any]] | None = None, gate: AckGate | None = None
+             ) -> Callable[..., Iterable[bytes]]:
+    """The WSGI callable: ``/healthz`` here, everything else to Bolt's adapter (404 off ``/slack/events``);
+    ``gate`` counts the Slack requests in flight."""
+    handler = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def slack(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if gate is None:
+            return handler(environ, start_response)
+        with gate.request():
+            return handler(environ, start_response)
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if health_fn is not None and environ.get("PATH_INFO") == "/healthz" and environ["REQUEST_METHOD"] == "GET":
@@ -114,8 +124,8 @@ class BotServer:
     """A running server on its own thread; ``url`` is its base URL, ``stop()`` shuts it down."""
 
     def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0,
-                 health_fn: Callable[[], dict[str, Any]] | None = None) -> None:
-        self.httpd = make_server(host, port, wsgi_app(app, health_fn), server_class=ThreadingWSGIServer,
+                 health_fn: Callable[[], dict[str, Any]] | None = None, gate: AckGate | None = None) -> None:
+        self.httpd = make_server(host, port, wsgi_app(app, health_fn, gate), server_class=ThreadingWSGIServer,
                                  handler_class=QuietHandler)
         self.host = host
         self.port = int(self.httpd.server_address[1])
@@ -143,4 +153,4 @@ class BotServer:
 
 def serve_runtime(runtime: Runtime, *, host: str = "127.0.0.1", port: int = 0) -> BotServer:
     """A (not yet started) server for the runtime's app, with ``/healthz`` reporting on it."""
-    return BotServer(runtime.app, host=host, port=port, health_fn=lambda: health(runtime))
+    return BotServer(runtime.app, host=host, port=port, health_fn=lambda: health(runtime), gate=runtime.gate)

@@ -8,13 +8,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.ackgate import AckGate
 from bot.authz import ReplayMemory
 from bot.capabilities.status import SharedRead
 from bot.store import Store
 
 
 def test_concurrent_status_reads_share_one_azure_read() -> None:
-    shared = SharedRead()
+    shared = SharedRead(fresh=0)
     calls: list[int] = []
     gate = threading.Event()
 
@@ -38,6 +39,20 @@ def test_concurrent_status_reads_share_one_azure_read() -> None:
     assert shared.get(lambda: "fresh") == "fresh"  # a finished read is not reused (fresh = 0)
 
 
+def test_the_last_read_is_kept_for_the_next_ack_and_a_new_read_still_runs() -> None:
+    clock = [100.0]
+    shared = SharedRead(fresh=3, monotonic=lambda: clock[0])
+    assert shared.last(60) is None  # nothing read yet: the ack shows nothing
+    assert shared.get(lambda: "read at 100") == "read at 100"
+    clock[0] = 102.9
+    assert shared.get(lambda: "not read") == "read at 100"  # reused for 3 s after the read started
+    clock[0] = 159.9
+    assert shared.last(60) == "read at 100"  # shown in the next ack
+    assert shared.get(lambda: "read at 159.9") == "read at 159.9"  # and a fresh read follows it
+    clock[0] = 219.9
+    assert shared.last(60) is None  # the last read started a minute ago: too old to show
+
+
 def test_a_failed_shared_read_is_not_kept() -> None:
     shared = SharedRead()
 
@@ -46,6 +61,7 @@ def test_a_failed_shared_read_is_not_kept() -> None:
 
     with contextlib.suppress(RuntimeError):
         shared.get(boom)
+    assert shared.last(60) is None
     assert shared.get(lambda: "ok") == "ok"
 
 
@@ -65,3 +81,20 @@ def test_replay_memory_answers_from_memory_and_survives_a_restart(tmp_path: Path
     assert restarted.claim("command:T2", now + timedelta(minutes=1)) is True
     restarted.close()
     reopened.close()
+
+
+def test_post_ack_work_waits_for_requests_in_flight_but_is_never_starved() -> None:
+    gate = AckGate(max_wait=30)
+    assert gate.wait() is True  # nothing in flight: runs at once
+    released = threading.Event()
+    results: list[bool] = []
+    with gate.request():
+        waiter = threading.Thread(target=lambda: (results.append(gate.wait()), released.set()))
+        waiter.start()
+        assert not released.wait(0.2)  # still waiting while the request is being acked
+        assert gate.in_flight == 1
+    assert released.wait(5) and results == [True]  # the last request out lets it run
+    waiter.join(5)
+    impatient = AckGate(max_wait=0.05)
+    with impatient.request():
+        assert impatient.wait() is False  # a request that never ends delays work by max_wait only

@@ -223,6 +223,21 @@ def test_second_job_on_the_same_resource_is_busy(bot: tuple[BotHandle, Clock], c
     assert f"busy: job {job_id} holds" in refusal["text"]
 
 
+def test_the_same_request_again_is_refused_before_any_azure_read(bot: tuple[BotHandle, Clock], chat: Chat,
+                                                                  azure_sim: Any) -> None:
+    store = bot[0].runtime.store
+    job_id = request(chat, store)
+    reads = len(azure_sim.journal)
+    chat.slash("/avd scale Entra 3", user=OPS2)
+    refusal = chat.wait_for_ephemeral(OPS2, "busy:")
+    assert refusal["text"].startswith(f"busy: job {job_id} holds")
+    assert "this same request (awaiting approval)" in refusal["text"] and f"`/avd job {job_id}`" in refusal["text"]
+    assert len(azure_sim.journal) == reads  # answered from the store: no plan was built
+    assert [j["id"] for j in jobs.recent_jobs(store)] == [job_id]
+    chat.slash("/avd scale Entra 3 --dry-run", user=OPS2)  # a dry run is not a request: it still plans
+    chat.wait_for_ephemeral(OPS2, "Dry run")
+
+
 def test_failed_step_shows_azure_code_and_retry(bot: tuple[BotHandle, Clock], chat: Chat, azure_sim: Any) -> None:
     store = bot[0].runtime.store
     azure_sim.faults.fail_lro("PATCH", VMSS_PATH, "OperationNotAllowed", "Quota exceeded for Standard_D4s_v5")

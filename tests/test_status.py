@@ -9,7 +9,7 @@ import pytest
 
 from azureops import readiness
 from azureops.gallery import ImageRef
-from azureops.scalesets import ScaleSetSpec
+from azureops.scaleset_spec import ScaleSetSpec
 from bot.capabilities import drill as drill_cap
 from bot.capabilities import scaleset_records as scaleset_cap
 from bot.capabilities import status as status_cap
@@ -38,7 +38,19 @@ def _parse(text: str) -> dict[str, str]:
     return out
 
 
-def test_status_before_and_after_the_replica(chat: Chat, fast_azure: AzureSim) -> None:
+class Ticks:
+    """The status read's monotonic clock, moved by the test (a read is reused for STATUS_FRESH seconds)."""
+
+    def __init__(self, bot: BotHandle) -> None:
+        self.now = 1000.0
+        bot.runtime.extensions["status-read"] = status_cap.SharedRead(monotonic=lambda: self.now)
+
+    def later(self) -> None:
+        self.now += status_cap.STATUS_FRESH
+
+
+def test_status_before_and_after_the_replica(bot: BotHandle, chat: Chat, fast_azure: AzureSim) -> None:
+    ticks = Ticks(bot)
     chat.slash("/avd status", user=OPS)
     first = colours(chat, 0)
     assert first["Image replica"] == "red"
@@ -50,8 +62,36 @@ def test_status_before_and_after_the_replica(chat: Chat, fast_azure: AzureSim) -
     assert "primary -> dr: red" in said
     replicate_directly(fast_azure)
     seen = len(chat.ephemerals(OPS))
+    ticks.later()
     chat.slash("/avd status", user=OPS)
     assert colours(chat, seen)["Image replica"] == "green"
+
+
+def test_the_ack_shows_the_last_read_and_a_changed_answer_follows(bot: BotHandle, chat: Chat,
+                                                                  fast_azure: AzureSim) -> None:
+    ticks = Ticks(bot)
+
+    def reads() -> int:  # one GET of the DR host pool per status read
+        return len([e for e in fast_azure.journal if e.method == "GET" and e.path.endswith("hostPools/EntraAuthDR")])
+
+    assert chat.slash("/avd status", user=OPS).text == ""  # nothing read yet: an empty ack, then the answer
+    colours(chat, 0)
+    assert reads() == 1
+    seen = len(chat.ephemerals(OPS))
+    again = chat.slash("/avd status", user=OPS)  # within STATUS_FRESH: the ack carries the read, nothing more
+    assert "DR readiness" in again.json()["text"] and "Read from Azure at " in str(again.json()["blocks"])
+    shown = _parse("\n".join(b["text"]["text"] for b in again.json()["blocks"] if b.get("type") == "section"))
+    assert shown["Image replica"] == "red"
+    ticks.later()
+    chat.slash("/avd status", user=OPS)  # later: the ack shows the last read and a fresh read runs after it
+    chat.wait_for(lambda: reads() == 2, timeout=15)
+    replicate_directly(fast_azure)
+    ticks.later()
+    changed = chat.slash("/avd status", user=OPS)
+    assert "Read from Azure at " in changed.text  # the ack still shows the red replica of the last read ...
+    assert colours(chat, seen)["Image replica"] == "green"  # ... and the read after it posts the change
+    assert reads() == 3  # the answer in the ack cost no read
+    assert len([e for e in chat.ephemerals(OPS)[seen:] if "DR readiness" in e["text"]]) == 1  # unchanged: silent
 
 
 def test_status_names_the_next_action(chat: Chat) -> None:

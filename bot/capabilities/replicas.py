@@ -191,6 +191,9 @@ def register_buttons(runtime: Runtime) -> None:
     @runtime.app.action(UNLOCK_ACTION)
     def on_unlock(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
+        runtime.after_ack(unlock_pressed, body, respond, respond=respond)
+
+    def unlock_pressed(body: dict[str, Any], respond: Respond) -> None:
         user = (body.get("user") or {}).get("id", "")
         channel = (body.get("container") or {}).get("channel_id", "") or (body.get("channel") or {}).get("id", "")
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -46,7 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 READERS = 4
-STATUS_FRESH = 0.0  # seconds a finished /avd status read is reused (0: only reads still running are shared)
+# A read is reused for STATUS_FRESH seconds after it started: in an incident twenty operators asking at once
+# cost one set of ARM reads (ARM refills a subscription's read budget at 25/s, and the failover needs it).
+STATUS_FRESH = 3.0
+ACK_MAX_AGE = 60.0  # the ack shows the last read if it started less than this ago; a fresh read follows
 T = TypeVar("T")
 DRILL_STALE = timedelta(days=90)  # rehearse at least quarterly
 EXAMPLE_CRON = "0 2 * * *"
@@ -214,7 +218,8 @@ def line_text(line: readiness.Line) -> str:
     return f"{ICON[line.colour]} *{line.topic}*: {line.text}{action}"
 
 
-def status_reply(results: list[readiness.PairReadiness], *, simulated: bool = False) -> render.Reply:
+def status_reply(results: list[readiness.PairReadiness], *, simulated: bool = False,
+                 read_at: datetime | None = None) -> render.Reply:
     """One section per site pair, worst colour first in its heading."""
     blocks: list[Block] = [HeaderBlock(text="DR readiness")]
     summary = []
@@ -227,7 +232,8 @@ def status_reply(results: list[readiness.PairReadiness], *, simulated: bool = Fa
         blocks += render._sections("\n".join(line_text(line) for line in pair.lines))
     if not results:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="No secondary site is configured in avd.toml.")))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Every line names one next action; "
+    when = f"Read from Azure at {read_at:%H:%M:%S} UTC. " if read_at is not None else ""
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"{when}Every line names one next action; "
                                                                  "`/avd doctor` checks config and permissions.")]))
     return render.Reply(text="DR readiness: " + ("; ".join(summary) or "no site pairs"),
                         blocks=render.card(blocks, simulated=simulated))
@@ -250,8 +256,9 @@ def readiness_of(runtime: Runtime, now: datetime) -> list[readiness.PairReadines
 
 
 class SharedRead:
-    """One read shared by everyone who asks while it runs (and for ``fresh`` seconds after): twenty people
-    typing `/avd status` at once in an incident make one set of Azure reads, not twenty. Errors are not kept."""
+    """One read shared by everyone who asks while it runs and for ``fresh`` seconds after it started: twenty
+    people typing `/avd status` at once in an incident make one set of Azure reads, not twenty. ``last`` keeps
+    the newest successful result for the next ack to show. Errors are not kept."""
 
     def __init__(self, fresh: float = STATUS_FRESH, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.fresh = fresh
@@ -259,6 +266,7 @@ class SharedRead:
         self._lock = threading.Lock()
         self._future: Future[Any] | None = None
         self._at = 0.0
+        self._last: tuple[float, Any] | None = None
 
     def get(self, work: Callable[[], T]) -> T:
         with self._lock:
@@ -268,21 +276,65 @@ class SharedRead:
                 self._future, self._at = future, self._monotonic()
         if owner:
             try:
-                future.set_result(work())
+                value = work()
             except BaseException as exc:
                 with self._lock:
                     self._future = None
                 future.set_exception(exc)
+            else:
+                with self._lock:
+                    self._last = (self._at, value)
+                future.set_result(value)
         result: T = future.result()
         return result
 
+    def last(self, max_age: float) -> Any | None:
+        """The newest successful result if its read started less than ``max_age`` seconds ago; never waits."""
+        with self._lock:
+            last = self._last
+        return last[1] if last is not None and self._monotonic() - last[0] < max_age else None
+
+
+def shared_read(runtime: Runtime) -> SharedRead:
+    shared: SharedRead = runtime.extensions.setdefault("status-read", SharedRead())
+    return shared
+
+
+_READ_AT = re.compile(r"Read from Azure at \d\d:\d\d:\d\d UTC\. ")
+
+
+def same_answer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two status replies that differ at most in when they were read."""
+    return _READ_AT.sub("", json.dumps(a, sort_keys=True)) == _READ_AT.sub("", json.dumps(b, sort_keys=True))
+
+
+def last_answer(runtime: Runtime, op: ops.Operation) -> dict[str, Any] | None:
+    """For the ack: the last status read (it says when it was read); a fresh read follows and is posted
+    only if anything changed."""
+    reply: dict[str, Any] | None = shared_read(runtime).last(ACK_MAX_AGE)
+    return reply
+
 
 def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
-    shared: SharedRead = runtime.extensions.setdefault("status-read", SharedRead())
-    in_background(runtime, ctx, lambda: status_reply(shared.get(lambda: readiness_of(runtime, ctx.now)),
-                                                     simulated=runtime.simulated_azure))
+    shared = shared_read(runtime)
+
+    def read() -> dict[str, Any]:
+        return status_reply(readiness_of(runtime, ctx.now), simulated=runtime.simulated_azure,
+                            read_at=ctx.now).to_dict()
+
+    def run() -> None:
+        got: list[dict[str, Any]] = []
+        failed = answer(runtime, lambda: got.append(shared.get(read)))
+        reply = got[0] if got else {}
+        if failed is not None:
+            ctx.respond(**failed.to_dict())
+        elif ctx.acked is None or (reply is not ctx.acked and not same_answer(ctx.acked, reply)):
+            ctx.respond(**reply)
+
+    readers(runtime).submit(run)
 
 
 def register(runtime: Runtime) -> None:
     readers(runtime)
     runtime.handlers[ops.Status] = show_status
+    runtime.ack_answers[ops.Status] = last_answer
