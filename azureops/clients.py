@@ -68,6 +68,10 @@ class GraphClient:
             raise HttpResponseError(response=response)
         return response.json() if response.content else None
 
+    def get(self, path: str) -> Any:
+        """GET ``path`` relative to ``/v1.0`` (an entity, or one page of a collection); Graph errors raise."""
+        return self._send("GET", path)
+
     def list_federated_credentials(self, app_object_id: str) -> list[dict[str, Any]]:
         body = self._send("GET", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials")
         return list(body["value"])

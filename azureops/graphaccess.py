@@ -66,7 +66,7 @@ def graph_read(clients: AzureClients, path: str) -> list[dict[str, Any]]:
     url: str | None = path
     while url:
         with translated(f"graph:{path.split('?')[0]}"):
-            body = graph._send("GET", url)  # GraphClient's one request path (no public GET yet)
+            body = graph.get(url)
         if "value" not in body:
             return [body]
         out += list(body["value"])

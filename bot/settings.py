@@ -28,6 +28,7 @@ class Settings:
     db_path: str = "avd.db"
     arm_endpoint: str = PUBLIC_ARM
     ca_bundle: str = ""
+    azure_client_id: str = ""  # AZURE_CLIENT_ID (azure-identity's): the bot identity's client id, for doctor
     env: str = "development"  # AVD_ENV: development | production
     mode: str = "serve"  # serve | socket | sandbox
     config: SiteConfig = field(default_factory=SiteConfig)
@@ -90,6 +91,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") 
         db_path=env.get("AVD_DB") or "avd.db",
         arm_endpoint=(env.get("AZURE_ARM_ENDPOINT") or PUBLIC_ARM).rstrip("/"),
         ca_bundle=env.get("AZURE_CA_BUNDLE", ""),
+        azure_client_id=env.get("AZURE_CLIENT_ID", ""),
         env=env.get("AVD_ENV", "development"),
         mode=mode,
         config=config,

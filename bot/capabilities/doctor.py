@@ -3,7 +3,6 @@ Microsoft Graph right to write the join app's federated credentials."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
@@ -121,7 +120,7 @@ def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Re
 
 def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
     cfg = runtime.settings.config
-    client_id = os.environ.get("AZURE_CLIENT_ID", "")  # azure-identity's variable: the bot identity's client id
+    client_id = runtime.settings.azure_client_id
     in_background(runtime, ctx, lambda: doctor_reply(doctor.diagnose(runtime.azure, checks(runtime.azure, cfg),
                                                                       groups(cfg), join_app=join_app(cfg),
                                                                       client_id=client_id),
