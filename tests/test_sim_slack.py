@@ -122,7 +122,7 @@ def test_auth_test_matches_example_and_sends_scopes_header(sim: SlackSim, client
     assert (response["team_id"], response["user_id"], response["bot_id"]) == ("T0AVDOPS", sim.bot_user_id,
                                                                                sim.bot_id)
     assert response.headers["x-oauth-scopes"].split(",") == [
-        "commands", "chat:write", "usergroups:read", "users:read", "channels:read", "groups:read"]
+        "commands", "chat:write", "usergroups:read", "users:read", "channels:read", "groups:read", "files:write"]
 
 
 def test_post_message_matches_example(client: WebClient) -> None:

@@ -2,21 +2,24 @@
 
 The drill scales the DR scale set to the site's ``drill_capacity``, waits for that many Available session
 hosts, measures the time to capacity (scale-out start to hosts Available), scales back to 0 and posts the
-result with the trend of past drills. ``runs`` / ``drill_history`` read the ``dr_runs`` table (own migration)
-for ``/avd status`` and ``/avd failover status``.
+result with the trend of past drills: a text sparkline, then a bar chart PNG (``bot.chart``) uploaded to the
+card's thread with ``files_upload_v2`` (``files:write``; a failed upload is only logged). ``runs`` /
+``drill_history`` read the ``dr_runs`` table (own migration) for ``/avd status`` and ``/avd failover status``.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackApiError
 from sqlite_utils import Database
 
 from azureops import failover as fo
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import callback_step
-from bot import jobs
+from bot import chart, jobs
 from bot.runner import register_capability
 from bot.store import register_migration
 from commands import ops
@@ -24,6 +27,7 @@ from commands import ops
 if TYPE_CHECKING:
     from bot.app import Runtime
 
+log = logging.getLogger(__name__)
 KIND = "drill"
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -87,6 +91,34 @@ def report_text(site: str, seconds: float | None, capacity: int, past: list[dict
             f"torn down to 0. The primary was not touched.\nTrend over {len(times)} drill(s): {trend(times)}")
 
 
+def chart_alt_text(site: str, seconds: list[float]) -> str:
+    """The chart's screen-reader text: every time shown, oldest first (Slack allows 1,000 characters)."""
+    times = ", ".join(format_seconds(s) for s in seconds[-chart.MAX_POINTS:])
+    return f"Bar chart of DR drill times to capacity on {site}, oldest to newest (newest highlighted): {times}"[:1000]
+
+
+def post_chart(runtime: Runtime, job_id: int, site: str, seconds: list[float]) -> bool:
+    """Upload the drill trend PNG to the job card's thread (the channel when the card has no ts yet).
+
+    A failure is logged and swallowed: the text summary with its sparkline is already on its way."""
+    job = jobs.get_job(runtime.store, job_id) or {}
+    if not job.get("channel") or not seconds:
+        return False
+    try:
+        runtime.client.files_upload_v2(
+            content=chart.bar_chart(seconds), filename=f"drill-trend-{site}.png", title=f"DR drill trend: {site}",
+            alt_txt=chart_alt_text(site, seconds), channel=job["channel"], thread_ts=job.get("card_ts") or None,
+            initial_comment=f"Drill trend on {site}: the last {min(len(seconds), chart.MAX_POINTS)} drill(s), "
+                            "oldest to newest.")
+    except SlackApiError as exc:
+        log.warning("drill: chart upload for job %s failed: %s", job_id, exc.response.get("error"))
+        return False
+    except Exception as exc:  # noqa: BLE001 - a chart must never fail the drill (the upload POST raises urllib's)
+        log.warning("drill: chart upload for job %s failed: %s", job_id, exc)
+        return False
+    return True
+
+
 def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     from bot.capabilities import failover_config as cap
 
@@ -104,11 +136,13 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
 
     def report(ctx: StepContext) -> str:
         job_id = int(getattr(ctx, "job_id", 0))
-        past = drill_history(runtime, dr.name)
+        past = drill_history(runtime, dr.name, limit=chart.MAX_POINTS)
         mine = next((r for r in past if r["job_id"] == job_id), None)
         seconds = mine["seconds"] if mine else None
-        runtime.extensions["engine"].progress.reply(job_id, report_text(dr.name, seconds, opt.capacity, past))
-        return "reported"
+        runtime.extensions["engine"].progress.reply(job_id, report_text(dr.name, seconds, opt.capacity, past[:10]))
+        charted = post_chart(runtime, job_id, dr.name, [float(r["seconds"]) for r in reversed(past)
+                                                        if r["seconds"] is not None])
+        return "reported" + (" with the trend chart" if charted else "")
 
     return fo.drill_plan(runtime.azure, cap.spec(primary, primary), cap.spec(dr, primary), opt, runtime.clock,
                          measure=[callback_step("measure", "Record the time to capacity", measure)],

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sim.slack import files
 from sim.slack.hooks import handle_hook
 from sim.slack.limits import DEFAULT_LIMITS, Limit, RateLimiter
 from sim.slack.methods import METHODS, ApiError
@@ -29,6 +30,8 @@ from sim.slack.workspace import (
     Workspace,
     journal_view,
 )
+
+METHODS.update(files.FILE_METHODS)  # files.getUploadURLExternal, files.completeUploadExternal
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class SlackSim:
         server = Server(self.address, Handler)
         server.sim = self  # type: ignore[attr-defined]
         self.server = server
+        files.shelf(self.workspace).upload_root = f"{self.root}/hooks/{files.UPLOAD_PREFIX}"
         self.serving = threading.Thread(target=server.serve_forever, args=(0.02,), name="slack-sim",
                                         daemon=True)
         self.serving.start()
@@ -198,11 +202,22 @@ class SlackSim:
 
     def call_hook(self, token: str, raw: bytes) -> tuple[int, str]:
         """Serve one response_url POST and journal it."""
+        if token.startswith(files.UPLOAD_PREFIX):
+            return self.call_upload(token.removeprefix(files.UPLOAD_PREFIX), raw)
         with self.lock:
             reply = handle_hook(self.workspace, token, raw, self.clock())
             args = {"hook": token, **reply.payload}
             self.calls.append(Call("response_url", args, reply.status, reply.journal(), self.clock()))
             return reply.status, reply.body
+
+    def call_upload(self, ticket: str, raw: bytes) -> tuple[int, str]:
+        """Serve one POST of file bytes to an upload URL (``fail_next("upload", status=...)`` fails it)."""
+        with self.lock:
+            failure = self.take_failure(files.UPLOAD)
+            status, body = (failure.status, failure.error) if failure else files.receive(self.workspace, ticket, raw)
+            self.calls.append(Call(files.UPLOAD, {"ticket": ticket, "length": len(raw)}, status, {"body": body},
+                                   self.clock()))
+            return status, body
 
     # -- test controls ---------------------------------------------------------------------------
 
@@ -241,6 +256,7 @@ class SlackSim:
         with self.lock:
             self.calls.clear()
             self.workspace.clear()
+            files.shelf(self.workspace).clear()
             self.failures.clear()
             self.limiter.reset()
             self.rate_limited_count = 0
@@ -289,6 +305,12 @@ class SlackSim:
         """Opened views: ``{"id", "trigger_id", "view", "updates"}``, in opening order."""
         with self.lock:
             return [copy.deepcopy(v) for v in self.workspace.views.values()]
+
+    @property
+    def uploads(self) -> list[files.Upload]:
+        """Files from files.getUploadURLExternal on: bytes, filename, title, channel, thread_ts, completed."""
+        with self.lock:
+            return files.recorded(self.workspace)
 
     @property
     def bot_user_id(self) -> str:

@@ -15,7 +15,8 @@ APP_ID = "A0AVDOPS"
 TEAM_NAME = "AVD Ops Sandbox"
 TEAM_URL = "https://avd-ops-sandbox.slack.com/"
 
-DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read", "groups:read")
+DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read", "groups:read",
+                  "files:write")
 
 DEFAULT_USERS: dict[str, dict[str, Any]] = {
     "U0OPS1": {"name": "ops1", "real_name": "Ola Operator", "is_admin": False},
