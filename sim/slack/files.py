@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sim.slack.methods import MAX_TEXT, ApiError, Method, json_arg, missing, required
+from sim.slack.methods import MAX_TEXT, ApiError, Method, check_member, json_arg, missing, required
 from sim.slack.workspace import BOT_USER, Workspace
 
 SCOPE = "files:write"
@@ -130,13 +130,7 @@ def destinations(ws: Workspace, args: dict[str, Any]) -> list[str]:
     for channel in wanted:
         if not CHANNEL_ID.match(channel):
             raise invalid(f"input must match regex pattern: {CHANNEL_ID.pattern} [json-pointer:/channel_id]")
-        spec = ws.channels.get(channel)
-        if spec is None or (spec.get("is_private") and not spec.get("is_member")):
-            raise ApiError("channel_not_found")
-        if spec.get("is_archived"):
-            raise ApiError("is_archived")
-        if not spec.get("is_member"):
-            raise ApiError("not_in_channel")
+        check_member(ws, channel)
     if args.get("thread_ts") and len(wanted) != 1:
         raise invalid("thread_ts needs exactly one channel")
     return wanted

@@ -94,9 +94,9 @@ def content(args: dict[str, Any]) -> tuple[str, list[Any], list[Any] | None]:
     return text, blocks or [], numbered
 
 
-def member_channel(ws: Workspace, args: dict[str, Any]) -> str:
-    """The ``channel`` argument, which must exist and have the bot as a member."""
-    channel = ws.resolve(required(args, "channel")) or ""
+def check_member(ws: Workspace, channel: str) -> None:
+    """Slack's answer when the bot may not post in ``channel``: unknown (or private without the bot), archived,
+    or not a member."""
     spec = ws.channels.get(channel)
     if spec is None or (spec.get("is_private") and not spec.get("is_member")):
         raise ApiError("channel_not_found")
@@ -104,6 +104,12 @@ def member_channel(ws: Workspace, args: dict[str, Any]) -> str:
         raise ApiError("is_archived")
     if not spec.get("is_member"):
         raise ApiError("not_in_channel")
+
+
+def member_channel(ws: Workspace, args: dict[str, Any]) -> str:
+    """The ``channel`` argument, which must exist and have the bot as a member."""
+    channel = ws.resolve(required(args, "channel")) or ""
+    check_member(ws, channel)
     return channel
 
 
