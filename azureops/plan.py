@@ -24,7 +24,11 @@ T = TypeVar("T")
 
 
 class StepContext(Protocol):
-    """What a running step may ask of the engine."""
+    """What a running step may ask of the engine: nothing else is on the context."""
+
+    @property
+    def job_id(self) -> int:
+        """The job this step runs in (for a step that reports on the job as a whole, e.g. a summary)."""
 
     def save_token(self, token: str) -> None:
         """Persist an LRO continuation token now (before waiting on the poller)."""
@@ -34,6 +38,11 @@ class StepContext(Protocol):
 
     def note(self, text: str) -> None:
         """Append one line to the step's recorded output."""
+
+    def item(self, step: str, *, status: str | None = None, percent: float | None = None, text: str | None = None,
+             output: str | None = None, error: str | None = None) -> None:
+        """Record the progress of another step of this plan whose work this step runs (sub-items, e.g. the
+        parallel copies a batch runs for their own steps): ``status`` is ``running``, ``done`` or ``failed``."""
 
 
 CheckFn = Callable[[StepContext], bool]

@@ -1,7 +1,7 @@
 """Ack latency of `/avd help`, `/avd status`, `/avd failover start` and an Approve click: the real `avd-bot serve`
 vs a bare Bolt app that only acks, at 1 and 20 concurrent requests.
 
-Processes: the bot (``avd-bot serve``, pointed at the doubles), the bare app (``bot.server.BotServer`` with the
+Processes: the bot (``avd-bot serve``, pointed at the doubles), the bare app (``bot.slack.server.BotServer`` with the
 same listener pool size), the doubles (Slack + the ARM simulator, seed scenario, ARM throttling off here: the
 burst benchmark measures throttling) and this client (fresh connection per request). Rounds alternate bot and
 bare, swapping who goes first; before each round the three server processes are left to go quiet, so the bot's
@@ -45,8 +45,8 @@ from bench.harness import (  # noqa: E402
     wait_quiet,
     workdir,
 )
-from bot.cards import APPROVE  # noqa: E402
-from bot.chat import block_actions_payload, interactivity_body, signed_request, slash_command_body  # noqa: E402
+from bot.slack.cards import APPROVE  # noqa: E402
+from sim.slack.chat import block_actions_payload, interactivity_body, signed_request, slash_command_body  # noqa: E402
 
 TEXTS = {"help": "help", "status": "status", "failover start": "failover start dr"}
 CASES = ("help", "status", "failover start", "approve")
@@ -64,7 +64,7 @@ def serve_bare(slack_url: str) -> int:
     from slack_sdk import WebClient
 
     from bot.app import LISTENER_THREADS
-    from bot.server import BotServer
+    from bot.slack.server import BotServer
 
     app = App(name="bare", client=WebClient(token="xoxb-sandbox-token", base_url=slack_url), signing_secret=SECRET,
               listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS))
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in args.cases.split(",") if c]
     work = workdir("bench-ack-")
     doubles = DoublesProcess(arm=True, arm_throttle_off=True)
-    bot = BotProcess(bot_env(work, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"],
-                             AVD_CAPABILITIES="bench.approve_kit"), work)
+    bot = BotProcess(bot_env(work, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"]), work,
+                     capabilities="bench.approve_kit")
     bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", doubles.info["slack"]], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     report = Report("ack latency (bench/ack.py)")

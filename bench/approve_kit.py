@@ -1,7 +1,7 @@
 """The Approve-click benchmark's job kind and its fresh approvals.
 
-``avd-bot serve`` loads this module through ``AVD_CAPABILITIES=bench.approve_kit`` (with the repository on
-``PYTHONPATH``): kind ``bench-noop`` is a plan of one step that does nothing, so an approved job runs the real
+``avd-bot serve`` runs with this module's ``CAPABILITY`` overlaid on the product's table
+(``python -m tests.kit.serve bench.approve_kit serve``, with the repository on ``PYTHONPATH``): kind ``bench-noop`` is a plan of one step that does nothing, so an approved job runs the real
 engine path (compare-and-set, audit, scheduler, step rows) without touching Azure. ``seed_approvals`` writes
 pending approvals straight into the bot's SQLite file (WAL; the bot is running), each bound to its job's plan
 hash and to a card ts, so every click the benchmark sends is a fresh, valid approval.
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azureops.plan import Plan, Step, StepContext
-from bot import jobs
-from bot.runner import register_capability
-from bot.store import Store
+from bot.runtime import Capability
+from bot.storage import jobs
+from bot.storage.sqlite import Store
 from commands import ops
 
 KIND = "bench-noop"
@@ -32,8 +32,7 @@ def build_plan(runtime: Any, op: ops.Operation, now: datetime) -> Plan:
     return Plan(kind=KIND, title=f"Bench {op.target}", steps=(step,))
 
 
-def register_capabilities() -> None:
-    register_capability(KIND, build_plan)
+CAPABILITY = Capability(name=KIND, plans={KIND: build_plan})
 
 
 def seed_approvals(db_path: str, first: int, count: int, *, channel: str = "C0INCIDENT",

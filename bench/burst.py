@@ -35,11 +35,11 @@ from bench.harness import (  # noqa: E402
     machine,
     workdir,
 )
-from bot.chat import Chat, block_actions_payload, buttons, interactivity_body  # noqa: E402
 from bot.sandbox import example_config  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.storage.sqlite import Store  # noqa: E402
 from sim.azure import AzureSim, gallery, resources  # noqa: E402
 from sim.slack import SlackSim  # noqa: E402
+from sim.slack.chat import Chat, block_actions_payload, buttons, interactivity_body  # noqa: E402
 from tests.test_failover_kit import prepare_dr  # noqa: E402
 
 SUB1, SUB2 = "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"

@@ -166,8 +166,9 @@ def avd_bot_command() -> list[str]:
 class BotProcess:
     """``avd-bot serve --port 0`` as a child process; ``url`` once it printed its serving line."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, log_level: str = "WARNING") -> None:
+    def __init__(self, env: dict[str, str], workdir: Path, log_level: str = "WARNING", capabilities: str = "") -> None:
         self.env, self.workdir, self.log_level = env, workdir, log_level
+        self.capabilities = capabilities  # modules overlaid on the product's table (tests.kit.serve)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.started_at = 0.0
@@ -179,7 +180,8 @@ class BotProcess:
 
     def start(self) -> BotProcess:
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen([*avd_bot_command(), "--log-level", self.log_level, "serve", "--port", "0"],
+        command = [sys.executable, "-m", "tests.kit.serve", self.capabilities] if self.capabilities else avd_bot_command()
+        self.proc = subprocess.Popen([*command, "--log-level", self.log_level, "serve", "--port", "0"],
                                      env=self.env, cwd=self.workdir, stdout=subprocess.PIPE, text=True,
                                      stderr=(self.workdir / "bot.log").open("w"))
         assert self.proc.stdout is not None

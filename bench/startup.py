@@ -32,9 +32,9 @@ from bench.harness import (  # noqa: E402
     machine,
     workdir,
 )
-from bot.chat import post, signed_request, slash_command_body  # noqa: E402
 from sim.azure import AzureSim  # noqa: E402
 from sim.slack import SlackSim  # noqa: E402
+from sim.slack.chat import post, signed_request, slash_command_body  # noqa: E402
 
 
 def healthz(url: str) -> bool:

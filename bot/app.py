@@ -1,123 +1,47 @@
-"""``build_app(settings)``: the one place that builds every client and wires the Bolt app.
+"""The composition root: ``build_app(settings, capabilities=...)`` builds every client and wires the bot.
 
 It creates the WebClient (``SLACK_API_URL``, rate-limit retries), the Bolt ``App`` (token checked with
 ``auth.test``, requests verified), the migrated ``Store``, the Azure clients, the (not yet started)
-``BackgroundScheduler`` and the clock, and returns them together as a ``Runtime``. Sandbox mode is
-the same factory with other settings.
+``BackgroundScheduler``, the clock, the capability registry (from the explicit table in
+``bot.capabilities``), the job engine and its card writer, and returns them together as a ``Runtime``.
+Sandbox mode is the same factory with other settings. Only the entry points (``bot.cli``, ``bot.sandbox``,
+``bot.snapshot_cli``) import this module.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot import audit
-from bot.ackgate import AckGate
-from bot.authz import Authz, close_replay_memory, operator_middleware
-from bot.render import internal_error
-from bot.settings import Settings
-from bot.store import Store
-from commands import Vocabulary, ops
-
-if TYPE_CHECKING:
-    from bot.listeners import CommandContext
-    from bot.render import Reply
+from azureops.clients import AzureClients
+from bot.capabilities import CAPABILITIES
+from bot.config.settings import Settings
+from bot.engine import schedules
+from bot.engine.registry import build_registry, check_complete
+from bot.engine.runner import Engine
+from bot.runtime import Capability, Clock, ProgressSink, Runtime, utcnow
+from bot.slack import actions, cards, listeners
+from bot.slack.ackgate import AckGate
+from bot.slack.authz import Authz, close_replay_memory, operator_middleware
+from bot.slack.progress import Progress
+from bot.storage import audit, jobs
+from bot.storage.sqlite import Store
+from commands import Vocabulary
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
-Handler = Callable[["Runtime", "CommandContext", ops.Operation], "Reply | None"]
 LISTENER_THREADS = 8
-WORK_THREADS = 8
 # Bolt reads these from os.environ in App(); the bot passes everything explicitly instead.
 _BOLT_ENV = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_VERIFICATION_TOKEN", "SLACK_BOT_TOKEN",
              "SLACK_SIGNING_SECRET")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Runtime:
-    """Everything a listener or job needs, built once by ``build_app``."""
-
-    settings: Settings
-    app: App
-    client: WebClient
-    store: Store
-    azure: Any  # azureops.clients.AzureClients, or None when azureops is not available
-    scheduler: BackgroundScheduler
-    clock: Clock
-    authz: Authz
-    vocab: Vocabulary
-    executor: ThreadPoolExecutor
-    handlers: dict[type[ops.Operation], Handler] = field(default_factory=dict)
-    require_operator: Callable[..., Any] | None = None
-    extensions: dict[str, Any] = field(default_factory=dict)  # state the job engine hangs here
-    # Answers from memory for the ack (``/avd status``: the last read, labelled with its time), op type -> the
-    # serialized reply (``Reply.to_dict()``, computed once) or None; the handler still runs after the ack.
-    ack_answers: dict[type[ops.Operation], Callable[[Runtime, ops.Operation], dict[str, Any] | None]] = field(
-        default_factory=dict)
-    # Post-ack work (audit writes, handlers, approval decisions) runs here, never on Bolt's listener
-    # threads: those only ack, so a burst of slow answers cannot delay the next request's ack.
-    workers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="avd-work"))
-    gate: AckGate = field(default_factory=AckGate)  # the HTTP server counts requests; after_ack work yields
-
-    @property
-    def simulated_azure(self) -> bool:
-        return self.settings.simulated_azure
-
-    def start(self) -> None:
-        if not self.scheduler.running:
-            self.scheduler.start()
-
-    def after_ack(self, fn: Callable[..., Any], *args: Any, respond: Callable[..., Any] | None = None) -> None:
-        """Run ``fn(*args)`` on the work pool; an unexpected error is logged with an incident id and, when
-        ``respond`` is given, the user is told that id (the same answer as Bolt's ``@app.error``)."""
-
-        def run() -> None:
-            self.gate.wait()  # acks of a burst first (at most AckGate.max_wait)
-            try:
-                fn(*args)
-            except Exception as exc:  # noqa: BLE001 - the one catch-all for work after the ack
-                incident = uuid.uuid4().hex[:8]
-                log.error("incident %s: unhandled %s", incident, type(exc).__name__, exc_info=exc)
-                if respond is not None:
-                    try:
-                        respond(text=internal_error(incident), response_type="ephemeral")
-                    except Exception:  # noqa: BLE001 - the error path must not raise
-                        log.exception("incident %s: could not tell the user", incident)
-
-        self.workers.submit(run)
-
-    def stop(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.workers.shutdown(wait=True, cancel_futures=True)  # nothing may write while the store closes
-        for pool in self.extensions.values():  # capability pools (e.g. the status readers)
-            if isinstance(pool, ThreadPoolExecutor):
-                pool.shutdown(wait=False, cancel_futures=True)
-        close = getattr(self.azure, "close", None)
-        if callable(close):
-            close()
-        close_replay_memory(self.store)
-        self.store.close()
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -137,13 +61,7 @@ def build_vocab(settings: Settings) -> Vocabulary:
     )
 
 
-def build_azure(settings: Settings) -> Any:
-    """``AzureClients`` for the configured endpoint, or ``None`` when azureops is not installed yet."""
-    try:
-        from azureops.clients import AzureClients
-    except ImportError:
-        log.warning("azureops.clients is not available: Azure commands are disabled")
-        return None
+def build_azure(settings: Settings) -> AzureClients:
     return AzureClients(settings.arm_endpoint, settings.ca_bundle or None)
 
 
@@ -157,19 +75,41 @@ def _bolt_env_isolated() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def build_app(settings: Settings, *, web_client: WebClient | None = None, clock: Clock | None = None,
-              azure: Any = None, store: Store | None = None) -> Runtime:
-    """Build the runtime. Nothing is started: call ``runtime.start()`` and serve ``runtime.app``."""
+def card_writer(runtime: Runtime) -> Progress:
+    """The engine's ``ProgressSink`` for Slack: one card per job, edited as the store changes."""
+    store = runtime.store
+    return Progress(
+        runtime.client,
+        lambda job_id, ts: cards.render_job(store, job_id, ts, now=runtime.clock(),
+                                            simulated=runtime.simulated_azure),
+        lambda job_id, channel, ts, wall: jobs.record_card(store, job_id, channel, ts, wall),
+        lambda job_id, channel, ts, wall: jobs.record_card_update(store, job_id, ts, wall),
+        final=lambda job_id: cards.final_text(store, job_id, runtime.clock()),
+    )
+
+
+def build_app(settings: Settings, *, capabilities: Sequence[Capability] = CAPABILITIES,
+              web_client: WebClient | None = None, clock: Clock | None = None, azure: AzureClients | None = None,
+              store: Store | None = None, progress: ProgressSink | None = None, headless: bool = False) -> Runtime:
+    """Build the runtime. Nothing is started: call ``runtime.start()`` and serve ``runtime.app``.
+
+    ``capabilities`` is the table of what the bot answers (tests and benchmarks pass their own); every
+    operation must have exactly one handler. ``headless`` builds the same runtime for a command-line run
+    (``avd-bot snapshots``): no ``auth.test``, no listeners, no start-up hooks, jobs run in the caller's thread.
+    """
     for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token):
         audit.register_secret(secret)
+    registry = build_registry(capabilities)
+    check_complete(registry)
     client = web_client or build_web_client(settings)
+    clock = clock or utcnow
     executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="avd-listener")
     with _bolt_env_isolated():
         app = App(
             name="avd-ops",
             client=client,
             signing_secret=settings.slack_signing_secret,
-            token_verification_enabled=True,
+            token_verification_enabled=not headless,
             request_verification_enabled=True,
             raise_error_for_unhandled_request=True,  # listeners.unhandled acks them instead of a 404
             # Listeners only ack and hand their work to Runtime.after_ack, so Bolt may run them on the request
@@ -191,22 +131,23 @@ def build_app(settings: Settings, *, web_client: WebClient | None = None, clock:
         store=store,
         azure=azure if azure is not None else build_azure(settings),
         scheduler=BackgroundScheduler(timezone=UTC),
-        clock=clock or utcnow,
+        clock=clock,
         authz=authz,
         vocab=build_vocab(settings),
         executor=executor,
+        registry=registry,
+        gate=AckGate(),
         require_operator=operator_middleware(authz, store),
+        on_stop=[lambda: close_replay_memory(store)],
     )
-    from bot import listeners
-
+    sink = progress or card_writer(runtime)
+    engine = Engine(runtime, sink, inline=headless)
+    runtime.engine = engine
+    if headless:
+        return runtime
+    schedules.install(engine)
     listeners.register(app, runtime)
-
-    # ---- job engine hook -------------------------------------------------------------------------
-    # bot/engine_listeners.py (the job engine) plugs in here: it adds runtime.handlers entries for the
-    # operations it runs, its button/modal listeners and its scheduler jobs. Optional until it exists.
-    if importlib.util.find_spec("bot.engine_listeners") is not None:
-        importlib.import_module("bot.engine_listeners").register(app, runtime)
-    else:
-        log.debug("job engine not installed: only the foundation's commands are answered")
-    # -----------------------------------------------------------------------------------------------
+    actions.register(app, runtime)
+    for on_start in registry.on_start:
+        on_start(runtime)
     return runtime

@@ -12,10 +12,12 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
-from bot import audit
-from bot.settings import Settings, load_settings
+from bot.config.settings import Settings, load_settings
+from bot.runtime import Capability
+from bot.storage import audit
 
 log = logging.getLogger("avd")
 
@@ -37,10 +39,10 @@ def settings_or_exit(mode: str) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import build_app
-    from bot.server import serve_runtime
+    from bot.slack.server import serve_runtime
 
     settings = settings_or_exit("serve")
-    runtime = build_app(settings)
+    runtime = build_app(settings, **args.build)
     server = serve_runtime(runtime, host=args.host, port=args.port)
     stop = threading.Event()
 
@@ -107,7 +109,7 @@ def cmd_socket(args: argparse.Namespace) -> int:
     from bot.app import build_app
 
     settings = settings_or_exit("socket")
-    runtime = build_app(settings)
+    runtime = build_app(settings, **args.build)
     stop = threading.Event()
 
     def finish(signum: int, frame: Any) -> None:
@@ -159,7 +161,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from bot.store import Store
+    from bot.storage.sqlite import Store
 
     path = args.db or os.environ.get("AVD_DB") or "avd.db"
     if not os.path.exists(path):
@@ -240,8 +242,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, capabilities: Sequence[Capability] | None = None) -> int:
+    """``avd-bot``; ``capabilities`` replaces the product's table for ``serve`` and ``socket`` (tests, benches)."""
     args = parser().parse_args(argv)
+    args.build = {} if capabilities is None else {"capabilities": tuple(capabilities)}
     setup_logging(args.log_level)
     return int(args.func(args))
 

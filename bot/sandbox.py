@@ -24,11 +24,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.app import Runtime, build_app
-from bot.chat import Chat
-from bot.console import Console
-from bot.server import BotServer, serve_runtime
-from bot.settings import Settings, load_settings
+from bot.app import build_app
+from bot.config.settings import Settings, load_settings
+from bot.runtime import Runtime
+from bot.slack.progress import Progress
+from bot.slack.server import BotServer, serve_runtime
+from sim.slack.chat import Chat
+from sim.slack.console import Console
 
 log = logging.getLogger(__name__)
 BOT_TOKEN = "xoxb-sandbox-token"
@@ -105,9 +107,9 @@ class Sandbox:
             self.stop()
             raise RuntimeError("sandbox settings are invalid:\n" + "\n".join(problems))
         self.runtime = build_app(self.settings)
-        engine = self.runtime.extensions.get("engine")
-        if engine is not None:  # the double is the only reader: keep cards live (real Slack: 10 s)
-            engine.progress.min_interval = self.card_interval
+        progress = self.runtime.engine.progress
+        if isinstance(progress, Progress):  # the double is the only reader: keep cards live (real Slack: 10 s)
+            progress.min_interval = self.card_interval
         self.runtime.start()
         self.server = serve_runtime(self.runtime).start()
         return Chat(self.server.url, self.slack, self.signing_secret)
@@ -151,9 +153,9 @@ def run(script: str | None = None, *, json_mode: bool = False, stdin: TextIO | N
         sys.stderr.write(f"{exc}\n")
         return 2
     try:
-        engine = sandbox.runtime.extensions.get("engine") if sandbox.runtime is not None else None
+        progress = sandbox.runtime.engine.progress if sandbox.runtime is not None else None
         console = Console(chat, out=out, json_mode=json_mode,
-                          idle=engine.progress.wait_idle if engine is not None else None)
+                          idle=progress.wait_idle if isinstance(progress, Progress) else None)
         if script is not None:
             with open(script, encoding="utf-8") as fh:
                 return console.run_script(fh)

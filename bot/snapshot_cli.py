@@ -13,37 +13,23 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TextIO, cast
+from typing import TextIO
 
-from bot import audit, jobs
-from bot.app import build_azure, utcnow
+from slack_sdk import WebClient
+
+from azureops.clients import AzureClients
+from azureops.plan import Plan
+from bot.app import build_app
 from bot.capabilities import snapshots as cap
-from bot.runner import Engine, register_capability
-from bot.settings import Settings, load_settings
-from bot.store import Store
+from bot.config.settings import Settings, load_settings
+from bot.runtime import Runtime
+from bot.storage import audit, jobs
+from bot.storage.sqlite import Store
 from commands import ops
-from commands.errors import AvdError, Busy
+from commands.errors import AvdError
 
 EXIT_DONE, EXIT_FAILED, EXIT_REFUSED, EXIT_APPROVAL, EXIT_BUSY = 0, 1, 2, 3, 4
-
-
-@dataclass
-class CliRuntime:
-    """The part of ``bot.app.Runtime`` a plan and the engine use."""
-
-    settings: Settings
-    store: Store
-    azure: Any
-    clock: Any = utcnow
-    extensions: dict[str, Any] = field(default_factory=dict)
-    client: Any = None
-    scheduler: Any = None
-
-    @property
-    def simulated_azure(self) -> bool:
-        return self.settings.simulated_azure
 
 
 class ConsoleProgress:
@@ -53,7 +39,7 @@ class ConsoleProgress:
         self.store, self.out = store, out
         self.seen: dict[tuple[int, int], str] = {}
 
-    def touch(self, job_id: int, final: bool = False) -> None:
+    def touch(self, job_id: int, *, final: bool = False) -> None:
         for step in jobs.get_steps(self.store, job_id):
             key, status = (job_id, int(step["idx"])), str(step["status"])
             if status != jobs.STEP_PENDING and self.seen.get(key) != status:
@@ -63,13 +49,16 @@ class ConsoleProgress:
                                + (f" - {detail}" if detail and status != jobs.STEP_RUNNING else "") + "\n")
         self.out.flush()
 
-    def reply(self, job_id: int, text: str, broadcast: bool = False) -> None:
+    def reply(self, job_id: int, text: str, *, broadcast: bool = False) -> None:
         self.out.write(text + "\n")
 
-    def post_card(self, job_id: int, channel: str, fresh: bool = False) -> None:
+    def finish(self, job_id: int) -> None:
+        self.touch(job_id, final=True)
+
+    def post_card(self, job_id: int, channel: str, *, fresh: bool = False) -> None:
         return None
 
-    def known(self, *args: Any) -> None:
+    def known(self, job_id: int, channel: str, ts: str | None, updated_wall: float | None) -> None:
         return None
 
     def start(self) -> None:
@@ -79,45 +68,51 @@ class ConsoleProgress:
         return None
 
 
-def destructive(plan: Any) -> bool:
+def destructive(plan: Plan) -> bool:
     """Deletes snapshots or lifts locks: the kinds of change that need a second person."""
     return any(s.name.startswith("delete:") or s.intent.get("lift") for s in plan.steps)
 
 
 def run_sync(settings: Settings, profile: str, *, dry_run: bool = False, copies_only: bool = False,
-             out: TextIO = sys.stdout, azure: Any = None, now: datetime | None = None) -> int:
+             out: TextIO = sys.stdout, azure: AzureClients | None = None, now: datetime | None = None) -> int:
     """Plan and run one profile's sync in this process; returns the exit code."""
     store = Store(settings.db_path)
-    store.migrate()
-    runtime = CliRuntime(settings=settings, store=store, azure=azure if azure is not None else build_azure(settings))
-    register_capability(cap.COPIES, cap.build_sync_copies)
+    runtime = build_app(settings, store=store, azure=azure, progress=ConsoleProgress(store, out), headless=True,
+                        web_client=WebClient(token=settings.slack_bot_token or None))
+    try:
+        return sync(runtime, profile, dry_run=dry_run, copies_only=copies_only, out=out, now=now)
+    finally:
+        runtime.stop()
+
+
+def sync(runtime: Runtime, profile: str, *, dry_run: bool, copies_only: bool, out: TextIO,
+         now: datetime | None) -> int:
     actor = f"cli:{getpass.getuser()}"
     op = ops.SnapshotsSync(profile=profile, dry_run=dry_run)
     now = now or runtime.clock()
+    store = runtime.store
     try:
-        plan = cap.build(cast(Any, runtime), profile, None, "snapshots sync", cap.COPIES, deletions=not copies_only)
-        out.write(f"{plan.title}\n" + "".join(f"  {line}\n" for line in plan.preview()))
-        if dry_run:
-            audit.record(store, actor=actor, action="dry run", detail={"verb": op.verb, "plan_hash": plan.hash()}, at=now)
-            return EXIT_DONE
-        if destructive(plan):
-            out.write("This sync deletes snapshots or lifts locks, which needs an approver: run it from Slack "
-                      "(/avd snapshots sync), or pass --copies-only.\n")
-            return EXIT_APPROVAL
-        job_id = jobs.create_job(store, plan=plan, op=op, requested_by=actor, channel="", status=jobs.QUEUED,
-                                 now=now, kind=cap.COPIES)
-    except Busy as err:
-        out.write(f"{err}\n")
-        return EXIT_BUSY
+        plan = cap.build(runtime, profile, None, "snapshots sync", cap.COPIES, deletions=not copies_only)
     except AvdError as err:
         audit.record(store, actor=actor, action="plan refused", detail={"verb": op.verb, "error": str(err)},
                      outcome="failed", at=now)
         out.write(f"refused: {err}\n")
         return EXIT_REFUSED
-    audit.record(store, actor=actor, action="job requested", target=f"job {job_id}",
-                 detail={"verb": op.verb, "plan_hash": plan.hash(), "via": "cli", "copies_only": copies_only}, at=now)
-    progress = ConsoleProgress(store, out)
-    Engine(cast(Any, runtime), progress=cast(Any, progress)).run(job_id)
+    out.write(f"{plan.title}\n" + "".join(f"  {line}\n" for line in plan.preview()))
+    if dry_run:
+        audit.record(store, actor=actor, action="dry run", detail={"verb": op.verb, "plan_hash": plan.hash()}, at=now)
+        return EXIT_DONE
+    if destructive(plan):
+        out.write("This sync deletes snapshots or lifts locks, which needs an approver: run it from Slack "
+                  "(/avd snapshots sync), or pass --copies-only.\n")
+        return EXIT_APPROVAL
+    said: list[str] = []
+    # approval=False: the preview above showed no deletion and no lock lift; the job runs in this thread
+    job_id = runtime.engine.request(op, actor, "", said.append, kind=cap.COPIES, plan=plan, approval=False)
+    if job_id is None:
+        text = said[-1] if said else "not requested"
+        out.write(f"{text}\n")
+        return EXIT_BUSY if text.startswith("busy") else EXIT_REFUSED
     job = jobs.get_job(store, job_id) or {}
     return EXIT_DONE if job.get("status") == jobs.DONE else EXIT_FAILED
 

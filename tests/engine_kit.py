@@ -3,27 +3,23 @@
 The capability ``engine-test`` answers ``/avd scale SCALESET N`` (a scale set in resource group VMSS) with
 a three-step plan through the real SDK: tag a gold snapshot (PATCH, an LRO), set the scale set's capacity
 (PATCH, an LRO), tag the snapshot again. Each step reads
-Azure first, saves its poller's continuation token before waiting and can re-attach to it. Tests import
-``register_capabilities`` through ``AVD_CAPABILITIES=tests.engine_kit`` (also in an ``avd-bot serve``
-subprocess), so it replaces any product capability for ``Scale`` while they run.
+Azure first, saves its poller's continuation token before waiting and can re-attach to it. Tests pass
+``CAPABILITIES`` to ``build_app`` (``start_bot(..., capabilities=...)``, or ``tests.kit.serve`` for an
+``avd-bot serve`` subprocess): the product's table with ``Scale`` taken over by this capability.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from azure.core.credentials import AccessToken, AccessTokenInfo
-from azure.mgmt.compute import ComputeManagementClient
-
 from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext, follow, run_lro
-from bot import runner
-from bot.runner import register_capability
+from bot.capabilities import CAPABILITIES as PRODUCT
+from bot.engine.registry import overlay
+from bot.runtime import Capability
 from bot.sandbox import example_config
 from commands import ops
 
@@ -42,41 +38,14 @@ def snapshot_id(rg: str, name: str) -> str:
     return f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Compute/snapshots/{name}"
 
 
-class StaticCredential:
-    """A bearer token for the loopback simulator (used only while azureops.clients is missing)."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("sim-token", int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo("sim-token", int(time.time()) + 3600)
-
-    def close(self) -> None:
-        return None
-
-
 def compute_client(runtime: Any) -> Any:
-    """The runtime's compute client when azureops.clients provides one, else a real SDK client built here."""
-    azure = runtime.azure
-    if azure is not None and callable(getattr(azure, "compute", None)):
-        return azure.compute(SUB)
-    cached = runtime.extensions.get("engine-test-compute")
-    if cached is None:
-        settings = runtime.settings
-        cached = ComputeManagementClient(StaticCredential(), SUB,
-                                         base_url=settings.arm_endpoint,
-                                         connection_verify=settings.ca_bundle or True, retry_total=2)
-        runtime.extensions["engine-test-compute"] = cached
-    return cached
+    """The runtime's compute client for the seed subscription."""
+    return runtime.azure.compute(SUB)
 
 
 def close_clients(runtime: Any) -> None:
     """Close the SDK connections this kit used (the simulator warns about sockets left open)."""
-    client = runtime.extensions.pop("engine-test-compute", None)
-    if client is None and runtime.azure is not None and callable(getattr(runtime.azure, "compute", None)):
-        client = runtime.azure.compute(SUB)
-    if client is not None:
-        client.close()
+    runtime.azure.compute(SUB).close()
 
 
 def tag_step(compute: Any, name: str, value: str, *, step: str) -> Step:
@@ -151,19 +120,6 @@ def build_plan(runtime: Any, op: ops.Operation, now: datetime) -> Plan:
                 summary=f"{name}: {current} -> {op.count}")
 
 
-@contextlib.contextmanager
-def capabilities_restored() -> Iterator[None]:
-    """Undo every ``register_capability`` made inside (the registry is process-wide)."""
-    saved = dict(runner.CAPABILITIES), dict(runner.OP_KINDS)
-    try:
-        yield
-    finally:
-        runner.CAPABILITIES.clear()
-        runner.CAPABILITIES.update(saved[0])
-        runner.OP_KINDS.clear()
-        runner.OP_KINDS.update(saved[1])
-
-
 def engine_config(*, approve: tuple[str, ...] = ("scale",), channels: tuple[str, ...] = ("C0INCIDENT",)) -> str:
     """avd.example.toml with more verbs needing approval and other allowed channels."""
     text = Path(example_config()).read_text(encoding="utf-8")
@@ -173,8 +129,5 @@ def engine_config(*, approve: tuple[str, ...] = ("scale",), channels: tuple[str,
     return text.replace('allowed_channels = ["C0INCIDENT"]', f"allowed_channels = [{allowed}]")
 
 
-def register_capabilities() -> None:
-    register_capability(KIND, build_plan, op_type=ops.Scale)
-
-
-register_capabilities()
+CAPABILITY = Capability(name=KIND, jobs={ops.Scale: KIND}, plans={KIND: build_plan})
+CAPABILITIES = overlay(PRODUCT, CAPABILITY)  # the product's table with /avd scale taken over

@@ -1,4 +1,4 @@
-"""Loaded by ``avd-bot serve`` through ``AVD_CAPABILITIES`` in the failover crash test: the failover's bot-side
+"""Overlaid on the product's table (``python -m tests.kit.serve tests.failover_hold_kit serve``) in the failover crash test: the failover's bot-side
 ``summary`` step waits while the file named by ``AVD_TEST_HOLD`` exists, so the test can SIGKILL the bot inside
 that step (its Azure steps are held open by simulator latency instead). The plan is otherwise the product's."""
 
@@ -8,15 +8,11 @@ import dataclasses
 import os
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from azureops.plan import Plan, Step, StepContext
 from bot.capabilities import failover
-from bot.runner import register_capability
+from bot.runtime import Capability, Runtime
 from commands import ops
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 
 def held(step: Step) -> Step:
@@ -34,5 +30,5 @@ def build(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     return dataclasses.replace(plan, steps=tuple(held(s) if s.name == "summary" else s for s in plan.steps))
 
 
-def register_capabilities() -> None:
-    register_capability(failover.FAILOVER, build, op_type=ops.FailoverStart)
+CAPABILITY = Capability(name="failover-hold", jobs={ops.FailoverStart: failover.FAILOVER},
+                        plans={failover.FAILOVER: build})

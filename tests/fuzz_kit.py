@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from azureops.clients import AzureClients
-from bot import audit, jobs, runner
+from bot.storage import audit, jobs
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import (
@@ -81,7 +81,6 @@ class Incidents(logging.Handler):
 @contextlib.contextmanager
 def live_bot(tmp: Path, *, config_text: str | None = None, time_scale: float = 3000.0) -> Iterator[LiveBot]:
     """Both doubles and the real bot for as long as the context lasts (env cleared, registry restored)."""
-    saved = dict(runner.CAPABILITIES), dict(runner.OP_KINDS)
     incidents = Incidents()
     watched = [logging.getLogger(name) for name in ("bot", "avd.bolt", "slack_bolt")]
     with pytest.MonkeyPatch.context() as mp:
@@ -93,7 +92,7 @@ def live_bot(tmp: Path, *, config_text: str | None = None, time_scale: float = 3
         extra = {} if config_text is None else {"config_text": config_text}
         handle = start_bot(tmp, slack.url, arm=azure.url, ca=azure.ca_path, **extra)
         handle.runtime.azure = AzureClients(azure.url, azure.ca_path, polling_interval=0.05, retry_total=0)
-        progress = handle.runtime.extensions["engine"].progress
+        progress = handle.runtime.engine.progress
         progress.min_interval, progress.debounce = 0.2, 0.05
         for logger in watched:
             logger.addHandler(incidents)
@@ -103,15 +102,9 @@ def live_bot(tmp: Path, *, config_text: str | None = None, time_scale: float = 3
             for logger in watched:
                 logger.removeHandler(incidents)
             handle.stop()
-            close = getattr(handle.runtime.azure, "close", None)
-            if callable(close):
-                close()
+            handle.runtime.azure.close()
             azure.stop()
             slack.stop()
-            runner.CAPABILITIES.clear()
-            runner.CAPABILITIES.update(saved[0])
-            runner.OP_KINDS.clear()
-            runner.OP_KINDS.update(saved[1])
 
 
 def effects(live: LiveBot) -> dict[str, Any]:

@@ -8,10 +8,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.ackgate import AckGate
-from bot.authz import ReplayMemory
-from bot.capabilities.status import SharedRead
-from bot.store import Store
+from bot.reads import SharedRead
+from bot.slack.ackgate import AckGate
+from bot.slack.authz import ReplayMemory
+from bot.storage.sqlite import Store
 
 
 def test_concurrent_status_reads_share_one_azure_read() -> None:

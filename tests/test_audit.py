@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import audit
-from bot.store import Store
+from bot.storage import audit
+from bot.storage.sqlite import Store
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from slack_sdk import WebClient
 
-from bot.authz import Authz
-from bot.siteconfig import Policy
+from bot.config.siteconfig import Policy
+from bot.slack.authz import Authz
 from sim.slack import SlackSim
 from tests.kit import BOT_TOKEN
 

@@ -7,7 +7,11 @@ import urllib.request
 
 import pytest
 
-from bot import audit, render
+from bot.capabilities import CAPABILITIES
+from bot.engine.registry import build_registry, check_complete
+from bot.runtime import Capability
+from bot.slack import render
+from bot.storage import audit
 from commands import ops
 from tests.kit import BotHandle, Chat
 
@@ -42,13 +46,14 @@ def test_usage_errors_are_ephemeral_answers_with_a_hint(chat: Chat, line: str) -
     assert body["text"].count("\n") >= 1 or "help" in body["text"]
 
 
-def test_unbuilt_capability_says_coming_soon(chat: Chat, bot_server: BotHandle) -> None:
-    bot_server.runtime.handlers.pop(ops.Status, None)
-    resp = chat.slash("/avd status")
-    assert resp.status == 200 and resp.text == ""
-    reply = chat.wait_for_ephemeral("U0OPS1", contains="coming in a later release")
-    assert "`/avd status`" in reply["text"]
-    assert "simulated Azure" in json.dumps(reply["blocks"])
+def test_a_table_without_a_handler_for_every_operation_is_refused_at_start_up() -> None:
+    without_status = tuple(c for c in CAPABILITIES if c.name != "status")
+    with pytest.raises(AssertionError, match="no capability answers Status"):
+        check_complete(build_registry(without_status))
+    twice = (*CAPABILITIES, Capability(name="again", handlers={ops.Doctor: lambda runtime, ctx, op: None}))
+    with pytest.raises(AssertionError, match="Doctor is answered by both 'doctor' and 'again'"):
+        build_registry(twice)
+    check_complete(build_registry(CAPABILITIES))  # the product's table is complete
 
 
 def test_handler_table_routes_operations(chat: Chat, bot_server: BotHandle) -> None:
@@ -59,7 +64,7 @@ def test_handler_table_routes_operations(chat: Chat, bot_server: BotHandle) -> N
         assert ctx.user_id == "U0OPS2" and ctx.channel_id == "C0INCIDENT"
         return render.Reply(text=f"adding {op.region}", in_channel=True)
 
-    bot_server.runtime.handlers[ops.ReplicasAdd] = handler
+    bot_server.runtime.registry.handlers[ops.ReplicasAdd] = handler
     chat.slash("/avd replicas add UK South --dry-run", user="U0OPS2")
     chat.wait_for(lambda: chat.last_message())
     assert seen == [ops.ReplicasAdd(region="uksouth", dry_run=True)]
@@ -72,7 +77,7 @@ def test_unexpected_error_answers_with_an_incident_id(chat: Chat, bot_server: Bo
     def broken(runtime, ctx, op):
         raise RuntimeError("boom")
 
-    bot_server.runtime.handlers[ops.Doctor] = broken
+    bot_server.runtime.registry.handlers[ops.Doctor] = broken
     chat.slash("/avd doctor")
     reply = chat.wait_for_ephemeral("U0OPS1", contains="incident")
     incident = reply["text"].split("incident `")[1].split("`")[0]
@@ -86,7 +91,7 @@ def test_user_errors_from_handlers_are_shown_verbatim(chat: Chat, bot_server: Bo
         raise AzureConflict("replica deletion is locked", code="ScopeLocked", resource_id="/subscriptions/x",
                             next_step="remove the lock first")
 
-    bot_server.runtime.handlers[ops.ReplicasRemove] = locked
+    bot_server.runtime.registry.handlers[ops.ReplicasRemove] = locked
     chat.slash("/avd replicas remove uksouth")
     reply = chat.wait_for_ephemeral("U0OPS1", contains="ScopeLocked")
     assert "remove the lock first" in reply["text"]
@@ -121,9 +126,9 @@ def test_unknown_path_is_404(bot_server: BotHandle) -> None:
 
 def test_answer_falls_back_to_ephemeral_when_response_url_refuses(chat: Chat, slack_sim, bot_server: BotHandle) -> None:
     """A response_url that is expired or used up (Slack answers 404) must not swallow the answer."""
-    from bot.chat import slash_command_body
+    from sim.slack.chat import slash_command_body
 
-    bot_server.runtime.handlers[ops.Jobs] = lambda runtime, ctx, op: render.Reply(text="jobs answer via fallback")
+    bot_server.runtime.registry.handlers[ops.Jobs] = lambda runtime, ctx, op: render.Reply(text="jobs answer via fallback")
     dead_url = slack_sim.root + "/hooks/no-such-hook"
     body = slash_command_body("jobs", user="U0OPS1", channel="C0INCIDENT", response_url=dead_url,
                               trigger_id=slack_sim.new_trigger_id())

@@ -6,7 +6,7 @@ import pytest
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import HeaderBlock
 
-from bot import render
+from bot.slack import render
 from commands import UsageError
 from commands.errors import Busy
 

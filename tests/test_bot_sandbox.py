@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.console import Console, render_blocks
 from bot.sandbox import Sandbox
+from sim.slack.console import Console, render_blocks
 
 REPO = Path(__file__).resolve().parent.parent
 TOUR = REPO / "examples" / "sandbox-tour.txt"
@@ -43,7 +43,7 @@ def test_json_transcript_from_stdin() -> None:
 def test_console_clicks_buttons_on_the_latest_card() -> None:
     from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
 
-    from bot.render import Reply
+    from bot.slack.render import Reply
     from commands import ops
 
     sandbox = Sandbox(with_azure=False)
@@ -59,7 +59,7 @@ def test_console_clicks_buttons_on_the_latest_card() -> None:
                 ActionsBlock(elements=[ButtonElement(text="Approve", action_id="t_approve", value="a1")])])
             return None
 
-        runtime.handlers[ops.ReplicasRemove] = card
+        runtime.registry.handlers[ops.ReplicasRemove] = card
 
         @runtime.app.action("t_approve")
         def approve(ack, body, respond):

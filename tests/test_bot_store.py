@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from bot import store as store_mod
-from bot.store import Store
+from bot.storage.migrations import MIGRATIONS
+from bot.storage.sqlite import BUSY_TIMEOUT_MS, Store
 
 
 @pytest.fixture
@@ -36,33 +36,33 @@ def test_migrate_creates_the_engine_tables_once(store: Store) -> None:
 
 def test_wal_and_busy_timeout(store: Store) -> None:
     assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
-    assert store.db.execute("pragma busy_timeout").fetchone()[0] == store_mod.BUSY_TIMEOUT_MS
+    assert store.db.execute("pragma busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
 
 
-def test_registered_migrations_apply_in_order_and_are_recorded(store: Store, monkeypatch) -> None:
-    monkeypatch.setattr(store_mod, "_MIGRATIONS", list(store_mod._MIGRATIONS))
+def test_migrations_apply_in_order_and_are_recorded(store: Store) -> None:
     store.migrate()
+    assert store.applied_migrations() == [name for name, _ in MIGRATIONS]
 
     def add_widgets(db: Database) -> None:
         db.execute("create table widgets (id integer primary key)")
 
-    store_mod.register_migration("0100_widgets", add_widgets)
-    assert store.migrate() == ["0100_widgets"]
+    assert store.migrate((*MIGRATIONS, ("0100_widgets", add_widgets))) == ["0100_widgets"]
     assert store.applied_migrations()[-1] == "0100_widgets"
-    with pytest.raises(ValueError):
-        store_mod.register_migration("0100_widgets", add_widgets)
+    assert store.migrate((*MIGRATIONS, ("0100_widgets", add_widgets))) == []
 
 
-def test_a_failing_migration_leaves_nothing_behind(store: Store, monkeypatch) -> None:
-    monkeypatch.setattr(store_mod, "_MIGRATIONS", list(store_mod._MIGRATIONS))
+def test_migration_names_are_unique() -> None:
+    names = [name for name, _ in MIGRATIONS]
+    assert len(names) == len(set(names))
 
+
+def test_a_failing_migration_leaves_nothing_behind(store: Store) -> None:
     def broken(db: Database) -> None:
         db.execute("create table half (id integer)")
         raise RuntimeError("boom")
 
-    store_mod.register_migration("0200_broken", broken)
     with pytest.raises(RuntimeError):
-        store.migrate()
+        store.migrate((*MIGRATIONS, ("0200_broken", broken)))
     assert "half" not in store.db.table_names()
     assert "0200_broken" not in store.applied_migrations()
 

@@ -11,9 +11,10 @@ import pytest
 from slack_sdk.models.blocks import SectionBlock
 
 from azureops.plan import Plan, Step
-from bot import cards, jobs
-from bot.runner import StepRecorder
-from bot.store import Store
+from bot.engine.runner import StepRecorder
+from bot.slack import cards
+from bot.storage import jobs
+from bot.storage.sqlite import Store
 from commands import ops
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

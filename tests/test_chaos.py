@@ -30,7 +30,6 @@ FULL = os.environ.get("AVD_TEST_FULL") == "1"
 SEEDS = tuple(range(1, 21)) if FULL else (3, 7, 11, 19)
 FAILOVER_STEPS = 8  # preflight .. dr-hosts-available, summary
 TAGGED = ("snap-gold-os-20260522", "snap-gold-data-20260522", "snap-gold-os-20260515")
-CAPABILITIES = "bot.capabilities.failover,bot.capabilities.drill,bot.capabilities.snapshots"
 
 
 @pytest.fixture
@@ -94,7 +93,7 @@ def test_failover_and_snapshot_sync_survive_sigkills(seed: int, tmp_path: Path, 
     config.write_text(failover_config(grace=2), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
     env.update(bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path), AVD_CONFIG=str(config),
-               AVD_CAPABILITIES=CAPABILITIES, PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT))
     db = tmp_path / "avd.db"
     schedule = kill_schedule(seed, FAILOVER_STEPS)
     bot = Bot(env)

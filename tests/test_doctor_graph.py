@@ -19,7 +19,7 @@ from azure.core.credentials import AccessToken
 
 from azureops import graphaccess, identities
 from azureops.clients import AzureClients
-from bot import jobs
+from bot.storage import jobs
 from sim.azure import AzureSim, graph
 from tests.kit import BotHandle, Chat
 from tests.test_scale_kit import (  # noqa: F401 - fixtures

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from azureops import doctor
 from bot.capabilities.doctor import groups
-from bot.siteconfig import parse_site_config
+from bot.config.siteconfig import parse_site_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "avd.example.toml"
 PRINCIPAL = "6c2d8f1e-0b1a-4c7e-9a55-3f0e8d2b7a10"

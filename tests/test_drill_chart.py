@@ -1,4 +1,4 @@
-"""The drill trend chart: the PNG as data (``bot.chart``), the Slack double's external upload (``files.*``)
+"""The drill trend chart: the PNG as data (``bot.slack.chart``), the Slack double's external upload (``files.*``)
 through the real ``WebClient``, and a drill that ends with the chart in its job's thread (or survives a failed
 upload)."""
 
@@ -16,7 +16,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import chart
+from bot.slack import chart
 from sim.slack import SlackSim
 from tests.test_failover_kit import Harness, harness_factory  # noqa: F401 - fixture
 

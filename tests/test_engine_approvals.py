@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot import audit, jobs
+from bot.storage import audit, jobs
 from sim.slack import SlackSim
 from tests import engine_kit
 from tests.kit import BotHandle, Chat, clean_env, start_bot
@@ -34,18 +34,16 @@ class Clock:
 def bot(tmp_path: Path, slack_sim: SlackSim, azure_sim: Any, monkeypatch: pytest.MonkeyPatch
         ) -> Iterator[tuple[BotHandle, Clock]]:
     clean_env(monkeypatch)
-    monkeypatch.setenv("AVD_CAPABILITIES", "tests.engine_kit")
     clock = Clock()
-    with engine_kit.capabilities_restored():
-        handle = start_bot(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path,
-                           config_text=engine_kit.engine_config())
-        handle.runtime.clock = clock
-        handle.runtime.extensions["engine"].progress.min_interval = 0.2  # the burst test covers the real 10 s
-        try:
-            yield handle, clock
-        finally:
-            handle.stop()
-            engine_kit.close_clients(handle.runtime)
+    handle = start_bot(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path,
+                       config_text=engine_kit.engine_config(), capabilities=engine_kit.CAPABILITIES)
+    handle.runtime.clock = clock
+    handle.runtime.engine.progress.min_interval = 0.2  # the burst test covers the real 10 s
+    try:
+        yield handle, clock
+    finally:
+        handle.stop()
+        engine_kit.close_clients(handle.runtime)
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from azureops.plan import Plan, Step, StepContext
-from bot import jobs, runner
-from bot.runner import register_capability
+from bot.capabilities import CAPABILITIES
+from bot.engine.registry import overlay
+from bot.runtime import Capability
 from bot.sandbox import example_config
+from bot.storage import jobs
 from commands import ops
 from sim.slack import SlackSim
 from sim.slack.workspace import DEFAULT_CHANNELS
@@ -49,17 +51,13 @@ def burst(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Bot
     sim.start()
     config = Path(example_config()).read_text(encoding="utf-8").replace(
         'allowed_channels = ["C0INCIDENT"]', f"allowed_channels = {list(CHANNELS)!r}".replace("'", '"'))
-    handle = start_bot(tmp_path, sim.url, config_text=config)
-    saved = dict(runner.CAPABILITIES), dict(runner.OP_KINDS)
-    register_capability("burst", burst_plan, op_type=ops.Scale)
+    burst_cap = Capability(name="burst", jobs={ops.Scale: "burst"}, plans={"burst": burst_plan})
+    handle = start_bot(tmp_path, sim.url, config_text=config, capabilities=overlay(CAPABILITIES, burst_cap))
     try:
         yield handle, sim
     finally:
         handle.stop()
         sim.stop()
-        for registry, before in zip((runner.CAPABILITIES, runner.OP_KINDS), saved, strict=True):
-            registry.clear()
-            registry.update(before)  # type: ignore[arg-type]
 
 
 def test_twenty_job_burst_stays_under_slack_limits(burst: tuple[BotHandle, SlackSim]) -> None:
@@ -69,7 +67,7 @@ def test_twenty_job_burst_stays_under_slack_limits(burst: tuple[BotHandle, Slack
         assert chat.slash(f"/avd scale EntraDR {n}", user="U0OPS1").status == 200
     store = handle.runtime.store
     sim.wait_for(lambda: len(jobs.jobs_in(store, [jobs.DONE])) == JOBS, timeout=20)
-    engine = handle.runtime.extensions["engine"]
+    engine = handle.runtime.engine
     assert engine.progress.wait_idle(40)
 
     assert sim.rate_limited_count == 0

@@ -19,9 +19,15 @@ from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat, wait_until
 from tests.kit.bots import bot_env
+from tests.kit.serve import command
 
 ROOT = Path(__file__).resolve().parent.parent
 AVD_BOT = Path(sys.executable).with_name("avd-bot")
+
+
+def serve_command(modules: str, *args: str) -> list[str]:
+    """``avd-bot ARGS``, with ``modules`` overlaid on the product's capability table when given."""
+    return command(modules, *args) if modules else [str(AVD_BOT), *args]
 
 
 @pytest.fixture
@@ -38,13 +44,15 @@ def slow_azure() -> Iterator[AzureSim]:
 class Bot:
     """One ``avd-bot serve`` process at a time over the same database."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], capabilities: str = "") -> None:
         self.env = env
+        self.capabilities = capabilities  # modules overlaid on the product's table (tests.kit.serve)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
     def start(self) -> str:
-        self.proc = subprocess.Popen([str(AVD_BOT), "serve", "--port", "0"], cwd=ROOT, env=self.env, text=True,
+        self.proc = subprocess.Popen(serve_command(self.capabilities, "serve", "--port", "0"), cwd=ROOT, env=self.env,
+                                     text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -86,9 +94,9 @@ def test_sigkill_mid_step_resumes_without_repeating_azure_writes(tmp_path: Path,
                                                                  slow_azure: AzureSim) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
     env.update(bot_env(tmp_path, slack_sim.url, arm=slow_azure.url, ca=slow_azure.ca_path),
-               AVD_CAPABILITIES="tests.engine_kit", PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT))
     db = tmp_path / "avd.db"
-    bot = Bot(env)
+    bot = Bot(env, "tests.engine_kit")
     try:
         chat = Chat(bot.start(), slack_sim, SIGNING_SECRET)
         assert chat.slash("/avd scale Entra 3", user="U0OPS1").status == 200

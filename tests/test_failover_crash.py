@@ -72,14 +72,13 @@ def test_sigkill_during_a_failover_step_resumes_without_a_second_write(step: str
     hold_file = tmp_path / "hold-summary"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
     env.update(bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path), AVD_CONFIG=str(config),
-               AVD_CAPABILITIES="bot.capabilities.failover,bot.capabilities.drill,tests.failover_hold_kit",
                AVD_TEST_HOLD=str(hold_file), PYTHONPATH=str(ROOT))
     db = tmp_path / "avd.db"
     hold = HOLD[step]
     if step == "summary":
         hold_file.write_text("hold", encoding="utf-8")
     rule = dr_sim.faults.latency(hold[0], hold[1], seconds=1.5, count=1) if hold and not hold[2] else None
-    bot = Bot(env)
+    bot = Bot(env, "tests.failover_hold_kit")
     try:
         chat = Chat(bot.start(), slack_sim, SIGNING_SECRET)
         assert chat.slash("/avd failover start dr", user="U0OPS1").status == 200

@@ -30,7 +30,7 @@ from azureops.errors import project_error
 from azureops.gallery import ImageRef, read_replicas
 from azureops.replicas import add_step, follow_step
 from azureops.staging import stage_and_import
-from bot import jobs
+from bot.storage import jobs
 from commands.errors import AvdError, AzureError
 from tests.chaos_kit import (
     APP,

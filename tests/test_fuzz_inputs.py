@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bot import jobs
 from bot.capabilities import failover, replicas
-from bot.listeners import UNHANDLED
+from bot.slack.listeners import UNHANDLED
+from bot.storage import jobs
 from commands import UsageError, ops, parse
 from tests.fuzz_kit import (
     CHANNEL,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from azureops import identities
-from bot import jobs
+from bot.storage import jobs
 from commands.errors import AzureConflict
 from sim.azure import AzureSim, graph
 from tests.kit import BotHandle, Chat

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bot import jobs
+from bot.storage import jobs
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from azureops.clients import AzureClients
-from bot import jobs
+from bot.storage import jobs
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat, clean_env, start_bot, wait_until
@@ -39,7 +39,7 @@ def bot_fixture(tmp_path: Path, slack_sim: SlackSim, fast_azure: AzureSim, monke
     handle = start_bot(tmp_path, slack_sim.url, arm=fast_azure.url, ca=fast_azure.ca_path)
     runtime = handle.runtime
     runtime.azure = AzureClients(fast_azure.url, fast_azure.ca_path, polling_interval=0.05, retry_total=0)
-    progress = runtime.extensions["engine"].progress
+    progress = runtime.engine.progress
     progress.min_interval, progress.debounce = 0.2, 0.05
     try:
         yield handle

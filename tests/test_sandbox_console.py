@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from bot import transcript
-from bot.chat import Chat
-from bot.console import HELP, Console, form_values
 from bot.sandbox import Sandbox, example_config, scaled_config
+from sim.slack import transcript
+from sim.slack.chat import Chat
+from sim.slack.console import HELP, Console, form_values
 from tests.test_bot_sandbox import REPO
 
 

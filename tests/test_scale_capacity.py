@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot import jobs
 from bot.capabilities import scale
+from bot.storage import jobs
 from commands import ops
 from commands.errors import NotAllowed
 from sim.azure import AzureSim, sessions

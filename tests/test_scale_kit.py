@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from azureops.clients import AzureClients
-from bot import jobs, runner
+from bot.storage import jobs
 from sim.azure import AzureSim
 from sim.azure.journal import WRITE_METHODS
 from sim.slack import SlackSim
@@ -40,11 +40,10 @@ def dr_azure_fixture() -> Iterator[AzureSim]:
 def dr_bot_fixture(tmp_path: Path, slack_sim: SlackSim, dr_azure: AzureSim, monkeypatch: pytest.MonkeyPatch
            ) -> Iterator[BotHandle]:
     clean_env(monkeypatch)
-    saved = dict(runner.CAPABILITIES), dict(runner.OP_KINDS)
     handle = start_bot(tmp_path, slack_sim.url, arm=dr_azure.url, ca=dr_azure.ca_path)
     runtime = handle.runtime
     runtime.azure = AzureClients(dr_azure.url, dr_azure.ca_path, polling_interval=0.05, retry_total=0)
-    progress = runtime.extensions["engine"].progress
+    progress = runtime.engine.progress
     progress.min_interval, progress.debounce = 0.2, 0.05
     try:
         yield handle
@@ -53,10 +52,6 @@ def dr_bot_fixture(tmp_path: Path, slack_sim: SlackSim, dr_azure: AzureSim, monk
         for client in (runtime.azure.compute(SUB), runtime.azure.msi(SUB), runtime.azure.avd(SUB),
                        runtime.azure.resources(SUB), runtime.azure.graph):
             client.close()
-        runner.CAPABILITIES.clear()
-        runner.CAPABILITIES.update(saved[0])
-        runner.OP_KINDS.clear()
-        runner.OP_KINDS.update(saved[1])
 
 
 @pytest.fixture(name="dr_chat")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from azureops import scaleset_spec
-from bot import modals
-from bot.capabilities.scaleset_records import dr_scale_set
+from bot.slack import modals
+from bot.storage.records import dr_scale_set
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot import jobs
-from bot.capabilities.scaleset_records import dr_scale_set
+from bot.storage import jobs
+from bot.storage.records import dr_scale_set
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from azureops.credentials import SANDBOX_TOKEN
-from bot import jobs
+from bot.storage import jobs
 from sim.azure import AzureSim
 from tests.fuzz_kit import LEAD, OPS, LiveBot, live_bot
 from tests.kit import BOT_TOKEN, SIGNING_SECRET

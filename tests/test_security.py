@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot import audit
+from bot.storage import audit
 from tests.kit import BotHandle, Chat, post, signed_request, slash_command_body
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from azureops.clients import AzureClients
-from bot import audit, jobs
 from bot.app import utcnow
-from bot.authz import REPLAY_MEMORY, claim
+from bot.slack.authz import REPLAY_MEMORY, claim
+from bot.storage import audit, jobs
 from tests.fuzz_kit import (
     CHANNEL,
     FOREIGN_TEAM,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.config.settings import load_settings
 from bot.sandbox import example_config
-from bot.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = example_config().read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import jobs
+from bot.storage import jobs
 from sim.azure import AzureSim
 from tests.test_snapshots_kit import (  # noqa: F401 - arm_fixture, bot_fixture: the fixtures arm and bot
     REQUESTER,

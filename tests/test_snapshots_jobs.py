@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from azureops.clients import AzureClients
-from bot import jobs
 from bot.capabilities import snapshots as cap
-from bot.schedules import PERSISTENT
-from bot.settings import load_settings
+from bot.config.settings import load_settings
+from bot.engine.schedules import PERSISTENT
 from bot.snapshot_cli import EXIT_APPROVAL, EXIT_DONE, EXIT_FAILED, run_sync
+from bot.storage import jobs
 from sim.azure import AzureSim
 from tests.kit.bots import bot_env
 from tests.test_snapshots_kit import (  # noqa: F401 - arm_fixture, bot_fixture: the fixtures arm and bot

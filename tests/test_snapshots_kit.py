@@ -11,15 +11,13 @@ from typing import Any
 import pytest
 
 from azureops.clients import AzureClients
-from bot import jobs
 from bot.app import Runtime, build_app
-from bot.capabilities import snapshots as cap
+from bot.config.settings import load_settings
 from bot.sandbox import example_config
-from bot.server import BotServer, serve_runtime
-from bot.settings import load_settings
+from bot.slack.server import BotServer, serve_runtime
+from bot.storage import jobs
 from sim.azure import AzureSim, resources
 from sim.slack import SlackSim
-from tests.engine_kit import capabilities_restored
 from tests.kit import SIGNING_SECRET, Chat, clean_env
 from tests.kit.bots import bot_env
 
@@ -95,7 +93,7 @@ class Bot:
         assert not settings.problems(), settings.problems()
         azure = AzureClients(self.sim.url, self.sim.ca_path, polling_interval=0.02, retry_total=0)
         self.runtime = build_app(settings, azure=azure)
-        self.runtime.extensions["engine"].progress.min_interval = 0.1
+        self.runtime.engine.progress.min_interval = 0.1
         self.runtime.start()
         self.server = serve_runtime(self.runtime).start()
         self.chat = Chat(self.server.url, self.slack, SIGNING_SECRET)
@@ -134,22 +132,14 @@ class Bot:
                              f"{[(s['name'], s['status'], s['error']) for s in jobs.get_steps(self.store, job_id)]}")
 
 
-def register_snapshots_only(runtime: Runtime) -> list[str]:
-    cap.register(runtime)
-    return ["snapshots"]
-
-
 @pytest.fixture(name="bot")
 def bot_fixture(tmp_path: Path, slack_sim: SlackSim, arm: AzureSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bot]:
     clean_env(monkeypatch)
-    # only this capability: the others are tested on their own (and register_all imports all of them)
-    monkeypatch.setattr("bot.capabilities.register_all", register_snapshots_only)
-    with capabilities_restored():
-        handle = Bot(tmp_path, slack_sim, arm)
-        try:
-            yield handle
-        finally:
-            handle.stop()
+    handle = Bot(tmp_path, slack_sim, arm)
+    try:
+        yield handle
+    finally:
+        handle.stop()
 
 
 def source(sim: AzureSim, name: str) -> dict[str, Any]:

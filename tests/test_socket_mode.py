@@ -22,12 +22,14 @@ from slack_sdk.errors import SlackApiError
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from bot import jobs
-from bot.app import Runtime, build_app
-from bot.chat import Chat, block_actions_payload, slash_command_body
+from bot.app import build_app
+from bot.capabilities import CAPABILITIES
 from bot.cli import SocketStartError, open_socket
-from bot.settings import load_settings
+from bot.config.settings import load_settings
+from bot.runtime import Capability, Runtime
+from bot.storage import jobs
 from sim.slack import SlackSim
+from sim.slack.chat import Chat, block_actions_payload, slash_command_body
 from sim.slack.socket import APP_TOKEN, Ack, SocketModeSim
 from tests import engine_kit
 from tests.kit import BOT_TOKEN, clean_env, wait_until
@@ -79,12 +81,13 @@ class SocketBot:
 
 
 def connect_bot(workdir: Path, slack: SlackSim, socket: SocketModeSim, *, arm: str = NO_ARM, ca: str = "",
-                config_text: str | None = None, ping_interval: float = 10.0) -> SocketBot:
+                config_text: str | None = None, ping_interval: float = 10.0,
+                capabilities: tuple[Capability, ...] = CAPABILITIES) -> SocketBot:
     env = bot_env(workdir, slack.url, arm=arm, ca=ca, config_text=config_text, SLACK_APP_TOKEN=APP_TOKEN)
     del env["SLACK_SIGNING_SECRET"]  # Socket Mode needs none
     settings = load_settings(env, mode="socket")
     assert settings.problems() == []
-    runtime = build_app(settings)
+    runtime = build_app(settings, capabilities=capabilities)
     runtime.start()
     try:
         handler = open_socket(runtime, settings.slack_app_token, ping_interval=ping_interval)
@@ -231,10 +234,9 @@ def status(store: Any, job_id: int) -> str | None:
 def test_approve_press_starts_the_job_once(tmp_path: Path, slack_sim: SlackSim, socket_sim: SocketModeSim,
                                            azure_sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     clean_env(monkeypatch)
-    with engine_kit.capabilities_restored():
-        monkeypatch.setenv("AVD_CAPABILITIES", "tests.engine_kit")
+    if True:
         handle = connect_bot(tmp_path, slack_sim, socket_sim, arm=azure_sim.url, ca=azure_sim.ca_path,
-                             config_text=engine_kit.engine_config())
+                             config_text=engine_kit.engine_config(), capabilities=engine_kit.CAPABILITIES)
         try:
             store = handle.runtime.store
             assert handle.ask("/avd scale Entra 3").payload is None

@@ -11,10 +11,11 @@ from azureops import readiness
 from azureops.gallery import ImageRef
 from azureops.scaleset_spec import ScaleSetSpec
 from bot.capabilities import drill as drill_cap
-from bot.capabilities import scaleset_records as scaleset_cap
 from bot.capabilities import status as status_cap
 from bot.capabilities.snapshots import Schedule
 from bot.capabilities.status import ICON, status_reply
+from bot.reads import STATUS_FRESH, SharedRead
+from bot.storage import records as scaleset_cap
 from sim.azure import AzureSim
 from tests.kit import BotHandle, Chat
 from tests.test_replicas_kit import OPS, bot_fixture, chat_fixture, fast_azure_fixture, replicate_directly  # noqa: F401
@@ -43,10 +44,10 @@ class Ticks:
 
     def __init__(self, bot: BotHandle) -> None:
         self.now = 1000.0
-        bot.runtime.extensions["status-read"] = status_cap.SharedRead(monotonic=lambda: self.now)
+        bot.runtime.status_read = SharedRead(monotonic=lambda: self.now)
 
     def later(self) -> None:
-        self.now += status_cap.STATUS_FRESH
+        self.now += STATUS_FRESH
 
 
 def test_status_before_and_after_the_replica(bot: BotHandle, chat: Chat, fast_azure: AzureSim) -> None:

@@ -1,27 +1,37 @@
-"""Capabilities: the glue between a parsed operation, the config, and an ``azureops`` plan.
+"""Capabilities: the glue between a parsed operation, the config and an ``azureops`` plan, one module each.
 
-Each module here exposes ``register(runtime)``: it adds ``runtime.handlers`` entries for read-only
-commands (answered directly) and calls ``bot.runner.register_capability`` for commands that run as
-jobs. ``register_all`` imports every module of this package, so adding a capability is adding a file.
+Each module exports one value, ``CAPABILITY`` (a ``bot.runtime.Capability``: handlers, job routes, plan
+builders, buttons); ``CAPABILITIES`` lists them all. ``bot.app.build_app`` takes this table (tests pass their
+own) and checks that every operation has exactly one handler. Capabilities import ``bot.runtime``,
+``bot.config``, ``bot.storage``, the pure text of ``bot.slack`` (render, cards, modals, chart), ``azureops``
+and ``commands``; never ``slack_bolt`` or ``bot.app``.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import TYPE_CHECKING
+from bot.capabilities import (
+    doctor,
+    drill,
+    failover,
+    identity,
+    jobs,
+    replicas,
+    scale,
+    scaleset,
+    snapshots,
+    status,
+)
+from bot.runtime import Capability
 
-if TYPE_CHECKING:
-    from bot.app import Runtime
-
-
-def register_all(runtime: Runtime) -> list[str]:
-    """Import every capability module and call its ``register(runtime)``; returns their names."""
-    names = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if callable(register):
-            register(runtime)
-            names.append(info.name)
-    return names
+CAPABILITIES: tuple[Capability, ...] = (
+    jobs.CAPABILITY,
+    status.CAPABILITY,
+    doctor.CAPABILITY,
+    replicas.CAPABILITY,
+    identity.CAPABILITY,
+    scaleset.CAPABILITY,
+    scale.CAPABILITY,
+    snapshots.CAPABILITY,
+    failover.CAPABILITY,
+    drill.CAPABILITY,
+)

@@ -3,21 +3,16 @@ Microsoft Graph right to write the join app's federated credentials."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from azureops import doctor, identities
+from azureops.clients import AzureClients
 from azureops.graphaccess import GraphAccess
-from bot import render
 from bot.capabilities.status import in_background
-from bot.siteconfig import SiteConfig
+from bot.config.siteconfig import SiteConfig
+from bot.runtime import Capability, CommandContext, Runtime
+from bot.slack import render
 from commands import ops
-
-if TYPE_CHECKING:
-    from azureops.clients import AzureClients
-    from bot.app import Runtime
-    from bot.listeners import CommandContext
 
 ICON = {"ok": ":white_check_mark:", "todo": ":large_orange_circle:", "missing": ":x:", "error": ":x:"}
 
@@ -103,13 +98,13 @@ def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Re
     verdict = "everything checks out" if report.healthy else "problems found"
     blocks: list[Block] = [HeaderBlock(text="avd-ops doctor"),
                            SectionBlock(text=MarkdownTextObject(text=f"*Config against Azure* · {verdict}"))]
-    blocks += render._sections("\n".join(lines) or "(nothing configured)")
+    blocks += render.sections("\n".join(lines) or "(nothing configured)")
     blocks.append(SectionBlock(text=MarkdownTextObject(text="*Permissions of the bot's identity*")))
-    blocks += render._sections("\n".join(perms) or "(no resource groups)")
+    blocks += render.sections("\n".join(perms) or "(no resource groups)")
     graph = graph_lines(report.graph) if report.graph is not None else []
     if report.graph is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Microsoft Graph: {report.graph.app}*")))
-        blocks += render._sections("\n".join(graph))
+        blocks += render.sections("\n".join(graph))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text="Custom roles: `deploy/roles/*.json` (least privilege, one per resource group purpose). "
              "Graph: `deploy/graph/avd-ops-graph-permission.json` (Application.ReadWrite.OwnedBy + app owner).")]))
@@ -127,5 +122,4 @@ def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None
                                                       simulated=runtime.simulated_azure))
 
 
-def register(runtime: Runtime) -> None:
-    runtime.handlers[ops.Doctor] = run_doctor
+CAPABILITY = Capability(name="doctor", handlers={ops.Doctor: run_doctor})

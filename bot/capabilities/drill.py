@@ -2,7 +2,7 @@
 
 The drill scales the DR scale set to the site's ``drill_capacity``, waits for that many Available session
 hosts, measures the time to capacity (scale-out start to hosts Available), scales back to 0 and posts the
-result with the trend of past drills: a text sparkline, then a bar chart PNG (``bot.chart``) uploaded to the
+result with the trend of past drills: a text sparkline, then a bar chart PNG (``bot.slack.chart``) uploaded to the
 card's thread with ``files_upload_v2`` (``files:write``; a failed upload is only logged). ``runs`` /
 ``drill_history`` read the ``dr_runs`` table (own migration) for ``/avd status`` and ``/avd failover status``.
 """
@@ -11,62 +11,33 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from sqlite_utils import Database
 
 from azureops import failover as fo
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import callback_step
-from bot import chart, jobs
-from bot.runner import register_capability
-from bot.store import register_migration
+from bot.runtime import Capability, Runtime
+from bot.slack import chart
+from bot.storage import jobs, records
 from commands import ops
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 log = logging.getLogger(__name__)
 KIND = "drill"
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def _schema(db: Database) -> None:
-    db.execute("create table dr_runs (id integer primary key, kind text not null, site text not null,"
-               " job_id integer, at text not null, seconds real, capacity integer)")
-    db.execute("create index dr_runs_site on dr_runs(site, kind)")
-
-
-register_migration("failover_0001_dr_runs", _schema)
-
-
-def ensure_schema(runtime: Runtime) -> None:
-    """Apply the history migration when this module was imported after the store migrated."""
-    if "failover_0001_dr_runs" not in runtime.store.applied_migrations():
-        runtime.store.migrate()
-
-
 def record_run(runtime: Runtime, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int,
                at: datetime) -> None:
-    ensure_schema(runtime)
-    with runtime.store.transaction() as db:
-        db.execute("delete from dr_runs where job_id = ? and kind = ?", [job_id, kind])  # a re-run summary step
-        db.table("dr_runs").insert({"kind": kind, "site": site, "job_id": job_id, "at": jobs.iso(at),
-                                    "seconds": seconds, "capacity": capacity})
+    records.record_run(runtime.store, kind=kind, site=site, job_id=job_id, seconds=seconds, capacity=capacity,
+                       at=at)
 
 
 def runs(runtime: Runtime, *, kind: str | None = None, site: str | None = None, limit: int = 20
          ) -> list[dict[str, Any]]:
     """Recorded runs, newest first."""
-    ensure_schema(runtime)
-    where, args = ["1 = 1"], []
-    for column, value in (("kind", kind), ("site", site)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    sql = f"select * from dr_runs where {' and '.join(where)} order by id desc limit ?"
-    return list(runtime.store.db.query(sql, [*args, limit]))
+    return records.runs(runtime.store, kind=kind, site=site, limit=limit)
 
 
 def drill_history(runtime: Runtime, site: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
@@ -127,7 +98,7 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     opt = cap.options(runtime, primary, dr, drill=True)
 
     def measure(ctx: StepContext) -> str:
-        job_id = int(getattr(ctx, "job_id", 0))
+        job_id = ctx.job_id
         steps = jobs.get_steps(runtime.store, job_id)
         seconds = cap.measured(steps, upto="drill-hosts-available", start="drill-scale-out")
         record_run(runtime, kind=KIND, site=dr.name, job_id=job_id, seconds=seconds, capacity=opt.capacity,
@@ -135,11 +106,11 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         return f"time to capacity {format_seconds(seconds) if seconds is not None else 'unknown'}"
 
     def report(ctx: StepContext) -> str:
-        job_id = int(getattr(ctx, "job_id", 0))
+        job_id = ctx.job_id
         past = drill_history(runtime, dr.name, limit=chart.MAX_POINTS)
         mine = next((r for r in past if r["job_id"] == job_id), None)
         seconds = mine["seconds"] if mine else None
-        runtime.extensions["engine"].progress.reply(job_id, report_text(dr.name, seconds, opt.capacity, past[:10]))
+        runtime.engine.progress.reply(job_id, report_text(dr.name, seconds, opt.capacity, past[:10]))
         charted = post_chart(runtime, job_id, dr.name, [float(r["seconds"]) for r in reversed(past)
                                                         if r["seconds"] is not None])
         return "reported" + (" with the trend chart" if charted else "")
@@ -150,13 +121,5 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
                          estimates=cap.estimates(runtime, KIND))
 
 
-def register_capabilities() -> None:
-    register_capability(KIND, build_drill, op_type=ops.Drill)
 
-
-def register(runtime: Runtime) -> None:
-    from bot.engine_listeners import run_capability
-
-    register_capabilities()
-    ensure_schema(runtime)
-    runtime.handlers[ops.Drill] = run_capability
+CAPABILITY = Capability(name="drill", jobs={ops.Drill: KIND}, plans={KIND: build_drill})

@@ -10,27 +10,25 @@ come from ``bot.capabilities.failover_config``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slack_bolt import Ack, Respond
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from azureops import failover as fo
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import PrimaryGate, callback_step
-from bot import approvals, audit, jobs, render, schedules
 from bot.capabilities import drill as history
 from bot.capabilities.failover_config import estimates, measured, options, sites, spec
-from bot.runner import CAPABILITIES, Engine, register_capability
-from bot.siteconfig import Site
+from bot.config.siteconfig import Site
+from bot.engine import schedules
+from bot.runtime import ButtonHandler, Capability, CommandContext, Runtime
+from bot.slack import render
+from bot.storage import jobs
 from commands import ops
 from commands.errors import AvdError, NotAllowed
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
-    from bot.listeners import CommandContext
 
 log = logging.getLogger(__name__)
 FAILOVER, FAILBACK, ROLLBACK, SCALE_DOWN = "failover", "failback", "failover rollback", "dr scale-down"
@@ -61,10 +59,10 @@ def summary_text(kind: str, title: str, seconds: float | None, steps: list[dict[
 
 def summary_step(runtime: Runtime, kind: str, site: Site, title: str) -> Any:
     def post(ctx: StepContext) -> str:
-        job_id = int(getattr(ctx, "job_id", 0))
+        job_id = ctx.job_id
         steps = [s for s in jobs.get_steps(runtime.store, job_id) if s["name"] != "summary"]
         seconds = measured(steps)
-        engine: Engine = runtime.extensions["engine"]
+        engine = runtime.engine
         engine.progress.reply(job_id, summary_text(kind, title, seconds, steps))
         history.record_run(runtime, kind=kind, site=site.name, job_id=job_id, seconds=seconds,
                            capacity=site.dr_capacity, at=runtime.clock())
@@ -110,27 +108,14 @@ def build_scale_down(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan
 
 
 def request_kind(runtime: Runtime, kind: str, op: ops.Operation, user: str, channel: str) -> str:
-    """Plan ``op`` as capability ``kind`` and open its approval (or start it); returns what to tell the user."""
-    engine: Engine = runtime.extensions["engine"]
-    now = engine.now()
-    plan = CAPABILITIES[kind](runtime, op, now)
-    approval = approvals.needs_approval(engine, op, plan)
-    try:
-        job_id = jobs.create_job(runtime.store, plan=plan, op=op, requested_by=user, channel=channel,
-                                 status=jobs.AWAITING if approval else jobs.QUEUED, now=now, kind=kind)
-    except AvdError as err:
-        return str(err)
-    audit.record(runtime.store, actor=user, action="job requested", target=f"job {job_id}",
-                 detail={"verb": plan.policy_verb, "plan_hash": plan.hash(), "approval": approval}, at=now)
-    if approval:
-        approvals.open_approval(engine, job_id, plan, user, channel, now, fresh=False)
-        return f"{plan.title}: job {job_id} waits for an approver."
-    engine.progress.post_card(job_id, channel)
-    engine.submit(job_id)
-    return f"{plan.title}: job {job_id} started."
-
-
-# ---- read-only commands ----------------------------------------------------------------------------
+    """Request ``op`` as the plan ``kind`` (approval per policy); returns what to tell the user."""
+    said: list[str] = []
+    job_id = runtime.engine.request(op, user, channel, said.append, kind=kind)
+    if job_id is None:
+        return f":no_entry: {said[-1]}" if said else ":no_entry: nothing was requested"
+    job = jobs.get_job(runtime.store, job_id) or {}
+    waits = job.get("status") == jobs.AWAITING
+    return f"{job.get('title') or kind}: job {job_id} {'waits for an approver' if waits else 'started'}."
 
 
 def active_job(runtime: Runtime, kinds: tuple[str, ...], dr: Site) -> dict[str, Any] | None:
@@ -168,7 +153,7 @@ def show_failover_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
                           PrimaryGate(primary.location, opt.primary_timeout))
     runs = len(history.runs(runtime, kind=FAILOVER))
     text = plan_text(plan, checks, f"/avd failover start {dr.name}", runs)
-    return render.Reply(text=text, blocks=render.card(render._sections(text), simulated=runtime.simulated_azure))
+    return render.Reply(text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure))
 
 
 def show_failback_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
@@ -176,7 +161,7 @@ def show_failback_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     plan = build_failback(runtime, op, ctx.now)
     text = "\n".join([f"*{plan.title}* ({plan.summary})", *plan.preview(),
                       f"Start it with `/avd failback start {sites(runtime, op.site)[1].name}`."])
-    return render.Reply(text=text, blocks=render.card(render._sections(text), simulated=runtime.simulated_azure))
+    return render.Reply(text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure))
 
 
 def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
@@ -195,7 +180,7 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
         took = format_seconds(run["seconds"]) if run["seconds"] is not None else "?"
         lines.append(f"• {run['at'][:16]}Z {run['kind']} (job {run['job_id']}): {took}")
     text = "\n".join(lines)
-    return render.Reply(text=text, blocks=render.card(render._sections(text), simulated=runtime.simulated_azure))
+    return render.Reply(text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure))
 
 
 def cancel(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
@@ -204,12 +189,12 @@ def cancel(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.R
     job = active_job(runtime, (FAILOVER,), dr)
     if job is None:
         raise NotAllowed(f"no failover of {primary.name} -> {dr.name} is waiting or running")
-    engine: Engine = runtime.extensions["engine"]
+    engine = runtime.engine
     said = engine.cancel(int(job["id"]), ctx.user_id)
     text = (f"{said} A rollback (undrain {primary.host_pool}, scale {dr.scale_set} back to 0) runs as its own "
             "approved job: press *Plan rollback* once the failover has stopped.")
     button = ButtonElement(text="Plan rollback", action_id=ROLLBACK_ACTION, value=dr.name)
-    blocks = [*render._sections(text), ActionsBlock(block_id=f"rollback:{dr.name}", elements=[button])]
+    blocks = [*render.sections(text), ActionsBlock(block_id=f"rollback:{dr.name}", elements=[button])]
     return render.Reply(text=text, blocks=blocks, in_channel=True)
 
 
@@ -235,13 +220,13 @@ def remind(site: str, channel: str) -> bool:
     runtime = schedules._ENGINES[0].runtime
     primary, dr = sites(runtime, site)
     ref = spec(dr, primary).vmss
-    capacity = int(runtime.azure.compute(ref.subscription).virtual_machine_scale_sets.get(
-        ref.resource_group, ref.name).sku.capacity or 0)
+    sku = runtime.azure.compute(ref.subscription).virtual_machine_scale_sets.get(ref.resource_group, ref.name).sku
+    capacity = int(sku.capacity or 0) if sku is not None else 0
     if capacity == 0:
         return False
     text = reminder_text(dr, capacity)
     button = ButtonElement(text="Scale DR to 0", action_id=SCALE_DOWN_ACTION, value=dr.name, style="danger")
-    blocks = [*render._sections(text), ActionsBlock(block_id=f"scale-down:{dr.name}", elements=[button])]
+    blocks = [*render.sections(text), ActionsBlock(block_id=f"scale-down:{dr.name}", elements=[button])]
     runtime.client.chat_postMessage(channel=channel, text=text, blocks=[b.to_dict() for b in blocks])
     return True
 
@@ -249,44 +234,31 @@ def remind(site: str, channel: str) -> bool:
 # ---- wiring ----------------------------------------------------------------------------------------
 
 
-def register_capabilities() -> None:
-    register_capability(FAILOVER, build_failover, op_type=ops.FailoverStart)
-    register_capability(FAILBACK, build_failback, op_type=ops.FailbackStart)
-    register_capability(ROLLBACK, build_rollback)
-    register_capability(SCALE_DOWN, build_scale_down)
+def pressed(kind: str, op_of: Callable[[str], ops.Operation]) -> ButtonHandler:
+    """A Plan rollback / Scale DR to 0 press: request that job for the site the button names."""
+
+    def handle(runtime: Runtime, user: str, channel: str, site: str) -> str:
+        refusal = runtime.authz.refusal(user, channel)
+        if refusal:
+            return refusal[-1]
+        try:
+            return request_kind(runtime, kind, op_of(site), user, channel)
+        except Exception as exc:  # an unknown site in the value, Azure unreadable: say so, not an incident
+            err = project_error(exc)
+            if err is None:
+                raise
+            return f":no_entry: {err}"
+
+    return handle
 
 
-def register(runtime: Runtime) -> None:
-    from bot.engine_listeners import run_capability
-
-    register_capabilities()
-    history.ensure_schema(runtime)
-    if runtime.extensions.get("failover.actions"):
-        return
-    runtime.extensions["failover.actions"] = True
-    runtime.handlers.update({ops.FailoverPlan: show_failover_plan, ops.FailbackPlan: show_failback_plan,
-                             ops.FailoverStatus: show_status, ops.FailoverCancel: cancel,
-                             ops.FailoverStart: run_capability, ops.FailbackStart: run_capability})
-
-    def press(kind: str, op_of: Any) -> Any:
-        def handler(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-            ack()
-            runtime.after_ack(pressed, body, respond, respond=respond)
-
-        def pressed(body: dict[str, Any], respond: Respond) -> None:
-            user = (body.get("user") or {}).get("id", "")
-            channel = (body.get("container") or {}).get("channel_id", "")
-            site = str(((body.get("actions") or [{}])[0]).get("value", ""))
-            refusal = runtime.authz.refusal(user, channel)
-            try:
-                text = refusal[-1] if refusal else request_kind(runtime, kind, op_of(site), user, channel)
-            except Exception as exc:  # an unknown site in the value, Azure unreadable: say so, not an incident
-                err = project_error(exc)
-                if err is None:
-                    raise
-                text = f":no_entry: {err}"
-            respond(text=text, response_type="ephemeral", replace_original=False)
-        return handler
-
-    runtime.app.action(ROLLBACK_ACTION)(press(ROLLBACK, lambda site: ops.FailoverCancel(site=site)))
-    runtime.app.action(SCALE_DOWN_ACTION)(press(SCALE_DOWN, lambda site: ops.Scale(target=site, count=0)))
+CAPABILITY = Capability(
+    name="failover",
+    handlers={ops.FailoverPlan: show_failover_plan, ops.FailbackPlan: show_failback_plan,
+              ops.FailoverStatus: show_status, ops.FailoverCancel: cancel},
+    jobs={ops.FailoverStart: FAILOVER, ops.FailbackStart: FAILBACK},
+    plans={FAILOVER: build_failover, FAILBACK: build_failback, ROLLBACK: build_rollback,
+           SCALE_DOWN: build_scale_down},
+    buttons={ROLLBACK_ACTION: pressed(ROLLBACK, lambda site: ops.FailoverCancel(site=site)),
+             SCALE_DOWN_ACTION: pressed(SCALE_DOWN, lambda site: ops.Scale(target=site, count=0))},
+)

@@ -6,18 +6,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azureops import failover as fo
 from azureops.asr import RecoveryPlanRef
 from azureops.dr_capacity import ScaleSetRef
 from azureops.sessions import HostPoolRef
-from bot import jobs
-from bot.siteconfig import Site
+from bot.config.siteconfig import Site
+from bot.runtime import Runtime
+from bot.storage import jobs
 from commands.errors import NotAllowed
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 
 def sites(runtime: Runtime, name: str | None) -> tuple[Site, Site]:
@@ -66,11 +64,7 @@ def options(runtime: Runtime, primary: Site, dr: Site, *, now: bool = False, dri
 
 def estimates(runtime: Runtime, kind: str) -> dict[str, float]:
     """Average seconds per step name over this kind's finished jobs (empty before the first run)."""
-    rows = runtime.store.db.execute(
-        "select s.name, avg((julianday(s.finished_at) - julianday(s.started_at)) * 86400.0) from steps s"
-        " join jobs j on j.id = s.job_id where j.kind = ? and j.status = 'done' and s.status = 'done'"
-        " and s.started_at is not null and s.finished_at is not null group by s.name", [kind]).fetchall()
-    return {str(name): float(avg) for name, avg in rows if avg is not None}
+    return jobs.step_averages(runtime.store, kind)
 
 
 def measured(steps: list[dict[str, Any]], upto: str | None = None, start: str | None = None) -> float | None:

@@ -7,17 +7,13 @@ Entra's 20-credential limit (without a credential for this identity) is refused 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from azureops import identities
 from azureops.plan import Plan
-from bot.runner import register_capability
-from bot.siteconfig import Site
+from bot.config.siteconfig import Site
+from bot.runtime import Capability, Runtime
 from commands import ops
 from commands.errors import NotAllowed
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 KIND = "identity create"
 
@@ -54,8 +50,4 @@ def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
                                     site=site.name)
 
 
-def register(runtime: Runtime) -> None:
-    from bot.engine_listeners import run_capability
-
-    register_capability(KIND, build_plan, op_type=ops.IdentityCreate)
-    runtime.handlers[ops.IdentityCreate] = run_capability
+CAPABILITY = Capability(name="identity", jobs={ops.IdentityCreate: KIND}, plans={KIND: build_plan})

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slack_bolt import Ack, Respond
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -25,18 +24,14 @@ from slack_sdk.models.blocks import (
 )
 
 from azureops import replicas as plans
-from azureops.errors import project_error
 from azureops.gallery import ImageRef, VersionReplicas, read_replicas, resolve, scale_set_image
 from azureops.plan import Plan
-from bot import approvals, audit, jobs, render
 from bot.capabilities.status import in_background
-from bot.runner import register_capability
+from bot.runtime import Capability, CommandContext, Runtime
+from bot.slack import render
+from bot.storage import audit
 from commands import ops
 from commands.errors import AvdError, AzureNotFound, NotAllowed
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
-    from bot.listeners import CommandContext
 
 UNLOCK_ACTION = "replicas_unlock_remove"
 STATE_ICON = {"Completed": ":large_green_circle:", "Replicating": ":large_yellow_circle:",
@@ -108,7 +103,7 @@ def replicas_reply(vr: VersionReplicas, *, simulated: bool = False) -> render.Re
                            SectionBlock(text=MarkdownTextObject(
                                text=f"Gallery `{vr.ref.gallery}` in `{vr.ref.resource_group}` · replication "
                                     f"*{vr.aggregated}* · provisioning {vr.provisioning_state or 'unknown'}"))]
-    blocks += render._sections("\n".join(lines) or "(no target regions)")
+    blocks += render.sections("\n".join(lines) or "(no target regions)")
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text=f"{lock} · add one with `/avd replicas add REGION {vr.ref.label}`")]))
     return render.Reply(text=text, blocks=render.card(blocks, simulated=simulated))
@@ -122,7 +117,7 @@ def locked_reply(err: plans.ReplicaLocked, op: ops.ReplicasRemove, *, simulated:
     value = json.dumps({"region": err.region, "image": ref.image, "version": ref.version})
     confirm = ConfirmObject(title="Request the unlock plan?", text=f"An approver must approve removing {err.region} "
                             f"from {ref.label} with the lock lifted.", confirm="Request", deny="Cancel")
-    blocks: list[Block] = [*render._sections(text), ActionsBlock(block_id="replicas:unlock", elements=[
+    blocks: list[Block] = [*render.sections(text), ActionsBlock(block_id="replicas:unlock", elements=[
         ButtonElement(text="Allow deletion, then remove", action_id=UNLOCK_ACTION, value=value, style="danger",
                       confirm=confirm)])]
     return render.Reply(text=text, blocks=render.card(blocks, simulated=simulated))
@@ -150,7 +145,7 @@ def remove_replica(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> 
             audit.record(runtime.store, actor=ctx.user_id, action="replicas remove refused", target=err.resource_id,
                          detail={"region": err.region, "reason": "locked"}, outcome="refused", at=runtime.clock())
             return locked_reply(err, op, simulated=runtime.simulated_azure)
-        approvals.request_job(runtime.extensions["engine"], op, ctx.user_id, ctx.channel_id, say)
+        runtime.engine.request(op, ctx.user_id, ctx.channel_id, say)
         return None
 
     in_background(runtime, ctx, work)
@@ -158,20 +153,10 @@ def remove_replica(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> 
 
 def request_unlock(runtime: Runtime, op: ops.ReplicasRemove, user: str, channel: str) -> str:
     """Plan "allow deletion, then remove" and open its own approval (always required)."""
-    engine = runtime.extensions["engine"]
-    now = runtime.clock()
-    try:
-        plan = build_unlock_remove(runtime, op, now)
-        job_id = jobs.create_job(runtime.store, plan=plan, op=op, requested_by=user, channel=channel,
-                                 status=jobs.AWAITING, now=now, kind=plans.UNLOCK_REMOVE)
-    except Exception as exc:
-        err = project_error(exc)
-        if err is None:
-            raise
-        return f":no_entry: {err}"
-    audit.record(runtime.store, actor=user, action="job requested", target=f"job {job_id}",
-                 detail={"verb": plans.UNLOCK_REMOVE, "plan_hash": plan.hash(), "approval": True}, at=now)
-    approvals.open_approval(engine, job_id, plan, user, channel, now, fresh=False)
+    said: list[str] = []
+    job_id = runtime.engine.request(op, user, channel, said.append, kind=plans.UNLOCK_REMOVE, approval=True)
+    if job_id is None:
+        return f":no_entry: {said[-1]}" if said else ":no_entry: nothing was requested"
     return f"Requested job {job_id}: an approver must approve it on its card."
 
 
@@ -187,32 +172,23 @@ def unlock_op(value: str) -> ops.ReplicasRemove:
     return ops.ReplicasRemove(region=fields[0], image=fields[1], version=fields[2])
 
 
-def register_buttons(runtime: Runtime) -> None:
-    @runtime.app.action(UNLOCK_ACTION)
-    def on_unlock(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        runtime.after_ack(unlock_pressed, body, respond, respond=respond)
-
-    def unlock_pressed(body: dict[str, Any], respond: Respond) -> None:
-        user = (body.get("user") or {}).get("id", "")
-        channel = (body.get("container") or {}).get("channel_id", "") or (body.get("channel") or {}).get("id", "")
-        try:
-            refusal = runtime.authz.refusal(user, channel)
-            if refusal:
-                raise NotAllowed(refusal[-1])
-            op = unlock_op(str((body.get("actions") or [{}])[0].get("value") or ""))
-        except AvdError as err:
-            respond(text=f":no_entry: {err}", response_type="ephemeral", replace_original=False)
-            return
-        runtime.extensions["readers"].submit(
-            lambda: respond(text=request_unlock(runtime, op, user, channel), response_type="ephemeral",
-                            replace_original=False))
+def unlock_pressed(runtime: Runtime, user: str, channel: str, value: str) -> str:
+    """The unlock button of a refused removal: request "allow deletion, then remove" (always approved)."""
+    try:
+        refusal = runtime.authz.refusal(user, channel)
+        if refusal:
+            raise NotAllowed(refusal[-1])
+        op = unlock_op(value)
+    except AvdError as err:
+        return f":no_entry: {err}"
+    return request_unlock(runtime, op, user, channel)
 
 
-def register(runtime: Runtime) -> None:
-    register_capability(plans.ADD, build_add, op_type=ops.ReplicasAdd)
-    register_capability(plans.REMOVE, build_remove)  # routed by verb; /avd goes through remove_replica first
-    register_capability(plans.UNLOCK_REMOVE, build_unlock_remove)
-    runtime.handlers[ops.ReplicasList] = list_replicas
-    runtime.handlers[ops.ReplicasRemove] = remove_replica
-    register_buttons(runtime)
+CAPABILITY = Capability(
+    name="replicas",
+    handlers={ops.ReplicasList: list_replicas, ops.ReplicasRemove: remove_replica},
+    jobs={ops.ReplicasAdd: plans.ADD},
+    # REMOVE is routed by verb: /avd goes through remove_replica first (the safety lock check)
+    plans={plans.ADD: build_add, plans.REMOVE: build_remove, plans.UNLOCK_REMOVE: build_unlock_remove},
+    buttons={UNLOCK_ACTION: unlock_pressed},
+)

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from azureops import hostpools, scaleset_spec, scalesets
 from azureops.plan import Plan
 from bot.capabilities.scaleset import WAIT_TIMEOUT, domain_password
-from bot.capabilities.scaleset_records import dr_scale_set
-from bot.runner import register_capability
-from bot.siteconfig import Site
+from bot.config.siteconfig import Site
+from bot.runtime import Capability, Runtime
+from bot.storage.records import dr_scale_set
 from commands import ops
 from commands.errors import AzureNotFound, NotAllowed
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 KIND = "scale"
 SCALE_IN, SCALE_OUT = "scale in", "scale out"
@@ -124,8 +120,4 @@ def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
                 verb=verb, summary=change)
 
 
-def register(runtime: Runtime) -> None:
-    from bot.engine_listeners import run_capability
-
-    register_capability(KIND, build_plan, op_type=ops.Scale)
-    runtime.handlers[ops.Scale] = run_capability
+CAPABILITY = Capability(name="scale", jobs={ops.Scale: KIND}, plans={KIND: build_plan})

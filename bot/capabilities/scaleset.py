@@ -4,7 +4,7 @@ The command opens the modal at once (``views.open`` right after the ack; the tri
 in what the primary scale set actually uses with ``views.update``. A submitted form becomes the site's
 requested spec in ``dr_scale_sets`` (no secrets in it) and a ``scaleset create`` job whose plan is built from
 that spec after the preflight (replica Completed in the location, identity, subnet, VM size, host pool).
-``bot.capabilities.scaleset_records`` keeps the table (``dr_scale_set(store, site)``).
+``bot.storage.records`` keeps the table (``dr_scale_set(store, site)``).
 """
 
 from __future__ import annotations
@@ -13,24 +13,21 @@ import logging
 import os
 from dataclasses import asdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azureops import hostpools, identities, scaleset_spec, scalesets
 from azureops.errors import project_error
 from azureops.gallery import parse_image_id
 from azureops.plan import Plan, Step, StepContext
 from azureops.scaleset_spec import ScaleSetSpec
-from bot import approvals, audit, modals, render
 from bot.capabilities.identity import site_of
-from bot.capabilities.scaleset_records import dr_scale_set, mark_created, requested_spec, save_request
-from bot.runner import register_capability
-from bot.siteconfig import Site
+from bot.config.siteconfig import Site
+from bot.runtime import Capability, CommandContext, Runtime, Say
+from bot.slack import modals, render
+from bot.storage import audit
+from bot.storage.records import dr_scale_set, mark_created, requested_spec, save_request
 from commands import ops
 from commands.errors import AvdError, NotAllowed
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
-    from bot.listeners import CommandContext
 
 log = logging.getLogger(__name__)
 KIND = "scaleset create"
@@ -210,7 +207,7 @@ def submitted(runtime: Runtime, user: str, meta: dict[str, Any], form: modals.Sc
 
 
 def plan_request(runtime: Runtime, op: ops.ScalesetCreate, site: Site, spec: ScaleSetSpec, user: str,
-                 channel: str, say: approvals.Say) -> None:
+                 channel: str, say: Say) -> None:
     """Preflight ``spec`` (a refused form changes nothing). Dry run: preview it. Otherwise save it as the site's
     requested DR scale set and request the job (approval per policy)."""
     try:
@@ -227,11 +224,8 @@ def plan_request(runtime: Runtime, op: ops.ScalesetCreate, site: Site, spec: Sca
         say("\n".join([f"*Dry run: {plan.title}* (nothing was changed)", *plan.preview()]))
         return
     save_request(runtime.store, site.name, spec, user, runtime.clock())
-    approvals.request_job(runtime.extensions["engine"], op, user, channel, say)
+    runtime.engine.request(op, user, channel, say, plan=plan)
 
 
-def register(runtime: Runtime) -> None:
-    runtime.store.migrate()
-    register_capability(KIND, build_plan)
-    runtime.handlers[ops.ScalesetCreate] = open_form
-    modals.register_view(runtime, lambda user, meta, form: submitted(runtime, user, meta, form))
+CAPABILITY = Capability(name="scaleset", handlers={ops.ScalesetCreate: open_form}, plans={KIND: build_plan},
+                        form=submitted)

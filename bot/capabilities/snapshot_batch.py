@@ -13,18 +13,15 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.plan import StepContext
 from azureops.staging import stage_and_import
-from bot import jobs
+from bot.runtime import Runtime
 from commands.errors import AvdError, AzureError
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
 
 LIFTED = "snapshots:lifted:"
 
@@ -37,14 +34,14 @@ class Batch:
         self.runtime, self.t, self.sources, self.lift = runtime, t, sources, lift
         self.concurrency = max(1, concurrency)
         self.futures: dict[str, Future[snaps.Snap]] = {}
-        self.rows: dict[str, int] = {}
+        self.rows: dict[str, str] = {}  # snapshot name -> the name of its copy step
         self.done = threading.Event()
         self.restore_error: AvdError | None = None
         self.started_at = time.monotonic()
         self.copied: list[snaps.Snap] = []
         self.failed: list[str] = []
         self._lock = threading.Lock()
-        self._ctx: Any = None
+        self._ctx: StepContext | None = None
 
     def start(self, ctx: StepContext) -> None:
         with self._lock:
@@ -67,25 +64,24 @@ class Batch:
             threading.Thread(target=self._finish, args=(pool, stack), daemon=True, name="avd-snapbatch").start()
 
     def _copy(self, src: snaps.Snap) -> snaps.Snap:
-        self._row(src.name, status=jobs.STEP_RUNNING, percent=0.0)
+        self._row(src.name, status="running", percent=0.0)
         last = [-10.0]
 
         def progress(percent: float | None, text: str) -> None:
             if percent is not None and percent - last[0] >= 5:
                 last[0] = percent
-                self._row(src.name, percent=percent, progress=text[:200])
+                self._row(src.name, percent=percent, text=text)
 
         try:
             replica = copies.copy_snapshot(self.t, src, progress, stage=stage_and_import)
         except Exception as exc:
             with self._lock:
                 self.failed.append(src.name)
-            self._row(src.name, status=jobs.STEP_FAILED, error=str(exc)[:500])
+            self._row(src.name, status="failed", error=str(exc))
             raise
         with self._lock:
             self.copied.append(replica)
-        self._row(src.name, status=jobs.STEP_DONE, percent=100.0, output=done_line(src, replica),
-                  finished_at=jobs.iso(self.runtime.clock()))
+        self._row(src.name, status="done", percent=100.0, output=done_line(src, replica))
         return replica
 
     def _finish(self, pool: ThreadPoolExecutor, stack: ExitStack) -> None:
@@ -100,11 +96,8 @@ class Batch:
             self.done.set()
 
     def _row(self, name: str, **fields: Any) -> None:
-        engine, job_id = getattr(self._ctx, "engine", None), getattr(self._ctx, "job_id", None)
-        if engine is None or job_id is None or name not in self.rows:
-            return
-        jobs.update_step(engine.store, job_id, self.rows[name], **fields)
-        engine.progress.touch(job_id)
+        if self._ctx is not None and name in self.rows:
+            self._ctx.item(self.rows[name], **fields)
 
     def wait(self, ctx: StepContext, src: snaps.Snap) -> str:
         self.start(ctx)

@@ -15,7 +15,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -23,19 +22,15 @@ from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.plan import Plan, Step, StepContext, format_seconds
-from bot import jobs
 from bot.capabilities.snapshot_batch import Batch, forget, leftover_locks, remember
-from bot.runner import register_capability
-from bot.schedules import PERSISTENT
+from bot.config.siteconfig import SnapshotProfile
+from bot.engine.schedules import PERSISTENT
+from bot.runtime import Capability, CommandContext, Runtime
+from bot.slack.render import Reply
+from bot.storage import audit, jobs
 from commands import ops
 from commands.cron import trigger_fields, validate_cron
 from commands.errors import AzureError, NotApproved, UsageError
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
-    from bot.listeners import CommandContext
-    from bot.render import Reply
-    from bot.siteconfig import SnapshotProfile
 
 log = logging.getLogger(__name__)
 SYNC, COPY, COPIES = "snapshots-sync", "snapshots-copy", "snapshots-sync-copies"
@@ -50,7 +45,7 @@ def profile_of(runtime: Runtime, name: str) -> SnapshotProfile:
 
 
 def target_of(runtime: Runtime, p: SnapshotProfile) -> copies.Target:
-    budget = runtime.extensions.setdefault("snapshot-budget", snaps.Budget())
+    budget = runtime.snapshot_budget
     poll = float(getattr(runtime.azure, "polling_interval", 15.0))
     return copies.Target(p.source_subscription, p.target_subscription, p.target_resource_group, p.target_region,
                          runtime.azure, budget, poll_seconds=min(15.0, poll))
@@ -164,9 +159,9 @@ def build(runtime: Runtime, profile_name: str, only: str | None, verb: str, kind
         steps.append(copy_step(batch, t, src, src.id.lower() in d.replicated, d.conflicts.get(src.id.lower(), "")))
     steps += [delete_step(runtime, batch, t, o, lifts[o.name]) for o in d.orphans]
     steps.append(summary_step(batch, t, len(d.replicated), len(d.orphans), notes))
-    for n, step in enumerate(steps):
+    for step in steps:
         if step.name.startswith("copy:"):
-            batch.rows[step.name[5:]] = n
+            batch.rows[step.name[5:]] = step.name
     destructive = bool(d.orphans or copy_lift or any(lifts.values()))
     if destructive and verb not in runtime.settings.config.policy.require_approval:
         raise NotApproved(f"this {verb} would delete snapshots or lift locks, which needs an approver, but "
@@ -216,7 +211,7 @@ def set_schedule(runtime: Runtime, profile: str, cron: str | None, *, user: str,
         return f"Schedule for `{profile}` removed."
     spec = validate_cron(cron)
     op_json = jobs.op_to_json(ops.SnapshotsSync(profile=profile))
-    runtime.scheduler.add_job("bot.schedules:fire", CronTrigger(**trigger_fields(spec), timezone="UTC"),
+    runtime.scheduler.add_job("bot.engine.schedules:fire", CronTrigger(**trigger_fields(spec), timezone="UTC"),
                               args=[op_json, user, channel], id=job_id, name=spec, jobstore=PERSISTENT,
                               executor="light", replace_existing=True)
     return f"`{profile}` now syncs on `{spec}` (UTC), requested as <@{user}> in <#{channel}>."
@@ -239,12 +234,8 @@ def schedule_lines(runtime: Runtime) -> list[str]:
 
 
 def on_schedule(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> Reply:
-    from bot.render import Reply
-
     assert isinstance(op, ops.SnapshotsSchedule)
     text = set_schedule(runtime, op.profile, op.cron, user=ctx.user_id, channel=ctx.channel_id)
-    from bot import audit
-
     audit.record(runtime.store, actor=ctx.user_id, action="snapshots schedule", target=op.profile,
                  detail={"cron": op.cron or "off"}, at=ctx.now)
     return Reply(text=text)
@@ -258,13 +249,17 @@ def seed_schedules(runtime: Runtime) -> None:
             set_schedule(runtime, p.name, p.schedule, user="avd-bot", channel=channels[0])
 
 
-def register(runtime: Runtime) -> None:
-    register_capability(SYNC, build_sync, op_type=ops.SnapshotsSync)
-    register_capability(COPY, build_copy, op_type=ops.SnapshotsCopy)
-    register_capability(COPIES, build_sync_copies)
-    runtime.handlers[ops.SnapshotsSchedule] = on_schedule
-    runtime.extensions["snapshot-schedules"] = schedules
+def install_schedules(runtime: Runtime) -> None:
     try:
         seed_schedules(runtime)
     except Exception:  # noqa: BLE001 - a bad config schedule must not stop the bot; /avd doctor shows it
         log.exception("could not install the configured snapshot schedules")
+
+
+CAPABILITY = Capability(
+    name="snapshots",
+    handlers={ops.SnapshotsSchedule: on_schedule},
+    jobs={ops.SnapshotsSync: SYNC, ops.SnapshotsCopy: COPY},
+    plans={SYNC: build_sync, COPY: build_copy, COPIES: build_sync_copies},
+    on_start=install_schedules,
+)

@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from slack_sdk.models.blocks import (
     Block,
@@ -35,21 +33,17 @@ from azureops.errors import project_error
 from azureops.gallery import ImageRef, user_terms
 from azureops.plan import format_seconds
 from azureops.readiness import AMBER, GREEN, RED, Line
-from bot import render
-from bot.capabilities import drill, scaleset_records, snapshots
-from bot.siteconfig import Site, SiteConfig
+from bot.capabilities import drill, snapshots
+from bot.config.siteconfig import Site, SiteConfig
+from bot.reads import SharedRead
+from bot.runtime import Capability, CommandContext, Runtime
+from bot.slack import render
+from bot.storage import jobs
+from bot.storage import records as scaleset_records
 from commands import ops
 from commands.errors import AzureError
 
-if TYPE_CHECKING:
-    from bot.app import Runtime
-    from bot.listeners import CommandContext
-
 log = logging.getLogger(__name__)
-READERS = 4
-# A read is reused for STATUS_FRESH seconds after it started: in an incident twenty operators asking at once
-# cost one set of ARM reads (ARM refills a subscription's read budget at 25/s, and the failover needs it).
-STATUS_FRESH = 3.0
 ACK_MAX_AGE = 60.0  # the ack shows the last read if it started less than this ago; a fresh read follows
 T = TypeVar("T")
 DRILL_STALE = timedelta(days=90)  # rehearse at least quarterly
@@ -62,11 +56,7 @@ ICON = {readiness.GREEN: ":large_green_circle:", readiness.AMBER: ":large_orange
 
 
 def readers(runtime: Runtime) -> ThreadPoolExecutor:
-    pool: ThreadPoolExecutor | None = runtime.extensions.get("readers")
-    if pool is None:
-        pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="avd-reader")
-        runtime.extensions["readers"] = pool
-    return pool
+    return runtime.readers
 
 
 def answer(runtime: Runtime, work: Callable[[], render.Reply | None]) -> render.Reply | None:
@@ -117,13 +107,7 @@ def pairs(cfg: SiteConfig) -> list[readiness.PairRefs]:
 def last_syncs(runtime: Runtime) -> dict[str, dict[str, Any] | None]:
     """The newest ``snapshots sync`` job per configured profile (``None``: never)."""
     found: dict[str, dict[str, Any] | None] = {p: None for p in runtime.settings.config.snapshot_profiles}
-    try:
-        rows = list(runtime.store.db.query(
-            "select id, status, op_json, created_at, finished_at from jobs where verb = 'snapshots sync' or "
-            "kind = 'snapshots sync' order by id desc limit 500"))
-    except Exception:  # noqa: BLE001 - no jobs table (or no engine columns) yet: "never"
-        return found
-    for row in rows:
+    for row in jobs.latest_of_verb(runtime.store, "snapshots sync"):
         profile = json.loads(row["op_json"] or "{}").get("profile")
         if profile in found and found[profile] is None:
             found[profile] = row
@@ -229,7 +213,7 @@ def status_reply(results: list[readiness.PairReadiness], *, simulated: bool = Fa
         head = f"{ICON[pair.colour]} *{pair.primary} → {pair.secondary}*: {pair.colour}"
         summary.append(f"{pair.primary} -> {pair.secondary}: {pair.colour}")
         blocks.append(SectionBlock(text=MarkdownTextObject(text=head)))
-        blocks += render._sections("\n".join(line_text(line) for line in pair.lines))
+        blocks += render.sections("\n".join(line_text(line) for line in pair.lines))
     if not results:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="No secondary site is configured in avd.toml.")))
     when = f"Read from Azure at {read_at:%H:%M:%S} UTC. " if read_at is not None else ""
@@ -255,49 +239,8 @@ def readiness_of(runtime: Runtime, now: datetime) -> list[readiness.PairReadines
     return results
 
 
-class SharedRead:
-    """One read shared by everyone who asks while it runs and for ``fresh`` seconds after it started: twenty
-    people typing `/avd status` at once in an incident make one set of Azure reads, not twenty. ``last`` keeps
-    the newest successful result for the next ack to show. Errors are not kept."""
-
-    def __init__(self, fresh: float = STATUS_FRESH, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.fresh = fresh
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._future: Future[Any] | None = None
-        self._at = 0.0
-        self._last: tuple[float, Any] | None = None
-
-    def get(self, work: Callable[[], T]) -> T:
-        with self._lock:
-            future, owner = self._future, False
-            if future is None or (future.done() and self._monotonic() - self._at >= self.fresh):
-                future, owner = Future(), True
-                self._future, self._at = future, self._monotonic()
-        if owner:
-            try:
-                value = work()
-            except BaseException as exc:
-                with self._lock:
-                    self._future = None
-                future.set_exception(exc)
-            else:
-                with self._lock:
-                    self._last = (self._at, value)
-                future.set_result(value)
-        result: T = future.result()
-        return result
-
-    def last(self, max_age: float) -> Any | None:
-        """The newest successful result if its read started less than ``max_age`` seconds ago; never waits."""
-        with self._lock:
-            last = self._last
-        return last[1] if last is not None and self._monotonic() - last[0] < max_age else None
-
-
 def shared_read(runtime: Runtime) -> SharedRead:
-    shared: SharedRead = runtime.extensions.setdefault("status-read", SharedRead())
-    return shared
+    return runtime.status_read
 
 
 _READ_AT = re.compile(r"Read from Azure at \d\d:\d\d:\d\d UTC\. ")
@@ -334,7 +277,4 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> Non
     readers(runtime).submit(run)
 
 
-def register(runtime: Runtime) -> None:
-    readers(runtime)
-    runtime.handlers[ops.Status] = show_status
-    runtime.ack_answers[ops.Status] = last_answer
+CAPABILITY = Capability(name="status", handlers={ops.Status: show_status}, ack_answers={ops.Status: last_answer})

@@ -4,11 +4,11 @@
     chat.click("Approve", user="U0LEAD1")
     chat.last_message(); chat.ephemerals("U0OPS1"); chat.wait_for(lambda: ...)
 
-The builders live in ``bot.chat`` (the sandbox console uses them too); this package re-exports them
+The builders live in ``sim.slack.chat`` (the sandbox console uses them too); this package re-exports them
 and adds the pieces the fixtures in ``tests/conftest.py`` are made of.
 """
 
-from bot.chat import (
+from sim.slack.chat import (
     Chat,
     HttpResponse,
     block_actions_payload,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.app import Runtime, build_app
+from bot.app import build_app
+from bot.capabilities import CAPABILITIES
+from bot.config.settings import Settings, load_settings
+from bot.runtime import Capability, Runtime
 from bot.sandbox import example_config
-from bot.server import BotServer, serve_runtime
-from bot.settings import Settings, load_settings
+from bot.slack.server import BotServer, serve_runtime
 
 BOT_TOKEN = "xoxb-sandbox-token"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -56,13 +59,13 @@ def bot_env(workdir: Path, slack_url: str, *, arm: str = NO_ARM, ca: str = "",
 
 
 def start_bot(workdir: Path, slack_url: str, *, arm: str = NO_ARM, ca: str = "", start_scheduler: bool = True,
-              **extra: str) -> BotHandle:
+              capabilities: Sequence[Capability] = CAPABILITIES, **extra: str) -> BotHandle:
     """Build the app exactly as ``avd-bot serve`` does and serve it on 127.0.0.1, port 0."""
     settings = load_settings(bot_env(workdir, slack_url, arm=arm, ca=ca, **extra), mode="serve")
     problems = settings.problems()
     if problems:
         raise AssertionError("test settings are invalid: " + "; ".join(problems))
-    runtime = build_app(settings)
+    runtime = build_app(settings, capabilities=capabilities)
     if start_scheduler:
         runtime.start()
     server = serve_runtime(runtime).start()

@@ -1,8 +1,9 @@
-"""The ``dr_scale_sets`` table: which scale set is a site's DR capacity, and the spec requested for it.
+"""The capabilities' own tables. ``dr_scale_sets``: which scale set is a site's DR capacity, and the spec requested for it.
 
 A submitted ``/avd scaleset create`` form is saved here as the site's requested spec (no secrets in it);
 the job marks it ``created`` once it built (or found) the scale set. ``dr_scale_set(store, site)`` tells other
-commands (``/avd scale``, ``/avd status``) which scale set that is.
+commands (``/avd scale``, ``/avd status``) which scale set that is. ``dr_runs``: the measured time of
+every drill, failover and failback (``record_run``, ``runs``).
 """
 
 from __future__ import annotations
@@ -10,22 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
-
-from sqlite_utils import Database
+from typing import Any
 
 from azureops.scaleset_spec import ScaleSetSpec, scale_set_id
-from bot import jobs
-from bot.store import Store, register_migration
-
-
-def _schema(db: Database) -> None:
-    db.execute("create table dr_scale_sets (site text primary key, subscription text not null, resource_group text"
-               " not null, name text not null, location text not null, host_pool_resource_group text not null,"
-               " host_pool text not null, spec_json text not null, status text not null, requested_by text,"
-               " job_id integer, updated_at text not null)")
-
-
-register_migration("scaleset_0001_dr_scale_sets", _schema)
+from bot.storage import jobs
+from bot.storage.sqlite import Store
 
 
 @dataclass(frozen=True)
@@ -48,8 +38,6 @@ class DrScaleSet:
 
 def dr_scale_set(store: Store, site: str) -> DrScaleSet | None:
     """The DR scale set remembered for ``site`` (requested or created), or ``None``."""
-    if not store.db["dr_scale_sets"].exists():
-        return None
     rows = list(store.db.query("select * from dr_scale_sets where site = ?", [site]))
     if not rows:
         return None
@@ -82,3 +70,22 @@ def mark_created(store: Store, site: str, name: str, now: datetime) -> None:
         db.execute("update dr_scale_sets set status = 'created', updated_at = ? where site = ? and name = ?",
                    [jobs.iso(now), site, name])
 
+
+def record_run(store: Store, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int,
+               at: datetime) -> None:
+    with store.transaction() as db:
+        db.execute("delete from dr_runs where job_id = ? and kind = ?", [job_id, kind])  # a re-run summary step
+        db.table("dr_runs").insert({"kind": kind, "site": site, "job_id": job_id, "at": jobs.iso(at),
+                                    "seconds": seconds, "capacity": capacity})
+
+
+def runs(store: Store, *, kind: str | None = None, site: str | None = None, limit: int = 20
+         ) -> list[dict[str, Any]]:
+    """Recorded runs of ``dr_runs``, newest first."""
+    where, args = ["1 = 1"], []
+    for column, value in (("kind", kind), ("site", site)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = f"select * from dr_runs where {' and '.join(where)} order by id desc limit ?"
+    return list(store.db.query(sql, [*args, limit]))

@@ -24,7 +24,10 @@ from slack_sdk.models.blocks import (
 )
 
 from azureops.plan import format_seconds, resource_label
-from bot import jobs, render
+from bot.slack import render
+from bot.storage import approvals as approval_rows
+from bot.storage import jobs
+from bot.storage.sqlite import Store
 
 APPROVE, REJECT, RETRY, CANCEL = "engine_approve", "engine_reject", "engine_retry", "engine_cancel"
 STATUS_ICON = {
@@ -134,12 +137,12 @@ def job_card(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], approva
         head += f" · `{job.get('verb') or job['kind']}` needs a second person"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=head)))
     lines = [step_line(s, now, preview=awaiting) for s in steps]
-    body = render._sections("\n".join(lines) or "(no steps)")
-    failure = render._sections(failure_text(job)) if status == jobs.FAILED else []
+    body = render.sections("\n".join(lines) or "(no steps)")
+    failure = render.sections(failure_text(job)) if status == jobs.FAILED else []
     room = MAX_BLOCKS - 6  # header, head, context, actions, the simulated banner, one spare
     if len(body) + len(failure) > room:
         failure = failure[:2]
-        body = body[:room - len(failure) - 1] + render._sections(
+        body = body[:room - len(failure) - 1] + render.sections(
             f"… {len(steps)} steps in all; the rest do not fit in one Slack message.")
     blocks.extend(body + failure)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_approval_context(job, approval, now))]))
@@ -170,3 +173,20 @@ def final_reply(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now:
     if status == jobs.FAILED:
         return f":x: Job {job['id']} ({job.get('title') or job['kind']}) failed{spent}.\n{failure_text(job)}"
     return f"{STATUS_ICON.get(status, '')} {summary_text(job)}."
+
+
+def render_job(store: Store, job_id: int, ts: str | None, *, now: datetime,
+               simulated: bool = False) -> tuple[str, list[Block]]:
+    """A job's card as stored now (``ts``: the message it will replace, which picks its approval)."""
+    job = jobs.get_job(store, job_id)
+    if job is None:
+        return f"Job {job_id} not found", []
+    text, blocks = job_card(job, jobs.get_steps(store, job_id), approval_rows.for_card(store, job_id, ts),
+                            now=now, simulated=simulated)
+    return text, list(blocks)
+
+
+def final_text(store: Store, job_id: int, now: datetime) -> str | None:
+    """The final reply of a job as stored now (None for an unknown job)."""
+    job = jobs.get_job(store, job_id)
+    return None if job is None else final_reply(job, jobs.get_steps(store, job_id), now)

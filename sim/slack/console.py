@@ -1,6 +1,6 @@
 """The sandbox console: type ``/avd ...``, press buttons by label, submit modals, switch user or channel.
 
-Each line is sent as a signed request over HTTP (see ``bot.chat``); the console then prints the ack and
+Each line is sent as a signed request over HTTP (see ``sim.slack.chat``); the console then prints the ack and
 everything the bot posted to the Slack double since the last line (ephemerals, channel messages, thread
 replies, modals), cards as text with their buttons, and an edit of a card already shown as "card updated"
 with the lines that changed. Interactively, what jobs post in the background is printed as it arrives.
@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from bot import transcript
-from bot.chat import Chat, HttpResponse
-from bot.transcript import describe_call, render_ack, render_blocks, render_message
+from sim.slack import transcript
+from sim.slack.chat import Chat, HttpResponse
+from sim.slack.transcript import describe_call, render_ack, render_blocks, render_message
 
 __all__ = ["Console", "render_blocks", "render_message", "describe_call", "render_ack", "HELP"]
 

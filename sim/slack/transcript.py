@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.chat import HttpResponse
+from sim.slack.chat import HttpResponse
 
 EMOJI = {
     ":large_green_circle:": "[green]", ":large_orange_circle:": "[amber]", ":red_circle:": "[RED]",

@@ -24,7 +24,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from azureops.plan import Plan, resource_label
-from bot.store import Store, register_migration
+from bot.storage.sqlite import Store
 from commands import ops
 from commands.errors import AvdError, AzureError, Busy
 
@@ -33,28 +33,6 @@ DONE, FAILED, CANCELLED, REJECTED, EXPIRED = "done", "failed", "cancelled", "rej
 TERMINAL = (DONE, FAILED, CANCELLED, REJECTED, EXPIRED)
 ACTIVE = (AWAITING, QUEUED, RUNNING)
 STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = "pending", "running", "done", "failed", "skipped"
-
-
-def _engine_schema(db: Database) -> None:
-    for table, columns in {
-        "jobs": ("title text", "verb text", "started_at text", "finished_at text",
-                 "cancel_requested integer not null default 0", "error_json text",
-                 "card_updated_at real"),
-        "steps": ("resource_id text", "description text", "estimate_seconds integer", "percent real",
-                  "progress text"),
-        "approvals": ("created_at text", "verb text", "reason text"),
-    }.items():
-        for column in columns:
-            db.execute(f"alter table {table} add column {column}")
-    db.execute(
-        "create table locks (resource text primary key, job_id integer not null references jobs(id),"
-        " acquired_at text not null)"
-    )
-    db.execute("create index steps_job on steps(job_id)")
-    db.execute("create index approvals_job on approvals(job_id)")
-
-
-register_migration("engine_0001_jobs_locks", _engine_schema)
 
 
 def iso(now: datetime) -> str:
@@ -98,6 +76,22 @@ def recent_jobs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     return list(store.db.query("select * from jobs order by id desc limit ?", [limit]))
 
 
+def step_averages(store: Store, kind: str) -> dict[str, float]:
+    """Average seconds per step name over this kind's finished jobs (empty before the first run)."""
+    rows = store.db.execute(
+        "select s.name, avg((julianday(s.finished_at) - julianday(s.started_at)) * 86400.0) from steps s"
+        " join jobs j on j.id = s.job_id where j.kind = ? and j.status = 'done' and s.status = 'done'"
+        " and s.started_at is not null and s.finished_at is not null group by s.name", [kind]).fetchall()
+    return {str(name): float(avg) for name, avg in rows if avg is not None}
+
+
+def latest_of_verb(store: Store, verb: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The newest jobs of ``verb`` (by verb or kind), newest first."""
+    return list(store.db.query(
+        "select id, status, op_json, created_at, finished_at from jobs where verb = ? or kind = ?"
+        " order by id desc limit ?", [verb, verb, limit]))
+
+
 # ---- writes -------------------------------------------------------------------------------------
 
 
@@ -115,7 +109,7 @@ def create_job(store: Store, *, plan: Plan, op: ops.Operation, requested_by: str
                 })
                 job_id = int(db.execute("select last_insert_rowid()").fetchone()[0])
                 replace_steps(db, job_id, plan)
-                _take_locks(db, job_id, plan.locks, now)
+                take_locks(db, job_id, plan.locks, now)
                 return job_id
         except Busy:
             if time.monotonic() >= deadline:
@@ -148,7 +142,7 @@ def same_request(store: Store, op: ops.Operation) -> Busy | None:
                 f"`/avd job {row[0]}` shows it", job_id=int(row[0]))
 
 
-def _take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetime) -> None:
+def take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetime) -> None:
     resources = tuple(r.lower() for r in resources)
     if not resources:
         return
@@ -177,7 +171,7 @@ def acquire_locks(store: Store, job_id: int, resources: Iterable[str], now: date
     while True:
         try:
             with store.transaction() as db:
-                _take_locks(db, job_id, resources, now)
+                take_locks(db, job_id, resources, now)
             return
         except Busy:
             if time.monotonic() >= deadline:
@@ -225,6 +219,14 @@ def update_step(store: Store, job_id: int, idx: int, **fields: Any) -> None:
         db.execute(f"update steps set {sets} where job_id = ? and idx = ?", [*fields.values(), job_id, idx])
 
 
+def update_step_named(store: Store, job_id: int, name: str, **fields: Any) -> bool:
+    """Update the step called ``name`` of a job; False when the job has no such step."""
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    with store.transaction() as db:
+        return bool(db.execute(f"update steps set {sets} where job_id = ? and name = ?",
+                               [*fields.values(), job_id, name]).rowcount)
+
+
 def request_cancel(store: Store, job_id: int) -> None:
     update_job(store, job_id, cancel_requested=1)
 
@@ -243,3 +245,57 @@ def error_fields(err: BaseException) -> dict[str, Any]:
 def error_detail(job: Mapping[str, Any]) -> dict[str, Any]:
     raw = job.get("error_json")
     return dict(json.loads(raw)) if raw else {}
+
+
+# ---- the job card ---------------------------------------------------------------------------------
+
+
+def record_card(store: Store, job_id: int, channel: str, ts: str, wall: float) -> None:
+    """The card was posted: one transaction, so a press that sees the job's card_ts also finds the approval
+    bound to it."""
+    with store.transaction() as db:
+        db.execute("update jobs set card_ts = ?, channel = ?, card_updated_at = ? where id = ?",
+                   [ts, channel, wall, job_id])
+        db.execute("update approvals set message_ts = ?, channel = ? where job_id = ? and status = 'pending'"
+                   " and message_ts is null", [ts, channel, job_id])
+
+
+def record_card_update(store: Store, job_id: int, ts: str, wall: float) -> None:
+    with store.transaction() as db:
+        db.execute("update jobs set card_updated_at = ? where id = ? and card_ts = ?", [wall, job_id, ts])
+
+
+def cancel_requested(store: Store, job_id: int) -> bool:
+    row = store.db.execute("select cancel_requested from jobs where id = ?", [job_id]).fetchone()
+    return bool(row and row[0])
+
+
+def skip_pending_steps(store: Store, job_id: int) -> None:
+    with store.transaction() as db:
+        db.execute("update steps set status = ? where job_id = ? and status = ?",
+                   [STEP_SKIPPED, job_id, STEP_PENDING])
+
+
+def rebind_plan(store: Store, job_id: int, plan: Plan) -> None:
+    """A job that has not started takes ``plan``: its hash and its step rows."""
+    update_job(store, job_id, plan_hash=plan.hash())
+    with store.transaction() as db:
+        replace_steps(db, job_id, plan)
+
+
+def requeue(store: Store, job_id: int, now: datetime) -> bool:
+    """Retry: a failed or cancelled job goes back to ``queued`` with its locks taken again and its unfinished
+    steps pending; False when the job is in another state. Raises ``Busy`` when a lock is held."""
+    locks = [r["resource_id"].lower() for r in get_steps(store, job_id) if r.get("resource_id")]
+    with store.transaction() as db:
+        cur = db.execute(
+            "update jobs set status = ?, cancel_requested = 0, error = null, error_json = null,"
+            " finished_at = null, updated_at = ? where id = ? and status in (?, ?)",
+            [QUEUED, iso(now), job_id, FAILED, CANCELLED])
+        if cur.rowcount != 1:
+            return False
+        take_locks(db, job_id, locks, now)
+        db.execute("update steps set status = ?, error = null, continuation_token = null, percent = null,"
+                   " finished_at = null where job_id = ? and status in (?, ?, ?)",
+                   [STEP_PENDING, job_id, STEP_FAILED, STEP_SKIPPED, STEP_RUNNING])
+    return True

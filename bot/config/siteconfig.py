@@ -1,7 +1,7 @@
 """The TOML site config (``avd.toml``): sites, policy, failover policy, snapshot profiles, and their validation.
 
 ``load_site_config(path)`` and ``parse_site_config(raw)`` never raise for a bad value: they return the config
-and one clear sentence per problem, so start-up can print them all at once (see ``bot.settings``).
+and one clear sentence per problem, so start-up can print them all at once (see ``bot.config.settings``).
 """
 
 from __future__ import annotations

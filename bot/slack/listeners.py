@@ -1,9 +1,9 @@
 """The ``/avd`` listener and the error handler: ack first, then hand off through the handler table.
 
-Help and usage errors are answered inside the ack (ephemeral, milliseconds). Every other operation is
-acked empty, recorded in the audit trail, and passed to ``runtime.handlers[type(op)]`` on Bolt's
-listener pool; its ``Reply`` goes back through ``respond()``. An operation with no handler yet gets a
-"coming in a later release" answer. The job engine registers its handlers in the same table.
+Help and usage errors are answered inside the ack (ephemeral, milliseconds), and so is what a capability
+answers from memory (``Capability.ack_answers``). Every other operation is acked empty and handed to
+``Runtime.after_ack``: recorded in the audit trail and passed to ``runtime.registry.handlers[type(op)]`` (the
+capabilities' table, complete by construction); its ``Reply`` goes back through ``respond()``.
 """
 
 from __future__ import annotations
@@ -12,66 +12,20 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
-from bot import audit, authz, render
+from bot.runtime import CommandContext, Runtime
+from bot.slack import authz, render
+from bot.storage import audit
 from commands import UsageError, ops, parse
 from commands.errors import AvdError
 from commands.help import help_text
 
-if TYPE_CHECKING:
-    from bot.app import Handler, Runtime
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CommandContext:
-    """Who typed what, where, and how to answer them."""
-
-    user_id: str
-    channel_id: str
-    team_id: str
-    text: str
-    response_url: str
-    trigger_id: str
-    respond: Respond
-    client: WebClient
-    now: datetime
-    acked: dict[str, Any] | None = None  # what the ack already showed (``Runtime.ack_answers``)
-
-
-def show_audit(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
-    assert isinstance(op, ops.Audit)
-    return render.audit_list(audit.recent(runtime.store, op.count), simulated=runtime.simulated_azure)
-
-
-def show_jobs(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
-    rows = list(runtime.store.db.query("select * from jobs order by id desc limit 20"))
-    return render.jobs_list(rows, simulated=runtime.simulated_azure)
-
-
-def show_job(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
-    assert isinstance(op, ops.JobShow)
-    jobs = list(runtime.store.db.query("select * from jobs where id = ?", [op.job_id]))
-    if not jobs:
-        return render.job_not_found(op.job_id)
-    steps = list(runtime.store.db.query("select * from steps where job_id = ? order by idx", [op.job_id]))
-    return render.job_detail(jobs[0], steps, simulated=runtime.simulated_azure)
-
-
-def coming_soon(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
-    return render.coming_soon(op.verb, simulated=runtime.simulated_azure)
-
-
-def default_handlers() -> dict[type[ops.Operation], Handler]:
-    return {ops.Audit: show_audit, ops.Jobs: show_jobs, ops.JobShow: show_job}
 
 
 @functools.lru_cache(maxsize=64)
@@ -95,7 +49,7 @@ def dispatch(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
     """Run the operation's handler after the ack and send its reply."""
     audit.record(runtime.store, actor=ctx.user_id, action=op.verb, target=ctx.text.strip(),
                  detail={"channel": ctx.channel_id}, outcome="accepted", at=ctx.now)
-    handler = runtime.handlers.get(type(op), coming_soon)
+    handler = runtime.registry.handlers[type(op)]  # complete: checked at start-up
     try:
         reply = handler(runtime, ctx, op)
     except AvdError as err:
@@ -141,8 +95,6 @@ def unhandled(body: dict[str, Any], respond: Respond | None) -> BoltResponse:
 
 def register(app: App, runtime: Runtime) -> None:
     """Register the request guard, ``/avd`` (behind the operator middleware) and the one error handler."""
-    for op_type, handler in default_handlers().items():
-        runtime.handlers.setdefault(op_type, handler)
     app.use(authz.request_guard(runtime.store))
     middleware = [runtime.require_operator] if runtime.require_operator else []
 
@@ -153,7 +105,7 @@ def register(app: App, runtime: Runtime) -> None:
         if isinstance(answer, dict):
             ack(**answer)
             return
-        from_memory = runtime.ack_answers.get(type(answer))
+        from_memory = runtime.registry.ack_answers.get(type(answer))
         shown = from_memory(runtime, answer) if from_memory is not None else None
         ack(**(shown or {}))
         ctx = CommandContext(

@@ -2,7 +2,7 @@
 
 ``load_settings(env)`` reads both and never raises for a bad value: ``Settings.problems()`` lists
 one clear sentence per problem so start-up can print them all at once. ``avd-bot`` refuses to
-start while any remain. The site config's schema and validation live in ``bot.siteconfig``.
+start while any remain. The site config's schema and validation live in ``bot.config.siteconfig``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from azureops.credentials import is_loopback
-from bot.siteconfig import SiteConfig, load_site_config
+from bot.config.siteconfig import SiteConfig, load_site_config
 
 PUBLIC_ARM = "https://management.azure.com"
 PUBLIC_SLACK_API = "https://slack.com/api/"

@@ -1,6 +1,7 @@
 """The job runner: plans run step by step on APScheduler's bounded worker pool, recorded like migrations.
 
-``Engine(runtime)`` owns the capability registry's use, the ``Progress`` card writer and the run loop.
+``Engine(runtime, progress)`` plans requests with the runtime's capability registry (``request``: the one way
+to ask for a job), runs them and reports through a ``ProgressSink`` (the card writer of ``bot.slack``).
 A step row moves pending -> running -> done|failed; its start/finish times, output, error and the LRO
 continuation token are written as they happen, so after a crash ``resume_all()`` continues each running job
 at its first unfinished step and re-attaches to a saved poller (``step.resume``) instead of repeating it.
@@ -11,43 +12,31 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azureops.errors import project_error
 from azureops.plan import Plan, Step
-from bot import audit, cards, jobs
-from bot.progress import Progress
+from bot.engine import approvals
+from bot.runtime import ProgressSink, Runtime, Say
+from bot.storage import approvals as approval_rows
+from bot.storage import audit, jobs
 from commands import ops
 from commands.errors import AvdError, NotAllowed, NotApproved
 
-if TYPE_CHECKING:
-    from bot.app import Runtime
-
 log = logging.getLogger(__name__)
-BuildPlan = Callable[["Runtime", ops.Operation, datetime], Plan]
-CAPABILITIES: dict[str, BuildPlan] = {}
-OP_KINDS: dict[type[ops.Operation], str] = {}
-
-
-def register_capability(kind: str, build_plan: BuildPlan, *, op_type: type[ops.Operation] | None = None) -> None:
-    """Plug a capability in: ``build_plan(runtime, op, now) -> Plan``; ``op_type`` routes ``/avd`` to it."""
-    CAPABILITIES[kind] = build_plan
-    if op_type is not None:
-        OP_KINDS[op_type] = kind
-
-
-def kind_of(op: ops.Operation) -> str:
-    return OP_KINDS.get(type(op), op.verb)
 
 
 class StepRecorder:
     """The ``StepContext`` a running step gets: tokens, progress and output go straight to the store."""
 
     def __init__(self, engine: Engine, job_id: int, idx: int) -> None:
-        self.engine, self.job_id, self.idx = engine, job_id, idx
+        self.engine, self._job_id, self.idx = engine, job_id, idx
         self.lines: list[str] = []
+
+    @property
+    def job_id(self) -> int:
+        return self._job_id
 
     def save_token(self, token: str) -> None:
         jobs.update_step(self.engine.store, self.job_id, self.idx, continuation_token=token)
@@ -60,45 +49,92 @@ class StepRecorder:
         self.lines.append(text)
         jobs.update_step(self.engine.store, self.job_id, self.idx, output="\n".join(self.lines)[-2000:])
 
+    def item(self, step: str, *, status: str | None = None, percent: float | None = None, text: str | None = None,
+             output: str | None = None, error: str | None = None) -> None:
+        fields: dict[str, Any] = {"status": status, "percent": percent, "output": output}
+        if text is not None:
+            fields["progress"] = text[:200]
+        if error is not None:
+            fields["error"] = error[:500]
+        if status == jobs.STEP_DONE:
+            fields["finished_at"] = jobs.iso(self.engine.now())
+        changes = {k: v for k, v in fields.items() if v is not None}
+        if changes and jobs.update_step_named(self.engine.store, self.job_id, step, **changes):
+            self.engine.progress.touch(self.job_id)
+
 
 class Engine:
     """Runs jobs for one runtime (see module docstring)."""
 
-    def __init__(self, runtime: Runtime, *, progress: Progress | None = None) -> None:
+    def __init__(self, runtime: Runtime, progress: ProgressSink, *, inline: bool = False) -> None:
         self.runtime = runtime
+        self.inline = inline  # a command-line run: ``submit`` runs the job in the caller's thread
         self.store = runtime.store
-        self.progress = progress or Progress(runtime.client, self.render_card, self._card_posted,
-                                             self._card_updated)
-        self.on_drift: Callable[[int, Plan, datetime], None] | None = None  # set by bot.approvals
+        self.registry = runtime.registry
+        self.progress = progress
 
     def now(self) -> datetime:
         return self.runtime.clock()
 
+    # ---- requests ------------------------------------------------------------------------------
+
+    def request(self, op: ops.Operation, user: str, channel: str, say: Say, *, kind: str | None = None,
+                plan: Plan | None = None, approval: bool | None = None) -> int | None:
+        """Plan ``op`` (as the plan ``kind``, by default the one its capability routes it to) and start it, or
+        open an approval for it; returns the job id (None for dry runs and refusals, which ``say`` explains).
+        The one way a job is requested: ``/avd``, buttons, schedules and the snapshot CLI all come here.
+        ``plan``: the plan the caller already built (and showed); ``approval``: True always asks a second
+        person, None asks when the policy says so."""
+        now = self.now()
+        kind = kind or self.registry.kind_of(op)
+        build = self.registry.plans.get(kind)
+        if build is None and plan is None:
+            say(f"`{op.verb}` is not available in this bot yet.")
+            return None
+        dry_run = bool(getattr(op, "dry_run", False))
+        again = None if dry_run else jobs.same_request(self.store, op)
+        if again is not None:
+            self._audit(user, "job refused", None, {"verb": op.verb, "error": str(again)}, "refused")
+            say(str(again))
+            return None
+        try:
+            if plan is None and build is not None:
+                plan = build(self.runtime, op, now)
+        except Exception as exc:
+            err = project_error(exc)
+            if err is None:
+                raise
+            self._audit(user, "plan refused", None, {"verb": op.verb, "error": str(err)}, "failed")
+            say(str(err))
+            return None
+        assert plan is not None
+        if dry_run:
+            self._audit(user, "dry run", None, {"verb": op.verb, "plan_hash": plan.hash()})
+            say("\n".join([f"*Dry run: {plan.title}* (nothing was changed)", *plan.preview()]))
+            return None
+        if approval is None:
+            approval = approvals.needs_approval(self.runtime.settings.config.policy, op, plan)
+        try:
+            job_id = jobs.create_job(self.store, plan=plan, op=op, requested_by=user, channel=channel,
+                                     status=jobs.AWAITING if approval else jobs.QUEUED, now=now, kind=kind)
+        except AvdError as err:
+            self._audit(user, "job refused", None, {"verb": op.verb, "error": str(err)}, "refused")
+            say(str(err))
+            return None
+        self._audit(user, "job requested", job_id, {"verb": op.verb, "plan_hash": plan.hash(), "approval": approval})
+        if approval:
+            approvals.open_approval(self, job_id, plan, user, channel, now, fresh=False)
+        else:
+            self.progress.post_card(job_id, channel)
+            self.submit(job_id)
+        return job_id
+
+    def _audit(self, actor: str, action: str, job_id: int | None, detail: dict[str, Any],
+               outcome: str = "ok") -> None:
+        audit.record(self.store, actor=actor, action=action, target=f"job {job_id}" if job_id else "",
+                     detail=detail, outcome=outcome, at=self.now())
+
     # ---- cards -----------------------------------------------------------------------------------
-
-    def render_card(self, job_id: int, ts: str | None) -> tuple[str, list[Any]]:
-        job = jobs.get_job(self.store, job_id)
-        if job is None:
-            return f"Job {job_id} not found", []
-        rows = list(self.store.db.query(
-            "select * from approvals where job_id = ? order by coalesce(message_ts = ?, 0) desc, created_at desc"
-            " limit 1",
-            [job_id, ts or ""]))
-        text, blocks = cards.job_card(job, jobs.get_steps(self.store, job_id), rows[0] if rows else None,
-                                      now=self.now(), simulated=self.runtime.simulated_azure)
-        return text, list(blocks)
-
-    def _card_posted(self, job_id: int, channel: str, ts: str, wall: float) -> None:
-        # one transaction: a press that sees the job's card_ts must also find the approval bound to it
-        with self.store.transaction() as db:
-            db.execute("update jobs set card_ts = ?, channel = ?, card_updated_at = ? where id = ?",
-                       [ts, channel, wall, job_id])
-            db.execute("update approvals set message_ts = ?, channel = ? where job_id = ? and status = 'pending'"
-                       " and message_ts is null", [ts, channel, job_id])
-
-    def _card_updated(self, job_id: int, channel: str, ts: str, wall: float) -> None:
-        with self.store.transaction() as db:
-            db.execute("update jobs set card_updated_at = ? where id = ? and card_ts = ?", [wall, job_id, ts])
 
     def adopt_card(self, job: dict[str, Any]) -> None:
         if job.get("card_ts"):
@@ -110,6 +146,9 @@ class Engine:
 
     def submit(self, job_id: int) -> None:
         """Run the job on the worker pool (idempotent: one scheduler job per engine job)."""
+        if self.inline:
+            self.run(job_id)
+            return
         self.runtime.scheduler.add_job(self.run, args=[job_id], id=f"engine-job-{job_id}", replace_existing=True,
                                        misfire_grace_time=None, jobstore="default", executor="default")
 
@@ -126,7 +165,7 @@ class Engine:
         return resumed
 
     def plan_for(self, job: dict[str, Any]) -> Plan:
-        build = CAPABILITIES.get(job["kind"])
+        build = self.registry.plans.get(job["kind"])
         if build is None:
             raise NotAllowed(f"no capability {job['kind']!r} is installed in this bot")
         return build(self.runtime, jobs.op_from_json(job["op_json"]), self.now())
@@ -151,7 +190,7 @@ class Engine:
             for row in jobs.get_steps(self.store, job_id):
                 if row["status"] in (jobs.STEP_DONE, jobs.STEP_SKIPPED):
                     continue
-                if self._cancel_requested(job_id):
+                if jobs.cancel_requested(self.store, job_id):
                     self._finish_cancelled(job_id)
                     return
                 self._run_step(job_id, plan, row)
@@ -166,20 +205,12 @@ class Engine:
         """On first start: if the plan no longer matches what was approved, ask again instead of running."""
         if plan.hash() == job["plan_hash"]:
             return False
-        approved = self.store.db.execute(
-            "select count(*) from approvals where job_id = ? and status = 'approved'", [job["id"]]).fetchone()[0]
-        if not approved or self.on_drift is None:
-            jobs.update_job(self.store, int(job["id"]), plan_hash=plan.hash())
-            with self.store.transaction() as db:
-                jobs.replace_steps(db, int(job["id"]), plan)
+        if "approved" not in approval_rows.statuses(self.store, int(job["id"])):
+            jobs.rebind_plan(self.store, int(job["id"]), plan)
             return False
         if jobs.transition(self.store, int(job["id"]), jobs.RUNNING, jobs.AWAITING, self.now()):
-            self.on_drift(int(job["id"]), plan, self.now())
+            approvals.reopen(self, int(job["id"]), plan, self.now())
         return True
-
-    def _cancel_requested(self, job_id: int) -> bool:
-        row = self.store.db.execute("select cancel_requested from jobs where id = ?", [job_id]).fetchone()
-        return bool(row and row[0])
 
     def _run_step(self, job_id: int, plan: Plan, row: dict[str, Any]) -> None:
         idx = int(row["idx"])
@@ -227,20 +258,13 @@ class Engine:
     def _finish_cancelled(self, job_id: int) -> None:
         now = self.now()
         if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.CANCELLED, now):
-            with self.store.transaction() as db:
-                db.execute("update steps set status = ? where job_id = ? and status = ?",
-                           [jobs.STEP_SKIPPED, job_id, jobs.STEP_PENDING])
+            jobs.skip_pending_steps(self.store, job_id)
             audit.record(self.store, actor="avd-bot", action="job cancelled", target=f"job {job_id}",
                          detail={"at": "step boundary"}, at=now)
             self._announce_end(job_id)
 
     def _announce_end(self, job_id: int) -> None:
-        job = jobs.get_job(self.store, job_id)
-        if job is None:
-            return
-        self.progress.touch(job_id, final=True)
-        self.progress.reply(job_id, cards.final_reply(job, jobs.get_steps(self.store, job_id), self.now()),
-                            broadcast=True)
+        self.progress.finish(job_id)
 
     # ---- operator actions ------------------------------------------------------------------------
 
@@ -252,9 +276,7 @@ class Engine:
             raise NotAllowed(f"there is no job {job_id}")
         if jobs.transition(self.store, job_id, (jobs.AWAITING, jobs.QUEUED), jobs.CANCELLED, now,
                            cancel_requested=1):
-            with self.store.transaction() as db:
-                db.execute("update approvals set status = 'cancelled', decided_by = ?, decided_at = ?"
-                           " where job_id = ? and status = 'pending'", [user, jobs.iso(now), job_id])
+            approval_rows.cancel_pending(self.store, job_id, user, now)
             audit.record(self.store, actor=user, action="job cancel", target=f"job {job_id}", at=now)
             self._announce_end(job_id)
             return f"Job {job_id} cancelled."
@@ -272,22 +294,11 @@ class Engine:
         job = jobs.get_job(self.store, job_id)
         if job is None:
             raise NotAllowed(f"there is no job {job_id}")
-        approvals = [r["status"] for r in self.store.db.query("select status from approvals where job_id = ?",
-                                                               [job_id])]
-        if approvals and "approved" not in approvals:
+        decided = approval_rows.statuses(self.store, job_id)
+        if decided and "approved" not in decided:
             raise NotApproved(f"job {job_id} was never approved: request it again with a new command")
-        locks = [r["resource_id"].lower() for r in jobs.get_steps(self.store, job_id) if r.get("resource_id")]
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "update jobs set status = ?, cancel_requested = 0, error = null, error_json = null,"
-                " finished_at = null, updated_at = ? where id = ? and status in (?, ?)",
-                [jobs.QUEUED, jobs.iso(now), job_id, jobs.FAILED, jobs.CANCELLED])
-            if cur.rowcount != 1:
-                raise NotAllowed(f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried")
-            jobs._take_locks(db, job_id, locks, now)
-            db.execute("update steps set status = ?, error = null, continuation_token = null, percent = null,"
-                       " finished_at = null where job_id = ? and status in (?, ?, ?)",
-                       [jobs.STEP_PENDING, job_id, jobs.STEP_FAILED, jobs.STEP_SKIPPED, jobs.STEP_RUNNING])
+        if not jobs.requeue(self.store, job_id, now):
+            raise NotAllowed(f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried")
         audit.record(self.store, actor=user, action="job retry", target=f"job {job_id}", at=now)
         self.progress.touch(job_id)
         self.submit(job_id)

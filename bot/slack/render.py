@@ -36,7 +36,7 @@ class Reply:
         return out
 
 
-def _sections(text: str) -> list[Block]:
+def sections(text: str) -> list[Block]:
     """Split mrkdwn into sections under Slack's 3000-character limit, on line boundaries."""
     blocks: list[Block] = []
     chunk = ""
@@ -63,7 +63,7 @@ def card(blocks: Iterable[Block], *, simulated: bool) -> list[Block]:
 
 def help_reply(text: str) -> Reply:
     """``/avd help [topic]``: the grammar's own help text (already mrkdwn)."""
-    return Reply(text=text, blocks=_sections(text))
+    return Reply(text=text, blocks=sections(text))
 
 
 def usage_error(err: UsageError, typed: str) -> Reply:
@@ -72,7 +72,7 @@ def usage_error(err: UsageError, typed: str) -> Reply:
     if err.hint:
         lines.append(err.hint)
     text = "\n".join(lines)
-    return Reply(text=text, blocks=_sections(text))
+    return Reply(text=text, blocks=sections(text))
 
 
 def user_error(err: AvdError) -> Reply:
@@ -90,7 +90,7 @@ def user_error(err: AvdError) -> Reply:
         text = "\n".join(lines)
     else:
         text = f":no_entry: {err.message}"
-    return Reply(text=text, blocks=_sections(text))
+    return Reply(text=text, blocks=sections(text))
 
 
 def not_allowed(reason: str) -> str:
@@ -108,7 +108,7 @@ def channel_not_allowed(channel_id: str) -> str:
 
 def coming_soon(verb: str, *, simulated: bool = False) -> Reply:
     text = f":construction: `/avd {verb}` is coming in a later release. Try `/avd help` for what works today."
-    return Reply(text=text, blocks=card(_sections(text), simulated=simulated))
+    return Reply(text=text, blocks=card(sections(text), simulated=simulated))
 
 
 def internal_error(incident_id: str) -> str:
@@ -119,7 +119,7 @@ def internal_error(incident_id: str) -> str:
 def audit_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False) -> Reply:
     if not rows:
         text = "The audit trail is empty."
-        return Reply(text=text, blocks=_sections(text))
+        return Reply(text=text, blocks=sections(text))
     lines = []
     for r in rows:
         detail = r.get("detail") or {}
@@ -128,7 +128,7 @@ def audit_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False) ->
         lines.append(f"`{r['id']}` {r['at'][:19]}Z <@{r['actor']}> *{r['action']}*{target} ({r['outcome']}){extra}")
     body = "\n".join(lines)
     blocks: list[Block] = [HeaderBlock(text=f"Audit: last {len(rows)} entries")]
-    return Reply(text=f"Audit: last {len(rows)} entries\n{body}", blocks=card(blocks + _sections(body),
+    return Reply(text=f"Audit: last {len(rows)} entries\n{body}", blocks=card(blocks + sections(body),
                                                                             simulated=simulated))
 
 
@@ -137,12 +137,12 @@ def jobs_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False, sch
     planned = ("\n*Scheduled snapshot syncs*\n" + "\n".join(schedules)) if schedules else ""
     if not rows:
         text = "No jobs yet." + planned
-        return Reply(text=text, blocks=_sections(text))
+        return Reply(text=text, blocks=sections(text))
     lines = [f"`#{r['id']}` {r['kind']}: *{r['status']}* by <@{r['requested_by']}> at {r['created_at'][:19]}Z"
              for r in rows]
     body = "\n".join(lines) + planned
     blocks: list[Block] = [HeaderBlock(text="Jobs")]
-    return Reply(text="Jobs\n" + body, blocks=card(blocks + _sections(body), simulated=simulated))
+    return Reply(text="Jobs\n" + body, blocks=card(blocks + sections(body), simulated=simulated))
 
 
 def job_detail(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], *, simulated: bool = False) -> Reply:
@@ -153,9 +153,9 @@ def job_detail(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], *, si
         lines.append(f"Error: {job['error']}")
     body = "\n".join(lines)
     blocks: list[Block] = [HeaderBlock(text=head[:150])]
-    return Reply(text=f"{head}\n{body}", blocks=card(blocks + _sections(body), simulated=simulated))
+    return Reply(text=f"{head}\n{body}", blocks=card(blocks + sections(body), simulated=simulated))
 
 
 def job_not_found(job_id: int) -> Reply:
     text = f"There is no job #{job_id}. `/avd jobs` lists the recent ones."
-    return Reply(text=text, blocks=_sections(text))
+    return Reply(text=text, blocks=sections(text))

@@ -23,24 +23,16 @@ from typing import Any
 from slack_bolt import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlite_utils import Database
 
-from bot import audit, render
-from bot.siteconfig import Policy
-from bot.store import Store, register_migration
+from bot.config.siteconfig import Policy
+from bot.slack import render
+from bot.storage import audit
+from bot.storage.sqlite import Store
 
 log = logging.getLogger(__name__)
 GROUP_TTL_SECONDS = 60.0
 BATCH_SECONDS = 0.2  # replay keys claimed within this window are written together
 REPLAY_MEMORY = timedelta(hours=24)  # far longer than Slack's 5-minute signature window
-
-
-def _schema(db: Database) -> None:
-    db.execute("create table interactions (key text primary key, seen_at text not null)")
-    db.execute("create index interactions_seen_at on interactions (seen_at)")
-
-
-register_migration("security_0001_interactions", _schema)
 
 
 def is_group(entry: str) -> bool:

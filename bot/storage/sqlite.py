@@ -1,41 +1,24 @@
 """The bot's SQLite store: one file (WAL), a connection per thread, named migrations.
 
-Migrations are recorded by name in the ``migrations`` table (like sqlite-utils' own
-``migrations`` plugin) and applied in registration order by ``Store.migrate()``. The job
-engine adds its own with ``register_migration(name, fn)``.
+Migrations are recorded by name in the ``migrations`` table (like sqlite-utils' own ``migrations``
+plugin) and applied in the order of the one list, ``bot.storage.migrations.MIGRATIONS``, by
+``Store.migrate()``. SQLite specifics (WAL, per-thread connections, ``BEGIN IMMEDIATE``) stay here.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 
-Migration = Callable[[Database], None]
-_MIGRATIONS: list[tuple[str, Migration]] = []
+from bot.storage.migrations import MIGRATIONS, Migration
+
 BUSY_TIMEOUT_MS = 5000
-
-
-def register_migration(name: str, fn: Migration) -> None:
-    """Add a named schema step; ``Store.migrate()`` applies it once, in registration order."""
-    if any(existing == name for existing, _ in _MIGRATIONS):
-        raise ValueError(f"migration {name!r} is already registered")
-    _MIGRATIONS.append((name, fn))
-
-
-def migration(name: str) -> Callable[[Migration], Migration]:
-    """Decorator form of ``register_migration``."""
-
-    def wrap(fn: Migration) -> Migration:
-        register_migration(name, fn)
-        return fn
-
-    return wrap
 
 
 def utcnow_iso() -> str:
@@ -106,8 +89,10 @@ class Store:
             return []
         return [r["name"] for r in self.db.query("select name from migrations order by id")]
 
-    def migrate(self) -> list[str]:
-        """Apply every registered migration not yet recorded; returns the names applied."""
+    def migrate(self, migrations: Sequence[tuple[str, Migration]] | None = None) -> list[str]:
+        """Apply every migration of ``migrations`` (default: ``MIGRATIONS``) not yet recorded, in order;
+        returns the names applied."""
+        migrations = MIGRATIONS if migrations is None else migrations
         applied: list[str] = []
         with self.transaction() as db:
             db.execute(
@@ -115,7 +100,7 @@ class Store:
                 " applied_at text not null)"
             )
             done = set(self.applied_migrations())
-            for name, fn in _MIGRATIONS:
+            for name, fn in migrations:
                 if name in done:
                     continue
                 fn(db)
@@ -145,35 +130,3 @@ class Store:
                 conn.close()
             self._conns.clear()
         self._local = threading.local()
-
-
-@migration("0001_core")
-def _core(db: Database) -> None:
-    db.execute("create table meta (key text primary key, value text)")
-    db.execute(
-        """create table audit (
-            id integer primary key, at text not null, actor text not null, action text not null,
-            target text not null default '', detail text not null default '{}', outcome text not null default '',
-            prev_hash text not null, hash text not null)"""
-    )
-    db.execute(
-        """create table jobs (
-            id integer primary key, kind text not null, op_json text not null default '{}',
-            status text not null default 'pending', requested_by text not null default '',
-            channel text not null default '', card_ts text, plan_hash text,
-            created_at text not null, updated_at text not null, error text)"""
-    )
-    db.execute("create index jobs_status on jobs(status)")
-    db.execute(
-        """create table steps (
-            job_id integer not null references jobs(id), idx integer not null, name text not null,
-            status text not null default 'pending', started_at text, finished_at text, output text,
-            error text, continuation_token text, primary key (job_id, idx))"""
-    )
-    db.execute(
-        """create table approvals (
-            id text primary key, job_id integer references jobs(id), requester text not null,
-            status text not null default 'pending', expires_at text not null, decided_by text,
-            decided_at text, channel text not null default '', message_ts text, plan_hash text)"""
-    )
-    db.execute("create index approvals_status on approvals(status)")

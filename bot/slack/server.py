@@ -22,12 +22,12 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_bolt.request.payload_utils import to_step
 
-from bot.ackgate import AckGate
+from bot.slack.ackgate import AckGate
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -40,7 +40,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
 
 class QuietHandler(WSGIRequestHandler):
-    """Access lines go to the ``bot.server`` logger at debug level instead of stderr."""
+    """Access lines go to the ``bot.slack.server`` logger at debug level instead of stderr."""
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.store import Store
+from bot.storage.sqlite import Store
 
 GENESIS = "0" * 64
 REDACTED = "[redacted]"

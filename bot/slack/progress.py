@@ -83,6 +83,7 @@ class Progress:
     """The engine's Slack writer (see module docstring)."""
 
     def __init__(self, client: WebClient, render: Renderer, on_posted: Posted, on_updated: Posted, *,
+                 final: Callable[[int], str | None] = lambda job_id: None,
                  monotonic: Callable[[], float] = time.monotonic, min_interval: float = 10.0,
                  debounce: float = 1.0, update_budget: int = 40, post_burst: float = 2.0,
                  post_rate: float = 0.9, workspace_burst: float = 25.0, workspace_rate: float = 1.6) -> None:
@@ -90,6 +91,7 @@ class Progress:
         self.render = render
         self.on_posted = on_posted
         self.on_updated = on_updated
+        self.final = final
         self.mono = monotonic
         self.min_interval = min_interval
         self.debounce = debounce
@@ -158,6 +160,13 @@ class Progress:
                 return
             self._posts.append(Post(job_id, card.channel, "reply", text=text, broadcast=broadcast, card=card))
             self._cond.notify_all()
+
+    def finish(self, job_id: int) -> None:
+        """The job ended: a last edit of its card and its final result in the thread, broadcast."""
+        self.touch(job_id, final=True)
+        text = self.final(job_id)
+        if text:
+            self.reply(job_id, text, broadcast=True)
 
     def idle(self) -> bool:
         with self._cond:

@@ -31,10 +31,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import audit, authz
+from bot.slack import authz
+from bot.storage import audit
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 CALLBACK_ID = "avd_scaleset_create"

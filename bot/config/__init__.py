@@ -1,0 +1,1 @@
+"""Configuration: environment settings and the TOML site config (imports only ``commands``)."""

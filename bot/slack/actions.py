@@ -1,0 +1,114 @@
+"""Buttons and forms: the engine's Approve / Reject / Retry / Cancel, and the capabilities' own
+(``Capability.buttons``, ``Capability.form``).
+
+Listeners ack first and hand the press to ``Runtime.after_ack``; the decision is made from the store (the
+approval's policy in ``bot.engine.approvals``, the job's own card for Retry / Cancel) and answered ephemerally.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.engine import approvals
+from bot.runtime import ButtonHandler, Runtime
+from bot.slack import cards, modals
+from bot.storage import jobs
+from commands.errors import AvdError, NotAllowed
+
+log = logging.getLogger(__name__)
+
+
+# ---- buttons ------------------------------------------------------------------------------------
+
+
+def _press(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    container = body.get("container") or {}
+    action = (body.get("actions") or [{}])[0]
+    return ((body.get("user") or {}).get("id", ""), container.get("channel_id", ""),
+            container.get("message_ts", ""), str(action.get("value", "")))
+
+
+def _tell(respond: Respond, text: str) -> None:
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:  # noqa: BLE001 - the decision is recorded whether or not the reply lands
+        log.warning("could not answer a button press: %s", text)
+
+
+def on_card(runtime: Runtime, body: dict[str, Any], channel: str, ts: str, value: str) -> int:
+    """The job a Retry/Cancel press names, refused unless the button is on that job's card (or on the
+    ephemeral ``/avd job N`` answer, which is the command's own reply)."""
+    job = jobs.get_job(runtime.store, int(value)) if value.isascii() and value.isdigit() and len(value) < 19 else None
+    if job is None:
+        raise NotAllowed("this button does not name a job this bot knows")
+    ephemeral = bool((body.get("container") or {}).get("is_ephemeral"))
+    if not ephemeral and (channel != job["channel"] or ts != (job.get("card_ts") or "")):
+        raise NotAllowed(f"this button is not on job {job['id']}'s card")
+    return int(job["id"])
+
+
+def register_button(app: App, runtime: Runtime, action_id: str, handler: ButtonHandler) -> None:
+    """A capability's button: ack, then answer the presser with ``handler(runtime, user, channel, value)``."""
+
+    def pressed(body: dict[str, Any], respond: Respond) -> None:
+        user, channel, _ts, value = _press(body)
+        channel = channel or (body.get("channel") or {}).get("id", "")
+        _tell(respond, handler(runtime, user, channel, value))
+
+    @app.action(action_id)
+    def on_press(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        runtime.after_ack(pressed, body, respond, respond=respond)
+
+
+def register(app: App, runtime: Runtime) -> None:
+    """Register the four job buttons, the capabilities' buttons and their form on ``app``."""
+    for action_id, handler in runtime.registry.buttons.items():
+        register_button(app, runtime, action_id, handler)
+    for form in runtime.registry.forms:
+        modals.register_view(runtime, functools.partial(form, runtime))
+    engine = runtime.engine
+
+    def decide(body: dict[str, Any], respond: Respond, approve: bool) -> None:
+        user, channel, ts, approval_id = _press(body)
+        try:
+            text = approvals.decide(engine, approval_id, user, approve=approve, channel=channel, message_ts=ts)
+        except AvdError as err:
+            text = f":no_entry: {err}"
+        _tell(respond, text)
+
+    @app.action(cards.APPROVE)
+    def on_approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        runtime.after_ack(decide, body, respond, True, respond=respond)
+
+    @app.action(cards.REJECT)
+    def on_reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        runtime.after_ack(decide, body, respond, False, respond=respond)
+
+    def job_action(body: dict[str, Any], respond: Respond, verb: str) -> None:
+        user, channel, ts, value = _press(body)
+        try:
+            refusal = runtime.authz.refusal(user, channel)
+            if refusal:
+                raise NotAllowed(refusal[-1])
+            job_id = on_card(runtime, body, channel, ts, value)
+            text = engine.retry(job_id, user) if verb == "retry" else engine.cancel(job_id, user)
+        except AvdError as err:
+            text = f":no_entry: {err}"
+        _tell(respond, text)
+
+    @app.action(cards.RETRY)
+    def on_retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        runtime.after_ack(job_action, body, respond, "retry", respond=respond)
+
+    @app.action(cards.CANCEL)
+    def on_cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        runtime.after_ack(job_action, body, respond, "cancel", respond=respond)

@@ -1,0 +1,90 @@
+"""The one ordered list of schema migrations (the sqlite-utils ``Migrations`` habit).
+
+Each entry is ``(name, fn)``; ``Store.migrate()`` applies those not yet recorded in the ``migrations`` table,
+in this order. Names are recorded in existing databases: never rename or reorder an entry, only append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+Migration = Callable[[Database], None]
+
+
+def core(db: Database) -> None:
+    db.execute("create table meta (key text primary key, value text)")
+    db.execute(
+        """create table audit (
+            id integer primary key, at text not null, actor text not null, action text not null,
+            target text not null default '', detail text not null default '{}', outcome text not null default '',
+            prev_hash text not null, hash text not null)"""
+    )
+    db.execute(
+        """create table jobs (
+            id integer primary key, kind text not null, op_json text not null default '{}',
+            status text not null default 'pending', requested_by text not null default '',
+            channel text not null default '', card_ts text, plan_hash text,
+            created_at text not null, updated_at text not null, error text)"""
+    )
+    db.execute("create index jobs_status on jobs(status)")
+    db.execute(
+        """create table steps (
+            job_id integer not null references jobs(id), idx integer not null, name text not null,
+            status text not null default 'pending', started_at text, finished_at text, output text,
+            error text, continuation_token text, primary key (job_id, idx))"""
+    )
+    db.execute(
+        """create table approvals (
+            id text primary key, job_id integer references jobs(id), requester text not null,
+            status text not null default 'pending', expires_at text not null, decided_by text,
+            decided_at text, channel text not null default '', message_ts text, plan_hash text)"""
+    )
+    db.execute("create index approvals_status on approvals(status)")
+
+
+def engine_jobs_locks(db: Database) -> None:
+    for table, columns in {
+        "jobs": ("title text", "verb text", "started_at text", "finished_at text",
+                 "cancel_requested integer not null default 0", "error_json text",
+                 "card_updated_at real"),
+        "steps": ("resource_id text", "description text", "estimate_seconds integer", "percent real",
+                  "progress text"),
+        "approvals": ("created_at text", "verb text", "reason text"),
+    }.items():
+        for column in columns:
+            db.execute(f"alter table {table} add column {column}")
+    db.execute(
+        "create table locks (resource text primary key, job_id integer not null references jobs(id),"
+        " acquired_at text not null)"
+    )
+    db.execute("create index steps_job on steps(job_id)")
+    db.execute("create index approvals_job on approvals(job_id)")
+
+
+def interactions(db: Database) -> None:
+    db.execute("create table interactions (key text primary key, seen_at text not null)")
+    db.execute("create index interactions_seen_at on interactions (seen_at)")
+
+
+def dr_scale_sets(db: Database) -> None:
+    db.execute("create table dr_scale_sets (site text primary key, subscription text not null, resource_group text"
+               " not null, name text not null, location text not null, host_pool_resource_group text not null,"
+               " host_pool text not null, spec_json text not null, status text not null, requested_by text,"
+               " job_id integer, updated_at text not null)")
+
+
+def dr_runs(db: Database) -> None:
+    db.execute("create table dr_runs (id integer primary key, kind text not null, site text not null,"
+               " job_id integer, at text not null, seconds real, capacity integer)")
+    db.execute("create index dr_runs_site on dr_runs(site, kind)")
+
+
+MIGRATIONS: tuple[tuple[str, Migration], ...] = (
+    ("0001_core", core),
+    ("engine_0001_jobs_locks", engine_jobs_locks),
+    ("security_0001_interactions", interactions),
+    ("scaleset_0001_dr_scale_sets", dr_scale_sets),
+    ("failover_0001_dr_runs", dr_runs),
+)
