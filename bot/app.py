@@ -145,7 +145,7 @@ def build_app(settings: Settings, *, capabilities: Sequence[Capability] = CAPABI
     runtime.engine = engine
     if headless:
         return runtime
-    schedules.install(engine)
+    runtime.timers = schedules.install(engine, registry.timers)
     listeners.register(app, runtime)
     actions.register(app, runtime)
     for on_start in registry.on_start:

@@ -69,6 +69,8 @@ AckAnswer = Callable[["Runtime", ops.Operation], "dict[str, Any] | None"]
 # A button press: (runtime, user, channel, the button's value) -> the ephemeral answer to the presser. The
 # Slack side (``bot.slack.actions``) acks, hands the press to the work pool and sends the answer.
 ButtonHandler = Callable[["Runtime", str, str, str], str]
+# A timer's target: (runtime, the schedule's arguments plus ``user`` and ``channel``); see bot.engine.schedules.
+TimerTarget = Callable[["Runtime", "dict[str, Any]"], object]
 # A submitted scale-set form: (runtime, user, the view's private metadata, the parsed
 # ``bot.slack.modals.ScaleSetForm``).
 FormHandler = Callable[["Runtime", str, "dict[str, Any]", Any], None]
@@ -114,13 +116,45 @@ class JobEngine(Protocol):
 
 
 @dataclass(frozen=True)
+class Timer:
+    """One stored schedule, with the time the scheduler will next run it (None: paused or not yet started)."""
+
+    id: str
+    target: str
+    args: dict[str, Any]
+    cron: str | None
+    run_at: datetime | None
+    created_by: str
+    channel: str
+    next_run: datetime | None
+
+
+class Schedules(Protocol):
+    """Recurring and timed work kept as data (``bot.engine.schedules.Timers``)."""
+
+    def request(self, schedule_id: str, op: ops.Operation, cron: str, *, user: str, channel: str) -> None:
+        """Request ``op`` as ``user`` in ``channel`` on the cron ``cron`` (UTC)."""
+
+    def put(self, schedule_id: str, target: str, args: dict[str, Any], *, cron: str | None = None,
+            run_at: datetime | None = None, user: str, channel: str) -> None:
+        """Add or replace a schedule: recurring (``cron``) or once (``run_at``) of a named target."""
+
+    def remove(self, schedule_id: str) -> bool: ...
+
+    def get(self, schedule_id: str) -> Timer | None: ...
+
+    def listed(self, prefix: str = "") -> list[Timer]: ...
+
+
+@dataclass(frozen=True)
 class Capability:
     """One capability as a value: what it answers, plans and listens to (listed in ``bot.capabilities``).
 
     ``handlers`` answer ``/avd`` operations after the ack; ``jobs`` routes an operation to the plan kind the
     engine runs for it (planned after the ack, approval by policy); ``plans`` are the plan builders by kind;
     ``ack_answers`` answer inside the ack from memory; ``buttons`` answer presses by action id; ``form``
-    receives a submitted scale-set form (``bot.slack.modals``); ``on_start`` runs once when the runtime is built
+    receives a submitted scale-set form (``bot.slack.modals``); ``timers`` are targets a stored schedule may
+    name (``bot.engine.schedules.Timers``); ``on_start`` runs once when the runtime is built
     (e.g. install configured schedules).
     """
 
@@ -131,6 +165,7 @@ class Capability:
     ack_answers: Mapping[type[ops.Operation], AckAnswer] = field(default_factory=dict)
     buttons: Mapping[str, ButtonHandler] = field(default_factory=dict)
     form: FormHandler | None = None
+    timers: Mapping[str, TimerTarget] = field(default_factory=dict)
     on_start: Callable[[Runtime], None] | None = None
 
 
@@ -144,6 +179,7 @@ class Registry:
     ack_answers: dict[type[ops.Operation], AckAnswer] = field(default_factory=dict)
     buttons: dict[str, ButtonHandler] = field(default_factory=dict)
     forms: list[FormHandler] = field(default_factory=list)
+    timers: dict[str, TimerTarget] = field(default_factory=dict)
     on_start: list[Callable[[Runtime], None]] = field(default_factory=list)
 
     def kind_of(self, op: ops.Operation) -> str:
@@ -169,6 +205,7 @@ class Runtime:
     require_operator: Callable[..., Any] | None = None
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # closers of what build_app made
     engine: JobEngine = field(init=False)  # set by build_app once the engine exists
+    timers: Schedules = field(init=False)  # schedules kept as data (``bot.engine.schedules.Timers``)
     # Post-ack work (audit writes, handlers, approval decisions) runs here, never on Bolt's listener
     # threads: those only ack, so a burst of slow answers cannot delay the next request's ack.
     workers: ThreadPoolExecutor = field(

@@ -29,6 +29,8 @@ from bot.config.settings import Settings, load_settings
 from bot.runtime import Runtime
 from bot.slack.progress import Progress
 from bot.slack.server import BotServer, serve_runtime
+from sim.azure import AzureSim
+from sim.slack import SlackSim
 from sim.slack.chat import Chat
 from sim.slack.console import Console
 
@@ -71,7 +73,7 @@ class Sandbox:
         self.workdir = Path(tempfile.mkdtemp(prefix="avd-sandbox-"))
         self.signing_secret = secrets.token_hex(16)
         self.slack: Any = None
-        self.azure_sim: Any = None
+        self.azure_sim: AzureSim | None = None
         self.runtime: Runtime | None = None
         self.server: BotServer | None = None
         self.settings: Settings | None = None
@@ -79,17 +81,10 @@ class Sandbox:
     def _start_azure(self) -> tuple[str, str]:
         if not self.with_azure:
             return NO_SIMULATOR, ""
-        try:
-            from sim.azure import AzureSim  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            log.warning("sim.azure is not available: the sandbox runs without the ARM simulator")
-            return NO_SIMULATOR, ""
         self.azure_sim = AzureSim(scenario="seed", time_scale=self.time_scale)
         return str(self.azure_sim.start()), str(self.azure_sim.ca_path)
 
     def start(self) -> Chat:
-        from sim.slack import SlackSim
-
         self.slack = SlackSim(team_id="T0AVDOPS", bot_token=BOT_TOKEN, rate_limits=True)
         api_url = self.slack.start()
         arm, ca = self._start_azure()

@@ -1,13 +1,13 @@
-"""Fixtures: the Slack double, the ARM simulator (when installed), the running bot, and ``chat``."""
+"""Fixtures: the Slack double, the ARM simulator, the running bot, and ``chat``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BOT_TOKEN, BotHandle, Chat, clean_env, start_bot
 
@@ -22,26 +22,14 @@ def slack_sim() -> Iterator[SlackSim]:
         sim.stop()
 
 
-def _azure_sim_class() -> Any:
+@pytest.fixture
+def azure_sim() -> Iterator[AzureSim]:
+    sim = AzureSim(scenario="seed", time_scale=120)
+    sim.start()
     try:
-        from sim.azure import AzureSim  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    return AzureSim
-
-
-AZURE_SIM = _azure_sim_class()
-
-if AZURE_SIM is not None:  # offered once the ARM simulator exists
-
-    @pytest.fixture
-    def azure_sim() -> Iterator[Any]:
-        sim = AZURE_SIM(scenario="seed", time_scale=120)
-        sim.start()
-        try:
-            yield sim
-        finally:
-            sim.stop()
+        yield sim
+    finally:
+        sim.stop()
 
 
 @pytest.fixture

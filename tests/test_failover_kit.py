@@ -147,8 +147,6 @@ def harness_factory(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.Mon
         cfg = tmp_path / "failover.toml"
         cfg.write_text(config or failover_config(asr=asr), encoding="utf-8")
         bot = start_bot(tmp_path, slack_sim.url, arm=sim.url, ca=sim.ca_path, AVD_CONFIG=str(cfg))
-        failover.register(bot.runtime)
-        drill.register(bot.runtime)
         made.append((sim, bot, clients))
         return Harness(sim, slack_sim, bot, Chat(bot.url, slack_sim, SIGNING_SECRET))
 

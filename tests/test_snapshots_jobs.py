@@ -11,7 +11,6 @@ import pytest
 from azureops.clients import AzureClients
 from bot.capabilities import snapshots as cap
 from bot.config.settings import load_settings
-from bot.engine.schedules import PERSISTENT
 from bot.snapshot_cli import EXIT_APPROVAL, EXIT_DONE, EXIT_FAILED, run_sync
 from bot.storage import jobs
 from sim.azure import AzureSim
@@ -104,7 +103,7 @@ def test_schedule_survives_a_restart_and_fires(bot: Bot, arm: AzureSim) -> None:
     bot.start()
     [again] = cap.schedules(bot.runtime)
     assert again.profile == "gold-to-dr" and again.requested_by == REQUESTER
-    bot.runtime.scheduler.modify_job("schedule:snapshots:gold-to-dr", PERSISTENT, next_run_time=datetime.now(UTC))
+    bot.runtime.scheduler.modify_job("schedule:snapshots:gold-to-dr", next_run_time=datetime.now(UTC))
     fired = bot.chat.wait_for(lambda: [j for j in jobs.recent_jobs(bot.store) if j["kind"] == cap.SYNC], timeout=10)
     assert fired[0]["requested_by"] == REQUESTER and fired[0]["status"] == jobs.AWAITING
     assert bot.chat.slash("/avd snapshots schedule gold-to-dr off").status == 200

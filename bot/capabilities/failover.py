@@ -23,7 +23,6 @@ from azureops.recovery import PrimaryGate, callback_step
 from bot.capabilities import drill as history
 from bot.capabilities.failover_config import estimates, measured, options, sites, spec
 from bot.config.siteconfig import Site
-from bot.engine import schedules
 from bot.runtime import ButtonHandler, Capability, CommandContext, Runtime
 from bot.slack import render
 from bot.storage import jobs
@@ -34,6 +33,7 @@ log = logging.getLogger(__name__)
 FAILOVER, FAILBACK, ROLLBACK, SCALE_DOWN = "failover", "failback", "failover rollback", "dr scale-down"
 ROLLBACK_ACTION, SCALE_DOWN_ACTION = "avd_failover_rollback", "avd_dr_scale_down"
 REMINDER_AFTER = timedelta(hours=4)
+REMINDER = "dr-reminder"  # the timer target of the post-incident reminder
 
 
 # ---- the summary step -------------------------------------------------------------------------------
@@ -202,9 +202,7 @@ def cancel(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.R
 
 
 def schedule_reminder(runtime: Runtime, site: str, channel: str, when: datetime) -> None:
-    runtime.scheduler.add_job("bot.capabilities.failover:remind", "date", run_date=when, args=[site, channel],
-                              id=f"dr-reminder:{site}", jobstore=schedules.PERSISTENT, executor="light",
-                              replace_existing=True, misfire_grace_time=None)
+    runtime.timers.put(f"dr-reminder:{site}", REMINDER, {"site": site}, run_at=when, user="avd-bot", channel=channel)
 
 
 def reminder_text(site: Site, capacity: int) -> str:
@@ -213,11 +211,9 @@ def reminder_text(site: Site, capacity: int) -> str:
             "scale DR back to 0 (approval needed; refused while users are still on it).")
 
 
-def remind(site: str, channel: str) -> bool:
-    """Scheduler entry point: post the reminder if the DR scale set still runs; True when posted."""
-    if not schedules._ENGINES:
-        return False
-    runtime = schedules._ENGINES[0].runtime
+def remind(runtime: Runtime, args: dict[str, Any]) -> bool:
+    """The reminder's timer: post it if the DR scale set still runs; True when posted."""
+    site, channel = str(args["site"]), str(args["channel"])
     primary, dr = sites(runtime, site)
     ref = spec(dr, primary).vmss
     sku = runtime.azure.compute(ref.subscription).virtual_machine_scale_sets.get(ref.resource_group, ref.name).sku
@@ -259,6 +255,7 @@ CAPABILITY = Capability(
     jobs={ops.FailoverStart: FAILOVER, ops.FailbackStart: FAILBACK},
     plans={FAILOVER: build_failover, FAILBACK: build_failback, ROLLBACK: build_rollback,
            SCALE_DOWN: build_scale_down},
+    timers={REMINDER: remind},
     buttons={ROLLBACK_ACTION: pressed(ROLLBACK, lambda site: ops.FailoverCancel(site=site)),
              SCALE_DOWN_ACTION: pressed(SCALE_DOWN, lambda site: ops.Scale(target=site, count=0))},
 )

@@ -16,20 +16,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from apscheduler.triggers.cron import CronTrigger
-
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.plan import Plan, Step, StepContext, format_seconds
 from bot.capabilities.snapshot_batch import Batch, forget, leftover_locks, remember
 from bot.config.siteconfig import SnapshotProfile
-from bot.engine.schedules import PERSISTENT
 from bot.runtime import Capability, CommandContext, Runtime
 from bot.slack.render import Reply
-from bot.storage import audit, jobs
+from bot.storage import audit
 from commands import ops
-from commands.cron import trigger_fields, validate_cron
+from commands.cron import validate_cron
 from commands.errors import AzureError, NotApproved, UsageError
 
 log = logging.getLogger(__name__)
@@ -200,32 +197,23 @@ class Schedule:
 
 
 def set_schedule(runtime: Runtime, profile: str, cron: str | None, *, user: str, channel: str) -> str:
-    """Add, replace or (``None``) remove the profile's recurring sync in the persistent job store."""
+    """Add, replace or (``None``) remove the profile's recurring sync (a stored schedule)."""
     profile_of(runtime, profile)
-    job_id = SCHEDULE_PREFIX + profile
+    schedule_id = SCHEDULE_PREFIX + profile
     if cron is None:
-        try:
-            runtime.scheduler.remove_job(job_id, jobstore=PERSISTENT)
-        except LookupError:
+        if not runtime.timers.remove(schedule_id):
             return f"`{profile}` had no schedule."
         return f"Schedule for `{profile}` removed."
     spec = validate_cron(cron)
-    op_json = jobs.op_to_json(ops.SnapshotsSync(profile=profile))
-    runtime.scheduler.add_job("bot.engine.schedules:fire", CronTrigger(**trigger_fields(spec), timezone="UTC"),
-                              args=[op_json, user, channel], id=job_id, name=spec, jobstore=PERSISTENT,
-                              executor="light", replace_existing=True)
+    runtime.timers.request(schedule_id, ops.SnapshotsSync(profile=profile), spec, user=user, channel=channel)
     return f"`{profile}` now syncs on `{spec}` (UTC), requested as <@{user}> in <#{channel}>."
 
 
 def schedules(runtime: Runtime) -> list[Schedule]:
     """Every snapshot-sync schedule, for ``/avd status`` and ``/avd jobs``."""
-    out = []
-    for job in runtime.scheduler.get_jobs(jobstore=PERSISTENT):
-        if str(job.id).startswith(SCHEDULE_PREFIX):
-            out.append(Schedule(profile=str(job.id)[len(SCHEDULE_PREFIX):], cron=str(job.name),
-                                next_run=getattr(job, "next_run_time", None), requested_by=str(job.args[1]),
-                                channel=str(job.args[2])))
-    return sorted(out, key=lambda s: s.profile)
+    return [Schedule(profile=t.id[len(SCHEDULE_PREFIX):], cron=str(t.cron), next_run=t.next_run,
+                     requested_by=t.created_by, channel=t.channel)
+            for t in runtime.timers.listed(SCHEDULE_PREFIX)]
 
 
 def schedule_lines(runtime: Runtime) -> list[str]:
@@ -245,7 +233,7 @@ def seed_schedules(runtime: Runtime) -> None:
     """Profiles with ``schedule = "..."`` in the config get it unless one is already stored."""
     channels = runtime.settings.config.policy.allowed_channels
     for p in runtime.settings.config.snapshot_profiles.values():
-        if p.schedule and channels and runtime.scheduler.get_job(SCHEDULE_PREFIX + p.name, PERSISTENT) is None:
+        if p.schedule and channels and runtime.timers.get(SCHEDULE_PREFIX + p.name) is None:
             set_schedule(runtime, p.name, p.schedule, user="avd-bot", channel=channels[0])
 
 

@@ -52,6 +52,7 @@ def build_registry(capabilities: Iterable[Capability]) -> Registry:
             if action_id in registry.buttons:
                 raise AssertionError(f"button {action_id!r} is answered by two capabilities (one is {cap.name!r})")
         registry.buttons.update(cap.buttons)
+        registry.timers.update(cap.timers)
         if cap.form is not None:
             registry.forms.append(cap.form)
         if cap.on_start is not None:

@@ -1,72 +1,138 @@
-"""The engine's APScheduler 3 set-up: a bounded worker pool and a persistent store for recurring schedules.
+"""The engine's APScheduler 3 set-up, and ``Timers``: what runs later, kept as data in the bot's own table.
 
 Executors: ``default`` (``WORKERS`` threads) runs job plans; ``light`` (2 threads) plans new requests and
-runs the sweeps, so a full pool of long jobs never delays an approval card. Job stores: ``default`` is in
-memory (one-off runs are re-created from the jobs table by ``resume_all`` at start-up); ``persistent`` is a
-``SQLAlchemyJobStore`` on the bot's own SQLite file for recurring schedules (snapshot syncs), which must
-name a module-level function: snapshot schedules point at ``fire``.
+runs the sweeps, so a full pool of long jobs never delays an approval card. The only job store is in memory:
+one-off runs are re-created from the jobs table by ``resume_all`` at start-up, and recurring or timed work
+(snapshot syncs, the post-failover reminder) from the ``schedules`` table by ``Timers.load``. A schedule row
+names a target (``request``: ask for a job as its creator; or a capability's ``Capability.timers`` entry)
+and its arguments as JSON, never code, so the database cannot make the bot run anything else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-from datetime import UTC
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED, SchedulerEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from bot.engine import approvals
 from bot.engine.runner import Engine
-from bot.runtime import JobEngine
+from bot.runtime import Runtime, Timer, TimerTarget
 from bot.storage import jobs
+from bot.storage import schedules as rows
+from commands import ops
+from commands.cron import trigger_fields
 
 log = logging.getLogger(__name__)
 WORKERS = 4
 SWEEP_SECONDS = 30
-PERSISTENT = "persistent"
-_ENGINES: list[JobEngine] = []  # the engine that recurring jobs fire into (one per process)
+REQUEST = "request"  # the built-in target: request a job as the schedule's creator (approval rules apply)
 
 
-def configure(scheduler: BaseScheduler, db_path: str, *, workers: int = WORKERS) -> None:
-    """Give a not-yet-started scheduler the engine's executors and job stores."""
-    stores: dict[str, Any] = {"default": MemoryJobStore()}
-    if db_path and db_path != ":memory:":
-        stores[PERSISTENT] = SQLAlchemyJobStore(url=f"sqlite:///{os.path.abspath(db_path)}")
-    else:
-        stores[PERSISTENT] = MemoryJobStore()
+def configure(scheduler: BaseScheduler, *, workers: int = WORKERS) -> None:
+    """Give a not-yet-started scheduler the engine's executors (the job store is the default, in memory)."""
     scheduler.configure(
         timezone=UTC,
-        jobstores=stores,
         executors={"default": ThreadPoolExecutor(workers), "light": ThreadPoolExecutor(2)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
 
 
-def attach(engine: JobEngine) -> None:
-    """Make ``engine`` the target of recurring schedules fired in this process."""
-    _ENGINES[:] = [engine]
+class Timers:
+    """Schedules as rows of ``schedules``, each mirrored by an in-memory scheduler job that calls ``fire``."""
+
+    def __init__(self, engine: Engine, targets: Mapping[str, TimerTarget]) -> None:
+        self.engine = engine
+        self.runtime: Runtime = engine.runtime
+        self.targets: dict[str, TimerTarget] = {REQUEST: request_target, **targets}
+
+    def request(self, schedule_id: str, op: ops.Operation, cron: str, *, user: str, channel: str) -> None:
+        """Request ``op`` as ``user`` in ``channel`` on the cron ``cron`` (UTC)."""
+        self.put(schedule_id, REQUEST, {"op": jobs.op_to_json(op)}, cron=cron, user=user, channel=channel)
+
+    def put(self, schedule_id: str, target: str, args: dict[str, Any], *, cron: str | None = None,
+            run_at: datetime | None = None, user: str, channel: str) -> None:
+        """Add or replace a schedule: recurring (``cron``) or once (``run_at``)."""
+        if target not in self.targets:
+            raise ValueError(f"no timer target {target!r}")
+        if (cron is None) == (run_at is None):
+            raise ValueError("a schedule has either a cron or a run_at time")
+        rows.put(self.runtime.store, schedule_id, target=target, args=args, cron=cron, run_at=run_at,
+                 created_by=user, channel=channel, now=self.runtime.clock())
+        self._arm(schedule_id, cron, run_at)
+
+    def remove(self, schedule_id: str) -> bool:
+        with contextlib.suppress(JobLookupError):
+            self.runtime.scheduler.remove_job(schedule_id)
+        return rows.delete(self.runtime.store, schedule_id)
+
+    def get(self, schedule_id: str) -> Timer | None:
+        row = rows.get(self.runtime.store, schedule_id)
+        return None if row is None else self._timer(row)
+
+    def listed(self, prefix: str = "") -> list[Timer]:
+        return [self._timer(row) for row in rows.listed(self.runtime.store, prefix)]
+
+    def load(self) -> int:
+        """At start-up: arm every stored schedule; a one-off whose time passed runs now. Returns how many."""
+        loaded = 0
+        for row in rows.listed(self.runtime.store):
+            try:
+                self._arm(str(row["id"]), row.get("cron"), _parse(row.get("run_at")))
+                loaded += 1
+            except ValueError as err:  # a cron the validator no longer accepts: /avd doctor and status show it
+                log.warning("schedule %s not armed: %s", row["id"], err)
+        return loaded
+
+    def fire(self, schedule_id: str) -> None:
+        """The scheduler's callback: run the row's target (a one-off row is removed first: at most once)."""
+        row = rows.get(self.runtime.store, schedule_id)
+        if row is None:
+            return
+        if row.get("run_at") and not rows.delete(self.runtime.store, schedule_id):
+            return  # another process fired it
+        target = self.targets.get(str(row["target"]))
+        if target is None:
+            log.warning("schedule %s names an unknown target %r; skipped", schedule_id, row["target"])
+            return
+        target(self.runtime, rows.args_of(row) | {"user": row["created_by"], "channel": row["channel"]})
+
+    def _arm(self, schedule_id: str, cron: str | None, run_at: datetime | None) -> None:
+        trigger: CronTrigger | DateTrigger
+        if cron:
+            trigger = CronTrigger(timezone=UTC, **trigger_fields(cron))
+        elif run_at is not None:
+            trigger = DateTrigger(run_date=run_at, timezone=UTC)
+        else:
+            raise ValueError("a schedule has either a cron or a run_at time")
+        self.runtime.scheduler.add_job(self.fire, trigger, args=[schedule_id], id=schedule_id, name=cron or "once",
+                                       executor="light", replace_existing=True,
+                                       misfire_grace_time=None if run_at is not None else 300)
+
+    def _timer(self, row: dict[str, Any]) -> Timer:
+        job = self.runtime.scheduler.get_job(str(row["id"]))
+        return Timer(id=str(row["id"]), target=str(row["target"]), args=rows.args_of(row), cron=row.get("cron"),
+                     run_at=_parse(row.get("run_at")), created_by=str(row.get("created_by") or ""),
+                     channel=str(row.get("channel") or ""),
+                     next_run=getattr(job, "next_run_time", None) if job is not None else None)
 
 
-def unschedule(engine: JobEngine, schedule_id: str) -> bool:
-    try:
-        engine.runtime.scheduler.remove_job(f"schedule:{schedule_id}", jobstore=PERSISTENT)
-    except LookupError:
-        return False
-    return True
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
 
 
-def fire(op_json: str, user: str, channel: str) -> None:
-    """A recurring schedule is due: request the job as if ``user`` typed it (approval rules apply)."""
-    if not _ENGINES:
-        log.warning("schedule fired before the engine started; skipped")
-        return
-    engine = _ENGINES[0]
-    engine.request(jobs.op_from_json(op_json), user, channel, lambda text: log.info("schedule: %s", text))
+def request_target(runtime: Runtime, args: dict[str, Any]) -> None:
+    """A recurring request is due: ask for the job as if its creator typed it (approval rules apply)."""
+    runtime.engine.request(jobs.op_from_json(str(args["op"])), str(args["user"]), str(args["channel"]),
+                           lambda text: log.info("schedule: %s", text))
 
 
 def sweep(engine: Engine) -> None:
@@ -85,14 +151,16 @@ def _on_scheduler(engine: Engine, event: SchedulerEvent) -> None:
         engine.progress.stop()
 
 
-def install(engine: Engine) -> None:
-    """Give the runtime's (not yet started) scheduler the engine: executors and stores, the card writer's
-    start and stop, the approval sweep, the resume of unfinished jobs at start-up, and recurring schedules."""
+def install(engine: Engine, targets: Mapping[str, TimerTarget]) -> Timers:
+    """Give the runtime's (not yet started) scheduler the engine: executors, the card writer's start and stop,
+    the approval sweep, the resume of unfinished jobs at start-up, and the stored schedules."""
     scheduler = engine.runtime.scheduler
     if not scheduler.running:
-        configure(scheduler, engine.runtime.settings.db_path)
-    attach(engine)
+        configure(scheduler)
     scheduler.add_listener(lambda event: _on_scheduler(engine, event),
                            EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN)
     scheduler.add_job(sweep, "interval", args=[engine], seconds=SWEEP_SECONDS, id="engine-sweep",
                       executor="light", replace_existing=True)
+    timers = Timers(engine, targets)
+    timers.load()
+    return timers

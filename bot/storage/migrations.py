@@ -81,10 +81,17 @@ def dr_runs(db: Database) -> None:
     db.execute("create index dr_runs_site on dr_runs(site, kind)")
 
 
+def schedules(db: Database) -> None:
+    db.execute("create table schedules (id text primary key, target text not null, args_json text not null"
+               " default '{}', cron text, run_at text, created_by text not null default '', channel text not null"
+               " default '', updated_at text not null)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
     ("security_0001_interactions", interactions),
     ("scaleset_0001_dr_scale_sets", dr_scale_sets),
     ("failover_0001_dr_runs", dr_runs),
+    ("engine_0002_schedules", schedules),
 )
