@@ -19,7 +19,7 @@ from typing import TextIO
 from slack_sdk import WebClient
 
 from azureops.clients import AzureClients
-from azureops.plan import Plan
+from azureops.snapshot_plans import destructive
 from bot.app import build_app
 from bot.capabilities import snapshots as cap
 from bot.config.settings import Settings, load_settings
@@ -66,11 +66,6 @@ class ConsoleProgress:
 
     def stop(self) -> None:
         return None
-
-
-def destructive(plan: Plan) -> bool:
-    """Deletes snapshots or lifts locks: the kinds of change that need a second person."""
-    return any(s.name.startswith("delete:") or s.intent.get("lift") for s in plan.steps)
 
 
 def run_sync(settings: Settings, profile: str, *, dry_run: bool = False, copies_only: bool = False,

@@ -1,33 +1,27 @@
 """``/avd snapshots sync|copy|schedule``: snapshot replication profiles as job-engine plans.
 
-A plan has one step per source snapshot (already-replicated ones are skipped by provenance), one per
-deletion (bot-made replicas whose source is gone), optional lock-restore steps left over from a crash,
-and a summary. The copies themselves run in parallel: the first copy step starts a ``Batch``
-(``bot.capabilities.snapshot_batch``) and every copy step waits for its own snapshot; the batch writes each
-snapshot's progress and result straight onto its step row, so the card shows them all and a retry
-(provenance) copies only what failed. Locks that block the work are listed in the preview and
-lifted and restored (try/finally) only inside an approved job.
+The plans are assembled by ``azureops.snapshot_plans`` from the profile's values; this module maps the config
+to them, keeps the locks a run lifts in the bot's store (``records.LiftedLockRecord``) and refuses a plan
+that deletes or lifts locks when the policy would let it run without an approver. Schedules are stored rows
+(``Runtime.timers``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
-from azureops import snapshots as snaps
-from azureops.plan import Plan, Step, StepContext, format_seconds
-from bot.capabilities.snapshot_batch import Batch, forget, leftover_locks, remember
+from azureops.plan import Plan
+from azureops.snapshot_plans import Profile, destructive, sync_plan
 from bot.config.siteconfig import SnapshotProfile
 from bot.runtime import Capability, CommandContext, Runtime
 from bot.slack.render import Reply
-from bot.storage import audit
+from bot.storage import audit, records
 from commands import ops
 from commands.cron import validate_cron
-from commands.errors import AzureError, NotApproved, UsageError
+from commands.errors import NotApproved, UsageError
 
 log = logging.getLogger(__name__)
 SYNC, COPY, COPIES = "snapshots-sync", "snapshots-copy", "snapshots-sync-copies"
@@ -43,129 +37,29 @@ def profile_of(runtime: Runtime, name: str) -> SnapshotProfile:
 
 def target_of(runtime: Runtime, p: SnapshotProfile) -> copies.Target:
     budget = runtime.snapshot_budget
-    poll = float(getattr(runtime.azure, "polling_interval", 15.0))
+    poll = float(runtime.azure.polling_interval)
     return copies.Target(p.source_subscription, p.target_subscription, p.target_resource_group, p.target_region,
                          runtime.azure, budget, poll_seconds=min(15.0, poll))
 
 
-def restore_step(runtime: Runtime, sub: str, lock: azlocks.Lock) -> Step:
-    def apply(ctx: StepContext) -> str:
-        back = azlocks.restore(runtime.azure, sub, lock)
-        forget(runtime, lock)
-        return f"restored {lock.label()}" if back else f"{lock.label()} went with its resource"
-
-    return Step(name=f"restore-lock:{lock.id.lower()}", resource_id=lock.scope, apply=apply, estimate_seconds=5,
-                description=f"Restore {lock.label()} (lifted by an interrupted run)", intent={"lock": lock.__dict__})
-
-
-def copy_step(batch: Batch, t: copies.Target, src: snaps.Snap, replicated: bool, conflict: str) -> Step:
-    rid = snaps.snapshot_id(t.target_sub, t.target_rg, src.name)
-    route = snaps.route_for(src, t.region)
-    gib = src.size_bytes / 1024**3
-
-    def apply(ctx: StepContext) -> str:
-        if conflict:
-            raise AzureError(conflict, code="NameTaken", resource_id=rid, next_step="rename or remove it, then retry")
-        return batch.wait(ctx, src)
-
-    what = (f"Keep {src.name}: already replicated" if replicated else
-            f"Copy {src.name} ({route}, {gib:.0f} GiB) to {t.region}" + (f" - BLOCKED: {conflict}" if conflict else ""))
-    return Step(name=f"copy:{src.name}", resource_id=rid, description=what, apply=apply,
-                check=lambda ctx: replicated, estimate_seconds=60 + int(gib * 6),
-                intent={"source": src.id.lower(), "created": src.created, "route": route})
-
-
-def delete_step(runtime: Runtime, batch: Batch, t: copies.Target, replica: snaps.Snap,
-                lift: list[azlocks.Lock]) -> Step:
-    def check(ctx: StepContext) -> bool:
-        return snaps.get_snapshot(runtime.azure.compute(t.target_sub), t.target_sub, t.target_rg, replica.name,
-                                  t.budget) is None
-
-    def apply(ctx: StepContext) -> str:
-        batch.join()
-        if not copies.source_gone(t, replica):
-            return f"kept {replica.name}: its source is back"
-        with azlocks.lifted(runtime.azure, t.target_sub, lift, note=ctx.note,
-                            on_lift=lambda lk: remember(runtime, lk), on_restore=lambda lk: forget(runtime, lk)):
-            copies.delete_snapshot(t, replica.name)
-        return f"deleted {replica.name}"
-
-    locks_txt = "; lifts and restores " + ", ".join(lk.label() for lk in lift) if lift else ""
-    return Step(name=f"delete:{replica.name}", resource_id=replica.id, apply=apply, check=check, estimate_seconds=30,
-                description=f"Delete {replica.name} (its source {replica.source_id.rsplit('/', 1)[-1]} is gone)"
-                + locks_txt, intent={"source": replica.source_id.lower(), "lift": [lk.id.lower() for lk in lift]})
-
-
-def summary_step(batch: Batch, t: copies.Target, skipped: int, deletes: int, notes: list[str]) -> Step:
-    def apply(ctx: StepContext) -> str:
-        batch.join()
-        for note in notes:
-            ctx.note(note)
-        moved = sum(s.size_bytes for s in batch.copied)
-        took = format_seconds(time.monotonic() - batch.started_at) if batch.futures else "0s"
-        return (f"copied {len(batch.copied)}, skipped {skipped}, deleted {deletes}, failed {len(batch.failed)},"
-                f" {moved / 1024**3:.0f} GiB, {took}")
-
-    text = "Summary" + (": " + "; ".join(notes) if notes else "")
-    return Step(name="summary", resource_id="", description=text[:2900], apply=apply, estimate_seconds=1,
-                intent={"lift": [lk.id.lower() for lk in batch.lift]})
+def inputs(p: SnapshotProfile) -> Profile:
+    return Profile(name=p.name, source_subscription=p.source_subscription,
+                   source_resource_group=p.source_resource_group, target_subscription=p.target_subscription,
+                   target_resource_group=p.target_resource_group, target_region=p.target_region, mode=p.mode,
+                   tag=p.tag, sync=p.sync, concurrency=p.concurrency, allow_empty_source=p.allow_empty_source)
 
 
 def build(runtime: Runtime, profile_name: str, only: str | None, verb: str, kind: str, *,
           deletions: bool = True) -> Plan:
-    """The plan for a sync (``only`` None) or for one named snapshot; ``deletions=False`` copies only."""
+    """The plan for a sync (``only`` None) or for one named snapshot; ``deletions=False`` copies only. A plan
+    that deletes or lifts locks needs an approver: refused when the policy would let it run unapproved."""
     p = profile_of(runtime, profile_name)
-    t = target_of(runtime, p)
-    src_compute = runtime.azure.compute(p.source_subscription)
-    if only is None:
-        sources = snaps.list_snapshots(src_compute, p.source_subscription, p.source_resource_group, t.budget)
-    else:
-        one = snaps.get_snapshot(src_compute, p.source_subscription, p.source_resource_group, only, t.budget)
-        if one is None:
-            raise UsageError(f"there is no snapshot {only!r} in {p.source_resource_group}",
-                             hint=f"/avd snapshots sync {p.name} --dry-run lists what the profile sees")
-        sources = [one]
-    targets = snaps.list_snapshots(runtime.azure.compute(p.target_subscription), p.target_subscription,
-                                   p.target_resource_group, t.budget)
-    scope = f"/subscriptions/{p.source_subscription}/resourceGroups/{p.source_resource_group}"
-    d = snaps.diff(sources, targets, source_scope=scope, tag=p.tag if only is None else None,
-                   allow_empty_source=p.allow_empty_source)
-    if only is not None or not p.sync or not deletions:
-        d.orphans = []
-    regions = sorted({s.location for s in d.candidates})
-    if len(regions) > 1:
-        raise UsageError(f"the source snapshots are in several regions ({', '.join(regions)})",
-                         hint="split them into one profile per source region")
-    if regions:
-        snaps.validate_mode(p.mode, p.source_subscription, p.target_subscription, regions[0], p.target_region)
-    found = azlocks.find(runtime.azure, p.target_subscription, p.target_resource_group)
-    todo = [s for s in d.candidates if s.id.lower() not in d.replicated and s.id.lower() not in d.conflicts]
-    rg_child = f"/subscriptions/{p.target_subscription}/resourceGroups/{p.target_resource_group}/x"
-    copy_lift = azlocks.blocking(found, rg_child, deleting=False) if todo else []
-    lifts = {o.name: azlocks.blocking(found, o.id, deleting=True) for o in d.orphans}
-    azlocks.check_liftable([*copy_lift, *(lk for ls in lifts.values() for lk in ls)])
-    notes = list(d.notes)
-    touched = {lk.id for lk in copy_lift} | {lk.id for ls in lifts.values() for lk in ls}
-    notes += [f"{lk.label()} stays (not in the way)" for lk in found if lk.id not in touched]
-    if copy_lift:
-        notes.append("copies lift and then restore " + ", ".join(lk.label() for lk in copy_lift))
-    batch = Batch(runtime, t, todo, copy_lift, p.concurrency)
-    steps = [restore_step(runtime, p.target_subscription, lk)
-             for lk in leftover_locks(runtime, p.target_subscription, p.target_resource_group)]
-    for src in d.candidates:
-        steps.append(copy_step(batch, t, src, src.id.lower() in d.replicated, d.conflicts.get(src.id.lower(), "")))
-    steps += [delete_step(runtime, batch, t, o, lifts[o.name]) for o in d.orphans]
-    steps.append(summary_step(batch, t, len(d.replicated), len(d.orphans), notes))
-    for step in steps:
-        if step.name.startswith("copy:"):
-            batch.rows[step.name[5:]] = step.name
-    destructive = bool(d.orphans or copy_lift or any(lifts.values()))
-    if destructive and verb not in runtime.settings.config.policy.require_approval:
+    plan = sync_plan(inputs(p), target_of(runtime, p), records.LiftedLockRecord(runtime.store), only=only, verb=verb,
+                     kind=kind, deletions=deletions)
+    if destructive(plan) and verb not in runtime.settings.config.policy.require_approval:
         raise NotApproved(f"this {verb} would delete snapshots or lift locks, which needs an approver, but "
                           f"[policy] require_approval does not list '{verb}': add it, then run the command again")
-    title = (f"Snapshots {profile_name}: {len(todo)} to copy, {len(d.replicated)} replicated, "
-             f"{len(d.orphans)} to delete -> {p.target_resource_group} ({p.target_region})")
-    return Plan(kind=kind, title=title, steps=tuple(steps), verb=verb, summary="; ".join(notes))
+    return plan
 
 
 def build_sync(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from azureops.locks import Lock
 from azureops.scaleset_spec import ScaleSetSpec, scale_set_id
 from bot.storage import jobs
 from bot.storage.sqlite import Store
@@ -89,3 +90,24 @@ def runs(store: Store, *, kind: str | None = None, site: str | None = None, limi
             args.append(value)
     sql = f"select * from dr_runs where {' and '.join(where)} order by id desc limit ?"
     return list(store.db.query(sql, [*args, limit]))
+
+
+class LiftedLockRecord:
+    """The locks a snapshot run lifted and has not restored yet, in ``meta`` (``azureops.snapshot_batch.LiftedLocks``)."""
+
+    PREFIX = "snapshots:lifted:"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def remember(self, lock: Lock) -> None:
+        self.store.set_meta(self.PREFIX + lock.id.lower(), json.dumps(lock.__dict__))
+
+    def forget(self, lock: Lock) -> None:
+        with self.store.transaction() as db:
+            db.execute("delete from meta where key = ?", [self.PREFIX + lock.id.lower()])
+
+    def leftover(self, subscription: str, resource_group: str) -> list[Lock]:
+        prefix = f"{self.PREFIX}/subscriptions/{subscription}/resourcegroups/{resource_group}".lower()
+        rows = self.store.db.query("select value from meta where key like ?", [prefix + "%"])
+        return [Lock(**json.loads(r["value"])) for r in rows]

@@ -1,37 +1,45 @@
-"""The parallel copies of one snapshot plan run, and the record of the locks a run lifts.
+"""The parallel copies of one snapshot plan run.
 
 The first copy step starts the ``Batch``: a bounded pool (``concurrency`` wide, under the ARM ``Budget``)
-that lifts the blocking locks, copies every snapshot and restores the locks (try/finally). Each copy writes
-its progress and result straight onto its own step row. A lifted lock is remembered in ``meta`` until it is
-restored, so a run interrupted by a crash leaves ``leftover_locks`` for the next plan to restore.
+that lifts the blocking locks, copies every snapshot and restores the locks (try/finally). Each copy reports
+its progress and result on its own step (``StepContext.item``). A lifted lock is handed to ``LiftedLocks``
+(the bot keeps it in its store) until it is restored, so a run interrupted by a crash leaves it for the next
+plan to restore.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Protocol
 
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.plan import StepContext
 from azureops.staging import stage_and_import
-from bot.runtime import Runtime
 from commands.errors import AvdError, AzureError
 
-LIFTED = "snapshots:lifted:"
+
+class LiftedLocks(Protocol):
+    """Where a run records the locks it lifted until it restores them (durable: a crash must not lose one)."""
+
+    def remember(self, lock: azlocks.Lock) -> None: ...
+
+    def forget(self, lock: azlocks.Lock) -> None: ...
+
+    def leftover(self, subscription: str, resource_group: str) -> list[azlocks.Lock]:
+        """Locks an interrupted run lifted in this resource group and never restored."""
 
 
 class Batch:
     """The parallel copies of one plan run; results land on the copy steps' rows as they happen."""
 
-    def __init__(self, runtime: Runtime, t: copies.Target, sources: list[snaps.Snap], lift: list[azlocks.Lock],
-                 concurrency: int) -> None:
-        self.runtime, self.t, self.sources, self.lift = runtime, t, sources, lift
+    def __init__(self, t: copies.Target, sources: list[snaps.Snap], lift: list[azlocks.Lock], concurrency: int,
+                 lifted: LiftedLocks) -> None:
+        self.t, self.sources, self.lift, self.lifted = t, sources, lift, lifted
         self.concurrency = max(1, concurrency)
         self.futures: dict[str, Future[snaps.Snap]] = {}
         self.rows: dict[str, str] = {}  # snapshot name -> the name of its copy step
@@ -50,9 +58,8 @@ class Batch:
             self._ctx, self.started_at = ctx, time.monotonic()
             stack = ExitStack()
             try:
-                stack.enter_context(azlocks.lifted(self.runtime.azure, self.t.target_sub, self.lift, note=ctx.note,
-                                                   on_lift=lambda lk: remember(self.runtime, lk),
-                                                   on_restore=lambda lk: forget(self.runtime, lk)))
+                stack.enter_context(azlocks.lifted(self.t.clients, self.t.target_sub, self.lift, note=ctx.note,
+                                                   on_lift=self.lifted.remember, on_restore=self.lifted.forget))
             except BaseException:
                 stack.close()
                 self.done.set()
@@ -126,19 +133,3 @@ class Batch:
 
 def done_line(src: snaps.Snap, replica: snaps.Snap) -> str:
     return f"{snaps.route_for(src, replica.location)}: {replica.size_bytes / 1024**3:.0f} GiB ready in {replica.location}"
-
-
-def remember(runtime: Runtime, lock: azlocks.Lock) -> None:
-    runtime.store.set_meta(LIFTED + lock.id.lower(), json.dumps(lock.__dict__))
-
-
-def forget(runtime: Runtime, lock: azlocks.Lock) -> None:
-    with runtime.store.transaction() as db:
-        db.execute("delete from meta where key = ?", [LIFTED + lock.id.lower()])
-
-
-def leftover_locks(runtime: Runtime, sub: str, rg: str) -> list[azlocks.Lock]:
-    """Locks a crashed run lifted in this resource group and never restored."""
-    prefix = f"{LIFTED}/subscriptions/{sub}/resourcegroups/{rg}".lower()
-    rows = runtime.store.db.query("select value from meta where key like ?", [prefix + "%"])
-    return [azlocks.Lock(**json.loads(r["value"])) for r in rows]
