@@ -31,7 +31,7 @@ from bot.engine.runner import Engine
 from bot.runtime import Capability, Clock, ProgressSink, Runtime, utcnow
 from bot.slack import actions, cards, listeners
 from bot.slack.ackgate import AckGate
-from bot.slack.authz import Authz, close_replay_memory, operator_middleware
+from bot.slack.authz import Authz, ReplayMemory, operator_middleware
 from bot.slack.progress import Progress
 from bot.storage import audit, jobs
 from bot.storage.sqlite import Store
@@ -124,6 +124,7 @@ def build_app(settings: Settings, *, capabilities: Sequence[Capability] = CAPABI
     store = store or Store(settings.db_path)
     store.migrate()
     authz = Authz(settings.config.policy, client)
+    replay = ReplayMemory(store)  # read the remembered interactions now, not during the first request
     runtime = Runtime(
         settings=settings,
         app=app,
@@ -138,7 +139,8 @@ def build_app(settings: Settings, *, capabilities: Sequence[Capability] = CAPABI
         registry=registry,
         gate=AckGate(),
         require_operator=operator_middleware(authz, store),
-        on_stop=[lambda: close_replay_memory(store)],
+        replay=replay,
+        on_stop=[replay.close],
     )
     sink = progress or card_writer(runtime)
     engine = Engine(runtime, sink, inline=headless)

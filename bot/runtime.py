@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from azureops.clients import AzureClients
     from bot.config.settings import Settings
     from bot.slack.ackgate import AckGate
-    from bot.slack.authz import Authz
+    from bot.slack.authz import Authz, ReplayMemory
     from bot.slack.render import Reply
     from bot.storage.sqlite import Store
 
@@ -202,6 +202,7 @@ class Runtime:
     executor: ThreadPoolExecutor
     registry: Registry
     gate: AckGate
+    replay: ReplayMemory  # interactions already handled (the request guard refuses replays)
     require_operator: Callable[..., Any] | None = None
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # closers of what build_app made
     engine: JobEngine = field(init=False)  # set by build_app once the engine exists

@@ -20,7 +20,7 @@ import pytest
 
 from azureops.clients import AzureClients
 from bot.app import utcnow
-from bot.slack.authz import REPLAY_MEMORY, claim
+from bot.slack.authz import REPLAY_MEMORY
 from bot.storage import audit, jobs
 from tests.fuzz_kit import (
     CHANNEL,
@@ -324,7 +324,7 @@ def test_modal_submission_refused(live: LiveBot, user: str, metadata: dict[str, 
 
 def test_claim_remembers_an_interaction_for_a_day(live: LiveBot) -> None:
     now = utcnow()
-    assert claim(live.store, "command:t1", now) is True
-    assert claim(live.store, "command:t1", now + timedelta(minutes=30)) is False
-    assert claim(live.store, "command:t2", now + REPLAY_MEMORY + timedelta(seconds=1)) is True  # prunes t1
-    assert claim(live.store, "command:t1", now + REPLAY_MEMORY + timedelta(seconds=2)) is True
+    assert live.bot.runtime.replay.claim("command:t1", now) is True
+    assert live.bot.runtime.replay.claim("command:t1", now + timedelta(minutes=30)) is False
+    assert live.bot.runtime.replay.claim("command:t2", now + REPLAY_MEMORY + timedelta(seconds=1)) is True  # prunes t1
+    assert live.bot.runtime.replay.claim("command:t1", now + REPLAY_MEMORY + timedelta(seconds=2)) is True

@@ -26,7 +26,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config.siteconfig import Policy
 from bot.slack import render
-from bot.storage import audit
+from bot.storage import audit, interactions
 from bot.storage.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,7 @@ class ReplayMemory:
         self._pending: list[tuple[str, datetime]] = []
         self._scheduled = False
         cutoff = (now or datetime.now(UTC)) - REPLAY_MEMORY
-        rows = store.db.execute("select key, seen_at from interactions where seen_at >= ?", [cutoff.isoformat()])
-        self._seen: dict[str, datetime] = {key: datetime.fromisoformat(at) for key, at in rows.fetchall()}
+        self._seen: dict[str, datetime] = interactions.seen_since(store, cutoff)
 
     def claim(self, key: str, now: datetime | None = None) -> bool:
         """``True`` the first time ``key`` is seen within ``REPLAY_MEMORY``, ``False`` for a replay."""
@@ -163,38 +162,9 @@ class ReplayMemory:
         if not batch:
             return
         try:
-            with self.store.transaction() as db:
-                db.execute("delete from interactions where seen_at < ?", [(batch[-1][1] - REPLAY_MEMORY).isoformat()])
-                db.conn.executemany("insert or replace into interactions (key, seen_at) values (?, ?)",
-                               [(key, at.isoformat()) for key, at in batch])
+            interactions.record(self.store, batch, batch[-1][1] - REPLAY_MEMORY)
         except Exception:  # noqa: BLE001 - memory still refuses the replay; only a restart could miss it
             log.exception("could not record %d interaction(s)", len(batch))
-
-
-_MEMORIES_LOCK = threading.Lock()
-
-
-def replay_memory(store: Store) -> ReplayMemory:
-    """The one ``ReplayMemory`` of ``store`` (built on first use, kept on the store)."""
-    with _MEMORIES_LOCK:
-        memory: ReplayMemory | None = getattr(store, "_replay_memory", None)
-        if memory is None:
-            memory = ReplayMemory(store)
-            store._replay_memory = memory  # type: ignore[attr-defined]
-        return memory
-
-
-def close_replay_memory(store: Store) -> None:
-    """Finish the background writes of ``store``'s replay memory, if it has one."""
-    with _MEMORIES_LOCK:
-        memory: ReplayMemory | None = getattr(store, "_replay_memory", None)
-    if memory is not None:
-        memory.close()
-
-
-def claim(store: Store, key: str, now: datetime | None = None) -> bool:
-    """``True`` the first time ``key`` (one Slack interaction) is seen, ``False`` for a replay."""
-    return replay_memory(store).claim(key, now)
 
 
 def _first(items: Any) -> Mapping[str, Any]:
@@ -249,9 +219,8 @@ def _what(body: Mapping[str, Any]) -> str:
     return " ".join(str(x) for x in (body.get("type") or "request", named) if x)[:200]
 
 
-def request_guard(store: Store) -> Callable[..., BoltResponse | None]:
+def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltResponse | None]:
     """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited)."""
-    replay_memory(store)  # read the remembered interactions now, not during the first request
 
     def guard(body: dict[str, Any], context: Any, next: Callable[[], None], respond: Any = None
               ) -> BoltResponse | None:
@@ -261,7 +230,7 @@ def request_guard(store: Store) -> Callable[..., BoltResponse | None]:
         reason = text = ""
         if ours and context.team_id != ours:
             reason, text = "foreign_team", render.not_allowed("avd-ops does not answer requests from another workspace.")
-        elif (key := interaction_key(body)) is not None and not claim(store, key):
+        elif (key := interaction_key(body)) is not None and not memory.claim(key):
             reason, text = "replay", ":no_entry: This request was already handled; nothing was run again."
         if not reason:
             next()

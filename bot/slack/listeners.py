@@ -95,7 +95,7 @@ def unhandled(body: dict[str, Any], respond: Respond | None) -> BoltResponse:
 
 def register(app: App, runtime: Runtime) -> None:
     """Register the request guard, ``/avd`` (behind the operator middleware) and the one error handler."""
-    app.use(authz.request_guard(runtime.store))
+    app.use(authz.request_guard(runtime.store, runtime.replay))
     middleware = [runtime.require_operator] if runtime.require_operator else []
 
     @app.command("/avd", middleware=middleware)

@@ -31,7 +31,6 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.slack import authz
 from bot.storage import audit
 
 if TYPE_CHECKING:
@@ -169,7 +168,7 @@ def register_view(runtime: Runtime, on_submit: OnSubmit) -> None:
             return
         user = str((body.get("user") or {}).get("id", ""))
         view_id = str(view.get("id") or "")
-        if view_id and not authz.claim(runtime.store, f"view:{view_id}"):  # a replay: the form was handled
+        if view_id and not runtime.replay.claim(f"view:{view_id}"):  # a replay: the form was handled
             ack()
             runtime.after_ack(functools.partial(
                 audit.record, runtime.store, actor=user or "unknown", action="refused",
