@@ -38,7 +38,8 @@ from bench.harness import (  # noqa: E402
 from bot.chat import Chat, block_actions_payload, buttons, interactivity_body  # noqa: E402
 from bot.sandbox import example_config  # noqa: E402
 from bot.store import Store  # noqa: E402
-from sim.azure import AzureSim, gallery, resources  # noqa: E402
+from sim.azure import AzureSim  # noqa: E402
+from sim.azure.providers import gallery, resources  # noqa: E402
 from sim.slack import SlackSim  # noqa: E402
 from tests.test_failover_kit import prepare_dr  # noqa: E402
 

@@ -22,9 +22,9 @@ from azureops.clients import AzureClients
 from bot.capabilities import drill, failover
 from bot.capabilities.failover_config import measured
 from bot.sandbox import example_config
-from sim.azure import AzureSim, resources
-from sim.azure import asr as sim_asr
-from sim.azure.simulator import PROVIDERS
+from sim.azure import AzureSim
+from sim.azure.providers import PROVIDERS, resources
+from sim.azure.providers import asr as sim_asr
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, BotHandle, Chat, clean_env, start_bot
 

@@ -17,7 +17,8 @@ from bot.capabilities import snapshots as cap
 from bot.sandbox import example_config
 from bot.server import BotServer, serve_runtime
 from bot.settings import load_settings
-from sim.azure import AzureSim, resources
+from sim.azure import AzureSim
+from sim.azure.providers import resources
 from sim.slack import SlackSim
 from tests.engine_kit import capabilities_restored
 from tests.kit import SIGNING_SECRET, Chat, clean_env
