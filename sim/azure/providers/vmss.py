@@ -145,6 +145,15 @@ def _put(sim: State, req: Request) -> Response:
     existing = sim.store.get(req.path)
     if existing is not None:
         return _change(sim, req, existing, body, status=200)[0]
+    doc = make_scale_set(sim, req.path, body)
+    op = lro.begin(sim, req, duration=0.0, location=doc["location"])
+    op["end"] = max(instances.create(sim, doc, doc["sku"]["capacity"], bool(op["error"])), op["start"] + 30.0)
+    doc["_sim"].update(readyAt=op["end"], failed=bool(op["error"]), readyState=READY)
+    return Response(201, public(doc), lro.headers(sim, op))
+
+
+def make_scale_set(sim: State, vid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A new scale set from a PUT body, checked as Compute checks it, stored ``Creating`` with no instances."""
     location = check_location(body.get("location"), VMSS_TYPE)
     props = copy.deepcopy(dict(body.get("properties") or {}))
     sku = dict(body.get("sku") or {})
@@ -158,7 +167,7 @@ def _put(sim: State, req: Request) -> Response:
     props.update(uniqueId=guid(sim.rng), timeCreated=iso(sim.clock.seconds()), provisioningState="Creating")
     sku.setdefault("capacity", 0)
     sku.setdefault("tier", "Standard")
-    doc: dict[str, Any] = {"id": req.path, "name": req.params["name"], "type": VMSS_TYPE, "location": location,
+    doc: dict[str, Any] = {"id": vid, "name": vid.rsplit("/", 1)[-1], "type": VMSS_TYPE, "location": location,
                            "tags": tags_of(body) or {}, "sku": sku, "properties": props, "_sim": {}}
     for field in ("zones", "plan", "extendedLocation"):
         if body.get(field):
@@ -166,11 +175,7 @@ def _put(sim: State, req: Request) -> Response:
     if identity:
         doc["identity"] = identity
     _bump_etag(doc)
-    sim.store.put(doc)
-    op = lro.begin(sim, req, duration=0.0, location=location)
-    op["end"] = max(instances.create(sim, doc, sku["capacity"], bool(op["error"])), op["start"] + 30.0)
-    doc["_sim"].update(readyAt=op["end"], failed=bool(op["error"]), readyState=READY)
-    return Response(201, public(doc), lro.headers(sim, op))
+    return sim.store.put(doc)
 
 
 def _change(sim: State, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int,
