@@ -1,8 +1,5 @@
-"""Scenarios: ``seed`` (the BRIEF's world, same names as avd.example.toml) and ``empty``.
-
-Both register the tenant's two subscriptions (...0001 primary/DR, ...0002 snapshot target); ``empty`` adds
-nothing else.
-"""
+"""The seed world (the BRIEF's, same names as avd.example.toml) and the tenant's two subscriptions (...0001
+primary/DR, ...0002 snapshot target). ``scenarios`` names what a simulator starts from."""
 
 from __future__ import annotations
 
@@ -23,14 +20,11 @@ VERSION = "2026.0522.1719"
 USERS = ("alice@contoso.com", "bob@contoso.com", "carol@contoso.com")
 
 
-def build(sim: State, scenario: str) -> None:
-    if scenario not in ("seed", "empty"):
-        raise ValueError(f"unknown scenario {scenario!r}: use 'seed' or 'empty'")
+def subscriptions(sim: State) -> None:
+    """The tenant's two subscriptions (every scenario has them)."""
     for sub, name in ((SUB1, "AVD Production"), (SUB2, "AVD Snapshots DR")):
         sim.subscriptions[sub] = {"subscriptionId": sub, "displayName": name, "state": "Enabled",
                                   "tenantId": sim.tenant_id}
-    if scenario == "seed":
-        seed(sim)
 
 
 def _rg(sub: str, rg: str) -> str:

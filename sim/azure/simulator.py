@@ -17,7 +17,7 @@ from sim.azure.faults import Faults
 from sim.azure.journal import Entry, Journal
 from sim.azure.providers import PROVIDERS, gallery, sessions
 from sim.azure.router import Request, Router
-from sim.azure.seed import build
+from sim.azure.scenarios import build
 from sim.azure.server import serve
 from sim.azure.store import Store, public
 from sim.azure.throttle import Throttle
