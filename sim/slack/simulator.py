@@ -9,12 +9,11 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sim.slack import files
+from sim.slack.faults import Failure, Faults
 from sim.slack.hooks import handle_hook
 from sim.slack.journal import Call
 from sim.slack.methods import METHODS, ApiError, Method
@@ -31,16 +30,6 @@ from sim.slack.state import (
     journal_view,
 )
 from sim.slack.throttle import DEFAULT_LIMITS, Limit, RateLimiter
-
-
-@dataclass
-class Failure:
-    """A failure queued by ``fail_next``."""
-
-    error: str
-    status: int
-    retry_after: int
-    remaining: int
 
 
 class SlackSim:
@@ -75,7 +64,7 @@ class SlackSim:
         self.limiter = RateLimiter({**DEFAULT_LIMITS, **(limits or {})}, clock)
         self.lock = threading.RLock()
         self.calls: list[Call] = []
-        self.failures: dict[str, deque[Failure]] = {}
+        self.faults = Faults()
         self.rate_limited_count = 0
         self.address = (host, port)
         self.server: Server | None = None
@@ -151,7 +140,7 @@ class SlackSim:
             return Answer(200, {"ok": False, "error": "not_authed"}, headers)
         if token != self.bot_token:
             return Answer(200, {"ok": False, "error": "invalid_auth"}, headers)
-        failure = self.take_failure(method)
+        failure = self.faults.take(method)
         if failure is not None:
             if failure.status == 429:
                 return Answer(429, {"ok": False, "error": "ratelimited"},
@@ -170,17 +159,6 @@ class SlackSim:
             body = exc.body()
         return Answer(200, body, headers)
 
-    def take_failure(self, method: str) -> Failure | None:
-        """Pop one queued failure for a method."""
-        queue = self.failures.get(method)
-        if not queue:
-            return None
-        failure = queue[0]
-        failure.remaining -= 1
-        if failure.remaining <= 0:
-            queue.popleft()
-        return failure
-
     def call_hook(self, token: str, raw: bytes) -> tuple[int, str]:
         """Serve one response_url POST and journal it."""
         if token.startswith(files.UPLOAD_PREFIX):
@@ -194,7 +172,7 @@ class SlackSim:
     def call_upload(self, ticket: str, raw: bytes) -> tuple[int, str]:
         """Serve one POST of file bytes to an upload URL (``fail_next("upload", status=...)`` fails it)."""
         with self.lock:
-            failure = self.take_failure(files.UPLOAD)
+            failure = self.faults.take(files.UPLOAD)
             status, body = (failure.status, failure.error) if failure else files.receive(self.workspace, ticket, raw)
             self.calls.append(Call(files.UPLOAD, {"ticket": ticket, "length": len(raw)}, status, {"body": body},
                                    self.clock()))
@@ -208,7 +186,7 @@ class SlackSim:
         if error is None:
             error = {429: "ratelimited"}.get(status, "channel_not_found" if status == 200 else "internal_error")
         with self.lock:
-            self.failures.setdefault(method, deque()).append(Failure(error, status, retry_after, count))
+            self.faults.add(method, Failure(error, status, retry_after, count))
 
     def new_trigger_id(self) -> str:
         """A trigger id for views.open: valid 3 s by the clock, usable once."""
@@ -238,7 +216,7 @@ class SlackSim:
             self.calls.clear()
             self.workspace.clear()
             files.shelf(self.workspace).clear()
-            self.failures.clear()
+            self.faults.clear()
             self.limiter.reset()
             self.rate_limited_count = 0
 
