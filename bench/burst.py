@@ -23,7 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from azureops.clients import AzureClients  # noqa: E402
 from bench.harness import (  # noqa: E402
     BOT_TOKEN,
     SECRET,
@@ -37,10 +36,11 @@ from bench.harness import (  # noqa: E402
 )
 from bot.sandbox import example_config  # noqa: E402
 from bot.storage.sqlite import Store  # noqa: E402
-from sim.azure import AzureSim, gallery, resources  # noqa: E402
+from sim.azure import AzureSim  # noqa: E402
+from sim.azure.providers import gallery, resources  # noqa: E402
+from sim.azure.scenarios import prepare_dr  # noqa: E402
 from sim.slack import SlackSim  # noqa: E402
 from sim.slack.chat import Chat, block_actions_payload, buttons, interactivity_body  # noqa: E402
-from tests.test_failover_kit import prepare_dr  # noqa: E402
 
 SUB1, SUB2 = "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"
 GALLERY = f"/subscriptions/{SUB1}/resourceGroups/GOLD-VDA/providers/Microsoft.Compute/galleries/AVDGallery"
@@ -119,9 +119,7 @@ def run(time_scale: float, report: Report) -> None:
         resources.make_group(azure, SUB2, f"SNAPB{n}", "uksouth")
     add_versions(azure)
     azure.start()
-    clients = AzureClients(azure.url, azure.ca_path, polling_interval=0.05)
-    prepare_dr(azure, clients)  # EntraDR exists (capacity 0), so `scale dr 2` has a scale set
-    clients.close()
+    prepare_dr(azure)  # EntraDR exists (capacity 0), so `scale dr 2` has a scale set
     slack = SlackSim(team_id="T0AVDOPS", bot_token=BOT_TOKEN, rate_limits=True)
     slack.start()
     work = workdir("bench-burst-")

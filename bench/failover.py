@@ -26,11 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from azureops.clients import AzureClients  # noqa: E402
 from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
+from sim.azure.scenarios import prepare_dr  # noqa: E402
 from sim.slack import SlackSim  # noqa: E402
 from tests.kit import BOT_TOKEN, SIGNING_SECRET, Chat, start_bot  # noqa: E402
-from tests.test_failover_kit import SUB, failover_config, make_sim, prepare_dr  # noqa: E402
+from tests.test_failover_kit import failover_config, make_sim  # noqa: E402
 
 AZURE_STEPS_END = "dr-hosts-available"
 
@@ -41,8 +41,7 @@ def seconds(iso: str) -> float:
 
 def run(time_scale: float, grace: int) -> dict[str, Any]:
     sim = make_sim(time_scale)
-    clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.05)
-    prepare_dr(sim, clients)
+    prepare_dr(sim)
     slack = SlackSim(team_id="T0AVDOPS", bot_token=BOT_TOKEN)
     slack.start()
     work = Path(tempfile.mkdtemp(prefix="bench-failover-"))
@@ -86,8 +85,6 @@ def run(time_scale: float, grace: int) -> dict[str, Any]:
     finally:
         bot.stop()
         slack.stop()
-        clients.compute(SUB).close()
-        clients.msi(SUB).close()  # type: ignore[no-untyped-call]
         sim.stop()
         shutil.rmtree(work, ignore_errors=True)
 

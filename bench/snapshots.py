@@ -22,7 +22,8 @@ from azureops import snapshot_copies as copies  # noqa: E402
 from azureops import snapshots as snaps  # noqa: E402
 from azureops.clients import AzureClients  # noqa: E402
 from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
-from sim.azure import AzureSim, disks, resources  # noqa: E402
+from sim.azure import AzureSim  # noqa: E402
+from sim.azure.providers import disks, resources  # noqa: E402
 
 SUB1 = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"

@@ -154,7 +154,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             rest += ["--time-scale", str(args.time_scale)]
         from sim import azure as sim_azure
 
-        return int(sim_azure.main(rest) or 0)  # type: ignore[attr-defined,unused-ignore]
+        return int(sim_azure.main(rest) or 0)
     from sim import slack as sim_slack
 
     return int(sim_slack.main(rest) or 0)

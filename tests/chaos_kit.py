@@ -25,8 +25,9 @@ from azureops.clients import AzureClients
 from azureops.dr_capacity import ScaleSetRef
 from azureops.identities import JoinApp
 from azureops.sessions import HostPoolRef, UserSessionInfo
-from sim.azure import AzureSim, resources
-from sim.azure import asr as sim_asr
+from sim.azure import AzureSim
+from sim.azure.providers import asr as sim_asr
+from sim.azure.providers import resources
 
 SUB = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"

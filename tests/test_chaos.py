@@ -19,12 +19,13 @@ import pytest
 
 from azureops.clients import AzureClients
 from sim.azure import AzureSim
+from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from tests.chaos_kit import SUB, SUB2, Kill, audit_verify, kill_schedule, twice, wait_for
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.test_engine_crash import AVD_BOT, ROOT, Bot, rows
-from tests.test_failover_kit import failover_config, make_sim, prepare_dr
+from tests.test_failover_kit import failover_config, make_sim
 
 FULL = os.environ.get("AVD_TEST_FULL") == "1"
 SEEDS = tuple(range(1, 21)) if FULL else (3, 7, 11, 19)
@@ -35,11 +36,7 @@ TAGGED = ("snap-gold-os-20260522", "snap-gold-data-20260522", "snap-gold-os-2026
 @pytest.fixture
 def dr_sim() -> Iterator[AzureSim]:
     sim = make_sim(240)
-    clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.05)
-    try:
-        prepare_dr(sim, clients)
-    finally:
-        clients.close()
+    prepare_dr(sim)
     try:
         yield sim
     finally:

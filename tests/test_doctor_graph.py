@@ -20,7 +20,8 @@ from azure.core.credentials import AccessToken
 from azureops import graphaccess, identities
 from azureops.clients import AzureClients
 from bot.storage import jobs
-from sim.azure import AzureSim, graph
+from sim.azure import AzureSim
+from sim.azure.providers import graph
 from tests.kit import BotHandle, Chat
 from tests.test_scale_kit import (  # noqa: F401 - fixtures
     JOIN_APP,

@@ -19,7 +19,7 @@ from bot.sandbox import example_config
 from bot.storage import jobs
 from commands import ops
 from sim.slack import SlackSim
-from sim.slack.workspace import DEFAULT_CHANNELS
+from sim.slack.state import DEFAULT_CHANNELS
 from tests.kit import BOT_TOKEN, BotHandle, Chat, clean_env, start_bot
 
 CHANNELS = ("C0INCIDENT", "C0INC2", "C0INC3", "C0INC4")

@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from sim.azure import AzureSim
+from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.test_engine_crash import ROOT, Bot, rows, wait
-from tests.test_failover_kit import GROUP, USER, failover_config, make_sim, prepare_dr
+from tests.test_failover_kit import GROUP, USER, failover_config, make_sim
 
 # step -> (method, path regex) of the request to hold open, and the step after which that rule is installed
 HOLD: dict[str, tuple[str, str, str] | None] = {
@@ -42,12 +43,8 @@ STEPS = list(HOLD)
 
 @pytest.fixture
 def dr_sim() -> Iterator[AzureSim]:
-    from azureops.clients import AzureClients
-
     sim = make_sim(120)
-    clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.05)
-    prepare_dr(sim, clients)
-    clients.close()
+    prepare_dr(sim)
     try:
         yield sim
     finally:

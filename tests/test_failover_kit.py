@@ -1,9 +1,9 @@
 """Shared set-up for the failover, failback, drill and ASR tests (imported by the other test_failover*/test_drill*/
 test_asr* modules), plus checks of the pure helpers.
 
-``prepare_dr(sim, clients)`` builds the seed story's secondary site through the real SDK: the uksouth replica
-(virtual clock advanced until Completed), the AVDManage identity in VMSSDR and the EntraDR scale set (capacity
-0, registering with EntraAuthDR). ``failover_config`` is avd.example.toml with a short grace period and
+``prepare_dr(sim)`` (the simulator's ``dr-ready`` scenario, ``sim.azure.scenarios``) builds the seed story's
+secondary site: the uksouth replica (Completed), the AVDManage identity in VMSSDR and the EntraDR scale set
+(capacity 0, registering with EntraAuthDR). ``failover_config`` is avd.example.toml with a short grace period and
 primary timeout; ``Harness`` is the bot (real ``build_app`` + WSGI server) with these capabilities installed.
 """
 
@@ -18,21 +18,18 @@ from typing import Any
 
 import pytest
 
-from azureops.clients import AzureClients
 from bot.capabilities import drill, failover
 from bot.capabilities.failover_config import measured
 from bot.sandbox import example_config
-from sim.azure import AzureSim, resources
-from sim.azure import asr as sim_asr
-from sim.azure.simulator import PROVIDERS
+from sim.azure import AzureSim
+from sim.azure.providers import PROVIDERS, resources
+from sim.azure.providers import asr as sim_asr
+from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, BotHandle, Chat, clean_env, start_bot
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups"
-VERSION_ID = f"{RG}/GOLD-VDA/providers/Microsoft.Compute/galleries/AVDGallery/images/Win11MultiS/versions/2026.0522.1719"
-DR_POOL_ID = f"{RG}/AVDDR/providers/Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
-UAMI_ID = f"{RG}/VMSSDR/providers/Microsoft.ManagedIdentity/userAssignedIdentities/AVDManage"
 ASR_TABLE = 'asr = { vault_resource_group = "ASRDR", vault = "avd-asr", recovery_plan = "avd-personal" }\n'
 DAG_ID = f"{RG}/AVDDR/providers/Microsoft.DesktopVirtualization/applicationGroups/EntraAuthDR-DAG"
 GROUP, USER = "6c2d8f1e-0b1a-4c7e-9a55-3f0e8d2b7a10", "9e4b1c3d-7f2a-4d8e-b6c1-0a5f3e9d2c84"  # Entra object ids
@@ -65,36 +62,6 @@ def make_sim(time_scale: float = 600.0, *, asr: bool = False, first: tuple[Modul
         sim_asr.make_recovery_plan(sim, vault, "avd-personal", "westeurope", "uksouth")
     sim.start()
     return sim
-
-
-def prepare_dr(sim: AzureSim, clients: AzureClients) -> None:
-    """Replica in uksouth, identity and EntraDR (capacity 0) in VMSSDR, through the SDK."""
-    compute = clients.compute(SUB)
-    version = compute.gallery_image_versions.get("GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719")
-    regions = [{"name": r.name, "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"}
-               for r in version.publishing_profile.target_regions] + [
-        {"name": "uksouth", "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"}]
-    poller = compute.gallery_image_versions.begin_update(
-        "GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719",
-        {"properties": {"publishingProfile": {"targetRegions": regions}}})
-    sim.clock.advance(1000)
-    poller.result()
-    uami = clients.msi(SUB).user_assigned_identities.create_or_update("VMSSDR", "AVDManage", {"location": "uksouth"})
-    subnet = f"{RG}/INFRADR/providers/Microsoft.Network/virtualNetworks/vnet-avd-uks/subnets/snet-avd"
-    body = {
-        "location": "uksouth", "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 0},
-        "tags": {"AVD-HostPool": DR_POOL_ID},
-        "identity": {"type": "UserAssigned", "userAssignedIdentities": {uami.id: {}}},
-        "properties": {"orchestrationMode": "Flexible", "platformFaultDomainCount": 1, "virtualMachineProfile": {
-            "storageProfile": {"imageReference": {"id": VERSION_ID}},
-            "osProfile": {"computerNamePrefix": "entradr", "adminUsername": "avdadmin"},
-            "networkProfile": {"networkApiVersion": "2020-11-01", "networkInterfaceConfigurations": [{
-                "name": "nic", "properties": {"primary": True, "ipConfigurations": [{
-                    "name": "ip", "properties": {"subnet": {"id": subnet}}}]}}]}}},
-    }
-    poller = compute.virtual_machine_scale_sets.begin_create_or_update("VMSSDR", "EntraDR", body)
-    sim.clock.advance(60)
-    poller.result()
 
 
 @dataclass
@@ -135,26 +102,23 @@ class Harness:
 
 @pytest.fixture
 def harness_factory(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    made: list[tuple[AzureSim, BotHandle, AzureClients]] = []
+    made: list[tuple[AzureSim, BotHandle]] = []
 
     def make(*, config: str | None = None, asr: bool = False, time_scale: float = 600.0, prepared: bool = True,
              first: tuple[ModuleType, ...] = ()) -> Harness:
         clean_env(monkeypatch)
         sim = make_sim(time_scale, asr=asr, first=first)
-        clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.05)
         if prepared:
-            prepare_dr(sim, clients)
+            prepare_dr(sim)
         cfg = tmp_path / "failover.toml"
         cfg.write_text(config or failover_config(asr=asr), encoding="utf-8")
         bot = start_bot(tmp_path, slack_sim.url, arm=sim.url, ca=sim.ca_path, AVD_CONFIG=str(cfg))
-        made.append((sim, bot, clients))
+        made.append((sim, bot))
         return Harness(sim, slack_sim, bot, Chat(bot.url, slack_sim, SIGNING_SECRET))
 
     yield make
-    for sim, bot, clients in made:
+    for sim, bot in made:
         bot.stop()
-        for client in (clients.compute(SUB), clients.msi(SUB)):
-            client.close()
         sim.stop()
 
 

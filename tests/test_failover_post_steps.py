@@ -16,7 +16,8 @@ from azure.core.rest import HttpRequest
 from azureops import assignments
 from azureops.clients import AzureClients
 from bot.config.siteconfig import PostStep, parse_site_config
-from sim.azure import AzureSim, roleassignments
+from sim.azure import AzureSim
+from sim.azure.providers import roleassignments
 from tests.test_failover_kit import (  # noqa: F401 - fixture
     DAG_ID,
     GROUP,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.azure import lingering
+from sim.azure.providers import lingering
 from tests.test_failover_kit import Harness, failover_config, harness_factory  # noqa: F401 - fixture
 
 OPS, LEAD = "U0OPS1", "U0LEAD1"

@@ -8,7 +8,8 @@ import pytest
 from azureops import identities
 from bot.storage import jobs
 from commands.errors import AzureConflict
-from sim.azure import AzureSim, graph
+from sim.azure import AzureSim
+from sim.azure.providers import graph
 from tests.kit import BotHandle, Chat
 from tests.test_scale_kit import (  # noqa: F401 - fixtures
     JOIN_APP,

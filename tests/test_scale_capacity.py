@@ -13,7 +13,8 @@ from bot.capabilities import scale
 from bot.storage import jobs
 from commands import ops
 from commands.errors import NotAllowed
-from sim.azure import AzureSim, sessions
+from sim.azure import AzureSim
+from sim.azure.providers import sessions
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat
 from tests.test_scale_kit import (  # noqa: F401 - fixtures

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from azureops.clients import AzureClients
-from bot.app import utcnow
+from bot.runtime import utcnow
 from bot.slack.authz import REPLAY_MEMORY
 from bot.storage import audit, jobs
+from sim.azure.scenarios import prepare_dr
 from tests.fuzz_kit import (
     CHANNEL,
     FOREIGN_TEAM,
@@ -31,7 +31,6 @@ from tests.fuzz_kit import (
     OPS,
     OPS2,
     OTHER_CHANNEL,
-    SUB,
     LiveBot,
     answers,
     effects,
@@ -55,7 +54,6 @@ from tests.kit import (
     slash_command_body,
     view_submission_payload,
 )
-from tests.test_failover_kit import prepare_dr
 from tests.test_scale_kit import form_values
 from tests.test_security import (
     SECRET,
@@ -159,24 +157,20 @@ def test_replayed_slash_command_creates_one_job(live: LiveBot) -> None:
 
 
 def test_replayed_modal_submission_requests_one_job(live: LiveBot) -> None:
-    prepare_dr(live.azure, clients := AzureClients(live.azure.url, live.azure.ca_path, polling_interval=0.05))
-    try:
-        view = open_modal(live)
-        body = interactivity_body(view_submission_payload(view, form_values(view), user=OPS))
-        assert send_raw(live, body).text == ""
-        wait(lambda: list(live.store.db.query("select * from approvals where message_ts is not null")), 20.0,
-             "the scale set job's approval card")
-        job = jobs.recent_jobs(live.store)[0]
-        assert job["status"] == jobs.AWAITING and job["verb"] == "scaleset create"
-        before, told_before = effects(live), len(live.slack.ephemerals())
-        resp = send_raw(live, body, ts=int(time.time()) + 1)
-        assert (resp.status, resp.text) == (200, "")  # the modal closes; the first submission is being handled
-        time.sleep(0.2)
-        assert effects(live) == before and len(live.slack.ephemerals()) == told_before
-        assert refusals(live, "replay")[0]["target"] == "scaleset create form"
-    finally:
-        clients.compute(SUB).close()
-        clients.msi(SUB).close()
+    prepare_dr(live.azure)
+    view = open_modal(live)
+    body = interactivity_body(view_submission_payload(view, form_values(view), user=OPS))
+    assert send_raw(live, body).text == ""
+    wait(lambda: list(live.store.db.query("select * from approvals where message_ts is not null")), 20.0,
+         "the scale set job's approval card")
+    job = jobs.recent_jobs(live.store)[0]
+    assert job["status"] == jobs.AWAITING and job["verb"] == "scaleset create"
+    before, told_before = effects(live), len(live.slack.ephemerals())
+    resp = send_raw(live, body, ts=int(time.time()) + 1)
+    assert (resp.status, resp.text) == (200, "")  # the modal closes; the first submission is being handled
+    time.sleep(0.2)
+    assert effects(live) == before and len(live.slack.ephemerals()) == told_before
+    assert refusals(live, "replay")[0]["target"] == "scaleset create form"
 
 
 # ---- another workspace ---------------------------------------------------------------------------

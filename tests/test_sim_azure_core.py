@@ -151,3 +151,19 @@ def test_partitioned_region_answers_503_until_healed() -> None:
         assert clients.avd(SUB).host_pools.get("AVD", "EntraAuth").location == "westeurope"
         sim.faults.heal("uksouth")
         assert clients.avd(SUB).host_pools.get("AVDDR", "EntraAuthDR").name == "EntraAuthDR"
+
+
+def test_dr_ready_scenario_is_the_seed_with_its_secondary_site_built() -> None:
+    sim = AzureSim(scenario="dr-ready", time_scale=6000)
+    version = sim.image_version("GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719")
+    assert version is not None and version.provisioning_state == "Succeeded"
+    assert {s["region"]: s["state"] for s in version.replication_status["summary"]} == {
+        "West Europe": "Completed", "UK South": "Completed"}
+    dr = sim.scale_set("VMSSDR", "EntraDR")
+    assert dr is not None and (dr.capacity, dr.provisioning_state, dr.location) == (0, "succeeded", "uksouth")
+    assert dr.tags["AVD-HostPool"].endswith("/hostPools/EntraAuthDR")
+    identity = sim.resource(next(iter(dr.identity["userAssignedIdentities"])))
+    assert identity is not None and identity["name"] == "AVDManage" and identity["location"] == "uksouth"
+    assert sim.writes() == []  # set directly, not through ARM
+    with pytest.raises(ValueError, match="unknown scenario 'dr'"):
+        AzureSim(scenario="dr")

@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 
 from azureops.clients import AzureClients
-from sim.azure import AzureSim, disks, gallery, instances, sessions
+from sim.azure import AzureSim
+from sim.azure.providers import disks, gallery, instances, sessions
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "azure"

@@ -87,7 +87,7 @@ def test_sync_deletes_a_replica_whose_source_is_gone_after_approval(bot: Bot, ar
     bot.approve(first)
     bot.wait(first, jobs.DONE)
     foreign = f"/subscriptions/{SUB2}/resourceGroups/SNAPDR/providers/Microsoft.Compute/snapshots/hand-made"
-    from sim.azure import disks
+    from sim.azure.providers import disks
 
     arm.store.put(disks.make_snapshot(arm, foreign, "uksouth", 8, incremental=False, creation={"createOption": "Empty"},
                                       tags={"SnapReplicate": "Replicate"}))

@@ -16,7 +16,8 @@ from bot.config.settings import load_settings
 from bot.sandbox import example_config
 from bot.slack.server import BotServer, serve_runtime
 from bot.storage import jobs
-from sim.azure import AzureSim, resources
+from sim.azure import AzureSim
+from sim.azure.providers import resources
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat, clean_env
 from tests.kit.bots import bot_env

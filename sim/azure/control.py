@@ -14,16 +14,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sim.azure.clock import iso
 from sim.azure.router import ArmError, Request, Response
+from sim.azure.state import State
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.journal import Entry
 
 
-def handle(sim: AzureSim, req: Request) -> Response:
+class Controlled(State, Protocol):
+    """What the control endpoint needs beyond the providers' ``State`` (``AzureSim`` has it)."""
+
+    @property
+    def journal(self) -> list[Entry]: ...
+
+    def save(self, path: str) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def set_permissions(self, principal_actions: list[str] | None) -> None: ...
+
+
+def handle(sim: Controlled, req: Request) -> Response:
     name = req.path.lower().removeprefix("/_sim").strip("/")
     body: dict[str, Any] = req.body if isinstance(req.body, dict) else {}
     try:
@@ -32,7 +46,7 @@ def handle(sim: AzureSim, req: Request) -> Response:
         raise ArmError(400, "InvalidControlRequest", str(exc)) from exc
 
 
-def _route(sim: AzureSim, method: str, name: str, body: dict[str, Any], req: Request) -> Response:
+def _route(sim: Controlled, method: str, name: str, body: dict[str, Any], req: Request) -> Response:
     if name == "faults":
         if method == "POST":
             fields = dict(body)

@@ -14,10 +14,10 @@ from sim.azure.ids import guid, region_key
 from sim.azure.router import ANY_VERSION, ArmError, Request, Response, Router
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 
-def begin(sim: AzureSim, req: Request, *, duration: float, location: str, namespace: str = "Microsoft.Compute",
+def begin(sim: State, req: Request, *, duration: float, location: str, namespace: str = "Microsoft.Compute",
           result: Any = None) -> dict[str, Any]:
     """Record an operation ending ``duration`` virtual seconds from now; an ``lro_failure`` fault matching
     the request makes it end Failed."""
@@ -40,13 +40,13 @@ def status(op: dict[str, Any], now: float) -> str:
     return "Failed" if op.get("error") else "Succeeded"
 
 
-def monitor_url(sim: AzureSim, op: dict[str, Any], *, location_style: bool = False) -> str:
+def monitor_url(sim: State, op: dict[str, Any], *, location_style: bool = False) -> str:
     url = (f"{sim.url}/subscriptions/{op['subscription']}/providers/{op['namespace']}/locations/"
            f"{op['location']}/operations/{op['id']}?")
     return url + ("monitor=true&" if location_style else "") + f"api-version={op['apiVersion']}"
 
 
-def headers(sim: AzureSim, op: dict[str, Any], *, async_op: bool = True, location: bool = False) -> dict[str, str]:
+def headers(sim: State, op: dict[str, Any], *, async_op: bool = True, location: bool = False) -> dict[str, str]:
     """The monitor headers of an initial response (and a small Retry-After when configured)."""
     out: dict[str, str] = {}
     if async_op:
@@ -58,7 +58,7 @@ def headers(sim: AzureSim, op: dict[str, Any], *, async_op: bool = True, locatio
     return out
 
 
-def _monitor(sim: AzureSim, req: Request) -> Response:
+def _monitor(sim: State, req: Request) -> Response:
     op = sim.operations.get(req.params["opid"].lower()) or sim.operations.get(req.params["opid"])
     if op is None:
         raise ArmError(404, "NotFound", f"The operation '{req.params['opid']}' was not found.")
@@ -80,7 +80,7 @@ def _monitor(sim: AzureSim, req: Request) -> Response:
     return Response(200, body, retry)
 
 
-def settle(sim: AzureSim, now: float) -> None:
+def settle(sim: State, now: float) -> None:
     """Generic bookkeeping: ``_sim.readyAt`` ends a transitional provisioningState, ``_sim.deleteAt`` removes
     the resource (and everything below it)."""
     for doc in sim.store.active():

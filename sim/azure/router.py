@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 ANY_VERSION = frozenset({"*"})  # api-version required, any value accepted (operation monitors)
 
@@ -62,8 +62,8 @@ class ArmError(Exception):
         return {"error": err}
 
 
-Handler = Callable[["AzureSim", Request], Response]
-Ticker = Callable[["AzureSim", float], None]
+Handler = Callable[["State", Request], Response]
+Ticker = Callable[["State", float], None]
 
 
 @dataclass

@@ -1,20 +1,17 @@
-"""Scenarios: ``seed`` (the BRIEF's world, same names as avd.example.toml) and ``empty``.
-
-Both register the tenant's two subscriptions (...0001 primary/DR, ...0002 snapshot target); ``empty`` adds
-nothing else.
-"""
+"""The seed world (the BRIEF's, same names as avd.example.toml) and the tenant's two subscriptions (...0001
+primary/DR, ...0002 snapshot target). ``scenarios`` names what a simulator starts from."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sim.azure import avd, disks, gallery, graph, instances, msi, network, resources, sessions
 from sim.azure.clock import iso
-from sim.azure.common import new_doc
 from sim.azure.ids import guid
+from sim.azure.providers import avd, disks, gallery, graph, instances, msi, network, resources, sessions
+from sim.azure.providers.common import new_doc
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 SUB1 = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"
@@ -23,21 +20,18 @@ VERSION = "2026.0522.1719"
 USERS = ("alice@contoso.com", "bob@contoso.com", "carol@contoso.com")
 
 
-def build(sim: AzureSim, scenario: str) -> None:
-    if scenario not in ("seed", "empty"):
-        raise ValueError(f"unknown scenario {scenario!r}: use 'seed' or 'empty'")
+def subscriptions(sim: State) -> None:
+    """The tenant's two subscriptions (every scenario has them)."""
     for sub, name in ((SUB1, "AVD Production"), (SUB2, "AVD Snapshots DR")):
         sim.subscriptions[sub] = {"subscriptionId": sub, "displayName": name, "state": "Enabled",
                                   "tenantId": sim.tenant_id}
-    if scenario == "seed":
-        seed(sim)
 
 
 def _rg(sub: str, rg: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}"
 
 
-def seed(sim: AzureSim) -> None:
+def seed(sim: State) -> None:
     for sub, rg, loc in ((SUB1, "INFRA", "westeurope"), (SUB1, "INFRADR", "uksouth"), (SUB1, "GOLD-VDA", "westeurope"),
                          (SUB1, "VMSS", "westeurope"), (SUB1, "VMSSDR", "uksouth"), (SUB1, "AVD", "westeurope"),
                          (SUB1, "AVDDR", "uksouth"), (SUB2, "SNAPDR", "uksouth")):
@@ -67,7 +61,7 @@ def seed(sim: AzureSim) -> None:
                          identity["properties"]["principalId"], "AVDManage (primary, westeurope)")
 
 
-def _gold(sim: AzureSim) -> str:
+def _gold(sim: State) -> str:
     rg = _rg(SUB1, "GOLD-VDA")
     disk = disks.make_disk(sim, f"{rg}/providers/{disks.DISK_TYPE}/vm-gold-master_OsDisk", "westeurope", 127)
     vm_id = f"{rg}/providers/{instances.VM_TYPE}/vm-gold-master"
@@ -105,7 +99,7 @@ def _gold(sim: AzureSim) -> str:
     return vid
 
 
-def _hostpool(sim: AzureSim, rg: str, name: str, location: str, dag: str, workspace: str) -> dict[str, Any]:
+def _hostpool(sim: State, rg: str, name: str, location: str, dag: str, workspace: str) -> dict[str, Any]:
     base = f"{_rg(SUB1, rg)}/providers/Microsoft.DesktopVirtualization"
     pool_id, dag_id, ws_id = f"{base}/hostPools/{name}", f"{base}/applicationGroups/{dag}", f"{base}/workspaces/{workspace}"
     pool = avd.make(sim, pool_id, avd.POOL, location, {
@@ -122,7 +116,7 @@ def _hostpool(sim: AzureSim, rg: str, name: str, location: str, dag: str, worksp
     return pool
 
 
-def _scale_set(sim: AzureSim, version_id: str, identity: dict[str, Any], pool: dict[str, Any]) -> None:
+def _scale_set(sim: State, version_id: str, identity: dict[str, Any], pool: dict[str, Any]) -> None:
     vid = f"{_rg(SUB1, 'VMSS')}/providers/Microsoft.Compute/virtualMachineScaleSets/Entra"
     created = iso(sim.clock.seconds())
     subnet = f"{_rg(SUB1, 'INFRA')}/providers/Microsoft.Network/virtualNetworks/vnet-avd-weu/subnets/snet-avd"

@@ -17,23 +17,38 @@ import time
 import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sim.azure import control, locks, rbac
+from sim.azure import control
 from sim.azure.clock import iso
 from sim.azure.ids import normalize_path
 from sim.azure.journal import Entry
+from sim.azure.providers import locks, rbac
 from sim.azure.router import ArmError, Request, Response
 from sim.azure.throttle import kind_of
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.journal import Journal
+    from sim.azure.router import Router
+    from sim.azure.throttle import Throttle
+
+
+class Served(control.Controlled, Protocol):
+    """What the pipeline needs: the control endpoint's view plus routes, throttle, journal and the clock tick."""
+
+    router: Router
+    throttle: Throttle
+    journal_log: Journal
+
+    def tick(self) -> None: ...
+
+    def region_of(self, req: Request) -> str | None: ...
 
 DROP = Response(status=0)  # sentinel: close the connection without an answer
 
 
-def handle(sim: AzureSim, method: str, target: str, headers: dict[str, str], raw: bytes) -> Response:
+def handle(sim: Served, method: str, target: str, headers: dict[str, str], raw: bytes) -> Response:
     """Run one request through the pipeline; the journal gets an entry whatever happens."""
     parts = urlsplit(target)
     path = normalize_path(unquote(parts.path))
@@ -63,7 +78,7 @@ def handle(sim: AzureSim, method: str, target: str, headers: dict[str, str], raw
     return resp
 
 
-def _process(sim: AzureSim, req: Request) -> Response:
+def _process(sim: Served, req: Request) -> Response:
     if req.path.lower().startswith("/_sim"):
         return control.handle(sim, req)
     if not req.headers.get("authorization", "").lower().startswith("bearer "):
@@ -164,7 +179,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, sim: AzureSim, context: ssl.SSLContext) -> None:
+    def __init__(self, port: int, sim: Served, context: ssl.SSLContext) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.sim = sim
         self.context = context
@@ -192,7 +207,7 @@ class _Server(ThreadingHTTPServer):
             tls.close()
 
 
-def serve(sim: AzureSim, port: int, context: ssl.SSLContext) -> tuple[_Server, threading.Thread]:
+def serve(sim: Served, port: int, context: ssl.SSLContext) -> tuple[_Server, threading.Thread]:
     """Bind 127.0.0.1:``port`` (0 = any free port) and serve in a daemon thread."""
     server = _Server(port, sim, context)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="azure-sim",

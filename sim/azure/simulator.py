@@ -12,34 +12,17 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from sim.azure import (
-    asr,
-    avd,
-    disks,
-    gallery,
-    graph,
-    locks,
-    lro,
-    msi,
-    network,
-    rbac,
-    resources,
-    roleassignments,
-    sessions,
-    skus,
-    storage,
-    vmss,
-)
 from sim.azure.clock import VirtualClock
 from sim.azure.faults import Faults
 from sim.azure.journal import Entry, Journal
+from sim.azure.providers import PROVIDERS, gallery, sessions
 from sim.azure.router import Request, Router
+from sim.azure.scenarios import build
+from sim.azure.server import serve
 from sim.azure.store import Store, public
 from sim.azure.throttle import Throttle
 from sim.tls import TlsMaterial, issue_tls
 
-PROVIDERS: tuple[ModuleType, ...] = (lro, locks, rbac, resources, network, gallery, disks, vmss, msi, avd,
-                                     sessions, graph, storage, asr, skus, roleassignments)
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 _AUTO = -1
 
@@ -87,15 +70,11 @@ class AzureSim:
         self.ca_path = ""
         self._tls: TlsMaterial | None = None
         self._server: Any = None
-        from sim.azure import seed
-
-        seed.build(self, scenario)
+        build(self, scenario)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, port: int = 0) -> str:
         """Serve on https://127.0.0.1:``port`` (0 = a free port); returns the base URL."""
-        from sim.azure.server import serve
-
         self._tls = issue_tls()
         self.ca_path = self._tls.ca_path
         self._server, _ = serve(self, port, self._tls.context)

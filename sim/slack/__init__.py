@@ -5,6 +5,7 @@
 """
 
 from sim.slack.cli import main
-from sim.slack.server import Call, SlackSim
+from sim.slack.journal import Call
+from sim.slack.simulator import SlackSim
 
 __all__ = ["Call", "SlackSim", "main"]

@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from sim.slack.server import SlackSim
+from sim.slack.simulator import SlackSim
 from sim.slack.socket import SocketModeSim
 
 

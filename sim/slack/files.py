@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sim.slack.methods import MAX_TEXT, ApiError, Method, check_member, json_arg, missing, required
-from sim.slack.workspace import BOT_USER, Workspace
+from sim.slack.state import BOT_USER, Workspace
 
 SCOPE = "files:write"
 UPLOAD_PREFIX = "upload/v1/"  # under /hooks/, the path the double routes raw POST bodies on

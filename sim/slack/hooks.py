@@ -12,7 +12,7 @@ from typing import Any
 
 from sim.slack.blocks import validate_blocks
 from sim.slack.methods import MAX_TEXT, flag
-from sim.slack.workspace import BOT_USER, HOOK_TTL, HOOK_USES, Hook, Workspace
+from sim.slack.state import BOT_USER, HOOK_TTL, HOOK_USES, Hook, Workspace
 
 
 @dataclass(frozen=True)

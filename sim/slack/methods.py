@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sim.slack.blocks import validate_blocks, validate_view
-from sim.slack.workspace import (
+from sim.slack.state import (
     APP_ID,
     BOT_ID,
     BOT_NAME,

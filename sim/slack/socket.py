@@ -20,21 +20,26 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sim.slack.workspace import APP_ID
+from sim.slack.state import APP_ID
 
 if TYPE_CHECKING:
     from websockets.http11 import Request, Response
     from websockets.sync.server import Server, ServerConnection
-
-    from sim.slack.server import SlackSim
 
 log = logging.getLogger(__name__)
 APP_TOKEN = "xapp-1-A0AVDOPS-1-sandbox"
 HOST_NAME = "applink-sim-1"  # Slack names the serving host in debug_info
 # Which envelopes Slack lets the app answer in its ack (a slash command's message, a modal's response_action).
 ACCEPTS_RESPONSE_PAYLOAD = {"slash_commands": True, "interactive": False, "events_api": False}
+
+
+class WebApi(Protocol):
+    """The Web API double a ``SocketModeSim`` attaches to (``SlackSim``): its ``apps.connections.open`` answers
+    from ``socket_mode``."""
+
+    socket_mode: SocketModeSim | None
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def connections_open(socket_mode: SocketModeSim | None, token: str | None) -> di
 class SocketModeSim:
     """The app's Socket Mode endpoint (see the module docstring for the API)."""
 
-    def __init__(self, slack: SlackSim, app_token: str = APP_TOKEN, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, slack: WebApi, app_token: str = APP_TOKEN, host: str = "127.0.0.1", port: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.slack = slack
         self.app_token = app_token

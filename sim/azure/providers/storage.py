@@ -5,7 +5,7 @@ Accounts are created synchronously (200) and report ``primaryEndpoints.blob`` on
 (``<sim>/blob/<account>/``). ``PUT <blob>`` with ``x-ms-copy-source`` starts a server-side copy that
 finishes ``COPY_SECONDS`` virtual seconds later (``HEAD`` answers ``x-ms-copy-status``). A copy source that
 is not a disk SAS (``https://md-...&sig=...``) is refused with 403 ``CannotVerifyCopySource``.
-Not in ``simulator.PROVIDERS`` yet: pass ``providers=(*PROVIDERS, storage)`` to ``AzureSim``.
+Listed in ``providers.PROVIDERS``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.ids import key
+from sim.azure.providers.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2023-05-01", "2023-01-01", "2022-09-01")
 ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"
@@ -28,7 +28,7 @@ BLOB_TYPE = "sim/blob"
 COPY_SECONDS = 20.0
 
 
-def _account_put(sim: AzureSim, req: Request) -> Response:
+def _account_put(sim: State, req: Request) -> Response:
     body = body_dict(req)
     existing = sim.store.get(req.path)
     if existing is not None:
@@ -54,7 +54,7 @@ def _account_put(sim: AzureSim, req: Request) -> Response:
     return Response(200, public(doc))
 
 
-def _account_delete(sim: AzureSim, req: Request) -> Response:
+def _account_delete(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         return Response(204)
@@ -65,7 +65,7 @@ def _account_delete(sim: AzureSim, req: Request) -> Response:
     return Response(200)
 
 
-def _container_put(sim: AzureSim, req: Request) -> Response:
+def _container_put(sim: State, req: Request) -> Response:
     get_or_404(sim, req, ACCOUNT_TYPE, req.path.split("/blobServices")[0].split("/blobservices")[0])
     props = (body_dict(req).get("properties") or {})
     doc = new_doc(req.path, CONTAINER_TYPE, None, {"publicAccess": props.get("publicAccess", "None")})
@@ -78,18 +78,18 @@ def _get(rtype: str) -> Any:
     return lambda sim, req: Response(200, public(get_or_404(sim, req, rtype)))
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     return page(sim, req, sim.store.of_type(ACCOUNT_TYPE, req.path.lower().split("/providers/")[0]))
 
 
-def _account(sim: AzureSim, name: str) -> dict[str, Any]:
+def _account(sim: State, name: str) -> dict[str, Any]:
     for doc in sim.store.of_type(ACCOUNT_TYPE):
         if doc["name"].lower() == name.lower():
             return doc
     raise ArmError(404, "ResourceNotFound", f"The storage account '{name}' does not exist.")
 
 
-def _blob(sim: AzureSim, req: Request) -> Response:
+def _blob(sim: State, req: Request) -> Response:
     account = _account(sim, req.params["account"])
     blob_id = f"/_blobs/{account['name'].lower()}/{req.params['container']}/{req.params['blob']}"
     now = sim.clock.seconds()

@@ -11,16 +11,17 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
-from sim.azure import instances, lro
+from sim.azure import lro
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, check_location, get_or_404, page, tags_of
 from sim.azure.ids import guid, key, region_key
-from sim.azure.replication import VERSION_TYPE, completed_in
+from sim.azure.providers import instances
+from sim.azure.providers.common import body_dict, check_location, get_or_404, page, tags_of
+from sim.azure.providers.replication import VERSION_TYPE, completed_in
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import merge, public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-09-01", "2023-07-01",
             "2023-03-01", "2022-11-01", "2022-08-01")
@@ -36,7 +37,7 @@ def image_not_found(image_id: str, location: str) -> ArmError:
                     'image owner to replicate to this region, or change your requested region."', "imageReference")
 
 
-def check_image(sim: AzureSim, vmss_props: dict[str, Any], location: str) -> None:
+def check_image(sim: State, vmss_props: dict[str, Any], location: str) -> None:
     """A gallery image (version or definition = latest) must have a Completed replica in ``location``."""
     ref = ((vmss_props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get("imageReference") or {}
     image_id = ref.get("id") if isinstance(ref, dict) else None
@@ -51,7 +52,7 @@ def check_image(sim: AzureSim, vmss_props: dict[str, Any], location: str) -> Non
         raise image_not_found(image_id, location)
 
 
-def _identity(sim: AzureSim, identity: Any) -> dict[str, Any] | None:
+def _identity(sim: State, identity: Any) -> dict[str, Any] | None:
     if not isinstance(identity, dict):
         return None
     out = {"type": identity.get("type", "None")}
@@ -93,7 +94,7 @@ def _validate(props: dict[str, Any], sku: dict[str, Any]) -> None:
                        "range. The value must be between 0 and 1000, inclusive.", "sku.capacity")
 
 
-def _image_os(sim: AzureSim, props: dict[str, Any]) -> str | None:
+def _image_os(sim: State, props: dict[str, Any]) -> str | None:
     """The OS type of a gallery image reference (definition, or a version's definition), else None."""
     ref = ((props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get("imageReference") or {}
     image_id = str(ref.get("id") or "") if isinstance(ref, dict) else ""
@@ -103,7 +104,7 @@ def _image_os(sim: AzureSim, props: dict[str, Any]) -> str | None:
     return str((definition or {}).get("properties", {}).get("osType") or "") or None
 
 
-def _server_profile(sim: AzureSim, props: dict[str, Any], flexible: bool) -> None:
+def _server_profile(sim: State, props: dict[str, Any], flexible: bool) -> None:
     """What Compute adds to a stored profile: secrets are never returned, the OS configuration follows the
     gallery image's OS type, Uniform NIC configurations get their network defaults, and the profile its
     creation time (read-only input is dropped first)."""
@@ -139,11 +140,20 @@ def _bump_etag(doc: dict[str, Any]) -> None:
     doc["etag"] = f'"{int(str(doc.get("etag") or "0").strip(chr(34)) or 0) + 1}"'
 
 
-def _put(sim: AzureSim, req: Request) -> Response:
+def _put(sim: State, req: Request) -> Response:
     body = body_dict(req)
     existing = sim.store.get(req.path)
     if existing is not None:
         return _change(sim, req, existing, body, status=200)[0]
+    doc = make_scale_set(sim, req.path, body)
+    op = lro.begin(sim, req, duration=0.0, location=doc["location"])
+    op["end"] = max(instances.create(sim, doc, doc["sku"]["capacity"], bool(op["error"])), op["start"] + 30.0)
+    doc["_sim"].update(readyAt=op["end"], failed=bool(op["error"]), readyState=READY)
+    return Response(201, public(doc), lro.headers(sim, op))
+
+
+def make_scale_set(sim: State, vid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A new scale set from a PUT body, checked as Compute checks it, stored ``Creating`` with no instances."""
     location = check_location(body.get("location"), VMSS_TYPE)
     props = copy.deepcopy(dict(body.get("properties") or {}))
     sku = dict(body.get("sku") or {})
@@ -157,7 +167,7 @@ def _put(sim: AzureSim, req: Request) -> Response:
     props.update(uniqueId=guid(sim.rng), timeCreated=iso(sim.clock.seconds()), provisioningState="Creating")
     sku.setdefault("capacity", 0)
     sku.setdefault("tier", "Standard")
-    doc: dict[str, Any] = {"id": req.path, "name": req.params["name"], "type": VMSS_TYPE, "location": location,
+    doc: dict[str, Any] = {"id": vid, "name": vid.rsplit("/", 1)[-1], "type": VMSS_TYPE, "location": location,
                            "tags": tags_of(body) or {}, "sku": sku, "properties": props, "_sim": {}}
     for field in ("zones", "plan", "extendedLocation"):
         if body.get(field):
@@ -165,14 +175,10 @@ def _put(sim: AzureSim, req: Request) -> Response:
     if identity:
         doc["identity"] = identity
     _bump_etag(doc)
-    sim.store.put(doc)
-    op = lro.begin(sim, req, duration=0.0, location=location)
-    op["end"] = max(instances.create(sim, doc, sku["capacity"], bool(op["error"])), op["start"] + 30.0)
-    doc["_sim"].update(readyAt=op["end"], failed=bool(op["error"]), readyState=READY)
-    return Response(201, public(doc), lro.headers(sim, op))
+    return sim.store.put(doc)
 
 
-def _change(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int,
+def _change(sim: State, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int,
             zone: str | None = None) -> tuple[Response, dict[str, Any]]:
     props = {k: v for k, v in (body.get("properties") or {}).items()
              if k not in ("provisioningState", "uniqueId", "timeCreated")}
@@ -212,7 +218,7 @@ def _change(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, An
     return Response(status, public(doc), lro.headers(sim, op)), op
 
 
-def _scale_out(sim: AzureSim, req: Request) -> Response:
+def _scale_out(sim: State, req: Request) -> Response:
     """POST ``.../scaleOut`` ``{"capacity": N, "properties": {"zone": "1"}}``: add instances (optionally in one
     of the scale set's zones); 202 + ``Location`` (the example's headers), the result is empty."""
     doc = get_or_404(sim, req, VMSS_TYPE, req.path.rsplit("/", 1)[0])
@@ -230,11 +236,11 @@ def _scale_out(sim: AzureSim, req: Request) -> Response:
     return Response(202, None, lro.headers(sim, op, async_op=False, location=True))
 
 
-def _patch(sim: AzureSim, req: Request) -> Response:
+def _patch(sim: State, req: Request) -> Response:
     return _change(sim, req, get_or_404(sim, req, VMSS_TYPE), body_dict(req), status=200)[0]
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         return Response(204)
@@ -244,20 +250,20 @@ def _delete(sim: AzureSim, req: Request) -> Response:
     return Response(202, None, lro.headers(sim, op, location=True))
 
 
-def _get(sim: AzureSim, req: Request) -> Response:
+def _get(sim: State, req: Request) -> Response:
     return Response(200, public(get_or_404(sim, req, VMSS_TYPE)))
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     return page(sim, req, sim.store.of_type(VMSS_TYPE, req.path.lower().split("/providers/")[0]))
 
 
-def _vmss_vms(sim: AzureSim, req: Request) -> Response:
+def _vmss_vms(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, VMSS_TYPE, req.path.rsplit("/", 1)[0])
     return page(sim, req, instances.of_scale_set(sim, doc))
 
 
-def _vms(sim: AzureSim, req: Request) -> Response:
+def _vms(sim: State, req: Request) -> Response:
     found = sim.store.of_type(instances.VM_TYPE, req.path.lower().split("/providers/")[0])
     m = re.search(r"virtualMachineScaleSet/id'?\s+eq\s+'([^']+)'", req.q("$filter") or "", re.IGNORECASE)
     if m:
@@ -265,7 +271,7 @@ def _vms(sim: AzureSim, req: Request) -> Response:
     return page(sim, req, found)
 
 
-def _vm(sim: AzureSim, req: Request) -> Response:
+def _vm(sim: State, req: Request) -> Response:
     return Response(200, public(get_or_404(sim, req, instances.VM_TYPE)))
 
 

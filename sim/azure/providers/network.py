@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sim.azure.common import get_or_404, page
+from sim.azure.providers.common import get_or_404, page
 from sim.azure.router import Request, Response, Router
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2024-07-01", "2024-05-01", "2024-03-01", "2024-01-01", "2023-11-01", "2023-09-01", "2023-06-01",
             "2023-05-01", "2023-04-01", "2022-07-01", "2021-05-01", "2020-11-01")
 VNET = "Microsoft.Network/virtualNetworks"
 
 
-def make_vnet(sim: AzureSim, sub: str, rg: str, name: str, location: str, prefix: str,
+def make_vnet(sim: State, sub: str, rg: str, name: str, location: str, prefix: str,
               subnets: dict[str, str]) -> dict[str, Any]:
     vid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{VNET}/{name}"
     subs = [{"name": n, "id": f"{vid}/subnets/{n}", "type": f"{VNET}/subnets",
@@ -36,18 +36,18 @@ def make_vnet(sim: AzureSim, sub: str, rg: str, name: str, location: str, prefix
     return doc
 
 
-def _vnet(sim: AzureSim, req: Request) -> Response:
+def _vnet(sim: State, req: Request) -> Response:
     doc = public(get_or_404(sim, req, VNET))
     if doc is not None:
         doc["properties"]["subnets"] = [public(s) for s in sim.store.children(req.path + "/subnets")]
     return Response(200, doc)
 
 
-def _subnet(sim: AzureSim, req: Request) -> Response:
+def _subnet(sim: State, req: Request) -> Response:
     return Response(200, public(get_or_404(sim, req, f"{VNET}/subnets")))
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     return page(sim, req, sim.store.children(req.path))
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from sim.azure import lro, replication
+from sim.azure import lro
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.ids import region_display
-from sim.azure.replication import VERSION_TYPE, render_version
+from sim.azure.providers import replication
+from sim.azure.providers.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
+from sim.azure.providers.replication import VERSION_TYPE, render_version
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import merge, public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 __all__ = ["render_version", "register", "make_gallery", "make_image", "make_version", "flag_source"]
 
@@ -26,20 +27,20 @@ SAFETY_READ_ONLY = ("reportedForPolicyViolation", "policyViolations")
 BASE = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Compute/galleries"
 
 
-def make_gallery(sim: AzureSim, gid: str, location: str) -> dict[str, Any]:
+def make_gallery(sim: State, gid: str, location: str) -> dict[str, Any]:
     props = {"description": "", "identifier": {"uniqueName": f"{gid.split('/')[2]}-{gid.rsplit('/', 1)[-1].upper()}"},
              "sharingProfile": {"permissions": "Private"}, "provisioningState": "Succeeded"}
     return sim.store.put(new_doc(gid, GALLERY_TYPE, region_display(location), props))
 
 
-def make_image(sim: AzureSim, iid: str, location: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_image(sim: State, iid: str, location: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
     base = {"osType": "Windows", "osState": "Generalized", "hyperVGeneration": "V2",
             "identifier": {"publisher": "avd-ops", "offer": "windows-11", "sku": iid.rsplit("/", 1)[-1]},
             "features": [{"name": "SecurityType", "value": "TrustedLaunch"}], "provisioningState": "Succeeded"}
     return sim.store.put(new_doc(iid, IMAGE_TYPE, region_display(location), {**base, **(props or {})}))
 
 
-def make_version(sim: AzureSim, vid: str, location: str, body_props: dict[str, Any]) -> dict[str, Any]:
+def make_version(sim: State, vid: str, location: str, body_props: dict[str, Any]) -> dict[str, Any]:
     """A version document with empty replicas; callers then run ``replication.change_targets``."""
     pp = body_props.get("publishingProfile") or {}
     safety = {k: v for k, v in (body_props.get("safetyProfile") or {}).items() if k not in SAFETY_READ_ONLY}
@@ -66,7 +67,7 @@ def make_version(sim: AzureSim, vid: str, location: str, body_props: dict[str, A
     return new_doc(vid, VERSION_TYPE, region_display(location), props)
 
 
-def _disk_images(sim: AzureSim, source: dict[str, Any], storage: dict[str, Any]) -> None:
+def _disk_images(sim: State, source: dict[str, Any], storage: dict[str, Any]) -> None:
     """``osDiskImage``/``dataDiskImages`` (size, host caching) from a source VM's disks."""
     vm_storage = (source.get("properties") or {}).get("storageProfile") or {}
 
@@ -83,7 +84,7 @@ def _disk_images(sim: AzureSim, source: dict[str, Any], storage: dict[str, Any])
         storage["dataDiskImages"] = data
 
 
-def flag_source(sim: AzureSim, source_id: str, category: str, details: str) -> None:
+def flag_source(sim: State, source_id: str, category: str, details: str) -> None:
     """Test/scenario hook for Azure's image scanner: versions created from ``source_id`` are reported for a
     policy violation (``safetyProfile.reportedForPolicyViolation`` + ``policyViolations``)."""
     doc = sim.store.get(source_id)
@@ -92,7 +93,7 @@ def flag_source(sim: AzureSim, source_id: str, category: str, details: str) -> N
     doc.setdefault("_sim", {})["policyViolations"] = [{"category": category, "details": details}]
 
 
-def _simple_put(sim: AzureSim, req: Request, rtype: str, parent_type: str | None) -> Response:
+def _simple_put(sim: State, req: Request, rtype: str, parent_type: str | None) -> Response:
     body = body_dict(req)
     if parent_type and sim.store.get(req.path.rsplit("/", 2)[0]) is None:
         raise _parent_missing(req)
@@ -121,26 +122,26 @@ def _parent_missing(req: Request) -> ArmError:
 
 
 def _get(rtype: str) -> Any:
-    def handler(sim: AzureSim, req: Request) -> Response:
+    def handler(sim: State, req: Request) -> Response:
         return Response(200, public(get_or_404(sim, req, rtype)))
     return handler
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     return page(sim, req, sim.store.children(req.path))
 
 
-def _version_get(sim: AzureSim, req: Request) -> Response:
+def _version_get(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, VERSION_TYPE)
     expand = (req.q("$expand") or "").lower() == "replicationstatus"
     return Response(200, render_version(doc, expand))
 
 
-def _version_list(sim: AzureSim, req: Request) -> Response:
+def _version_list(sim: State, req: Request) -> Response:
     return page(sim, req, sim.store.children(req.path), render_version)
 
 
-def _version_put(sim: AzureSim, req: Request) -> Response:
+def _version_put(sim: State, req: Request) -> Response:
     body = body_dict(req)
     props = body.get("properties") or {}
     existing = sim.store.get(req.path)
@@ -157,7 +158,7 @@ def _version_put(sim: AzureSim, req: Request) -> Response:
     return _apply(sim, req, doc, props, targets_raw, 200 if existing else 201, tags_of(body))
 
 
-def _version_patch(sim: AzureSim, req: Request) -> Response:
+def _version_patch(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, VERSION_TYPE)
     body = body_dict(req)
     props = body.get("properties") or {}
@@ -166,7 +167,7 @@ def _version_patch(sim: AzureSim, req: Request) -> Response:
     return _apply(sim, req, doc, props, targets_raw, 200, tags_of(body))
 
 
-def _apply(sim: AzureSim, req: Request, doc: dict[str, Any], props: dict[str, Any], targets_raw: Any, status: int,
+def _apply(sim: State, req: Request, doc: dict[str, Any], props: dict[str, Any], targets_raw: Any, status: int,
            tags: dict[str, str] | None) -> Response:
     pp = doc["properties"]["publishingProfile"]
     targets = replication.normalize_targets(targets_raw, pp.get("storageAccountType", "Standard_LRS"))
@@ -201,7 +202,7 @@ def _check_source(doc: dict[str, Any], props: dict[str, Any]) -> None:
                        "galleryImageVersion.properties.storageProfile.source.id")
 
 
-def _version_delete(sim: AzureSim, req: Request) -> Response:
+def _version_delete(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         return Response(204)

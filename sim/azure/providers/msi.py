@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sim.azure.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.ids import guid
+from sim.azure.providers.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2024-11-30", "2023-07-31-preview", "2023-01-31", "2022-01-31-preview", "2021-09-30-preview",
             "2018-11-30")
@@ -21,13 +21,13 @@ FIC_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCr
 FIC_LIMIT = 20
 
 
-def make_identity(sim: AzureSim, uid: str, location: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
+def make_identity(sim: State, uid: str, location: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
     props = {"tenantId": sim.tenant_id, "principalId": guid(sim.rng), "clientId": guid(sim.rng),
              "isolationScope": "None"}
     return sim.store.put(new_doc(uid, UAMI_TYPE, location, props, tags or {}))
 
 
-def _put(sim: AzureSim, req: Request) -> Response:
+def _put(sim: State, req: Request) -> Response:
     body = body_dict(req)
     existing = sim.store.get(req.path)
     if existing is not None:
@@ -38,7 +38,7 @@ def _put(sim: AzureSim, req: Request) -> Response:
     return Response(201, public(make_identity(sim, req.path, location, tags_of(body))))
 
 
-def _patch(sim: AzureSim, req: Request) -> Response:
+def _patch(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, UAMI_TYPE)
     if tags_of(body_dict(req)) is not None:
         doc["tags"] = tags_of(body_dict(req))
@@ -49,18 +49,18 @@ def _get(rtype: str) -> Any:
     return lambda sim, req: Response(200, public(get_or_404(sim, req, rtype)))
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     if sim.store.get(req.path) is None:
         return Response(204)
     sim.store.delete(req.path)
     return Response(200)
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     return page(sim, req, sim.store.children(req.path))
 
 
-def _fic_put(sim: AzureSim, req: Request) -> Response:
+def _fic_put(sim: State, req: Request) -> Response:
     parent = get_or_404(sim, req, UAMI_TYPE, req.path.rsplit("/", 2)[0])
     props = body_dict(req).get("properties") or {}
     for field in ("issuer", "subject"):

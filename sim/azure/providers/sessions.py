@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sim.azure.avd import POOL, VERSIONS, missing
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, page, system_data
 from sim.azure.ids import guid
+from sim.azure.providers.avd import POOL, VERSIONS, missing
+from sim.azure.providers.common import body_dict, page, system_data
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 HOST_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts"
 USER_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts/usersessions"
@@ -23,7 +23,7 @@ HEALTH_CHECKS = (("DomainJoinedCheck", "SessionHost healthy: is joined to Micros
                  ("MetaDataServiceCheck", "SessionHost healthy: Azure Instance Metadata Service is reachable"))
 
 
-def render_host(sim: AzureSim, doc: dict[str, Any]) -> dict[str, Any]:
+def render_host(sim: State, doc: dict[str, Any]) -> dict[str, Any]:
     """A live host's heartbeat is "now" (agents beat every 30 s)."""
     out = public(doc) or {}
     if doc.get("_sim", {}).get("heartbeat") and out["properties"].get("status") == "Available":
@@ -39,7 +39,7 @@ def health_checks(now: str) -> list[dict[str, Any]]:
             for name, message in HEALTH_CHECKS]
 
 
-def make_host(sim: AzureSim, pool: dict[str, Any], name: str, resource_id: str, vm_guid: str,
+def make_host(sim: State, pool: dict[str, Any], name: str, resource_id: str, vm_guid: str,
               **settable: Any) -> dict[str, Any]:
     """A registered session host as the AVD agent reports it; ``settable`` = the PATCH-able fields
     (``allowNewSession``, ``assignedUser``, ``friendlyName``)."""
@@ -57,7 +57,7 @@ def make_host(sim: AzureSim, pool: dict[str, Any], name: str, resource_id: str, 
     return sim.store.put(doc)
 
 
-def make_user_session(sim: AzureSim, host: dict[str, Any], number: int, upn: str,
+def make_user_session(sim: State, host: dict[str, Any], number: int, upn: str,
                       ad_user: str = "") -> dict[str, Any]:
     """A user session; the service creates it (not an ARM caller), so its systemData has only createdAt."""
     sid = f"{host['id']}/userSessions/{number}"
@@ -71,18 +71,18 @@ def make_user_session(sim: AzureSim, host: dict[str, Any], number: int, upn: str
     return doc
 
 
-def _recount(sim: AzureSim, host: dict[str, Any]) -> None:
+def _recount(sim: State, host: dict[str, Any]) -> None:
     host["properties"]["sessions"] = len(sim.store.children(host["id"] + "/userSessions"))
 
 
-def all_user_sessions(sim: AzureSim, pool_id: str) -> list[dict[str, Any]]:
+def all_user_sessions(sim: State, pool_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for host in sim.store.children(pool_id + "/sessionHosts"):
         out.extend(sim.store.children(host["id"] + "/userSessions"))
     return out
 
 
-def _pool(sim: AzureSim, req: Request) -> dict[str, Any]:
+def _pool(sim: State, req: Request) -> dict[str, Any]:
     base = req.path.lower().split("/sessionhosts")[0].split("/usersessions")[0]
     pool = sim.store.get(base)
     if pool is None or pool.get("type") != POOL:
@@ -90,7 +90,7 @@ def _pool(sim: AzureSim, req: Request) -> dict[str, Any]:
     return pool
 
 
-def _host(sim: AzureSim, req: Request) -> dict[str, Any]:
+def _host(sim: State, req: Request) -> dict[str, Any]:
     _pool(sim, req)
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("sessionhosts")
@@ -100,7 +100,7 @@ def _host(sim: AzureSim, req: Request) -> dict[str, Any]:
     return host
 
 
-def _user(sim: AzureSim, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+def _user(sim: State, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     host = _host(sim, req)
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("usersessions")
@@ -110,16 +110,16 @@ def _user(sim: AzureSim, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     return host, doc
 
 
-def _hosts(sim: AzureSim, req: Request) -> Response:
+def _hosts(sim: State, req: Request) -> Response:
     pool = _pool(sim, req)
     return page(sim, req, sim.store.children(pool["id"] + "/sessionHosts"), lambda d: render_host(sim, d))
 
 
-def _host_get(sim: AzureSim, req: Request) -> Response:
+def _host_get(sim: State, req: Request) -> Response:
     return Response(200, render_host(sim, _host(sim, req)))
 
 
-def _host_patch(sim: AzureSim, req: Request) -> Response:
+def _host_patch(sim: State, req: Request) -> Response:
     host = _host(sim, req)
     props = body_dict(req).get("properties") or {}
     for field in HOST_FIELDS:
@@ -131,7 +131,7 @@ def _host_patch(sim: AzureSim, req: Request) -> Response:
     return Response(200, render_host(sim, host))
 
 
-def _host_delete(sim: AzureSim, req: Request) -> Response:
+def _host_delete(sim: State, req: Request) -> Response:
     host = _host(sim, req)
     if host["properties"].get("sessions") and (req.q("force") or "").lower() != "true":
         raise ArmError(400, "SessionHostHasActiveSessions",
@@ -141,7 +141,7 @@ def _host_delete(sim: AzureSim, req: Request) -> Response:
     return Response(200)
 
 
-def _users(sim: AzureSim, req: Request) -> Response:
+def _users(sim: State, req: Request) -> Response:
     if "/sessionhosts/" in req.path.lower():
         found = sim.store.children(_host(sim, req)["id"] + "/userSessions")
     else:
@@ -153,24 +153,24 @@ def _users(sim: AzureSim, req: Request) -> Response:
     return page(sim, req, found)
 
 
-def _user_get(sim: AzureSim, req: Request) -> Response:
+def _user_get(sim: State, req: Request) -> Response:
     return Response(200, public(_user(sim, req)[1]))
 
 
-def _user_delete(sim: AzureSim, req: Request) -> Response:
+def _user_delete(sim: State, req: Request) -> Response:
     host, doc = _user(sim, req)
     sim.store.delete(doc["id"])
     _recount(sim, host)
     return Response(200)
 
 
-def _disconnect(sim: AzureSim, req: Request) -> Response:
+def _disconnect(sim: State, req: Request) -> Response:
     _, doc = _user(sim, req)
     doc["properties"]["sessionState"] = "Disconnected"
     return Response(200)
 
 
-def _message(sim: AzureSim, req: Request) -> Response:
+def _message(sim: State, req: Request) -> Response:
     host, doc = _user(sim, req)
     body = body_dict(req)
     sim.messages.append({"sessionHost": host["name"], "userSession": doc["id"].rsplit("/", 1)[-1],

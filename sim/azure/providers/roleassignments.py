@@ -15,14 +15,14 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, page
 from sim.azure.ids import is_under, key, resource_group_id
-from sim.azure.rbac import PRINCIPAL
+from sim.azure.providers.common import body_dict, page
+from sim.azure.providers.rbac import PRINCIPAL
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2022-04-01", "2020-10-01-preview", "2020-04-01-preview", "2018-09-01-preview", "2015-07-01")
 TYPE = "Microsoft.Authorization/roleAssignments"
@@ -53,7 +53,7 @@ def role_guid(role_definition_id: str) -> str:
     return role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
-def _check_scope(sim: AzureSim, scope: str) -> None:
+def _check_scope(sim: State, scope: str) -> None:
     group = resource_group_id(scope)
     if group is not None and sim.store.get(group) is None:
         raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{group.rsplit('/', 1)[-1]}' could not be found.")
@@ -62,7 +62,7 @@ def _check_scope(sim: AzureSim, scope: str) -> None:
                                                 f"group '{group.rsplit('/', 1)[-1]}' was not found.")
 
 
-def make_assignment(sim: AzureSim, scope: str, principal: str, role: str, *, name: str | None = None,
+def make_assignment(sim: State, scope: str, principal: str, role: str, *, name: str | None = None,
                     principal_type: str = "User", description: str | None = None) -> dict[str, Any]:
     """Store an assignment of role GUID ``role`` to ``principal`` at ``scope`` (seeding or PUT)."""
     now = iso(sim.clock.seconds())
@@ -75,13 +75,13 @@ def make_assignment(sim: AzureSim, scope: str, principal: str, role: str, *, nam
     return sim.store.put({"properties": props, "id": f"{scope}/providers/{TYPE}/{name}", "type": TYPE, "name": name})
 
 
-def assignments(sim: AzureSim, scope: str) -> list[dict[str, Any]]:
+def assignments(sim: State, scope: str) -> list[dict[str, Any]]:
     """Assignments made exactly at ``scope`` (as ARM returns them)."""
     with sim.lock:
         return [public(d) or {} for d in sim.store.of_type(TYPE) if key(scope_of(d["id"])) == key(scope)]
 
 
-def _put(sim: AzureSim, req: Request) -> Response:
+def _put(sim: State, req: Request) -> Response:
     scope, name = scope_of(req.path), req.params["name"]
     if not _is_guid(name):
         raise ArmError(400, "InvalidRoleAssignmentId", f"The role assignment ID '{name}' is not valid. The role "
@@ -114,14 +114,14 @@ def _put(sim: AzureSim, req: Request) -> Response:
     return Response(201, public(doc))
 
 
-def _get(sim: AzureSim, req: Request) -> Response:
+def _get(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         raise ArmError(404, "RoleAssignmentNotFound", f"The role assignment '{req.params['name']}' is not found.")
     return Response(200, public(doc))
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         return Response(204)
@@ -129,7 +129,7 @@ def _delete(sim: AzureSim, req: Request) -> Response:
     return Response(200, public(doc))
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     scope = scope_of(req.path)
     _check_scope(sim, scope)
     flt = req.q("$filter") or ""

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from sim.azure.common import body_dict, page
 from sim.azure.ids import is_under, key
+from sim.azure.providers.common import body_dict, page
 from sim.azure.router import ArmError, Request, Response, Router
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2020-05-01", "2016-09-01", "2015-01-01")
 LOCK_TYPE = "Microsoft.Authorization/locks"
@@ -30,19 +30,19 @@ def _scope(req: Request) -> str:
     return _SPLIT.split(req.path)[0]
 
 
-def _check_scope(sim: AzureSim, req: Request, scope: str) -> None:
+def _check_scope(sim: State, req: Request, scope: str) -> None:
     if scope.count("/") > 2 and sim.store.get(scope) is None:
         raise ArmError(404, "ResourceNotFound", f"The scope '{scope}' does not exist.")
 
 
-def _get(sim: AzureSim, req: Request) -> Response:
+def _get(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         raise ArmError(404, "LockNotFound", f"The lock '{req.params['lock']}' could not be found.")
     return Response(200, doc)
 
 
-def _put(sim: AzureSim, req: Request) -> Response:
+def _put(sim: State, req: Request) -> Response:
     scope = _scope(req)
     _check_scope(sim, req, scope)
     props = body_dict(req).get("properties") or {}
@@ -60,21 +60,21 @@ def _put(sim: AzureSim, req: Request) -> Response:
     return Response(200 if existed else 201, doc)
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     if sim.store.get(req.path) is None:
         return Response(204)
     sim.store.delete(req.path)
     return Response(200)
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     scope = _scope(req)
     found = [d for d in sim.store.of_type(LOCK_TYPE)
              if is_under(scope, scope_of(d["id"])) or is_under(scope_of(d["id"]), scope)]
     return page(sim, req, found)
 
 
-def enforce(sim: AzureSim, req: Request) -> None:
+def enforce(sim: State, req: Request) -> None:
     """Raise 409 ScopeLocked when a lock at or above the request's target forbids the method."""
     target = req.path.rsplit("/", 1)[0] if req.method == "POST" else req.path
     deleting = req.method == "DELETE"

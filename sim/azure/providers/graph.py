@@ -27,11 +27,11 @@ from urllib.parse import urlencode
 
 from sim.azure.clock import iso
 from sim.azure.ids import guid
-from sim.azure.rbac import PRINCIPAL
+from sim.azure.providers.rbac import PRINCIPAL
 from sim.azure.router import ArmError, Request, Response, Router
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 FIC_LIMIT = 20
 ROOT = "/graph/v1.0"
@@ -69,14 +69,14 @@ def _not_found(ref: str) -> GraphError:
 # ---- directory state (sim.graph: object id -> application or service principal) -------------------
 
 
-def add_service_principal(sim: AzureSim, object_id: str, app_id: str, name: str) -> dict[str, Any]:
+def add_service_principal(sim: State, object_id: str, app_id: str, name: str) -> dict[str, Any]:
     sp = {"@odata.type": SP_TYPE, "id": object_id, "appId": app_id, "displayName": name,
           "servicePrincipalType": "Application", "accountEnabled": True, "appRoleAssignments": []}
     sim.graph[object_id.lower()] = sp
     return sp
 
 
-def ensure_directory(sim: AzureSim) -> None:
+def ensure_directory(sim: State) -> None:
     """Microsoft Graph's and the bot's service principals; a new bot is consented Application.ReadWrite.OwnedBy."""
     if GRAPH_SP not in sim.graph:
         add_service_principal(sim, GRAPH_SP, GRAPH_APP_ID, "Microsoft Graph")
@@ -89,7 +89,7 @@ def _is_sp(obj: dict[str, Any]) -> bool:
     return obj.get("@odata.type") == SP_TYPE
 
 
-def add_application(sim: AzureSim, object_id: str, name: str,
+def add_application(sim: State, object_id: str, name: str,
                     owners: tuple[str, ...] = (BOT_SP,)) -> dict[str, Any]:
     ensure_directory(sim)
     app = {"id": object_id, "appId": guid(sim.rng), "displayName": name, "federatedIdentityCredentials": [],
@@ -98,7 +98,7 @@ def add_application(sim: AzureSim, object_id: str, name: str,
     return app
 
 
-def add_credential(sim: AzureSim, object_id: str, name: str, issuer: str, subject: str,
+def add_credential(sim: State, object_id: str, name: str, issuer: str, subject: str,
                    description: str = "") -> dict[str, Any]:
     app = sim.graph[object_id.lower()]
     fic = {"id": guid(sim.rng), "name": name, "issuer": issuer, "subject": subject, "description": description,
@@ -107,7 +107,7 @@ def add_credential(sim: AzureSim, object_id: str, name: str, issuer: str, subjec
     return fic
 
 
-def grant_app_role(sim: AzureSim, role: str, principal: str = BOT_SP) -> None:
+def grant_app_role(sim: State, role: str, principal: str = BOT_SP) -> None:
     """Consent Microsoft Graph application permission ``role`` (a name of ``ROLES``) for ``principal``."""
     with sim.lock:
         sp = sim.graph[principal.lower()]
@@ -121,21 +121,21 @@ def grant_app_role(sim: AzureSim, role: str, principal: str = BOT_SP) -> None:
             "resourceDisplayName": "Microsoft Graph", "resourceId": GRAPH_SP})
 
 
-def revoke_app_role(sim: AzureSim, role: str, principal: str = BOT_SP) -> None:
+def revoke_app_role(sim: State, role: str, principal: str = BOT_SP) -> None:
     """Remove ``principal``'s consent to ``role`` (test knob)."""
     with sim.lock:
         sp = sim.graph[principal.lower()]
         sp["appRoleAssignments"] = [a for a in sp["appRoleAssignments"] if a["appRoleId"] != ROLES[role]]
 
 
-def add_owner(sim: AzureSim, app_object_id: str, principal: str = BOT_SP) -> None:
+def add_owner(sim: State, app_object_id: str, principal: str = BOT_SP) -> None:
     with sim.lock:
         owners = sim.graph[app_object_id.lower()].setdefault("owners", [])
         if principal.lower() not in (o.lower() for o in owners):
             owners.append(principal)
 
 
-def remove_owner(sim: AzureSim, app_object_id: str, principal: str = BOT_SP) -> None:
+def remove_owner(sim: State, app_object_id: str, principal: str = BOT_SP) -> None:
     """Take ``principal`` off the application's owners (test knob)."""
     with sim.lock:
         app = sim.graph[app_object_id.lower()]
@@ -158,7 +158,7 @@ def caller(req: Request) -> str:
     return BOT_SP
 
 
-def _roles(sim: AzureSim, principal: str) -> set[str]:
+def _roles(sim: State, principal: str) -> set[str]:
     sp = sim.graph.get(principal.lower())
     return {a["appRoleId"] for a in sp.get("appRoleAssignments", [])} if sp and _is_sp(sp) else set()
 
@@ -172,13 +172,13 @@ def _require(allowed: bool) -> None:
         raise GraphError(403, "Authorization_RequestDenied", DENIED)
 
 
-def _may_read_app(sim: AzureSim, req: Request, app: dict[str, Any]) -> None:
+def _may_read_app(sim: State, req: Request, app: dict[str, Any]) -> None:
     who = caller(req)
     roles = _roles(sim, who)
     _require(bool(roles & READ_ANY) or (ROLES["Application.ReadWrite.OwnedBy"] in roles and _owns(app, who)))
 
 
-def _may_write_app(sim: AzureSim, req: Request, app: dict[str, Any]) -> None:
+def _may_write_app(sim: State, req: Request, app: dict[str, Any]) -> None:
     who = caller(req)
     roles = _roles(sim, who)
     _require(ROLES["Application.ReadWrite.All"] in roles
@@ -188,7 +188,7 @@ def _may_write_app(sim: AzureSim, req: Request, app: dict[str, Any]) -> None:
 # ---- handlers ------------------------------------------------------------------------------------------
 
 
-def _app(sim: AzureSim, req: Request) -> dict[str, Any]:
+def _app(sim: State, req: Request) -> dict[str, Any]:
     ensure_directory(sim)  # a state saved before the directory existed
     app: dict[str, Any] | None = sim.graph.get(req.params["app"].lower())
     if app is None or _is_sp(app):
@@ -196,7 +196,7 @@ def _app(sim: AzureSim, req: Request) -> dict[str, Any]:
     return app
 
 
-def _sp(sim: AzureSim, req: Request) -> dict[str, Any]:
+def _sp(sim: State, req: Request) -> dict[str, Any]:
     ensure_directory(sim)
     if "appid" in req.params:
         found = [o for o in sim.graph.values() if _is_sp(o) and o["appId"].lower() == req.params["appid"].lower()]
@@ -218,7 +218,7 @@ def _public(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in _INTERNAL}
 
 
-def collection(sim: AzureSim, req: Request, context: str, items: list[dict[str, Any]],
+def collection(sim: State, req: Request, context: str, items: list[dict[str, Any]],
                page_size: int | None = None) -> Response:
     """One page of ``items`` (``$top``, else ``page_size``), ``@odata.nextLink`` carrying a ``$skiptoken``."""
     size = max(1, int(req.q("$top") or page_size or len(items) or 1))
@@ -230,13 +230,13 @@ def collection(sim: AzureSim, req: Request, context: str, items: list[dict[str, 
     return Response(200, body)
 
 
-def _get_app(sim: AzureSim, req: Request) -> Response:
+def _get_app(sim: State, req: Request) -> Response:
     app = _app(sim, req)
     _may_read_app(sim, req, app)
     return Response(200, {"@odata.context": f"{METADATA}#applications/$entity", **_public(app)})
 
 
-def _owners(sim: AzureSim, req: Request) -> Response:
+def _owners(sim: State, req: Request) -> Response:
     app = _app(sim, req)
     _may_read_app(sim, req, app)
     out = []
@@ -246,11 +246,11 @@ def _owners(sim: AzureSim, req: Request) -> Response:
     return collection(sim, req, "directoryObjects", out, sim.page_size)
 
 
-def _get_sp(sim: AzureSim, req: Request) -> Response:
+def _get_sp(sim: State, req: Request) -> Response:
     return Response(200, {"@odata.context": f"{METADATA}#servicePrincipals/$entity", **_public(_sp(sim, req))})
 
 
-def _assignments(sim: AzureSim, req: Request) -> Response:
+def _assignments(sim: State, req: Request) -> Response:
     sp = _sp(sim, req)
     return collection(sim, req, f"servicePrincipals('{sp['id']}')/appRoleAssignments", sp["appRoleAssignments"],
                       sim.page_size)
@@ -264,14 +264,14 @@ def _find(app: dict[str, Any], ref: str) -> dict[str, Any]:
     raise _not_found(ref)
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     app = _app(sim, req)
     _may_read_app(sim, req, app)
     return collection(sim, req, f"applications('{app['id']}')/federatedIdentityCredentials",
                       app["federatedIdentityCredentials"])
 
 
-def _create(sim: AzureSim, req: Request) -> Response:
+def _create(sim: State, req: Request) -> Response:
     app = _app(sim, req)
     _may_write_app(sim, req, app)
     body = req.body if isinstance(req.body, dict) else {}
@@ -291,13 +291,13 @@ def _create(sim: AzureSim, req: Request) -> Response:
                           "/$entity", **fic})
 
 
-def _get(sim: AzureSim, req: Request) -> Response:
+def _get(sim: State, req: Request) -> Response:
     app = _app(sim, req)
     _may_read_app(sim, req, app)
     return Response(200, _find(app, req.params["fic"]))
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     app = _app(sim, req)
     _may_write_app(sim, req, app)
     app["federatedIdentityCredentials"].remove(_find(app, req.params["fic"]))

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from sim.azure import lro
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.ids import guid, key, region_key
+from sim.azure.providers.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import merge, public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2026-03-02", "2025-01-02", "2024-03-02", "2023-10-02", "2023-04-02", "2023-01-02", "2022-07-02",
             "2022-03-02")
@@ -32,7 +32,7 @@ UPDATABLE = ("diskSizeGB", "networkAccessPolicy", "publicNetworkAccess", "suppor
              "encryption", "encryptionSettingsCollection", "supportedCapabilities", "osType", "diskAccessId")
 
 
-def make_snapshot(sim: AzureSim, sid: str, location: str, size_gb: int, *, incremental: bool,
+def make_snapshot(sim: State, sid: str, location: str, size_gb: int, *, incremental: bool,
                   creation: dict[str, Any], tags: dict[str, str] | None = None, family: str | None = None,
                   sku: str = "Standard_LRS") -> dict[str, Any]:
     props: dict[str, Any] = {
@@ -50,7 +50,7 @@ def make_snapshot(sim: AzureSim, sid: str, location: str, size_gb: int, *, incre
     return doc
 
 
-def make_disk(sim: AzureSim, did: str, location: str, size_gb: int) -> dict[str, Any]:
+def make_disk(sim: State, did: str, location: str, size_gb: int) -> dict[str, Any]:
     props = {"osType": "Windows", "hyperVGeneration": "V2", "diskSizeGB": size_gb, "diskState": "Reserved",
              "creationData": {"createOption": "FromImage"}, "uniqueId": guid(sim.rng),
              "timeCreated": iso(sim.clock.seconds()), "provisioningState": "Succeeded"}
@@ -59,7 +59,7 @@ def make_disk(sim: AzureSim, did: str, location: str, size_gb: int) -> dict[str,
     return sim.store.put(doc)
 
 
-def _source(sim: AzureSim, creation: dict[str, Any]) -> dict[str, Any]:
+def _source(sim: State, creation: dict[str, Any]) -> dict[str, Any]:
     src_id = creation.get("sourceResourceId")
     if not isinstance(src_id, str) or not src_id:
         raise ArmError(400, "InvalidParameter", "Required parameter 'sourceResourceId' is missing (null).", SOURCE)
@@ -69,7 +69,7 @@ def _source(sim: AzureSim, creation: dict[str, Any]) -> dict[str, Any]:
     return src
 
 
-def _create(sim: AzureSim, req: Request, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _create(sim: State, req: Request, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """A new snapshot: every writable property the request sends is stored (read-only input is dropped), the
     rest comes from the source (size, OS type, generation) and from the service (ids, times, state)."""
     props = {k: v for k, v in (body.get("properties") or {}).items() if k not in READ_ONLY and v is not None}
@@ -132,7 +132,7 @@ def echo(doc: dict[str, Any], body: dict[str, Any], props: dict[str, Any]) -> di
     return out
 
 
-def _put(sim: AzureSim, req: Request) -> Response:
+def _put(sim: State, req: Request) -> Response:
     body = body_dict(req)
     existing = sim.store.get(req.path)
     if existing is not None:
@@ -149,7 +149,7 @@ def _put(sim: AzureSim, req: Request) -> Response:
     return Response(202, echo(doc, body, sent), lro.headers(sim, op, location=True))
 
 
-def _update(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, Any]) -> Response:
+def _update(sim: State, req: Request, doc: dict[str, Any], body: dict[str, Any]) -> Response:
     sent = {k: v for k, v in (body.get("properties") or {}).items() if k in UPDATABLE}
     merge(doc["properties"], sent)
     if "diskSizeGB" in sent:
@@ -164,11 +164,11 @@ def _update(sim: AzureSim, req: Request, doc: dict[str, Any], body: dict[str, An
                     lro.headers(sim, op, location=True))
 
 
-def _patch(sim: AzureSim, req: Request) -> Response:
+def _patch(sim: State, req: Request) -> Response:
     return _update(sim, req, get_or_404(sim, req, SNAP_TYPE), body_dict(req))
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         return Response(204)
@@ -186,7 +186,7 @@ def _delete(sim: AzureSim, req: Request) -> Response:
     return Response(202, None, lro.headers(sim, op, location=True))
 
 
-def _grant(sim: AzureSim, req: Request) -> Response:
+def _grant(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, SNAP_TYPE, req.path.rsplit("/", 1)[0])
     if doc.get("_sim", {}).get("copy"):
         raise ArmError(409, "OperationNotAllowed",
@@ -205,7 +205,7 @@ def _grant(sim: AzureSim, req: Request) -> Response:
     return Response(202, None, lro.headers(sim, op, location=True))
 
 
-def _revoke(sim: AzureSim, req: Request) -> Response:
+def _revoke(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, SNAP_TYPE, req.path.rsplit("/", 1)[0])
     op = lro.begin(sim, req, duration=sim.rng.uniform(10.0, 20.0), location=doc["location"])
     doc["properties"]["diskState"] = "Unattached"
@@ -213,7 +213,7 @@ def _revoke(sim: AzureSim, req: Request) -> Response:
     return Response(202, None, lro.headers(sim, op, location=True))
 
 
-def advance(sim: AzureSim, now: float) -> None:
+def advance(sim: State, now: float) -> None:
     """Ticker: background copy progress, copy errors, SAS expiry."""
     for doc in sim.store.active():
         if doc.get("type") != SNAP_TYPE:
@@ -236,7 +236,7 @@ def advance(sim: AzureSim, now: float) -> None:
             props["completionPercent"] = round(100.0 * (now - copy["start"]) / max(1.0, copy["seconds"]), 1)
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     return page(sim, req, sim.store.of_type(SNAP_TYPE if req.path.lower().endswith("snapshots") else DISK_TYPE,
                                             req.path.lower().split("/providers/")[0]))
 

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, check_location, new_doc, page, system_data, tags_of
 from sim.azure.ids import guid, is_under
+from sim.azure.providers.common import body_dict, check_location, new_doc, page, system_data, tags_of
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import merge, public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2024-04-03", "2025-04-01-preview", "2024-11-01-preview", "2024-08-08-preview", "2024-04-08-preview",
             "2024-03-06-preview", "2024-01-16-preview", "2023-09-05", "2022-09-09", "2022-02-10-preview")
@@ -35,7 +35,7 @@ def missing(rtype: str) -> ArmError:
     return ArmError(404, code, message)
 
 
-def make(sim: AzureSim, rid: str, rtype: str, location: str, props: dict[str, Any],
+def make(sim: State, rid: str, rtype: str, location: str, props: dict[str, Any],
          tags: dict[str, str] | None = None) -> dict[str, Any]:
     doc = new_doc(rid, rtype, location, {"objectId": guid(sim.rng), **props}, tags or {})
     doc["systemData"] = system_data(sim)
@@ -48,7 +48,7 @@ def writable(rtype: str, body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (body.get("properties") or {}).items() if k not in skip}
 
 
-def _doc(sim: AzureSim, path: str, rtype: str) -> dict[str, Any]:
+def _doc(sim: State, path: str, rtype: str) -> dict[str, Any]:
     doc = sim.store.get(path)
     if doc is None:
         raise missing(rtype)
@@ -64,7 +64,7 @@ def _list(rtype: str) -> Any:
 
 
 def _put(rtype: str) -> Any:
-    def handler(sim: AzureSim, req: Request) -> Response:
+    def handler(sim: State, req: Request) -> Response:
         body = body_dict(req)
         props = writable(rtype, body)
         registration = props.pop("registrationInfo", None) if rtype == POOL else None
@@ -86,7 +86,7 @@ def _put(rtype: str) -> Any:
 
 
 def _patch(rtype: str) -> Any:
-    def handler(sim: AzureSim, req: Request) -> Response:
+    def handler(sim: State, req: Request) -> Response:
         doc = _doc(sim, req.path, rtype)
         body = body_dict(req)
         props = writable(rtype, body)
@@ -100,7 +100,7 @@ def _patch(rtype: str) -> Any:
     return handler
 
 
-def _registration(sim: AzureSim, pool: dict[str, Any], info: dict[str, Any]) -> None:
+def _registration(sim: State, pool: dict[str, Any], info: dict[str, Any]) -> None:
     """``registrationTokenOperation``: Update issues a token valid until ``expirationTime``; Delete clears it."""
     op = info.get("registrationTokenOperation", "None")
     s = pool.setdefault("_sim", {})
@@ -128,7 +128,7 @@ def _registration(sim: AzureSim, pool: dict[str, Any], info: dict[str, Any]) -> 
         raise ArmError(400, "InvalidParameter", f"Unknown registrationTokenOperation '{op}'.")
 
 
-def _token(sim: AzureSim, req: Request) -> Response:
+def _token(sim: State, req: Request) -> Response:
     pool = _doc(sim, req.path.rsplit("/", 1)[0], POOL)
     reg = pool.get("_sim", {}).get("registration")
     if not reg or time.time() > reg["expires"]:
@@ -140,7 +140,7 @@ def _token(sim: AzureSim, req: Request) -> Response:
     return Response(200, body)
 
 
-def _plans_of_pool(sim: AzureSim, req: Request) -> Response:
+def _plans_of_pool(sim: State, req: Request) -> Response:
     pool = _doc(sim, req.path.rsplit("/", 1)[0], POOL)
     found = [p for p in sim.store.of_type(PLAN, f"/subscriptions/{req.params['sub']}")
              if any(is_under(r.get("hostPoolArmPath", ""), pool["id"])

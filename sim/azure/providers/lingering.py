@@ -2,7 +2,7 @@
 
 ``linger(sim, upn, times)`` marks the user's sessions: the next ``times`` forced log-offs (``DELETE
 .../userSessions/{id}``) answer 200 as Azure does, but the session stays listed. Not in
-``simulator.PROVIDERS``: list this module *before* ``sessions`` so its DELETE route wins,
+``providers.PROVIDERS``: list this module *before* ``sessions`` so its DELETE route wins,
 ``AzureSim(providers=(lingering, *PROVIDERS))``; unmarked sessions log off as usual.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.azure import sessions
-from sim.azure.avd import VERSIONS
+from sim.azure.providers import sessions
+from sim.azure.providers.avd import VERSIONS
 from sim.azure.router import Request, Response, Router
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 
-def linger(sim: AzureSim, upn: str, times: int = 1) -> int:
+def linger(sim: State, upn: str, times: int = 1) -> int:
     """Make ``upn``'s sessions ignore the next ``times`` log-offs; returns how many sessions were marked."""
     marked = 0
     with sim.lock:
@@ -30,7 +30,7 @@ def linger(sim: AzureSim, upn: str, times: int = 1) -> int:
     return marked
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     _, doc = sessions._user(sim, req)
     left = int(doc.get("_sim", {}).get("linger", 0))
     if left > 0:

@@ -17,14 +17,14 @@ import string
 import time
 from typing import TYPE_CHECKING, Any
 
-from sim.azure import sessions
 from sim.azure.clock import iso
-from sim.azure.common import new_doc
 from sim.azure.ids import guid, key, resource_group_id, subscription_of
+from sim.azure.providers import sessions
+from sim.azure.providers.common import new_doc
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 UNIFORM_VM_TYPE = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
@@ -34,7 +34,7 @@ BOOT_SECONDS = (180.0, 300.0)
 REGISTER_SECONDS = (60.0, 120.0)
 
 
-def of_scale_set(sim: AzureSim, vmss: dict[str, Any]) -> list[dict[str, Any]]:
+def of_scale_set(sim: State, vmss: dict[str, Any]) -> list[dict[str, Any]]:
     """The scale set's instances, oldest first."""
     k = key(vmss["id"])
     found = [d for d in sim.store.items.values() if d.get("type") in (VM_TYPE, UNIFORM_VM_TYPE)
@@ -42,7 +42,7 @@ def of_scale_set(sim: AzureSim, vmss: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda d: d["_sim"]["seq"])
 
 
-def create(sim: AzureSim, vmss: dict[str, Any], count: int, failed: bool, zone: str | None = None) -> float:
+def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str | None = None) -> float:
     """Add ``count`` booting instances (in ``zone`` when given); returns when the last one is provisioned."""
     now = sim.clock.seconds()
     last = now
@@ -83,7 +83,7 @@ def create(sim: AzureSim, vmss: dict[str, Any], count: int, failed: bool, zone: 
     return last
 
 
-def make_vm(sim: AzureSim, vm_id: str, location: str, os_disk: dict[str, Any],
+def make_vm(sim: State, vm_id: str, location: str, os_disk: dict[str, Any],
             data_disks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A standalone VM (a master VM, an image source): ``os_disk``/``data_disks`` are storageProfile entries
     (``managedDisk.id``, ``caching``, ``lun``, ``diskSizeGB``)."""
@@ -96,7 +96,7 @@ def make_vm(sim: AzureSim, vm_id: str, location: str, os_disk: dict[str, Any],
         "storageProfile": storage}, {}))
 
 
-def remove(sim: AzureSim, vmss: dict[str, Any], count: int, at: float) -> None:
+def remove(sim: State, vmss: dict[str, Any], count: int, at: float) -> None:
     """Scale in: the newest ``count`` instances and their session hosts go away at ``at``."""
     for vm in list(reversed(of_scale_set(sim, vmss)))[:count]:
         vm["properties"]["provisioningState"] = "Deleting"
@@ -106,12 +106,12 @@ def remove(sim: AzureSim, vmss: dict[str, Any], count: int, at: float) -> None:
             host.setdefault("_sim", {})["deleteAt"] = at
 
 
-def hosts_of(sim: AzureSim, vm: dict[str, Any]) -> list[dict[str, Any]]:
+def hosts_of(sim: State, vm: dict[str, Any]) -> list[dict[str, Any]]:
     k = key(vm["id"])
     return [d for d in sim.store.of_type(HOST_TYPE) if key(d["properties"].get("resourceId", "")) == k]
 
 
-def host_pool_for(sim: AzureSim, vmss: dict[str, Any]) -> dict[str, Any] | None:
+def host_pool_for(sim: State, vmss: dict[str, Any]) -> dict[str, Any] | None:
     """The host pool a scale set's instances register with (see the module docstring)."""
     for k, v in (vmss.get("tags") or {}).items():
         if k.lower() == "avd-hostpool":
@@ -134,12 +134,12 @@ def host_pool_for(sim: AzureSim, vmss: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def register_host(sim: AzureSim, pool: dict[str, Any], vm: dict[str, Any]) -> dict[str, Any]:
+def register_host(sim: State, pool: dict[str, Any], vm: dict[str, Any]) -> dict[str, Any]:
     return sessions.make_host(sim, pool, vm["properties"]["osProfile"]["computerName"], vm["id"],
                               vm["properties"]["vmId"])
 
 
-def advance(sim: AzureSim, now: float) -> None:
+def advance(sim: State, now: float) -> None:
     """Ticker: provisioned instances whose scale set names a host pool register as session hosts."""
     for vm in sim.store.active():
         s = vm["_sim"]

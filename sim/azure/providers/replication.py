@@ -14,7 +14,7 @@ from sim.azure.router import ArmError
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSION_TYPE = "Microsoft.Compute/galleries/images/versions"
 REPLICA_SECONDS = (300.0, 900.0)
@@ -79,7 +79,7 @@ def keep_encryption(doc: dict[str, Any], targets: list[dict[str, Any]]) -> None:
             t["encryption"] = old["encryption"]
 
 
-def change_targets(sim: AzureSim, doc: dict[str, Any], targets: list[dict[str, Any]],
+def change_targets(sim: State, doc: dict[str, Any], targets: list[dict[str, Any]],
                    error: dict[str, Any] | None) -> float:
     """Apply a complete (already checked) targetRegions list; returns when the last new replica finishes."""
     props = doc["properties"]
@@ -100,7 +100,7 @@ def change_targets(sim: AzureSim, doc: dict[str, Any], targets: list[dict[str, A
     return last
 
 
-def advance(sim: AzureSim, now: float) -> None:
+def advance(sim: State, now: float) -> None:
     """Ticker: rising progress, then Completed (or Failed when the operation carried a failure)."""
     for doc in sim.store.active():
         if doc.get("type") != VERSION_TYPE:

@@ -12,7 +12,7 @@ from sim.azure.router import ArmError, Request, Response
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 PAGING_KEYS = ("$skiptoken", "initialskip")
 
@@ -34,7 +34,7 @@ def new_doc(arm_id: str, rtype: str, location: str | None, properties: dict[str,
     return doc
 
 
-def system_data(sim: AzureSim) -> dict[str, str]:
+def system_data(sim: State) -> dict[str, str]:
     now = iso(sim.clock.seconds())
     return {"createdBy": "avd-ops", "createdByType": "Application", "createdAt": now,
             "lastModifiedBy": "avd-ops", "lastModifiedByType": "Application", "lastModifiedAt": now}
@@ -47,7 +47,7 @@ def not_found(req: Request, rtype: str, name: str | None = None) -> ArmError:
                     "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")
 
 
-def get_or_404(sim: AzureSim, req: Request, rtype: str, arm_id: str | None = None) -> dict[str, Any]:
+def get_or_404(sim: State, req: Request, rtype: str, arm_id: str | None = None) -> dict[str, Any]:
     doc = sim.store.get(arm_id or resource_id(req))
     if doc is None or doc.get("_sim", {}).get("deleted"):
         raise not_found(req, rtype)
@@ -73,7 +73,7 @@ def check_location(location: Any, rtype: str) -> str:
     return region_key(location)
 
 
-def page(sim: AzureSim, req: Request, items: list[dict[str, Any]],
+def page(sim: State, req: Request, items: list[dict[str, Any]],
          render: Callable[[dict[str, Any]], Any] = public) -> Response:
     """``{"value": [...], "nextLink": <absolute url with api-version>}``; page size = ``$top``/``pageSize``
     or ``sim.page_size``; ``isDescending=true`` reverses; ``initialSkip`` skips."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sim.azure import lro
-from sim.azure.common import body_dict, check_location, page, tags_of
+from sim.azure.providers.common import body_dict, check_location, page, tags_of
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-07-01", "2022-09-01", "2021-04-01",
             "2020-06-01", "2019-10-01")
@@ -22,7 +22,7 @@ def group_id(sub: str, name: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{name}"
 
 
-def make_group(sim: AzureSim, sub: str, name: str, location: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
+def make_group(sim: State, sub: str, name: str, location: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": group_id(sub, name), "name": name, "type": RG_TYPE, "location": location,
                            "properties": {"provisioningState": "Succeeded"}}
     if tags:
@@ -30,12 +30,12 @@ def make_group(sim: AzureSim, sub: str, name: str, location: str, tags: dict[str
     return sim.store.put(doc)
 
 
-def _sub(sim: AzureSim, req: Request) -> Response:
+def _sub(sim: State, req: Request) -> Response:
     sub = sim.subscriptions[req.params["sub"].lower()]
     return Response(200, {"id": f"/subscriptions/{sub['subscriptionId']}", **sub})
 
 
-def _get(sim: AzureSim, req: Request) -> Response:
+def _get(sim: State, req: Request) -> Response:
     doc = sim.store.get(group_id(req.params["sub"], req.params["group"]))
     if doc is None:
         if req.method == "HEAD":
@@ -44,7 +44,7 @@ def _get(sim: AzureSim, req: Request) -> Response:
     return Response(204) if req.method == "HEAD" else Response(200, public(doc))
 
 
-def _put(sim: AzureSim, req: Request) -> Response:
+def _put(sim: State, req: Request) -> Response:
     body = body_dict(req)
     existing = sim.store.get(group_id(req.params["sub"], req.params["group"]))
     if existing is not None:
@@ -56,7 +56,7 @@ def _put(sim: AzureSim, req: Request) -> Response:
     return Response(201, public(doc))
 
 
-def _patch(sim: AzureSim, req: Request) -> Response:
+def _patch(sim: State, req: Request) -> Response:
     doc = sim.store.get(group_id(req.params["sub"], req.params["group"]))
     if doc is None:
         raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{req.params['group']}' could not be found.")
@@ -66,7 +66,7 @@ def _patch(sim: AzureSim, req: Request) -> Response:
     return Response(200, public(doc))
 
 
-def _delete(sim: AzureSim, req: Request) -> Response:
+def _delete(sim: State, req: Request) -> Response:
     doc = sim.store.get(group_id(req.params["sub"], req.params["group"]))
     if doc is None:
         return Response(204)
@@ -75,7 +75,7 @@ def _delete(sim: AzureSim, req: Request) -> Response:
     return Response(202, None, {"Location": lro.monitor_url(sim, op, location_style=True)})
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     prefix = f"/subscriptions/{req.params['sub']}/resourceGroups"
     return page(sim, req, sim.store.children(prefix))
 

@@ -3,7 +3,7 @@
 A small static catalogue of VM sizes: the common D/E/B sizes are offered in every simulated region; the GPU size
 ``Standard_NV36ads_A10_v5`` carries a ``Location`` restriction (``NotAvailableForSubscription``) outside West
 Europe, like a size the subscription has no access to. ``$filter=location eq 'x'`` narrows the list, as in Azure.
-Register it by listing the module in ``simulator.PROVIDERS`` (or ``AzureSim(providers=...)``).
+Register it by listing the module in ``providers.PROVIDERS`` (or ``AzureSim(providers=...)``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from sim.azure.common import page
 from sim.azure.ids import REGIONS, region_key
+from sim.azure.providers.common import page
 from sim.azure.router import Request, Response, Router
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2021-07-01", "2019-04-01", "2017-09-01")
 SIZES: dict[str, tuple[str, int, int]] = {  # name: (family, vCPUs, memory GB)
@@ -44,7 +44,7 @@ def _sku(name: str, location: str) -> dict[str, Any]:
             "restrictions": restrictions}
 
 
-def _list(sim: AzureSim, req: Request) -> Response:
+def _list(sim: State, req: Request) -> Response:
     m = re.search(r"location\s+eq\s+'([^']+)'", req.q("$filter") or "", re.IGNORECASE)
     regions = [region_key(m.group(1))] if m else list(REGIONS)
     items = [_sku(name, r) for r in regions if r in REGIONS for name in SIZES]

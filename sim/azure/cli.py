@@ -14,6 +14,7 @@ import sys
 import threading
 from types import FrameType
 
+from sim.azure.scenarios import SCENARIOS
 from sim.azure.simulator import AzureSim
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=120.0)
     parser.add_argument("--state", default=None, help="load this JSON state if it exists; save to it on exit")
-    parser.add_argument("--scenario", default="seed", choices=("seed", "empty"))
+    parser.add_argument("--scenario", default="seed", choices=tuple(SCENARIOS))
     parser.add_argument("--rng-seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.state and os.path.exists(args.state):

@@ -8,7 +8,7 @@ and creates a ``replicationJobs/{id}`` resource that goes InProgress -> Succeede
 Simulator conventions (not documented by Azure): ``properties.activeLocation`` (Primary|Recovery) on the plan,
 and the error code ``RecoveryPlanActionNotAllowed`` for an action the plan's state does not allow.
 
-Not listed in ``simulator.PROVIDERS`` by default: ``AzureSim(providers=PROVIDERS + (asr,))``.
+Listed in ``providers.PROVIDERS``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sim.azure import lro
 from sim.azure.clock import iso
-from sim.azure.common import body_dict, new_doc, page
 from sim.azure.ids import guid, region_display, region_key
+from sim.azure.providers.common import body_dict, new_doc, page
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2025-08-01", "2025-01-01", "2024-10-01", "2024-04-01", "2023-08-01", "2023-06-01", "2023-02-01")
 NS = "Microsoft.RecoveryServices"
@@ -41,14 +41,14 @@ ALLOWED = {"protected": ["PlannedFailover", "UnplannedFailover", "TestFailover"]
            "failedOver": ["FailoverCommit", "CancelFailover"], "committed": ["ReProtect"]}
 
 
-def make_vault(sim: AzureSim, sub: str, rg: str, name: str, location: str) -> dict[str, Any]:
+def make_vault(sim: State, sub: str, rg: str, name: str, location: str) -> dict[str, Any]:
     vid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{VAULT_TYPE}/{name}"
     doc = new_doc(vid, VAULT_TYPE, region_key(location), {"provisioningState": "Succeeded"}, {})
     doc["sku"] = {"name": "RS0", "tier": "Standard"}
     return sim.store.put(doc)
 
 
-def make_recovery_plan(sim: AzureSim, vault: dict[str, Any], name: str, primary: str, recovery: str,
+def make_recovery_plan(sim: State, vault: dict[str, Any], name: str, primary: str, recovery: str,
                        items: list[str] | None = None) -> dict[str, Any]:
     """A protected A2A recovery plan from ``primary`` to ``recovery`` over the VM ids ``items``."""
     props = {
@@ -68,7 +68,7 @@ def make_recovery_plan(sim: AzureSim, vault: dict[str, Any], name: str, primary:
     return sim.store.put(doc)
 
 
-def _plan(sim: AzureSim, req: Request) -> dict[str, Any]:
+def _plan(sim: State, req: Request) -> dict[str, Any]:
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("replicationrecoveryplans")
     doc = sim.store.get("/".join(parts[:idx + 2]))
@@ -78,7 +78,7 @@ def _plan(sim: AzureSim, req: Request) -> dict[str, Any]:
     return doc
 
 
-def _vault(sim: AzureSim, req: Request) -> dict[str, Any]:
+def _vault(sim: State, req: Request) -> dict[str, Any]:
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("vaults")
     doc = sim.store.get("/".join(parts[:idx + 2]))
@@ -88,7 +88,7 @@ def _vault(sim: AzureSim, req: Request) -> dict[str, Any]:
     return doc
 
 
-def _action(sim: AzureSim, req: Request) -> Response:
+def _action(sim: State, req: Request) -> Response:
     vault, plan = _vault(sim, req), _plan(sim, req)
     action = req.path.rsplit("/", 1)[-1].lower()
     need, after, duration, scenario, flips = ACTIONS[action]
@@ -125,7 +125,7 @@ def _action(sim: AzureSim, req: Request) -> Response:
     return Response(202, None, headers)
 
 
-def settle(sim: AzureSim, now: float) -> None:
+def settle(sim: State, now: float) -> None:
     """Finish the recovery-plan jobs whose operation ended: job state, plan phase and active side."""
     for plan in sim.store.of_type(PLAN_TYPE):
         s = plan.get("_sim") or {}
@@ -155,28 +155,28 @@ def settle(sim: AzureSim, now: float) -> None:
         props.update(currentScenarioStatus=outcome, allowedOperations=list(ALLOWED[s["phase"]]))
 
 
-def _get_plan(sim: AzureSim, req: Request) -> Response:
+def _get_plan(sim: State, req: Request) -> Response:
     return Response(200, public(_plan(sim, req)))
 
 
-def _list_plans(sim: AzureSim, req: Request) -> Response:
+def _list_plans(sim: State, req: Request) -> Response:
     _vault(sim, req)
     return page(sim, req, sim.store.children(req.path))
 
 
-def _get_job(sim: AzureSim, req: Request) -> Response:
+def _get_job(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
         raise ArmError(404, "JobNotFound", f"The job '{req.path.rsplit('/', 1)[-1]}' could not be found.")
     return Response(200, public(doc))
 
 
-def _list_jobs(sim: AzureSim, req: Request) -> Response:
+def _list_jobs(sim: State, req: Request) -> Response:
     _vault(sim, req)
     return page(sim, req, sim.store.children(req.path))
 
 
-def _get_vault(sim: AzureSim, req: Request) -> Response:
+def _get_vault(sim: State, req: Request) -> Response:
     return Response(200, public(_vault(sim, req)))
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sim.azure.router import ArmError, Request, Response, Router
 
 if TYPE_CHECKING:
-    from sim.azure.simulator import AzureSim
+    from sim.azure.state import State
 
 VERSIONS = ("2022-04-01", "2018-07-01", "2018-01-01-preview", "2015-07-01")
 PRINCIPAL = "00000000-0000-0000-0000-00000000b07a"
@@ -41,7 +41,7 @@ def allowed(actions: list[str] | None, action: str) -> bool:
     return any(fnmatch.fnmatch(action.lower(), p.lower()) for p in actions)
 
 
-def enforce(sim: AzureSim, req: Request) -> None:
+def enforce(sim: State, req: Request) -> None:
     action = action_of(req.method, req.path)
     if not allowed(sim.permissions, action):
         raise ArmError(403, "AuthorizationFailed",
@@ -50,7 +50,7 @@ def enforce(sim: AzureSim, req: Request) -> None:
                        "recently granted, please refresh your credentials.")
 
 
-def _permissions(sim: AzureSim, req: Request) -> Response:
+def _permissions(sim: State, req: Request) -> Response:
     actions = sim.permissions if sim.permissions is not None else ["*"]
     return Response(200, {"value": [{"actions": actions, "notActions": [], "dataActions": [],
                                      "notDataActions": []}]})
