@@ -234,27 +234,26 @@ def status(store: Any, job_id: int) -> str | None:
 def test_approve_press_starts_the_job_once(tmp_path: Path, slack_sim: SlackSim, socket_sim: SocketModeSim,
                                            azure_sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     clean_env(monkeypatch)
-    if True:
-        handle = connect_bot(tmp_path, slack_sim, socket_sim, arm=azure_sim.url, ca=azure_sim.ca_path,
-                             config_text=engine_kit.engine_config(), capabilities=engine_kit.CAPABILITIES)
-        try:
-            store = handle.runtime.store
-            assert handle.ask("/avd scale Entra 3").payload is None
-            job = wait_until(lambda: [j for j in jobs.recent_jobs(store) if j["card_ts"]], what="the approval card")
-            job_id = int(job[0]["id"])
-            assert status(store, job_id) == jobs.AWAITING
-            press = handle.click("Approve", user=LEAD)
-            socket_sim.acked(press)
-            socket_sim.redeliver(press)
-            assert socket_sim.acked(press, nth=2).payload is None  # a button's refusal goes to response_url
-            wait_until(lambda: [e for e in slack_sim.ephemerals(CHANNEL, LEAD) if "already handled" in e["text"]],
-                       what="the replay refusal")
-            wait_until(lambda: status(store, job_id) == jobs.DONE, timeout=20, what="the job")
-            assert azure_sim.scale_set("VMSS", "Entra").capacity == 3
-            assert len(azure_sim.writes("virtualMachineScaleSets/Entra")) == 1
-        finally:
-            handle.close()
-            engine_kit.close_clients(handle.runtime)
+    handle = connect_bot(tmp_path, slack_sim, socket_sim, arm=azure_sim.url, ca=azure_sim.ca_path,
+                         config_text=engine_kit.engine_config(), capabilities=engine_kit.CAPABILITIES)
+    try:
+        store = handle.runtime.store
+        assert handle.ask("/avd scale Entra 3").payload is None
+        job = wait_until(lambda: [j for j in jobs.recent_jobs(store) if j["card_ts"]], what="the approval card")
+        job_id = int(job[0]["id"])
+        assert status(store, job_id) == jobs.AWAITING
+        press = handle.click("Approve", user=LEAD)
+        socket_sim.acked(press)
+        socket_sim.redeliver(press)
+        assert socket_sim.acked(press, nth=2).payload is None  # a button's refusal goes to response_url
+        wait_until(lambda: [e for e in slack_sim.ephemerals(CHANNEL, LEAD) if "already handled" in e["text"]],
+                   what="the replay refusal")
+        wait_until(lambda: status(store, job_id) == jobs.DONE, timeout=20, what="the job")
+        assert azure_sim.scale_set("VMSS", "Entra").capacity == 3
+        assert len(azure_sim.writes("virtualMachineScaleSets/Entra")) == 1
+    finally:
+        handle.close()
+        engine_kit.close_clients(handle.runtime)
 
 
 def test_unknown_app_token_is_a_clear_start_up_error(tmp_path: Path, slack_sim: SlackSim,

@@ -266,7 +266,12 @@ class SocketModeSim:
                                          "debug_info": {"host": HOST_NAME}}))
 
     def drop(self) -> None:
-        """Close every open connection from the server side (an outage), without a disconnect message."""
+        """Close every open connection from the server side (an outage), without a disconnect message.
+
+        Waits for the app's connection first: the client may return from connecting before the server side
+        has registered the link, and dropping nothing would leave the app connected (a test that then waits
+        for a reconnection would wait for ever)."""
+        self.wait_connected()
         with self.lock:
             links = self.open_links()
         for link in links:
