@@ -22,10 +22,10 @@ from azure.core.exceptions import HttpResponseError, map_error
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
+from avdcore.errors import AzureConflict
 from azureops.clients import ERROR_MAP
 from azureops.errors import translated
 from azureops.plan import ArmRef, Step, StepContext
-from commands.errors import AzureConflict
 
 API_VERSION = "2022-04-01"
 DESKTOP_USER = "1d18fff3-a72a-46b5-b4a9-0b38a3cd7e63"  # built-in role "Desktop Virtualization User"

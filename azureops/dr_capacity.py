@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from avdcore.errors import AzureError, AzureUnavailable
 from azureops import hostpools, scalesets, sessions
 from azureops.errors import translated
 from azureops.plan import ArmRef, Step, StepContext, follow, format_seconds
 from azureops.recovery import Clock
 from azureops.sessions import HostPoolRef
-from commands.errors import AzureError, AzureUnavailable
 
 SCALE_OPERATIONS: dict[str, str] = {}  # scale set id (lower) -> continuation token of this process's last scale-out
 

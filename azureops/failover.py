@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from avdcore.errors import AvdError, AzureError, AzureUnavailable
 from azureops import asr, assignments, dr_capacity, recovery, sessions
 from azureops.asr import RecoveryPlanRef
 from azureops.dr_capacity import ScaleSetRef
@@ -23,7 +24,6 @@ from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext
 from azureops.recovery import Clock, PrimaryGate
 from azureops.sessions import HostPoolRef
-from commands.errors import AvdError, AzureError, AzureUnavailable
 
 
 @dataclass(frozen=True)

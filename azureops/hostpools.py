@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 from azure.mgmt.desktopvirtualization.models import HostPoolPatch, RegistrationInfoPatch
 
+from avdcore.errors import AzureNotFound, AzureUnavailable
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.plan import StepContext
-from commands.errors import AzureNotFound, AzureUnavailable
 
 POOL_TYPE = "Microsoft.DesktopVirtualization/hostPools"
 TOKEN_LIFETIME = timedelta(hours=24)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from avdcore.errors import AzureError, NotAllowed
 from azureops.errors import translated
-from commands.errors import AzureError, NotAllowed
 
 LEVELS = ("CanNotDelete", "ReadOnly")
 

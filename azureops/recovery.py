@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from avdcore.errors import AvdError, AzureUnavailable
 from azureops import sessions
 from azureops.plan import Step, StepContext, format_seconds
 from azureops.sessions import HostPoolRef, Opts
-from commands.errors import AvdError, AzureUnavailable
 
 Clock = Callable[[], datetime]
 Skip = "skipped"

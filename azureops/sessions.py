@@ -19,9 +19,9 @@ from azure.mgmt.desktopvirtualization.models import (
     SessionHostPatch,
 )
 
+from avdcore.errors import AzureNotFound
 from azureops.errors import translated
 from azureops.plan import ArmRef
-from commands.errors import AzureNotFound
 
 Opts = Mapping[str, Any]
 MARK_TAG = "avd-ops-autoscale"  # set on a scaling plan this bot switched off; its value is the host pool id

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from avdcore.errors import AzureError
 from azureops.errors import NEXT_STEPS, translated
 from azureops.snapshots import Budget, Snap, get_snapshot, is_replica_of, replica_body, route_for, snapshot_id
-from commands.errors import AzureError
 
 Progress = Callable[[float | None, str], None]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from avdcore.errors import UsageError
 from azureops.errors import translated
-from commands.errors import UsageError
 
 TAG_SOURCE_ID = "avdops-source-id"
 TAG_SOURCE_CREATED = "avdops-source-created"

@@ -19,10 +19,10 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPol
 from azure.core.rest import HttpRequest
 from azure.mgmt.compute.models import GrantAccessData
 
+from avdcore.errors import AzureError
 from azureops.errors import translated
 from azureops.snapshot_copies import Progress, Target, put_replica, wait_usable
 from azureops.snapshots import MANAGED_BY, TAG_MANAGED, TAG_SOURCE_ID, Snap, replica_body
-from commands.errors import AzureError
 
 STORAGE_API = "2023-05-01"
 STORAGE_SCOPE = "https://storage.azure.com/.default"

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from avdcore.errors import AvdError, NotAllowed, NotApproved
 from azureops.errors import project_error
 from azureops.plan import Plan
 from bot import audit, jobs
 from bot.runner import CAPABILITIES, Engine, kind_of
 from commands import ops
-from commands.errors import AvdError, NotAllowed, NotApproved
 
 Say = Callable[[str], None]
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED, SchedulerEvent
 from slack_bolt import Ack, App, Respond
 
+from avdcore.errors import AvdError, NotAllowed
 from bot import approvals, cards, jobs, render, schedules
 from bot.runner import CAPABILITIES, OP_KINDS, Engine, kind_of
 from commands import ops
-from commands.errors import AvdError, NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import Runtime

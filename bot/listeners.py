@@ -20,9 +20,9 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
+from avdcore.errors import AvdError
 from bot import audit, authz, render
 from commands import UsageError, ops, parse
-from commands.errors import AvdError
 from commands.help import help_text
 
 if TYPE_CHECKING:

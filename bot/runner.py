@@ -15,12 +15,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from avdcore.errors import AvdError, NotAllowed, NotApproved
 from azureops.errors import project_error
 from azureops.plan import Plan, Step
 from bot import audit, cards, jobs
 from bot.progress import Progress
 from commands import ops
-from commands.errors import AvdError, NotAllowed, NotApproved
 
 if TYPE_CHECKING:
     from bot.app import Runtime

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO, cast
 
+from avdcore.errors import AvdError, Busy
 from bot import audit, jobs
 from bot.app import build_azure, utcnow
 from bot.capabilities import snapshots as cap
@@ -24,7 +25,6 @@ from bot.runner import Engine, register_capability
 from bot.settings import Settings, load_settings
 from bot.store import Store
 from commands import ops
-from commands.errors import AvdError, Busy
 
 EXIT_DONE, EXIT_FAILED, EXIT_REFUSED, EXIT_APPROVAL, EXIT_BUSY = 0, 1, 2, 3, 4
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from avdcore.errors import AvdError, AzureError
 from azureops import asr, dr_capacity, hostpools, identities, scaleset_spec, scalesets, sessions
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
@@ -31,7 +32,6 @@ from azureops.gallery import ImageRef, read_replicas
 from azureops.replicas import add_step, follow_step
 from azureops.staging import stage_and_import
 from bot import jobs
-from commands.errors import AvdError, AzureError
 from tests.chaos_kit import (
     APP,
     ASR_PLAN,

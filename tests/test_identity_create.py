@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from avdcore.errors import AzureConflict
 from azureops import identities
 from bot import jobs
-from commands.errors import AzureConflict
 from sim.azure import AzureSim, graph
 from tests.kit import BotHandle, Chat
 from tests.test_scale_kit import (  # noqa: F401 - fixtures

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from avdcore.errors import NotAllowed
 from bot import jobs
 from bot.capabilities import scale
 from commands import ops
-from commands.errors import NotAllowed
 from sim.azure import AzureSim, sessions
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat

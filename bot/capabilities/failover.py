@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, Respond
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
+from avdcore.errors import AvdError, NotAllowed
 from azureops import failover as fo
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
@@ -26,7 +27,6 @@ from bot.capabilities.failover_config import estimates, measured, options, sites
 from bot.runner import CAPABILITIES, Engine, register_capability
 from bot.siteconfig import Site
 from commands import ops
-from commands.errors import AvdError, NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import Runtime

@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from avdcore.errors import NotAllowed
 from azureops import failover as fo
 from azureops.asr import RecoveryPlanRef
 from azureops.dr_capacity import ScaleSetRef
 from azureops.sessions import HostPoolRef
 from bot import jobs
 from bot.siteconfig import Site
-from commands.errors import NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import Runtime

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from avdcore.errors import NotAllowed
 from azureops import identities
 from azureops.plan import Plan
 from bot.runner import register_capability
 from bot.siteconfig import Site
 from commands import ops
-from commands.errors import NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import Runtime

@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from avdcore.errors import AvdError, AzureNotFound, NotAllowed
 from azureops import replicas as plans
 from azureops.errors import project_error
 from azureops.gallery import ImageRef, VersionReplicas, read_replicas, resolve, scale_set_image
@@ -32,7 +33,6 @@ from bot import approvals, audit, jobs, render
 from bot.capabilities.status import in_background
 from bot.runner import register_capability
 from commands import ops
-from commands.errors import AvdError, AzureNotFound, NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import Runtime

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from avdcore.errors import AzureNotFound, NotAllowed
 from azureops import hostpools, scaleset_spec, scalesets
 from azureops.plan import Plan
 from bot.capabilities.scaleset import WAIT_TIMEOUT, domain_password
@@ -18,7 +19,6 @@ from bot.capabilities.scaleset_records import dr_scale_set
 from bot.runner import register_capability
 from bot.siteconfig import Site
 from commands import ops
-from commands.errors import AzureNotFound, NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import Runtime

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from avdcore.errors import AvdError, NotAllowed
 from azureops import hostpools, identities, scaleset_spec, scalesets
 from azureops.errors import project_error
 from azureops.gallery import parse_image_id
@@ -26,7 +27,6 @@ from bot.capabilities.scaleset_records import dr_scale_set, mark_created, reques
 from bot.runner import register_capability
 from bot.siteconfig import Site
 from commands import ops
-from commands.errors import AvdError, NotAllowed
 
 if TYPE_CHECKING:
     from bot.app import Runtime

@@ -15,13 +15,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
+from avdcore.errors import AvdError, AzureError
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.plan import StepContext
 from azureops.staging import stage_and_import
 from bot import jobs
-from commands.errors import AvdError, AzureError
 
 if TYPE_CHECKING:
     from bot.app import Runtime

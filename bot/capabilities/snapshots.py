@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 
+from avdcore.errors import AzureError, NotApproved, UsageError
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
@@ -29,7 +30,6 @@ from bot.runner import register_capability
 from bot.schedules import PERSISTENT
 from commands import ops
 from commands.cron import trigger_fields, validate_cron
-from commands.errors import AzureError, NotApproved, UsageError
 
 if TYPE_CHECKING:
     from bot.app import Runtime

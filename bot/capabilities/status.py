@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from avdcore.errors import AzureError
 from azureops import readiness
 from azureops.errors import project_error
 from azureops.gallery import ImageRef, user_terms
@@ -39,7 +40,6 @@ from bot import render
 from bot.capabilities import drill, scaleset_records, snapshots
 from bot.siteconfig import Site, SiteConfig
 from commands import ops
-from commands.errors import AzureError
 
 if TYPE_CHECKING:
     from bot.app import Runtime
