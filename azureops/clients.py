@@ -117,6 +117,12 @@ class AzureClients:
         self._lock = threading.Lock()
         self._graph: GraphClient | None = None
 
+    @property
+    def connection_verify(self) -> str | bool:
+        """The CA bundle every client verifies TLS with (the simulator's), or ``True`` for the system's."""
+        verify: str | bool = self._kwargs.get("connection_verify", True)
+        return verify
+
     def _client(self, cls: Any, subscription: str) -> Any:
         key = (cls.__name__, subscription)
         with self._lock:
