@@ -15,12 +15,13 @@ from typing import Any, cast
 
 from azure.core import PipelineClient
 from azure.core.exceptions import ResourceNotFoundError
-from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, RetryPolicy
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy
 from azure.core.rest import HttpRequest
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import GrantAccessData
 
 from avdcore.errors import AzureError
+from azureops.clients import ReleasingRetryPolicy
 from azureops.errors import translated
 from azureops.snapshot_copies import Progress, Target, put_replica, wait_usable
 from azureops.snapshots import MANAGED_BY, TAG_MANAGED, TAG_SOURCE_ID, Snap, replica_body
@@ -80,7 +81,7 @@ def delete_account(t: Target, name: str) -> None:
 
 
 def _blob_client(t: Target) -> PipelineClient[HttpRequest, Any]:
-    policies = [HeadersPolicy({"x-ms-version": BLOB_API}), RetryPolicy(retry_total=3),
+    policies = [HeadersPolicy({"x-ms-version": BLOB_API}), ReleasingRetryPolicy(retry_total=3),
                 BearerTokenCredentialPolicy(t.clients.credential, STORAGE_SCOPE)]
     return PipelineClient("https://storage.invalid", policies=policies, connection_verify=t.clients.connection_verify)
 
