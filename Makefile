@@ -19,7 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 types: $(STAMP)
-	$(BIN)/mypy commands azureops bot sim
+	$(BIN)/mypy avdcore commands azureops bot sim
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

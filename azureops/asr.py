@@ -62,11 +62,11 @@ def client(clients: AzureClients, subscription: str) -> SiteRecoveryManagementCl
     return clients.asr(subscription)
 
 
-def _ops(clients: Any, ref: RecoveryPlanRef) -> Any:
+def _ops(clients: AzureClients, ref: RecoveryPlanRef) -> Any:
     return client(clients, ref.subscription).replication_recovery_plans
 
 
-def read_state(clients: Any, ref: RecoveryPlanRef) -> PlanState:
+def read_state(clients: AzureClients, ref: RecoveryPlanRef) -> PlanState:
     with translated(ref.id):
         plan = _ops(clients, ref).get(ref.resource_group, ref.vault, ref.name)
     props: Any = plan.properties
@@ -96,7 +96,7 @@ def _failover_input(direction: str, planned: bool) -> dict[str, Any]:
     return {"properties": props}
 
 
-def begin_failover(clients: Any, ref: RecoveryPlanRef, direction: str, *, planned: bool) -> LROPoller[Any]:
+def begin_failover(clients: AzureClients, ref: RecoveryPlanRef, direction: str, *, planned: bool) -> LROPoller[Any]:
     """Start a planned (source shut down cleanly) or unplanned failover of the plan in ``direction``."""
     ops = _ops(clients, ref)
     begin = ops.begin_planned_failover if planned else ops.begin_unplanned_failover
@@ -104,17 +104,17 @@ def begin_failover(clients: Any, ref: RecoveryPlanRef, direction: str, *, planne
         return begin(ref.resource_group, ref.vault, ref.name, _failover_input(direction, planned))  # type: ignore[no-any-return]
 
 
-def begin_commit(clients: Any, ref: RecoveryPlanRef) -> LROPoller[Any]:
+def begin_commit(clients: AzureClients, ref: RecoveryPlanRef) -> LROPoller[Any]:
     with translated(ref.id):
         return _ops(clients, ref).begin_failover_commit(ref.resource_group, ref.vault, ref.name)  # type: ignore[no-any-return]
 
 
-def begin_reprotect(clients: Any, ref: RecoveryPlanRef) -> LROPoller[Any]:
+def begin_reprotect(clients: AzureClients, ref: RecoveryPlanRef) -> LROPoller[Any]:
     with translated(ref.id):
         return _ops(clients, ref).begin_reprotect(ref.resource_group, ref.vault, ref.name)  # type: ignore[no-any-return]
 
 
-def reattach(clients: Any, ref: RecoveryPlanRef, action: str, token: str) -> LROPoller[Any]:
+def reattach(clients: AzureClients, ref: RecoveryPlanRef, action: str, token: str) -> LROPoller[Any]:
     """Re-attach to an action started before a restart (``action``: failover | commit | reprotect)."""
     ops = _ops(clients, ref)
     with translated(ref.id):
@@ -125,7 +125,7 @@ def reattach(clients: Any, ref: RecoveryPlanRef, action: str, token: str) -> LRO
         return begin(ref.resource_group, ref.vault, ref.name, continuation_token=token)  # type: ignore[no-any-return]
 
 
-def job_state(clients: Any, ref: RecoveryPlanRef, job: str) -> str:
+def job_state(clients: AzureClients, ref: RecoveryPlanRef, job: str) -> str:
     """The replication job's state (InProgress, Succeeded, Failed, ...)."""
     with translated(f"{ref.id}/../../replicationJobs/{job}"):
         found = client(clients, ref.subscription).replication_jobs.get(ref.resource_group, ref.vault, job)
@@ -152,14 +152,14 @@ def reached(current: int, target: int) -> bool:
     return current == 0 or (target < 6 and current >= target)
 
 
-def settled(clients: Any, ref: RecoveryPlanRef, tick: float) -> PlanState:
+def settled(clients: AzureClients, ref: RecoveryPlanRef, tick: float) -> PlanState:
     """The plan's state once no job is running on it."""
     while (state := read_state(clients, ref)).phase == RUNNING:
         time.sleep(tick)
     return state
 
 
-def asr_step(clients: Any, ref: RecoveryPlanRef, target: int, *, name: str, planned: Callable[[], bool],
+def asr_step(clients: AzureClients, ref: RecoveryPlanRef, target: int, *, name: str, planned: Callable[[], bool],
              tick: float) -> Step:
     """Move the plan to cycle stage ``target`` with one action, following its job to the end."""
     action = ACTIONS[target]

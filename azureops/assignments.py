@@ -22,10 +22,10 @@ from azure.core.exceptions import HttpResponseError, map_error
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
-from azureops.clients import ERROR_MAP
+from avdcore.errors import AzureConflict
+from azureops.clients import ERROR_MAP, AzureClients
 from azureops.errors import translated
 from azureops.plan import ArmRef, Step, StepContext
-from commands.errors import AzureConflict
 
 API_VERSION = "2022-04-01"
 DESKTOP_USER = "1d18fff3-a72a-46b5-b4a9-0b38a3cd7e63"  # built-in role "Desktop Virtualization User"
@@ -61,7 +61,7 @@ def assignment_name(scope: str, principal: str, role: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal.lower()}|{role.lower()}"))
 
 
-def _send(clients: Any, group: AppGroupRef, request: HttpRequest) -> Any:
+def _send(clients: AzureClients, group: AppGroupRef, request: HttpRequest) -> Any:
     with translated(group.id):
         response = clients.resources(group.subscription).send_request(request)
         if response.status_code >= 400:
@@ -70,7 +70,7 @@ def _send(clients: Any, group: AppGroupRef, request: HttpRequest) -> Any:
     return response.json() if response.content else None
 
 
-def list_assignments(clients: Any, group: AppGroupRef) -> list[Assignment]:
+def list_assignments(clients: AzureClients, group: AppGroupRef) -> list[Assignment]:
     """Assignments at the application group's scope and above it (``atScope()``), every page."""
     out: list[Assignment] = []
     request: HttpRequest | None = HttpRequest("GET", group.id + PROVIDER,
@@ -87,7 +87,7 @@ def list_assignments(clients: Any, group: AppGroupRef) -> list[Assignment]:
     return out
 
 
-def assign(clients: Any, group: AppGroupRef, principal: str, role: str, description: str) -> bool:
+def assign(clients: AzureClients, group: AppGroupRef, principal: str, role: str, description: str) -> bool:
     """Give ``principal`` ``role`` on the group; False when Azure says it already has it."""
     name = assignment_name(group.id, principal, role)
     body = {"properties": {"roleDefinitionId": role_definition_id(group.subscription, role),
@@ -102,11 +102,11 @@ def assign(clients: Any, group: AppGroupRef, principal: str, role: str, descript
     return True
 
 
-def unassign(clients: Any, group: AppGroupRef, assignment: Assignment) -> None:
+def unassign(clients: AzureClients, group: AppGroupRef, assignment: Assignment) -> None:
     _send(clients, group, HttpRequest("DELETE", assignment.id, params={"api-version": API_VERSION}))
 
 
-def assign_step(clients: Any, group: AppGroupRef, principals: Sequence[str], *, name: str, description: str,
+def assign_step(clients: AzureClients, group: AppGroupRef, principals: Sequence[str], *, name: str, description: str,
                 role: str = DESKTOP_USER) -> Step:
     """Give every principal ``role`` on the group, marking what it creates with ``description``
     (which must start with ``MARKER``)."""
@@ -130,7 +130,7 @@ def assign_step(clients: Any, group: AppGroupRef, principals: Sequence[str], *, 
                 intent={"principals": sorted(wanted), "role": role})
 
 
-def unassign_step(clients: Any, group: AppGroupRef, *, name: str, role: str = DESKTOP_USER) -> Step:
+def unassign_step(clients: AzureClients, group: AppGroupRef, *, name: str, role: str = DESKTOP_USER) -> Step:
     """Remove the assignments of ``role`` a failover made on the group (and only those)."""
     role_name = ROLE_NAMES.get(role, role)
 

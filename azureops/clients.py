@@ -48,13 +48,31 @@ READ_TIMEOUT = 60.0  # seconds between bytes of a reply (azure-core's default is
 TRANSPORT_KEYS = ("connection_verify", "retry_total", "connection_timeout", "read_timeout")
 
 
+class ReleasingRetryPolicy(RetryPolicy[Any, Any]):
+    """azure-core's ``RetryPolicy`` that closes a reply before retrying it (every client of ours uses this one).
+
+    The first request of a long-running operation is streamed. When it is answered 429/5xx and retried, azure-core
+    keeps the unread reply in the retry history, and with it a connection its pool no longer owns: closing the
+    client leaves that socket open, and the garbage collector later finds it (``ResourceWarning: unclosed
+    <ssl.SSLSocket>``, in whichever test it runs). Closing the reply frees the connection now; the status and
+    ``Retry-After`` stay readable, and the retry itself is unchanged.
+    """
+
+    def sleep(self, settings: dict[str, Any], transport: Any, response: Any = None) -> None:
+        if response is not None:
+            close = getattr(response.http_response, "close", None)
+            if callable(close):
+                close()
+        super().sleep(settings, transport, response)
+
+
 class GraphClient:
     """The few Microsoft Graph calls the bot needs: an application's federated identity credentials."""
 
     def __init__(self, base_url: str, credential: TokenCredential, **kwargs: Any) -> None:
         self.base_url = base_url.rstrip("/")
         policies = [HeadersPolicy(), UserAgentPolicy(sdk_moniker="avd-ops-graph"),
-                    RetryPolicy(**{k: v for k, v in kwargs.items() if k == "retry_total"}),
+                    ReleasingRetryPolicy(**{k: v for k, v in kwargs.items() if k == "retry_total"}),
                     BearerTokenCredentialPolicy(credential, GRAPH_SCOPE), NetworkTraceLoggingPolicy()]
         self._client: PipelineClient[HttpRequest, Any] = PipelineClient(
             self.base_url, policies=policies,
@@ -117,11 +135,19 @@ class AzureClients:
         self._lock = threading.Lock()
         self._graph: GraphClient | None = None
 
+    @property
+    def connection_verify(self) -> str | bool:
+        """The CA bundle every client verifies TLS with (the simulator's), or ``True`` for the system's."""
+        verify: str | bool = self._kwargs.get("connection_verify", True)
+        return verify
+
     def _client(self, cls: Any, subscription: str) -> Any:
         key = (cls.__name__, subscription)
         with self._lock:
             if key not in self._built:
-                self._built[key] = cls(self.credential, subscription, **self._kwargs)
+                # the same retry settings ``RetryPolicy(**kwargs)`` reads when no policy is given
+                policy = ReleasingRetryPolicy(**self._kwargs)
+                self._built[key] = cls(self.credential, subscription, retry_policy=policy, **self._kwargs)
             return self._built[key]
 
     def compute(self, subscription: str) -> ComputeManagementClient:
@@ -155,9 +181,10 @@ class AzureClients:
     @property
     def graph(self) -> GraphClient:
         """Graph at graph.microsoft.com, or at ``<endpoint>/graph`` for the simulator."""
-        if self._graph is None:
-            base = f"{self.endpoint}/graph" if self.simulated else PUBLIC_GRAPH
-            extra = {k: v for k, v in self._kwargs.items() if k in TRANSPORT_KEYS}
-            self._graph = GraphClient(base, self.credential, **extra)
-        return self._graph
+        with self._lock:  # one GraphClient, so ``close()`` closes every connection it opened
+            if self._graph is None:
+                base = f"{self.endpoint}/graph" if self.simulated else PUBLIC_GRAPH
+                extra = {k: v for k, v in self._kwargs.items() if k in TRANSPORT_KEYS}
+                self._graph = GraphClient(base, self.credential, **extra)
+            return self._graph
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
 
-from commands.errors import NotAllowed
+from avdcore.errors import NotAllowed
 
 SANDBOX_TOKEN = "avd-ops-sandbox-token"  # noqa: S105 - not a secret: the simulator accepts any bearer token
 

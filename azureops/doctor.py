@@ -16,11 +16,11 @@ from typing import Any
 
 from azure.core.rest import HttpRequest
 
+from avdcore.errors import AvdError, AzureError, AzureNotFound
 from azureops import identities
 from azureops.clients import NETWORK_API_VERSION, AzureClients
 from azureops.errors import project_error, translated
 from azureops.graphaccess import GraphAccess, check_graph
-from commands.errors import AvdError, AzureError, AzureNotFound
 
 PERMISSIONS_API = "2022-04-01"
 RG_READ = "Microsoft.Resources/subscriptions/resourceGroups/read"

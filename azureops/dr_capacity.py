@@ -11,13 +11,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from azure.mgmt.compute.models import VirtualMachineScaleSetUpdate
+
+from avdcore.errors import AzureError, AzureUnavailable
 from azureops import hostpools, scalesets, sessions
+from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.plan import ArmRef, Step, StepContext, follow, format_seconds
 from azureops.recovery import Clock
 from azureops.sessions import HostPoolRef
-from commands.errors import AzureError, AzureUnavailable
 
+RESUMED = VirtualMachineScaleSetUpdate({})  # the body of a re-attach: with a continuation token nothing is sent
 SCALE_OPERATIONS: dict[str, str] = {}  # scale set id (lower) -> continuation token of this process's last scale-out
 
 
@@ -26,12 +30,14 @@ class ScaleSetRef(ArmRef):
     TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 
 
-def _vmss(clients: Any, vmss: ScaleSetRef) -> Any:
+def read_scale_set(clients: AzureClients, vmss: ScaleSetRef) -> Any:
+    """The scale set as Azure returns it (the SDK's ``VirtualMachineScaleSet``); ``AzureNotFound`` when it is not
+    there. ``scalesets.get_scale_set`` reads it into a ``ScaleSetState`` instead (``None`` when missing)."""
     with translated(vmss.id):
         return clients.compute(vmss.subscription).virtual_machine_scale_sets.get(vmss.resource_group, vmss.name)
 
 
-def _scale_patch(clients: Any, vmss: ScaleSetRef, count: int, pool: HostPoolRef | None, clock: Clock | None
+def _scale_patch(clients: AzureClients, vmss: ScaleSetRef, count: int, pool: HostPoolRef | None, clock: Clock | None
                  ) -> dict[str, Any]:
     """``{"sku": {"capacity": N}}``, plus a fresh host-pool registration token in the instances' model when the
     scale set's AVD extension registers with one (an expired token would leave the new hosts unregistered)."""
@@ -46,14 +52,14 @@ def _scale_patch(clients: Any, vmss: ScaleSetRef, count: int, pool: HostPoolRef 
     return patch
 
 
-def scale_step(clients: Any, vmss: ScaleSetRef, count: int, *, name: str, wait: bool, estimate: int = 30,
+def scale_step(clients: AzureClients, vmss: ScaleSetRef, count: int, *, name: str, wait: bool, estimate: int = 30,
                pool: HostPoolRef | None = None, clock: Clock | None = None) -> Step:
     """Set the scale set's capacity. Scale-out returns once Azure accepted it (the host wait follows);
     scale-in follows the operation to its end."""
     ops = clients.compute(vmss.subscription).virtual_machine_scale_sets
 
     def check(ctx: StepContext) -> bool:
-        found = _vmss(clients, vmss)
+        found = read_scale_set(clients, vmss)
         state = str(found.provisioning_state or "").lower()
         if found.sku.capacity != count or state == "failed":  # a Failed scale set is re-driven by apply
             return False
@@ -67,12 +73,13 @@ def scale_step(clients: Any, vmss: ScaleSetRef, count: int, *, name: str, wait: 
         return f"capacity {count}"
 
     def apply(ctx: StepContext) -> str:
-        found = _vmss(clients, vmss)
+        found = read_scale_set(clients, vmss)
         failed = str(found.provisioning_state or "").lower() == "failed"
         if found.sku.capacity == count and not failed:  # already asked for: follow it without writing again
             return "capacity already set" + (_settle(clients, vmss) if wait else "")
         with translated(vmss.id):
-            poller = ops.begin_update(vmss.resource_group, vmss.name, _scale_patch(clients, vmss, count, pool, clock))
+            poller = ops.begin_update(  # type: ignore[call-overload]  # a JSON patch, sent as is
+                vmss.resource_group, vmss.name, _scale_patch(clients, vmss, count, pool, clock))
             ctx.save_token(poller.continuation_token())
             SCALE_OPERATIONS[vmss.id.lower()] = poller.continuation_token()
             return attach(ctx, poller)
@@ -80,15 +87,15 @@ def scale_step(clients: Any, vmss: ScaleSetRef, count: int, *, name: str, wait: 
     def resume(ctx: StepContext, token: str) -> str:
         SCALE_OPERATIONS[vmss.id.lower()] = token
         with translated(vmss.id):
-            return attach(ctx, ops.begin_update(vmss.resource_group, vmss.name, {}, continuation_token=token)) \
+            return attach(ctx, ops.begin_update(vmss.resource_group, vmss.name, RESUMED, continuation_token=token)) \
                 + " (re-attached)"
 
     return Step(name=name, resource_id=vmss.id, description=f"Scale {vmss.name} to {count}", apply=apply, check=check,
                 resume=resume, estimate_seconds=estimate, intent={"capacity": count})
 
 
-def _settle(clients: Any, vmss: ScaleSetRef, tick: float = 0.05) -> str:
-    while (state := str(_vmss(clients, vmss).provisioning_state or "").lower()) in ("updating", "creating"):
+def _settle(clients: AzureClients, vmss: ScaleSetRef, tick: float = 0.05) -> str:
+    while (state := str(read_scale_set(clients, vmss).provisioning_state or "").lower()) in ("updating", "creating"):
         time.sleep(tick)
     if state == "failed":
         raise AzureError(f"scale set {vmss.name} ended in provisioning state Failed", resource_id=vmss.id,
@@ -96,10 +103,11 @@ def _settle(clients: Any, vmss: ScaleSetRef, tick: float = 0.05) -> str:
     return ""
 
 
-def hosts_step(clients: Any, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *, name: str, tick: float,
-               timeout: float = 3600.0) -> Step:
-    """Wait until ``count`` session hosts are Available in ``pool`` (reads only); a Failed scale set is reported
-    with Azure's own code when this process started the scale-out."""
+def available_hosts_step(clients: AzureClients, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *, name: str,
+                         tick: float, timeout: float = 3600.0) -> Step:
+    """Wait until ``count`` session hosts are Available in ``pool`` (any of them; reads only); a Failed scale set
+    is reported with Azure's own code when this process started the scale-out. ``scalesets.hosts_step`` waits
+    for one scale set's own instances and their hosts instead."""
 
     def check(ctx: StepContext) -> bool:
         return sessions.available_hosts(clients, pool) >= count
@@ -108,7 +116,7 @@ def hosts_step(clients: Any, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *
         deadline, polls = time.monotonic() + timeout, 0
         while (ready := sessions.available_hosts(clients, pool)) < count:
             polls += 1
-            if polls % 20 == 0 and str(_vmss(clients, vmss).provisioning_state or "").lower() == "failed":
+            if polls % 20 == 0 and str(read_scale_set(clients, vmss).provisioning_state or "").lower() == "failed":
                 _raise_scale_error(clients, vmss)
                 raise AzureError(f"scale set {vmss.name} failed while adding instances", resource_id=vmss.id,
                                  next_step="read the scale set's activity log (replica missing? quota?), then Retry")
@@ -124,11 +132,11 @@ def hosts_step(clients: Any, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *
                 intent={"available": count})
 
 
-def _raise_scale_error(clients: Any, vmss: ScaleSetRef) -> None:
+def _raise_scale_error(clients: AzureClients, vmss: ScaleSetRef) -> None:
     """Raise Azure's own error (code, message) of this process's scale-out of ``vmss``, when it is known."""
     token = SCALE_OPERATIONS.get(vmss.id.lower())
     if token:
         with translated(vmss.id, "fix what Azure names (quota? capacity? replica?), then Retry"):
             clients.compute(vmss.subscription).virtual_machine_scale_sets.begin_update(
-                vmss.resource_group, vmss.name, {}, continuation_token=token).result()
+                vmss.resource_group, vmss.name, RESUMED, continuation_token=token).result()
 

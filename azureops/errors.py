@@ -17,7 +17,7 @@ from typing import Any
 
 from azure.core import exceptions as az
 
-from commands.errors import (
+from avdcore.errors import (
     AvdError,
     AzureConflict,
     AzureError,

@@ -14,16 +14,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from azureops import asr, assignments, dr_capacity, recovery, sessions
+from avdcore.errors import AvdError, AzureError, AzureUnavailable
+from azureops import asr, assignments, dr_capacity, hostpools, recovery, sessions
 from azureops.asr import RecoveryPlanRef
+from azureops.clients import AzureClients
 from azureops.dr_capacity import ScaleSetRef
 from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext
 from azureops.recovery import Clock, PrimaryGate
 from azureops.sessions import HostPoolRef
-from commands.errors import AvdError, AzureError, AzureUnavailable
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Check:
     detail: str
 
 
-def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None) -> list[Check]:
+def preflight(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None) -> list[Check]:
     """Replica Completed in the DR region, identity, DR scale set, DR host pool, capacity, primary reachable."""
     checks: list[Check] = []
 
@@ -77,7 +77,7 @@ def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate:
             checks.append(Check(name, False, err.message if isinstance(err, AzureError) else str(err)))
 
     def scale_set() -> str:
-        found = dr_capacity._vmss(clients, dr.vmss)
+        found = dr_capacity.read_scale_set(clients, dr.vmss)
         return f"{dr.vmss.name} exists, capacity {found.sku.capacity}"
 
     def replica() -> str:
@@ -105,7 +105,7 @@ def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate:
         return f"{parts[8]} exists in {parts[4]}"
 
     def pool() -> str:
-        sessions.get_host_pool(clients, dr.pool)
+        _probe(clients, dr.pool)
         return f"{dr.pool.name} answers, {sessions.available_hosts(clients, dr.pool)} host(s) Available"
 
     def app_group() -> str:
@@ -128,18 +128,28 @@ def preflight(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate:
         run("DR application group", app_group)
     run("capacity", capacity)
     if gate is not None:
-        run("primary region", lambda: (sessions.get_host_pool(clients, primary.pool, gate.opts) and
-                                       f"{primary.pool.name} answers"), warn_only=True)
+        opts = gate.opts
+
+        def primary_region() -> str:
+            _probe(clients, primary.pool, opts)
+            return f"{primary.pool.name} answers"
+
+        run("primary region", primary_region, warn_only=True)
         if not checks[-1].ok:
             gate.down = gate.down or checks[-1].detail
     return checks
+
+
+def _probe(clients: AzureClients, pool: HostPoolRef, opts: hostpools.Opts | None = None) -> hostpools.HostPoolInfo:
+    """Does the pool's region answer? Read the pool; errors keep the next step Azure's code implies."""
+    return hostpools.get_host_pool(clients, pool.subscription, pool.resource_group, pool.name, opts, config_hint=False)
 
 
 def _region(name: str) -> str:
     return name.replace(" ", "").lower()
 
 
-def preflight_step(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None,
+def preflight_step(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None,
                    *, name: str = "preflight", extra: Callable[[], None] | None = None) -> Step:
     def apply(ctx: StepContext) -> str:
         checks = preflight(clients, primary, dr, opt, gate)
@@ -161,7 +171,7 @@ def _estimated(steps: Sequence[Step], estimates: Mapping[str, float]) -> tuple[S
                  if s.name in estimates else s for s in steps)
 
 
-def failover_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
+def failover_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
                   final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
     gate = PrimaryGate(primary.location, opt.primary_timeout)
     grace = 0 if opt.now else opt.grace_seconds
@@ -179,8 +189,8 @@ def failover_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, c
     if opt.capacity > 0:
         steps += [dr_capacity.scale_step(clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False,
                                       pool=dr.pool, clock=clock),
-                  dr_capacity.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available",
-                                      tick=opt.tick)]
+                  dr_capacity.available_hosts_step(clients, dr.pool, dr.vmss, opt.capacity,
+                                                   name="dr-hosts-available", tick=opt.tick)]
     steps += post_steps(clients, primary, dr, opt)
     return Plan(kind="failover", title=f"Failover {primary.name} -> {dr.name}",
                 steps=_estimated([*steps, *final], estimates or {}), verb="failover start",
@@ -188,7 +198,7 @@ def failover_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, c
                         + (f", recovery plan {opt.asr.name}" if opt.asr else ""))
 
 
-def post_steps(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -> list[Step]:
+def post_steps(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options) -> list[Step]:
     """The failover's configured post-steps (after the DR hosts are Available)."""
     if not opt.app_group_principals:
         return []
@@ -197,19 +207,18 @@ def post_steps(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -> l
                                     description=note)]
 
 
-def undo_post_steps(clients: Any, dr: SiteSpec, opt: Options) -> list[Step]:
+def undo_post_steps(clients: AzureClients, dr: SiteSpec, opt: Options) -> list[Step]:
     """Failback and rollback: remove what the post-steps assigned (only that)."""
     if not opt.app_group_principals:
         return []
     return [assignments.unassign_step(clients, dr.app_group_ref, name="dr-unassign-app-group")]
 
 
-def failback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
+def failback_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
                   final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
     def primary_up(ctx: StepContext) -> str:
-        sessions.get_host_pool(clients, primary.pool, {"timeout": opt.primary_timeout,
-                                                       "read_timeout": opt.primary_timeout})
-        sessions.get_host_pool(clients, dr.pool)
+        _probe(clients, primary.pool, {"timeout": opt.primary_timeout, "read_timeout": opt.primary_timeout})
+        _probe(clients, dr.pool)
         return f"{primary.pool.name} and {dr.pool.name} answer"
 
     steps: list[Step] = [
@@ -236,7 +245,7 @@ def failback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, c
                 summary=f"{dr.pool.name} -> {primary.pool.name}, {dr.vmss.name} to 0 once its sessions are gone")
 
 
-def rollback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -> Plan:
+def rollback_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options) -> Plan:
     """After a cancelled failover: users back on the primary, DR scaled back to 0 once it has no sessions."""
     steps = (recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
              recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
@@ -247,7 +256,7 @@ def rollback_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options) -
                 verb="failover cancel", summary=f"undrain {primary.pool.name}, {dr.vmss.name} back to 0")
 
 
-def scale_down_plan(clients: Any, dr: SiteSpec, opt: Options) -> Plan:
+def scale_down_plan(clients: AzureClients, dr: SiteSpec, opt: Options) -> Plan:
     """After an incident: the DR scale set back to 0 (refused while users are still on DR)."""
     steps = (recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
              dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
@@ -255,12 +264,12 @@ def scale_down_plan(clients: Any, dr: SiteSpec, opt: Options) -> Plan:
                 summary=f"{dr.vmss.name} to 0 (it costs money while it runs)")
 
 
-def drill_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *, measure: Sequence[Step] = (),
+def drill_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *, measure: Sequence[Step] = (),
                final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
     """Rehearsal on the DR site only: scale out, wait for Available hosts, measure, scale back to 0."""
 
     def idle_dr() -> None:
-        running = dr_capacity._vmss(clients, dr.vmss).sku.capacity or 0
+        running = dr_capacity.read_scale_set(clients, dr.vmss).sku.capacity or 0
         if running:
             raise AvdError(f"{dr.vmss.name} already runs {running} instance(s) (a failover in progress?): a drill "
                            "would tear them down; scale it to 0 first")
@@ -268,8 +277,8 @@ def drill_plan(clients: Any, primary: SiteSpec, dr: SiteSpec, opt: Options, cloc
     steps = [preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
              dr_capacity.scale_step(clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False,
                                  pool=dr.pool, clock=clock),
-             dr_capacity.hosts_step(clients, dr.pool, dr.vmss, opt.capacity, name="drill-hosts-available",
-                                 tick=opt.tick),
+             dr_capacity.available_hosts_step(clients, dr.pool, dr.vmss, opt.capacity,
+                                              name="drill-hosts-available", tick=opt.tick),
              *measure,
              dr_capacity.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90)]
     return Plan(kind="drill", title=f"DR drill on {dr.name}", steps=_estimated([*steps, *final], estimates or {}),

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from avdcore.errors import AzureError, AzureNotFound, UsageError
 from azureops.clients import AzureClients
 from azureops.errors import translated
-from commands.errors import AzureError, AzureNotFound, UsageError
 
 REPLICA_MINUTES = "about 5-15 min"
 _VERSION_ID = re.compile(

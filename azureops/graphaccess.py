@@ -14,11 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from avdcore.errors import AzureError
 from azureops import identities
 from azureops.clients import GRAPH_SCOPE, AzureClients
 from azureops.credentials import SandboxCredential
 from azureops.errors import translated
-from commands.errors import AzureError
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's appId (its app role ids are global)
 READ_WRITE_ALL, OWNED_BY = "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"

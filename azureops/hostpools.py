@@ -9,21 +9,23 @@ straight into an Azure request body and must never log, store, render or return 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from azure.mgmt.desktopvirtualization.models import HostPoolPatch, RegistrationInfoPatch
 
+from avdcore.errors import AzureNotFound, AzureUnavailable
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.plan import StepContext
-from commands.errors import AzureNotFound, AzureUnavailable
 
 POOL_TYPE = "Microsoft.DesktopVirtualization/hostPools"
 TOKEN_LIFETIME = timedelta(hours=24)
 TOKEN_MIN_LEFT = timedelta(hours=2)
 AVAILABLE = "Available"
+Opts = Mapping[str, Any]  # per-call request options, e.g. {"timeout": 60, "read_timeout": 60}
 
 
 def host_pool_id(subscription: str, resource_group: str, pool: str) -> str:
@@ -55,11 +57,16 @@ class SessionHostInfo:
         return self.status == AVAILABLE
 
 
-def get_host_pool(clients: AzureClients, subscription: str, resource_group: str, pool: str) -> HostPoolInfo:
-    """The host pool, or ``AzureNotFound`` (``hostPoolDoesNotExist``) with a next step."""
+def get_host_pool(clients: AzureClients, subscription: str, resource_group: str, pool: str, opts: Opts | None = None,
+                  *, config_hint: bool = True) -> HostPoolInfo:
+    """The host pool, or ``AzureNotFound`` (``hostPoolDoesNotExist``) with a next step.
+
+    With ``config_hint`` every error's next step is "create it or fix the config" (setting a scale set up);
+    without it, the next step Azure's code implies (failover's "does the region answer?" probes).
+    """
     with translated(host_pool_id(subscription, resource_group, pool),
-                    f"create host pool {pool} in {resource_group} or fix host_pool in the config"):
-        found = clients.avd(subscription).host_pools.get(resource_group, pool)
+                    f"create host pool {pool} in {resource_group} or fix host_pool in the config" if config_hint else ""):
+        found = clients.avd(subscription).host_pools.get(resource_group, pool, **dict(opts or {}))
     return HostPoolInfo(id=str(found.id), name=str(found.name), location=str(found.location or ""),
                         pool_type=str(found.host_pool_type or ""), load_balancer=str(found.load_balancer_type or ""),
                         max_sessions=found.max_session_limit)
@@ -87,10 +94,11 @@ def registration_token(clients: AzureClients, subscription: str, resource_group:
     return str(issued.token)
 
 
-def session_hosts(clients: AzureClients, subscription: str, resource_group: str, pool: str) -> list[SessionHostInfo]:
+def session_hosts(clients: AzureClients, subscription: str, resource_group: str, pool: str,
+                  opts: Opts | None = None) -> list[SessionHostInfo]:
     """Every session host of the pool (all pages)."""
     with translated(host_pool_id(subscription, resource_group, pool)):
-        found = list(clients.avd(subscription).session_hosts.list(resource_group, pool))
+        found = list(clients.avd(subscription).session_hosts.list(resource_group, pool, **dict(opts or {})))
     return [SessionHostInfo(name=str(h.name or "").rsplit("/", 1)[-1], status=str(h.status or ""),
                             sessions=int(h.sessions or 0), allow_new_session=bool(h.allow_new_session),
                             resource_id=str(h.resource_id or "").lower()) for h in found]

@@ -15,10 +15,10 @@ from typing import Any
 
 from azure.mgmt.msi.models import Identity
 
+from avdcore.errors import AzureConflict, AzureError, AzureNotFound
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext
-from commands.errors import AzureConflict, AzureError, AzureNotFound
 
 AUDIENCE = "api://AzureADTokenExchange"
 FIC_LIMIT = 20

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from avdcore.errors import AzureError, NotAllowed
+from azureops.clients import AzureClients
 from azureops.errors import translated
-from commands.errors import AzureError, NotAllowed
 
 LEVELS = ("CanNotDelete", "ReadOnly")
 
@@ -47,9 +48,9 @@ def applies(lock: Lock, resource_id: str) -> bool:
     return rid == scope or rid.startswith(scope + "/")
 
 
-def find(clients: object, sub: str, rg: str) -> list[Lock]:
+def find(clients: AzureClients, sub: str, rg: str) -> list[Lock]:
     """Every lock on the resource group, its resources and the subscription above it."""
-    client = clients.locks(sub)  # type: ignore[attr-defined]
+    client = clients.locks(sub)
     found: dict[str, Lock] = {}
     scope = f"/subscriptions/{sub}/resourceGroups/{rg}"
     with translated(scope):
@@ -74,25 +75,25 @@ def check_liftable(locks: Iterable[Lock]) -> None:
                              "ask its owner to remove it for the sync window")
 
 
-def remove(clients: object, sub: str, lock: Lock) -> None:
+def remove(clients: AzureClients, sub: str, lock: Lock) -> None:
     with translated(lock.id):
-        clients.locks(sub).management_locks.delete_by_scope(lock.scope, lock.name)  # type: ignore[attr-defined]
+        clients.locks(sub).management_locks.delete_by_scope(lock.scope, lock.name)
 
 
-def restore(clients: object, sub: str, lock: Lock) -> bool:
+def restore(clients: AzureClients, sub: str, lock: Lock) -> bool:
     """Put the lock back exactly; False when its scope no longer exists (it went with the resource)."""
     body = {"properties": {"level": lock.level, **({"notes": lock.notes} if lock.notes else {})}}
     with translated(lock.id, "re-create the lock by hand with the same name, level and notes"):
         try:
-            clients.locks(sub).management_locks.create_or_update_by_scope(  # type: ignore[attr-defined]
-                lock.scope, lock.name, body)
+            clients.locks(sub).management_locks.create_or_update_by_scope(  # type: ignore[call-overload]
+                lock.scope, lock.name, body)  # a JSON body, sent as is
         except ResourceNotFoundError:
             return False
     return True
 
 
 @contextlib.contextmanager
-def lifted(clients: object, sub: str, locks: Iterable[Lock], *, note: Callable[[str], None],
+def lifted(clients: AzureClients, sub: str, locks: Iterable[Lock], *, note: Callable[[str], None],
            on_lift: Callable[[Lock], None] = lambda lk: None,
            on_restore: Callable[[Lock], None] = lambda lk: None) -> Iterator[None]:
     """Remove ``locks``, run the body, then restore every removed lock (try/finally)."""

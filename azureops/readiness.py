@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from avdcore.errors import AvdError, AzureNotFound, AzureUnavailable
 from azureops.clients import AzureClients
 from azureops.errors import project_error, translated
 from azureops.gallery import (
@@ -26,7 +27,6 @@ from azureops.gallery import (
     read_replicas,
     resolve,
 )
-from commands.errors import AvdError, AzureNotFound, AzureUnavailable
 
 GREEN, AMBER, RED = "green", "amber", "red"
 ORDER = {GREEN: 0, AMBER: 1, RED: 2}

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from avdcore.errors import AvdError, AzureUnavailable
 from azureops import sessions
+from azureops.clients import AzureClients
+from azureops.hostpools import Opts
 from azureops.plan import Step, StepContext, format_seconds
-from azureops.sessions import HostPoolRef, Opts
-from commands.errors import AvdError, AzureUnavailable
+from azureops.sessions import HostPoolRef
 
 Clock = Callable[[], datetime]
 Skip = "skipped"
@@ -75,7 +77,7 @@ def primary_step(gate: PrimaryGate, *, name: str, resource_id: str, description:
                 check=lambda ctx: gate.check(done), estimate_seconds=estimate, intent=intent)
 
 
-def drain_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, *, drain: bool, name: str,
+def drain_step(clients: AzureClients, pool: HostPoolRef, gate: PrimaryGate | None, *, drain: bool, name: str,
                estimate: int = 5) -> Step:
     verb = "Drain" if drain else "Undrain"
     what = "no new sessions on" if drain else "allow new sessions on"
@@ -92,7 +94,7 @@ def drain_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, *, dra
                         estimate=estimate, intent={"allowNewSession": not drain})
 
 
-def autoscale_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, *, enabled: bool, name: str) -> Step:
+def autoscale_step(clients: AzureClients, pool: HostPoolRef, gate: PrimaryGate | None, *, enabled: bool, name: str) -> Step:
     description = (f"Re-enable autoscale on {pool.name} (scaling plans this bot switched off)" if enabled
                    else f"Disable autoscale on {pool.name} if a scaling plan is attached")
 
@@ -121,7 +123,7 @@ def wait_until(clock: Clock, deadline: datetime, *, tick: float = 0.5) -> None:
         time.sleep(min(left, tick))
 
 
-def notify_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, clock: Clock, *, grace: int,
+def notify_step(clients: AzureClients, pool: HostPoolRef, gate: PrimaryGate | None, clock: Clock, *, grace: int,
                 title: str, body: str, name: str) -> Step:
     """Message every active user, then wait the grace period; the token keeps the deadline and who was told."""
     text = body.replace("{seconds}", str(grace))
@@ -165,7 +167,7 @@ def notify_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, clock
                 check=step.check, resume=resume, estimate_seconds=step.estimate_seconds, intent=dict(step.intent))
 
 
-def log_off_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, *, recheck: bool, name: str) -> Step:
+def log_off_step(clients: AzureClients, pool: HostPoolRef, gate: PrimaryGate | None, *, recheck: bool, name: str) -> Step:
     """Log off every remaining session; with ``recheck``, sessions that remain stop the job to ask again."""
 
     def change(ctx: StepContext, opts: Opts) -> str:
@@ -186,7 +188,7 @@ def log_off_step(clients: Any, pool: HostPoolRef, gate: PrimaryGate | None, *, r
                         intent={"sessions": 0})
 
 
-def sessions_gone_step(clients: Any, pool: HostPoolRef, *, name: str, tick: float, timeout: float) -> Step:
+def sessions_gone_step(clients: AzureClients, pool: HostPoolRef, *, name: str, tick: float, timeout: float) -> Step:
     """Wait (bounded) until ``pool`` has no user sessions left; refuse to go on while some remain."""
 
     def apply(ctx: StepContext) -> str:

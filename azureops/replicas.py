@@ -15,6 +15,7 @@ from typing import Any
 
 from azure.core.rest import HttpRequest
 
+from avdcore.errors import AzureConflict, AzureError, AzureNotFound, AzureUnavailable
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.gallery import (
@@ -26,7 +27,6 @@ from azureops.gallery import (
     region_key,
 )
 from azureops.plan import Plan, Step, StepContext, follow, run_lro
-from commands.errors import AzureConflict, AzureError, AzureNotFound, AzureUnavailable
 
 ADD, REMOVE, UNLOCK_REMOVE = "replicas add", "replicas remove", "replicas unlock-remove"
 FOLLOW_TIMEOUT = 3 * 3600.0  # "sometimes an hour": give up (the replica keeps going) after three

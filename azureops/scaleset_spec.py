@@ -13,10 +13,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from avdcore.errors import AzureError, AzureNotFound
 from azureops import gallery
 from azureops.clients import NETWORK_API_VERSION, AzureClients
 from azureops.errors import translated
-from commands.errors import AzureError, AzureNotFound
 
 VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 DSC_MODULES = ("https://wvdportalstorageblob.blob.core.windows.net/galleryartifacts/"

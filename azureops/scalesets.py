@@ -15,13 +15,13 @@ from typing import Any
 
 from azure.mgmt.compute.models import VirtualMachineScaleSet, VirtualMachineScaleSetUpdate
 
+from avdcore.errors import AzureError, AzureNotFound
 from azureops import gallery
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.hostpools import SessionHostInfo, hosts_of, session_hosts, wait_for_hosts
 from azureops.plan import Step, StepContext, follow
 from azureops.scaleset_spec import ScaleSetSpec, admin_password, scale_set_body, scale_set_id
-from commands.errors import AzureError, AzureNotFound
 
 Secret = Callable[[], str]
 

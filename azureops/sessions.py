@@ -4,14 +4,14 @@ switch a host pool's scaling plan off (and back on) so autoscale does not fight 
 Every function takes plain values (``HostPoolRef``, ``AzureClients``) and optional per-call request options
 (``opts``, e.g. ``{"timeout": 60, "read_timeout": 60}`` to bound a call to a region that may not answer).
 Writes are made only where Azure is not already in the wanted state, so each function is idempotent.
+Reading the pool and its session hosts (``SessionHostInfo``) is ``azureops.hostpools``' job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from azure.mgmt.desktopvirtualization import DesktopVirtualizationMgmtClient
 from azure.mgmt.desktopvirtualization.models import (
     ScalingHostPoolReference,
     ScalingPlanPatch,
@@ -19,26 +19,19 @@ from azure.mgmt.desktopvirtualization.models import (
     SessionHostPatch,
 )
 
+from avdcore.errors import AzureNotFound
+from azureops import hostpools
+from azureops.clients import AzureClients
 from azureops.errors import translated
+from azureops.hostpools import Opts, SessionHostInfo
 from azureops.plan import ArmRef
-from commands.errors import AzureNotFound
 
-Opts = Mapping[str, Any]
 MARK_TAG = "avd-ops-autoscale"  # set on a scaling plan this bot switched off; its value is the host pool id
-AVAILABLE = "available"
 
 
 @dataclass(frozen=True)
 class HostPoolRef(ArmRef):
     TYPE = "Microsoft.DesktopVirtualization/hostPools"
-
-
-@dataclass(frozen=True)
-class SessionHostInfo:
-    name: str  # the host's FQDN (last segment of ``pool/host``)
-    status: str
-    allow_new_session: bool
-    sessions: int
 
 
 @dataclass(frozen=True)
@@ -49,29 +42,22 @@ class UserSessionInfo:
     state: str
 
 
-def _avd(clients: Any, pool: HostPoolRef) -> Any:
+def _avd(clients: AzureClients, pool: HostPoolRef) -> DesktopVirtualizationMgmtClient:
     return clients.avd(pool.subscription)
 
 
-def get_host_pool(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> Any:
-    with translated(pool.id):
-        return _avd(clients, pool).host_pools.get(pool.resource_group, pool.name, **dict(opts or {}))
+def session_hosts(clients: AzureClients, pool: HostPoolRef, opts: Opts | None = None) -> list[SessionHostInfo]:
+    """``hostpools.session_hosts`` for a ``HostPoolRef``."""
+    return hostpools.session_hosts(clients, pool.subscription, pool.resource_group, pool.name, opts)
 
 
-def session_hosts(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> list[SessionHostInfo]:
-    with translated(pool.id):
-        found = list(_avd(clients, pool).session_hosts.list(pool.resource_group, pool.name, **dict(opts or {})))
-    return [SessionHostInfo(name=str(h.name).rsplit("/", 1)[-1], status=str(h.status or ""),
-                            allow_new_session=bool(h.allow_new_session), sessions=int(h.sessions or 0))
-            for h in found]
-
-
-def available_hosts(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> int:
+def available_hosts(clients: AzureClients, pool: HostPoolRef, opts: Opts | None = None) -> int:
     """Session hosts that are Available and accept new sessions."""
-    return sum(1 for h in session_hosts(clients, pool, opts) if h.status.lower() == AVAILABLE and h.allow_new_session)
+    return sum(1 for h in session_hosts(clients, pool, opts) if h.status.lower() == hostpools.AVAILABLE.lower()
+               and h.allow_new_session)
 
 
-def set_drain(clients: Any, pool: HostPoolRef, drain: bool, opts: Opts | None = None) -> list[str]:
+def set_drain(clients: AzureClients, pool: HostPoolRef, drain: bool, opts: Opts | None = None) -> list[str]:
     """``allowNewSession = not drain`` on every host that differs; returns the hosts changed."""
     changed = []
     for host in session_hosts(clients, pool, opts):
@@ -85,11 +71,11 @@ def set_drain(clients: Any, pool: HostPoolRef, drain: bool, opts: Opts | None = 
     return changed
 
 
-def is_drained(clients: Any, pool: HostPoolRef, drain: bool = True, opts: Opts | None = None) -> bool:
+def is_drained(clients: AzureClients, pool: HostPoolRef, drain: bool = True, opts: Opts | None = None) -> bool:
     return all(h.allow_new_session == (not drain) for h in session_hosts(clients, pool, opts))
 
 
-def user_sessions(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> list[UserSessionInfo]:
+def user_sessions(clients: AzureClients, pool: HostPoolRef, opts: Opts | None = None) -> list[UserSessionInfo]:
     with translated(pool.id):
         found = list(_avd(clients, pool).user_sessions.list_by_host_pool(pool.resource_group, pool.name,
                                                                          **dict(opts or {})))
@@ -103,7 +89,7 @@ def user_sessions(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> 
     return out
 
 
-def message_user(clients: Any, pool: HostPoolRef, session: UserSessionInfo, title: str, body: str,
+def message_user(clients: AzureClients, pool: HostPoolRef, session: UserSessionInfo, title: str, body: str,
                  opts: Opts | None = None) -> None:
     with translated(f"{pool.id}/sessionHosts/{session.host}/userSessions/{session.id}"):
         _avd(clients, pool).user_sessions.send_message(
@@ -111,7 +97,7 @@ def message_user(clients: Any, pool: HostPoolRef, session: UserSessionInfo, titl
             send_message=SendMessage(message_title=title, message_body=body), **dict(opts or {}))
 
 
-def log_off(clients: Any, pool: HostPoolRef, session: UserSessionInfo, opts: Opts | None = None) -> bool:
+def log_off(clients: AzureClients, pool: HostPoolRef, session: UserSessionInfo, opts: Opts | None = None) -> bool:
     """Log one session off (forced); False when it was already gone."""
     try:
         with translated(f"{pool.id}/sessionHosts/{session.host}/userSessions/{session.id}"):
@@ -122,7 +108,7 @@ def log_off(clients: Any, pool: HostPoolRef, session: UserSessionInfo, opts: Opt
     return True
 
 
-def log_off_all(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> int:
+def log_off_all(clients: AzureClients, pool: HostPoolRef, opts: Opts | None = None) -> int:
     """Log off every session still listed; returns how many were logged off."""
     return sum(1 for s in user_sessions(clients, pool, opts) if log_off(clients, pool, s, opts))
 
@@ -143,7 +129,7 @@ def _pool_key(arm_id: str) -> str:
     return arm_id.strip("/").lower()
 
 
-def scaling_plans(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> list[ScalingPlanInfo]:
+def scaling_plans(clients: AzureClients, pool: HostPoolRef, opts: Opts | None = None) -> list[ScalingPlanInfo]:
     with translated(pool.id):
         found = list(_avd(clients, pool).scaling_plans.list_by_host_pool(pool.resource_group, pool.name,
                                                                          **dict(opts or {})))
@@ -157,7 +143,7 @@ def scaling_plans(clients: Any, pool: HostPoolRef, opts: Opts | None = None) -> 
     return out
 
 
-def set_autoscale(clients: Any, pool: HostPoolRef, enabled: bool, opts: Opts | None = None) -> list[str]:
+def set_autoscale(clients: AzureClients, pool: HostPoolRef, enabled: bool, opts: Opts | None = None) -> list[str]:
     """Switch the pool's scaling plans off (tagging them), or back on (only those this bot switched off).
 
     Returns the names of the plans changed."""
@@ -182,7 +168,7 @@ def set_autoscale(clients: Any, pool: HostPoolRef, enabled: bool, opts: Opts | N
     return changed
 
 
-def autoscale_settled(clients: Any, pool: HostPoolRef, enabled: bool, opts: Opts | None = None) -> bool:
+def autoscale_settled(clients: AzureClients, pool: HostPoolRef, enabled: bool, opts: Opts | None = None) -> bool:
     """True when ``set_autoscale(enabled)`` would change nothing."""
     for info in scaling_plans(clients, pool, opts):
         if enabled and info.marked:

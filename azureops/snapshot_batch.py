@@ -15,12 +15,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any, Protocol
 
+from avdcore.errors import AvdError, AzureError
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.plan import StepContext
 from azureops.staging import stage_and_import
-from commands.errors import AvdError, AzureError
 
 
 class LiftedLocks(Protocol):

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from avdcore.errors import AzureError
+from azureops.clients import AzureClients
 from azureops.errors import NEXT_STEPS, translated
 from azureops.snapshots import Budget, Snap, get_snapshot, is_replica_of, replica_body, route_for, snapshot_id
-from commands.errors import AzureError
 
 Progress = Callable[[float | None, str], None]
 
@@ -27,7 +28,7 @@ class Target:
     target_sub: str
     target_rg: str
     region: str
-    clients: Any  # azureops.clients.AzureClients
+    clients: AzureClients
     budget: Budget
     poll_seconds: float = 15.0
 
@@ -94,7 +95,8 @@ def put_replica(t: Target, name: str, body: dict[str, Any], progress: Progress) 
 
     with translated(snapshot_id(t.target_sub, t.target_rg, name)):
         t.budget.take(t.target_sub, "writes")
-        compute.snapshots.begin_create_or_update(t.target_rg, name, body, polling=False, raw_response_hook=hook)
+        compute.snapshots.begin_create_or_update(  # type: ignore[call-overload]  # a JSON body, sent as is
+            t.target_rg, name, body, polling=False, raw_response_hook=hook)
     return Started(time.monotonic(), seen.get("monitor", ""))
 
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from avdcore.errors import AzureError, UsageError
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
 from azureops.clients import AzureClients
 from azureops.plan import Plan, Step, StepContext, format_seconds
 from azureops.snapshot_batch import Batch, LiftedLocks
-from commands.errors import AzureError, UsageError
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from avdcore.errors import UsageError
 from azureops.errors import translated
-from commands.errors import UsageError
+
+if TYPE_CHECKING:
+    from azure.mgmt.compute import ComputeManagementClient
 
 TAG_SOURCE_ID = "avdops-source-id"
 TAG_SOURCE_CREATED = "avdops-source-created"
@@ -94,7 +97,7 @@ def read(model: Any) -> Snap:
     )
 
 
-def list_snapshots(compute: Any, sub: str, rg: str, budget: Budget | None = None) -> list[Snap]:
+def list_snapshots(compute: ComputeManagementClient, sub: str, rg: str, budget: Budget | None = None) -> list[Snap]:
     """Every snapshot in ``rg``, all pages; any failure (a throttled or broken page too) raises."""
     with translated(f"/subscriptions/{sub}/resourceGroups/{rg}"):
         if budget:
@@ -102,7 +105,7 @@ def list_snapshots(compute: Any, sub: str, rg: str, budget: Budget | None = None
         return [read(m) for m in compute.snapshots.list_by_resource_group(rg)]
 
 
-def get_snapshot(compute: Any, sub: str, rg: str, name: str, budget: Budget | None = None) -> Snap | None:
+def get_snapshot(compute: ComputeManagementClient, sub: str, rg: str, name: str, budget: Budget | None = None) -> Snap | None:
     """The snapshot, or ``None`` when Azure says 404."""
     from azure.core.exceptions import ResourceNotFoundError
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import Any, cast
 
 from azure.core import PipelineClient
 from azure.core.exceptions import ResourceNotFoundError
-from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, RetryPolicy
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy
 from azure.core.rest import HttpRequest
+from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import GrantAccessData
 
+from avdcore.errors import AzureError
+from azureops.clients import ReleasingRetryPolicy
 from azureops.errors import translated
 from azureops.snapshot_copies import Progress, Target, put_replica, wait_usable
 from azureops.snapshots import MANAGED_BY, TAG_MANAGED, TAG_SOURCE_ID, Snap, replica_body
-from commands.errors import AzureError
 
 STORAGE_API = "2023-05-01"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -68,7 +70,7 @@ def create_account(t: Target, name: str, source: Snap) -> str:
         t.budget.take(t.target_sub, "writes")
         res.begin_create_or_update_by_id(f"{rid}/blobServices/default/containers/{CONTAINER}",
                                          {"properties": {"publicAccess": "None"}}, api_version=STORAGE_API).result()
-    return str(account.properties["primaryEndpoints"]["blob"])
+    return str(cast(dict[str, Any], account.properties)["primaryEndpoints"]["blob"])
 
 
 def delete_account(t: Target, name: str) -> None:
@@ -79,10 +81,9 @@ def delete_account(t: Target, name: str) -> None:
 
 
 def _blob_client(t: Target) -> PipelineClient[HttpRequest, Any]:
-    verify = getattr(t.clients, "_kwargs", {}).get("connection_verify", True)
-    policies = [HeadersPolicy({"x-ms-version": BLOB_API}), RetryPolicy(retry_total=3),
+    policies = [HeadersPolicy({"x-ms-version": BLOB_API}), ReleasingRetryPolicy(retry_total=3),
                 BearerTokenCredentialPolicy(t.clients.credential, STORAGE_SCOPE)]
-    return PipelineClient("https://storage.invalid", policies=policies, connection_verify=verify)
+    return PipelineClient("https://storage.invalid", policies=policies, connection_verify=t.clients.connection_verify)
 
 
 def copy_blob(t: Target, sas: str, blob_url: str, progress: Progress, label: str) -> None:
@@ -143,7 +144,7 @@ def stage_and_import(t: Target, source: Snap, progress: Progress) -> Snap:
                 delete_account(t, name)
 
 
-def _revoke(t: Target, compute: Any, sub: str, rg: str, source: Snap) -> None:
+def _revoke(t: Target, compute: ComputeManagementClient, sub: str, rg: str, source: Snap) -> None:
     with translated(source.id, "revoke access to the snapshot by hand (Disk export: cancel export)"):
         t.budget.take(sub, "writes")
         compute.snapshots.begin_revoke_access(rg, source.name).result()

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from slack_sdk import WebClient
 
+from avdcore.errors import AvdError
 from azureops.clients import AzureClients
 from azureops.snapshot_plans import destructive
 from bot.app import build_app
@@ -27,7 +28,6 @@ from bot.runtime import Runtime
 from bot.storage import audit, jobs
 from bot.storage.sqlite import Store
 from commands import ops
-from commands.errors import AvdError
 
 EXIT_DONE, EXIT_FAILED, EXIT_REFUSED, EXIT_APPROVAL, EXIT_BUSY = 0, 1, 2, 3, 4
 

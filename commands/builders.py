@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from avdcore.errors import UsageError
 from commands import ops, values
 from commands.cron import validate_cron
-from commands.errors import UsageError
 from commands.flags import Flags
 from commands.text import clip
 from commands.vocab import Vocabulary

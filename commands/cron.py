@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from commands.errors import UsageError
+from avdcore.errors import UsageError
 from commands.text import clip
 
 

@@ -10,7 +10,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from commands.errors import UsageError
+from avdcore.errors import UsageError
 from commands.text import clip
 
 # name -> metavar ("" when the option takes no value), in the order help lists them

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avdcore.errors import UsageError
 from commands import builders as b
 from commands import ops
-from commands.errors import UsageError
 from commands.flags import FLAGS, Flags, flag_usage, split_flags, suggest_flag
 from commands.text import clean, clip, tokenize
 from commands.topics import resolve_topic

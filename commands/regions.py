@@ -11,7 +11,7 @@ import difflib
 import re
 from typing import Literal, overload
 
-from commands.errors import UsageError
+from avdcore.errors import UsageError
 from commands.text import clip
 
 REGIONS: dict[str, str] = {

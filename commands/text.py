@@ -11,7 +11,7 @@ import re
 import shlex
 import unicodedata
 
-from commands.errors import UsageError
+from avdcore.errors import UsageError
 
 MAX_LENGTH = 2000
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands.errors import UsageError
+from avdcore.errors import UsageError
 from commands.text import clip
 from commands.values import did_you_mean
 

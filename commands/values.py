@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from commands.errors import UsageError
+from avdcore.errors import UsageError
 from commands.regions import REGIONS, canonical_region, region_key, suggest_region
 from commands.text import clip
 from commands.vocab import Vocabulary

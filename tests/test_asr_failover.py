@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from avdcore.errors import AzureError
 from azureops import asr
 from azureops.clients import AzureClients
-from commands.errors import AzureError
 from tests.test_failover_kit import SUB, Harness, failover_config, harness_factory, make_sim  # noqa: F401
 
 PLAN_ID = (f"/subscriptions/{SUB}/resourceGroups/ASRDR/providers/Microsoft.RecoveryServices/vaults/avd-asr/"

@@ -85,7 +85,7 @@ def test_unexpected_error_answers_with_an_incident_id(chat: Chat, bot_server: Bo
 
 
 def test_user_errors_from_handlers_are_shown_verbatim(chat: Chat, bot_server: BotHandle) -> None:
-    from commands.errors import AzureConflict
+    from avdcore.errors import AzureConflict
 
     def locked(runtime, ctx, op):
         raise AzureConflict("replica deletion is locked", code="ScopeLocked", resource_id="/subscriptions/x",

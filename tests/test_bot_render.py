@@ -6,9 +6,9 @@ import pytest
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import HeaderBlock
 
+from avdcore.errors import Busy
 from bot.slack import render
 from commands import UsageError
-from commands.errors import Busy
 
 
 def test_long_text_is_split_under_the_section_limit() -> None:

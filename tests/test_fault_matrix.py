@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from avdcore.errors import AvdError, AzureError
 from azureops import asr, dr_capacity, hostpools, identities, scaleset_spec, scalesets, sessions
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
@@ -31,7 +32,6 @@ from azureops.gallery import ImageRef, read_replicas
 from azureops.replicas import add_step, follow_step
 from azureops.staging import stage_and_import
 from bot.storage import jobs
-from commands.errors import AvdError, AzureError
 from tests.chaos_kit import (
     APP,
     ASR_PLAN,
@@ -152,12 +152,12 @@ OPS = (
        lambda w: copy(w, "snap-gold-manual"), lro=True, done=lambda w: replica_ready(w, "snap-gold-manual")),
     Op("storage account create", "PUT", r"/storageAccounts/avdstg[0-9a-f]+$",
        lambda w: copy(w, "snap-gold-manual"), done=lambda w: replica_ready(w, "snap-gold-manual")),
-    Op("VMSS get", "GET", r"/virtualMachineScaleSets/Entra$", lambda w: dr_capacity._vmss(w.clients, VMSS)),
+    Op("VMSS get", "GET", r"/virtualMachineScaleSets/Entra$", lambda w: dr_capacity.read_scale_set(w.clients, VMSS)),
     Op("VMSS create", "PUT", r"/virtualMachineScaleSets/EntraNew$", create_vmss, lro=True,
        done=lambda w: (s := scalesets.get_scale_set(w.clients, SUB, "VMSS", "EntraNew")) is not None and s.ready),
     Op("VMSS update", "PATCH", r"/virtualMachineScaleSets/Entra$", lambda w: dr_capacity.scale_step(
         w.clients, VMSS, 3, name="scale", wait=True).apply(w.ctx), lro=True,
-       done=lambda w: dr_capacity._vmss(w.clients, VMSS).sku.capacity == 3),
+       done=lambda w: dr_capacity.read_scale_set(w.clients, VMSS).sku.capacity == 3),
     Op("identity get", "GET", r"/userAssignedIdentities/AVDManage$",
        lambda w: identities.get_identity(w.clients, SUB, "VMSS", "AVDManage"), slow=True),
     Op("identity create", "PUT", r"/VMSSDR/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/AVDManage$",
@@ -335,7 +335,7 @@ def approve_failover(h: Harness) -> None:
 
 
 def test_engine_failed_scale_out_is_reported_with_azures_code(harness_factory: Any) -> None:  # noqa: F811
-    """Regression (azureops.dr_capacity.hosts_step): a DR scale-out whose operation ended Failed was reported as
+    """Regression (azureops.dr_capacity.available_hosts_step): a DR scale-out whose operation ended Failed was reported as
     "scale set EntraDR failed while adding instances" with no Azure code; the card now carries Azure's code."""
     h: Harness = harness_factory()
     h.sim.faults.fail_lro("PATCH", r"/virtualMachineScaleSets/EntraDR$", code="AllocationFailed",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from avdcore.errors import AzureConflict
 from azureops import identities
 from bot.storage import jobs
-from commands.errors import AzureConflict
 from sim.azure import AzureSim
 from sim.azure.providers import graph
 from tests.kit import BotHandle, Chat

@@ -8,9 +8,9 @@ import sys
 import pytest
 from azure.core import exceptions as az
 
+from avdcore.errors import AzureError, AzureUnavailable, Busy
 from azureops.errors import project_error, translate, translated
 from azureops.plan import Plan, Step, format_seconds, resource_label
-from commands.errors import AzureError, AzureUnavailable, Busy
 
 VMSS = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/VMSSDR/providers/"
         "Microsoft.Compute/virtualMachineScaleSets/EntraDR")

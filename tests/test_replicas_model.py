@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from avdcore.errors import AzureError, AzureNotFound, UsageError
 from azureops.gallery import ImageRef, check_region, parse_image_id, region_key, replicas_from, user_terms
 from azureops.replicas import plan_remove
-from commands.errors import AzureError, AzureNotFound, UsageError
 
 VID = ("/subscriptions/s1/resourceGroups/GOLD-VDA/providers/Microsoft.Compute/galleries/AVDGallery/images/"
        "Win11MultiS/versions/2026.0522.1719")

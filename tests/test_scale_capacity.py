@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from avdcore.errors import NotAllowed
 from bot.capabilities import scale
 from bot.storage import jobs
 from commands import ops
-from commands.errors import NotAllowed
 from sim.azure import AzureSim
 from sim.azure.providers import sessions
 from sim.slack import SlackSim

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from avdcore.errors import NotAllowed, UsageError
 from azureops import locks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
-from commands.errors import NotAllowed, UsageError
 
 RG = "/subscriptions/s1/resourceGroups/GOLD"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
+from avdcore.errors import AvdError, NotAllowed
 from azureops import failover as fo
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
@@ -27,7 +28,6 @@ from bot.runtime import ButtonHandler, Capability, CommandContext, Runtime
 from bot.slack import render
 from bot.storage import jobs
 from commands import ops
-from commands.errors import AvdError, NotAllowed
 
 log = logging.getLogger(__name__)
 FAILOVER, FAILBACK, ROLLBACK, SCALE_DOWN = "failover", "failback", "failover rollback", "dr scale-down"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from avdcore.errors import NotAllowed
 from azureops import failover as fo
 from azureops.asr import RecoveryPlanRef
 from azureops.dr_capacity import ScaleSetRef
@@ -15,7 +16,6 @@ from azureops.sessions import HostPoolRef
 from bot.config.siteconfig import Site
 from bot.runtime import Runtime
 from bot.storage import jobs
-from commands.errors import NotAllowed
 
 
 def sites(runtime: Runtime, name: str | None) -> tuple[Site, Site]:

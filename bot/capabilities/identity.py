@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from avdcore.errors import NotAllowed
 from azureops import identities
 from azureops.plan import Plan
 from bot.config.siteconfig import Site
 from bot.runtime import Capability, Runtime
 from commands import ops
-from commands.errors import NotAllowed
 
 KIND = "identity create"
 

@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from avdcore.errors import AvdError, AzureNotFound, NotAllowed
 from azureops import replicas as plans
 from azureops.gallery import ImageRef, VersionReplicas, read_replicas, resolve, scale_set_image
 from azureops.plan import Plan
@@ -31,7 +32,6 @@ from bot.runtime import Capability, CommandContext, Runtime
 from bot.slack import render
 from bot.storage import audit
 from commands import ops
-from commands.errors import AvdError, AzureNotFound, NotAllowed
 
 UNLOCK_ACTION = "replicas_unlock_remove"
 STATE_ICON = {"Completed": ":large_green_circle:", "Replicating": ":large_yellow_circle:",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from avdcore.errors import AzureNotFound, NotAllowed
 from azureops import hostpools, scaleset_spec, scalesets
 from azureops.plan import Plan
 from bot.capabilities.scaleset import WAIT_TIMEOUT, domain_password
@@ -17,7 +18,6 @@ from bot.config.siteconfig import Site
 from bot.runtime import Capability, Runtime
 from bot.storage.records import dr_scale_set
 from commands import ops
-from commands.errors import AzureNotFound, NotAllowed
 
 KIND = "scale"
 SCALE_IN, SCALE_OUT = "scale in", "scale out"

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from avdcore.errors import AvdError, NotAllowed
 from azureops import hostpools, identities, scaleset_spec, scalesets
 from azureops.errors import project_error
 from azureops.gallery import parse_image_id
@@ -27,7 +28,6 @@ from bot.slack import modals, render
 from bot.storage import audit
 from bot.storage.records import dr_scale_set, mark_created, requested_spec, save_request
 from commands import ops
-from commands.errors import AvdError, NotAllowed
 
 log = logging.getLogger(__name__)
 KIND = "scaleset create"

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from avdcore.errors import NotApproved, UsageError
 from azureops import snapshot_copies as copies
 from azureops.plan import Plan
 from azureops.snapshot_plans import Profile, destructive, sync_plan
@@ -21,7 +22,6 @@ from bot.slack.render import Reply
 from bot.storage import audit, records
 from commands import ops
 from commands.cron import validate_cron
-from commands.errors import NotApproved, UsageError
 
 log = logging.getLogger(__name__)
 SYNC, COPY, COPIES = "snapshots-sync", "snapshots-copy", "snapshots-sync-copies"

@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from avdcore.errors import AzureError
 from azureops import readiness
 from azureops.errors import project_error
 from azureops.gallery import ImageRef, user_terms
@@ -41,7 +42,6 @@ from bot.slack import render
 from bot.storage import jobs
 from bot.storage import records as scaleset_records
 from commands import ops
-from commands.errors import AzureError
 
 log = logging.getLogger(__name__)
 ACK_MAX_AGE = 60.0  # the ack shows the last read if it started less than this ago; a fresh read follows

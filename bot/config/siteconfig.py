@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from commands.errors import UsageError
+from avdcore.errors import UsageError
 from commands.regions import canonical_region
 
 SNAPSHOT_MODES = ("DifferentSubDifferentRegion", "DifferentSubSameRegion", "SameSubDifferentRegion")

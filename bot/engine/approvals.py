@@ -14,13 +14,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from avdcore.errors import AvdError, NotAllowed, NotApproved
 from azureops.plan import Plan
 from bot.config.siteconfig import Policy
 from bot.runtime import JobEngine
 from bot.storage import approvals as rows
 from bot.storage import audit, jobs
 from commands import ops
-from commands.errors import AvdError, NotAllowed, NotApproved
 
 
 def needs_approval(policy: Policy, op: ops.Operation, plan: Plan) -> bool:

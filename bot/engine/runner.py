@@ -15,6 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from avdcore.errors import AvdError, NotAllowed, NotApproved
 from azureops.errors import project_error
 from azureops.plan import Plan, Step
 from bot.engine import approvals
@@ -22,7 +23,6 @@ from bot.runtime import ProgressSink, Runtime, Say
 from bot.storage import approvals as approval_rows
 from bot.storage import audit, jobs
 from commands import ops
-from commands.errors import AvdError, NotAllowed, NotApproved
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from avdcore.errors import AvdError, NotAllowed
 from bot.engine import approvals
 from bot.runtime import ButtonHandler, Runtime
 from bot.slack import cards, modals
 from bot.storage import jobs
-from commands.errors import AvdError, NotAllowed
 
 log = logging.getLogger(__name__)
 

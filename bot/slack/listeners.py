@@ -18,11 +18,11 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
+from avdcore.errors import AvdError
 from bot.runtime import CommandContext, Runtime
 from bot.slack import authz, render
 from bot.storage import audit
 from commands import UsageError, ops, parse
-from commands.errors import AvdError
 from commands.help import help_text
 
 log = logging.getLogger(__name__)

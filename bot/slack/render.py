@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from commands.errors import AvdError, AzureError, UsageError
+from avdcore.errors import AvdError, AzureError, UsageError
 
 SECTION_LIMIT = 3000
 SIMULATED = ":test_tube: simulated Azure (loopback simulator)"

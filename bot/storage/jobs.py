@@ -23,10 +23,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from avdcore.errors import AvdError, AzureError, Busy
 from azureops.plan import Plan, resource_label
 from bot.storage.sqlite import Store
 from commands import ops
-from commands.errors import AvdError, AzureError, Busy
 
 AWAITING, QUEUED, RUNNING = "awaiting_approval", "queued", "running"
 DONE, FAILED, CANCELLED, REJECTED, EXPIRED = "done", "failed", "cancelled", "rejected", "expired"

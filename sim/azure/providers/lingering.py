@@ -31,12 +31,12 @@ def linger(sim: State, upn: str, times: int = 1) -> int:
 
 
 def _delete(sim: State, req: Request) -> Response:
-    _, doc = sessions._user(sim, req)
+    _, doc = sessions.user_session(sim, req)
     left = int(doc.get("_sim", {}).get("linger", 0))
     if left > 0:
         doc["_sim"]["linger"] = left - 1
         return Response(200)
-    return sessions._user_delete(sim, req)
+    return sessions.delete_user_session(sim, req)
 
 
 def register(router: Router) -> None:

@@ -100,7 +100,7 @@ def _host(sim: State, req: Request) -> dict[str, Any]:
     return host
 
 
-def _user(sim: State, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+def user_session(sim: State, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     host = _host(sim, req)
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("usersessions")
@@ -154,24 +154,24 @@ def _users(sim: State, req: Request) -> Response:
 
 
 def _user_get(sim: State, req: Request) -> Response:
-    return Response(200, public(_user(sim, req)[1]))
+    return Response(200, public(user_session(sim, req)[1]))
 
 
-def _user_delete(sim: State, req: Request) -> Response:
-    host, doc = _user(sim, req)
+def delete_user_session(sim: State, req: Request) -> Response:
+    host, doc = user_session(sim, req)
     sim.store.delete(doc["id"])
     _recount(sim, host)
     return Response(200)
 
 
 def _disconnect(sim: State, req: Request) -> Response:
-    _, doc = _user(sim, req)
+    _, doc = user_session(sim, req)
     doc["properties"]["sessionState"] = "Disconnected"
     return Response(200)
 
 
 def _message(sim: State, req: Request) -> Response:
-    host, doc = _user(sim, req)
+    host, doc = user_session(sim, req)
     body = body_dict(req)
     sim.messages.append({"sessionHost": host["name"], "userSession": doc["id"].rsplit("/", 1)[-1],
                          "user": doc["properties"]["userPrincipalName"], "title": body.get("messageTitle"),
@@ -189,6 +189,6 @@ def register(router: Router) -> None:
     user = pool + "/sessionHosts/{host}/userSessions"
     router.add("GET", user, _users, VERSIONS)
     router.add("GET", user + "/{user}", _user_get, VERSIONS)
-    router.add("DELETE", user + "/{user}", _user_delete, VERSIONS)
+    router.add("DELETE", user + "/{user}", delete_user_session, VERSIONS)
     router.add("POST", user + "/{user}/disconnect", _disconnect, VERSIONS)
     router.add("POST", user + "/{user}/sendMessage", _message, VERSIONS)

@@ -1,0 +1,1 @@
+"""The bottom layer every package may import; imports nothing of ours."""
