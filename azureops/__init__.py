@@ -27,6 +27,7 @@ __all__ = [
     "readiness",
     "recovery",
     "replicas",
+    "scale_plans",
     "scaleset_spec",
     "scalesets",
     "sessions",

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from avdcore.errors import AvdError, NotAllowed
-from azureops import hostpools, identities, scaleset_spec, scalesets
+from azureops import hostpools, identities, scale_plans, scalesets
 from azureops.errors import project_error
 from azureops.gallery import parse_image_id
 from azureops.plan import Plan, Step, StepContext
@@ -71,16 +71,8 @@ def domain_password() -> str:
 
 def preflight(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> None:
     """Everything that must already be true before the scale set is created; raises the first problem."""
-    azure = runtime.azure
-    again = f"submit `/avd scaleset create {site.name}` again"
-    scaleset_spec.check_replica(azure, spec.image_id, spec.location, again)
-    identities.require_identity(azure, site.subscription, site.scale_set_resource_group, site.identity,
-                                f"create it with `/avd identity create {site.name}`, then {again}")
-    scaleset_spec.check_subnet(azure, site.subscription, spec.subnet_id)
-    scaleset_spec.check_vm_size(azure, site.subscription, spec.vm_size, spec.location)
-    hostpools.get_host_pool(azure, site.subscription, spec.host_pool_resource_group, spec.host_pool)
-    if spec.join_type == "domain" and not domain_password():
-        raise NotAllowed(f"domain join needs the join account's password in {DOMAIN_PASSWORD_ENV} on the bot host")
+    scale_plans.preflight(runtime.azure, spec, site=site.name, identity_resource_group=site.scale_set_resource_group,
+                          identity=site.identity, domain_password=domain_password)
 
 
 def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Step:
@@ -100,22 +92,14 @@ def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Step:
 def plan_for(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Plan:
     preflight(runtime, site, spec)
     azure = runtime.azure
-    interval = float(azure.polling_interval)
 
     def token() -> str:
         return hostpools.registration_token(azure, site.subscription, spec.host_pool_resource_group, spec.host_pool,
                                             runtime.clock())
 
-    steps = [scalesets.create_step(azure, spec, token=token, domain_password=domain_password, interval=interval,
-                                   timeout=WAIT_TIMEOUT)]
-    if spec.capacity:
-        steps.append(scalesets.hosts_step(
-            azure, spec.subscription, spec.resource_group, spec.name, spec.capacity,
-            pool_subscription=site.subscription, pool_resource_group=spec.host_pool_resource_group,
-            pool=spec.host_pool, interval=interval, timeout=WAIT_TIMEOUT))
-    steps.append(remember_step(runtime, site, spec))
-    return Plan(kind=KIND, title=f"Create scale set {spec.name} in {spec.location} (site {site.name})",
-                steps=tuple(steps), summary=f"{spec.capacity} x {spec.vm_size}")
+    return scale_plans.create_plan(azure, spec, kind=KIND, site=site.name, token=token,
+                                   domain_password=domain_password, timeout=WAIT_TIMEOUT,
+                                   final=[remember_step(runtime, site, spec)])
 
 
 def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
