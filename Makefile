@@ -17,6 +17,7 @@ sandbox: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 types: $(STAMP)
 	$(BIN)/mypy avdcore commands azureops bot sim

@@ -34,15 +34,21 @@ class RecoveryPlanRef:
 
     @property
     def id(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
-                f"Microsoft.RecoveryServices/vaults/{self.vault}/replicationRecoveryPlans/{self.name}")
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+            f"Microsoft.RecoveryServices/vaults/{self.vault}/replicationRecoveryPlans/{self.name}"
+        )
 
     @classmethod
     def from_config(cls, subscription: str, asr: Mapping[str, str]) -> RecoveryPlanRef:
         """From a site's ``asr = {vault_resource_group, vault, recovery_plan, direction}`` table."""
-        return cls(subscription=str(asr.get("subscription") or subscription),
-                   resource_group=str(asr["vault_resource_group"]), vault=str(asr["vault"]),
-                   name=str(asr["recovery_plan"]), direction=str(asr.get("direction") or PRIMARY_TO_RECOVERY))
+        return cls(
+            subscription=str(asr.get("subscription") or subscription),
+            resource_group=str(asr["vault_resource_group"]),
+            vault=str(asr["vault"]),
+            name=str(asr["recovery_plan"]),
+            direction=str(asr.get("direction") or PRIMARY_TO_RECOVERY),
+        )
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,16 @@ def read_state(clients: AzureClients, ref: RecoveryPlanRef) -> PlanState:
 def _failover_input(direction: str, planned: bool) -> dict[str, Any]:
     props: dict[str, Any] = {"failoverDirection": direction}
     if not planned:
-        props.update(sourceSiteOperations="NotRequired",
-                     providerSpecificDetails=[{"instanceType": "A2A", "recoveryPointType": "Latest"}])
+        props.update(
+            sourceSiteOperations="NotRequired",
+            providerSpecificDetails=[{"instanceType": "A2A", "recoveryPointType": "Latest"}],
+        )
     return {"properties": props}
 
 
-def begin_failover(clients: AzureClients, ref: RecoveryPlanRef, direction: str, *, planned: bool) -> LROPoller[Any]:
+def begin_failover(
+    clients: AzureClients, ref: RecoveryPlanRef, direction: str, *, planned: bool
+) -> LROPoller[Any]:
     """Start a planned (source shut down cleanly) or unplanned failover of the plan in ``direction``."""
     ops = _ops(clients, ref)
     begin = ops.begin_planned_failover if planned else ops.begin_unplanned_failover
@@ -120,7 +130,8 @@ def reattach(clients: AzureClients, ref: RecoveryPlanRef, action: str, token: st
     with translated(ref.id):
         if action == "failover":
             return ops.begin_unplanned_failover(  # type: ignore[no-any-return]
-                ref.resource_group, ref.vault, ref.name, {}, continuation_token=token)
+                ref.resource_group, ref.vault, ref.name, {}, continuation_token=token
+            )
         begin = ops.begin_failover_commit if action == "commit" else ops.begin_reprotect
         return begin(ref.resource_group, ref.vault, ref.name, continuation_token=token)  # type: ignore[no-any-return]
 
@@ -159,14 +170,27 @@ def settled(clients: AzureClients, ref: RecoveryPlanRef, tick: float) -> PlanSta
     return state
 
 
-def asr_step(clients: AzureClients, ref: RecoveryPlanRef, target: int, *, name: str, planned: Callable[[], bool],
-             tick: float) -> Step:
+def asr_step(
+    clients: AzureClients,
+    ref: RecoveryPlanRef,
+    target: int,
+    *,
+    name: str,
+    planned: Callable[[], bool],
+    tick: float,
+) -> Step:
     """Move the plan to cycle stage ``target`` with one action, following its job to the end."""
     action = ACTIONS[target]
-    direction = ref.direction if target < 4 else (
-        RECOVERY_TO_PRIMARY if ref.direction == PRIMARY_TO_RECOVERY else PRIMARY_TO_RECOVERY)
-    label = {"failover": f"Run recovery plan {ref.name}: failover {direction}", "commit": f"Commit the failover of "
-             f"recovery plan {ref.name}", "reprotect": f"Reprotect recovery plan {ref.name} (replicate back)"}[action]
+    direction = (
+        ref.direction
+        if target < 4
+        else (RECOVERY_TO_PRIMARY if ref.direction == PRIMARY_TO_RECOVERY else PRIMARY_TO_RECOVERY)
+    )
+    label = {
+        "failover": f"Run recovery plan {ref.name}: failover {direction}",
+        "commit": f"Commit the failover of recovery plan {ref.name}",
+        "reprotect": f"Reprotect recovery plan {ref.name} (replicate back)",
+    }[action]
 
     def check(ctx: StepContext) -> bool:
         state = read_state(clients, ref)
@@ -190,6 +214,13 @@ def asr_step(clients: AzureClients, ref: RecoveryPlanRef, target: int, *, name: 
             follow(ctx, reattach(clients, ref, action, token), tick=tick)
         return f"{action} done (re-attached)"
 
-    return Step(name=name, resource_id=ref.id, description=label, apply=apply, check=check, resume=resume,
-                estimate_seconds={"failover": 300, "commit": 60, "reprotect": 600}[action],
-                intent={"stage": target, "direction": direction})
+    return Step(
+        name=name,
+        resource_id=ref.id,
+        description=label,
+        apply=apply,
+        check=check,
+        resume=resume,
+        estimate_seconds={"failover": 300, "commit": 60, "reprotect": 600}[action],
+        intent={"stage": target, "direction": direction},
+    )

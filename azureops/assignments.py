@@ -73,15 +73,21 @@ def _send(clients: AzureClients, group: AppGroupRef, request: HttpRequest) -> An
 def list_assignments(clients: AzureClients, group: AppGroupRef) -> list[Assignment]:
     """Assignments at the application group's scope and above it (``atScope()``), every page."""
     out: list[Assignment] = []
-    request: HttpRequest | None = HttpRequest("GET", group.id + PROVIDER,
-                                              params={"api-version": API_VERSION, "$filter": "atScope()"})
+    request: HttpRequest | None = HttpRequest(
+        "GET", group.id + PROVIDER, params={"api-version": API_VERSION, "$filter": "atScope()"}
+    )
     while request is not None:
         body = _send(clients, group, request) or {}
         for doc in body.get("value") or []:
             props = doc.get("properties") or {}
-            out.append(Assignment(id=str(doc["id"]), principal=str(props.get("principalId", "")).lower(),
-                                  role=str(props.get("roleDefinitionId", "")).rstrip("/").rsplit("/", 1)[-1].lower(),
-                                  description=str(props.get("description") or "")))
+            out.append(
+                Assignment(
+                    id=str(doc["id"]),
+                    principal=str(props.get("principalId", "")).lower(),
+                    role=str(props.get("roleDefinitionId", "")).rstrip("/").rsplit("/", 1)[-1].lower(),
+                    description=str(props.get("description") or ""),
+                )
+            )
         link = body.get("nextLink")
         request = HttpRequest("GET", str(link)) if link else None
     return out
@@ -90,11 +96,21 @@ def list_assignments(clients: AzureClients, group: AppGroupRef) -> list[Assignme
 def assign(clients: AzureClients, group: AppGroupRef, principal: str, role: str, description: str) -> bool:
     """Give ``principal`` ``role`` on the group; False when Azure says it already has it."""
     name = assignment_name(group.id, principal, role)
-    body = {"properties": {"roleDefinitionId": role_definition_id(group.subscription, role),
-                           "principalId": principal, "description": description}}
+    body = {
+        "properties": {
+            "roleDefinitionId": role_definition_id(group.subscription, role),
+            "principalId": principal,
+            "description": description,
+        }
+    }
     try:
-        _send(clients, group, HttpRequest("PUT", f"{group.id}{PROVIDER}/{name}", params={"api-version": API_VERSION},
-                                          json=body))
+        _send(
+            clients,
+            group,
+            HttpRequest(
+                "PUT", f"{group.id}{PROVIDER}/{name}", params={"api-version": API_VERSION}, json=body
+            ),
+        )
     except AzureConflict as err:
         if err.code != "RoleAssignmentExists":
             raise
@@ -106,8 +122,15 @@ def unassign(clients: AzureClients, group: AppGroupRef, assignment: Assignment) 
     _send(clients, group, HttpRequest("DELETE", assignment.id, params={"api-version": API_VERSION}))
 
 
-def assign_step(clients: AzureClients, group: AppGroupRef, principals: Sequence[str], *, name: str, description: str,
-                role: str = DESKTOP_USER) -> Step:
+def assign_step(
+    clients: AzureClients,
+    group: AppGroupRef,
+    principals: Sequence[str],
+    *,
+    name: str,
+    description: str,
+    role: str = DESKTOP_USER,
+) -> Step:
     """Give every principal ``role`` on the group, marking what it creates with ``description``
     (which must start with ``MARKER``)."""
     wanted = list(dict.fromkeys(p.lower() for p in principals))
@@ -122,12 +145,20 @@ def assign_step(clients: AzureClients, group: AppGroupRef, principals: Sequence[
         made = [p for p in todo if assign(clients, group, p, role, description)]
         for p in made:
             ctx.note(f"assigned {role_name} to {p}")
-        return (f"{len(made)} assignment(s) made on {group.name}; "
-                f"{len(wanted) - len(made)} principal(s) already had {role_name}")
+        return (
+            f"{len(made)} assignment(s) made on {group.name}; "
+            f"{len(wanted) - len(made)} principal(s) already had {role_name}"
+        )
 
-    return Step(name=name, resource_id=group.id, apply=apply, check=lambda ctx: not missing(),
-                description=f"Give {len(wanted)} user(s)/group(s) {role_name} on {group.name}", estimate_seconds=3,
-                intent={"principals": sorted(wanted), "role": role})
+    return Step(
+        name=name,
+        resource_id=group.id,
+        apply=apply,
+        check=lambda ctx: not missing(),
+        description=f"Give {len(wanted)} user(s)/group(s) {role_name} on {group.name}",
+        estimate_seconds=3,
+        intent={"principals": sorted(wanted), "role": role},
+    )
 
 
 def unassign_step(clients: AzureClients, group: AppGroupRef, *, name: str, role: str = DESKTOP_USER) -> Step:
@@ -136,7 +167,11 @@ def unassign_step(clients: AzureClients, group: AppGroupRef, *, name: str, role:
 
     def ours() -> list[Assignment]:
         here = f"{group.id}{PROVIDER}/".lower()
-        return [a for a in list_assignments(clients, group) if a.ours and a.role == role and a.id.lower().startswith(here)]
+        return [
+            a
+            for a in list_assignments(clients, group)
+            if a.ours and a.role == role and a.id.lower().startswith(here)
+        ]
 
     def apply(ctx: StepContext) -> str:
         found = ours()
@@ -145,6 +180,12 @@ def unassign_step(clients: AzureClients, group: AppGroupRef, *, name: str, role:
             ctx.note(f"removed {role_name} from {a.principal}")
         return f"{len(found)} assignment(s) the failover made removed from {group.name}"
 
-    return Step(name=name, resource_id=group.id, apply=apply, check=lambda ctx: not ours(),
-                description=f"Remove the {role_name} assignments the failover made on {group.name}",
-                estimate_seconds=3, intent={"assigned_by_failover": 0, "role": role})
+    return Step(
+        name=name,
+        resource_id=group.id,
+        apply=apply,
+        check=lambda ctx: not ours(),
+        description=f"Remove the {role_name} assignments the failover made on {group.name}",
+        estimate_seconds=3,
+        intent={"assigned_by_failover": 0, "role": role},
+    )

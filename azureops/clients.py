@@ -40,8 +40,11 @@ from azureops.credentials import credential_for, is_loopback
 PUBLIC_ARM = "https://management.azure.com"
 PUBLIC_GRAPH = "https://graph.microsoft.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-ERROR_MAP: dict[int, type[HttpResponseError]] = {401: ClientAuthenticationError, 404: ResourceNotFoundError,
-                                                  409: ResourceExistsError}
+ERROR_MAP: dict[int, type[HttpResponseError]] = {
+    401: ClientAuthenticationError,
+    404: ResourceNotFoundError,
+    409: ResourceExistsError,
+}
 NETWORK_API_VERSION = "2024-05-01"  # read vnets/subnets with resources.get_by_id(id, NETWORK_API_VERSION)
 CONNECTION_TIMEOUT = 10.0  # seconds to open a connection (azure-core's default is 300)
 READ_TIMEOUT = 60.0  # seconds between bytes of a reply (azure-core's default is 300): a hung reply fails fast
@@ -71,12 +74,22 @@ class GraphClient:
 
     def __init__(self, base_url: str, credential: TokenCredential, **kwargs: Any) -> None:
         self.base_url = base_url.rstrip("/")
-        policies = [HeadersPolicy(), UserAgentPolicy(sdk_moniker="avd-ops-graph"),
-                    ReleasingRetryPolicy(**{k: v for k, v in kwargs.items() if k == "retry_total"}),
-                    BearerTokenCredentialPolicy(credential, GRAPH_SCOPE), NetworkTraceLoggingPolicy()]
+        policies = [
+            HeadersPolicy(),
+            UserAgentPolicy(sdk_moniker="avd-ops-graph"),
+            ReleasingRetryPolicy(**{k: v for k, v in kwargs.items() if k == "retry_total"}),
+            BearerTokenCredentialPolicy(credential, GRAPH_SCOPE),
+            NetworkTraceLoggingPolicy(),
+        ]
         self._client: PipelineClient[HttpRequest, Any] = PipelineClient(
-            self.base_url, policies=policies,
-            **{k: v for k, v in kwargs.items() if k in ("connection_verify", "connection_timeout", "read_timeout")})
+            self.base_url,
+            policies=policies,
+            **{
+                k: v
+                for k, v in kwargs.items()
+                if k in ("connection_verify", "connection_timeout", "read_timeout")
+            },
+        )
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         request = HttpRequest(method, f"{self.base_url}/v1.0{path}", json=body)
@@ -94,17 +107,27 @@ class GraphClient:
         body = self._send("GET", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials")
         return list(body["value"])
 
-    def create_federated_credential(self, app_object_id: str, name: str, issuer: str, subject: str,
-                                    description: str = "") -> dict[str, Any]:
-        payload = {"name": name, "issuer": issuer, "subject": subject, "description": description,
-                   "audiences": ["api://AzureADTokenExchange"]}
+    def create_federated_credential(
+        self, app_object_id: str, name: str, issuer: str, subject: str, description: str = ""
+    ) -> dict[str, Any]:
+        payload = {
+            "name": name,
+            "issuer": issuer,
+            "subject": subject,
+            "description": description,
+            "audiences": ["api://AzureADTokenExchange"],
+        }
         created: dict[str, Any] = self._send(
-            "POST", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials", payload)
+            "POST", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials", payload
+        )
         return created
 
     def delete_federated_credential(self, app_object_id: str, credential_id_or_name: str) -> None:
-        self._send("DELETE", f"/applications/{quote(app_object_id)}/federatedIdentityCredentials/"
-                             f"{quote(credential_id_or_name)}")
+        self._send(
+            "DELETE",
+            f"/applications/{quote(app_object_id)}/federatedIdentityCredentials/"
+            f"{quote(credential_id_or_name)}",
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -117,16 +140,29 @@ class AzureClients:
     (a timed-out GET/PUT/DELETE is retried by the SDK; a PATCH/POST is reported, Azure may have applied it).
     """
 
-    def __init__(self, endpoint: str = PUBLIC_ARM, ca_bundle: str | None = None,
-                 credential: TokenCredential | None = None, polling_interval: float | None = None,
-                 retry_total: int | None = None, *, connection_timeout: float = CONNECTION_TIMEOUT,
-                 read_timeout: float = READ_TIMEOUT) -> None:
+    def __init__(
+        self,
+        endpoint: str = PUBLIC_ARM,
+        ca_bundle: str | None = None,
+        credential: TokenCredential | None = None,
+        polling_interval: float | None = None,
+        retry_total: int | None = None,
+        *,
+        connection_timeout: float = CONNECTION_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.simulated = is_loopback(self.endpoint)
         self.credential = credential if credential is not None else credential_for(self.endpoint)
-        self.polling_interval = polling_interval if polling_interval is not None else (1 if self.simulated else 30)
-        self._kwargs: dict[str, Any] = {"base_url": self.endpoint, "polling_interval": self.polling_interval,
-                                        "connection_timeout": connection_timeout, "read_timeout": read_timeout}
+        self.polling_interval = (
+            polling_interval if polling_interval is not None else (1 if self.simulated else 30)
+        )
+        self._kwargs: dict[str, Any] = {
+            "base_url": self.endpoint,
+            "polling_interval": self.polling_interval,
+            "connection_timeout": connection_timeout,
+            "read_timeout": read_timeout,
+        }
         if ca_bundle:
             self._kwargs["connection_verify"] = ca_bundle
         if retry_total is not None:
@@ -157,7 +193,9 @@ class AzureClients:
         return cast(ManagedServiceIdentityClient, self._client(ManagedServiceIdentityClient, subscription))
 
     def avd(self, subscription: str) -> DesktopVirtualizationMgmtClient:
-        return cast(DesktopVirtualizationMgmtClient, self._client(DesktopVirtualizationMgmtClient, subscription))
+        return cast(
+            DesktopVirtualizationMgmtClient, self._client(DesktopVirtualizationMgmtClient, subscription)
+        )
 
     def locks(self, subscription: str) -> ManagementLockClient:
         return cast(ManagementLockClient, self._client(ManagementLockClient, subscription))
@@ -187,4 +225,3 @@ class AzureClients:
                 extra = {k: v for k, v in self._kwargs.items() if k in TRANSPORT_KEYS}
                 self._graph = GraphClient(base, self.credential, **extra)
             return self._graph
-

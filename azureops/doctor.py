@@ -39,38 +39,87 @@ ROLE_FILES: dict[str, str] = {
     "appaccess": "deploy/roles/avd-ops-app-access.json",
 }
 NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "replicas": {"master": (RG_READ, f"{GALLERY}/read", f"{GALLERY}/images/read", f"{GALLERY}/images/versions/read",
-                            f"{GALLERY}/images/versions/write", OPS_READ),
-                 "scaleset": (f"{VMSS}/read",)},
-    "status": {"master": (f"{GALLERY}/images/versions/read",), "scaleset": (f"{VMSS}/read", f"{UAMI}/read"),
-               "hostpool": (f"{POOLS}/read", f"{POOLS}/sessionhosts/read")},
-    "identity create": {"scaleset": (RG_READ, f"{UAMI}/read", f"{UAMI}/write",
-                                     f"{UAMI}/federatedIdentityCredentials/read",
-                                     f"{UAMI}/federatedIdentityCredentials/write")},
-    "scaleset create": {"scaleset": (RG_READ, f"{VMSS}/read", f"{VMSS}/write", f"{UAMI}/read", f"{UAMI}/assign/action",
-                                     OPS_READ),
-                        "network": (RG_READ, "Microsoft.Network/virtualNetworks/read",
-                                    "Microsoft.Network/virtualNetworks/subnets/read",
-                                    "Microsoft.Network/virtualNetworks/subnets/join/action"),
-                        "master": (f"{GALLERY}/images/versions/read",),
-                        "hostpool": (f"{POOLS}/read", f"{POOLS}/write", f"{POOLS}/retrieveRegistrationToken/action")},
+    "replicas": {
+        "master": (
+            RG_READ,
+            f"{GALLERY}/read",
+            f"{GALLERY}/images/read",
+            f"{GALLERY}/images/versions/read",
+            f"{GALLERY}/images/versions/write",
+            OPS_READ,
+        ),
+        "scaleset": (f"{VMSS}/read",),
+    },
+    "status": {
+        "master": (f"{GALLERY}/images/versions/read",),
+        "scaleset": (f"{VMSS}/read", f"{UAMI}/read"),
+        "hostpool": (f"{POOLS}/read", f"{POOLS}/sessionhosts/read"),
+    },
+    "identity create": {
+        "scaleset": (
+            RG_READ,
+            f"{UAMI}/read",
+            f"{UAMI}/write",
+            f"{UAMI}/federatedIdentityCredentials/read",
+            f"{UAMI}/federatedIdentityCredentials/write",
+        )
+    },
+    "scaleset create": {
+        "scaleset": (
+            RG_READ,
+            f"{VMSS}/read",
+            f"{VMSS}/write",
+            f"{UAMI}/read",
+            f"{UAMI}/assign/action",
+            OPS_READ,
+        ),
+        "network": (
+            RG_READ,
+            "Microsoft.Network/virtualNetworks/read",
+            "Microsoft.Network/virtualNetworks/subnets/read",
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+        ),
+        "master": (f"{GALLERY}/images/versions/read",),
+        "hostpool": (f"{POOLS}/read", f"{POOLS}/write", f"{POOLS}/retrieveRegistrationToken/action"),
+    },
     "scale": {"scaleset": (f"{VMSS}/read", f"{VMSS}/write", f"{VMSS}/virtualMachines/read", OPS_READ)},
-    "failover": {"hostpool": (f"{POOLS}/read", f"{POOLS}/sessionhosts/read", f"{POOLS}/sessionhosts/write",
-                              f"{POOLS}/sessionhosts/usersessions/read", f"{POOLS}/sessionhosts/usersessions/delete",
-                              f"{POOLS}/sessionhosts/usersessions/sendMessage/action",
-                              f"{POOLS}/sessionhosts/usersessions/disconnect/action",
-                              "Microsoft.DesktopVirtualization/scalingplans/read",
-                              "Microsoft.DesktopVirtualization/scalingplans/write"),
-                 "scaleset": (f"{VMSS}/read", f"{VMSS}/write", "Microsoft.Compute/virtualMachines/read", OPS_READ)},
-    "snapshots": {"snapshots": (RG_READ, f"{SNAP}/read", f"{SNAP}/write", f"{SNAP}/delete",
-                                f"{SNAP}/beginGetAccess/action", f"{SNAP}/endGetAccess/action", OPS_READ,
-                                "Microsoft.Authorization/locks/read", "Microsoft.Authorization/locks/write",
-                                "Microsoft.Authorization/locks/delete")},
+    "failover": {
+        "hostpool": (
+            f"{POOLS}/read",
+            f"{POOLS}/sessionhosts/read",
+            f"{POOLS}/sessionhosts/write",
+            f"{POOLS}/sessionhosts/usersessions/read",
+            f"{POOLS}/sessionhosts/usersessions/delete",
+            f"{POOLS}/sessionhosts/usersessions/sendMessage/action",
+            f"{POOLS}/sessionhosts/usersessions/disconnect/action",
+            "Microsoft.DesktopVirtualization/scalingplans/read",
+            "Microsoft.DesktopVirtualization/scalingplans/write",
+        ),
+        "scaleset": (f"{VMSS}/read", f"{VMSS}/write", "Microsoft.Compute/virtualMachines/read", OPS_READ),
+    },
+    "snapshots": {
+        "snapshots": (
+            RG_READ,
+            f"{SNAP}/read",
+            f"{SNAP}/write",
+            f"{SNAP}/delete",
+            f"{SNAP}/beginGetAccess/action",
+            f"{SNAP}/endGetAccess/action",
+            OPS_READ,
+            "Microsoft.Authorization/locks/read",
+            "Microsoft.Authorization/locks/write",
+            "Microsoft.Authorization/locks/delete",
+        )
+    },
     # only for a DR host pool group whose failover has [[failover.post_steps]] kind = "assign_app_group"
-    "failover post-steps": {"appaccess": ("Microsoft.DesktopVirtualization/applicationgroups/read",
-                                          "Microsoft.Authorization/roleAssignments/read",
-                                          "Microsoft.Authorization/roleAssignments/write",
-                                          "Microsoft.Authorization/roleAssignments/delete")},
+    "failover post-steps": {
+        "appaccess": (
+            "Microsoft.DesktopVirtualization/applicationgroups/read",
+            "Microsoft.Authorization/roleAssignments/read",
+            "Microsoft.Authorization/roleAssignments/write",
+            "Microsoft.Authorization/roleAssignments/delete",
+        )
+    },
 }
 
 
@@ -88,6 +137,7 @@ def required(purposes: Iterable[str]) -> dict[str, list[str]]:
 
 def permitted(action: str, permissions: Iterable[Mapping[str, Any]]) -> bool:
     """ARM's rule: some permission entry matches ``action`` in ``actions`` and not in ``notActions``."""
+
     def match(patterns: Any) -> bool:
         return any(fnmatch.fnmatch(action.lower(), str(p).lower()) for p in patterns or ())
 
@@ -144,23 +194,32 @@ class Report:
 
     @property
     def healthy(self) -> bool:
-        return all(f.status in ("ok", "todo") for f in self.findings) and \
-            all(not a.missing and not a.error for a in self.access) and (self.graph is None or self.graph.ok)
+        return (
+            all(f.status in ("ok", "todo") for f in self.findings)
+            and all(not a.missing and not a.error for a in self.access)
+            and (self.graph is None or self.graph.ok)
+        )
 
 
 def read_permissions(clients: AzureClients, group: Group) -> list[dict[str, Any]]:
     """Every permission entry the caller holds at ``group``'s scope (follows nextLink)."""
     client = clients.resources(group.subscription)
-    url: str | None = f"{group.id}/providers/Microsoft.Authorization/permissions?api-version={PERMISSIONS_API}"
+    url: str | None = (
+        f"{group.id}/providers/Microsoft.Authorization/permissions?api-version={PERMISSIONS_API}"
+    )
     out: list[dict[str, Any]] = []
     while url:
         response = client.send_request(HttpRequest("GET", url))
         if response.status_code >= 400:
             body = response.json() if response.content else {}
             err = (body or {}).get("error") or {}
-            raise AzureError(str(err.get("message") or f"HTTP {response.status_code}"), code=str(err.get("code", "")),
-                             resource_id=group.id, status=response.status_code,
-                             next_step="give the bot's identity Reader on this resource group so doctor can check it")
+            raise AzureError(
+                str(err.get("message") or f"HTTP {response.status_code}"),
+                code=str(err.get("code", "")),
+                resource_id=group.id,
+                status=response.status_code,
+                next_step="give the bot's identity Reader on this resource group so doctor can check it",
+            )
         body = response.json()
         out += list(body.get("value") or [])
         url = body.get("nextLink")
@@ -186,15 +245,26 @@ def run_check(check: Check) -> Finding:
     except AzureNotFound as err:
         if check.todo:
             return Finding("todo", check.what, "not created yet", check.todo)
-        return Finding("missing", check.what, f"not found ({err.code or 'NotFound'})",
-                       f"create it or fix its name in avd.toml ({check.resource_id})")
+        return Finding(
+            "missing",
+            check.what,
+            f"not found ({err.code or 'NotFound'})",
+            f"create it or fix its name in avd.toml ({check.resource_id})",
+        )
     except AvdError as err:
         return Finding("error", check.what, str(err), getattr(err, "next_step", ""))
     return Finding("ok", check.what)
 
 
-def diagnose(clients: AzureClients, checks: Iterable[Check], groups: Iterable[Group], *, workers: int = 8,
-             join_app: identities.JoinApp | None = None, client_id: str = "") -> Report:
+def diagnose(
+    clients: AzureClients,
+    checks: Iterable[Check],
+    groups: Iterable[Group],
+    *,
+    workers: int = 8,
+    join_app: identities.JoinApp | None = None,
+    client_id: str = "",
+) -> Report:
     """Run every existence check, every group's permission check and the Graph check concurrently."""
     checks, groups = list(checks), list(groups)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="avd-doctor") as pool:
@@ -208,41 +278,66 @@ def diagnose(clients: AzureClients, checks: Iterable[Check], groups: Iterable[Gr
 
 
 def group_check(clients: AzureClients, group: Group) -> Check:
-    return Check(f"resource group {group.name}", group.id,
-                 lambda: clients.resources(group.subscription).resource_groups.get(group.name))
+    return Check(
+        f"resource group {group.name}",
+        group.id,
+        lambda: clients.resources(group.subscription).resource_groups.get(group.name),
+    )
 
 
 def subnet_check(clients: AzureClients, sub: str, rg: str, vnet: str, subnet: str) -> Check:
-    rid = (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{vnet}"
-           f"/subnets/{subnet}")
-    return Check(f"subnet {vnet}/{subnet} in {rg}", rid,
-                 lambda: clients.resources(sub).resources.get_by_id(rid, api_version=NETWORK_API_VERSION))
+    rid = (
+        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{vnet}"
+        f"/subnets/{subnet}"
+    )
+    return Check(
+        f"subnet {vnet}/{subnet} in {rg}",
+        rid,
+        lambda: clients.resources(sub).resources.get_by_id(rid, api_version=NETWORK_API_VERSION),
+    )
 
 
-def gallery_checks(clients: AzureClients, sub: str, rg: str, gallery: str, image: str, version: str) -> list[Check]:
+def gallery_checks(
+    clients: AzureClients, sub: str, rg: str, gallery: str, image: str, version: str
+) -> list[Check]:
     c = clients.compute(sub)
     base = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{gallery}"
     out = [Check(f"gallery {gallery}", base, lambda: c.galleries.get(rg, gallery))]
     if image:
-        out.append(Check(f"image definition {gallery}/{image}", f"{base}/images/{image}",
-                         lambda: c.gallery_images.get(rg, gallery, image)))
+        out.append(
+            Check(
+                f"image definition {gallery}/{image}",
+                f"{base}/images/{image}",
+                lambda: c.gallery_images.get(rg, gallery, image),
+            )
+        )
     if image and version:
-        out.append(Check(f"image version {image}/{version}", f"{base}/images/{image}/versions/{version}",
-                         lambda: c.gallery_image_versions.get(rg, gallery, image, version)))
+        out.append(
+            Check(
+                f"image version {image}/{version}",
+                f"{base}/images/{image}/versions/{version}",
+                lambda: c.gallery_image_versions.get(rg, gallery, image, version),
+            )
+        )
     return out
 
 
 def host_pool_check(clients: AzureClients, sub: str, rg: str, pool: str) -> Check:
-    rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DesktopVirtualization/hostPools/{pool}"
+    rid = (
+        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DesktopVirtualization/hostPools/{pool}"
+    )
     return Check(f"host pool {pool}", rid, lambda: clients.avd(sub).host_pools.get(rg, pool))
 
 
 def scale_set_check(clients: AzureClients, sub: str, rg: str, name: str, todo: str = "") -> Check:
     rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{VMSS}/{name}"
-    return Check(f"scale set {name}", rid, lambda: clients.compute(sub).virtual_machine_scale_sets.get(rg, name), todo)
+    return Check(
+        f"scale set {name}", rid, lambda: clients.compute(sub).virtual_machine_scale_sets.get(rg, name), todo
+    )
 
 
 def identity_check(clients: AzureClients, sub: str, rg: str, name: str, todo: str = "") -> Check:
     rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{UAMI}/{name}"
-    return Check(f"identity {name} in {rg}", rid, lambda: clients.msi(sub).user_assigned_identities.get(rg, name),
-                 todo)
+    return Check(
+        f"identity {name} in {rg}", rid, lambda: clients.msi(sub).user_assigned_identities.get(rg, name), todo
+    )

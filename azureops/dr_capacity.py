@@ -21,8 +21,12 @@ from azureops.plan import ArmRef, Step, StepContext, follow, format_seconds
 from azureops.recovery import Clock
 from azureops.sessions import HostPoolRef
 
-RESUMED = VirtualMachineScaleSetUpdate({})  # the body of a re-attach: with a continuation token nothing is sent
-SCALE_OPERATIONS: dict[str, str] = {}  # scale set id (lower) -> continuation token of this process's last scale-out
+RESUMED = VirtualMachineScaleSetUpdate(
+    {}
+)  # the body of a re-attach: with a continuation token nothing is sent
+SCALE_OPERATIONS: dict[
+    str, str
+] = {}  # scale set id (lower) -> continuation token of this process's last scale-out
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,14 @@ def read_scale_set(clients: AzureClients, vmss: ScaleSetRef) -> Any:
     """The scale set as Azure returns it (the SDK's ``VirtualMachineScaleSet``); ``AzureNotFound`` when it is not
     there. ``scalesets.get_scale_set`` reads it into a ``ScaleSetState`` instead (``None`` when missing)."""
     with translated(vmss.id):
-        return clients.compute(vmss.subscription).virtual_machine_scale_sets.get(vmss.resource_group, vmss.name)
+        return clients.compute(vmss.subscription).virtual_machine_scale_sets.get(
+            vmss.resource_group, vmss.name
+        )
 
 
-def _scale_patch(clients: AzureClients, vmss: ScaleSetRef, count: int, pool: HostPoolRef | None, clock: Clock | None
-                 ) -> dict[str, Any]:
+def _scale_patch(
+    clients: AzureClients, vmss: ScaleSetRef, count: int, pool: HostPoolRef | None, clock: Clock | None
+) -> dict[str, Any]:
     """``{"sku": {"capacity": N}}``, plus a fresh host-pool registration token in the instances' model when the
     scale set's AVD extension registers with one (an expired token would leave the new hosts unregistered)."""
     patch: dict[str, Any] = {"sku": {"capacity": count}}
@@ -46,14 +53,25 @@ def _scale_patch(clients: AzureClients, vmss: ScaleSetRef, count: int, pool: Hos
         return patch
     state = scalesets.get_scale_set(clients, vmss.subscription, vmss.resource_group, vmss.name)
     if state is not None and state.registers_with_token and state.join_type != "domain":
-        token = hostpools.registration_token(clients, pool.subscription, pool.resource_group, pool.name, clock())
+        token = hostpools.registration_token(
+            clients, pool.subscription, pool.resource_group, pool.name, clock()
+        )
         exts = scalesets.refreshed_extensions(state, token, None)
         patch["properties"] = {"virtualMachineProfile": {"extensionProfile": {"extensions": exts}}}
     return patch
 
 
-def scale_step(clients: AzureClients, vmss: ScaleSetRef, count: int, *, name: str, wait: bool, estimate: int = 30,
-               pool: HostPoolRef | None = None, clock: Clock | None = None) -> Step:
+def scale_step(
+    clients: AzureClients,
+    vmss: ScaleSetRef,
+    count: int,
+    *,
+    name: str,
+    wait: bool,
+    estimate: int = 30,
+    pool: HostPoolRef | None = None,
+    clock: Clock | None = None,
+) -> Step:
     """Set the scale set's capacity. Scale-out returns once Azure accepted it (the host wait follows);
     scale-in follows the operation to its end."""
     ops = clients.compute(vmss.subscription).virtual_machine_scale_sets
@@ -79,7 +97,8 @@ def scale_step(clients: AzureClients, vmss: ScaleSetRef, count: int, *, name: st
             return "capacity already set" + (_settle(clients, vmss) if wait else "")
         with translated(vmss.id):
             poller = ops.begin_update(  # type: ignore[call-overload]  # a JSON patch, sent as is
-                vmss.resource_group, vmss.name, _scale_patch(clients, vmss, count, pool, clock))
+                vmss.resource_group, vmss.name, _scale_patch(clients, vmss, count, pool, clock)
+            )
             ctx.save_token(poller.continuation_token())
             SCALE_OPERATIONS[vmss.id.lower()] = poller.continuation_token()
             return attach(ctx, poller)
@@ -87,24 +106,50 @@ def scale_step(clients: AzureClients, vmss: ScaleSetRef, count: int, *, name: st
     def resume(ctx: StepContext, token: str) -> str:
         SCALE_OPERATIONS[vmss.id.lower()] = token
         with translated(vmss.id):
-            return attach(ctx, ops.begin_update(vmss.resource_group, vmss.name, RESUMED, continuation_token=token)) \
+            return (
+                attach(
+                    ctx, ops.begin_update(vmss.resource_group, vmss.name, RESUMED, continuation_token=token)
+                )
                 + " (re-attached)"
+            )
 
-    return Step(name=name, resource_id=vmss.id, description=f"Scale {vmss.name} to {count}", apply=apply, check=check,
-                resume=resume, estimate_seconds=estimate, intent={"capacity": count})
+    return Step(
+        name=name,
+        resource_id=vmss.id,
+        description=f"Scale {vmss.name} to {count}",
+        apply=apply,
+        check=check,
+        resume=resume,
+        estimate_seconds=estimate,
+        intent={"capacity": count},
+    )
 
 
 def _settle(clients: AzureClients, vmss: ScaleSetRef, tick: float = 0.05) -> str:
-    while (state := str(read_scale_set(clients, vmss).provisioning_state or "").lower()) in ("updating", "creating"):
+    while (state := str(read_scale_set(clients, vmss).provisioning_state or "").lower()) in (
+        "updating",
+        "creating",
+    ):
         time.sleep(tick)
     if state == "failed":
-        raise AzureError(f"scale set {vmss.name} ended in provisioning state Failed", resource_id=vmss.id,
-                         next_step="read the scale set's activity log, fix the cause, then Retry")
+        raise AzureError(
+            f"scale set {vmss.name} ended in provisioning state Failed",
+            resource_id=vmss.id,
+            next_step="read the scale set's activity log, fix the cause, then Retry",
+        )
     return ""
 
 
-def available_hosts_step(clients: AzureClients, pool: HostPoolRef, vmss: ScaleSetRef, count: int, *, name: str,
-                         tick: float, timeout: float = 3600.0) -> Step:
+def available_hosts_step(
+    clients: AzureClients,
+    pool: HostPoolRef,
+    vmss: ScaleSetRef,
+    count: int,
+    *,
+    name: str,
+    tick: float,
+    timeout: float = 3600.0,
+) -> Step:
     """Wait until ``count`` session hosts are Available in ``pool`` (any of them; reads only); a Failed scale set
     is reported with Azure's own code when this process started the scale-out. ``scalesets.hosts_step`` waits
     for one scale set's own instances and their hosts instead."""
@@ -116,20 +161,36 @@ def available_hosts_step(clients: AzureClients, pool: HostPoolRef, vmss: ScaleSe
         deadline, polls = time.monotonic() + timeout, 0
         while (ready := sessions.available_hosts(clients, pool)) < count:
             polls += 1
-            if polls % 20 == 0 and str(read_scale_set(clients, vmss).provisioning_state or "").lower() == "failed":
+            if (
+                polls % 20 == 0
+                and str(read_scale_set(clients, vmss).provisioning_state or "").lower() == "failed"
+            ):
                 _raise_scale_error(clients, vmss)
-                raise AzureError(f"scale set {vmss.name} failed while adding instances", resource_id=vmss.id,
-                                 next_step="read the scale set's activity log (replica missing? quota?), then Retry")
+                raise AzureError(
+                    f"scale set {vmss.name} failed while adding instances",
+                    resource_id=vmss.id,
+                    next_step="read the scale set's activity log (replica missing? quota?), then Retry",
+                )
             if time.monotonic() > deadline:
-                raise AzureUnavailable(f"only {ready} of {count} session hosts Available in {pool.name} after "
-                                       f"{format_seconds(timeout)}", resource_id=pool.id)
+                raise AzureUnavailable(
+                    f"only {ready} of {count} session hosts Available in {pool.name} after "
+                    f"{format_seconds(timeout)}",
+                    resource_id=pool.id,
+                )
             ctx.progress(100.0 * ready / count, f"{ready}/{count} Available")
             time.sleep(tick)
         return f"{ready} session host(s) Available"
 
-    return Step(name=name, resource_id=pool.id, description=f"Wait for {count} session hosts Available in {pool.name}",
-                apply=apply, check=check, resume=lambda ctx, token: apply(ctx), estimate_seconds=360,
-                intent={"available": count})
+    return Step(
+        name=name,
+        resource_id=pool.id,
+        description=f"Wait for {count} session hosts Available in {pool.name}",
+        apply=apply,
+        check=check,
+        resume=lambda ctx, token: apply(ctx),
+        estimate_seconds=360,
+        intent={"available": count},
+    )
 
 
 def _raise_scale_error(clients: AzureClients, vmss: ScaleSetRef) -> None:
@@ -138,5 +199,5 @@ def _raise_scale_error(clients: AzureClients, vmss: ScaleSetRef) -> None:
     if token:
         with translated(vmss.id, "fix what Azure names (quota? capacity? replica?), then Retry"):
             clients.compute(vmss.subscription).virtual_machine_scale_sets.begin_update(
-                vmss.resource_group, vmss.name, RESUMED, continuation_token=token).result()
-
+                vmss.resource_group, vmss.name, RESUMED, continuation_token=token
+            ).result()

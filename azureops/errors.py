@@ -36,8 +36,8 @@ NEXT_STEPS: dict[str, str] = {
     "Conflict": "another operation is changing this resource; wait for it to finish, then retry",
     "OperationPreempted": "another operation replaced this one; retry when the resource is idle",
     "Authorization_RequestDenied": "Microsoft Graph refused the bot's identity: it needs Application.ReadWrite.OwnedBy "
-                                   "and to own the application, or Application.ReadWrite.All (/avd doctor names "
-                                   "what is missing)",
+    "and to own the application, or Application.ReadWrite.All (/avd doctor names "
+    "what is missing)",
 }
 _DEFAULT_NEXT = {
     AzureNotFound: "check the name in the config and that the resource exists",

@@ -64,7 +64,9 @@ class Check:
     detail: str
 
 
-def preflight(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None) -> list[Check]:
+def preflight(
+    clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None
+) -> list[Check]:
     """Replica Completed in the DR region, identity, DR scale set, DR host pool, capacity, primary reachable."""
     checks: list[Check] = []
 
@@ -86,14 +88,25 @@ def preflight(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Optio
         parts = dr.image_version_id.split("/")
         call = gate.call if gate is not None else (lambda fn: fn({}))
         with translated(dr.image_version_id):
-            version = call(lambda opts: clients.compute(parts[2]).gallery_image_versions.get(
-                parts[4], parts[8], parts[10], parts[12], expand="ReplicationStatus", **dict(opts)))
+            version = call(
+                lambda opts: clients.compute(parts[2]).gallery_image_versions.get(
+                    parts[4], parts[8], parts[10], parts[12], expand="ReplicationStatus", **dict(opts)
+                )
+            )
         summary = getattr(version.replication_status, "summary", None) or []
-        state = next((str(getattr(s.state, "value", s.state)) for s in summary
-                      if _region(str(s.region)) == _region(dr.location)), "")
+        state = next(
+            (
+                str(getattr(s.state, "value", s.state))
+                for s in summary
+                if _region(str(s.region)) == _region(dr.location)
+            ),
+            "",
+        )
         if state.lower() != "completed":
-            raise AvdError(f"the replica of {parts[12]} in {dr.location} is {state or 'missing'}: "
-                           f"/avd replicas add {dr.location}")
+            raise AvdError(
+                f"the replica of {parts[12]} in {dr.location} is {state or 'missing'}: "
+                f"/avd replicas add {dr.location}"
+            )
         return f"{parts[10]}/{parts[12]} Completed in {dr.location}"
 
     def identity() -> str:
@@ -140,17 +153,29 @@ def preflight(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Optio
     return checks
 
 
-def _probe(clients: AzureClients, pool: HostPoolRef, opts: hostpools.Opts | None = None) -> hostpools.HostPoolInfo:
+def _probe(
+    clients: AzureClients, pool: HostPoolRef, opts: hostpools.Opts | None = None
+) -> hostpools.HostPoolInfo:
     """Does the pool's region answer? Read the pool; errors keep the next step Azure's code implies."""
-    return hostpools.get_host_pool(clients, pool.subscription, pool.resource_group, pool.name, opts, config_hint=False)
+    return hostpools.get_host_pool(
+        clients, pool.subscription, pool.resource_group, pool.name, opts, config_hint=False
+    )
 
 
 def _region(name: str) -> str:
     return name.replace(" ", "").lower()
 
 
-def preflight_step(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None,
-                   *, name: str = "preflight", extra: Callable[[], None] | None = None) -> Step:
+def preflight_step(
+    clients: AzureClients,
+    primary: SiteSpec,
+    dr: SiteSpec,
+    opt: Options,
+    gate: PrimaryGate | None,
+    *,
+    name: str = "preflight",
+    extra: Callable[[], None] | None = None,
+) -> Step:
     def apply(ctx: StepContext) -> str:
         checks = preflight(clients, primary, dr, opt, gate)
         for c in checks:
@@ -160,42 +185,87 @@ def preflight_step(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: 
             raise AvdError("preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
         if extra is not None:
             extra()
-        return f"{len(checks)} check(s) passed" + (" (with warnings)" if any(c.ok is None for c in checks) else "")
+        return f"{len(checks)} check(s) passed" + (
+            " (with warnings)" if any(c.ok is None for c in checks) else ""
+        )
 
-    return Step(name=name, resource_id="", description="Preflight: replica, identity, DR scale set, DR host pool, "
-                "capacity", apply=apply, estimate_seconds=3)
+    return Step(
+        name=name,
+        resource_id="",
+        description="Preflight: replica, identity, DR scale set, DR host pool, capacity",
+        apply=apply,
+        estimate_seconds=3,
+    )
 
 
 def _estimated(steps: Sequence[Step], estimates: Mapping[str, float]) -> tuple[Step, ...]:
-    return tuple(dataclasses.replace(s, estimate_seconds=max(1, round(estimates[s.name])))
-                 if s.name in estimates else s for s in steps)
+    return tuple(
+        dataclasses.replace(s, estimate_seconds=max(1, round(estimates[s.name])))
+        if s.name in estimates
+        else s
+        for s in steps
+    )
 
 
-def failover_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
-                  final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
+def failover_plan(
+    clients: AzureClients,
+    primary: SiteSpec,
+    dr: SiteSpec,
+    opt: Options,
+    clock: Clock,
+    *,
+    final: Sequence[Step] = (),
+    estimates: Mapping[str, float] | None = None,
+) -> Plan:
     gate = PrimaryGate(primary.location, opt.primary_timeout)
     grace = 0 if opt.now else opt.grace_seconds
     steps = [
         preflight_step(clients, primary, dr, opt, gate),
         recovery.autoscale_step(clients, primary.pool, gate, enabled=False, name="primary-autoscale-off"),
         recovery.drain_step(clients, primary.pool, gate, drain=True, name="primary-drain"),
-        recovery.notify_step(clients, primary.pool, gate, clock, grace=grace, title=opt.message_title,
-                             body=opt.message_body, name="notify-users"),
-        recovery.log_off_step(clients, primary.pool, gate, recheck=opt.recheck_sessions, name="log-off-users"),
+        recovery.notify_step(
+            clients,
+            primary.pool,
+            gate,
+            clock,
+            grace=grace,
+            title=opt.message_title,
+            body=opt.message_body,
+            name="notify-users",
+        ),
+        recovery.log_off_step(
+            clients, primary.pool, gate, recheck=opt.recheck_sessions, name="log-off-users"
+        ),
     ]
     if opt.asr is not None:
-        steps.append(asr.asr_step(clients, opt.asr, 1, name="asr-failover", tick=opt.tick,
-                                  planned=lambda: opt.asr_planned and not gate.down))
+        steps.append(
+            asr.asr_step(
+                clients,
+                opt.asr,
+                1,
+                name="asr-failover",
+                tick=opt.tick,
+                planned=lambda: opt.asr_planned and not gate.down,
+            )
+        )
     if opt.capacity > 0:
-        steps += [dr_capacity.scale_step(clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False,
-                                      pool=dr.pool, clock=clock),
-                  dr_capacity.available_hosts_step(clients, dr.pool, dr.vmss, opt.capacity,
-                                                   name="dr-hosts-available", tick=opt.tick)]
+        steps += [
+            dr_capacity.scale_step(
+                clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False, pool=dr.pool, clock=clock
+            ),
+            dr_capacity.available_hosts_step(
+                clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available", tick=opt.tick
+            ),
+        ]
     steps += post_steps(clients, primary, dr, opt)
-    return Plan(kind="failover", title=f"Failover {primary.name} -> {dr.name}",
-                steps=_estimated([*steps, *final], estimates or {}), verb="failover start",
-                summary=f"{primary.pool.name} -> {dr.pool.name}, {opt.capacity} session host(s)"
-                        + (f", recovery plan {opt.asr.name}" if opt.asr else ""))
+    return Plan(
+        kind="failover",
+        title=f"Failover {primary.name} -> {dr.name}",
+        steps=_estimated([*steps, *final], estimates or {}),
+        verb="failover start",
+        summary=f"{primary.pool.name} -> {dr.pool.name}, {opt.capacity} session host(s)"
+        + (f", recovery plan {opt.asr.name}" if opt.asr else ""),
+    )
 
 
 def post_steps(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options) -> list[Step]:
@@ -203,8 +273,11 @@ def post_steps(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Opti
     if not opt.app_group_principals:
         return []
     note = f"{assignments.MARKER} {primary.name} -> {dr.name}: access to the DR desktops"
-    return [assignments.assign_step(clients, dr.app_group_ref, opt.app_group_principals, name="dr-assign-app-group",
-                                    description=note)]
+    return [
+        assignments.assign_step(
+            clients, dr.app_group_ref, opt.app_group_principals, name="dr-assign-app-group", description=note
+        )
+    ]
 
 
 def undo_post_steps(clients: AzureClients, dr: SiteSpec, opt: Options) -> list[Step]:
@@ -214,72 +287,143 @@ def undo_post_steps(clients: AzureClients, dr: SiteSpec, opt: Options) -> list[S
     return [assignments.unassign_step(clients, dr.app_group_ref, name="dr-unassign-app-group")]
 
 
-def failback_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *,
-                  final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
+def failback_plan(
+    clients: AzureClients,
+    primary: SiteSpec,
+    dr: SiteSpec,
+    opt: Options,
+    clock: Clock,
+    *,
+    final: Sequence[Step] = (),
+    estimates: Mapping[str, float] | None = None,
+) -> Plan:
     def primary_up(ctx: StepContext) -> str:
         _probe(clients, primary.pool, {"timeout": opt.primary_timeout, "read_timeout": opt.primary_timeout})
         _probe(clients, dr.pool)
         return f"{primary.pool.name} and {dr.pool.name} answer"
 
     steps: list[Step] = [
-        Step(name="preflight", resource_id="", description=f"Preflight: {primary.pool.name} and {dr.pool.name} answer",
-             apply=primary_up, estimate_seconds=2),
+        Step(
+            name="preflight",
+            resource_id="",
+            description=f"Preflight: {primary.pool.name} and {dr.pool.name} answer",
+            apply=primary_up,
+            estimate_seconds=2,
+        ),
         recovery.drain_step(clients, dr.pool, None, drain=True, name="dr-drain"),
         recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
         recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
         *undo_post_steps(clients, dr, opt),
-        recovery.notify_step(clients, dr.pool, None, clock, grace=0 if opt.now else opt.grace_seconds,
-                             title=opt.message_title, body=opt.message_body, name="dr-notify-users"),
+        recovery.notify_step(
+            clients,
+            dr.pool,
+            None,
+            clock,
+            grace=0 if opt.now else opt.grace_seconds,
+            title=opt.message_title,
+            body=opt.message_body,
+            name="dr-notify-users",
+        ),
         recovery.log_off_step(clients, dr.pool, None, recheck=opt.recheck_sessions, name="dr-log-off-users"),
     ]
     if opt.asr is not None:
-        names = {2: "asr-commit", 3: "asr-reprotect", 4: "asr-failback", 5: "asr-failback-commit",
-                 6: "asr-reprotect-home"}
-        steps += [asr.asr_step(clients, opt.asr, target, name=names[target], tick=opt.tick,
-                               planned=lambda: opt.asr_planned) for target in range(2, 7)]
-    steps += [recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick,
-                                          timeout=opt.sessions_timeout),
-              dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90)]
-    return Plan(kind="failback", title=f"Failback {dr.name} -> {primary.name}",
-                steps=_estimated([*steps, *final], estimates or {}), verb="failback start",
-                summary=f"{dr.pool.name} -> {primary.pool.name}, {dr.vmss.name} to 0 once its sessions are gone")
+        names = {
+            2: "asr-commit",
+            3: "asr-reprotect",
+            4: "asr-failback",
+            5: "asr-failback-commit",
+            6: "asr-reprotect-home",
+        }
+        steps += [
+            asr.asr_step(
+                clients, opt.asr, target, name=names[target], tick=opt.tick, planned=lambda: opt.asr_planned
+            )
+            for target in range(2, 7)
+        ]
+    steps += [
+        recovery.sessions_gone_step(
+            clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=opt.sessions_timeout
+        ),
+        dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
+    ]
+    return Plan(
+        kind="failback",
+        title=f"Failback {dr.name} -> {primary.name}",
+        steps=_estimated([*steps, *final], estimates or {}),
+        verb="failback start",
+        summary=f"{dr.pool.name} -> {primary.pool.name}, {dr.vmss.name} to 0 once its sessions are gone",
+    )
 
 
 def rollback_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options) -> Plan:
     """After a cancelled failover: users back on the primary, DR scaled back to 0 once it has no sessions."""
-    steps = (recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
-             recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
-             *undo_post_steps(clients, dr, opt),
-             recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
-             dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
-    return Plan(kind="failover rollback", title=f"Roll back the failover of {primary.name}", steps=steps,
-                verb="failover cancel", summary=f"undrain {primary.pool.name}, {dr.vmss.name} back to 0")
+    steps = (
+        recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
+        recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
+        *undo_post_steps(clients, dr, opt),
+        recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
+        dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
+    )
+    return Plan(
+        kind="failover rollback",
+        title=f"Roll back the failover of {primary.name}",
+        steps=steps,
+        verb="failover cancel",
+        summary=f"undrain {primary.pool.name}, {dr.vmss.name} back to 0",
+    )
 
 
 def scale_down_plan(clients: AzureClients, dr: SiteSpec, opt: Options) -> Plan:
     """After an incident: the DR scale set back to 0 (refused while users are still on DR)."""
-    steps = (recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
-             dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90))
-    return Plan(kind="dr scale-down", title=f"Scale {dr.vmss.name} back to 0", steps=steps, verb="scale in",
-                summary=f"{dr.vmss.name} to 0 (it costs money while it runs)")
+    steps = (
+        recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
+        dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
+    )
+    return Plan(
+        kind="dr scale-down",
+        title=f"Scale {dr.vmss.name} back to 0",
+        steps=steps,
+        verb="scale in",
+        summary=f"{dr.vmss.name} to 0 (it costs money while it runs)",
+    )
 
 
-def drill_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, clock: Clock, *, measure: Sequence[Step] = (),
-               final: Sequence[Step] = (), estimates: Mapping[str, float] | None = None) -> Plan:
+def drill_plan(
+    clients: AzureClients,
+    primary: SiteSpec,
+    dr: SiteSpec,
+    opt: Options,
+    clock: Clock,
+    *,
+    measure: Sequence[Step] = (),
+    final: Sequence[Step] = (),
+    estimates: Mapping[str, float] | None = None,
+) -> Plan:
     """Rehearsal on the DR site only: scale out, wait for Available hosts, measure, scale back to 0."""
 
     def idle_dr() -> None:
         running = dr_capacity.read_scale_set(clients, dr.vmss).sku.capacity or 0
         if running:
-            raise AvdError(f"{dr.vmss.name} already runs {running} instance(s) (a failover in progress?): a drill "
-                           "would tear them down; scale it to 0 first")
+            raise AvdError(
+                f"{dr.vmss.name} already runs {running} instance(s) (a failover in progress?): a drill "
+                "would tear them down; scale it to 0 first"
+            )
 
-    steps = [preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
-             dr_capacity.scale_step(clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False,
-                                 pool=dr.pool, clock=clock),
-             dr_capacity.available_hosts_step(clients, dr.pool, dr.vmss, opt.capacity,
-                                              name="drill-hosts-available", tick=opt.tick),
-             *measure,
-             dr_capacity.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90)]
-    return Plan(kind="drill", title=f"DR drill on {dr.name}", steps=_estimated([*steps, *final], estimates or {}),
-                verb="drill", summary=f"{dr.vmss.name} to {opt.capacity} and back to 0; the primary is not touched")
+    steps = [
+        preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
+        dr_capacity.scale_step(
+            clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False, pool=dr.pool, clock=clock
+        ),
+        dr_capacity.available_hosts_step(
+            clients, dr.pool, dr.vmss, opt.capacity, name="drill-hosts-available", tick=opt.tick
+        ),
+        *measure,
+        dr_capacity.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90),
+    ]
+    return Plan(
+        kind="drill",
+        title=f"DR drill on {dr.name}",
+        steps=_estimated([*steps, *final], estimates or {}),
+        verb="drill",
+        summary=f"{dr.vmss.name} to {opt.capacity} and back to 0; the primary is not touched",
+    )

@@ -20,7 +20,9 @@ from azureops.errors import translated
 REPLICA_MINUTES = "about 5-15 min"
 _VERSION_ID = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/galleries/"
-    r"(?P<gallery>[^/]+)/images/(?P<image>[^/]+)(?:/versions/(?P<version>[^/\"\s]+))?", re.IGNORECASE)
+    r"(?P<gallery>[^/]+)/images/(?P<image>[^/]+)(?:/versions/(?P<version>[^/\"\s]+))?",
+    re.IGNORECASE,
+)
 _NOT_AVAILABLE = re.compile(r"gallery image (?P<id>\S+) is not available in (?P<region>[\w ]+?) region", re.I)
 
 
@@ -41,8 +43,10 @@ class ImageRef:
 
     @property
     def image_id(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
-                f"Microsoft.Compute/galleries/{self.gallery}/images/{self.image}")
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+            f"Microsoft.Compute/galleries/{self.gallery}/images/{self.image}"
+        )
 
     @property
     def id(self) -> str:
@@ -119,12 +123,17 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return value if value > 0 else None
 
 
-def replicas_from(ref: ImageRef, body: Mapping[str, Any], retry_after: float | None = None) -> VersionReplicas:
+def replicas_from(
+    ref: ImageRef, body: Mapping[str, Any], retry_after: float | None = None
+) -> VersionReplicas:
     """Build the view from a version's REST JSON (pure; used by ``read_replicas`` and tests)."""
     props = body.get("properties") or {}
     pp = props.get("publishingProfile") or {}
     targets = tuple(dict(t) for t in pp.get("targetRegions") or ())
-    status = {region_key(s.get("region", "")): s for s in (props.get("replicationStatus") or {}).get("summary") or ()}
+    status = {
+        region_key(s.get("region", "")): s
+        for s in (props.get("replicationStatus") or {}).get("summary") or ()
+    }
     home = region_key(str(body.get("location", "")))
     default_storage = str(pp.get("storageAccountType") or "Standard_LRS")
     default_count = int(pp.get("replicaCount") or 1)
@@ -132,18 +141,31 @@ def replicas_from(ref: ImageRef, body: Mapping[str, Any], retry_after: float | N
     for t in targets:
         key = region_key(str(t.get("name", "")))
         s = status.get(key, {})
-        regions.append(RegionReplica(
-            region=key, display=str(t.get("name", key)), state=str(s.get("state") or "Unknown"),
-            progress=int(s.get("progress") or 0), replica_count=int(t.get("regionalReplicaCount") or default_count),
-            storage=str(t.get("storageAccountType") or default_storage), home=key == home,
-            details=str(s.get("details") or "")))
+        regions.append(
+            RegionReplica(
+                region=key,
+                display=str(t.get("name", key)),
+                state=str(s.get("state") or "Unknown"),
+                progress=int(s.get("progress") or 0),
+                replica_count=int(t.get("regionalReplicaCount") or default_count),
+                storage=str(t.get("storageAccountType") or default_storage),
+                home=key == home,
+                details=str(s.get("details") or ""),
+            )
+        )
     safety = props.get("safetyProfile") or {}
     return VersionReplicas(
-        ref=ref, home=home, regions=tuple(regions),
+        ref=ref,
+        home=home,
+        regions=tuple(regions),
         aggregated=str((props.get("replicationStatus") or {}).get("aggregatedState") or "Unknown"),
         provisioning_state=str(props.get("provisioningState") or ""),
         allow_deletion=safety.get("allowDeletionOfReplicatedLocations", True) is not False,
-        raw_targets=targets, default_count=default_count, default_storage=default_storage, retry_after=retry_after)
+        raw_targets=targets,
+        default_count=default_count,
+        default_storage=default_storage,
+        retry_after=retry_after,
+    )
 
 
 def read_replicas(clients: AzureClients, ref: ImageRef) -> VersionReplicas:
@@ -151,8 +173,13 @@ def read_replicas(clients: AzureClients, ref: ImageRef) -> VersionReplicas:
     compute = clients.compute(ref.subscription)
     with translated(ref.id, f"check the image version exists: /avd replicas {ref.image}"):
         result: Any = compute.gallery_image_versions.get(
-            ref.resource_group, ref.gallery, ref.image, ref.version, expand="ReplicationStatus",
-            cls=lambda pipeline, deserialized, _h: (deserialized, dict(pipeline.http_response.headers)))
+            ref.resource_group,
+            ref.gallery,
+            ref.image,
+            ref.version,
+            expand="ReplicationStatus",
+            cls=lambda pipeline, deserialized, _h: (deserialized, dict(pipeline.http_response.headers)),
+        )
     model, headers = result
     return replicas_from(ref, model.as_dict(), _retry_after(headers))
 
@@ -161,24 +188,37 @@ def newest_version(clients: AzureClients, ref: ImageRef) -> str:
     """The image's newest version by published date (then by name); ``AzureNotFound`` when there is none."""
     compute = clients.compute(ref.subscription)
     with translated(ref.image_id):
-        versions = [v.as_dict() for v in compute.gallery_image_versions.list_by_gallery_image(
-            ref.resource_group, ref.gallery, ref.image)]
+        versions = [
+            v.as_dict()
+            for v in compute.gallery_image_versions.list_by_gallery_image(
+                ref.resource_group, ref.gallery, ref.image
+            )
+        ]
     if not versions:
-        raise AzureNotFound(f"image {ref.image} in gallery {ref.gallery} has no versions", resource_id=ref.image_id,
-                            next_step="publish an image version from the master VM first")
+        raise AzureNotFound(
+            f"image {ref.image} in gallery {ref.gallery} has no versions",
+            resource_id=ref.image_id,
+            next_step="publish an image version from the master VM first",
+        )
 
     def order(v: Mapping[str, Any]) -> tuple[str, list[int]]:
-        published = str(((v.get("properties") or {}).get("publishingProfile") or {}).get("publishedDate") or "")
+        published = str(
+            ((v.get("properties") or {}).get("publishingProfile") or {}).get("publishedDate") or ""
+        )
         return published, [int(p) for p in re.findall(r"\d+", str(v.get("name", "")))]
 
     return str(max(versions, key=order)["name"])
 
 
-def scale_set_image(clients: AzureClients, subscription: str, resource_group: str, name: str) -> ImageRef | None:
+def scale_set_image(
+    clients: AzureClients, subscription: str, resource_group: str, name: str
+) -> ImageRef | None:
     """The gallery image (version) a scale set is built from, or None when it uses another source."""
     compute = clients.compute(subscription)
-    with translated(f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
-                    f"Microsoft.Compute/virtualMachineScaleSets/{name}"):
+    with translated(
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+        f"Microsoft.Compute/virtualMachineScaleSets/{name}"
+    ):
         vmss = compute.virtual_machine_scale_sets.get(resource_group, name)
     profile = vmss.virtual_machine_profile
     ref = profile.storage_profile.image_reference if profile and profile.storage_profile else None
@@ -202,12 +242,17 @@ def user_terms(err: AzureError) -> AzureError:
     label = ref.label if ref.version else f"{ref.image} (latest)"
     return AzureNotFound(
         f"no replica of {label} in {region} yet",
-        code=err.code, resource_id=err.resource_id or ref.id, status=err.status,
-        next_step=f"run `/avd replicas add {region}` ({REPLICA_MINUTES}), then retry")
+        code=err.code,
+        resource_id=err.resource_id or ref.id,
+        status=err.status,
+        next_step=f"run `/avd replicas add {region}` ({REPLICA_MINUTES}), then retry",
+    )
 
 
 def check_region(vr: VersionReplicas, region: str, *, removing: bool) -> None:
     """Refuse what can never work: removing the home region (the gallery's own location)."""
     if removing and region_key(region) == vr.home:
-        raise UsageError(f"{region} is the home region of {vr.ref.label} (where its gallery lives): it cannot be "
-                         "removed", hint=f"remove another region, or see every region with `/avd replicas {vr.ref.label}`")
+        raise UsageError(
+            f"{region} is the home region of {vr.ref.label} (where its gallery lives): it cannot be removed",
+            hint=f"remove another region, or see every region with `/avd replicas {vr.ref.label}`",
+        )

@@ -22,11 +22,15 @@ from azureops.errors import translated
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's appId (its app role ids are global)
 READ_WRITE_ALL, OWNED_BY = "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"
-GRAPH_ROLES = {"1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9": READ_WRITE_ALL,
-               "18a4783c-866b-4cc7-a460-3d5e5662c884": OWNED_BY,
-               "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30": "Application.Read.All",
-               "7ab1d382-f21e-4acd-a863-ba3e13f7da61": "Directory.Read.All"}
-SANDBOX_CLIENT_ID = "00000000-0000-0000-0000-00000000b07c"  # the sandbox credential's identity in sim/azure/graph
+GRAPH_ROLES = {
+    "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9": READ_WRITE_ALL,
+    "18a4783c-866b-4cc7-a460-3d5e5662c884": OWNED_BY,
+    "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30": "Application.Read.All",
+    "7ab1d382-f21e-4acd-a863-ba3e13f7da61": "Directory.Read.All",
+}
+SANDBOX_CLIENT_ID = (
+    "00000000-0000-0000-0000-00000000b07c"  # the sandbox credential's identity in sim/azure/graph
+)
 CONSENT = f"admin consent to Microsoft Graph {OWNED_BY} (deploy/graph/) for the bot's identity"
 READ_ONLY = f"{CONSENT} (it also lets the bot read its own rights), or Application.Read.All to read only"
 
@@ -71,7 +75,7 @@ def graph_read(clients: AzureClients, path: str) -> list[dict[str, Any]]:
             return [body]
         out += list(body["value"])
         link = str(body.get("@odata.nextLink") or "")
-        url = link[len(prefix):] if link.startswith(prefix) else None
+        url = link[len(prefix) :] if link.startswith(prefix) else None
     return out
 
 
@@ -89,35 +93,63 @@ def check_graph(clients: AzureClients, app: identities.JoinApp, client_id: str =
     """Read (never write) the bot's Graph app roles and ``app``'s owners; count ``app``'s credentials."""
     me, claims = whoami(clients, client_id)
     if not me:
-        return GraphAccess(app.name, "unknown", detail="the bot does not know its own service principal",
-                           next_step="set AZURE_CLIENT_ID to the client (application) id of the bot's identity")
+        return GraphAccess(
+            app.name,
+            "unknown",
+            detail="the bot does not know its own service principal",
+            next_step="set AZURE_CLIENT_ID to the client (application) id of the bot's identity",
+        )
     try:
         principal = str(graph_read(clients, me)[0].get("id", ""))
     except AzureError as err:
         if err.code == identities.GRAPH_DENIED:
-            return GraphAccess(app.name, "error", detail=f"cannot even read the bot's service principal ({err.code})",
-                               next_step=READ_ONLY)
-        return GraphAccess(app.name, "error", detail=f"cannot find the bot's service principal: {err.message}",
-                           next_step="set AZURE_CLIENT_ID to the client (application) id of the bot's identity")
+            return GraphAccess(
+                app.name,
+                "error",
+                detail=f"cannot even read the bot's service principal ({err.code})",
+                next_step=READ_ONLY,
+            )
+        return GraphAccess(
+            app.name,
+            "error",
+            detail=f"cannot find the bot's service principal: {err.message}",
+            next_step="set AZURE_CLIENT_ID to the client (application) id of the bot's identity",
+        )
     try:
-        held = {GRAPH_ROLES[a["appRoleId"]]
-                for a in graph_read(clients, f"/servicePrincipals/{principal}/appRoleAssignments")
-                if a.get("appRoleId") in GRAPH_ROLES}
+        held = {
+            GRAPH_ROLES[a["appRoleId"]]
+            for a in graph_read(clients, f"/servicePrincipals/{principal}/appRoleAssignments")
+            if a.get("appRoleId") in GRAPH_ROLES
+        }
     except AzureError as err:
         if err.code != identities.GRAPH_DENIED or not claims.get("roles"):
-            return GraphAccess(app.name, "error", detail=f"cannot read the bot's Graph permissions ({err.code})",
-                               next_step=READ_ONLY, principal=principal)
+            return GraphAccess(
+                app.name,
+                "error",
+                detail=f"cannot read the bot's Graph permissions ({err.code})",
+                next_step=READ_ONLY,
+                principal=principal,
+            )
         held = {str(r) for r in claims["roles"]}  # an app-only token lists its consented permissions too
     try:
         owners = graph_read(clients, f"/applications/{app.object_id}/owners")
     except AzureError as err:
         if err.code != identities.GRAPH_DENIED:
-            return GraphAccess(app.name, "error", detail=f"cannot read {app.name}: {err.message} ({err.code})",
-                               next_step=f"check [join_app] app_object_id of {app.name} in the config",
-                               principal=principal)
+            return GraphAccess(
+                app.name,
+                "error",
+                detail=f"cannot read {app.name}: {err.message} ({err.code})",
+                next_step=f"check [join_app] app_object_id of {app.name} in the config",
+                principal=principal,
+            )
         if OWNED_BY not in held and READ_WRITE_ALL not in held:
-            return GraphAccess(app.name, "error", detail=f"cannot even read {app.name}'s owners ({err.code})",
-                               next_step=READ_ONLY, principal=principal)
+            return GraphAccess(
+                app.name,
+                "error",
+                detail=f"cannot even read {app.name}'s owners ({err.code})",
+                next_step=READ_ONLY,
+                principal=principal,
+            )
         owners = []  # OwnedBy reads only the applications its holder owns: the bot is not an owner
     owner = any(str(o.get("id", "")).lower() == principal.lower() for o in owners)
     try:
@@ -129,7 +161,14 @@ def check_graph(clients: AzureClients, app: identities.JoinApp, client_id: str =
     if OWNED_BY in held and owner:
         return GraphAccess(app.name, "ok", f"owner + {OWNED_BY}", used, principal=principal)
     missing = (() if OWNED_BY in held else (OWNED_BY,)) + (() if owner else (f"owner of {app.name}",))
-    steps = ([] if OWNED_BY in held else [CONSENT]) + \
-        ([] if owner else [f"`{identities.owner_command(app, principal)}`"])
-    return GraphAccess(app.name, "missing", used=used, missing=missing, principal=principal,
-                       next_step=" and ".join(steps) + f" (or consent {READ_WRITE_ALL})")
+    steps = ([] if OWNED_BY in held else [CONSENT]) + (
+        [] if owner else [f"`{identities.owner_command(app, principal)}`"]
+    )
+    return GraphAccess(
+        app.name,
+        "missing",
+        used=used,
+        missing=missing,
+        principal=principal,
+        next_step=" and ".join(steps) + f" (or consent {READ_WRITE_ALL})",
+    )

@@ -54,10 +54,17 @@ def find(clients: AzureClients, sub: str, rg: str) -> list[Lock]:
     found: dict[str, Lock] = {}
     scope = f"/subscriptions/{sub}/resourceGroups/{rg}"
     with translated(scope):
-        rows = [*client.management_locks.list_by_scope(scope), *client.management_locks.list_at_subscription_level()]
+        rows = [
+            *client.management_locks.list_by_scope(scope),
+            *client.management_locks.list_at_subscription_level(),
+        ]
     for row in rows:
-        lock = Lock(scope=_scope_of(str(row.id)), name=str(row.name), level=str(getattr(row.level, "value", row.level)),
-                    notes=str(row.notes or ""))
+        lock = Lock(
+            scope=_scope_of(str(row.id)),
+            name=str(row.name),
+            level=str(getattr(row.level, "value", row.level)),
+            notes=str(row.notes or ""),
+        )
         found.setdefault(lock.id.lower(), lock)
     return sorted(found.values(), key=lambda lk: lk.id.lower())
 
@@ -71,8 +78,10 @@ def check_liftable(locks: Iterable[Lock]) -> None:
     """The bot lifts locks on snapshots and resource groups only, never on a whole subscription."""
     for lk in locks:
         if lk.scope.rstrip("/").count("/") <= 2:
-            raise NotAllowed(f"{lk.label()} covers the whole subscription; the bot will not lift it: "
-                             "ask its owner to remove it for the sync window")
+            raise NotAllowed(
+                f"{lk.label()} covers the whole subscription; the bot will not lift it: "
+                "ask its owner to remove it for the sync window"
+            )
 
 
 def remove(clients: AzureClients, sub: str, lock: Lock) -> None:
@@ -86,16 +95,23 @@ def restore(clients: AzureClients, sub: str, lock: Lock) -> bool:
     with translated(lock.id, "re-create the lock by hand with the same name, level and notes"):
         try:
             clients.locks(sub).management_locks.create_or_update_by_scope(  # type: ignore[call-overload]
-                lock.scope, lock.name, body)  # a JSON body, sent as is
+                lock.scope, lock.name, body
+            )  # a JSON body, sent as is
         except ResourceNotFoundError:
             return False
     return True
 
 
 @contextlib.contextmanager
-def lifted(clients: AzureClients, sub: str, locks: Iterable[Lock], *, note: Callable[[str], None],
-           on_lift: Callable[[Lock], None] = lambda lk: None,
-           on_restore: Callable[[Lock], None] = lambda lk: None) -> Iterator[None]:
+def lifted(
+    clients: AzureClients,
+    sub: str,
+    locks: Iterable[Lock],
+    *,
+    note: Callable[[str], None],
+    on_lift: Callable[[Lock], None] = lambda lk: None,
+    on_restore: Callable[[Lock], None] = lambda lk: None,
+) -> Iterator[None]:
     """Remove ``locks``, run the body, then restore every removed lock (try/finally)."""
     removed: list[Lock] = []
     try:
@@ -116,5 +132,8 @@ def lifted(clients: AzureClients, sub: str, locks: Iterable[Lock], *, note: Call
             on_restore(lk)
             note(f"restored {lk.label()}" if back else f"{lk.label()} went with its resource")
         if failures:
-            raise AzureError("could not restore " + "; ".join(failures), code="LockRestoreFailed",
-                             next_step="re-create the lock(s) by hand with the same name, level and notes")
+            raise AzureError(
+                "could not restore " + "; ".join(failures),
+                code="LockRestoreFailed",
+                next_step="re-create the lock(s) by hand with the same name, level and notes",
+            )

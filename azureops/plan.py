@@ -39,8 +39,16 @@ class StepContext(Protocol):
     def note(self, text: str) -> None:
         """Append one line to the step's recorded output."""
 
-    def item(self, step: str, *, status: str | None = None, percent: float | None = None, text: str | None = None,
-             output: str | None = None, error: str | None = None) -> None:
+    def item(
+        self,
+        step: str,
+        *,
+        status: str | None = None,
+        percent: float | None = None,
+        text: str | None = None,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> None:
         """Record the progress of another step of this plan whose work this step runs (sub-items, e.g. the
         parallel copies a batch runs for their own steps): ``status`` is ``running``, ``done`` or ``failed``."""
 
@@ -135,8 +143,10 @@ class ArmRef:
 
     @property
     def id(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
-                f"{self.TYPE}/{self.name}")
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+            f"{self.TYPE}/{self.name}"
+        )
 
 
 def resource_label(resource_id: str) -> str:

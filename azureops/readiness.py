@@ -104,8 +104,10 @@ def prop(body: Mapping[str, Any] | None, camel: str) -> Any:
 
 
 def _vmss_id(s: SiteRefs) -> str:
-    return (f"/subscriptions/{s.subscription}/resourceGroups/{s.scale_set_resource_group}/providers/"
-            f"Microsoft.Compute/virtualMachineScaleSets/{s.scale_set}")
+    return (
+        f"/subscriptions/{s.subscription}/resourceGroups/{s.scale_set_resource_group}/providers/"
+        f"Microsoft.Compute/virtualMachineScaleSets/{s.scale_set}"
+    )
 
 
 def _optional(fn: Callable[[], Any], resource_id: str) -> Any:
@@ -127,8 +129,14 @@ def read_pair(clients: AzureClients, pair: PairRefs, *, timeout: float = READ_TI
     p, s = pair.primary, pair.secondary
 
     def vmss(site: SiteRefs) -> Any:
-        return _optional(lambda: clients.compute(site.subscription).virtual_machine_scale_sets.get(
-            site.scale_set_resource_group, site.scale_set).as_dict(), _vmss_id(site))
+        return _optional(
+            lambda: (
+                clients.compute(site.subscription)
+                .virtual_machine_scale_sets.get(site.scale_set_resource_group, site.scale_set)
+                .as_dict()
+            ),
+            _vmss_id(site),
+        )
 
     def replicas_and_primary() -> tuple[Any, Any]:
         primary = vmss(p)
@@ -136,10 +144,18 @@ def read_pair(clients: AzureClients, pair: PairRefs, *, timeout: float = READ_TI
         return read_replicas(clients, resolve(clients, ref)), primary
 
     def identity() -> Any:
-        rid = (f"/subscriptions/{s.subscription}/resourceGroups/{s.scale_set_resource_group}/providers/"
-               f"Microsoft.ManagedIdentity/userAssignedIdentities/{s.identity}")
-        return _optional(lambda: clients.msi(s.subscription).user_assigned_identities.get(
-            s.scale_set_resource_group, s.identity).as_dict(), rid)
+        rid = (
+            f"/subscriptions/{s.subscription}/resourceGroups/{s.scale_set_resource_group}/providers/"
+            f"Microsoft.ManagedIdentity/userAssignedIdentities/{s.identity}"
+        )
+        return _optional(
+            lambda: (
+                clients.msi(s.subscription)
+                .user_assigned_identities.get(s.scale_set_resource_group, s.identity)
+                .as_dict()
+            ),
+            rid,
+        )
 
     def credentials() -> Any:
         if not pair.join_app_object_id:
@@ -149,19 +165,28 @@ def read_pair(clients: AzureClients, pair: PairRefs, *, timeout: float = READ_TI
 
     def pool(site: SiteRefs) -> Any:
         avd = clients.avd(site.subscription)
-        rid = (f"/subscriptions/{site.subscription}/resourceGroups/{site.host_pool_resource_group}/providers/"
-               f"Microsoft.DesktopVirtualization/hostPools/{site.host_pool}")
+        rid = (
+            f"/subscriptions/{site.subscription}/resourceGroups/{site.host_pool_resource_group}/providers/"
+            f"Microsoft.DesktopVirtualization/hostPools/{site.host_pool}"
+        )
 
         def read() -> Any:
             body = avd.host_pools.get(site.host_pool_resource_group, site.host_pool).as_dict()
-            hosts = [h.as_dict() for h in avd.session_hosts.list(site.host_pool_resource_group, site.host_pool)]
+            hosts = [
+                h.as_dict() for h in avd.session_hosts.list(site.host_pool_resource_group, site.host_pool)
+            ]
             return body, hosts
 
         return _optional(read, rid)
 
     tasks: dict[str, Callable[[], Any]] = {
-        "replicas": replicas_and_primary, "dr_vmss": lambda: vmss(s), "identity": identity,
-        "credentials": credentials, "primary_pool": lambda: pool(p), "dr_pool": lambda: pool(s)}
+        "replicas": replicas_and_primary,
+        "dr_vmss": lambda: vmss(s),
+        "identity": identity,
+        "credentials": credentials,
+        "primary_pool": lambda: pool(p),
+        "dr_pool": lambda: pool(s),
+    }
     out: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="avd-readiness") as pool_:
         futures = {name: pool_.submit(fn) for name, fn in tasks.items()}
@@ -169,8 +194,10 @@ def read_pair(clients: AzureClients, pair: PairRefs, *, timeout: float = READ_TI
             try:
                 out[name] = fut.result(timeout=timeout)
             except FutureTimeout:
-                out[name] = AzureUnavailable(f"no answer from Azure within {timeout:.0f}s",
-                                             next_step="run /avd status again in a minute")
+                out[name] = AzureUnavailable(
+                    f"no answer from Azure within {timeout:.0f}s",
+                    next_step="run /avd status again in a minute",
+                )
             except Exception as exc:  # noqa: BLE001 - each check reports its own failure
                 err = project_error(exc)
                 if err is None:
@@ -189,33 +216,58 @@ def replica_line(reads: Reads, pair: PairRefs) -> Line:
     rep = vr.region(region)
     label = vr.ref.label
     if rep is None:
-        return Line("Image replica", RED, f"no replica of {label} in {region}",
-                    f"`/avd replicas add {region}` ({REPLICA_MINUTES})")
+        return Line(
+            "Image replica",
+            RED,
+            f"no replica of {label} in {region}",
+            f"`/avd replicas add {region}` ({REPLICA_MINUTES})",
+        )
     if rep.state == "Completed":
-        return Line("Image replica", GREEN, f"{label} in {region}: Completed ({rep.replica_count} x {rep.storage})")
+        return Line(
+            "Image replica", GREEN, f"{label} in {region}: Completed ({rep.replica_count} x {rep.storage})"
+        )
     if rep.state == "Failed":
-        return Line("Image replica", RED, f"replica of {label} in {region} Failed: {rep.details[:150]}",
-                    f"see `/avd replicas`; fix the cause, then `/avd replicas remove {region}` and add it again")
-    return Line("Image replica", AMBER, f"{label} in {region}: {rep.state} {rep.progress}%",
-                f"wait ({REPLICA_MINUTES}); follow with `/avd replicas`")
+        return Line(
+            "Image replica",
+            RED,
+            f"replica of {label} in {region} Failed: {rep.details[:150]}",
+            f"see `/avd replicas`; fix the cause, then `/avd replicas remove {region}` and add it again",
+        )
+    return Line(
+        "Image replica",
+        AMBER,
+        f"{label} in {region}: {rep.state} {rep.progress}%",
+        f"wait ({REPLICA_MINUTES}); follow with `/avd replicas`",
+    )
 
 
 def identity_line(reads: Reads, pair: PairRefs) -> Line:
     s = pair.secondary
     create = f"`/avd identity create {s.name}`"
     if isinstance(reads.identity, AvdError):
-        return Line("DR identity", RED, f"cannot read identity {s.identity}: {reads.identity}", _next(reads.identity))
+        return Line(
+            "DR identity", RED, f"cannot read identity {s.identity}: {reads.identity}", _next(reads.identity)
+        )
     if reads.identity is None:
         return Line("DR identity", RED, f"no identity {s.identity} in {s.scale_set_resource_group}", create)
     if isinstance(reads.credentials, AvdError):
-        return Line("DR identity", AMBER, f"{s.identity} exists; cannot read {pair.join_app_name}'s federated "
-                    f"credentials: {reads.credentials.message}", _next(reads.credentials))
+        return Line(
+            "DR identity",
+            AMBER,
+            f"{s.identity} exists; cannot read {pair.join_app_name}'s federated "
+            f"credentials: {reads.credentials.message}",
+            _next(reads.credentials),
+        )
     creds = reads.credentials or []
     principal = str(prop(reads.identity, "principalId") or "")
     used = f"{len(creds)} of {FIC_LIMIT} slots used"
     if not any(str(c.get("subject", "")) == principal for c in creds):
-        return Line("DR identity", RED, f"{s.identity} has no federated credential on {pair.join_app_name} "
-                    f"({used})", create)
+        return Line(
+            "DR identity",
+            RED,
+            f"{s.identity} has no federated credential on {pair.join_app_name} ({used})",
+            create,
+        )
     colour = AMBER if len(creds) >= FIC_LIMIT - 2 else GREEN
     action = f"free slots on {pair.join_app_name} before adding sites" if colour == AMBER else ""
     return Line("DR identity", colour, f"{s.identity} federated on {pair.join_app_name} ({used})", action)
@@ -227,8 +279,12 @@ def scale_set_line(reads: Reads, pair: PairRefs) -> Line:
     if isinstance(dr, AvdError):
         return Line("DR scale set", RED, f"cannot read {s.scale_set}: {dr}", _next(dr))
     if dr is None:
-        return Line("DR scale set", RED, f"no scale set {s.scale_set} in {s.scale_set_resource_group}",
-                    f"`/avd scaleset create {s.name}`")
+        return Line(
+            "DR scale set",
+            RED,
+            f"no scale set {s.scale_set} in {s.scale_set_resource_group}",
+            f"`/avd scaleset create {s.name}`",
+        )
     capacity = int((dr.get("sku") or {}).get("capacity") or 0)
     dr_ref = parse_image_id(image_of(dr))
     primary = reads.primary_vmss if isinstance(reads.primary_vmss, dict) else None
@@ -236,8 +292,13 @@ def scale_set_line(reads: Reads, pair: PairRefs) -> Line:
     have = f"capacity {capacity} (a failover brings {s.dr_capacity})"
     if dr_ref is None or p_ref is None or dr_ref.id.lower() != p_ref.id.lower():
         theirs = p_ref.label if p_ref else "unknown"
-        return Line("DR scale set", AMBER, f"{s.scale_set} uses {dr_ref.label if dr_ref else 'another image'}, "
-                    f"primary uses {theirs}; {have}", f"rebuild {s.scale_set} from {theirs}")
+        return Line(
+            "DR scale set",
+            AMBER,
+            f"{s.scale_set} uses {dr_ref.label if dr_ref else 'another image'}, "
+            f"primary uses {theirs}; {have}",
+            f"rebuild {s.scale_set} from {theirs}",
+        )
     return Line("DR scale set", GREEN, f"{s.scale_set}: same image {dr_ref.label}; {have}")
 
 
@@ -245,15 +306,23 @@ def pool_line(topic: str, site: SiteRefs, found: Any, *, primary: bool) -> Line:
     if isinstance(found, AvdError):
         return Line(topic, RED, f"cannot read {site.host_pool}: {found}", _next(found))
     if found is None:
-        return Line(topic, RED, f"no host pool {site.host_pool} in {site.host_pool_resource_group}",
-                    "fix the name in avd.toml or create the host pool; `/avd doctor` checks the config")
+        return Line(
+            topic,
+            RED,
+            f"no host pool {site.host_pool} in {site.host_pool_resource_group}",
+            "fix the name in avd.toml or create the host pool; `/avd doctor` checks the config",
+        )
     _, hosts = found
     draining = sum(1 for h in hosts if prop(h, "allowNewSession") is False)
     unavailable = sum(1 for h in hosts if prop(h, "status") not in ("Available", None))
-    available = sum(1 for h in hosts if prop(h, "status") == "Available" and prop(h, "allowNewSession") is not False)
+    available = sum(
+        1 for h in hosts if prop(h, "status") == "Available" and prop(h, "allowNewSession") is not False
+    )
     sessions = sum(int(prop(h, "sessions") or 0) for h in hosts)
-    text = (f"{site.host_pool}: {available} available, {draining} draining, {unavailable} unavailable; "
-            f"{sessions} active session(s)")
+    text = (
+        f"{site.host_pool}: {available} available, {draining} draining, {unavailable} unavailable; "
+        f"{sessions} active session(s)"
+    )
     if primary and hosts and not available:
         return Line(topic, RED, text, f"no host takes new sessions: `/avd failover plan {site.name}`")
     if unavailable:
@@ -267,19 +336,28 @@ def drift_line(reads: Reads) -> Line:
     pv = reads.primary_vmss if isinstance(reads.primary_vmss, dict) else None
     dv = reads.dr_vmss if isinstance(reads.dr_vmss, dict) else None
     if p is None or d is None or pv is None or dv is None:
-        return Line("Drift", AMBER, "cannot compare primary and DR: a scale set or host pool is missing",
-                    "fix the red lines first")
+        return Line(
+            "Drift",
+            AMBER,
+            "cannot compare primary and DR: a scale set or host pool is missing",
+            "fix the red lines first",
+        )
     diffs = []
     pi, di = parse_image_id(image_of(pv)), parse_image_id(image_of(dv))
     if (pi.id.lower() if pi else "") != (di.id.lower() if di else ""):
         diffs.append(f"image version {pi.label if pi else '?'} vs {di.label if di else '?'}")
-    for key, label in (("hostPoolType", "host pool type"), ("loadBalancerType", "load balancing"),
-                       ("maxSessionLimit", "max sessions")):
+    for key, label in (
+        ("hostPoolType", "host pool type"),
+        ("loadBalancerType", "load balancing"),
+        ("maxSessionLimit", "max sessions"),
+    ):
         a, b = prop(p, key), prop(d, key)
         if a != b:
             diffs.append(f"{label} {a} vs {b}")
     if diffs:
-        return Line("Drift", AMBER, "primary vs DR: " + "; ".join(diffs), "align the DR site with the primary")
+        return Line(
+            "Drift", AMBER, "primary vs DR: " + "; ".join(diffs), "align the DR site with the primary"
+        )
     return Line("Drift", GREEN, "none: image version, host pool type, load balancing and max sessions match")
 
 
@@ -296,13 +374,20 @@ def snapshot_line(profile: str, last: Mapping[str, Any] | None, now: datetime) -
         return Line(topic, AMBER, f"a sync is {last.get('status')}", "wait for it: `/avd jobs`")
     age = (now - datetime.fromisoformat(when)).total_seconds() / 3600 if when else None
     text = f"last synced {when[:16].replace('T', ' ')} UTC"
-    return Line(topic, AMBER if age is None or age > 7 * 24 else GREEN, text, action if age and age > 168 else "")
+    return Line(
+        topic, AMBER if age is None or age > 7 * 24 else GREEN, text, action if age and age > 168 else ""
+    )
 
 
 def assess(reads: Reads, pair: PairRefs) -> list[Line]:
-    return [replica_line(reads, pair), identity_line(reads, pair), scale_set_line(reads, pair),
-            pool_line("Primary host pool", pair.primary, reads.primary_pool, primary=True),
-            pool_line("DR host pool", pair.secondary, reads.dr_pool, primary=False), drift_line(reads)]
+    return [
+        replica_line(reads, pair),
+        identity_line(reads, pair),
+        scale_set_line(reads, pair),
+        pool_line("Primary host pool", pair.primary, reads.primary_pool, primary=True),
+        pool_line("DR host pool", pair.secondary, reads.dr_pool, primary=False),
+        drift_line(reads),
+    ]
 
 
 def _next(err: AvdError | None) -> str:

@@ -19,8 +19,9 @@ from azureops.clients import NETWORK_API_VERSION, AzureClients
 from azureops.errors import translated
 
 VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
-DSC_MODULES = ("https://wvdportalstorageblob.blob.core.windows.net/galleryartifacts/"
-               "Configuration_1.0.02990.697.zip")
+DSC_MODULES = (
+    "https://wvdportalstorageblob.blob.core.windows.net/galleryartifacts/Configuration_1.0.02990.697.zip"
+)
 
 
 def scale_set_id(subscription: str, resource_group: str, name: str) -> str:
@@ -60,43 +61,101 @@ def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> l
     """The join extension, then the AVD DSC extension that registers the host with ``spec.host_pool``."""
     entra = spec.join_type == "entra"
     if entra:
-        join: dict[str, Any] = {"name": "AADLoginForWindows", "properties": {
-            "publisher": "Microsoft.Azure.ActiveDirectory", "type": "AADLoginForWindows",
-            "typeHandlerVersion": "2.0", "autoUpgradeMinorVersion": True, "settings": {"mdmId": ""}}}
+        join: dict[str, Any] = {
+            "name": "AADLoginForWindows",
+            "properties": {
+                "publisher": "Microsoft.Azure.ActiveDirectory",
+                "type": "AADLoginForWindows",
+                "typeHandlerVersion": "2.0",
+                "autoUpgradeMinorVersion": True,
+                "settings": {"mdmId": ""},
+            },
+        }
     else:
-        join = {"name": "DomainJoin", "properties": {
-            "publisher": "Microsoft.Compute", "type": "JsonADDomainExtension", "typeHandlerVersion": "1.3",
+        join = {
+            "name": "DomainJoin",
+            "properties": {
+                "publisher": "Microsoft.Compute",
+                "type": "JsonADDomainExtension",
+                "typeHandlerVersion": "1.3",
+                "autoUpgradeMinorVersion": True,
+                "settings": {
+                    "Name": spec.domain,
+                    "User": spec.domain_user,
+                    "Restart": "true",
+                    "Options": "3",
+                },
+                "protectedSettings": {"Password": domain_password or ""},
+            },
+        }
+    dsc = {
+        "name": "AVD-DSC",
+        "properties": {
+            "publisher": "Microsoft.Powershell",
+            "type": "DSC",
+            "typeHandlerVersion": "2.73",
             "autoUpgradeMinorVersion": True,
-            "settings": {"Name": spec.domain, "User": spec.domain_user, "Restart": "true", "Options": "3"},
-            "protectedSettings": {"Password": domain_password or ""}}}
-    dsc = {"name": "AVD-DSC", "properties": {
-        "publisher": "Microsoft.Powershell", "type": "DSC", "typeHandlerVersion": "2.73",
-        "autoUpgradeMinorVersion": True, "provisionAfterExtensions": [join["name"]],
-        "settings": {"modulesUrl": DSC_MODULES, "configurationFunction": "Configuration.ps1\\AddSessionHost",
-                     "properties": {"hostPoolName": spec.host_pool, "aadJoin": entra}},
-        "protectedSettings": {"properties": {"registrationInfoToken": token}}}}
+            "provisionAfterExtensions": [join["name"]],
+            "settings": {
+                "modulesUrl": DSC_MODULES,
+                "configurationFunction": "Configuration.ps1\\AddSessionHost",
+                "properties": {"hostPoolName": spec.host_pool, "aadJoin": entra},
+            },
+            "protectedSettings": {"properties": {"registrationInfoToken": token}},
+        },
+    }
     return [join, dsc]
 
 
-def scale_set_body(spec: ScaleSetSpec, *, token: str, admin_password: str, domain_password: str | None) -> dict[str, Any]:
+def scale_set_body(
+    spec: ScaleSetSpec, *, token: str, admin_password: str, domain_password: str | None
+) -> dict[str, Any]:
     """The PUT body (REST camelCase). Holds secrets: send it, never keep or log it."""
-    props: dict[str, Any] = {"orchestrationMode": spec.orchestration, "virtualMachineProfile": {
-        "storageProfile": {"imageReference": {"id": spec.image_id}, "osDisk": {
-            "createOption": "FromImage", "caching": "ReadWrite", "managedDisk": {"storageAccountType": "Premium_LRS"}}},
-        "osProfile": {"computerNamePrefix": spec.computer_name_prefix, "adminUsername": "avdadmin",
-                      "adminPassword": admin_password},
-        "networkProfile": {"networkApiVersion": "2020-11-01", "networkInterfaceConfigurations": [{
-            "name": f"{spec.name}-nic", "properties": {"primary": True, "ipConfigurations": [{
-                "name": "ipconfig1", "properties": {"subnet": {"id": spec.subnet_id}}}]}}]},
-        "licenseType": "Windows_Client",
-        "extensionProfile": {"extensions": extensions(spec, token, domain_password)}}}
+    props: dict[str, Any] = {
+        "orchestrationMode": spec.orchestration,
+        "virtualMachineProfile": {
+            "storageProfile": {
+                "imageReference": {"id": spec.image_id},
+                "osDisk": {
+                    "createOption": "FromImage",
+                    "caching": "ReadWrite",
+                    "managedDisk": {"storageAccountType": "Premium_LRS"},
+                },
+            },
+            "osProfile": {
+                "computerNamePrefix": spec.computer_name_prefix,
+                "adminUsername": "avdadmin",
+                "adminPassword": admin_password,
+            },
+            "networkProfile": {
+                "networkApiVersion": "2020-11-01",
+                "networkInterfaceConfigurations": [
+                    {
+                        "name": f"{spec.name}-nic",
+                        "properties": {
+                            "primary": True,
+                            "ipConfigurations": [
+                                {"name": "ipconfig1", "properties": {"subnet": {"id": spec.subnet_id}}}
+                            ],
+                        },
+                    }
+                ],
+            },
+            "licenseType": "Windows_Client",
+            "extensionProfile": {"extensions": extensions(spec, token, domain_password)},
+        },
+    }
     if spec.orchestration == "Flexible":
         props.update(platformFaultDomainCount=1, singlePlacementGroup=False)
     else:
         props["upgradePolicy"] = {"mode": "Manual"}
-    return {"location": spec.location, "sku": {"name": spec.vm_size, "tier": "Standard", "capacity": spec.capacity},
-            "identity": {"type": "UserAssigned", "userAssignedIdentities": {spec.identity_id: {}}},
-            "tags": {"avd-ops-role": "dr-capacity", "avd-ops-host-pool": spec.host_pool}, "properties": props}
+    return {
+        "location": spec.location,
+        "sku": {"name": spec.vm_size, "tier": "Standard", "capacity": spec.capacity},
+        "identity": {"type": "UserAssigned", "userAssignedIdentities": {spec.identity_id: {}}},
+        "tags": {"avd-ops-role": "dr-capacity", "avd-ops-host-pool": spec.host_pool},
+        "properties": props,
+    }
 
 
 def admin_password() -> str:
@@ -111,21 +170,32 @@ def check_replica(clients: AzureClients, image_id: str, location: str, retry_hin
     """The image version must have a Completed replica in ``location`` (else Azure's own refusal, explained)."""
     ref = gallery.parse_image_id(image_id)
     if ref is None or not ref.version:
-        raise AzureNotFound(f"{image_id} is not a gallery image version id", resource_id=image_id,
-                            next_step="choose the gallery, image definition and version again")
+        raise AzureNotFound(
+            f"{image_id} is not a gallery image version id",
+            resource_id=image_id,
+            next_step="choose the gallery, image definition and version again",
+        )
     replica = gallery.read_replicas(clients, ref).region(location)
     if replica is not None and replica.state == "Completed":
         return
     region = gallery.region_key(location)
     if replica is not None and replica.state in ("Replicating", "Unknown"):
-        step = (f"replication of {ref.label} to {region} is still in progress ({replica.progress}%): wait until "
-                f"`/avd replicas {ref.label}` shows it Completed, then {retry_hint}")
+        step = (
+            f"replication of {ref.label} to {region} is still in progress ({replica.progress}%): wait until "
+            f"`/avd replicas {ref.label}` shows it Completed, then {retry_hint}"
+        )
     else:
-        step = (f"add the replica with `/avd replicas add {region}` (about 5-15 min), wait until it is Completed, "
-                f"then {retry_hint}")
-    raise AzureNotFound(f"The gallery image {ref.id} is not available in {region} region. Please contact image "
-                        "owner to replicate to this region, or change your requested region.",
-                        code="GalleryImageNotFound", resource_id=ref.id, next_step=step)
+        step = (
+            f"add the replica with `/avd replicas add {region}` (about 5-15 min), wait until it is Completed, "
+            f"then {retry_hint}"
+        )
+    raise AzureNotFound(
+        f"The gallery image {ref.id} is not available in {region} region. Please contact image "
+        "owner to replicate to this region, or change your requested region.",
+        code="GalleryImageNotFound",
+        resource_id=ref.id,
+        next_step=step,
+    )
 
 
 def check_subnet(clients: AzureClients, subscription: str, subnet_id: str) -> None:
@@ -137,24 +207,39 @@ def check_vm_size(clients: AzureClients, subscription: str, vm_size: str, locati
     """Refuse a size not offered (or restricted) in ``location``; returns a note when it could not be checked."""
     try:
         with translated(f"/subscriptions/{subscription}/providers/Microsoft.Compute/skus"):
-            skus = [s.as_dict() for s in clients.compute(subscription).resource_skus.list(
-                filter=f"location eq '{location}'")]
+            skus = [
+                s.as_dict()
+                for s in clients.compute(subscription).resource_skus.list(filter=f"location eq '{location}'")
+            ]
     except AzureError as err:
         if clients.simulated and err.code == "InvalidResourceType":
             return "VM size not checked (this simulator has no resourceSkus provider)"
         raise
     region = gallery.region_key(location)
     for sku in skus:
-        if sku.get("resourceType") != "virtualMachines" or str(sku.get("name", "")).lower() != vm_size.lower():
+        if (
+            sku.get("resourceType") != "virtualMachines"
+            or str(sku.get("name", "")).lower() != vm_size.lower()
+        ):
             continue
         if region not in {gallery.region_key(str(x)) for x in sku.get("locations") or ()}:
             continue
-        blocked = [r for r in sku.get("restrictions") or () if r.get("type") == "Location"
-                   and region in {gallery.region_key(str(v)) for v in r.get("values") or ()}]
+        blocked = [
+            r
+            for r in sku.get("restrictions") or ()
+            if r.get("type") == "Location"
+            and region in {gallery.region_key(str(v)) for v in r.get("values") or ()}
+        ]
         if not blocked:
             return f"{vm_size} is offered in {region}"
-        raise AzureNotFound(f"VM size {vm_size} is restricted in {region} for this subscription "
-                            f"({blocked[0].get('reasonCode', 'NotAvailableForSubscription')})",
-                            code="SkuNotAvailable", next_step="choose another VM size or request quota/access")
-    raise AzureNotFound(f"VM size {vm_size} is not offered in {region}", code="SkuNotAvailable",
-                        next_step="choose a VM size offered in the region (for example Standard_D4s_v5)")
+        raise AzureNotFound(
+            f"VM size {vm_size} is restricted in {region} for this subscription "
+            f"({blocked[0].get('reasonCode', 'NotAvailableForSubscription')})",
+            code="SkuNotAvailable",
+            next_step="choose another VM size or request quota/access",
+        )
+    raise AzureNotFound(
+        f"VM size {vm_size} is not offered in {region}",
+        code="SkuNotAvailable",
+        next_step="choose a VM size offered in the region (for example Standard_D4s_v5)",
+    )

@@ -65,56 +65,98 @@ def _ext_type(ext: dict[str, Any]) -> str:
     return str((ext.get("properties") or {}).get("type", "")).lower()
 
 
-def get_scale_set(clients: AzureClients, subscription: str, resource_group: str, name: str) -> ScaleSetState | None:
+def get_scale_set(
+    clients: AzureClients, subscription: str, resource_group: str, name: str
+) -> ScaleSetState | None:
     """The scale set's state, or ``None`` when it does not exist."""
     try:
         with translated(scale_set_id(subscription, resource_group, name)):
-            body = clients.compute(subscription).virtual_machine_scale_sets.get(resource_group, name).as_dict()
+            body = (
+                clients.compute(subscription).virtual_machine_scale_sets.get(resource_group, name).as_dict()
+            )
     except AzureNotFound:
         return None
     props = body.get("properties") or {}
     vmp = props.get("virtualMachineProfile") or {}
     exts = tuple(dict(e) for e in (vmp.get("extensionProfile") or {}).get("extensions") or ())
-    pool = next((str(((e.get("properties") or {}).get("settings") or {}).get("properties", {}).get("hostPoolName", ""))
-                 for e in exts if _ext_type(e) == "dsc"), "")
+    pool = next(
+        (
+            str(
+                ((e.get("properties") or {}).get("settings") or {})
+                .get("properties", {})
+                .get("hostPoolName", "")
+            )
+            for e in exts
+            if _ext_type(e) == "dsc"
+        ),
+        "",
+    )
     tag = next((v for k, v in (body.get("tags") or {}).items() if k.lower() == "avd-hostpool"), "")
     types = {_ext_type(e) for e in exts}
     nics = (vmp.get("networkProfile") or {}).get("networkInterfaceConfigurations") or [{}]
     ipc = ((nics[0].get("properties") or {}).get("ipConfigurations") or [{}])[0]
     return ScaleSetState(
-        id=str(body.get("id", "")), name=str(body.get("name", name)), location=str(body.get("location", "")),
+        id=str(body.get("id", "")),
+        name=str(body.get("name", name)),
+        location=str(body.get("location", "")),
         capacity=int((body.get("sku") or {}).get("capacity") or 0),
         provisioning_state=str(props.get("provisioningState") or "").lower(),
-        vm_size=str((body.get("sku") or {}).get("name") or ""), flexible=props.get("orchestrationMode") == "Flexible",
+        vm_size=str((body.get("sku") or {}).get("name") or ""),
+        flexible=props.get("orchestrationMode") == "Flexible",
         image_id=str(((vmp.get("storageProfile") or {}).get("imageReference") or {}).get("id") or ""),
         subnet_id=str(((ipc.get("properties") or {}).get("subnet") or {}).get("id") or ""),
         host_pool=pool or str(tag).rsplit("/", 1)[-1],
-        join_type="domain" if "jsonaddomainextension" in types else "entra" if types & {"aadloginforwindows", "dsc"}
-        else "", raw_extensions=exts)
+        join_type="domain"
+        if "jsonaddomainextension" in types
+        else "entra"
+        if types & {"aadloginforwindows", "dsc"}
+        else "",
+        raw_extensions=exts,
+    )
 
 
-def list_instances(clients: AzureClients, subscription: str, resource_group: str, state: ScaleSetState
-                   ) -> list[InstanceInfo]:
+def list_instances(
+    clients: AzureClients, subscription: str, resource_group: str, state: ScaleSetState
+) -> list[InstanceInfo]:
     """The scale set's VMs, newest first (Azure's default scale-in policy removes the newest)."""
     compute = clients.compute(subscription)
     with translated(state.id):
         if state.flexible:
-            found = [v.as_dict() for v in compute.virtual_machines.list(
-                resource_group, filter=f"'virtualMachineScaleSet/id' eq '{state.id}'")]
+            found = [
+                v.as_dict()
+                for v in compute.virtual_machines.list(
+                    resource_group, filter=f"'virtualMachineScaleSet/id' eq '{state.id}'"
+                )
+            ]
         else:
-            found = [v.as_dict() for v in compute.virtual_machine_scale_set_vms.list(resource_group, state.name)]
-    out = [InstanceInfo(id=str(v.get("id", "")).lower(), name=str(v.get("name", "")),
-                        provisioning_state=str((v.get("properties") or {}).get("provisioningState") or ""),
-                        created=str((v.get("properties") or {}).get("timeCreated") or "")) for v in found]
+            found = [
+                v.as_dict() for v in compute.virtual_machine_scale_set_vms.list(resource_group, state.name)
+            ]
+    out = [
+        InstanceInfo(
+            id=str(v.get("id", "")).lower(),
+            name=str(v.get("name", "")),
+            provisioning_state=str((v.get("properties") or {}).get("provisioningState") or ""),
+            created=str((v.get("properties") or {}).get("timeCreated") or ""),
+        )
+        for v in found
+    ]
     return sorted(out, key=lambda i: (i.created, i.name), reverse=True)
-
 
 
 # ---- steps --------------------------------------------------------------------------------------
 
 
-def _wait_ready(clients: AzureClients, spec_sub: str, rg: str, name: str, ctx: StepContext, interval: float,
-                timeout: float, sleep: Callable[[float], None] = time.sleep) -> ScaleSetState:
+def _wait_ready(
+    clients: AzureClients,
+    spec_sub: str,
+    rg: str,
+    name: str,
+    ctx: StepContext,
+    interval: float,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ScaleSetState:
     """Follow a scale set already being changed (by us before a restart, or by someone else) to its end."""
     deadline = time.monotonic() + timeout
     while True:
@@ -123,18 +165,31 @@ def _wait_ready(clients: AzureClients, spec_sub: str, rg: str, name: str, ctx: S
             raise AzureNotFound(f"scale set {name} disappeared", resource_id=scale_set_id(spec_sub, rg, name))
         if state.ready or state.provisioning_state == "failed":
             if state.provisioning_state == "failed":
-                raise AzureError(f"scale set {name} is in state Failed", resource_id=state.id,
-                                 next_step="read the scale set's activity log in the portal, fix it, then retry")
+                raise AzureError(
+                    f"scale set {name} is in state Failed",
+                    resource_id=state.id,
+                    next_step="read the scale set's activity log in the portal, fix it, then retry",
+                )
             return state
         ctx.progress(None, f"{name}: {state.provisioning_state}")
         if time.monotonic() >= deadline:
-            raise AzureError(f"scale set {name} is still {state.provisioning_state}", resource_id=state.id,
-                             next_step="wait for the current operation, then retry the job")
+            raise AzureError(
+                f"scale set {name} is still {state.provisioning_state}",
+                resource_id=state.id,
+                next_step="wait for the current operation, then retry the job",
+            )
         sleep(interval)
 
 
-def create_step(clients: AzureClients, spec: ScaleSetSpec, *, token: Secret, domain_password: Secret,
-                interval: float, timeout: float) -> Step:
+def create_step(
+    clients: AzureClients,
+    spec: ScaleSetSpec,
+    *,
+    token: Secret,
+    domain_password: Secret,
+    interval: float,
+    timeout: float,
+) -> Step:
     """Create the scale set unless it exists (then wait for it to be provisioned)."""
 
     def check(ctx: StepContext) -> bool:
@@ -145,35 +200,68 @@ def create_step(clients: AzureClients, spec: ScaleSetSpec, *, token: Secret, dom
         existing = get_scale_set(clients, spec.subscription, spec.resource_group, spec.name)
         if existing is not None and existing.provisioning_state == "failed":  # an update re-applies the model
             with translated(spec.id):
-                follow(ctx, clients.compute(spec.subscription).virtual_machine_scale_sets.begin_update(
-                    spec.resource_group, spec.name, VirtualMachineScaleSetUpdate({"sku": {"capacity": existing.capacity}})),
-                    tick=min(interval, 0.5))
+                follow(
+                    ctx,
+                    clients.compute(spec.subscription).virtual_machine_scale_sets.begin_update(
+                        spec.resource_group,
+                        spec.name,
+                        VirtualMachineScaleSetUpdate({"sku": {"capacity": existing.capacity}}),
+                    ),
+                    tick=min(interval, 0.5),
+                )
         elif existing is None:
-            body = scale_set_body(spec, token=token(), admin_password=admin_password(),
-                                  domain_password=domain_password() if spec.join_type == "domain" else None)
+            body = scale_set_body(
+                spec,
+                token=token(),
+                admin_password=admin_password(),
+                domain_password=domain_password() if spec.join_type == "domain" else None,
+            )
             try:
                 with translated(spec.id):
-                    poller = clients.compute(spec.subscription).virtual_machine_scale_sets.begin_create_or_update(
-                        spec.resource_group, spec.name, VirtualMachineScaleSet(body))
+                    poller = clients.compute(
+                        spec.subscription
+                    ).virtual_machine_scale_sets.begin_create_or_update(
+                        spec.resource_group, spec.name, VirtualMachineScaleSet(body)
+                    )
                     follow(ctx, poller, tick=min(interval, 0.5))
             except AzureError as err:
                 raise gallery.user_terms(err) from err
-        state = _wait_ready(clients, spec.subscription, spec.resource_group, spec.name, ctx, interval, timeout)
+        state = _wait_ready(
+            clients, spec.subscription, spec.resource_group, spec.name, ctx, interval, timeout
+        )
         return f"{state.name}: {state.capacity} x {state.vm_size}, {spec.orchestration}, in {state.location}"
 
-    return Step(name="create-scale-set", resource_id=spec.id, apply=apply, check=check, estimate_seconds=60,
-                description=(f"Create scale set {spec.name} ({spec.orchestration}, {spec.capacity} x {spec.vm_size}) in "
-                             f"{spec.location} from {_image_label(spec.image_id)}, identity "
-                             f"{spec.identity_id.rsplit('/', 1)[-1]}, subnet {_subnet_label(spec.subnet_id)}, joining "
-                             f"{'Entra ID' if spec.join_type == 'entra' else 'domain ' + spec.domain} and host pool "
-                             f"{spec.host_pool} (registration token fetched when this step runs)"),
-                intent={"location": spec.location, "image": spec.image_id.lower(), "size": spec.vm_size,
-                        "capacity": spec.capacity, "subnet": spec.subnet_id.lower(), "join": spec.join_type,
-                        "identity": spec.identity_id.lower(), "host_pool": spec.host_pool.lower(),
-                        "orchestration": spec.orchestration, "domain": spec.domain})
+    return Step(
+        name="create-scale-set",
+        resource_id=spec.id,
+        apply=apply,
+        check=check,
+        estimate_seconds=60,
+        description=(
+            f"Create scale set {spec.name} ({spec.orchestration}, {spec.capacity} x {spec.vm_size}) in "
+            f"{spec.location} from {_image_label(spec.image_id)}, identity "
+            f"{spec.identity_id.rsplit('/', 1)[-1]}, subnet {_subnet_label(spec.subnet_id)}, joining "
+            f"{'Entra ID' if spec.join_type == 'entra' else 'domain ' + spec.domain} and host pool "
+            f"{spec.host_pool} (registration token fetched when this step runs)"
+        ),
+        intent={
+            "location": spec.location,
+            "image": spec.image_id.lower(),
+            "size": spec.vm_size,
+            "capacity": spec.capacity,
+            "subnet": spec.subnet_id.lower(),
+            "join": spec.join_type,
+            "identity": spec.identity_id.lower(),
+            "host_pool": spec.host_pool.lower(),
+            "orchestration": spec.orchestration,
+            "domain": spec.domain,
+        },
+    )
 
 
-def refreshed_extensions(state: ScaleSetState, token: str, domain_password: str | None) -> list[dict[str, Any]]:
+def refreshed_extensions(
+    state: ScaleSetState, token: str, domain_password: str | None
+) -> list[dict[str, Any]]:
     """The scale set's extensions with fresh protected settings (Azure never returns them on GET)."""
     out = []
     for ext in state.raw_extensions:
@@ -186,8 +274,19 @@ def refreshed_extensions(state: ScaleSetState, token: str, domain_password: str 
     return out
 
 
-def capacity_step(clients: AzureClients, subscription: str, resource_group: str, state: ScaleSetState, count: int,
-                  *, token: Secret, domain_password: Secret, interval: float, timeout: float, description: str) -> Step:
+def capacity_step(
+    clients: AzureClients,
+    subscription: str,
+    resource_group: str,
+    state: ScaleSetState,
+    count: int,
+    *,
+    token: Secret,
+    domain_password: Secret,
+    interval: float,
+    timeout: float,
+    description: str,
+) -> Step:
     """Set ``sku.capacity``; a scale-out also renews the registration token in the instances' model."""
     name = state.name
 
@@ -202,24 +301,45 @@ def capacity_step(clients: AzureClients, subscription: str, resource_group: str,
         if now.capacity != count or now.provisioning_state == "failed":  # an update re-drives a Failed one
             patch: dict[str, Any] = {"sku": {"capacity": count}}
             if count > now.capacity and now.registers_with_token:
-                exts = refreshed_extensions(now, token(), domain_password() if now.join_type == "domain" else None)
+                exts = refreshed_extensions(
+                    now, token(), domain_password() if now.join_type == "domain" else None
+                )
                 patch["properties"] = {"virtualMachineProfile": {"extensionProfile": {"extensions": exts}}}
             try:
                 with translated(state.id):
                     poller = clients.compute(subscription).virtual_machine_scale_sets.begin_update(
-                        resource_group, name, VirtualMachineScaleSetUpdate(patch))
+                        resource_group, name, VirtualMachineScaleSetUpdate(patch)
+                    )
                     follow(ctx, poller, tick=min(interval, 0.5))
             except AzureError as err:
                 raise gallery.user_terms(err) from err
         _wait_ready(clients, subscription, resource_group, name, ctx, interval, timeout)
         return f"capacity {count}"
 
-    return Step(name="set-capacity", resource_id=state.id, apply=apply, check=check, estimate_seconds=90,
-                description=description, intent={"capacity": count, "from": state.capacity})
+    return Step(
+        name="set-capacity",
+        resource_id=state.id,
+        apply=apply,
+        check=check,
+        estimate_seconds=90,
+        description=description,
+        intent={"capacity": count, "from": state.capacity},
+    )
 
 
-def hosts_step(clients: AzureClients, subscription: str, resource_group: str, name: str, count: int, *,
-               pool_subscription: str, pool_resource_group: str, pool: str, interval: float, timeout: float) -> Step:
+def hosts_step(
+    clients: AzureClients,
+    subscription: str,
+    resource_group: str,
+    name: str,
+    count: int,
+    *,
+    pool_subscription: str,
+    pool_resource_group: str,
+    pool: str,
+    interval: float,
+    timeout: float,
+) -> Step:
     """Wait until scale set ``name`` has ``count`` provisioned instances and as many Available session hosts."""
     rid = scale_set_id(subscription, resource_group, name)
 
@@ -229,21 +349,46 @@ def hosts_step(clients: AzureClients, subscription: str, resource_group: str, na
         provisioned = [v for v in vms if v.provisioning_state == "Succeeded"]
         available = [h for h in hosts_of(hosts, [v.id for v in vms]) if h.available]
         done = len(vms) == count and len(provisioned) == count and len(available) == count
-        percent = 100.0 * (min(len(provisioned), count) + min(len(available), count)) / (2 * count) if count else None
-        return done, (f"{len(provisioned)}/{count} instances provisioned, {len(available)}/{count} session hosts "
-                      f"Available in {pool}" + ("" if len(vms) <= count else f" ({len(vms) - count} leaving)")), percent
+        percent = (
+            100.0 * (min(len(provisioned), count) + min(len(available), count)) / (2 * count)
+            if count
+            else None
+        )
+        return (
+            done,
+            (
+                f"{len(provisioned)}/{count} instances provisioned, {len(available)}/{count} session hosts "
+                f"Available in {pool}" + ("" if len(vms) <= count else f" ({len(vms) - count} leaving)")
+            ),
+            percent,
+        )
 
     def check(ctx: StepContext) -> bool:
         return condition(session_hosts(clients, pool_subscription, pool_resource_group, pool))[0]
 
     def apply(ctx: StepContext) -> str:
-        return wait_for_hosts(clients, pool_subscription, pool_resource_group, pool, condition, ctx,
-                              interval=interval, timeout=timeout, what=f"{count} session hosts of {name}")
+        return wait_for_hosts(
+            clients,
+            pool_subscription,
+            pool_resource_group,
+            pool,
+            condition,
+            ctx,
+            interval=interval,
+            timeout=timeout,
+            what=f"{count} session hosts of {name}",
+        )
 
-    return Step(name="wait-session-hosts", resource_id=rid, apply=apply, check=check,
-                estimate_seconds=420 if count else 120,
-                description=f"Wait for {count} instance(s) of {name} provisioned and {count} session host(s) "
-                            f"Available in {pool}", intent={"hosts": count, "pool": pool.lower()})
+    return Step(
+        name="wait-session-hosts",
+        resource_id=rid,
+        apply=apply,
+        check=check,
+        estimate_seconds=420 if count else 120,
+        description=f"Wait for {count} instance(s) of {name} provisioned and {count} session host(s) "
+        f"Available in {pool}",
+        intent={"hosts": count, "pool": pool.lower()},
+    )
 
 
 def _image_label(image_id: str) -> str:

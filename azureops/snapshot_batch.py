@@ -37,8 +37,14 @@ class LiftedLocks(Protocol):
 class Batch:
     """The parallel copies of one plan run; results land on the copy steps' rows as they happen."""
 
-    def __init__(self, t: copies.Target, sources: list[snaps.Snap], lift: list[azlocks.Lock], concurrency: int,
-                 lifted: LiftedLocks) -> None:
+    def __init__(
+        self,
+        t: copies.Target,
+        sources: list[snaps.Snap],
+        lift: list[azlocks.Lock],
+        concurrency: int,
+        lifted: LiftedLocks,
+    ) -> None:
         self.t, self.sources, self.lift, self.lifted = t, sources, lift, lifted
         self.concurrency = max(1, concurrency)
         self.futures: dict[str, Future[snaps.Snap]] = {}
@@ -58,17 +64,29 @@ class Batch:
             self._ctx, self.started_at = ctx, time.monotonic()
             stack = ExitStack()
             try:
-                stack.enter_context(azlocks.lifted(self.t.clients, self.t.target_sub, self.lift, note=ctx.note,
-                                                   on_lift=self.lifted.remember, on_restore=self.lifted.forget))
+                stack.enter_context(
+                    azlocks.lifted(
+                        self.t.clients,
+                        self.t.target_sub,
+                        self.lift,
+                        note=ctx.note,
+                        on_lift=self.lifted.remember,
+                        on_restore=self.lifted.forget,
+                    )
+                )
             except BaseException:
                 stack.close()
                 self.done.set()
                 raise
-            pool = ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(self.sources))),
-                                      thread_name_prefix="avd-snapcopy")
+            pool = ThreadPoolExecutor(
+                max_workers=min(self.concurrency, max(1, len(self.sources))),
+                thread_name_prefix="avd-snapcopy",
+            )
             for src in self.sources:
                 self.futures[src.name] = pool.submit(self._copy, src)
-            threading.Thread(target=self._finish, args=(pool, stack), daemon=True, name="avd-snapbatch").start()
+            threading.Thread(
+                target=self._finish, args=(pool, stack), daemon=True, name="avd-snapbatch"
+            ).start()
 
     def _copy(self, src: snaps.Snap) -> snaps.Snap:
         self._row(src.name, status="running", percent=0.0)
@@ -117,11 +135,13 @@ class Batch:
             if not isinstance(err, AvdError):
                 raise err
             ok, bad = len(self.copied), len(self.failed)
-            raise AzureError(f"copying {src.name} failed: {getattr(err, 'message', str(err))} "
-                             f"({ok} copied, {bad} failed; a retry copies only the failed ones)",
-                             code=getattr(err, "code", "") or type(err).__name__,
-                             resource_id=getattr(err, "resource_id", "") or src.id,
-                             next_step=getattr(err, "next_step", "") or "fix the cause, then retry the job") from err
+            raise AzureError(
+                f"copying {src.name} failed: {getattr(err, 'message', str(err))} "
+                f"({ok} copied, {bad} failed; a retry copies only the failed ones)",
+                code=getattr(err, "code", "") or type(err).__name__,
+                resource_id=getattr(err, "resource_id", "") or src.id,
+                next_step=getattr(err, "next_step", "") or "fix the cause, then retry the job",
+            ) from err
         return done_line(src, fut.result())
 
     def join(self) -> None:

@@ -33,8 +33,9 @@ class Target:
     poll_seconds: float = 15.0
 
 
-def wait_usable(t: Target, name: str, progress: Progress, *, deadline_s: float = 6 * 3600,
-                started: Started | None = None) -> Snap:
+def wait_usable(
+    t: Target, name: str, progress: Progress, *, deadline_s: float = 6 * 3600, started: Started | None = None
+) -> Snap:
     """Poll the replica until it is usable; ``copyCompletionError`` or a failed state raise ``AzureError``.
 
     ``started`` (monotonic time of the accepted PUT) means the copy is known to be at 0 %: wait before reading.
@@ -48,21 +49,32 @@ def wait_usable(t: Target, name: str, progress: Progress, *, deadline_s: float =
     while True:
         snap = get_snapshot(compute, t.target_sub, t.target_rg, name, t.budget)
         if snap is None:
-            raise AzureError(f"the replica {name} disappeared while copying", code="NotFound", resource_id=rid,
-                             next_step="retry the job; if it repeats, check who deletes snapshots in the target")
+            raise AzureError(
+                f"the replica {name} disappeared while copying",
+                code="NotFound",
+                resource_id=rid,
+                next_step="retry the job; if it repeats, check who deletes snapshots in the target",
+            )
         if snap.copy_error or snap.provisioning == "Failed":
             if not snap.copy_error:
                 operation_error(t, name, started)
-            raise AzureError(f"copying {name} failed: {snap.copy_error or 'provisioningState Failed'}",
-                             code=snap.copy_error.split(":")[0] or "CopyFailed", resource_id=rid,
-                             next_step="keep the source until the copy is done, then retry the job")
+            raise AzureError(
+                f"copying {name} failed: {snap.copy_error or 'provisioningState Failed'}",
+                code=snap.copy_error.split(":")[0] or "CopyFailed",
+                resource_id=rid,
+                next_step="keep the source until the copy is done, then retry the job",
+            )
         if snap.usable:
             return snap
         progress(snap.percent, f"{name} {snap.percent or 0:.0f}%")
         now, percent = time.monotonic(), snap.percent or 0.0
         if now > give_up:
-            raise AzureError(f"copying {name} did not finish in time", code="CopyTimeout", resource_id=rid,
-                             next_step="check the copy in the portal, then retry the job")
+            raise AzureError(
+                f"copying {name} did not finish in time",
+                code="CopyTimeout",
+                resource_id=rid,
+                next_step="check the copy in the portal, then retry the job",
+            )
         first = first or (now, percent)
         time.sleep(next_poll(first, now, percent, t.poll_seconds))
 
@@ -96,7 +108,8 @@ def put_replica(t: Target, name: str, body: dict[str, Any], progress: Progress) 
     with translated(snapshot_id(t.target_sub, t.target_rg, name)):
         t.budget.take(t.target_sub, "writes")
         compute.snapshots.begin_create_or_update(  # type: ignore[call-overload]  # a JSON body, sent as is
-            t.target_rg, name, body, polling=False, raw_response_hook=hook)
+            t.target_rg, name, body, polling=False, raw_response_hook=hook
+        )
     return Started(time.monotonic(), seen.get("monitor", ""))
 
 
@@ -113,12 +126,17 @@ def operation_error(t: Target, name: str, started: Started | None) -> None:
     err = body.get("error") if isinstance(body, dict) and body.get("status") == "Failed" else None
     if isinstance(err, dict) and err.get("message"):
         code = str(err.get("code") or "OperationFailed")
-        raise AzureError(f"creating {name} failed: {err['message']}", code=code, resource_id=rid,
-                         next_step=NEXT_STEPS.get(code, "read Azure's message, fix the cause, then retry the job"))
+        raise AzureError(
+            f"creating {name} failed: {err['message']}",
+            code=code,
+            resource_id=rid,
+            next_step=NEXT_STEPS.get(code, "read Azure's message, fix the cause, then retry the job"),
+        )
 
 
-def copy_snapshot(t: Target, source: Snap, progress: Progress,
-                  stage: Callable[[Target, Snap, Progress], Snap] | None = None) -> Snap:
+def copy_snapshot(
+    t: Target, source: Snap, progress: Progress, stage: Callable[[Target, Snap, Progress], Snap] | None = None
+) -> Snap:
     """Make (or finish) ``source``'s replica in the target; returns it, usable. Idempotent by provenance."""
     existing = get_snapshot(t.clients.compute(t.target_sub), t.target_sub, t.target_rg, source.name, t.budget)
     if existing is not None and is_replica_of(existing, source):
@@ -128,15 +146,21 @@ def copy_snapshot(t: Target, source: Snap, progress: Progress,
             return wait_usable(t, source.name, progress)
         delete_snapshot(t, existing.name)  # a failed replica of ours: make it again
     elif existing is not None:
-        raise AzureError(f"{t.target_rg}/{source.name} exists and is not a replica of {source.id}",
-                         code="NameTaken", resource_id=existing.id,
-                         next_step="rename or remove that snapshot, then retry")
+        raise AzureError(
+            f"{t.target_rg}/{source.name} exists and is not a replica of {source.id}",
+            code="NameTaken",
+            resource_id=existing.id,
+            next_step="rename or remove that snapshot, then retry",
+        )
     route = route_for(source, t.region)
     if route == "Staging":
         if stage is None:
-            raise AzureError(f"{source.name} is a full snapshot in another region: it needs the staging route",
-                             code="StagingUnavailable", resource_id=source.id,
-                             next_step="make an incremental snapshot of the disk instead, or enable staging")
+            raise AzureError(
+                f"{source.name} is a full snapshot in another region: it needs the staging route",
+                code="StagingUnavailable",
+                resource_id=source.id,
+                next_step="make an incremental snapshot of the disk instead, or enable staging",
+            )
         return stage(t, source, progress)
     started = put_replica(t, source.name, replica_body(source, t.region, route), progress)
     return wait_usable(t, source.name, progress, started=started)

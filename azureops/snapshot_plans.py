@@ -51,8 +51,14 @@ def restore_step(clients: AzureClients, sub: str, lock: azlocks.Lock, lifted: Li
         lifted.forget(lock)
         return f"restored {lock.label()}" if back else f"{lock.label()} went with its resource"
 
-    return Step(name=f"restore-lock:{lock.id.lower()}", resource_id=lock.scope, apply=apply, estimate_seconds=5,
-                description=f"Restore {lock.label()} (lifted by an interrupted run)", intent={"lock": lock.__dict__})
+    return Step(
+        name=f"restore-lock:{lock.id.lower()}",
+        resource_id=lock.scope,
+        apply=apply,
+        estimate_seconds=5,
+        description=f"Restore {lock.label()} (lifted by an interrupted run)",
+        intent={"lock": lock.__dict__},
+    )
 
 
 def copy_step(batch: Batch, t: copies.Target, src: snaps.Snap, replicated: bool, conflict: str) -> Step:
@@ -62,34 +68,63 @@ def copy_step(batch: Batch, t: copies.Target, src: snaps.Snap, replicated: bool,
 
     def apply(ctx: StepContext) -> str:
         if conflict:
-            raise AzureError(conflict, code="NameTaken", resource_id=rid, next_step="rename or remove it, then retry")
+            raise AzureError(
+                conflict, code="NameTaken", resource_id=rid, next_step="rename or remove it, then retry"
+            )
         return batch.wait(ctx, src)
 
-    what = (f"Keep {src.name}: already replicated" if replicated else
-            f"Copy {src.name} ({route}, {gib:.0f} GiB) to {t.region}" + (f" - BLOCKED: {conflict}" if conflict else ""))
-    return Step(name=f"copy:{src.name}", resource_id=rid, description=what, apply=apply,
-                check=lambda ctx: replicated, estimate_seconds=60 + int(gib * 6),
-                intent={"source": src.id.lower(), "created": src.created, "route": route})
+    what = (
+        f"Keep {src.name}: already replicated"
+        if replicated
+        else f"Copy {src.name} ({route}, {gib:.0f} GiB) to {t.region}"
+        + (f" - BLOCKED: {conflict}" if conflict else "")
+    )
+    return Step(
+        name=f"copy:{src.name}",
+        resource_id=rid,
+        description=what,
+        apply=apply,
+        check=lambda ctx: replicated,
+        estimate_seconds=60 + int(gib * 6),
+        intent={"source": src.id.lower(), "created": src.created, "route": route},
+    )
 
 
 def delete_step(batch: Batch, t: copies.Target, replica: snaps.Snap, lift: list[azlocks.Lock]) -> Step:
     def check(ctx: StepContext) -> bool:
-        return snaps.get_snapshot(t.clients.compute(t.target_sub), t.target_sub, t.target_rg, replica.name,
-                                  t.budget) is None
+        return (
+            snaps.get_snapshot(
+                t.clients.compute(t.target_sub), t.target_sub, t.target_rg, replica.name, t.budget
+            )
+            is None
+        )
 
     def apply(ctx: StepContext) -> str:
         batch.join()
         if not copies.source_gone(t, replica):
             return f"kept {replica.name}: its source is back"
-        with azlocks.lifted(t.clients, t.target_sub, lift, note=ctx.note, on_lift=batch.lifted.remember,
-                            on_restore=batch.lifted.forget):
+        with azlocks.lifted(
+            t.clients,
+            t.target_sub,
+            lift,
+            note=ctx.note,
+            on_lift=batch.lifted.remember,
+            on_restore=batch.lifted.forget,
+        ):
             copies.delete_snapshot(t, replica.name)
         return f"deleted {replica.name}"
 
     locks_txt = "; lifts and restores " + ", ".join(lk.label() for lk in lift) if lift else ""
-    return Step(name=f"delete:{replica.name}", resource_id=replica.id, apply=apply, check=check, estimate_seconds=30,
-                description=f"Delete {replica.name} (its source {replica.source_id.rsplit('/', 1)[-1]} is gone)"
-                + locks_txt, intent={"source": replica.source_id.lower(), "lift": [lk.id.lower() for lk in lift]})
+    return Step(
+        name=f"delete:{replica.name}",
+        resource_id=replica.id,
+        apply=apply,
+        check=check,
+        estimate_seconds=30,
+        description=f"Delete {replica.name} (its source {replica.source_id.rsplit('/', 1)[-1]} is gone)"
+        + locks_txt,
+        intent={"source": replica.source_id.lower(), "lift": [lk.id.lower() for lk in lift]},
+    )
 
 
 def summary_step(batch: Batch, t: copies.Target, skipped: int, deletes: int, notes: list[str]) -> Step:
@@ -99,16 +134,32 @@ def summary_step(batch: Batch, t: copies.Target, skipped: int, deletes: int, not
             ctx.note(note)
         moved = sum(s.size_bytes for s in batch.copied)
         took = format_seconds(time.monotonic() - batch.started_at) if batch.futures else "0s"
-        return (f"copied {len(batch.copied)}, skipped {skipped}, deleted {deletes}, failed {len(batch.failed)},"
-                f" {moved / 1024**3:.0f} GiB, {took}")
+        return (
+            f"copied {len(batch.copied)}, skipped {skipped}, deleted {deletes}, failed {len(batch.failed)},"
+            f" {moved / 1024**3:.0f} GiB, {took}"
+        )
 
     text = "Summary" + (": " + "; ".join(notes) if notes else "")
-    return Step(name="summary", resource_id="", description=text[:2900], apply=apply, estimate_seconds=1,
-                intent={"lift": [lk.id.lower() for lk in batch.lift]})
+    return Step(
+        name="summary",
+        resource_id="",
+        description=text[:2900],
+        apply=apply,
+        estimate_seconds=1,
+        intent={"lift": [lk.id.lower() for lk in batch.lift]},
+    )
 
 
-def sync_plan(p: Profile, t: copies.Target, lifted: LiftedLocks, *, only: str | None, verb: str, kind: str,
-              deletions: bool = True) -> Plan:
+def sync_plan(
+    p: Profile,
+    t: copies.Target,
+    lifted: LiftedLocks,
+    *,
+    only: str | None,
+    verb: str,
+    kind: str,
+    deletions: bool = True,
+) -> Plan:
     """The plan for a sync (``only`` None) or for one named snapshot; ``deletions=False`` copies only."""
     src_compute = t.clients.compute(p.source_subscription)
     if only is None:
@@ -116,20 +167,30 @@ def sync_plan(p: Profile, t: copies.Target, lifted: LiftedLocks, *, only: str | 
     else:
         one = snaps.get_snapshot(src_compute, p.source_subscription, p.source_resource_group, only, t.budget)
         if one is None:
-            raise UsageError(f"there is no snapshot {only!r} in {p.source_resource_group}",
-                             hint=f"/avd snapshots sync {p.name} --dry-run lists what the profile sees")
+            raise UsageError(
+                f"there is no snapshot {only!r} in {p.source_resource_group}",
+                hint=f"/avd snapshots sync {p.name} --dry-run lists what the profile sees",
+            )
         sources = [one]
-    targets = snaps.list_snapshots(t.clients.compute(p.target_subscription), p.target_subscription,
-                                   p.target_resource_group, t.budget)
+    targets = snaps.list_snapshots(
+        t.clients.compute(p.target_subscription), p.target_subscription, p.target_resource_group, t.budget
+    )
     scope = f"/subscriptions/{p.source_subscription}/resourceGroups/{p.source_resource_group}"
-    d = snaps.diff(sources, targets, source_scope=scope, tag=p.tag if only is None else None,
-                   allow_empty_source=p.allow_empty_source)
+    d = snaps.diff(
+        sources,
+        targets,
+        source_scope=scope,
+        tag=p.tag if only is None else None,
+        allow_empty_source=p.allow_empty_source,
+    )
     if only is not None or not p.sync or not deletions:
         d.orphans = []
     regions = sorted({s.location for s in d.candidates})
     if len(regions) > 1:
-        raise UsageError(f"the source snapshots are in several regions ({', '.join(regions)})",
-                         hint="split them into one profile per source region")
+        raise UsageError(
+            f"the source snapshots are in several regions ({', '.join(regions)})",
+            hint="split them into one profile per source region",
+        )
     if regions:
         snaps.validate_mode(p.mode, p.source_subscription, p.target_subscription, regions[0], p.target_region)
     found = azlocks.find(t.clients, p.target_subscription, p.target_resource_group)
@@ -144,15 +205,21 @@ def sync_plan(p: Profile, t: copies.Target, lifted: LiftedLocks, *, only: str | 
     if copy_lift:
         notes.append("copies lift and then restore " + ", ".join(lk.label() for lk in copy_lift))
     batch = Batch(t, todo, copy_lift, p.concurrency, lifted)
-    steps = [restore_step(t.clients, p.target_subscription, lk, lifted)
-             for lk in lifted.leftover(p.target_subscription, p.target_resource_group)]
+    steps = [
+        restore_step(t.clients, p.target_subscription, lk, lifted)
+        for lk in lifted.leftover(p.target_subscription, p.target_resource_group)
+    ]
     for src in d.candidates:
-        steps.append(copy_step(batch, t, src, src.id.lower() in d.replicated, d.conflicts.get(src.id.lower(), "")))
+        steps.append(
+            copy_step(batch, t, src, src.id.lower() in d.replicated, d.conflicts.get(src.id.lower(), ""))
+        )
     steps += [delete_step(batch, t, o, lifts[o.name]) for o in d.orphans]
     steps.append(summary_step(batch, t, len(d.replicated), len(d.orphans), notes))
     for step in steps:
         if step.name.startswith("copy:"):
             batch.rows[step.name[5:]] = step.name
-    title = (f"Snapshots {p.name}: {len(todo)} to copy, {len(d.replicated)} replicated, "
-             f"{len(d.orphans)} to delete -> {p.target_resource_group} ({p.target_region})")
+    title = (
+        f"Snapshots {p.name}: {len(todo)} to copy, {len(d.replicated)} replicated, "
+        f"{len(d.orphans)} to delete -> {p.target_resource_group} ({p.target_region})"
+    )
     return Plan(kind=kind, title=title, steps=tuple(steps), verb=verb, summary="; ".join(notes))

@@ -75,9 +75,12 @@ class Snap:
     @property
     def usable(self) -> bool:
         """Provisioned, copy finished and readable."""
-        return (self.provisioning == "Succeeded" and not self.copy_error
-                and (self.percent is None or self.percent >= 100)
-                and self.access_state not in ("Pending", "Unknown"))
+        return (
+            self.provisioning == "Succeeded"
+            and not self.copy_error
+            and (self.percent is None or self.percent >= 100)
+            and self.access_state not in ("Pending", "Unknown")
+        )
 
 
 def read(model: Any) -> Snap:
@@ -85,11 +88,18 @@ def read(model: Any) -> Snap:
     created = model.time_created
     err = model.copy_completion_error
     return Snap(
-        id=str(model.id), name=str(model.name), location=region_key(str(model.location)),
-        incremental=bool(model.incremental), sku=_s(model.sku.name if model.sku else "Standard_LRS"),
-        os_type=_s(model.os_type), hyper_v=_s(model.hyper_v_generation),
-        created=created.astimezone(UTC).isoformat(timespec="seconds") if isinstance(created, datetime) else "",
-        size_bytes=int(model.disk_size_bytes or (model.disk_size_gb or 0) * 1024**3), tags=dict(model.tags or {}),
+        id=str(model.id),
+        name=str(model.name),
+        location=region_key(str(model.location)),
+        incremental=bool(model.incremental),
+        sku=_s(model.sku.name if model.sku else "Standard_LRS"),
+        os_type=_s(model.os_type),
+        hyper_v=_s(model.hyper_v_generation),
+        created=created.astimezone(UTC).isoformat(timespec="seconds")
+        if isinstance(created, datetime)
+        else "",
+        size_bytes=int(model.disk_size_bytes or (model.disk_size_gb or 0) * 1024**3),
+        tags=dict(model.tags or {}),
         provisioning=_s(model.provisioning_state) or "Succeeded",
         percent=float(model.completion_percent) if model.completion_percent is not None else None,
         access_state=_s(model.snapshot_access_state),
@@ -97,7 +107,9 @@ def read(model: Any) -> Snap:
     )
 
 
-def list_snapshots(compute: ComputeManagementClient, sub: str, rg: str, budget: Budget | None = None) -> list[Snap]:
+def list_snapshots(
+    compute: ComputeManagementClient, sub: str, rg: str, budget: Budget | None = None
+) -> list[Snap]:
     """Every snapshot in ``rg``, all pages; any failure (a throttled or broken page too) raises."""
     with translated(f"/subscriptions/{sub}/resourceGroups/{rg}"):
         if budget:
@@ -105,7 +117,9 @@ def list_snapshots(compute: ComputeManagementClient, sub: str, rg: str, budget: 
         return [read(m) for m in compute.snapshots.list_by_resource_group(rg)]
 
 
-def get_snapshot(compute: ComputeManagementClient, sub: str, rg: str, name: str, budget: Budget | None = None) -> Snap | None:
+def get_snapshot(
+    compute: ComputeManagementClient, sub: str, rg: str, name: str, budget: Budget | None = None
+) -> Snap | None:
     """The snapshot, or ``None`` when Azure says 404."""
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -126,24 +140,31 @@ def matches_tag(snap: Snap, tag: tuple[str, str] | None) -> bool:
 
 
 def is_replica_of(target: Snap, source: Snap) -> bool:
-    return (target.source_id.lower() == source.id.lower() and target.tag(TAG_SOURCE_CREATED) == source.created)
+    return target.source_id.lower() == source.id.lower() and target.tag(TAG_SOURCE_CREATED) == source.created
 
 
-def validate_mode(mode: str, source_sub: str, target_sub: str, source_region: str, target_region: str) -> None:
+def validate_mode(
+    mode: str, source_sub: str, target_sub: str, source_region: str, target_region: str
+) -> None:
     """``UsageError`` when the profile's mode does not describe what the subscriptions and regions are."""
     same_sub = source_sub.lower() == target_sub.lower()
     same_region = region_key(source_region) == region_key(target_region)
-    actual = ("SameSub" if same_sub else "DifferentSub") + ("SameRegion" if same_region else "DifferentRegion")
+    actual = ("SameSub" if same_sub else "DifferentSub") + (
+        "SameRegion" if same_region else "DifferentRegion"
+    )
     if actual == "SameSubSameRegion":
-        raise UsageError("the profile's source and target are in the same subscription and region "
-                         f"({source_region}): there is nothing to replicate to",
-                         hint="point target_subscription or target_region somewhere else")
+        raise UsageError(
+            "the profile's source and target are in the same subscription and region "
+            f"({source_region}): there is nothing to replicate to",
+            hint="point target_subscription or target_region somewhere else",
+        )
     if mode != actual:
         raise UsageError(
             f"the profile says mode = {mode} but the source snapshots are in {source_region} "
             f"(read from Azure) and the target is {target_region}, "
             f"{'the same' if same_sub else 'another'} subscription: that is {actual}",
-            hint=f"set mode = \"{actual}\" in the profile, or fix target_region / target_subscription")
+            hint=f'set mode = "{actual}" in the profile, or fix target_region / target_subscription',
+        )
 
 
 def route_for(source: Snap, target_region: str) -> str:
@@ -158,15 +179,19 @@ def replica_tags(source: Snap) -> dict[str, str]:
     return {**tags, TAG_SOURCE_ID: source.id, TAG_SOURCE_CREATED: source.created, TAG_MANAGED: MANAGED_BY}
 
 
-def replica_body(source: Snap, target_region: str, route: str, *, import_uri: str = "",
-                 storage_id: str = "") -> dict[str, Any]:
+def replica_body(
+    source: Snap, target_region: str, route: str, *, import_uri: str = "", storage_id: str = ""
+) -> dict[str, Any]:
     """The PUT body (REST camelCase): SKU, OS type, Hyper-V generation and tags kept, provenance added."""
     creation: dict[str, Any] = {"createOption": "Import" if route == "Staging" else route}
     if route == "Staging":
         creation.update(sourceUri=import_uri, storageAccountId=storage_id)
     else:
         creation["sourceResourceId"] = source.id
-    props: dict[str, Any] = {"creationData": creation, "incremental": source.incremental or route == "CopyStart"}
+    props: dict[str, Any] = {
+        "creationData": creation,
+        "incremental": source.incremental or route == "CopyStart",
+    }
     if source.os_type:
         props["osType"] = source.os_type
     if source.hyper_v:
@@ -174,7 +199,12 @@ def replica_body(source: Snap, target_region: str, route: str, *, import_uri: st
     if route == "Staging":
         props["diskSizeGB"] = max(1, source.size_bytes // 1024**3)
     location = source.location if route == "Copy" else region_key(target_region)
-    return {"location": location, "sku": {"name": source.sku}, "tags": replica_tags(source), "properties": props}
+    return {
+        "location": location,
+        "sku": {"name": source.sku},
+        "tags": replica_tags(source),
+        "properties": props,
+    }
 
 
 @dataclass
@@ -188,8 +218,14 @@ class Diff:
     notes: list[str]
 
 
-def diff(sources: list[Snap], targets: list[Snap], *, source_scope: str, tag: tuple[str, str] | None,
-         allow_empty_source: bool) -> Diff:
+def diff(
+    sources: list[Snap],
+    targets: list[Snap],
+    *,
+    source_scope: str,
+    tag: tuple[str, str] | None,
+    allow_empty_source: bool,
+) -> Diff:
     """Compare listings. Only replicas whose provenance points into ``source_scope`` are ever orphans."""
     candidates = sorted((s for s in sources if matches_tag(s, tag)), key=lambda s: (s.created, s.name))
     by_source = {t.source_id.lower(): t for t in targets if t.source_id}
@@ -202,17 +238,25 @@ def diff(sources: list[Snap], targets: list[Snap], *, source_scope: str, tag: tu
             continue
         clash = by_name.get(s.name.lower())
         if clash is not None and not (replica is not None and clash.id.lower() == replica.id.lower()):
-            conflicts[s.id.lower()] = (f"target {clash.name} exists and is not a replica of this source "
-                                       "(no matching avdops-source-id/-created tags); rename or remove it")
+            conflicts[s.id.lower()] = (
+                f"target {clash.name} exists and is not a replica of this source "
+                "(no matching avdops-source-id/-created tags); rename or remove it"
+            )
     present = {s.id.lower() for s in sources}
     scope = source_scope.lower().rstrip("/") + "/"
     mine = [t for t in targets if t.tag(TAG_MANAGED) == MANAGED_BY and t.source_id.lower().startswith(scope)]
-    orphans = [t for t in mine if t.source_id.lower() not in present
-               or not any(is_replica_of(t, s) for s in sources if s.id.lower() == t.source_id.lower())]
+    orphans = [
+        t
+        for t in mine
+        if t.source_id.lower() not in present
+        or not any(is_replica_of(t, s) for s in sources if s.id.lower() == t.source_id.lower())
+    ]
     notes = []
     if not sources and orphans and not allow_empty_source:
-        notes.append(f"the source listing is empty but {len(orphans)} replica(s) exist: nothing will be deleted "
-                     "(set allow_empty_source = true in the profile if the source really is empty)")
+        notes.append(
+            f"the source listing is empty but {len(orphans)} replica(s) exist: nothing will be deleted "
+            "(set allow_empty_source = true in the profile if the source really is empty)"
+        )
         orphans = []
     return Diff(candidates, replicated, orphans, conflicts, notes)
 
@@ -239,4 +283,3 @@ class Budget:
                 self._state[(sub.lower(), kind)] = (tokens, now)
                 wait = (1.0 - tokens) / rate
             time.sleep(wait)
-

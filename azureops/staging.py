@@ -59,17 +59,32 @@ def create_account(t: Target, name: str, source: Snap) -> str:
         except ResourceNotFoundError:
             existing = None
         if existing is not None and not _ours(existing):
-            raise AzureError(f"storage account {name} exists and is not a staging account of this bot",
-                             code="NameTaken", resource_id=rid, next_step="remove or rename it, then retry")
+            raise AzureError(
+                f"storage account {name} exists and is not a staging account of this bot",
+                code="NameTaken",
+                resource_id=rid,
+                next_step="remove or rename it, then retry",
+            )
         t.budget.take(t.target_sub, "writes")
-        body = {"location": t.region, "kind": "StorageV2", "sku": {"name": "Standard_LRS"},
-                "tags": {TAG_MANAGED: MANAGED_BY, TAG_PURPOSE: PURPOSE, TAG_SOURCE_ID: source.id},
-                "properties": {"allowBlobPublicAccess": False, "allowSharedKeyAccess": False,
-                               "minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": True}}
+        body = {
+            "location": t.region,
+            "kind": "StorageV2",
+            "sku": {"name": "Standard_LRS"},
+            "tags": {TAG_MANAGED: MANAGED_BY, TAG_PURPOSE: PURPOSE, TAG_SOURCE_ID: source.id},
+            "properties": {
+                "allowBlobPublicAccess": False,
+                "allowSharedKeyAccess": False,
+                "minimumTlsVersion": "TLS1_2",
+                "supportsHttpsTrafficOnly": True,
+            },
+        }
         account = res.begin_create_or_update_by_id(rid, body, api_version=STORAGE_API).result()
         t.budget.take(t.target_sub, "writes")
-        res.begin_create_or_update_by_id(f"{rid}/blobServices/default/containers/{CONTAINER}",
-                                         {"properties": {"publicAccess": "None"}}, api_version=STORAGE_API).result()
+        res.begin_create_or_update_by_id(
+            f"{rid}/blobServices/default/containers/{CONTAINER}",
+            {"properties": {"publicAccess": "None"}},
+            api_version=STORAGE_API,
+        ).result()
     return str(cast(dict[str, Any], account.properties)["primaryEndpoints"]["blob"])
 
 
@@ -81,27 +96,39 @@ def delete_account(t: Target, name: str) -> None:
 
 
 def _blob_client(t: Target) -> PipelineClient[HttpRequest, Any]:
-    policies = [HeadersPolicy({"x-ms-version": BLOB_API}), ReleasingRetryPolicy(retry_total=3),
-                BearerTokenCredentialPolicy(t.clients.credential, STORAGE_SCOPE)]
-    return PipelineClient("https://storage.invalid", policies=policies, connection_verify=t.clients.connection_verify)
+    policies = [
+        HeadersPolicy({"x-ms-version": BLOB_API}),
+        ReleasingRetryPolicy(retry_total=3),
+        BearerTokenCredentialPolicy(t.clients.credential, STORAGE_SCOPE),
+    ]
+    return PipelineClient(
+        "https://storage.invalid", policies=policies, connection_verify=t.clients.connection_verify
+    )
 
 
 def copy_blob(t: Target, sas: str, blob_url: str, progress: Progress, label: str) -> None:
     """Server-side Copy Blob from the SAS; waits for ``x-ms-copy-status: success``."""
     with _blob_client(t) as client:
-        resp = client.send_request(HttpRequest("PUT", blob_url, headers={"x-ms-copy-source": sas,
-                                                                         "Content-Length": "0"}))
+        resp = client.send_request(
+            HttpRequest("PUT", blob_url, headers={"x-ms-copy-source": sas, "Content-Length": "0"})
+        )
         if resp.status_code not in (201, 202):
-            raise AzureError(f"the staging blob copy for {label} was refused (HTTP {resp.status_code})",
-                             code="BlobCopyRefused", next_step="check the bot's Storage Blob Data Contributor role")
+            raise AzureError(
+                f"the staging blob copy for {label} was refused (HTTP {resp.status_code})",
+                code="BlobCopyRefused",
+                next_step="check the bot's Storage Blob Data Contributor role",
+            )
         while True:
             head = client.send_request(HttpRequest("HEAD", blob_url))
             state = head.headers.get("x-ms-copy-status", "")
             if state == "success":
                 return
             if state not in ("pending", ""):
-                raise AzureError(f"the staging blob copy for {label} ended {state}", code="BlobCopyFailed",
-                                 next_step="retry the job")
+                raise AzureError(
+                    f"the staging blob copy for {label} ended {state}",
+                    code="BlobCopyFailed",
+                    next_step="retry the job",
+                )
             done, _, total = head.headers.get("x-ms-copy-progress", "0/1").partition("/")
             progress(100.0 * int(done or 0) / max(1, int(total or 1)) / 2, f"{label} staging copy")
             time.sleep(t.poll_seconds)
@@ -118,12 +145,19 @@ def stage_and_import(t: Target, source: Snap, progress: Progress) -> Snap:
         with translated(source.id):
             t.budget.take(src_sub, "writes")
             poller = compute.snapshots.begin_grant_access(
-                src_rg, source.name, GrantAccessData(access="Read", duration_in_seconds=3600, file_format="VHD"))
+                src_rg,
+                source.name,
+                GrantAccessData(access="Read", duration_in_seconds=3600, file_format="VHD"),
+            )
             granted = True
             sas = str(poller.result().access_sas or "")
         if not sas:
-            raise AzureError(f"Azure granted no read access to {source.name}", code="NoAccessSas",
-                             resource_id=source.id, next_step="retry the job")
+            raise AzureError(
+                f"Azure granted no read access to {source.name}",
+                code="NoAccessSas",
+                resource_id=source.id,
+                next_step="retry the job",
+            )
         progress(2.0, f"{source.name}: staging account")
         created = True
         endpoint = create_account(t, name, source)
@@ -132,8 +166,13 @@ def stage_and_import(t: Target, source: Snap, progress: Progress) -> Snap:
         _revoke(t, compute, src_sub, src_rg, source)
         granted = False
         progress(50.0, f"{source.name}: importing")
-        body = replica_body(source, t.region, "Staging", import_uri=f"{endpoint.rstrip('/')}/{CONTAINER}/"
-                            f"{source.name}.vhd", storage_id=account_id(t, name))
+        body = replica_body(
+            source,
+            t.region,
+            "Staging",
+            import_uri=f"{endpoint.rstrip('/')}/{CONTAINER}/{source.name}.vhd",
+            storage_id=account_id(t, name),
+        )
         return wait_usable(t, source.name, progress, started=put_replica(t, source.name, body, progress))
     finally:
         try:

@@ -51,7 +51,9 @@ from sim.slack.chat import block_actions_payload, interactivity_body, signed_req
 TEXTS = {"help": "help", "status": "status", "failover start": "failover start dr"}
 CASES = ("help", "status", "failover start", "approve")
 LEAD, OPS, CHANNEL = "U0LEAD1", "U0OPS1", "C0INCIDENT"
-TRIGGERS = itertools.count(1)  # Slack's trigger_id is unique per interaction; the bot refuses a repeat as a replay
+TRIGGERS = itertools.count(
+    1
+)  # Slack's trigger_id is unique per interaction; the bot refuses a repeat as a replay
 
 
 def trigger() -> str:
@@ -66,8 +68,12 @@ def serve_bare(slack_url: str) -> int:
     from bot.app import LISTENER_THREADS
     from bot.slack.server import BotServer
 
-    app = App(name="bare", client=WebClient(token="xoxb-sandbox-token", base_url=slack_url), signing_secret=SECRET,
-              listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS))
+    app = App(
+        name="bare",
+        client=WebClient(token="xoxb-sandbox-token", base_url=slack_url),
+        signing_secret=SECRET,
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS),
+    )
 
     @app.command("/avd")
     def only_ack(ack: Ack) -> None:
@@ -117,8 +123,12 @@ class Bodies:
         user = LEAD if case == "approve" else OPS
         urls = self.doubles.call("response_urls", channel=CHANNEL, user=user, n=n)
         if case != "approve":
-            return [slash_command_body(TEXTS[case], user=OPS, channel=CHANNEL, response_url=u, trigger_id=trigger())
-                    for u in urls]
+            return [
+                slash_command_body(
+                    TEXTS[case], user=OPS, channel=CHANNEL, response_url=u, trigger_id=trigger()
+                )
+                for u in urls
+            ]
         if for_bot:
             pairs = approve_kit.seed_approvals(self.db_path, self.next_job, n)
             self.next_job += n
@@ -126,16 +136,33 @@ class Bodies:
             pairs = [(f"bare{k:07d}", f"1700000000.{k:06d}") for k in range(n)]
         out = []
         for (approval_id, ts), url in zip(pairs, urls, strict=True):
-            button = {"action_id": APPROVE, "value": approval_id, "style": "primary",
-                      "text": {"type": "plain_text", "text": "Approve"}}
-            payload = block_actions_payload({"ts": ts, "text": "", "blocks": []}, "engine:approval", button,
-                                            user=LEAD, channel=CHANNEL, response_url=url, trigger_id=trigger())
+            button = {
+                "action_id": APPROVE,
+                "value": approval_id,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Approve"},
+            }
+            payload = block_actions_payload(
+                {"ts": ts, "text": "", "blocks": []},
+                "engine:approval",
+                button,
+                user=LEAD,
+                channel=CHANNEL,
+                response_url=url,
+                trigger_id=trigger(),
+            )
             out.append(interactivity_body(payload))
         return out
 
 
-def run_cell(urls: dict[str, str], make: Callable[[int, str], list[str]], pids: list[int], concurrency: int,
-             rounds: int, n: int) -> tuple[dict[str, list[float]], list[float], list[float]]:
+def run_cell(
+    urls: dict[str, str],
+    make: Callable[[int, str], list[str]],
+    pids: list[int],
+    concurrency: int,
+    rounds: int,
+    n: int,
+) -> tuple[dict[str, list[float]], list[float], list[float]]:
     """Interleaved rounds; returns pooled samples and the per-round p50 and p99 ratios bot/bare."""
     pooled: dict[str, list[float]] = {"bot": [], "bare": []}
     r50, r99 = [], []
@@ -156,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds per cell")
     parser.add_argument("--n1", type=int, default=30, help="requests per server per round at concurrency 1")
-    parser.add_argument("--n20", type=int, default=200, help="requests per server per round at concurrency 20")
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
+    parser.add_argument(
+        "--n20", type=int, default=200, help="requests per server per round at concurrency 20"
+    )
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES)
+    )
     parser.add_argument("--serve-bare", metavar="SLACK_URL", help=argparse.SUPPRESS)
     add_json_option(parser)
     args = parser.parse_args(argv)
@@ -166,10 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in args.cases.split(",") if c]
     work = workdir("bench-ack-")
     doubles = DoublesProcess(arm=True, arm_throttle_off=True)
-    bot = BotProcess(bot_env(work, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"]), work,
-                     capabilities="bench.approve_kit")
-    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", doubles.info["slack"]], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    bot = BotProcess(
+        bot_env(work, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"]),
+        work,
+        capabilities="bench.approve_kit",
+    )
+    bare = subprocess.Popen(
+        [sys.executable, __file__, "--serve-bare", doubles.info["slack"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     report = Report("ack latency (bench/ack.py)")
     try:
         bot.start()
@@ -177,33 +215,61 @@ def main(argv: list[str] | None = None) -> int:
         urls = {"bot": bot.url, "bare": json.loads(bare.stdout.readline())["url"]}
         pids = [bot.pid, bare.pid, doubles.pid]
         bodies = Bodies(doubles, str(work / "avd.db"))
-        print(f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
-              f"per server per round; {machine()}")
+        print(
+            f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
+            f"per server per round; {machine()}"
+        )
         print(f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for case in cases:
             for name in ("bot", "bare"):  # warm up both on this case
                 measure(urls[name], bodies.make(case, 40, for_bot=name == "bot"), 5)
             for concurrency, n in ((1, args.n1), (20, args.n20)):
+
                 def make(k: int, server: str, c: str = case) -> list[str]:
                     return bodies.make(c, k, for_bot=server == "bot")
 
                 pooled, r50, r99 = run_cell(urls, make, pids, concurrency, args.rounds, n)
                 for name in ("bot", "bare"):
                     s = pooled[name]
-                    print(f"{case:>15} {concurrency:>4} {name:>6} {pct(s, .5) * 1e3:>8.2f} {pct(s, .99) * 1e3:>8.2f} "
-                          f"{max(s) * 1e3:>8.2f}")
+                    print(
+                        f"{case:>15} {concurrency:>4} {name:>6} {pct(s, 0.5) * 1e3:>8.2f} {pct(s, 0.99) * 1e3:>8.2f} "
+                        f"{max(s) * 1e3:>8.2f}"
+                    )
                 label = f"ack {case} c={concurrency}"
                 ratio99 = pct(pooled["bot"], 0.99) / pct(pooled["bare"], 0.99)
                 ratio50 = pct(pooled["bot"], 0.5) / pct(pooled["bare"], 0.5)
-                print(f"{case:>15} {concurrency:>4} {'ratio':>6} {ratio50:>8.3f} {ratio99:>8.3f}   per-round p99 "
-                      f"ratios {min(r99):.2f}..{max(r99):.2f}, median {statistics.median(r99):.3f}")
-                report.add(figure(f"{label} p99 ratio bot/bare, pooled", ratio99, "x", at_most=1.1,
-                                  note=f"n={len(pooled['bot'])}"))
-                report.add(figure(f"{label} p99 ratio, median of rounds", statistics.median(r99), "x", at_most=1.1,
-                                  note=f"{len(r99)} rounds, {min(r99):.2f}..{max(r99):.2f}"))
+                print(
+                    f"{case:>15} {concurrency:>4} {'ratio':>6} {ratio50:>8.3f} {ratio99:>8.3f}   per-round p99 "
+                    f"ratios {min(r99):.2f}..{max(r99):.2f}, median {statistics.median(r99):.3f}"
+                )
+                report.add(
+                    figure(
+                        f"{label} p99 ratio bot/bare, pooled",
+                        ratio99,
+                        "x",
+                        at_most=1.1,
+                        note=f"n={len(pooled['bot'])}",
+                    )
+                )
+                report.add(
+                    figure(
+                        f"{label} p99 ratio, median of rounds",
+                        statistics.median(r99),
+                        "x",
+                        at_most=1.1,
+                        note=f"{len(r99)} rounds, {min(r99):.2f}..{max(r99):.2f}",
+                    )
+                )
                 report.add(figure(f"{label} p50 ratio, median of rounds", statistics.median(r50), "x"))
-                report.add(figure(f"{label} bot worst latency", max(pooled["bot"]) * 1e3, "ms", at_most=1000,
-                                  note=f"p99 {pct(pooled['bot'], .99) * 1e3:.1f} ms"))
+                report.add(
+                    figure(
+                        f"{label} bot worst latency",
+                        max(pooled["bot"]) * 1e3,
+                        "ms",
+                        at_most=1000,
+                        note=f"p99 {pct(pooled['bot'], 0.99) * 1e3:.1f} ms",
+                    )
+                )
     finally:
         if bare.stdin is not None:
             bare.stdin.close()

@@ -35,8 +35,9 @@ def build_plan(runtime: Any, op: ops.Operation, now: datetime) -> Plan:
 CAPABILITY = Capability(name=KIND, plans={KIND: build_plan})
 
 
-def seed_approvals(db_path: str, first: int, count: int, *, channel: str = "C0INCIDENT",
-                   requester: str = "U0OPS1") -> list[tuple[str, str]]:
+def seed_approvals(
+    db_path: str, first: int, count: int, *, channel: str = "C0INCIDENT", requester: str = "U0OPS1"
+) -> list[tuple[str, str]]:
     """Create ``count`` jobs awaiting approval (numbered from ``first``); returns (approval id, card ts) pairs."""
     store = Store(db_path)
     now = datetime.now(UTC)
@@ -45,15 +46,32 @@ def seed_approvals(db_path: str, first: int, count: int, *, channel: str = "C0IN
         for n in range(first, first + count):
             op = ops.Scale(target=f"bench-{n}", count=1)
             plan = build_plan(None, op, now)
-            job_id = jobs.create_job(store, plan=plan, op=op, requested_by=requester, channel=channel,
-                                     status=jobs.AWAITING, now=now, kind=KIND)
+            job_id = jobs.create_job(
+                store,
+                plan=plan,
+                op=op,
+                requested_by=requester,
+                channel=channel,
+                status=jobs.AWAITING,
+                now=now,
+                kind=KIND,
+            )
             approval_id, ts = f"bench{n:07d}", f"1700000000.{n:06d}"
             with store.transaction() as db:
-                db.table("approvals").insert({
-                    "id": approval_id, "job_id": job_id, "requester": requester, "status": "pending",
-                    "expires_at": jobs.iso(now + timedelta(hours=2)), "channel": channel, "plan_hash": plan.hash(),
-                    "created_at": jobs.iso(now), "verb": plan.policy_verb, "message_ts": ts,
-                })
+                db.table("approvals").insert(
+                    {
+                        "id": approval_id,
+                        "job_id": job_id,
+                        "requester": requester,
+                        "status": "pending",
+                        "expires_at": jobs.iso(now + timedelta(hours=2)),
+                        "channel": channel,
+                        "plan_hash": plan.hash(),
+                        "created_at": jobs.iso(now),
+                        "verb": plan.policy_verb,
+                        "message_ts": ts,
+                    }
+                )
             out.append((approval_id, ts))
     finally:
         store.close()

@@ -59,36 +59,54 @@ def add_versions(sim: AzureSim) -> None:
     seed = sim.store.get(f"{GALLERY}/images/Win11MultiS/versions/{SEED_VERSION}")
     assert seed is not None
     for name in versions()[1:]:
-        doc = gallery.make_version(sim, f"{GALLERY}/images/Win11MultiS/versions/{name}", "westeurope", {
-            "storageProfile": seed["properties"]["storageProfile"],
-            "safetyProfile": {"allowDeletionOfReplicatedLocations": False}})
+        doc = gallery.make_version(
+            sim,
+            f"{GALLERY}/images/Win11MultiS/versions/{name}",
+            "westeurope",
+            {
+                "storageProfile": seed["properties"]["storageProfile"],
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": False},
+            },
+        )
         doc["properties"]["publishingProfile"]["targetRegions"] = [
-            {"name": "West Europe", "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS",
-             "excludeFromLatest": False}]
+            {
+                "name": "West Europe",
+                "regionalReplicaCount": 1,
+                "storageAccountType": "Standard_LRS",
+                "excludeFromLatest": False,
+            }
+        ]
         doc["properties"]["provisioningState"] = "Succeeded"
-        doc["_sim"] = {"replicas": {"westeurope": {"start": 0.0, "end": 0.0, "state": "Completed", "progress": 100,
-                                                   "details": ""}}}
+        doc["_sim"] = {
+            "replicas": {
+                "westeurope": {"start": 0.0, "end": 0.0, "state": "Completed", "progress": 100, "details": ""}
+            }
+        }
         sim.store.put(doc)
 
 
 def config_text() -> str:
     text = Path(example_config()).read_text(encoding="utf-8")
     for n in range(1, SYNCS + 1):
-        text += (f'\n[snapshot_profiles.burst-{n}]\nsource_subscription = "{SUB1}"\nsource_resource_group = "GOLD-VDA"\n'
-                 f'target_subscription = "{SUB2}"\ntarget_resource_group = "SNAPB{n}"\ntarget_region = "uksouth"\n'
-                 'mode = "DifferentSubDifferentRegion"\ntag_filter = "SnapReplicate=Replicate"\nsync = true\n'
-                 'schedule = ""\nconcurrency = 5\n')
+        text += (
+            f'\n[snapshot_profiles.burst-{n}]\nsource_subscription = "{SUB1}"\nsource_resource_group = "GOLD-VDA"\n'
+            f'target_subscription = "{SUB2}"\ntarget_resource_group = "SNAPB{n}"\ntarget_region = "uksouth"\n'
+            'mode = "DifferentSubDifferentRegion"\ntag_filter = "SnapReplicate=Replicate"\nsync = true\n'
+            'schedule = ""\nconcurrency = 5\n'
+        )
     return text
 
 
 def commands() -> list[str]:
-    lines = [f"/avd replicas add {REGIONS[n % len(REGIONS)]} Win11MultiS/{v}" for n, v in enumerate(versions())]
+    lines = [
+        f"/avd replicas add {REGIONS[n % len(REGIONS)]} Win11MultiS/{v}" for n, v in enumerate(versions())
+    ]
     lines += [f"/avd snapshots sync burst-{n}" for n in range(1, SYNCS + 1)]
     lines += ["/avd scale primary 3", "/avd scale dr 2"]
     order: list[str] = []  # interleave the kinds, as a busy channel would
-    for group in zip(lines[:SYNCS], lines[REPLICAS:REPLICAS + SYNCS], strict=True):
+    for group in zip(lines[:SYNCS], lines[REPLICAS : REPLICAS + SYNCS], strict=True):
         order += group
-    return order + lines[SYNCS:REPLICAS] + lines[REPLICAS + SYNCS:]
+    return order + lines[SYNCS:REPLICAS] + lines[REPLICAS + SYNCS :]
 
 
 def _secs(iso: object) -> float:
@@ -107,9 +125,15 @@ def approve_new_cards(chat: Chat, slack: SlackSim, clicked: set[str]) -> None:
         for block_id, button in buttons(message.get("blocks") or []):
             if (button.get("text") or {}).get("text") == "Approve":
                 clicked.add(message["ts"])
-                payload = block_actions_payload(message, block_id, button, user="U0LEAD1", channel="C0INCIDENT",
-                                                response_url=slack.new_response_url("C0INCIDENT", "U0LEAD1"),
-                                                trigger_id=slack.new_trigger_id())
+                payload = block_actions_payload(
+                    message,
+                    block_id,
+                    button,
+                    user="U0LEAD1",
+                    channel="C0INCIDENT",
+                    response_url=slack.new_response_url("C0INCIDENT", "U0LEAD1"),
+                    trigger_id=slack.new_trigger_id(),
+                )
                 chat.send(interactivity_body(payload))
 
 
@@ -123,7 +147,9 @@ def run(time_scale: float, report: Report) -> None:
     slack = SlackSim(team_id="T0AVDOPS", bot_token=BOT_TOKEN, rate_limits=True)
     slack.start()
     work = workdir("bench-burst-")
-    bot = BotProcess(bot_env(work, slack.url, arm=azure.url, ca=azure.ca_path, config_text=config_text()), work)
+    bot = BotProcess(
+        bot_env(work, slack.url, arm=azure.url, ca=azure.ca_path, config_text=config_text()), work
+    )
     try:
         bot.start()
         time.sleep(2.0)
@@ -141,7 +167,11 @@ def run(time_scale: float, report: Report) -> None:
         rows: list[dict[str, object]] = []
         while time.monotonic() < deadline:
             approve_new_cards(chat, slack, clicked)
-            rows = list(store.db.query("select id, kind, status, error, created_at, started_at, finished_at from jobs"))
+            rows = list(
+                store.db.query(
+                    "select id, kind, status, error, created_at, started_at, finished_at from jobs"
+                )
+            )
             if len(rows) == 20 and all(r["status"] in TERMINAL for r in rows):
                 break
             time.sleep(0.2)
@@ -168,28 +198,66 @@ def run(time_scale: float, report: Report) -> None:
     for r in rows:
         if r["status"] != "done":
             print(f"  job {r['id']} ({r['kind']}) ended {r['status']}: {r['error']}")
-    print(f"burst: {len(rows)} jobs ({dict((k, sum(1 for r in rows if r['kind'] == k)) for k in {r['kind'] for r in rows})})"
-          f", typed in {typed:.2f} s, all ended after {ended:.1f} s; {len(arm)} ARM requests, {len(calls)} Slack calls")
+    print(
+        f"burst: {len(rows)} jobs ({dict((k, sum(1 for r in rows if r['kind'] == k)) for k in {r['kind'] for r in rows})})"
+        f", typed in {typed:.2f} s, all ended after {ended:.1f} s; {len(arm)} ARM requests, {len(calls)} Slack calls"
+    )
     for kind in sorted({str(r["kind"]) for r in rows}):
-        spans = [(_secs(r["started_at"]) - _secs(r["created_at"]), _secs(r["finished_at"]) - _secs(r["started_at"]))
-                 for r in rows if r["kind"] == kind and r["started_at"] and r["finished_at"]]
+        spans = [
+            (
+                _secs(r["started_at"]) - _secs(r["created_at"]),
+                _secs(r["finished_at"]) - _secs(r["started_at"]),
+            )
+            for r in rows
+            if r["kind"] == kind and r["started_at"] and r["finished_at"]
+        ]
         if spans:
-            print(f"  {kind:15} {len(spans):>2} jobs: waited {max(w for w, _ in spans):5.1f} s at most before starting"
-                  f" (approval, queue), ran {min(r for _, r in spans):5.1f}..{max(r for _, r in spans):5.1f} s")
+            print(
+                f"  {kind:15} {len(spans):>2} jobs: waited {max(w for w, _ in spans):5.1f} s at most before starting"
+                f" (approval, queue), ran {min(r for _, r in spans):5.1f}..{max(r for _, r in spans):5.1f} s"
+            )
     report.add(figure("jobs created by the burst", len(rows), "", at_least=20))
     report.add(figure("jobs done", done, "", at_least=20))
     report.add(figure("Slack 429 answers", sum(1 for c in calls if c.status == 429), "", at_most=0))
-    report.add(figure("ARM 429 answers", sum(1 for e in arm if e.status == 429), "", at_most=0,
-                      note=f"{len(arm)} ARM requests"))
+    report.add(
+        figure(
+            "ARM 429 answers",
+            sum(1 for e in arm if e.status == 429),
+            "",
+            at_most=0,
+            note=f"{len(arm)} ARM requests",
+        )
+    )
     per_card = max((max_in_window(t) for t in updates.values()), default=0)
-    report.add(figure("chat.update per card per minute (max)", per_card, "", at_most=6,
-                      note="the bot edits a card at most every 10 s"))
-    report.add(figure("chat.update per minute, all cards (max)", max_in_window([t for v in updates.values() for t in v]),
-                      "", at_most=50, note="Slack Tier 3"))
+    report.add(
+        figure(
+            "chat.update per card per minute (max)",
+            per_card,
+            "",
+            at_most=6,
+            note="the bot edits a card at most every 10 s",
+        )
+    )
+    report.add(
+        figure(
+            "chat.update per minute, all cards (max)",
+            max_in_window([t for v in updates.values() for t in v]),
+            "",
+            at_most=50,
+            note="Slack Tier 3",
+        )
+    )
     report.add(figure("burst: first command to last job end", ended, "s"))
     report.add(figure("bot RSS at rest before the burst", rest_kb / 1024, "MiB"))
-    report.add(figure("bot peak RSS (VmHWM) over the burst", peak_kb / 1024, "MiB", at_most=512,
-                      note="avd-bot serve child process, /proc/PID/status"))
+    report.add(
+        figure(
+            "bot peak RSS (VmHWM) over the burst",
+            peak_kb / 1024,
+            "MiB",
+            at_most=512,
+            note="avd-bot serve child process, /proc/PID/status",
+        )
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -30,7 +30,7 @@ from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
 from sim.azure.scenarios import prepare_dr  # noqa: E402
 from sim.slack import SlackSim  # noqa: E402
 from tests.kit import BOT_TOKEN, SIGNING_SECRET, Chat, start_bot  # noqa: E402
-from tests.test_failover_kit import failover_config, make_sim  # noqa: E402
+from tests.kit.failover import failover_config, make_sim  # noqa: E402
 
 AZURE_STEPS_END = "dr-hosts-available"
 
@@ -52,7 +52,9 @@ def run(time_scale: float, grace: int) -> dict[str, Any]:
     try:
         chat = Chat(bot.url, slack, SIGNING_SECRET)
         chat.slash("/avd failover start dr", user="U0OPS1")
-        chat.wait_for(lambda: list(store.db.query("select 1 from approvals where message_ts is not null")), 10)
+        chat.wait_for(
+            lambda: list(store.db.query("select 1 from approvals where message_ts is not null")), 10
+        )
         chat.click("Approve", user="U0LEAD1")
         requests: dict[str, int] = {}
         seen: set[str] = set()
@@ -95,16 +97,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=int, default=2)
     add_json_option(parser)
     args = parser.parse_args(argv)
-    print(f"failover wall time vs critical path, time scale {args.time_scale:g}, grace {args.grace} s; {machine()}")
+    print(
+        f"failover wall time vs critical path, time scale {args.time_scale:g}, grace {args.grace} s; {machine()}"
+    )
     result = run(args.time_scale, args.grace)
     ratio = result["wall"] / result["critical"]
     print("ARM requests by step:")
     for name, count in result["requests"].items():
         print(f"  {name:22} {count}")
     report = Report("failover (bench/failover.py)")
-    report.add(figure("failover wall time", result["wall"], "s", note=f"first step start to {AZURE_STEPS_END} end"))
-    report.add(figure("simulated Azure critical path", result["critical"], "s",
-                      note="grace + DR scale-out to hosts Available"))
+    report.add(
+        figure("failover wall time", result["wall"], "s", note=f"first step start to {AZURE_STEPS_END} end")
+    )
+    report.add(
+        figure(
+            "simulated Azure critical path",
+            result["critical"],
+            "s",
+            note="grace + DR scale-out to hosts Available",
+        )
+    )
     report.add(figure("failover wall / critical path", ratio, "x", at_most=1.02))
     return report.emit(args.json)
 

@@ -58,8 +58,15 @@ class Figure:
         return f"  {self.name:<46} {value:>10} {self.unit:<3} {goal:<14} {self.verdict}{note}"
 
 
-def figure(name: str, value: float, unit: str = "", *, at_most: float | None = None, at_least: float | None = None,
-           note: str = "") -> Figure:
+def figure(
+    name: str,
+    value: float,
+    unit: str = "",
+    *,
+    at_most: float | None = None,
+    at_least: float | None = None,
+    note: str = "",
+) -> Figure:
     """A figure checked against ``<= at_most`` or ``>= at_least`` (neither: information)."""
     if at_most is not None:
         return Figure(name, value, unit, f"<= {at_most:g}", value <= at_most, note)
@@ -84,8 +91,10 @@ class Report:
         for fig in self.figures:
             print(fig.line())
         if json_path:
-            Path(json_path).write_text(json.dumps({"title": self.title, "figures": [asdict(f) for f in self.figures]}),
-                                       encoding="utf-8")
+            Path(json_path).write_text(
+                json.dumps({"title": self.title, "figures": [asdict(f) for f in self.figures]}),
+                encoding="utf-8",
+            )
         return 0
 
 
@@ -108,8 +117,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"nproc {len(os.sched_getaffinity(0))}, {model}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}, load {os.getloadavg()[0]:.2f}")
+    return (
+        f"nproc {len(os.sched_getaffinity(0))}, {model}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, load {os.getloadavg()[0]:.2f}"
+    )
 
 
 # ---- processes ---------------------------------------------------------------------------------------
@@ -126,7 +137,7 @@ def proc_status_kb(pid: int, key: str) -> int:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads) from /proc/PID/stat."""
     raw = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -141,8 +152,9 @@ def wait_quiet(pids: list[int], *, window: float = 0.3, busy: float = 0.02, time
     return time.monotonic() - start
 
 
-def bot_env(workdir: Path, slack_url: str, *, arm: str, ca: str = "", config_text: str | None = None,
-            **extra: str) -> dict[str, str]:
+def bot_env(
+    workdir: Path, slack_url: str, *, arm: str, ca: str = "", config_text: str | None = None, **extra: str
+) -> dict[str, str]:
     """The environment of an ``avd-bot serve`` process: this one's, minus SLACK_*/AVD_*, plus the bench's."""
     from bot.sandbox import example_config
 
@@ -152,9 +164,19 @@ def bot_env(workdir: Path, slack_url: str, *, arm: str, ca: str = "", config_tex
     else:
         config.write_text(config_text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(_BOT_ENV_PREFIXES)}
-    env.update({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack_url,
-                "AVD_CONFIG": str(config), "AVD_DB": str(workdir / "avd.db"), "AZURE_ARM_ENDPOINT": arm,
-                "AZURE_CA_BUNDLE": ca, "PYTHONPATH": str(REPO), **extra})
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack_url,
+            "AVD_CONFIG": str(config),
+            "AVD_DB": str(workdir / "avd.db"),
+            "AZURE_ARM_ENDPOINT": arm,
+            "AZURE_CA_BUNDLE": ca,
+            "PYTHONPATH": str(REPO),
+            **extra,
+        }
+    )
     return env
 
 
@@ -166,7 +188,9 @@ def avd_bot_command() -> list[str]:
 class BotProcess:
     """``avd-bot serve --port 0`` as a child process; ``url`` once it printed its serving line."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, log_level: str = "WARNING", capabilities: str = "") -> None:
+    def __init__(
+        self, env: dict[str, str], workdir: Path, log_level: str = "WARNING", capabilities: str = ""
+    ) -> None:
         self.env, self.workdir, self.log_level = env, workdir, log_level
         self.capabilities = capabilities  # modules overlaid on the product's table (tests.kit.serve)
         self.proc: subprocess.Popen[str] | None = None
@@ -180,15 +204,26 @@ class BotProcess:
 
     def start(self) -> BotProcess:
         self.started_at = time.perf_counter()
-        command = [sys.executable, "-m", "tests.kit.serve", self.capabilities] if self.capabilities else avd_bot_command()
-        self.proc = subprocess.Popen([*command, "--log-level", self.log_level, "serve", "--port", "0"],
-                                     env=self.env, cwd=self.workdir, stdout=subprocess.PIPE, text=True,
-                                     stderr=(self.workdir / "bot.log").open("w"))
+        command = (
+            [sys.executable, "-m", "tests.kit.serve", self.capabilities]
+            if self.capabilities
+            else avd_bot_command()
+        )
+        self.proc = subprocess.Popen(
+            [*command, "--log-level", self.log_level, "serve", "--port", "0"],
+            env=self.env,
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            text=True,
+            stderr=(self.workdir / "bot.log").open("w"),
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "serving on" not in line:
-            raise RuntimeError(f"avd-bot serve did not start: {line!r}; see {self.workdir / 'bot.log'}:\n"
-                               + (self.workdir / "bot.log").read_text()[-2000:])
+            raise RuntimeError(
+                f"avd-bot serve did not start: {line!r}; see {self.workdir / 'bot.log'}:\n"
+                + (self.workdir / "bot.log").read_text()[-2000:]
+            )
         self.url = line.rsplit(" ", 1)[1].strip()
         return self
 
@@ -220,10 +255,18 @@ class BotProcess:
 class DoublesProcess:
     """The Slack double (and the ARM simulator with ``arm=True``) in a child process, driven over stdin/stdout."""
 
-    def __init__(self, *, arm: bool = False, slack_limits: bool = False, arm_throttle_off: bool = False,
-                 time_scale: float = 120.0) -> None:
+    def __init__(
+        self,
+        *,
+        arm: bool = False,
+        slack_limits: bool = False,
+        arm_throttle_off: bool = False,
+        time_scale: float = 120.0,
+    ) -> None:
         args = [sys.executable, str(Path(__file__).resolve()), "doubles", "--time-scale", str(time_scale)]
-        args += ["--arm"] * arm + ["--slack-limits"] * slack_limits + ["--arm-throttle-off"] * arm_throttle_off
+        args += (
+            ["--arm"] * arm + ["--slack-limits"] * slack_limits + ["--arm-throttle-off"] * arm_throttle_off
+        )
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.info: dict[str, Any] = json.loads(self.proc.stdout.readline())
@@ -266,7 +309,9 @@ def serve_doubles(argv: list[str]) -> int:
     if args.arm:
         from sim.azure import AzureSim
 
-        throttle = {k: (10**9, 10.0**6) for k in ("reads", "writes", "deletes")} if args.arm_throttle_off else None
+        throttle = (
+            {k: (10**9, 10.0**6) for k in ("reads", "writes", "deletes")} if args.arm_throttle_off else None
+        )
         azure = AzureSim(scenario="seed", time_scale=args.time_scale, throttle=throttle)
         info.update(arm=azure.start(), ca=azure.ca_path)
     print(json.dumps(info), flush=True)
@@ -277,8 +322,12 @@ def serve_doubles(argv: list[str]) -> int:
                 answer: Any = [slack.new_response_url(req["channel"], req["user"]) for _ in range(req["n"])]
             elif req["op"] == "stats":
                 journal = azure.journal if azure is not None else []
-                answer = {"slack_429": slack.rate_limited_count, "slack_calls": len(slack.calls),
-                          "arm_429": sum(1 for e in journal if e.status == 429), "arm_requests": len(journal)}
+                answer = {
+                    "slack_429": slack.rate_limited_count,
+                    "slack_calls": len(slack.calls),
+                    "arm_429": sum(1 for e in journal if e.status == 429),
+                    "arm_requests": len(journal),
+                }
             else:
                 answer = {"error": f"unknown op {req['op']!r}"}
             print(json.dumps(answer), flush=True)

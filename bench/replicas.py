@@ -62,8 +62,15 @@ def run(regions: tuple[str, ...], time_scale: float, poll: float) -> dict[str, A
         assert doc is not None
         spans = [r["end"] - r["start"] for k, r in doc["_sim"]["replicas"].items() if k in regions]
         azure = max(spans) / time_scale
-        return {"regions": len(regions), "requests": len(arm), "writes": sum(e.method != "GET" for e in arm),
-                "wall": wall, "azure": azure, "overhead": wall - azure, "reports": ctx.reports}
+        return {
+            "regions": len(regions),
+            "requests": len(arm),
+            "writes": sum(e.method != "GET" for e in arm),
+            "wall": wall,
+            "azure": azure,
+            "overhead": wall - azure,
+            "reports": ctx.reports,
+        }
     finally:
         clients.compute(SUB).close()
         sim.stop()
@@ -77,14 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"replicas add, time scale {args.time_scale:g}, poll every {args.poll:g}s; {machine()}")
     report = Report("replicas add orchestration overhead (bench/replicas.py)")
-    print(f"{'regions':>7} {'ARM requests':>12} {'writes':>6} {'wall s':>7} {'Azure s':>7} {'overhead s':>10}"
-          f" {'overhead/poll':>13}")
+    print(
+        f"{'regions':>7} {'ARM requests':>12} {'writes':>6} {'wall s':>7} {'Azure s':>7} {'overhead s':>10}"
+        f" {'overhead/poll':>13}"
+    )
     for regions in (FIVE[:1], FIVE):
         r = run(regions, args.time_scale, args.poll)
-        print(f"{r['regions']:>7} {r['requests']:>12} {r['writes']:>6} {r['wall']:>7.2f} {r['azure']:>7.2f}"
-              f" {r['overhead']:>10.2f} {r['overhead'] / args.poll:>13.2f}")
-        report.add(figure(f"replicas add {r['regions']} region(s): overhead over Azure time", r["overhead"], "s",
-                          note=f"{r['overhead'] / args.poll:.2f} poll intervals, {r['requests']} ARM requests"))
+        print(
+            f"{r['regions']:>7} {r['requests']:>12} {r['writes']:>6} {r['wall']:>7.2f} {r['azure']:>7.2f}"
+            f" {r['overhead']:>10.2f} {r['overhead'] / args.poll:>13.2f}"
+        )
+        report.add(
+            figure(
+                f"replicas add {r['regions']} region(s): overhead over Azure time",
+                r["overhead"],
+                "s",
+                note=f"{r['overhead'] / args.poll:.2f} poll intervals, {r['requests']} ARM requests",
+            )
+        )
     return report.emit(args.json)
 
 

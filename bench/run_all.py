@@ -38,7 +38,9 @@ def run_script(name: str, out_dir: Path) -> tuple[int, float, dict[str, object] 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset of " + ",".join(SCRIPTS))
+    parser.add_argument(
+        "--only", default=",".join(SCRIPTS), help="comma-separated subset of " + ",".join(SCRIPTS)
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a figure misses its goal")
     parser.add_argument("--json", metavar="FILE", help="write every script's figures to FILE")
     args = parser.parse_args(argv)
@@ -62,16 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     verdicts: dict[str, int] = {"PASS": 0, "MISS": 0, "info": 0}
     for name in names:
         result = results[name]
-        print(f"{result['title']}  [{float(str(result['seconds'])):.0f} s]" + ("  CRASHED" if name in crashed else ""))
+        print(
+            f"{result['title']}  [{float(str(result['seconds'])):.0f} s]"
+            + ("  CRASHED" if name in crashed else "")
+        )
         for raw in result["figures"]:  # type: ignore[attr-defined]
             fig = Figure(**raw)
             verdicts[fig.verdict] += 1
             print(fig.line())
-    print(f"total {total:.0f} s; {verdicts['PASS']} PASS, {verdicts['MISS']} MISS, {verdicts['info']} info"
-          + (f"; crashed: {', '.join(crashed)}" if crashed else ""))
+    print(
+        f"total {total:.0f} s; {verdicts['PASS']} PASS, {verdicts['MISS']} MISS, {verdicts['info']} info"
+        + (f"; crashed: {', '.join(crashed)}" if crashed else "")
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": header, "seconds": total, "results": results}, indent=1),
-                                   encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps({"machine": header, "seconds": total, "results": results}, indent=1), encoding="utf-8"
+        )
     if crashed or (args.strict and verdicts["MISS"]):
         return 1
     return 0

@@ -55,8 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         resources.make_group(sim, SUB2, rg, "uksouth")
     for n in range(args.count):
         sid = f"/subscriptions/{SUB1}/resourceGroups/BENCH/providers/Microsoft.Compute/snapshots/snap-{n:02d}"
-        sim.store.put(disks.make_snapshot(sim, sid, "westeurope", SIZE_GB, incremental=True,
-                                          creation={"createOption": "Empty"}, tags={"SnapReplicate": "Replicate"}))
+        sim.store.put(
+            disks.make_snapshot(
+                sim,
+                sid,
+                "westeurope",
+                SIZE_GB,
+                incremental=True,
+                creation={"createOption": "Empty"},
+                tags={"SnapReplicate": "Replicate"},
+            )
+        )
     sim.start()
     clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.02, retry_total=0)
     try:
@@ -70,13 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     throttled = sum(1 for e in sim.journal if e.status == 429)
     waves = math.ceil(args.count / args.concurrency)
     target = 1.1 * waves * args.copy_seconds
-    print(f"{args.count} snapshots, copy time T={args.copy_seconds:.2f}s, concurrency {args.concurrency}, ARM simulator "
-          f"time scale {time_scale:.0f}; {machine()}")
+    print(
+        f"{args.count} snapshots, copy time T={args.copy_seconds:.2f}s, concurrency {args.concurrency}, ARM simulator "
+        f"time scale {time_scale:.0f}; {machine()}"
+    )
     report = Report("snapshot sync parallel vs serial (bench/snapshots.py)")
-    report.add(figure(f"{args.count} copies at concurrency {args.concurrency}: wall", parallel, "s", at_most=round(target, 2),
-                      note=f"1.1 x {waves} waves x T"))
+    report.add(
+        figure(
+            f"{args.count} copies at concurrency {args.concurrency}: wall",
+            parallel,
+            "s",
+            at_most=round(target, 2),
+            note=f"1.1 x {waves} waves x T",
+        )
+    )
     report.add(figure(f"{args.count} copies one at a time: wall", serial, "s"))
-    report.add(figure("speed-up serial/parallel", serial / parallel, "x", note=f"ideal {args.count / waves:.1f}x"))
+    report.add(
+        figure("speed-up serial/parallel", serial / parallel, "x", note=f"ideal {args.count / waves:.1f}x")
+    )
     report.add(figure("ARM 429 answers (both runs)", throttled, "", at_most=0))
     return report.emit(args.json)
 

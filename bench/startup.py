@@ -54,8 +54,13 @@ def trial(slack: SlackSim, azure: AzureSim, n: int) -> tuple[float, float, float
         while not healthz(bot.url):
             time.sleep(0.002)
         to_health = time.perf_counter() - bot.started_at
-        body = slash_command_body("help", user="U0OPS1", channel="C0INCIDENT", trigger_id=f"{n}.1.startup",
-                                  response_url=slack.new_response_url("C0INCIDENT", "U0OPS1"))
+        body = slash_command_body(
+            "help",
+            user="U0OPS1",
+            channel="C0INCIDENT",
+            trigger_id=f"{n}.1.startup",
+            response_url=slack.new_response_url("C0INCIDENT", "U0OPS1"),
+        )
         resp = post(bot.url + "/slack/events", body, signed_request(SECRET, body))
         if resp.status != 200 or "help" not in resp.text.lower():
             raise RuntimeError(f"/avd help answered {resp.status}: {resp.text[:200]}")
@@ -81,16 +86,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in range(args.trials):
             results.append(trial(slack, azure, n))
-            print(f"  trial {n + 1}: /healthz {results[-1][0]:.3f} s, /avd help {results[-1][1]:.3f} s, "
-                  f"RSS at rest {results[-1][2]:.1f} MiB")
+            print(
+                f"  trial {n + 1}: /healthz {results[-1][0]:.3f} s, /avd help {results[-1][1]:.3f} s, "
+                f"RSS at rest {results[-1][2]:.1f} MiB"
+            )
     finally:
         slack.stop()
         azure.stop()
     report = Report("start-up and memory at rest (bench/startup.py)")
     health, help_, rss = (statistics.median(col) for col in zip(*results, strict=True))
     report.add(figure("start-up to first GET /healthz 200 (median)", health, "s", at_most=3.0))
-    report.add(figure("start-up to first /avd help answered (median)", help_, "s", at_most=3.0,
-                      note=f"max {max(r[1] for r in results):.2f} s"))
+    report.add(
+        figure(
+            "start-up to first /avd help answered (median)",
+            help_,
+            "s",
+            at_most=3.0,
+            note=f"max {max(r[1] for r in results):.2f} s",
+        )
+    )
     report.add(figure("RSS at rest after start-up + 2 s idle (median)", rss, "MiB", at_most=256))
     return report.emit(args.json)
 

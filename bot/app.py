@@ -40,8 +40,13 @@ from commands import Vocabulary
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 8
 # Bolt reads these from os.environ in App(); the bot passes everything explicitly instead.
-_BOLT_ENV = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_VERIFICATION_TOKEN", "SLACK_BOT_TOKEN",
-             "SLACK_SIGNING_SECRET")
+_BOLT_ENV = (
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+    "SLACK_VERIFICATION_TOKEN",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+)
 
 
 def build_web_client(settings: Settings) -> WebClient:
@@ -80,17 +85,26 @@ def card_writer(runtime: Runtime) -> Progress:
     store = runtime.store
     return Progress(
         runtime.client,
-        lambda job_id, ts: cards.render_job(store, job_id, ts, now=runtime.clock(),
-                                            simulated=runtime.simulated_azure),
+        lambda job_id, ts: cards.render_job(
+            store, job_id, ts, now=runtime.clock(), simulated=runtime.simulated_azure
+        ),
         lambda job_id, channel, ts, wall: jobs.record_card(store, job_id, channel, ts, wall),
         lambda job_id, channel, ts, wall: jobs.record_card_update(store, job_id, ts, wall),
         final=lambda job_id: cards.final_text(store, job_id, runtime.clock()),
     )
 
 
-def build_app(settings: Settings, *, capabilities: Sequence[Capability] = CAPABILITIES,
-              web_client: WebClient | None = None, clock: Clock | None = None, azure: AzureClients | None = None,
-              store: Store | None = None, progress: ProgressSink | None = None, headless: bool = False) -> Runtime:
+def build_app(
+    settings: Settings,
+    *,
+    capabilities: Sequence[Capability] = CAPABILITIES,
+    web_client: WebClient | None = None,
+    clock: Clock | None = None,
+    azure: AzureClients | None = None,
+    store: Store | None = None,
+    progress: ProgressSink | None = None,
+    headless: bool = False,
+) -> Runtime:
     """Build the runtime. Nothing is started: call ``runtime.start()`` and serve ``runtime.app``.
 
     ``capabilities`` is the table of what the bot answers (tests and benchmarks pass their own); every

@@ -23,8 +23,10 @@ log = logging.getLogger("avd")
 
 
 def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     audit.install_log_redaction()
 
 
@@ -68,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # apps.connections.open errors -> what to do about SLACK_APP_TOKEN
 SOCKET_HINTS = {
     "not_allowed_token_type": "it is not an app-level token: Socket Mode needs the xapp- token with "
-                              "connections:write (Basic Information > App-Level Tokens), not the xoxb- bot token",
+    "connections:write (Basic Information > App-Level Tokens), not the xoxb- bot token",
     "invalid_auth": "Slack does not know it: generate a new app-level xapp- token with connections:write",
     "not_authed": "it is empty: set the app-level xapp- token with connections:write",
     "token_revoked": "it was revoked: generate a new app-level xapp- token with connections:write",
@@ -89,19 +91,24 @@ def open_socket(runtime: Any, app_token: str, *, ping_interval: float = 10.0) ->
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
-    handler = SocketModeHandler(runtime.app, app_token, web_client=runtime.client,
-                                ping_interval=ping_interval)
+    handler = SocketModeHandler(
+        runtime.app, app_token, web_client=runtime.client, ping_interval=ping_interval
+    )
     try:
         handler.connect()  # type: ignore[no-untyped-call]
     except SlackApiError as err:
         handler.close()  # type: ignore[no-untyped-call]
         code = str(err.response.get("error") or "unknown_error")
         hint = SOCKET_HINTS.get(code, "check the app-level token and Slack's status")
-        raise SocketStartError(f"SLACK_APP_TOKEN was refused by apps.connections.open ({code}): {hint}.") from None
+        raise SocketStartError(
+            f"SLACK_APP_TOKEN was refused by apps.connections.open ({code}): {hint}."
+        ) from None
     except OSError as err:
         handler.close()  # type: ignore[no-untyped-call]
-        raise SocketStartError(f"cannot reach SLACK_API_URL={runtime.client.base_url} for apps.connections.open "
-                               f"({type(err).__name__}: {err})") from None
+        raise SocketStartError(
+            f"cannot reach SLACK_API_URL={runtime.client.base_url} for apps.connections.open "
+            f"({type(err).__name__}: {err})"
+        ) from None
     return handler
 
 
@@ -214,8 +221,12 @@ def parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="simulators + bot in one process, with a console")
     sandbox.add_argument("--script", help="replay this file of console lines and print the transcript")
     sandbox.add_argument("--json", action="store_true", help="print the transcript as JSON lines")
-    sandbox.add_argument("--time-scale", type=float, default=None,
-                         help="simulated Azure speed-up (default 120; 600 with --script or piped input)")
+    sandbox.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="simulated Azure speed-up (default 120; 600 with --script or piped input)",
+    )
     sandbox.set_defaults(func=cmd_sandbox)
 
     sim = sub.add_parser("sim", help="run one double alone: prints a JSON line with its URL")
@@ -231,8 +242,9 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--db", help="SQLite file (default: AVD_DB or avd.db)")
     verify.set_defaults(func=cmd_audit_verify)
 
-    snaps = sub.add_parser("snapshots", help="snapshot replication from the command line (cron, automation)",
-                           add_help=False)
+    snaps = sub.add_parser(
+        "snapshots", help="snapshot replication from the command line (cron, automation)", add_help=False
+    )
     snaps.add_argument("rest", nargs=argparse.REMAINDER, help="e.g. sync PROFILE [--dry-run] [--copies-only]")
     snaps.set_defaults(func=cmd_snapshots)
 

@@ -104,8 +104,17 @@ class JobEngine(Protocol):
 
     def now(self) -> datetime: ...
 
-    def request(self, op: ops.Operation, user: str, channel: str, say: Say, *, kind: str | None = None,
-                plan: Plan | None = None, approval: bool | None = None) -> int | None:
+    def request(
+        self,
+        op: ops.Operation,
+        user: str,
+        channel: str,
+        say: Say,
+        *,
+        kind: str | None = None,
+        plan: Plan | None = None,
+        approval: bool | None = None,
+    ) -> int | None:
         """Plan ``op`` and start it, or open its approval; ``say`` tells the requester why not."""
 
     def submit(self, job_id: int) -> None: ...
@@ -135,8 +144,17 @@ class Schedules(Protocol):
     def request(self, schedule_id: str, op: ops.Operation, cron: str, *, user: str, channel: str) -> None:
         """Request ``op`` as ``user`` in ``channel`` on the cron ``cron`` (UTC)."""
 
-    def put(self, schedule_id: str, target: str, args: dict[str, Any], *, cron: str | None = None,
-            run_at: datetime | None = None, user: str, channel: str) -> None:
+    def put(
+        self,
+        schedule_id: str,
+        target: str,
+        args: dict[str, Any],
+        *,
+        cron: str | None = None,
+        run_at: datetime | None = None,
+        user: str,
+        channel: str,
+    ) -> None:
         """Add or replace a schedule: recurring (``cron``) or once (``run_at``) of a named target."""
 
     def remove(self, schedule_id: str) -> bool: ...
@@ -210,10 +228,14 @@ class Runtime:
     # Post-ack work (audit writes, handlers, approval decisions) runs here, never on Bolt's listener
     # threads: those only ack, so a burst of slow answers cannot delay the next request's ack.
     workers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="avd-work"))
+        default_factory=lambda: ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="avd-work")
+    )
     # Azure reads for read-only answers (status, doctor, replicas list), off the work pool.
     readers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=READER_THREADS, thread_name_prefix="avd-reader"))
+        default_factory=lambda: ThreadPoolExecutor(
+            max_workers=READER_THREADS, thread_name_prefix="avd-reader"
+        )
+    )
     status_read: SharedRead = field(default_factory=SharedRead)  # one `/avd status` read shared by everyone
     snapshot_budget: Budget = field(default_factory=Budget)  # ARM request budget of snapshot copies
 
@@ -225,7 +247,9 @@ class Runtime:
         if not self.scheduler.running:
             self.scheduler.start()
 
-    def after_ack(self, fn: Callable[..., Any], *args: Any, respond: Callable[..., Any] | None = None) -> None:
+    def after_ack(
+        self, fn: Callable[..., Any], *args: Any, respond: Callable[..., Any] | None = None
+    ) -> None:
         """Run ``fn(*args)`` on the work pool; an unexpected error is logged with an incident id and, when
         ``respond`` is given, the user is told that id (the same answer as Bolt's ``@app.error``)."""
 

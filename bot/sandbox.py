@@ -44,7 +44,10 @@ CARD_INTERVAL, SCRIPT_CARD_INTERVAL = 2.0, 0.5  # seconds between edits of one c
 
 def example_config() -> Path:
     """``avd.example.toml`` next to the package (source checkout) or in the working directory."""
-    for candidate in (Path(__file__).resolve().parent.parent / "avd.example.toml", Path.cwd() / "avd.example.toml"):
+    for candidate in (
+        Path(__file__).resolve().parent.parent / "avd.example.toml",
+        Path.cwd() / "avd.example.toml",
+    ):
         if candidate.exists():
             return candidate
     raise FileNotFoundError("avd.example.toml not found: run avd-bot sandbox from the avd-ops checkout")
@@ -65,8 +68,9 @@ def scaled_config(text: str, time_scale: float) -> str:
 class Sandbox:
     """Start with ``start()`` (returns the ``Chat``), stop with ``stop()``; also a context manager."""
 
-    def __init__(self, *, with_azure: bool = True, time_scale: float = TIME_SCALE,
-                 card_interval: float = CARD_INTERVAL) -> None:
+    def __init__(
+        self, *, with_azure: bool = True, time_scale: float = TIME_SCALE, card_interval: float = CARD_INTERVAL
+    ) -> None:
         self.with_azure = with_azure
         self.time_scale = time_scale
         self.card_interval = card_interval
@@ -89,11 +93,16 @@ class Sandbox:
         api_url = self.slack.start()
         arm, ca = self._start_azure()
         config = self.workdir / "avd.toml"
-        config.write_text(scaled_config(example_config().read_text(encoding="utf-8"), self.time_scale),
-                          encoding="utf-8")
+        config.write_text(
+            scaled_config(example_config().read_text(encoding="utf-8"), self.time_scale), encoding="utf-8"
+        )
         env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": self.signing_secret, "SLACK_API_URL": api_url,
-            "AVD_CONFIG": str(config), "AVD_DB": str(self.workdir / "avd.db"), "AZURE_ARM_ENDPOINT": arm,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": self.signing_secret,
+            "SLACK_API_URL": api_url,
+            "AVD_CONFIG": str(config),
+            "AVD_DB": str(self.workdir / "avd.db"),
+            "AZURE_ARM_ENDPOINT": arm,
             "AZURE_CA_BUNDLE": ca,
         }
         self.settings = load_settings(env, mode="sandbox")
@@ -103,7 +112,9 @@ class Sandbox:
             raise RuntimeError("sandbox settings are invalid:\n" + "\n".join(problems))
         self.runtime = build_app(self.settings)
         progress = self.runtime.engine.progress
-        if isinstance(progress, Progress):  # the double is the only reader: keep cards live (real Slack: 10 s)
+        if isinstance(
+            progress, Progress
+        ):  # the double is the only reader: keep cards live (real Slack: 10 s)
             progress.min_interval = self.card_interval
         self.runtime.start()
         self.server = serve_runtime(self.runtime).start()
@@ -127,8 +138,14 @@ class Sandbox:
         self.stop()
 
 
-def run(script: str | None = None, *, json_mode: bool = False, stdin: TextIO | None = None,
-        out: TextIO | None = None, time_scale: float | None = None) -> int:
+def run(
+    script: str | None = None,
+    *,
+    json_mode: bool = False,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+    time_scale: float | None = None,
+) -> int:
     """The ``avd-bot sandbox`` command: replay ``script``, or read stdin, or run the interactive console.
 
     ``time_scale`` defaults to 120 for the console and 600 for a script or piped input.
@@ -141,7 +158,9 @@ def run(script: str | None = None, *, json_mode: bool = False, stdin: TextIO | N
     if time_scale <= 0:
         sys.stderr.write("--time-scale must be positive\n")
         return 2
-    sandbox = Sandbox(time_scale=time_scale, card_interval=CARD_INTERVAL if interactive else SCRIPT_CARD_INTERVAL)
+    sandbox = Sandbox(
+        time_scale=time_scale, card_interval=CARD_INTERVAL if interactive else SCRIPT_CARD_INTERVAL
+    )
     try:
         chat = sandbox.start()
     except (RuntimeError, FileNotFoundError) as exc:
@@ -149,8 +168,12 @@ def run(script: str | None = None, *, json_mode: bool = False, stdin: TextIO | N
         return 2
     try:
         progress = sandbox.runtime.engine.progress if sandbox.runtime is not None else None
-        console = Console(chat, out=out, json_mode=json_mode,
-                          idle=progress.wait_idle if isinstance(progress, Progress) else None)
+        console = Console(
+            chat,
+            out=out,
+            json_mode=json_mode,
+            idle=progress.wait_idle if isinstance(progress, Progress) else None,
+        )
         if script is not None:
             with open(script, encoding="utf-8") as fh:
                 return console.run_script(fh)

@@ -45,8 +45,11 @@ class ConsoleProgress:
             if status != jobs.STEP_PENDING and self.seen.get(key) != status:
                 self.seen[key] = status
                 detail = step.get("error") or (str(step.get("output") or "").splitlines() or [""])[-1]
-                self.out.write(f"  [{status}] {step.get('description') or step['name']}"
-                               + (f" - {detail}" if detail and status != jobs.STEP_RUNNING else "") + "\n")
+                self.out.write(
+                    f"  [{status}] {step.get('description') or step['name']}"
+                    + (f" - {detail}" if detail and status != jobs.STEP_RUNNING else "")
+                    + "\n"
+                )
         self.out.flush()
 
     def reply(self, job_id: int, text: str, *, broadcast: bool = False) -> None:
@@ -68,20 +71,35 @@ class ConsoleProgress:
         return None
 
 
-def run_sync(settings: Settings, profile: str, *, dry_run: bool = False, copies_only: bool = False,
-             out: TextIO = sys.stdout, azure: AzureClients | None = None, now: datetime | None = None) -> int:
+def run_sync(
+    settings: Settings,
+    profile: str,
+    *,
+    dry_run: bool = False,
+    copies_only: bool = False,
+    out: TextIO = sys.stdout,
+    azure: AzureClients | None = None,
+    now: datetime | None = None,
+) -> int:
     """Plan and run one profile's sync in this process; returns the exit code."""
     store = Store(settings.db_path)
-    runtime = build_app(settings, store=store, azure=azure, progress=ConsoleProgress(store, out), headless=True,
-                        web_client=WebClient(token=settings.slack_bot_token or None))
+    runtime = build_app(
+        settings,
+        store=store,
+        azure=azure,
+        progress=ConsoleProgress(store, out),
+        headless=True,
+        web_client=WebClient(token=settings.slack_bot_token or None),
+    )
     try:
         return sync(runtime, profile, dry_run=dry_run, copies_only=copies_only, out=out, now=now)
     finally:
         runtime.stop()
 
 
-def sync(runtime: Runtime, profile: str, *, dry_run: bool, copies_only: bool, out: TextIO,
-         now: datetime | None) -> int:
+def sync(
+    runtime: Runtime, profile: str, *, dry_run: bool, copies_only: bool, out: TextIO, now: datetime | None
+) -> int:
     actor = f"cli:{getpass.getuser()}"
     op = ops.SnapshotsSync(profile=profile, dry_run=dry_run)
     now = now or runtime.clock()
@@ -89,17 +107,27 @@ def sync(runtime: Runtime, profile: str, *, dry_run: bool, copies_only: bool, ou
     try:
         plan = cap.build(runtime, profile, None, "snapshots sync", cap.COPIES, deletions=not copies_only)
     except AvdError as err:
-        audit.record(store, actor=actor, action="plan refused", detail={"verb": op.verb, "error": str(err)},
-                     outcome="failed", at=now)
+        audit.record(
+            store,
+            actor=actor,
+            action="plan refused",
+            detail={"verb": op.verb, "error": str(err)},
+            outcome="failed",
+            at=now,
+        )
         out.write(f"refused: {err}\n")
         return EXIT_REFUSED
     out.write(f"{plan.title}\n" + "".join(f"  {line}\n" for line in plan.preview()))
     if dry_run:
-        audit.record(store, actor=actor, action="dry run", detail={"verb": op.verb, "plan_hash": plan.hash()}, at=now)
+        audit.record(
+            store, actor=actor, action="dry run", detail={"verb": op.verb, "plan_hash": plan.hash()}, at=now
+        )
         return EXIT_DONE
     if destructive(plan):
-        out.write("This sync deletes snapshots or lifts locks, which needs an approver: run it from Slack "
-                  "(/avd snapshots sync), or pass --copies-only.\n")
+        out.write(
+            "This sync deletes snapshots or lifts locks, which needs an approver: run it from Slack "
+            "(/avd snapshots sync), or pass --copies-only.\n"
+        )
         return EXIT_APPROVAL
     said: list[str] = []
     # approval=False: the preview above showed no deletion and no lock lift; the job runs in this thread

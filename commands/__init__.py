@@ -1,7 +1,7 @@
 """Command text -> operation. Pure: no Slack, no Azure; the standard library and ``avdcore`` only.
 
-    from commands import parse, Vocabulary, UsageError, ops
-    op = parse("replicas add uksouth", Vocabulary(sites={"primary": "westeurope", "dr": "uksouth"}))
+from commands import parse, Vocabulary, UsageError, ops
+op = parse("replicas add uksouth", Vocabulary(sites={"primary": "westeurope", "dr": "uksouth"}))
 """
 
 from __future__ import annotations

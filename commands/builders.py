@@ -100,7 +100,8 @@ def _region_and_image(call: Call) -> tuple[str, str | None, str | None]:
     if len(words) > 1 and values.take_region(words[1:])[0] and not values.take_region(words)[0]:
         region, _ = values.take_region(words[1:])
         raise UsageError(
-            f"'{clip(words[0])}' is not a region", hint=f"put the region first: /avd {call.usage.split(' REGION')[0]} {region} {clip(words[0])}"
+            f"'{clip(words[0])}' is not a region",
+            hint=f"put the region first: /avd {call.usage.split(' REGION')[0]} {region} {clip(words[0])}",
         )
     region, rest = values.region(words)
     image: str | None = None
@@ -147,7 +148,8 @@ def scale(call: Call) -> ops.Operation:
     last = words[-1].lstrip("#")
     if not (last.isascii() and last.isdigit()) and words[0].isascii() and words[0].isdigit():
         raise UsageError(
-            f"'{clip(words[-1])}' is not a number", hint=f"the count comes last: /avd scale {clip(' '.join(words[1:]))} {words[0]}"
+            f"'{clip(words[-1])}' is not a number",
+            hint=f"the count comes last: /avd scale {clip(' '.join(words[1:]))} {words[0]}",
         )
     if not (last.isascii() and last.isdigit()) and _names_target(words, call.vocab):
         raise call.missing("N")
@@ -182,7 +184,9 @@ def snapshots_copy(call: Call) -> ops.Operation:
             hint=f"the snapshot comes first: /avd snapshots copy {clip(words[1])} {clip(words[0])}",
         )
     snapshot = values.resource_name(words[0], "snapshot")
-    return ops.SnapshotsCopy(snapshot=snapshot, profile=values.profile(words[1], call.vocab), dry_run=call.dry_run)
+    return ops.SnapshotsCopy(
+        snapshot=snapshot, profile=values.profile(words[1], call.vocab), dry_run=call.dry_run
+    )
 
 
 def snapshots_schedule(call: Call) -> ops.Operation:
@@ -227,7 +231,10 @@ def job(call: Call) -> ops.Operation:
         if action not in JOB_ACTIONS:
             guess = values.did_you_mean(action, list(JOB_ACTIONS))
             hint = f"did you mean {guess}? " if guess else ""
-            raise UsageError(f"unknown job action '{clip(action_word)}'", hint=f"{hint}Use: /avd job ID, job ID retry, job ID cancel.")
+            raise UsageError(
+                f"unknown job action '{clip(action_word)}'",
+                hint=f"{hint}Use: /avd job ID, job ID retry, job ID cancel.",
+            )
         job_id = values.integer(ids[0], "job ID", 1, MAX_JOB_ID, hint=JOB_ID_HINT)
         return ops.JobRetry(job_id) if action == "retry" else ops.JobCancel(job_id)
     job_id = values.integer(words[0], "job ID", 1, MAX_JOB_ID, hint=JOB_ID_HINT)

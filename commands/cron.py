@@ -107,7 +107,9 @@ def _value(token: str, field: _Field) -> int:
 
 
 def _range(field: _Field) -> str:
-    names = f" or {field.names[0]}-{field.names[-2 if field.name == 'weekday' else -1]}" if field.names else ""
+    names = (
+        f" or {field.names[0]}-{field.names[-2 if field.name == 'weekday' else -1]}" if field.names else ""
+    )
     return f"the {field.name} is {field.low}-{field.high}{names}"
 
 

@@ -82,7 +82,9 @@ def split_flags(words: list[str]) -> tuple[list[str], Flags]:
         if not FLAGS[flag]:
             if has_value:
                 flags.problems.append(
-                    UsageError(f"--{flag} takes no value", hint=f"write just --{flag}, without '={clip(value, 20)}'.")
+                    UsageError(
+                        f"--{flag} takes no value", hint=f"write just --{flag}, without '={clip(value, 20)}'."
+                    )
                 )
             flags.values[flag] = ""
             continue
@@ -91,13 +93,18 @@ def split_flags(words: list[str]) -> tuple[list[str], Flags]:
             index += 1
         elif not has_value or not value:
             flags.problems.append(
-                UsageError(f"--{flag} needs a value", hint=f"write {flag_usage(flag)}, e.g. {_EXAMPLE[flag]}.")
+                UsageError(
+                    f"--{flag} needs a value", hint=f"write {flag_usage(flag)}, e.g. {_EXAMPLE[flag]}."
+                )
             )
             continue
         previous = flags.values.get(flag)
         if previous is not None and previous != value:
             flags.problems.append(
-                UsageError(f"--{flag} is given twice", hint=f"keep one: --{flag} {clip(previous, 20)} or --{flag} {clip(value, 20)}.")
+                UsageError(
+                    f"--{flag} is given twice",
+                    hint=f"keep one: --{flag} {clip(previous, 20)} or --{flag} {clip(value, 20)}.",
+                )
             )
         flags.values[flag] = value
     return positional, flags

@@ -127,7 +127,10 @@ def parse(text: str, vocab: Vocabulary | None = None) -> ops.Operation:
     if not positional:
         if not words or "help" in flags:
             return ops.Help()
-        raise UsageError("options need a command", hint="e.g. /avd replicas add uksouth --dry-run; /avd help lists the commands.")
+        raise UsageError(
+            "options need a command",
+            hint="e.g. /avd replicas add uksouth --dry-run; /avd help lists the commands.",
+        )
     specs = _verb(positional[0])
     if "help" in flags:
         return ops.Help(topic=specs[0].topic)

@@ -75,7 +75,8 @@ def site(words: list[str], vocab: Vocabulary) -> str:
             return matches[0]
         if matches:
             raise UsageError(
-                f"more than one site is in {location}: {', '.join(matches)}", hint="name the site instead of its location."
+                f"more than one site is in {location}: {', '.join(matches)}",
+                hint="name the site instead of its location.",
             )
         raise UsageError(f"no site is in {location}", hint=f"The sites are {_site_list(vocab)}.")
     choices = list(vocab.sites) + sorted(set(vocab.sites.values()))

@@ -33,8 +33,9 @@ def azure_sim() -> Iterator[AzureSim]:
 
 
 @pytest.fixture
-def bot_server(request: pytest.FixtureRequest, slack_sim: SlackSim, tmp_path: Path,
-               monkeypatch: pytest.MonkeyPatch) -> Iterator[BotHandle]:
+def bot_server(
+    request: pytest.FixtureRequest, slack_sim: SlackSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BotHandle]:
     """``build_app`` + the threaded WSGI server on port 0, a temp DB, SLACK_*/AVD_* cleared.
 
     A test that also requests ``azure_sim`` gets the bot pointed at it.

@@ -50,7 +50,9 @@ def imports(name: str) -> Iterator[tuple[str, int, bool]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             for alias in node.names:
                 full = f"{base}.{alias.name}"
                 yield (full if full in MODULES else base), node.lineno, level
@@ -86,22 +88,37 @@ def violations(rule: str) -> list[str]:
 
 
 RULES = {
-    "commands imports only avdcore of ours": lambda m, t: in_package(m, "commands") and any(
-        in_package(t, p) for p in ("azureops", "bot", "sim")),
-    "azureops imports only commands and avdcore of ours, never slack": lambda m, t: in_package(m, "azureops") and (
-        in_package(t, "bot") or in_package(t, "sim") or t.startswith("slack")),
-    "avdcore imports nothing of ours": lambda m, t: in_package(m, "avdcore") and any(
-        in_package(t, p) for p in PACKAGES if p != "avdcore"),
-    "sim imports none of bot, commands, azureops": lambda m, t: in_package(m, "sim") and any(
-        in_package(t, p) for p in ("bot", "commands", "azureops")),
-    "bot never imports the Azure SDK": lambda m, t: in_package(m, "bot") and t.startswith(("azure.core", "azure.mgmt")),
-    "only bot.slack (and the entry points) import slack_bolt": lambda m, t: in_package(m, "bot") and t.startswith(
-        "slack_bolt") and not in_package(m, "bot.slack") and m not in ENTRY_POINTS | {"bot.app", "bot.runtime"},
-    "only the entry points import the composition root": lambda m, t: t == "bot.app" and m not in ENTRY_POINTS,
-    "the engine and storage know nothing of Slack": lambda m, t: (in_package(m, "bot.engine") or in_package(
-        m, "bot.storage") or in_package(m, "bot.config")) and (t.startswith("slack") or in_package(t, "bot.slack")),
-    "capabilities do not import the Bolt app or each other's privates": lambda m, t: in_package(
-        m, "bot.capabilities") and (t.startswith("slack_bolt") or t == "bot.app"),
+    "commands imports only avdcore of ours": lambda m, t: (
+        in_package(m, "commands") and any(in_package(t, p) for p in ("azureops", "bot", "sim"))
+    ),
+    "azureops imports only commands and avdcore of ours, never slack": lambda m, t: (
+        in_package(m, "azureops") and (in_package(t, "bot") or in_package(t, "sim") or t.startswith("slack"))
+    ),
+    "avdcore imports nothing of ours": lambda m, t: (
+        in_package(m, "avdcore") and any(in_package(t, p) for p in PACKAGES if p != "avdcore")
+    ),
+    "sim imports none of bot, commands, azureops": lambda m, t: (
+        in_package(m, "sim") and any(in_package(t, p) for p in ("bot", "commands", "azureops"))
+    ),
+    "bot never imports the Azure SDK": lambda m, t: (
+        in_package(m, "bot") and t.startswith(("azure.core", "azure.mgmt"))
+    ),
+    "only bot.slack (and the entry points) import slack_bolt": lambda m, t: (
+        in_package(m, "bot")
+        and t.startswith("slack_bolt")
+        and not in_package(m, "bot.slack")
+        and m not in ENTRY_POINTS | {"bot.app", "bot.runtime"}
+    ),
+    "only the entry points import the composition root": lambda m, t: (
+        t == "bot.app" and m not in ENTRY_POINTS
+    ),
+    "the engine and storage know nothing of Slack": lambda m, t: (
+        (in_package(m, "bot.engine") or in_package(m, "bot.storage") or in_package(m, "bot.config"))
+        and (t.startswith("slack") or in_package(t, "bot.slack"))
+    ),
+    "capabilities do not import the Bolt app or each other's privates": lambda m, t: (
+        in_package(m, "bot.capabilities") and (t.startswith("slack_bolt") or t == "bot.app")
+    ),
 }
 
 
@@ -111,10 +128,15 @@ def test_import_rule(rule: str) -> None:
 
 
 def test_bot_runtime_imports_only_pure_modules_of_bot_at_run_time() -> None:
-    runtime_imports = {ours(t) for t, _line, level in imports("bot.runtime") if level and in_package(t, "bot")}
+    runtime_imports = {
+        ours(t) for t, _line, level in imports("bot.runtime") if level and in_package(t, "bot")
+    }
     tree = ast.parse(MODULES["bot.runtime"].read_text(encoding="utf-8"))
-    checked = {ours(f"{n.module}") for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
-               and n.module.startswith("bot") and n.col_offset == 0}
+    checked = {
+        ours(f"{n.module}")
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("bot") and n.col_offset == 0
+    }
     assert checked <= {"bot.reads", "bot.slack.render"}, checked
     assert runtime_imports >= checked
 
@@ -130,7 +152,7 @@ def test_no_import_circle_even_of_type_annotations() -> None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if seen.get(nxt) == 1:
-                circles.append(stack[stack.index(nxt):] + [nxt])
+                circles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in seen:
                 visit(nxt)
         stack.pop()
@@ -172,7 +194,12 @@ def test_nothing_outside_a_module_uses_its_private_names() -> None:
                     if alias.name in MODULES:
                         aliases[alias.asname or alias.name] = alias.name
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
                 used.append(f"{name}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
     assert used == []

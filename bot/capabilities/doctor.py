@@ -47,14 +47,29 @@ def checks(clients: AzureClients, cfg: SiteConfig) -> list[doctor.Check]:
         if site.network_resource_group and site.vnet and site.subnet:
             out.append(doctor.subnet_check(clients, sub, site.network_resource_group, site.vnet, site.subnet))
         if site.master_resource_group and site.gallery:
-            out += doctor.gallery_checks(clients, sub, site.master_resource_group, site.gallery, site.image,
-                                         site.image_version)
+            out += doctor.gallery_checks(
+                clients, sub, site.master_resource_group, site.gallery, site.image, site.image_version
+            )
         out.append(doctor.host_pool_check(clients, sub, site.host_pool_resource_group, site.host_pool))
         secondary = site.role == "secondary"
-        out.append(doctor.identity_check(clients, sub, site.scale_set_resource_group, site.identity,
-                                         f"`/avd identity create {site.name}`" if secondary else ""))
-        out.append(doctor.scale_set_check(clients, sub, site.scale_set_resource_group, site.scale_set,
-                                          f"`/avd scaleset create {site.name}`" if secondary else ""))
+        out.append(
+            doctor.identity_check(
+                clients,
+                sub,
+                site.scale_set_resource_group,
+                site.identity,
+                f"`/avd identity create {site.name}`" if secondary else "",
+            )
+        )
+        out.append(
+            doctor.scale_set_check(
+                clients,
+                sub,
+                site.scale_set_resource_group,
+                site.scale_set,
+                f"`/avd scaleset create {site.name}`" if secondary else "",
+            )
+        )
     return out
 
 
@@ -64,8 +79,10 @@ def graph_lines(g: GraphAccess) -> list[str]:
     if g.ok:
         return [f":white_check_mark: can write federated credentials ({g.how}){used}"]
     if g.status == "missing":
-        return [f":x: cannot write federated credentials: missing {' and '.join(g.missing)}{used}",
-                f"      → {g.next_step}"]
+        return [
+            f":x: cannot write federated credentials: missing {' and '.join(g.missing)}{used}",
+            f"      → {g.next_step}",
+        ]
     if g.status == "unknown":
         return [f":large_orange_circle: not checked: {g.detail} → {g.next_step}"]
     return [f":x: cannot read the bot's Graph rights: {g.detail}", f"      → {g.next_step}"]
@@ -74,7 +91,9 @@ def graph_lines(g: GraphAccess) -> list[str]:
 def join_app(cfg: SiteConfig) -> identities.JoinApp | None:
     if not cfg.join_app_object_id:
         return None
-    return identities.JoinApp(object_id=cfg.join_app_object_id, name=cfg.join_app_name, tenant_id=cfg.tenant_id)
+    return identities.JoinApp(
+        object_id=cfg.join_app_object_id, name=cfg.join_app_name, tenant_id=cfg.tenant_id
+    )
 
 
 def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Reply:
@@ -90,14 +109,22 @@ def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Re
         if a.error:
             perms.append(f":x: *{a.group.name}*: cannot read permissions: {a.error}")
         elif a.missing:
-            perms.append(f":x: *{a.group.name}* ({', '.join(a.group.purposes)}) is missing {len(a.missing)} action(s); "
-                         f"assign {roles}:")
-            perms += [f"      • `{action}` (needed by {', '.join(users)})" for action, users in a.missing.items()]
+            perms.append(
+                f":x: *{a.group.name}* ({', '.join(a.group.purposes)}) is missing {len(a.missing)} action(s); "
+                f"assign {roles}:"
+            )
+            perms += [
+                f"      • `{action}` (needed by {', '.join(users)})" for action, users in a.missing.items()
+            ]
         else:
-            perms.append(f":white_check_mark: *{a.group.name}* ({', '.join(a.group.purposes)}): every needed action")
+            perms.append(
+                f":white_check_mark: *{a.group.name}* ({', '.join(a.group.purposes)}): every needed action"
+            )
     verdict = "everything checks out" if report.healthy else "problems found"
-    blocks: list[Block] = [HeaderBlock(text="avd-ops doctor"),
-                           SectionBlock(text=MarkdownTextObject(text=f"*Config against Azure* · {verdict}"))]
+    blocks: list[Block] = [
+        HeaderBlock(text="avd-ops doctor"),
+        SectionBlock(text=MarkdownTextObject(text=f"*Config against Azure* · {verdict}")),
+    ]
     blocks += render.sections("\n".join(lines) or "(nothing configured)")
     blocks.append(SectionBlock(text=MarkdownTextObject(text="*Permissions of the bot's identity*")))
     blocks += render.sections("\n".join(perms) or "(no resource groups)")
@@ -105,9 +132,16 @@ def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Re
     if report.graph is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Microsoft Graph: {report.graph.app}*")))
         blocks += render.sections("\n".join(graph))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(
-        text="Custom roles: `deploy/roles/*.json` (least privilege, one per resource group purpose). "
-             "Graph: `deploy/graph/avd-ops-graph-permission.json` (Application.ReadWrite.OwnedBy + app owner).")]))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Custom roles: `deploy/roles/*.json` (least privilege, one per resource group purpose). "
+                    "Graph: `deploy/graph/avd-ops-graph-permission.json` (Application.ReadWrite.OwnedBy + app owner)."
+                )
+            ]
+        )
+    )
     titled = [f"Microsoft Graph: {report.graph.app}", *graph] if report.graph is not None else []
     text = f"avd-ops doctor: {verdict}\n" + "\n".join(lines + perms + titled)
     return render.Reply(text=text[:3000], blocks=render.card(blocks, simulated=simulated))
@@ -116,10 +150,20 @@ def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Re
 def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
     cfg = runtime.settings.config
     client_id = runtime.settings.azure_client_id
-    in_background(runtime, ctx, lambda: doctor_reply(doctor.diagnose(runtime.azure, checks(runtime.azure, cfg),
-                                                                      groups(cfg), join_app=join_app(cfg),
-                                                                      client_id=client_id),
-                                                      simulated=runtime.simulated_azure))
+    in_background(
+        runtime,
+        ctx,
+        lambda: doctor_reply(
+            doctor.diagnose(
+                runtime.azure,
+                checks(runtime.azure, cfg),
+                groups(cfg),
+                join_app=join_app(cfg),
+                client_id=client_id,
+            ),
+            simulated=runtime.simulated_azure,
+        ),
+    )
 
 
 CAPABILITY = Capability(name="doctor", handlers={ops.Doctor: run_doctor})

@@ -28,14 +28,17 @@ KIND = "drill"
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def record_run(runtime: Runtime, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int,
-               at: datetime) -> None:
-    records.record_run(runtime.store, kind=kind, site=site, job_id=job_id, seconds=seconds, capacity=capacity,
-                       at=at)
+def record_run(
+    runtime: Runtime, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int, at: datetime
+) -> None:
+    records.record_run(
+        runtime.store, kind=kind, site=site, job_id=job_id, seconds=seconds, capacity=capacity, at=at
+    )
 
 
-def runs(runtime: Runtime, *, kind: str | None = None, site: str | None = None, limit: int = 20
-         ) -> list[dict[str, Any]]:
+def runs(
+    runtime: Runtime, *, kind: str | None = None, site: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
     """Recorded runs, newest first."""
     return records.runs(runtime.store, kind=kind, site=site, limit=limit)
 
@@ -58,14 +61,20 @@ def trend(seconds: list[float]) -> str:
 def report_text(site: str, seconds: float | None, capacity: int, past: list[dict[str, Any]]) -> str:
     took = format_seconds(seconds) if seconds is not None else "unknown"
     times = [float(r["seconds"]) for r in reversed(past) if r["seconds"] is not None]
-    return (f":stopwatch: *DR drill on {site}*: time to capacity *{took}* ({capacity} session host(s) Available); "
-            f"torn down to 0. The primary was not touched.\nTrend over {len(times)} drill(s): {trend(times)}")
+    return (
+        f":stopwatch: *DR drill on {site}*: time to capacity *{took}* ({capacity} session host(s) Available); "
+        f"torn down to 0. The primary was not touched.\nTrend over {len(times)} drill(s): {trend(times)}"
+    )
 
 
 def chart_alt_text(site: str, seconds: list[float]) -> str:
     """The chart's screen-reader text: every time shown, oldest first (Slack allows 1,000 characters)."""
-    times = ", ".join(format_seconds(s) for s in seconds[-chart.MAX_POINTS:])
-    return f"Bar chart of DR drill times to capacity on {site}, oldest to newest (newest highlighted): {times}"[:1000]
+    times = ", ".join(format_seconds(s) for s in seconds[-chart.MAX_POINTS :])
+    return (
+        f"Bar chart of DR drill times to capacity on {site}, oldest to newest (newest highlighted): {times}"[
+            :1000
+        ]
+    )
 
 
 def post_chart(runtime: Runtime, job_id: int, site: str, seconds: list[float]) -> bool:
@@ -77,10 +86,15 @@ def post_chart(runtime: Runtime, job_id: int, site: str, seconds: list[float]) -
         return False
     try:
         runtime.client.files_upload_v2(
-            content=chart.bar_chart(seconds), filename=f"drill-trend-{site}.png", title=f"DR drill trend: {site}",
-            alt_txt=chart_alt_text(site, seconds), channel=job["channel"], thread_ts=job.get("card_ts") or None,
+            content=chart.bar_chart(seconds),
+            filename=f"drill-trend-{site}.png",
+            title=f"DR drill trend: {site}",
+            alt_txt=chart_alt_text(site, seconds),
+            channel=job["channel"],
+            thread_ts=job.get("card_ts") or None,
             initial_comment=f"Drill trend on {site}: the last {min(len(seconds), chart.MAX_POINTS)} drill(s), "
-                            "oldest to newest.")
+            "oldest to newest.",
+        )
     except SlackApiError as exc:
         log.warning("drill: chart upload for job %s failed: %s", job_id, exc.response.get("error"))
         return False
@@ -101,8 +115,15 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         job_id = ctx.job_id
         steps = jobs.get_steps(runtime.store, job_id)
         seconds = cap.measured(steps, upto="drill-hosts-available", start="drill-scale-out")
-        record_run(runtime, kind=KIND, site=dr.name, job_id=job_id, seconds=seconds, capacity=opt.capacity,
-                   at=runtime.clock())
+        record_run(
+            runtime,
+            kind=KIND,
+            site=dr.name,
+            job_id=job_id,
+            seconds=seconds,
+            capacity=opt.capacity,
+            at=runtime.clock(),
+        )
         return f"time to capacity {format_seconds(seconds) if seconds is not None else 'unknown'}"
 
     def report(ctx: StepContext) -> str:
@@ -111,15 +132,24 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         mine = next((r for r in past if r["job_id"] == job_id), None)
         seconds = mine["seconds"] if mine else None
         runtime.engine.progress.reply(job_id, report_text(dr.name, seconds, opt.capacity, past[:10]))
-        charted = post_chart(runtime, job_id, dr.name, [float(r["seconds"]) for r in reversed(past)
-                                                        if r["seconds"] is not None])
+        charted = post_chart(
+            runtime,
+            job_id,
+            dr.name,
+            [float(r["seconds"]) for r in reversed(past) if r["seconds"] is not None],
+        )
         return "reported" + (" with the trend chart" if charted else "")
 
-    return fo.drill_plan(runtime.azure, cap.spec(primary, primary), cap.spec(dr, primary), opt, runtime.clock,
-                         measure=[callback_step("measure", "Record the time to capacity", measure)],
-                         final=[callback_step("report", "Post the result and the trend in the thread", report)],
-                         estimates=cap.estimates(runtime, KIND))
-
+    return fo.drill_plan(
+        runtime.azure,
+        cap.spec(primary, primary),
+        cap.spec(dr, primary),
+        opt,
+        runtime.clock,
+        measure=[callback_step("measure", "Record the time to capacity", measure)],
+        final=[callback_step("report", "Post the result and the trend in the thread", report)],
+        estimates=cap.estimates(runtime, KIND),
+    )
 
 
 CAPABILITY = Capability(name="drill", jobs={ops.Drill: KIND}, plans={KIND: build_drill})

@@ -46,12 +46,16 @@ def summary_text(kind: str, title: str, seconds: float | None, steps: list[dict[
     lines = [f":stopwatch: *{title}*: {label} *{took}* (first step start to last step end)"]
     warnings = [s for s in steps if ":warning:" in (s.get("output") or "")]
     if warnings:
-        lines.append(":warning: the primary region did not answer: its steps were skipped "
-                     f"({', '.join(s['name'] for s in warnings)}); users there were not messaged or signed out.")
+        lines.append(
+            ":warning: the primary region did not answer: its steps were skipped "
+            f"({', '.join(s['name'] for s in warnings)}); users there were not messaged or signed out."
+        )
     for s in steps:
         if s["status"] != jobs.STEP_DONE or not s.get("started_at") or not s.get("finished_at"):
             continue
-        spent = (datetime.fromisoformat(s["finished_at"]) - datetime.fromisoformat(s["started_at"])).total_seconds()
+        spent = (
+            datetime.fromisoformat(s["finished_at"]) - datetime.fromisoformat(s["started_at"])
+        ).total_seconds()
         out = (s.get("output") or "").splitlines()
         lines.append(f"• {s['name']} {format_seconds(spent)}: {out[-1] if out else ''}".rstrip(": "))
     return "\n".join(lines)
@@ -64,11 +68,20 @@ def summary_step(runtime: Runtime, kind: str, site: Site, title: str) -> Any:
         seconds = measured(steps)
         engine = runtime.engine
         engine.progress.reply(job_id, summary_text(kind, title, seconds, steps))
-        history.record_run(runtime, kind=kind, site=site.name, job_id=job_id, seconds=seconds,
-                           capacity=site.dr_capacity, at=runtime.clock())
+        history.record_run(
+            runtime,
+            kind=kind,
+            site=site.name,
+            job_id=job_id,
+            seconds=seconds,
+            capacity=site.dr_capacity,
+            at=runtime.clock(),
+        )
         if kind == FAILOVER:
             job = jobs.get_job(runtime.store, job_id) or {}
-            schedule_reminder(runtime, site.name, str(job.get("channel") or ""), runtime.clock() + REMINDER_AFTER)
+            schedule_reminder(
+                runtime, site.name, str(job.get("channel") or ""), runtime.clock() + REMINDER_AFTER
+            )
         return f"{title}: {format_seconds(seconds) if seconds is not None else 'unknown'}"
 
     return callback_step("summary", "Post the summary with the measured time in the thread", post)
@@ -81,24 +94,38 @@ def build_failover(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     assert isinstance(op, ops.FailoverStart)
     primary, dr = sites(runtime, op.site)
     title = f"Failover {primary.name} -> {dr.name}"
-    return fo.failover_plan(runtime.azure, spec(primary, primary), spec(dr, primary),
-                            options(runtime, primary, dr, now=op.now), runtime.clock,
-                            final=[summary_step(runtime, FAILOVER, dr, title)], estimates=estimates(runtime, FAILOVER))
+    return fo.failover_plan(
+        runtime.azure,
+        spec(primary, primary),
+        spec(dr, primary),
+        options(runtime, primary, dr, now=op.now),
+        runtime.clock,
+        final=[summary_step(runtime, FAILOVER, dr, title)],
+        estimates=estimates(runtime, FAILOVER),
+    )
 
 
 def build_failback(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     assert isinstance(op, (ops.FailbackStart, ops.FailbackPlan))
     primary, dr = sites(runtime, op.site)
     title = f"Failback {dr.name} -> {primary.name}"
-    return fo.failback_plan(runtime.azure, spec(primary, primary), spec(dr, primary), options(runtime, primary, dr),
-                            runtime.clock, final=[summary_step(runtime, FAILBACK, dr, title)],
-                            estimates=estimates(runtime, FAILBACK))
+    return fo.failback_plan(
+        runtime.azure,
+        spec(primary, primary),
+        spec(dr, primary),
+        options(runtime, primary, dr),
+        runtime.clock,
+        final=[summary_step(runtime, FAILBACK, dr, title)],
+        estimates=estimates(runtime, FAILBACK),
+    )
 
 
 def build_rollback(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     assert isinstance(op, ops.FailoverCancel)
     primary, dr = sites(runtime, op.site)
-    return fo.rollback_plan(runtime.azure, spec(primary, primary), spec(dr, primary), options(runtime, primary, dr))
+    return fo.rollback_plan(
+        runtime.azure, spec(primary, primary), spec(dr, primary), options(runtime, primary, dr)
+    )
 
 
 def build_scale_down(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
@@ -135,10 +162,14 @@ def _job_site(runtime: Runtime, job: dict[str, Any]) -> str:
 
 def plan_text(plan: Plan, checks: list[fo.Check], start: str, runs: int) -> str:
     marks = {True: ":white_check_mark:", False: ":x:", None: ":warning:"}
-    lines = [f"*{plan.title}* ({plan.summary})", *plan.preview(),
-             f"Total ~{format_seconds(plan.estimate_seconds)}"
-             + (f" (estimates from {runs} past run(s))" if runs else " (default estimates: no past runs)"),
-             "*Preflight*", *[f"{marks[c.ok]} {c.name}: {c.detail}" for c in checks]]
+    lines = [
+        f"*{plan.title}* ({plan.summary})",
+        *plan.preview(),
+        f"Total ~{format_seconds(plan.estimate_seconds)}"
+        + (f" (estimates from {runs} past run(s))" if runs else " (default estimates: no past runs)"),
+        "*Preflight*",
+        *[f"{marks[c.ok]} {c.name}: {c.detail}" for c in checks],
+    ]
     blocked = any(c.ok is False for c in checks)
     lines.append(":no_entry: fix the failed checks first." if blocked else f"Start it with `{start}`.")
     return "\n".join(lines)
@@ -149,19 +180,33 @@ def show_failover_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     primary, dr = sites(runtime, op.site)
     plan = build_failover(runtime, ops.FailoverStart(site=op.site), ctx.now)
     opt = options(runtime, primary, dr)
-    checks = fo.preflight(runtime.azure, spec(primary, primary), spec(dr, primary), opt,
-                          PrimaryGate(primary.location, opt.primary_timeout))
+    checks = fo.preflight(
+        runtime.azure,
+        spec(primary, primary),
+        spec(dr, primary),
+        opt,
+        PrimaryGate(primary.location, opt.primary_timeout),
+    )
     runs = len(history.runs(runtime, kind=FAILOVER))
     text = plan_text(plan, checks, f"/avd failover start {dr.name}", runs)
-    return render.Reply(text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure))
+    return render.Reply(
+        text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)
+    )
 
 
 def show_failback_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
     assert isinstance(op, ops.FailbackPlan)
     plan = build_failback(runtime, op, ctx.now)
-    text = "\n".join([f"*{plan.title}* ({plan.summary})", *plan.preview(),
-                      f"Start it with `/avd failback start {sites(runtime, op.site)[1].name}`."])
-    return render.Reply(text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure))
+    text = "\n".join(
+        [
+            f"*{plan.title}* ({plan.summary})",
+            *plan.preview(),
+            f"Start it with `/avd failback start {sites(runtime, op.site)[1].name}`.",
+        ]
+    )
+    return render.Reply(
+        text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)
+    )
 
 
 def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
@@ -172,15 +217,19 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
     if job is not None:
         steps = jobs.get_steps(runtime.store, int(job["id"]))
         current = next((s for s in steps if s["status"] in (jobs.STEP_RUNNING, jobs.STEP_PENDING)), None)
-        lines.append(f"Job {job['id']} ({job['kind']}) is *{job['status']}*"
-                     + (f", at step `{current['name']}`: {current['description']}" if current else ""))
+        lines.append(
+            f"Job {job['id']} ({job['kind']}) is *{job['status']}*"
+            + (f", at step `{current['name']}`: {current['description']}" if current else "")
+        )
     else:
         lines.append("No failover, failback or rollback is running.")
     for run in history.runs(runtime, site=dr.name, limit=3):
         took = format_seconds(run["seconds"]) if run["seconds"] is not None else "?"
         lines.append(f"• {run['at'][:16]}Z {run['kind']} (job {run['job_id']}): {took}")
     text = "\n".join(lines)
-    return render.Reply(text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure))
+    return render.Reply(
+        text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)
+    )
 
 
 def cancel(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
@@ -191,8 +240,10 @@ def cancel(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.R
         raise NotAllowed(f"no failover of {primary.name} -> {dr.name} is waiting or running")
     engine = runtime.engine
     said = engine.cancel(int(job["id"]), ctx.user_id)
-    text = (f"{said} A rollback (undrain {primary.host_pool}, scale {dr.scale_set} back to 0) runs as its own "
-            "approved job: press *Plan rollback* once the failover has stopped.")
+    text = (
+        f"{said} A rollback (undrain {primary.host_pool}, scale {dr.scale_set} back to 0) runs as its own "
+        "approved job: press *Plan rollback* once the failover has stopped."
+    )
     button = ButtonElement(text="Plan rollback", action_id=ROLLBACK_ACTION, value=dr.name)
     blocks = [*render.sections(text), ActionsBlock(block_id=f"rollback:{dr.name}", elements=[button])]
     return render.Reply(text=text, blocks=blocks, in_channel=True)
@@ -202,13 +253,17 @@ def cancel(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.R
 
 
 def schedule_reminder(runtime: Runtime, site: str, channel: str, when: datetime) -> None:
-    runtime.timers.put(f"dr-reminder:{site}", REMINDER, {"site": site}, run_at=when, user="avd-bot", channel=channel)
+    runtime.timers.put(
+        f"dr-reminder:{site}", REMINDER, {"site": site}, run_at=when, user="avd-bot", channel=channel
+    )
 
 
 def reminder_text(site: Site, capacity: int) -> str:
-    return (f":moneybag: The DR scale set {site.scale_set} ({site.name}, {site.location}) still runs {capacity} "
-            f"instance(s) after the failover. When the incident is over, run `/avd failback start {site.name}`, or "
-            "scale DR back to 0 (approval needed; refused while users are still on it).")
+    return (
+        f":moneybag: The DR scale set {site.scale_set} ({site.name}, {site.location}) still runs {capacity} "
+        f"instance(s) after the failover. When the incident is over, run `/avd failback start {site.name}`, or "
+        "scale DR back to 0 (approval needed; refused while users are still on it)."
+    )
 
 
 def remind(runtime: Runtime, args: dict[str, Any]) -> bool:
@@ -216,7 +271,11 @@ def remind(runtime: Runtime, args: dict[str, Any]) -> bool:
     site, channel = str(args["site"]), str(args["channel"])
     primary, dr = sites(runtime, site)
     ref = spec(dr, primary).vmss
-    sku = runtime.azure.compute(ref.subscription).virtual_machine_scale_sets.get(ref.resource_group, ref.name).sku
+    sku = (
+        runtime.azure.compute(ref.subscription)
+        .virtual_machine_scale_sets.get(ref.resource_group, ref.name)
+        .sku
+    )
     capacity = int(sku.capacity or 0) if sku is not None else 0
     if capacity == 0:
         return False
@@ -250,12 +309,22 @@ def pressed(kind: str, op_of: Callable[[str], ops.Operation]) -> ButtonHandler:
 
 CAPABILITY = Capability(
     name="failover",
-    handlers={ops.FailoverPlan: show_failover_plan, ops.FailbackPlan: show_failback_plan,
-              ops.FailoverStatus: show_status, ops.FailoverCancel: cancel},
+    handlers={
+        ops.FailoverPlan: show_failover_plan,
+        ops.FailbackPlan: show_failback_plan,
+        ops.FailoverStatus: show_status,
+        ops.FailoverCancel: cancel,
+    },
     jobs={ops.FailoverStart: FAILOVER, ops.FailbackStart: FAILBACK},
-    plans={FAILOVER: build_failover, FAILBACK: build_failback, ROLLBACK: build_rollback,
-           SCALE_DOWN: build_scale_down},
+    plans={
+        FAILOVER: build_failover,
+        FAILBACK: build_failback,
+        ROLLBACK: build_rollback,
+        SCALE_DOWN: build_scale_down,
+    },
     timers={REMINDER: remind},
-    buttons={ROLLBACK_ACTION: pressed(ROLLBACK, lambda site: ops.FailoverCancel(site=site)),
-             SCALE_DOWN_ACTION: pressed(SCALE_DOWN, lambda site: ops.Scale(target=site, count=0))},
+    buttons={
+        ROLLBACK_ACTION: pressed(ROLLBACK, lambda site: ops.FailoverCancel(site=site)),
+        SCALE_DOWN_ACTION: pressed(SCALE_DOWN, lambda site: ops.Scale(target=site, count=0)),
+    },
 )

@@ -36,30 +36,50 @@ def sites(runtime: Runtime, name: str | None) -> tuple[Site, Site]:
 def spec(site: Site, primary: Site) -> fo.SiteSpec:
     sub = site.subscription
     gallery_site = primary if primary.gallery else site
-    version = (f"/subscriptions/{gallery_site.subscription}/resourceGroups/{gallery_site.master_resource_group}"
-               f"/providers/Microsoft.Compute/galleries/{gallery_site.gallery}/images/{gallery_site.image}/versions/"
-               f"{gallery_site.image_version}") if gallery_site.gallery else ""
+    version = (
+        (
+            f"/subscriptions/{gallery_site.subscription}/resourceGroups/{gallery_site.master_resource_group}"
+            f"/providers/Microsoft.Compute/galleries/{gallery_site.gallery}/images/{gallery_site.image}/versions/"
+            f"{gallery_site.image_version}"
+        )
+        if gallery_site.gallery
+        else ""
+    )
     return fo.SiteSpec(
-        name=site.name, location=site.location,
+        name=site.name,
+        location=site.location,
         pool=HostPoolRef(sub, site.host_pool_resource_group, site.host_pool),
         vmss=ScaleSetRef(sub, site.scale_set_resource_group, site.scale_set),
-        identity_id=(f"/subscriptions/{sub}/resourceGroups/{site.scale_set_resource_group}/providers/"
-                     f"Microsoft.ManagedIdentity/userAssignedIdentities/{site.identity}"),
-        image_version_id=version, app_group=site.application_group)
+        identity_id=(
+            f"/subscriptions/{sub}/resourceGroups/{site.scale_set_resource_group}/providers/"
+            f"Microsoft.ManagedIdentity/userAssignedIdentities/{site.identity}"
+        ),
+        image_version_id=version,
+        app_group=site.application_group,
+    )
 
 
-def options(runtime: Runtime, primary: Site, dr: Site, *, now: bool = False, drill: bool = False) -> fo.Options:
+def options(
+    runtime: Runtime, primary: Site, dr: Site, *, now: bool = False, drill: bool = False
+) -> fo.Options:
     pol = runtime.settings.config.failover
     table = dict(dr.asr or primary.asr or {})
     plan = RecoveryPlanRef.from_config(dr.subscription, table) if table.get("recovery_plan") else None
     simulated = bool(getattr(runtime.azure, "simulated", False))
-    return fo.Options(grace_seconds=pol.user_grace_seconds, message_title=pol.message_title,
-                      message_body=pol.message_body, recheck_sessions=pol.recheck_sessions,
-                      primary_timeout=float(pol.primary_timeout_seconds),
-                      capacity=dr.drill_capacity if drill else dr.dr_capacity, now=now, asr=plan,
-                      asr_planned=str(table.get("failover", "unplanned")).lower() == "planned",
-                      tick=0.1 if simulated else 15.0, sessions_timeout=60.0 if simulated else 600.0,
-                      app_group_principals=() if drill else pol.app_group_principals)
+    return fo.Options(
+        grace_seconds=pol.user_grace_seconds,
+        message_title=pol.message_title,
+        message_body=pol.message_body,
+        recheck_sessions=pol.recheck_sessions,
+        primary_timeout=float(pol.primary_timeout_seconds),
+        capacity=dr.drill_capacity if drill else dr.dr_capacity,
+        now=now,
+        asr=plan,
+        asr_planned=str(table.get("failover", "unplanned")).lower() == "planned",
+        tick=0.1 if simulated else 15.0,
+        sessions_timeout=60.0 if simulated else 600.0,
+        app_group_principals=() if drill else pol.app_group_principals,
+    )
 
 
 def estimates(runtime: Runtime, kind: str) -> dict[str, float]:
@@ -72,8 +92,11 @@ def measured(steps: list[dict[str, Any]], upto: str | None = None, start: str | 
     begun = [s for s in steps if s.get("started_at")]
     if start is not None:
         begun = [s for s in begun if s["name"] == start] or begun
-    ended = [s for s in steps if s.get("finished_at") and s["status"] == jobs.STEP_DONE
-             and (upto is None or s["name"] == upto)]
+    ended = [
+        s
+        for s in steps
+        if s.get("finished_at") and s["status"] == jobs.STEP_DONE and (upto is None or s["name"] == upto)
+    ]
     if not begun or not ended:
         return None
     first = datetime.fromisoformat(begun[0]["started_at"])

@@ -31,7 +31,9 @@ def join_app(runtime: Runtime) -> identities.JoinApp:
     cfg = runtime.settings.config
     if not cfg.join_app_object_id or not cfg.tenant_id:
         raise NotAllowed("the config has no [join_app] app_object_id or tenant_id: add them to avd.toml")
-    return identities.JoinApp(object_id=cfg.join_app_object_id, name=cfg.join_app_name, tenant_id=cfg.tenant_id)
+    return identities.JoinApp(
+        object_id=cfg.join_app_object_id, name=cfg.join_app_name, tenant_id=cfg.tenant_id
+    )
 
 
 def credential_name(site: Site) -> str:
@@ -42,12 +44,20 @@ def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     assert isinstance(op, ops.IdentityCreate)
     site = site_of(runtime, op.site)
     app = join_app(runtime)
-    found = identities.get_identity(runtime.azure, site.subscription, site.scale_set_resource_group, site.identity)
+    found = identities.get_identity(
+        runtime.azure, site.subscription, site.scale_set_resource_group, site.identity
+    )
     identities.preflight_credentials(runtime.azure, app, credential_name(site), found)
-    return identities.identity_plan(runtime.azure, subscription=site.subscription,
-                                    resource_group=site.scale_set_resource_group, name=site.identity,
-                                    location=site.location, app=app, credential_name=credential_name(site),
-                                    site=site.name)
+    return identities.identity_plan(
+        runtime.azure,
+        subscription=site.subscription,
+        resource_group=site.scale_set_resource_group,
+        name=site.identity,
+        location=site.location,
+        app=app,
+        credential_name=credential_name(site),
+        site=site.name,
+    )
 
 
 CAPABILITY = Capability(name="identity", jobs={ops.IdentityCreate: KIND}, plans={KIND: build_plan})

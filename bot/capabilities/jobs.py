@@ -22,16 +22,18 @@ def show_audit(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> rend
 
 
 def show_jobs(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
-    return render.jobs_list(jobs.recent_jobs(runtime.store), simulated=runtime.simulated_azure,
-                            schedules=schedule_lines(runtime))
+    return render.jobs_list(
+        jobs.recent_jobs(runtime.store), simulated=runtime.simulated_azure, schedules=schedule_lines(runtime)
+    )
 
 
 def show_job(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
     assert isinstance(op, ops.JobShow)
     if jobs.get_job(runtime.store, op.job_id) is None:
         return render.job_not_found(op.job_id)
-    text, blocks = cards.render_job(runtime.store, op.job_id, None, now=runtime.clock(),
-                                    simulated=runtime.simulated_azure)
+    text, blocks = cards.render_job(
+        runtime.store, op.job_id, None, now=runtime.clock(), simulated=runtime.simulated_azure
+    )
     return render.Reply(text=text, blocks=blocks)
 
 
@@ -47,6 +49,12 @@ def cancel_job(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> rend
 
 CAPABILITY = Capability(
     name="jobs",
-    handlers={ops.Help: show_help, ops.Audit: show_audit, ops.Jobs: show_jobs, ops.JobShow: show_job,
-              ops.JobRetry: retry_job, ops.JobCancel: cancel_job},
+    handlers={
+        ops.Help: show_help,
+        ops.Audit: show_audit,
+        ops.Jobs: show_jobs,
+        ops.JobShow: show_job,
+        ops.JobRetry: retry_job,
+        ops.JobCancel: cancel_job,
+    },
 )

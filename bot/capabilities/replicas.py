@@ -34,8 +34,11 @@ from bot.storage import audit
 from commands import ops
 
 UNLOCK_ACTION = "replicas_unlock_remove"
-STATE_ICON = {"Completed": ":large_green_circle:", "Replicating": ":large_yellow_circle:",
-              "Failed": ":red_circle:"}
+STATE_ICON = {
+    "Completed": ":large_green_circle:",
+    "Replicating": ":large_yellow_circle:",
+    "Failed": ":red_circle:",
+}
 
 
 # ---- which image version -------------------------------------------------------------------------
@@ -44,12 +47,18 @@ STATE_ICON = {"Completed": ":large_green_circle:", "Replicating": ":large_yellow
 def image_for(runtime: Runtime, image: str | None, version: str | None) -> ImageRef:
     """IMAGE[/VERSION] as typed; else the primary scale set's image (and version); else the config's."""
     primary = runtime.settings.config.site(None, role="primary")
-    configured = ImageRef(primary.subscription, primary.master_resource_group, primary.gallery,
-                          primary.image, primary.image_version)
+    configured = ImageRef(
+        primary.subscription,
+        primary.master_resource_group,
+        primary.gallery,
+        primary.image,
+        primary.image_version,
+    )
     if image is None:
         try:
-            used = scale_set_image(runtime.azure, primary.subscription, primary.scale_set_resource_group,
-                                   primary.scale_set)
+            used = scale_set_image(
+                runtime.azure, primary.subscription, primary.scale_set_resource_group, primary.scale_set
+            )
         except AzureNotFound:
             used = None
         ref = used or configured
@@ -69,7 +78,9 @@ def current(runtime: Runtime, op: Any) -> VersionReplicas:
 
 def build_add(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     assert isinstance(op, ops.ReplicasAdd)
-    return plans.plan_add(runtime.azure, current(runtime, op), (op.region,), count=op.count, storage=op.storage)
+    return plans.plan_add(
+        runtime.azure, current(runtime, op), (op.region,), count=op.count, storage=op.storage
+    )
 
 
 def build_remove(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
@@ -93,33 +104,68 @@ def replicas_reply(vr: VersionReplicas, *, simulated: bool = False) -> render.Re
         progress = f" {r.progress}%" if r.state == "Replicating" else ""
         home = " · home region" if r.home else ""
         details = f"\n      _{r.details[:200]}_" if r.details and r.state == "Failed" else ""
-        lines.append(f"{icon} *{r.display}* ({r.region}) {r.state}{progress} · {r.replica_count} replica(s) · "
-                     f"{r.storage}{home}{details}")
-    lock = (f":lock: '{plans.LOCK_NAME}' is on: removing a region needs the unlock plan" if vr.locked
-            else f":unlock: '{plans.LOCK_NAME}' is off")
+        lines.append(
+            f"{icon} *{r.display}* ({r.region}) {r.state}{progress} · {r.replica_count} replica(s) · "
+            f"{r.storage}{home}{details}"
+        )
+    lock = (
+        f":lock: '{plans.LOCK_NAME}' is on: removing a region needs the unlock plan"
+        if vr.locked
+        else f":unlock: '{plans.LOCK_NAME}' is off"
+    )
     head = f"Replicas of {vr.ref.label}"
     text = f"{head}: {vr.aggregated}\n" + "\n".join(lines)
-    blocks: list[Block] = [HeaderBlock(text=head[:150]),
-                           SectionBlock(text=MarkdownTextObject(
-                               text=f"Gallery `{vr.ref.gallery}` in `{vr.ref.resource_group}` · replication "
-                                    f"*{vr.aggregated}* · provisioning {vr.provisioning_state or 'unknown'}"))]
+    blocks: list[Block] = [
+        HeaderBlock(text=head[:150]),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"Gallery `{vr.ref.gallery}` in `{vr.ref.resource_group}` · replication "
+                f"*{vr.aggregated}* · provisioning {vr.provisioning_state or 'unknown'}"
+            )
+        ),
+    ]
     blocks += render.sections("\n".join(lines) or "(no target regions)")
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(
-        text=f"{lock} · add one with `/avd replicas add REGION {vr.ref.label}`")]))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(text=f"{lock} · add one with `/avd replicas add REGION {vr.ref.label}`")
+            ]
+        )
+    )
     return render.Reply(text=text, blocks=render.card(blocks, simulated=simulated))
 
 
-def locked_reply(err: plans.ReplicaLocked, op: ops.ReplicasRemove, *, simulated: bool = False) -> render.Reply:
+def locked_reply(
+    err: plans.ReplicaLocked, op: ops.ReplicasRemove, *, simulated: bool = False
+) -> render.Reply:
     """The lock explained in the user's words, with a button that requests the separate unlock plan."""
     ref = err.replicas.ref
-    text = (f":lock: Not removed: {err.message}.\nTo remove it anyway, an approver must approve a separate plan: "
-            f"turn '{plans.LOCK_NAME}' off, remove {err.region}, turn the lock back on.")
+    text = (
+        f":lock: Not removed: {err.message}.\nTo remove it anyway, an approver must approve a separate plan: "
+        f"turn '{plans.LOCK_NAME}' off, remove {err.region}, turn the lock back on."
+    )
     value = json.dumps({"region": err.region, "image": ref.image, "version": ref.version})
-    confirm = ConfirmObject(title="Request the unlock plan?", text=f"An approver must approve removing {err.region} "
-                            f"from {ref.label} with the lock lifted.", confirm="Request", deny="Cancel")
-    blocks: list[Block] = [*render.sections(text), ActionsBlock(block_id="replicas:unlock", elements=[
-        ButtonElement(text="Allow deletion, then remove", action_id=UNLOCK_ACTION, value=value, style="danger",
-                      confirm=confirm)])]
+    confirm = ConfirmObject(
+        title="Request the unlock plan?",
+        text=f"An approver must approve removing {err.region} from {ref.label} with the lock lifted.",
+        confirm="Request",
+        deny="Cancel",
+    )
+    blocks: list[Block] = [
+        *render.sections(text),
+        ActionsBlock(
+            block_id="replicas:unlock",
+            elements=[
+                ButtonElement(
+                    text="Allow deletion, then remove",
+                    action_id=UNLOCK_ACTION,
+                    value=value,
+                    style="danger",
+                    confirm=confirm,
+                )
+            ],
+        ),
+    ]
     return render.Reply(text=text, blocks=render.card(blocks, simulated=simulated))
 
 
@@ -128,7 +174,9 @@ def locked_reply(err: plans.ReplicaLocked, op: ops.ReplicasRemove, *, simulated:
 
 def list_replicas(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
     assert isinstance(op, ops.ReplicasList)
-    in_background(runtime, ctx, lambda: replicas_reply(current(runtime, op), simulated=runtime.simulated_azure))
+    in_background(
+        runtime, ctx, lambda: replicas_reply(current(runtime, op), simulated=runtime.simulated_azure)
+    )
 
 
 def remove_replica(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
@@ -142,8 +190,15 @@ def remove_replica(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> 
         try:
             plans.plan_remove(runtime.azure, current(runtime, op), op.region)
         except plans.ReplicaLocked as err:
-            audit.record(runtime.store, actor=ctx.user_id, action="replicas remove refused", target=err.resource_id,
-                         detail={"region": err.region, "reason": "locked"}, outcome="refused", at=runtime.clock())
+            audit.record(
+                runtime.store,
+                actor=ctx.user_id,
+                action="replicas remove refused",
+                target=err.resource_id,
+                detail={"region": err.region, "reason": "locked"},
+                outcome="refused",
+                at=runtime.clock(),
+            )
             return locked_reply(err, op, simulated=runtime.simulated_azure)
         runtime.engine.request(op, ctx.user_id, ctx.channel_id, say)
         return None

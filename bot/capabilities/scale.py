@@ -40,16 +40,22 @@ def resolve(runtime: Runtime, target: str) -> Target:
         dr = dr_scale_set(runtime.store, site.name)
         if dr is not None and dr.created:
             return Target(site, dr.resource_group, dr.name, dr.host_pool_resource_group, dr.host_pool)
-        return Target(site, site.scale_set_resource_group, site.scale_set, site.host_pool_resource_group,
-                      site.host_pool)
+        return Target(
+            site, site.scale_set_resource_group, site.scale_set, site.host_pool_resource_group, site.host_pool
+        )
     for candidate in cfg.sites.values():
         dr = dr_scale_set(runtime.store, candidate.name)
         if dr is not None and dr.name.lower() == target.lower():
             return Target(candidate, dr.resource_group, dr.name, dr.host_pool_resource_group, dr.host_pool)
     for candidate in cfg.sites.values():
         if candidate.scale_set.lower() == target.lower():
-            return Target(candidate, candidate.scale_set_resource_group, candidate.scale_set,
-                          candidate.host_pool_resource_group, candidate.host_pool)
+            return Target(
+                candidate,
+                candidate.scale_set_resource_group,
+                candidate.scale_set,
+                candidate.host_pool_resource_group,
+                candidate.host_pool,
+            )
     raise NotAllowed(f"no site or scale set named {target!r} in the config")
 
 
@@ -63,9 +69,15 @@ def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         return hostpools.registration_token(azure, sub, t.pool_resource_group, pool, runtime.clock())
 
     return scale_plans.scale_plan(
-        azure, ScaleTarget(t.site.name, sub, t.resource_group, t.name, t.pool_resource_group, t.pool), op.count,
-        kind=KIND, token=token, domain_password=domain_password, timeout=WAIT_TIMEOUT,
-        scale_in_approved=SCALE_IN in required or op.verb in required)
+        azure,
+        ScaleTarget(t.site.name, sub, t.resource_group, t.name, t.pool_resource_group, t.pool),
+        op.count,
+        kind=KIND,
+        token=token,
+        domain_password=domain_password,
+        timeout=WAIT_TIMEOUT,
+        scale_in_approved=SCALE_IN in required or op.verb in required,
+    )
 
 
 CAPABILITY = Capability(name="scale", jobs={ops.Scale: KIND}, plans={KIND: build_plan})

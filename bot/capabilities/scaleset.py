@@ -42,23 +42,44 @@ def form_defaults(runtime: Runtime, site: Site) -> tuple[modals.ScaleSetForm, st
     """Initial form values from the config (the primary's image and size), and the gallery's resource group."""
     primary = runtime.settings.config.primary_of(site)
     return modals.ScaleSetForm(
-        name=site.scale_set, gallery=primary.gallery, image=primary.image, version=primary.image_version,
-        vm_size=site.vm_size or primary.vm_size, vnet=site.vnet, subnet=site.subnet, capacity=0,
-        join_type=site.join_type or primary.join_type, host_pool=site.host_pool), primary.master_resource_group
+        name=site.scale_set,
+        gallery=primary.gallery,
+        image=primary.image,
+        version=primary.image_version,
+        vm_size=site.vm_size or primary.vm_size,
+        vnet=site.vnet,
+        subnet=site.subnet,
+        capacity=0,
+        join_type=site.join_type or primary.join_type,
+        host_pool=site.host_pool,
+    ), primary.master_resource_group
 
 
 def spec_from(site: Site, gallery_sub: str, gallery_rg: str, form: modals.ScaleSetForm) -> ScaleSetSpec:
-    image = (f"/subscriptions/{gallery_sub}/resourceGroups/{gallery_rg}/providers/Microsoft.Compute/galleries/"
-             f"{form.gallery}/images/{form.image}/versions/{form.version}")
-    subnet = (f"/subscriptions/{site.subscription}/resourceGroups/{site.network_resource_group}/providers/"
-              f"Microsoft.Network/virtualNetworks/{form.vnet}/subnets/{form.subnet}")
+    image = (
+        f"/subscriptions/{gallery_sub}/resourceGroups/{gallery_rg}/providers/Microsoft.Compute/galleries/"
+        f"{form.gallery}/images/{form.image}/versions/{form.version}"
+    )
+    subnet = (
+        f"/subscriptions/{site.subscription}/resourceGroups/{site.network_resource_group}/providers/"
+        f"Microsoft.Network/virtualNetworks/{form.vnet}/subnets/{form.subnet}"
+    )
     return ScaleSetSpec(
-        subscription=site.subscription, resource_group=site.scale_set_resource_group, name=form.name,
-        location=site.location, image_id=image, vm_size=form.vm_size, subnet_id=subnet, capacity=form.capacity,
-        join_type=form.join_type, identity_id=identities.identity_id(site.subscription, site.scale_set_resource_group,
-                                                                      site.identity),
-        host_pool=form.host_pool, host_pool_resource_group=site.host_pool_resource_group, domain=form.domain,
-        domain_user=form.domain_user)
+        subscription=site.subscription,
+        resource_group=site.scale_set_resource_group,
+        name=form.name,
+        location=site.location,
+        image_id=image,
+        vm_size=form.vm_size,
+        subnet_id=subnet,
+        capacity=form.capacity,
+        join_type=form.join_type,
+        identity_id=identities.identity_id(site.subscription, site.scale_set_resource_group, site.identity),
+        host_pool=form.host_pool,
+        host_pool_resource_group=site.host_pool_resource_group,
+        domain=form.domain,
+        domain_user=form.domain_user,
+    )
 
 
 # ---- the plan ------------------------------------------------------------------------------------
@@ -71,8 +92,14 @@ def domain_password() -> str:
 
 def preflight(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> None:
     """Everything that must already be true before the scale set is created; raises the first problem."""
-    scale_plans.preflight(runtime.azure, spec, site=site.name, identity_resource_group=site.scale_set_resource_group,
-                          identity=site.identity, domain_password=domain_password)
+    scale_plans.preflight(
+        runtime.azure,
+        spec,
+        site=site.name,
+        identity_resource_group=site.scale_set_resource_group,
+        identity=site.identity,
+        domain_password=domain_password,
+    )
 
 
 def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Step:
@@ -84,9 +111,15 @@ def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Step:
         mark_created(runtime.store, site.name, spec.name, runtime.clock())
         return f"{spec.name} is the DR capacity of {site.name}"
 
-    return Step(name="remember-dr-capacity", resource_id="", apply=apply, check=check, estimate_seconds=1,
-                description=f"Remember {spec.name} as the DR capacity of site {site.name} (/avd status, /avd scale)",
-                intent={"site": site.name, "scale_set": spec.id.lower()})
+    return Step(
+        name="remember-dr-capacity",
+        resource_id="",
+        apply=apply,
+        check=check,
+        estimate_seconds=1,
+        description=f"Remember {spec.name} as the DR capacity of site {site.name} (/avd status, /avd scale)",
+        intent={"site": site.name, "scale_set": spec.id.lower()},
+    )
 
 
 def plan_for(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Plan:
@@ -94,12 +127,20 @@ def plan_for(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Plan:
     azure = runtime.azure
 
     def token() -> str:
-        return hostpools.registration_token(azure, site.subscription, spec.host_pool_resource_group, spec.host_pool,
-                                            runtime.clock())
+        return hostpools.registration_token(
+            azure, site.subscription, spec.host_pool_resource_group, spec.host_pool, runtime.clock()
+        )
 
-    return scale_plans.create_plan(azure, spec, kind=KIND, site=site.name, token=token,
-                                   domain_password=domain_password, timeout=WAIT_TIMEOUT,
-                                   final=[remember_step(runtime, site, spec)])
+    return scale_plans.create_plan(
+        azure,
+        spec,
+        kind=KIND,
+        site=site.name,
+        token=token,
+        domain_password=domain_password,
+        timeout=WAIT_TIMEOUT,
+        final=[remember_step(runtime, site, spec)],
+    )
 
 
 def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
@@ -107,7 +148,9 @@ def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
     site = site_of(runtime, op.site)
     spec = requested_spec(runtime.store, site.name)
     if spec is None:
-        raise NotAllowed(f"no scale set form was submitted for site {site.name}: run `/avd scaleset create {site.name}`")
+        raise NotAllowed(
+            f"no scale set form was submitted for site {site.name}: run `/avd scaleset create {site.name}`"
+        )
     return plan_for(runtime, site, spec)
 
 
@@ -120,48 +163,83 @@ def open_form(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> rende
     site = site_of(runtime, op.site)
     form, gallery_rg = form_defaults(runtime, site)
     primary = runtime.settings.config.primary_of(site)
-    meta = {"c": ctx.channel_id, "u": ctx.user_id, "s": site.name, "d": op.dry_run, "gs": primary.subscription,
-            "gr": gallery_rg}
+    meta = {
+        "c": ctx.channel_id,
+        "u": ctx.user_id,
+        "s": site.name,
+        "d": op.dry_run,
+        "gs": primary.subscription,
+        "gr": gallery_rg,
+    }
     view = view_for(runtime, site, form, meta)
     try:
         opened = ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
     except Exception as exc:  # noqa: BLE001 - slack_sdk errors: tell the user to type it again
         log.warning("views.open failed: %s", exc)
-        return render.Reply(text=":warning: The scale set form could not be opened (Slack allows 3 s). "
-                                 f"Type `/avd scaleset create {site.name}` again.")
+        return render.Reply(
+            text=":warning: The scale set form could not be opened (Slack allows 3 s). "
+            f"Type `/avd scaleset create {site.name}` again."
+        )
     view_id, view_hash = opened["view"]["id"], opened["view"]["hash"]
-    runtime.scheduler.add_job(refine_form, args=[runtime, site, form, meta, view_id, view_hash], executor="light",
-                              misfire_grace_time=None)
+    runtime.scheduler.add_job(
+        refine_form,
+        args=[runtime, site, form, meta, view_id, view_hash],
+        executor="light",
+        misfire_grace_time=None,
+    )
     return None
 
 
 def view_for(runtime: Runtime, site: Site, form: modals.ScaleSetForm, meta: dict[str, Any]) -> dict[str, Any]:
-    view = modals.scaleset_view(site.name, site.location, form, meta, network_group=site.network_resource_group,
-                                gallery_group=str(meta["gr"]), host_pool_group=site.host_pool_resource_group)
+    view = modals.scaleset_view(
+        site.name,
+        site.location,
+        form,
+        meta,
+        network_group=site.network_resource_group,
+        gallery_group=str(meta["gr"]),
+        host_pool_group=site.host_pool_resource_group,
+    )
     return view.to_dict()
 
 
-def refine_form(runtime: Runtime, site: Site, form: modals.ScaleSetForm, meta: dict[str, Any], view_id: str,
-                view_hash: str) -> None:
+def refine_form(
+    runtime: Runtime,
+    site: Site,
+    form: modals.ScaleSetForm,
+    meta: dict[str, Any],
+    view_id: str,
+    view_hash: str,
+) -> None:
     """Replace the config's defaults with the primary scale set's image, size and join type (best effort)."""
     primary = runtime.settings.config.primary_of(site)
     try:
-        state = scalesets.get_scale_set(runtime.azure, primary.subscription, primary.scale_set_resource_group,
-                                        primary.scale_set)
+        state = scalesets.get_scale_set(
+            runtime.azure, primary.subscription, primary.scale_set_resource_group, primary.scale_set
+        )
     except AvdError as err:
         log.info("primary scale set not read for the form: %s", err)
         return
     ref = parse_image_id(state.image_id) if state is not None else None
     if state is None or ref is None:
         return
-    better = modals.ScaleSetForm(**{**asdict(form), "gallery": ref.gallery, "image": ref.image,
-                                    "version": ref.version or form.version, "vm_size": state.vm_size or form.vm_size,
-                                    "join_type": state.join_type or form.join_type})
+    better = modals.ScaleSetForm(
+        **{
+            **asdict(form),
+            "gallery": ref.gallery,
+            "image": ref.image,
+            "version": ref.version or form.version,
+            "vm_size": state.vm_size or form.vm_size,
+            "join_type": state.join_type or form.join_type,
+        }
+    )
     new_meta = {**meta, "gs": ref.subscription, "gr": ref.resource_group}
     if better == form and new_meta == meta:
         return
     try:
-        runtime.client.views_update(view_id=view_id, hash=view_hash, view=view_for(runtime, site, better, new_meta))
+        runtime.client.views_update(
+            view_id=view_id, hash=view_hash, view=view_for(runtime, site, better, new_meta)
+        )
     except Exception as exc:  # noqa: BLE001 - the user may already have submitted or closed the form
         log.info("scale set form not refined: %s", exc)
 
@@ -177,21 +255,46 @@ def submitted(runtime: Runtime, user: str, meta: dict[str, Any], form: modals.Sc
     if refusal is None and user != meta.get("u"):
         refusal = ("other_user", render.not_allowed("this form belongs to another operator."))
     if refusal is not None:
-        audit.record(runtime.store, actor=user or "unknown", action="refused", target="scaleset create form",
-                     detail={"channel": channel, "reason": refusal[0]}, outcome="refused", at=runtime.clock())
+        audit.record(
+            runtime.store,
+            actor=user or "unknown",
+            action="refused",
+            target="scaleset create form",
+            detail={"channel": channel, "reason": refusal[0]},
+            outcome="refused",
+            at=runtime.clock(),
+        )
         say(refusal[1])
         return
     site = site_of(runtime, str(meta.get("s")))
     spec = spec_from(site, str(meta.get("gs") or site.subscription), str(meta.get("gr")), form)
     op = ops.ScalesetCreate(site=site.name, dry_run=bool(meta.get("d")))
-    audit.record(runtime.store, actor=user, action="scaleset create form", target=spec.id,
-                 detail={"channel": channel, "form": modals.form_dict(form)}, outcome="accepted", at=runtime.clock())
-    runtime.scheduler.add_job(plan_request, args=[runtime, op, site, spec, user, channel, say], executor="light",
-                              misfire_grace_time=None)
+    audit.record(
+        runtime.store,
+        actor=user,
+        action="scaleset create form",
+        target=spec.id,
+        detail={"channel": channel, "form": modals.form_dict(form)},
+        outcome="accepted",
+        at=runtime.clock(),
+    )
+    runtime.scheduler.add_job(
+        plan_request,
+        args=[runtime, op, site, spec, user, channel, say],
+        executor="light",
+        misfire_grace_time=None,
+    )
 
 
-def plan_request(runtime: Runtime, op: ops.ScalesetCreate, site: Site, spec: ScaleSetSpec, user: str,
-                 channel: str, say: Say) -> None:
+def plan_request(
+    runtime: Runtime,
+    op: ops.ScalesetCreate,
+    site: Site,
+    spec: ScaleSetSpec,
+    user: str,
+    channel: str,
+    say: Say,
+) -> None:
     """Preflight ``spec`` (a refused form changes nothing). Dry run: preview it. Otherwise save it as the site's
     requested DR scale set and request the job (approval per policy)."""
     try:
@@ -203,13 +306,19 @@ def plan_request(runtime: Runtime, op: ops.ScalesetCreate, site: Site, spec: Sca
         say(str(err))
         return
     if op.dry_run:
-        audit.record(runtime.store, actor=user, action="dry run", detail={"verb": op.verb, "plan_hash": plan.hash()},
-                     at=runtime.clock())
+        audit.record(
+            runtime.store,
+            actor=user,
+            action="dry run",
+            detail={"verb": op.verb, "plan_hash": plan.hash()},
+            at=runtime.clock(),
+        )
         say("\n".join([f"*Dry run: {plan.title}* (nothing was changed)", *plan.preview()]))
         return
     save_request(runtime.store, site.name, spec, user, runtime.clock())
     runtime.engine.request(op, user, channel, say, plan=plan)
 
 
-CAPABILITY = Capability(name="scaleset", handlers={ops.ScalesetCreate: open_form}, plans={KIND: build_plan},
-                        form=submitted)
+CAPABILITY = Capability(
+    name="scaleset", handlers={ops.ScalesetCreate: open_form}, plans={KIND: build_plan}, form=submitted
+)

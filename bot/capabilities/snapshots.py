@@ -32,33 +32,61 @@ def profile_of(runtime: Runtime, name: str) -> SnapshotProfile:
     try:
         return runtime.settings.config.snapshot_profiles[name]
     except KeyError:
-        raise UsageError(f"no snapshot profile {name!r}", hint="profiles are [snapshot_profiles.NAME] in avd.toml") from None
+        raise UsageError(
+            f"no snapshot profile {name!r}", hint="profiles are [snapshot_profiles.NAME] in avd.toml"
+        ) from None
 
 
 def target_of(runtime: Runtime, p: SnapshotProfile) -> copies.Target:
     budget = runtime.snapshot_budget
     poll = float(runtime.azure.polling_interval)
-    return copies.Target(p.source_subscription, p.target_subscription, p.target_resource_group, p.target_region,
-                         runtime.azure, budget, poll_seconds=min(15.0, poll))
+    return copies.Target(
+        p.source_subscription,
+        p.target_subscription,
+        p.target_resource_group,
+        p.target_region,
+        runtime.azure,
+        budget,
+        poll_seconds=min(15.0, poll),
+    )
 
 
 def inputs(p: SnapshotProfile) -> Profile:
-    return Profile(name=p.name, source_subscription=p.source_subscription,
-                   source_resource_group=p.source_resource_group, target_subscription=p.target_subscription,
-                   target_resource_group=p.target_resource_group, target_region=p.target_region, mode=p.mode,
-                   tag=p.tag, sync=p.sync, concurrency=p.concurrency, allow_empty_source=p.allow_empty_source)
+    return Profile(
+        name=p.name,
+        source_subscription=p.source_subscription,
+        source_resource_group=p.source_resource_group,
+        target_subscription=p.target_subscription,
+        target_resource_group=p.target_resource_group,
+        target_region=p.target_region,
+        mode=p.mode,
+        tag=p.tag,
+        sync=p.sync,
+        concurrency=p.concurrency,
+        allow_empty_source=p.allow_empty_source,
+    )
 
 
-def build(runtime: Runtime, profile_name: str, only: str | None, verb: str, kind: str, *,
-          deletions: bool = True) -> Plan:
+def build(
+    runtime: Runtime, profile_name: str, only: str | None, verb: str, kind: str, *, deletions: bool = True
+) -> Plan:
     """The plan for a sync (``only`` None) or for one named snapshot; ``deletions=False`` copies only. A plan
     that deletes or lifts locks needs an approver: refused when the policy would let it run unapproved."""
     p = profile_of(runtime, profile_name)
-    plan = sync_plan(inputs(p), target_of(runtime, p), records.LiftedLockRecord(runtime.store), only=only, verb=verb,
-                     kind=kind, deletions=deletions)
+    plan = sync_plan(
+        inputs(p),
+        target_of(runtime, p),
+        records.LiftedLockRecord(runtime.store),
+        only=only,
+        verb=verb,
+        kind=kind,
+        deletions=deletions,
+    )
     if destructive(plan) and verb not in runtime.settings.config.policy.require_approval:
-        raise NotApproved(f"this {verb} would delete snapshots or lift locks, which needs an approver, but "
-                          f"[policy] require_approval does not list '{verb}': add it, then run the command again")
+        raise NotApproved(
+            f"this {verb} would delete snapshots or lift locks, which needs an approver, but "
+            f"[policy] require_approval does not list '{verb}': add it, then run the command again"
+        )
     return plan
 
 
@@ -105,21 +133,38 @@ def set_schedule(runtime: Runtime, profile: str, cron: str | None, *, user: str,
 
 def schedules(runtime: Runtime) -> list[Schedule]:
     """Every snapshot-sync schedule, for ``/avd status`` and ``/avd jobs``."""
-    return [Schedule(profile=t.id[len(SCHEDULE_PREFIX):], cron=str(t.cron), next_run=t.next_run,
-                     requested_by=t.created_by, channel=t.channel)
-            for t in runtime.timers.listed(SCHEDULE_PREFIX)]
+    return [
+        Schedule(
+            profile=t.id[len(SCHEDULE_PREFIX) :],
+            cron=str(t.cron),
+            next_run=t.next_run,
+            requested_by=t.created_by,
+            channel=t.channel,
+        )
+        for t in runtime.timers.listed(SCHEDULE_PREFIX)
+    ]
 
 
 def schedule_lines(runtime: Runtime) -> list[str]:
-    return [f"`{s.profile}`: `{s.cron}` UTC, next {s.next_run:%Y-%m-%d %H:%M} UTC" if s.next_run else
-            f"`{s.profile}`: `{s.cron}` UTC (paused)" for s in schedules(runtime)]
+    return [
+        f"`{s.profile}`: `{s.cron}` UTC, next {s.next_run:%Y-%m-%d %H:%M} UTC"
+        if s.next_run
+        else f"`{s.profile}`: `{s.cron}` UTC (paused)"
+        for s in schedules(runtime)
+    ]
 
 
 def on_schedule(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> Reply:
     assert isinstance(op, ops.SnapshotsSchedule)
     text = set_schedule(runtime, op.profile, op.cron, user=ctx.user_id, channel=ctx.channel_id)
-    audit.record(runtime.store, actor=ctx.user_id, action="snapshots schedule", target=op.profile,
-                 detail={"cron": op.cron or "off"}, at=ctx.now)
+    audit.record(
+        runtime.store,
+        actor=ctx.user_id,
+        action="snapshots schedule",
+        target=op.profile,
+        detail={"cron": op.cron or "off"},
+        at=ctx.now,
+    )
     return Reply(text=text)
 
 

@@ -48,8 +48,11 @@ ACK_MAX_AGE = 60.0  # the ack shows the last read if it started less than this a
 T = TypeVar("T")
 DRILL_STALE = timedelta(days=90)  # rehearse at least quarterly
 EXAMPLE_CRON = "0 2 * * *"
-ICON = {readiness.GREEN: ":large_green_circle:", readiness.AMBER: ":large_orange_circle:",
-        readiness.RED: ":red_circle:"}
+ICON = {
+    readiness.GREEN: ":large_green_circle:",
+    readiness.AMBER: ":large_orange_circle:",
+    readiness.RED: ":red_circle:",
+}
 
 
 # ---- background answers --------------------------------------------------------------------------
@@ -74,6 +77,7 @@ def answer(runtime: Runtime, work: Callable[[], render.Reply | None]) -> render.
 
 def in_background(runtime: Runtime, ctx: CommandContext, work: Callable[[], render.Reply | None]) -> None:
     """Answer ``ctx`` from the reader pool with ``work()``'s reply (``None``: ``work`` answered itself)."""
+
     def run() -> None:
         reply = answer(runtime, work)
         if reply is not None:
@@ -86,9 +90,17 @@ def in_background(runtime: Runtime, ctx: CommandContext, work: Callable[[], rend
 
 
 def site_refs(site: Site) -> readiness.SiteRefs:
-    return readiness.SiteRefs(site.name, site.subscription, site.location, site.scale_set_resource_group,
-                              site.scale_set, site.identity, site.host_pool_resource_group, site.host_pool,
-                              site.dr_capacity)
+    return readiness.SiteRefs(
+        site.name,
+        site.subscription,
+        site.location,
+        site.scale_set_resource_group,
+        site.scale_set,
+        site.identity,
+        site.host_pool_resource_group,
+        site.host_pool,
+        site.dr_capacity,
+    )
 
 
 def pairs(cfg: SiteConfig) -> list[readiness.PairRefs]:
@@ -97,10 +109,18 @@ def pairs(cfg: SiteConfig) -> list[readiness.PairRefs]:
         if site.role != "secondary":
             continue
         primary = cfg.primary_of(site)
-        image = ImageRef(primary.subscription, primary.master_resource_group, primary.gallery, primary.image,
-                         primary.image_version)
-        out.append(readiness.PairRefs(site_refs(primary), site_refs(site), image, cfg.join_app_object_id,
-                                      cfg.join_app_name))
+        image = ImageRef(
+            primary.subscription,
+            primary.master_resource_group,
+            primary.gallery,
+            primary.image,
+            primary.image_version,
+        )
+        out.append(
+            readiness.PairRefs(
+                site_refs(primary), site_refs(site), image, cfg.join_app_object_id, cfg.join_app_name
+            )
+        )
     return out
 
 
@@ -117,27 +137,47 @@ def last_syncs(runtime: Runtime) -> dict[str, dict[str, Any] | None]:
 # ---- lines from the bot's own records (pure) -----------------------------------------------------
 
 
-def capacity_line(site: readiness.SiteRefs, remembered: scaleset_records.DrScaleSet | None, in_azure: Any) -> Line:
+def capacity_line(
+    site: readiness.SiteRefs, remembered: scaleset_records.DrScaleSet | None, in_azure: Any
+) -> Line:
     """Which scale set is the site's DR capacity (recorded by ``/avd scaleset create``) and whether it is built."""
     topic, create = "DR capacity", f"`/avd scaleset create {site.name}`"
     if remembered is None:
         if isinstance(in_azure, dict):
-            return Line(topic, AMBER, f"{site.scale_set} exists but is not recorded as the DR capacity of {site.name}",
-                        f"{create} records it (finds it and changes nothing)")
+            return Line(
+                topic,
+                AMBER,
+                f"{site.scale_set} exists but is not recorded as the DR capacity of {site.name}",
+                f"{create} records it (finds it and changes nothing)",
+            )
         return Line(topic, RED, f"no DR capacity recorded for {site.name}", create)
     where = f"{remembered.name} ({remembered.resource_group}, {remembered.location})"
     if not remembered.created:
-        return Line(topic, AMBER, f"{where} was requested but is not built yet",
-                    f"`/avd jobs` shows the scaleset create job; or {create} again")
-    if (remembered.name.lower(), remembered.resource_group.lower()) != (site.scale_set.lower(),
-                                                                         site.scale_set_resource_group.lower()):
-        return Line(topic, AMBER, f"{where} is recorded, but failover and drills scale "
-                    f"{site.scale_set_resource_group}/{site.scale_set} from avd.toml",
-                    f"set scale_set = \"{remembered.name}\" under [sites.{site.name}] in avd.toml, or {create}")
+        return Line(
+            topic,
+            AMBER,
+            f"{where} was requested but is not built yet",
+            f"`/avd jobs` shows the scaleset create job; or {create} again",
+        )
+    if (remembered.name.lower(), remembered.resource_group.lower()) != (
+        site.scale_set.lower(),
+        site.scale_set_resource_group.lower(),
+    ):
+        return Line(
+            topic,
+            AMBER,
+            f"{where} is recorded, but failover and drills scale "
+            f"{site.scale_set_resource_group}/{site.scale_set} from avd.toml",
+            f'set scale_set = "{remembered.name}" under [sites.{site.name}] in avd.toml, or {create}',
+        )
     if in_azure is None:
         return Line(topic, RED, f"{where} was built but is gone from Azure", create)
-    return Line(topic, GREEN, f"{where} is the DR capacity of {site.name}: a failover scales it to "
-                f"{site.dr_capacity}, `/avd scale {site.name} N` by hand")
+    return Line(
+        topic,
+        GREEN,
+        f"{where} is the DR capacity of {site.name}: a failover scales it to "
+        f"{site.dr_capacity}, `/avd scale {site.name} N` by hand",
+    )
 
 
 def schedule_line(profile: str, schedule: snapshots.Schedule | None) -> Line:
@@ -145,18 +185,25 @@ def schedule_line(profile: str, schedule: snapshots.Schedule | None) -> Line:
     if schedule is None:
         return Line(topic, AMBER, "not scheduled: it syncs only when someone runs it", cmd)
     if schedule.next_run is None:
-        return Line(topic, AMBER, f"`{schedule.cron}` UTC is paused",
-                    f"`/avd snapshots schedule {profile} {schedule.cron}` resumes it")
+        return Line(
+            topic,
+            AMBER,
+            f"`{schedule.cron}` UTC is paused",
+            f"`/avd snapshots schedule {profile} {schedule.cron}` resumes it",
+        )
     return Line(topic, GREEN, f"`{schedule.cron}` UTC, next {schedule.next_run:%Y-%m-%d %H:%M} UTC")
 
 
-def drill_line(site: str, history: list[dict[str, Any]], now: datetime,
-               failover: dict[str, Any] | None = None) -> Line:
+def drill_line(
+    site: str, history: list[dict[str, Any]], now: datetime, failover: dict[str, Any] | None = None
+) -> Line:
     """The site's drills (newest first): the last one's time to capacity, the trend, and the last failover."""
     topic, cmd = "DR drills", f"`/avd drill {site}` (DR side only; the primary is not touched)"
     real = ""
     if failover is not None:
-        took = format_seconds(float(failover["seconds"])) if failover.get("seconds") is not None else "unknown"
+        took = (
+            format_seconds(float(failover["seconds"])) if failover.get("seconds") is not None else "unknown"
+        )
         real = f"; last failover {str(failover['at'])[:16].replace('T', ' ')} UTC, recovery time {took}"
     if not history:
         return Line(topic, AMBER, f"no drill on record for {site}{real}", cmd)
@@ -166,15 +213,21 @@ def drill_line(site: str, history: list[dict[str, Any]], now: datetime,
     trend = f"; trend over {len(times)} drills {drill.trend(times)}" if len(times) > 1 else ""
     text = f"last drill {when:%Y-%m-%d %H:%M} UTC"
     if last.get("seconds") is None:
-        return Line(topic, AMBER, f"{text} measured no time to capacity{trend}{real}",
-                    f"`/avd job {last.get('job_id')}` says why; then {cmd}")
+        return Line(
+            topic,
+            AMBER,
+            f"{text} measured no time to capacity{trend}{real}",
+            f"`/avd job {last.get('job_id')}` says why; then {cmd}",
+        )
     text += f", time to capacity {format_seconds(float(last['seconds']))}{trend}{real}"
     if now - when > DRILL_STALE:
         return Line(topic, AMBER, f"{text} ({(now - when).days} days ago)", cmd)
     return Line(topic, GREEN, text)
 
 
-def record_lines(runtime: Runtime, pair: readiness.PairRefs, dr_vmss: Any, now: datetime) -> dict[str, list[Line]]:
+def record_lines(
+    runtime: Runtime, pair: readiness.PairRefs, dr_vmss: Any, now: datetime
+) -> dict[str, list[Line]]:
     """The lines from the bot's records, keyed by where they go: ``capacity`` (after the scale set line),
     ``snapshots`` and ``drills`` (at the end)."""
     s = pair.secondary
@@ -189,9 +242,18 @@ def record_lines(runtime: Runtime, pair: readiness.PairRefs, dr_vmss: Any, now: 
     snaps: list[Line] = []
     for name in mine:
         snaps += [readiness.snapshot_line(name, syncs.get(name), now), schedule_line(name, found.get(name))]
-    return {"capacity": [capacity_line(s, scaleset_records.dr_scale_set(runtime.store, s.name), dr_vmss)],
-            "snapshots": snaps, "drills": [drill_line(s.name, drill.drill_history(runtime, s.name), now,
-                                   next(iter(drill.runs(runtime, kind="failover", site=s.name, limit=1)), None))]}
+    return {
+        "capacity": [capacity_line(s, scaleset_records.dr_scale_set(runtime.store, s.name), dr_vmss)],
+        "snapshots": snaps,
+        "drills": [
+            drill_line(
+                s.name,
+                drill.drill_history(runtime, s.name),
+                now,
+                next(iter(drill.runs(runtime, kind="failover", site=s.name, limit=1)), None),
+            )
+        ],
+    }
 
 
 # ---- reply (pure) --------------------------------------------------------------------------------
@@ -202,8 +264,9 @@ def line_text(line: readiness.Line) -> str:
     return f"{ICON[line.colour]} *{line.topic}*: {line.text}{action}"
 
 
-def status_reply(results: list[readiness.PairReadiness], *, simulated: bool = False,
-                 read_at: datetime | None = None) -> render.Reply:
+def status_reply(
+    results: list[readiness.PairReadiness], *, simulated: bool = False, read_at: datetime | None = None
+) -> render.Reply:
     """One section per site pair, worst colour first in its heading."""
     blocks: list[Block] = [HeaderBlock(text="DR readiness")]
     summary = []
@@ -215,12 +278,24 @@ def status_reply(results: list[readiness.PairReadiness], *, simulated: bool = Fa
         blocks.append(SectionBlock(text=MarkdownTextObject(text=head)))
         blocks += render.sections("\n".join(line_text(line) for line in pair.lines))
     if not results:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="No secondary site is configured in avd.toml.")))
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text="No secondary site is configured in avd.toml."))
+        )
     when = f"Read from Azure at {read_at:%H:%M:%S} UTC. " if read_at is not None else ""
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"{when}Every line names one next action; "
-                                                                 "`/avd doctor` checks config and permissions.")]))
-    return render.Reply(text="DR readiness: " + ("; ".join(summary) or "no site pairs"),
-                        blocks=render.card(blocks, simulated=simulated))
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"{when}Every line names one next action; "
+                    "`/avd doctor` checks config and permissions."
+                )
+            ]
+        )
+    )
+    return render.Reply(
+        text="DR readiness: " + ("; ".join(summary) or "no site pairs"),
+        blocks=render.card(blocks, simulated=simulated),
+    )
 
 
 # ---- handler -------------------------------------------------------------------------------------
@@ -262,8 +337,9 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> Non
     shared = shared_read(runtime)
 
     def read() -> dict[str, Any]:
-        return status_reply(readiness_of(runtime, ctx.now), simulated=runtime.simulated_azure,
-                            read_at=ctx.now).to_dict()
+        return status_reply(
+            readiness_of(runtime, ctx.now), simulated=runtime.simulated_azure, read_at=ctx.now
+        ).to_dict()
 
     def run() -> None:
         got: list[dict[str, Any]] = []
@@ -277,4 +353,6 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> Non
     readers(runtime).submit(run)
 
 
-CAPABILITY = Capability(name="status", handlers={ops.Status: show_status}, ack_answers={ops.Status: last_answer})
+CAPABILITY = Capability(
+    name="status", handlers={ops.Status: show_status}, ack_answers={ops.Status: last_answer}
+)

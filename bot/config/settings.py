@@ -46,9 +46,13 @@ class Settings:
         if not self.slack_signing_secret and self.mode == "serve":
             out.append("SLACK_SIGNING_SECRET is empty: copy it from your Slack app's Basic Information page.")
         if not self.slack_bot_token:
-            out.append("SLACK_BOT_TOKEN is empty: install the app to your workspace and copy the xoxb- token.")
+            out.append(
+                "SLACK_BOT_TOKEN is empty: install the app to your workspace and copy the xoxb- token."
+            )
         if self.mode == "socket" and not self.slack_app_token:
-            out.append("SLACK_APP_TOKEN is empty: Socket Mode needs an app-level xapp- token with connections:write.")
+            out.append(
+                "SLACK_APP_TOKEN is empty: Socket Mode needs an app-level xapp- token with connections:write."
+            )
         if self.simulated_azure and self.env == "production":
             out.append(
                 f"AZURE_ARM_ENDPOINT={self.arm_endpoint} is a loopback simulator but AVD_ENV=production: "

@@ -72,7 +72,9 @@ class PostStep:
 class FailoverPolicy:
     user_grace_seconds: int = 300
     message_title: str = "AVD failover"
-    message_body: str = "This desktop is moving to the disaster-recovery site. You will be signed out in {seconds} seconds."
+    message_body: str = (
+        "This desktop is moving to the disaster-recovery site. You will be signed out in {seconds} seconds."
+    )
     recheck_sessions: bool = True
     primary_timeout_seconds: int = 60
     post_steps: tuple[PostStep, ...] = ()
@@ -157,8 +159,15 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
     raw_sites = raw.get("sites") or {}
     if not raw_sites:
         problems.append(f"{source}: no [sites.*] tables: describe at least a primary and a secondary site.")
-    required = ("subscription", "location", "scale_set_resource_group", "scale_set", "identity",
-                "host_pool_resource_group", "host_pool")
+    required = (
+        "subscription",
+        "location",
+        "scale_set_resource_group",
+        "scale_set",
+        "identity",
+        "host_pool_resource_group",
+        "host_pool",
+    )
     for name, body in raw_sites.items():
         missing = [k for k in required if not body.get(k)]
         if missing:
@@ -180,9 +189,9 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
         sites[name] = Site(name=name, role=role, location=location, **kwargs)
     roles = [s.role for s in sites.values()]
     if sites and "primary" not in roles:
-        problems.append(f"{source}: no site has role = \"primary\".")
+        problems.append(f'{source}: no site has role = "primary".')
     if sites and "secondary" not in roles:
-        problems.append(f"{source}: no site has role = \"secondary\": add the DR site (e.g. [sites.dr]).")
+        problems.append(f'{source}: no site has role = "secondary": add the DR site (e.g. [sites.dr]).')
     for site in sites.values():
         if site.pair and site.pair not in sites:
             problems.append(f"{source}: [sites.{site.name}] pair = {site.pair!r} names a missing site.")
@@ -199,15 +208,19 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
     if not policy.operators:
         problems.append(f"{source}: [policy] operators is empty: nobody could run a command.")
     if not policy.approvers:
-        problems.append(f"{source}: [policy] approvers is empty: destructive commands could never be approved.")
+        problems.append(
+            f"{source}: [policy] approvers is empty: destructive commands could never be approved."
+        )
     if not policy.allowed_channels:
         problems.append(f"{source}: [policy] allowed_channels is empty: name the incident channel id(s).")
 
     fo = raw.get("failover") or {}
     post_steps, post_problems = parse_post_steps(fo.get("post_steps", []), sites, source)
     problems += post_problems
-    failover = FailoverPolicy(**{k: v for k, v in fo.items() if k in FailoverPolicy.__dataclass_fields__
-                                 and k != "post_steps"}, post_steps=post_steps)
+    failover = FailoverPolicy(
+        **{k: v for k, v in fo.items() if k in FailoverPolicy.__dataclass_fields__ and k != "post_steps"},
+        post_steps=post_steps,
+    )
 
     profiles: dict[str, SnapshotProfile] = {}
     for name, body in (raw.get("snapshot_profiles") or {}).items():
@@ -219,9 +232,13 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
         try:
             prof = SnapshotProfile(**{**prof.__dict__, "target_region": canonical_region(prof.target_region)})
         except UsageError as exc:
-            problems.append(f"{source}: [snapshot_profiles.{name}] target_region: {exc.message} {exc.hint}".strip())
+            problems.append(
+                f"{source}: [snapshot_profiles.{name}] target_region: {exc.message} {exc.hint}".strip()
+            )
         if prof.mode not in SNAPSHOT_MODES:
-            problems.append(f"{source}: [snapshot_profiles.{name}] mode must be one of {', '.join(SNAPSHOT_MODES)}.")
+            problems.append(
+                f"{source}: [snapshot_profiles.{name}] mode must be one of {', '.join(SNAPSHOT_MODES)}."
+            )
         if prof.tag_filter and ("=" not in prof.tag_filter or prof.tag_filter.startswith("=")):
             problems.append(f"{source}: [snapshot_profiles.{name}] tag_filter must be exact key=value.")
         profiles[name] = prof
@@ -239,10 +256,14 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
     return config, problems
 
 
-def parse_post_steps(raw: Any, sites: Mapping[str, Site], source: str) -> tuple[tuple[PostStep, ...], list[str]]:
+def parse_post_steps(
+    raw: Any, sites: Mapping[str, Site], source: str
+) -> tuple[tuple[PostStep, ...], list[str]]:
     """``[[failover.post_steps]]`` -> ``PostStep``s; one problem per bad entry (kind, principals, keys)."""
     if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
-        return (), [f"{source}: [failover] post_steps must be an array of tables: write [[failover.post_steps]]."]
+        return (), [
+            f"{source}: [failover] post_steps must be an array of tables: write [[failover.post_steps]]."
+        ]
     steps: list[PostStep] = []
     problems: list[str] = []
     for number, entry in enumerate(raw, 1):
@@ -257,18 +278,24 @@ def parse_post_steps(raw: Any, sites: Mapping[str, Site], source: str) -> tuple[
         if unknown:
             problems.append(f"{where} ({kind}) has unknown keys {', '.join(unknown)}.")
         elif not principals or not isinstance(principals, list):
-            problems.append(f"{where} ({kind}) has no principals: list the Entra object ids of the users or "
-                            "groups to assign, e.g. principals = [\"<group object id>\"].")
+            problems.append(
+                f"{where} ({kind}) has no principals: list the Entra object ids of the users or "
+                'groups to assign, e.g. principals = ["<group object id>"].'
+            )
         elif bad := [str(p) for p in principals if not _is_guid(p)]:
-            problems.append(f"{where} ({kind}): {', '.join(bad)} not an Entra object id (a GUID); use the object "
-                            "id, not a name or UPN.")
+            problems.append(
+                f"{where} ({kind}): {', '.join(bad)} not an Entra object id (a GUID); use the object "
+                "id, not a name or UPN."
+            )
         else:
             steps.append(PostStep(kind=kind, principals=tuple(str(p).lower() for p in principals)))
     if any(step.kind == "assign_app_group" for step in steps):
         for site in sites.values():
             if site.role == "secondary" and not site.application_group:
-                problems.append(f"{source}: [sites.{site.name}] has no application_group: the post-step "
-                                "assign_app_group assigns users to it.")
+                problems.append(
+                    f"{source}: [sites.{site.name}] has no application_group: the post-step "
+                    "assign_app_group assigns users to it."
+                )
     return tuple(steps), problems
 
 

@@ -28,24 +28,52 @@ def needs_approval(policy: Policy, op: ops.Operation, plan: Plan) -> bool:
     return plan.policy_verb in required or op.verb in required
 
 
-def _audit(engine: JobEngine, actor: str, action: str, job_id: int | None, detail: dict[str, Any],
-           outcome: str = "ok") -> None:
-    audit.record(engine.store, actor=actor, action=action, target=f"job {job_id}" if job_id else "",
-                 detail=detail, outcome=outcome, at=engine.now())
+def _audit(
+    engine: JobEngine,
+    actor: str,
+    action: str,
+    job_id: int | None,
+    detail: dict[str, Any],
+    outcome: str = "ok",
+) -> None:
+    audit.record(
+        engine.store,
+        actor=actor,
+        action=action,
+        target=f"job {job_id}" if job_id else "",
+        detail=detail,
+        outcome=outcome,
+        at=engine.now(),
+    )
 
 
-def open_approval(engine: JobEngine, job_id: int, plan: Plan, requester: str, channel: str, now: datetime,
-                  *, fresh: bool) -> str:
+def open_approval(
+    engine: JobEngine, job_id: int, plan: Plan, requester: str, channel: str, now: datetime, *, fresh: bool
+) -> str:
     """Insert a pending approval bound to ``plan``'s hash and post (or re-post) the job's card."""
     ttl = engine.runtime.settings.config.policy.approval_ttl_minutes
     approval_id = uuid.uuid4().hex[:12]
-    rows.insert(engine.store, {
-        "id": approval_id, "job_id": job_id, "requester": requester, "status": "pending",
-        "expires_at": jobs.iso(now + timedelta(minutes=ttl)), "channel": channel, "plan_hash": plan.hash(),
-        "created_at": jobs.iso(now), "verb": plan.policy_verb,
-    })
-    _audit(engine, requester, "approval requested", job_id,
-           {"approval": approval_id, "verb": plan.policy_verb, "plan_hash": plan.hash(), "expires_in_min": ttl})
+    rows.insert(
+        engine.store,
+        {
+            "id": approval_id,
+            "job_id": job_id,
+            "requester": requester,
+            "status": "pending",
+            "expires_at": jobs.iso(now + timedelta(minutes=ttl)),
+            "channel": channel,
+            "plan_hash": plan.hash(),
+            "created_at": jobs.iso(now),
+            "verb": plan.policy_verb,
+        },
+    )
+    _audit(
+        engine,
+        requester,
+        "approval requested",
+        job_id,
+        {"approval": approval_id, "verb": plan.policy_verb, "plan_hash": plan.hash(), "expires_in_min": ttl},
+    )
     engine.progress.post_card(job_id, channel, fresh=fresh)
     return approval_id
 
@@ -61,18 +89,27 @@ def reopen(engine: JobEngine, job_id: int, plan: Plan, now: datetime) -> None:
 
 
 def _refuse(engine: JobEngine, user: str, row: dict[str, Any], reason: str, cls: type[AvdError]) -> AvdError:
-    _audit(engine, user, "approval refused", int(row["job_id"]), {"approval": row["id"], "reason": reason},
-           "refused")
+    _audit(
+        engine,
+        user,
+        "approval refused",
+        int(row["job_id"]),
+        {"approval": row["id"], "reason": reason},
+        "refused",
+    )
     return cls(reason)
 
 
-def decide(engine: JobEngine, approval_id: str, user: str, *, approve: bool, channel: str,
-           message_ts: str) -> str:
+def decide(
+    engine: JobEngine, approval_id: str, user: str, *, approve: bool, channel: str, message_ts: str
+) -> str:
     """Apply one Approve/Reject press; returns the text for the clicker, raises ``NotAllowed``/``NotApproved``."""
     now = engine.now()
     row = rows.get(engine.store, approval_id)
     if row is None:
-        _audit(engine, user, "approval refused", None, {"approval": approval_id, "reason": "unknown"}, "refused")
+        _audit(
+            engine, user, "approval refused", None, {"approval": approval_id, "reason": "unknown"}, "refused"
+        )
         raise NotApproved("this approval request does not exist (any more)")
     job_id = int(row["job_id"])
     policy = engine.runtime.settings.config.policy
@@ -94,21 +131,29 @@ def decide(engine: JobEngine, approval_id: str, user: str, *, approve: bool, cha
     if approve and not approver:
         raise _refuse(engine, user, row, "only an approver can approve this", NotAllowed)
     if approve and policy.two_person_rule and user == row["requester"]:
-        raise _refuse(engine, user, row, "two-person rule: another approver must approve your own request",
-                      NotAllowed)
+        raise _refuse(
+            engine, user, row, "two-person rule: another approver must approve your own request", NotAllowed
+        )
     if not approve and not approver and user != row["requester"]:
         raise _refuse(engine, user, row, "only an approver or the requester can reject this", NotAllowed)
     status = "approved" if approve else "rejected"
     if not rows.decide(engine.store, approval_id, status, user, now, message_ts):
         fresh = rows.get(engine.store, approval_id) or row
         raise _refuse(engine, user, fresh, f"this request was already {fresh['status']}", NotApproved)
-    _audit(engine, user, f"approval {status}", job_id, {"approval": approval_id, "plan_hash": row["plan_hash"],
-                                                         "requester": row["requester"]})
+    _audit(
+        engine,
+        user,
+        f"approval {status}",
+        job_id,
+        {"approval": approval_id, "plan_hash": row["plan_hash"], "requester": row["requester"]},
+    )
     if approve and jobs.transition(engine.store, job_id, jobs.AWAITING, jobs.QUEUED, now):
         engine.progress.touch(job_id)
         engine.submit(job_id)
         return f"Approved: job {job_id} is starting."
-    if not approve and jobs.transition(engine.store, job_id, jobs.AWAITING, jobs.REJECTED, now, error="rejected"):
+    if not approve and jobs.transition(
+        engine.store, job_id, jobs.AWAITING, jobs.REJECTED, now, error="rejected"
+    ):
         engine.progress.touch(job_id, final=True)
         engine.progress.reply(job_id, f":no_entry: Job {job_id} rejected by <@{user}>.")
         return f"Rejected: job {job_id} will not run."

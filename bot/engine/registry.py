@@ -18,8 +18,11 @@ from commands.ops import Operation
 
 def operation_types() -> tuple[type[Operation], ...]:
     """Every concrete operation the parser can produce."""
-    return tuple(cls for cls in vars(ops).values()
-                 if isinstance(cls, type) and issubclass(cls, Operation) and cls is not Operation)
+    return tuple(
+        cls
+        for cls in vars(ops).values()
+        if isinstance(cls, type) and issubclass(cls, Operation) and cls is not Operation
+    )
 
 
 def run_as_job(runtime: Runtime, ctx: CommandContext, op: Operation) -> None:
@@ -28,8 +31,12 @@ def run_as_job(runtime: Runtime, ctx: CommandContext, op: Operation) -> None:
     def say(text: str) -> None:
         ctx.respond(text=text, response_type="ephemeral")
 
-    runtime.scheduler.add_job(runtime.engine.request, args=[op, ctx.user_id, ctx.channel_id, say],
-                              executor="light", misfire_grace_time=None)
+    runtime.scheduler.add_job(
+        runtime.engine.request,
+        args=[op, ctx.user_id, ctx.channel_id, say],
+        executor="light",
+        misfire_grace_time=None,
+    )
 
 
 def build_registry(capabilities: Iterable[Capability]) -> Registry:
@@ -38,7 +45,9 @@ def build_registry(capabilities: Iterable[Capability]) -> Registry:
     for cap in capabilities:
         for op_type in [*cap.handlers, *cap.jobs]:
             if op_type in owner:
-                raise AssertionError(f"{op_type.__name__} is answered by both {owner[op_type]!r} and {cap.name!r}")
+                raise AssertionError(
+                    f"{op_type.__name__} is answered by both {owner[op_type]!r} and {cap.name!r}"
+                )
             owner[op_type] = cap.name
         for kind in cap.plans:
             if kind in registry.plans:
@@ -50,7 +59,9 @@ def build_registry(capabilities: Iterable[Capability]) -> Registry:
         registry.ack_answers.update(cap.ack_answers)
         for action_id in cap.buttons:
             if action_id in registry.buttons:
-                raise AssertionError(f"button {action_id!r} is answered by two capabilities (one is {cap.name!r})")
+                raise AssertionError(
+                    f"button {action_id!r} is answered by two capabilities (one is {cap.name!r})"
+                )
         registry.buttons.update(cap.buttons)
         registry.timers.update(cap.timers)
         if cap.form is not None:
@@ -62,8 +73,11 @@ def build_registry(capabilities: Iterable[Capability]) -> Registry:
 
 def check_complete(registry: Registry, operations: Iterable[type[Operation]] | None = None) -> None:
     """Every operation has a handler and every job route a plan builder (the start-up assertion)."""
-    missing = [t.__name__ for t in (operation_types() if operations is None else operations)
-               if t not in registry.handlers]
+    missing = [
+        t.__name__
+        for t in (operation_types() if operations is None else operations)
+        if t not in registry.handlers
+    ]
     if missing:
         raise AssertionError(f"no capability answers {', '.join(sorted(missing))}")
     unbuilt = sorted({kind for kind in registry.jobs.values() if kind not in registry.plans})
@@ -77,9 +91,14 @@ def overlay(capabilities: Iterable[Capability], *extra: Capability) -> tuple[Cap
     ops_taken = {t for cap in extra for t in [*cap.handlers, *cap.jobs]}
     kinds_taken = {k for cap in extra for k in cap.plans}
     buttons_taken = {b for cap in extra for b in cap.buttons}
-    kept = tuple(replace(cap, handlers={t: h for t, h in cap.handlers.items() if t not in ops_taken},
-                         jobs={t: k for t, k in cap.jobs.items() if t not in ops_taken},
-                         plans={k: b for k, b in cap.plans.items() if k not in kinds_taken},
-                         buttons={a: b for a, b in cap.buttons.items() if a not in buttons_taken})
-                 for cap in capabilities)
+    kept = tuple(
+        replace(
+            cap,
+            handlers={t: h for t, h in cap.handlers.items() if t not in ops_taken},
+            jobs={t: k for t, k in cap.jobs.items() if t not in ops_taken},
+            plans={k: b for k, b in cap.plans.items() if k not in kinds_taken},
+            buttons={a: b for a, b in cap.buttons.items() if a not in buttons_taken},
+        )
+        for cap in capabilities
+    )
     return (*kept, *extra)

@@ -49,8 +49,16 @@ class StepRecorder:
         self.lines.append(text)
         jobs.update_step(self.engine.store, self.job_id, self.idx, output="\n".join(self.lines)[-2000:])
 
-    def item(self, step: str, *, status: str | None = None, percent: float | None = None, text: str | None = None,
-             output: str | None = None, error: str | None = None) -> None:
+    def item(
+        self,
+        step: str,
+        *,
+        status: str | None = None,
+        percent: float | None = None,
+        text: str | None = None,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> None:
         fields: dict[str, Any] = {"status": status, "percent": percent, "output": output}
         if text is not None:
             fields["progress"] = text[:200]
@@ -78,8 +86,17 @@ class Engine:
 
     # ---- requests ------------------------------------------------------------------------------
 
-    def request(self, op: ops.Operation, user: str, channel: str, say: Say, *, kind: str | None = None,
-                plan: Plan | None = None, approval: bool | None = None) -> int | None:
+    def request(
+        self,
+        op: ops.Operation,
+        user: str,
+        channel: str,
+        say: Say,
+        *,
+        kind: str | None = None,
+        plan: Plan | None = None,
+        approval: bool | None = None,
+    ) -> int | None:
         """Plan ``op`` (as the plan ``kind``, by default the one its capability routes it to) and start it, or
         open an approval for it; returns the job id (None for dry runs and refusals, which ``say`` explains).
         The one way a job is requested: ``/avd``, buttons, schedules and the snapshot CLI all come here.
@@ -115,13 +132,23 @@ class Engine:
         if approval is None:
             approval = approvals.needs_approval(self.runtime.settings.config.policy, op, plan)
         try:
-            job_id = jobs.create_job(self.store, plan=plan, op=op, requested_by=user, channel=channel,
-                                     status=jobs.AWAITING if approval else jobs.QUEUED, now=now, kind=kind)
+            job_id = jobs.create_job(
+                self.store,
+                plan=plan,
+                op=op,
+                requested_by=user,
+                channel=channel,
+                status=jobs.AWAITING if approval else jobs.QUEUED,
+                now=now,
+                kind=kind,
+            )
         except AvdError as err:
             self._audit(user, "job refused", None, {"verb": op.verb, "error": str(err)}, "refused")
             say(str(err))
             return None
-        self._audit(user, "job requested", job_id, {"verb": op.verb, "plan_hash": plan.hash(), "approval": approval})
+        self._audit(
+            user, "job requested", job_id, {"verb": op.verb, "plan_hash": plan.hash(), "approval": approval}
+        )
         if approval:
             approvals.open_approval(self, job_id, plan, user, channel, now, fresh=False)
         else:
@@ -129,10 +156,18 @@ class Engine:
             self.submit(job_id)
         return job_id
 
-    def _audit(self, actor: str, action: str, job_id: int | None, detail: dict[str, Any],
-               outcome: str = "ok") -> None:
-        audit.record(self.store, actor=actor, action=action, target=f"job {job_id}" if job_id else "",
-                     detail=detail, outcome=outcome, at=self.now())
+    def _audit(
+        self, actor: str, action: str, job_id: int | None, detail: dict[str, Any], outcome: str = "ok"
+    ) -> None:
+        audit.record(
+            self.store,
+            actor=actor,
+            action=action,
+            target=f"job {job_id}" if job_id else "",
+            detail=detail,
+            outcome=outcome,
+            at=self.now(),
+        )
 
     # ---- cards -----------------------------------------------------------------------------------
 
@@ -149,8 +184,15 @@ class Engine:
         if self.inline:
             self.run(job_id)
             return
-        self.runtime.scheduler.add_job(self.run, args=[job_id], id=f"engine-job-{job_id}", replace_existing=True,
-                                       misfire_grace_time=None, jobstore="default", executor="default")
+        self.runtime.scheduler.add_job(
+            self.run,
+            args=[job_id],
+            id=f"engine-job-{job_id}",
+            replace_existing=True,
+            misfire_grace_time=None,
+            jobstore="default",
+            executor="default",
+        )
 
     def resume_all(self) -> list[int]:
         """At start-up: adopt every open card and continue queued/running jobs."""
@@ -158,8 +200,14 @@ class Engine:
         for job in jobs.jobs_in(self.store, jobs.ACTIVE):
             self.adopt_card(job)
             if job["status"] in (jobs.QUEUED, jobs.RUNNING):
-                audit.record(self.store, actor="avd-bot", action="job resume", target=f"job {job['id']}",
-                             detail={"status": job["status"]}, at=self.now())
+                audit.record(
+                    self.store,
+                    actor="avd-bot",
+                    action="job resume",
+                    target=f"job {job['id']}",
+                    detail={"status": job["status"]},
+                    at=self.now(),
+                )
                 self.submit(int(job["id"]))
                 resumed.append(int(job["id"]))
         return resumed
@@ -198,7 +246,9 @@ class Engine:
             self._fail(job_id, exc)
             return
         if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.DONE, self.now()):
-            audit.record(self.store, actor="avd-bot", action="job done", target=f"job {job_id}", at=self.now())
+            audit.record(
+                self.store, actor="avd-bot", action="job done", target=f"job {job_id}", at=self.now()
+            )
             self._announce_end(job_id)
 
     def _drifted(self, job: dict[str, Any], plan: Plan) -> bool:
@@ -217,14 +267,22 @@ class Engine:
         try:
             step: Step = plan.step(row["name"])
         except KeyError:
-            raise AvdError(f"step {row['name']!r} is no longer part of the {plan.kind} plan: "
-                           f"start a new job (/avd job {job_id} shows what finished)") from None
+            raise AvdError(
+                f"step {row['name']!r} is no longer part of the {plan.kind} plan: "
+                f"start a new job (/avd job {job_id} shows what finished)"
+            ) from None
         ctx = StepRecorder(self, job_id, idx)
         token = row.get("continuation_token")
         resuming = row["status"] == jobs.STEP_RUNNING
         now = self.now()
-        jobs.update_step(self.store, job_id, idx, status=jobs.STEP_RUNNING, error=None,
-                         started_at=row.get("started_at") if resuming and row.get("started_at") else jobs.iso(now))
+        jobs.update_step(
+            self.store,
+            job_id,
+            idx,
+            status=jobs.STEP_RUNNING,
+            error=None,
+            started_at=row.get("started_at") if resuming and row.get("started_at") else jobs.iso(now),
+        )
         self.progress.touch(job_id)
         try:
             if resuming and token and step.resume is not None:
@@ -235,12 +293,25 @@ class Engine:
                 output = step.apply(ctx)
         except Exception as exc:
             err = project_error(exc, step.resource_id) or exc
-            jobs.update_step(self.store, job_id, idx, status=jobs.STEP_FAILED, finished_at=jobs.iso(self.now()),
-                             error=str(err))
+            jobs.update_step(
+                self.store,
+                job_id,
+                idx,
+                status=jobs.STEP_FAILED,
+                finished_at=jobs.iso(self.now()),
+                error=str(err),
+            )
             raise err from exc if err is not exc else None
         lines = [*ctx.lines, output] if output else ctx.lines
-        jobs.update_step(self.store, job_id, idx, status=jobs.STEP_DONE, finished_at=jobs.iso(self.now()),
-                         output="\n".join(lines)[-2000:] or None, percent=100.0)
+        jobs.update_step(
+            self.store,
+            job_id,
+            idx,
+            status=jobs.STEP_DONE,
+            finished_at=jobs.iso(self.now()),
+            output="\n".join(lines)[-2000:] or None,
+            percent=100.0,
+        )
         self.progress.touch(job_id)
 
     def _fail(self, job_id: int, exc: BaseException) -> None:
@@ -249,18 +320,32 @@ class Engine:
             incident = uuid.uuid4().hex[:8]
             log.error("incident %s: job %s crashed", incident, job_id, exc_info=exc)
             err = AvdError(f"internal error (incident {incident}): {type(exc).__name__}")
-        if jobs.transition(self.store, job_id, (jobs.RUNNING, jobs.QUEUED), jobs.FAILED, self.now(),
-                           **jobs.error_fields(err)):
-            audit.record(self.store, actor="avd-bot", action="job failed", target=f"job {job_id}",
-                         detail={"error": str(err)}, outcome="failed", at=self.now())
+        if jobs.transition(
+            self.store, job_id, (jobs.RUNNING, jobs.QUEUED), jobs.FAILED, self.now(), **jobs.error_fields(err)
+        ):
+            audit.record(
+                self.store,
+                actor="avd-bot",
+                action="job failed",
+                target=f"job {job_id}",
+                detail={"error": str(err)},
+                outcome="failed",
+                at=self.now(),
+            )
             self._announce_end(job_id)
 
     def _finish_cancelled(self, job_id: int) -> None:
         now = self.now()
         if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.CANCELLED, now):
             jobs.skip_pending_steps(self.store, job_id)
-            audit.record(self.store, actor="avd-bot", action="job cancelled", target=f"job {job_id}",
-                         detail={"at": "step boundary"}, at=now)
+            audit.record(
+                self.store,
+                actor="avd-bot",
+                action="job cancelled",
+                target=f"job {job_id}",
+                detail={"at": "step boundary"},
+                at=now,
+            )
             self._announce_end(job_id)
 
     def _announce_end(self, job_id: int) -> None:
@@ -274,17 +359,26 @@ class Engine:
         job = jobs.get_job(self.store, job_id)
         if job is None:
             raise NotAllowed(f"there is no job {job_id}")
-        if jobs.transition(self.store, job_id, (jobs.AWAITING, jobs.QUEUED), jobs.CANCELLED, now,
-                           cancel_requested=1):
+        if jobs.transition(
+            self.store, job_id, (jobs.AWAITING, jobs.QUEUED), jobs.CANCELLED, now, cancel_requested=1
+        ):
             approval_rows.cancel_pending(self.store, job_id, user, now)
             audit.record(self.store, actor=user, action="job cancel", target=f"job {job_id}", at=now)
             self._announce_end(job_id)
             return f"Job {job_id} cancelled."
         if job["status"] != jobs.RUNNING:
-            raise NotAllowed(f"job {job_id} is {job['status']}: only a waiting, queued or running job can be cancelled")
+            raise NotAllowed(
+                f"job {job_id} is {job['status']}: only a waiting, queued or running job can be cancelled"
+            )
         jobs.request_cancel(self.store, job_id)
-        audit.record(self.store, actor=user, action="job cancel", target=f"job {job_id}",
-                     detail={"at": "next step boundary"}, at=now)
+        audit.record(
+            self.store,
+            actor=user,
+            action="job cancel",
+            target=f"job {job_id}",
+            detail={"at": "next step boundary"},
+            at=now,
+        )
         self.progress.touch(job_id)
         return f"Job {job_id} will stop after its current step."
 
@@ -298,7 +392,9 @@ class Engine:
         if decided and "approved" not in decided:
             raise NotApproved(f"job {job_id} was never approved: request it again with a new command")
         if not jobs.requeue(self.store, job_id, now):
-            raise NotAllowed(f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried")
+            raise NotAllowed(
+                f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried"
+            )
         audit.record(self.store, actor=user, action="job retry", target=f"job {job_id}", at=now)
         self.progress.touch(job_id)
         self.submit(job_id)

@@ -58,15 +58,33 @@ class Timers:
         """Request ``op`` as ``user`` in ``channel`` on the cron ``cron`` (UTC)."""
         self.put(schedule_id, REQUEST, {"op": jobs.op_to_json(op)}, cron=cron, user=user, channel=channel)
 
-    def put(self, schedule_id: str, target: str, args: dict[str, Any], *, cron: str | None = None,
-            run_at: datetime | None = None, user: str, channel: str) -> None:
+    def put(
+        self,
+        schedule_id: str,
+        target: str,
+        args: dict[str, Any],
+        *,
+        cron: str | None = None,
+        run_at: datetime | None = None,
+        user: str,
+        channel: str,
+    ) -> None:
         """Add or replace a schedule: recurring (``cron``) or once (``run_at``)."""
         if target not in self.targets:
             raise ValueError(f"no timer target {target!r}")
         if (cron is None) == (run_at is None):
             raise ValueError("a schedule has either a cron or a run_at time")
-        rows.put(self.runtime.store, schedule_id, target=target, args=args, cron=cron, run_at=run_at,
-                 created_by=user, channel=channel, now=self.runtime.clock())
+        rows.put(
+            self.runtime.store,
+            schedule_id,
+            target=target,
+            args=args,
+            cron=cron,
+            run_at=run_at,
+            created_by=user,
+            channel=channel,
+            now=self.runtime.clock(),
+        )
         self._arm(schedule_id, cron, run_at)
 
     def remove(self, schedule_id: str) -> bool:
@@ -88,7 +106,9 @@ class Timers:
             try:
                 self._arm(str(row["id"]), row.get("cron"), _parse(row.get("run_at")))
                 loaded += 1
-            except ValueError as err:  # a cron the validator no longer accepts: /avd doctor and status show it
+            except (
+                ValueError
+            ) as err:  # a cron the validator no longer accepts: /avd doctor and status show it
                 log.warning("schedule %s not armed: %s", row["id"], err)
         return loaded
 
@@ -113,16 +133,29 @@ class Timers:
             trigger = DateTrigger(run_date=run_at, timezone=UTC)
         else:
             raise ValueError("a schedule has either a cron or a run_at time")
-        self.runtime.scheduler.add_job(self.fire, trigger, args=[schedule_id], id=schedule_id, name=cron or "once",
-                                       executor="light", replace_existing=True,
-                                       misfire_grace_time=None if run_at is not None else 300)
+        self.runtime.scheduler.add_job(
+            self.fire,
+            trigger,
+            args=[schedule_id],
+            id=schedule_id,
+            name=cron or "once",
+            executor="light",
+            replace_existing=True,
+            misfire_grace_time=None if run_at is not None else 300,
+        )
 
     def _timer(self, row: dict[str, Any]) -> Timer:
         job = self.runtime.scheduler.get_job(str(row["id"]))
-        return Timer(id=str(row["id"]), target=str(row["target"]), args=rows.args_of(row), cron=row.get("cron"),
-                     run_at=_parse(row.get("run_at")), created_by=str(row.get("created_by") or ""),
-                     channel=str(row.get("channel") or ""),
-                     next_run=getattr(job, "next_run_time", None) if job is not None else None)
+        return Timer(
+            id=str(row["id"]),
+            target=str(row["target"]),
+            args=rows.args_of(row),
+            cron=row.get("cron"),
+            run_at=_parse(row.get("run_at")),
+            created_by=str(row.get("created_by") or ""),
+            channel=str(row.get("channel") or ""),
+            next_run=getattr(job, "next_run_time", None) if job is not None else None,
+        )
 
 
 def _parse(value: Any) -> datetime | None:
@@ -131,8 +164,12 @@ def _parse(value: Any) -> datetime | None:
 
 def request_target(runtime: Runtime, args: dict[str, Any]) -> None:
     """A recurring request is due: ask for the job as if its creator typed it (approval rules apply)."""
-    runtime.engine.request(jobs.op_from_json(str(args["op"])), str(args["user"]), str(args["channel"]),
-                           lambda text: log.info("schedule: %s", text))
+    runtime.engine.request(
+        jobs.op_from_json(str(args["op"])),
+        str(args["user"]),
+        str(args["channel"]),
+        lambda text: log.info("schedule: %s", text),
+    )
 
 
 def sweep(engine: Engine) -> None:
@@ -145,8 +182,13 @@ def sweep(engine: Engine) -> None:
 def _on_scheduler(engine: Engine, event: SchedulerEvent) -> None:
     if event.code == EVENT_SCHEDULER_STARTED:
         engine.progress.start()
-        engine.runtime.scheduler.add_job(engine.resume_all, id="engine-resume", executor="light",
-                                         replace_existing=True, misfire_grace_time=None)
+        engine.runtime.scheduler.add_job(
+            engine.resume_all,
+            id="engine-resume",
+            executor="light",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
     elif event.code == EVENT_SCHEDULER_SHUTDOWN:
         engine.progress.stop()
 
@@ -157,10 +199,18 @@ def install(engine: Engine, targets: Mapping[str, TimerTarget]) -> Timers:
     scheduler = engine.runtime.scheduler
     if not scheduler.running:
         configure(scheduler)
-    scheduler.add_listener(lambda event: _on_scheduler(engine, event),
-                           EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN)
-    scheduler.add_job(sweep, "interval", args=[engine], seconds=SWEEP_SECONDS, id="engine-sweep",
-                      executor="light", replace_existing=True)
+    scheduler.add_listener(
+        lambda event: _on_scheduler(engine, event), EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN
+    )
+    scheduler.add_job(
+        sweep,
+        "interval",
+        args=[engine],
+        seconds=SWEEP_SECONDS,
+        id="engine-sweep",
+        executor="light",
+        replace_existing=True,
+    )
     timers = Timers(engine, targets)
     timers.load()
     return timers

@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 def _press(body: dict[str, Any]) -> tuple[str, str, str, str]:
     container = body.get("container") or {}
     action = (body.get("actions") or [{}])[0]
-    return ((body.get("user") or {}).get("id", ""), container.get("channel_id", ""),
-            container.get("message_ts", ""), str(action.get("value", "")))
+    return (
+        (body.get("user") or {}).get("id", ""),
+        container.get("channel_id", ""),
+        container.get("message_ts", ""),
+        str(action.get("value", "")),
+    )
 
 
 def _tell(respond: Respond, text: str) -> None:
@@ -42,7 +46,11 @@ def _tell(respond: Respond, text: str) -> None:
 def on_card(runtime: Runtime, body: dict[str, Any], channel: str, ts: str, value: str) -> int:
     """The job a Retry/Cancel press names, refused unless the button is on that job's card (or on the
     ephemeral ``/avd job N`` answer, which is the command's own reply)."""
-    job = jobs.get_job(runtime.store, int(value)) if value.isascii() and value.isdigit() and len(value) < 19 else None
+    job = (
+        jobs.get_job(runtime.store, int(value))
+        if value.isascii() and value.isdigit() and len(value) < 19
+        else None
+    )
     if job is None:
         raise NotAllowed("this button does not name a job this bot knows")
     ephemeral = bool((body.get("container") or {}).get("is_ephemeral"))
@@ -76,7 +84,9 @@ def register(app: App, runtime: Runtime) -> None:
     def decide(body: dict[str, Any], respond: Respond, approve: bool) -> None:
         user, channel, ts, approval_id = _press(body)
         try:
-            text = approvals.decide(engine, approval_id, user, approve=approve, channel=channel, message_ts=ts)
+            text = approvals.decide(
+                engine, approval_id, user, approve=approve, channel=channel, message_ts=ts
+            )
         except AvdError as err:
             text = f":no_entry: {err}"
         _tell(respond, text)

@@ -42,8 +42,14 @@ def is_group(entry: str) -> bool:
 class Authz:
     """Membership checks against the policy, with user groups cached for ``ttl`` seconds."""
 
-    def __init__(self, policy: Policy, client: WebClient, *, ttl: float = GROUP_TTL_SECONDS,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        client: WebClient,
+        *,
+        ttl: float = GROUP_TTL_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.policy = policy
         self.client = client
         self.ttl = ttl
@@ -61,7 +67,9 @@ class Authz:
                 resp = self.client.usergroups_users_list(usergroup=group_id)
                 members = frozenset(resp.get("users") or ())
             except (SlackApiError, SlackClientError, OSError) as exc:
-                log.warning("usergroups.users.list %s failed (%s); using the last known members", group_id, exc)
+                log.warning(
+                    "usergroups.users.list %s failed (%s); using the last known members", group_id, exc
+                )
                 return cached[1] if cached else frozenset()
             self._cache[group_id] = (now, members)
             return members
@@ -104,9 +112,14 @@ def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltRespons
         reason, answer = refusal
         what = body.get("command") or body.get("type") or "request"
         text = body.get("text")
-        audit.record(store, actor=user_id or "unknown", action="refused",
-                     target=f"{what} {text}".strip() if text else str(what),
-                     detail={"channel": channel_id, "reason": reason}, outcome="refused")
+        audit.record(
+            store,
+            actor=user_id or "unknown",
+            action="refused",
+            target=f"{what} {text}".strip() if text else str(what),
+            detail={"channel": channel_id, "reason": reason},
+            outcome="refused",
+        )
         return BoltResponse(status=200, body=answer, headers={"content-type": "text/plain;charset=utf-8"})
 
     return require_operator
@@ -198,11 +211,17 @@ def answer(body: Mapping[str, Any], text: str, respond: Callable[..., Any] | Non
     kind = body.get("type")
     if kind == "view_submission":
         blocks = _obj(body.get("view")).get("blocks")
-        inputs = [str(b["block_id"]) for b in (blocks if isinstance(blocks, list) else [])
-                  if isinstance(b, dict) and b.get("type") == "input" and b.get("block_id")]
+        inputs = [
+            str(b["block_id"])
+            for b in (blocks if isinstance(blocks, list) else [])
+            if isinstance(b, dict) and b.get("type") == "input" and b.get("block_id")
+        ]
         if inputs:
-            return BoltResponse(status=200, body=json.dumps({"response_action": "errors", "errors": {inputs[0]: text}}),
-                                headers={"content-type": "application/json;charset=utf-8"})
+            return BoltResponse(
+                status=200,
+                body=json.dumps({"response_action": "errors", "errors": {inputs[0]: text}}),
+                headers={"content-type": "application/json;charset=utf-8"},
+            )
     elif kind == "block_actions" and respond is not None and body.get("response_url"):
         try:
             respond(text=text, response_type="ephemeral", replace_original=False)
@@ -222,22 +241,31 @@ def _what(body: Mapping[str, Any]) -> str:
 def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltResponse | None]:
     """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited)."""
 
-    def guard(body: dict[str, Any], context: Any, next: Callable[[], None], respond: Any = None
-              ) -> BoltResponse | None:
+    def guard(
+        body: dict[str, Any], context: Any, next: Callable[[], None], respond: Any = None
+    ) -> BoltResponse | None:
         authorized = context.authorize_result
         ours = authorized.team_id if authorized is not None else None
         user = context.user_id or "unknown"
         reason = text = ""
         if ours and context.team_id != ours:
-            reason, text = "foreign_team", render.not_allowed("avd-ops does not answer requests from another workspace.")
+            reason, text = (
+                "foreign_team",
+                render.not_allowed("avd-ops does not answer requests from another workspace."),
+            )
         elif (key := interaction_key(body)) is not None and not memory.claim(key):
             reason, text = "replay", ":no_entry: This request was already handled; nothing was run again."
         if not reason:
             next()
             return None
-        audit.record(store, actor=user, action="refused", target=_what(body),
-                     detail={"channel": context.channel_id or "", "team": context.team_id or "", "reason": reason},
-                     outcome="refused")
+        audit.record(
+            store,
+            actor=user,
+            action="refused",
+            target=_what(body),
+            detail={"channel": context.channel_id or "", "team": context.team_id or "", "reason": reason},
+            outcome="refused",
+        )
         log.warning("refused a %s request from %s (%s)", body.get("type") or "slash command", user, reason)
         return answer(body, text, respond)
 

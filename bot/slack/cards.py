@@ -31,19 +31,33 @@ from bot.storage.sqlite import Store
 
 APPROVE, REJECT, RETRY, CANCEL = "engine_approve", "engine_reject", "engine_retry", "engine_cancel"
 STATUS_ICON = {
-    jobs.AWAITING: ":hourglass_flowing_sand:", jobs.QUEUED: ":inbox_tray:", jobs.RUNNING: ":gear:",
-    jobs.DONE: ":white_check_mark:", jobs.FAILED: ":x:", jobs.CANCELLED: ":no_entry_sign:",
-    jobs.REJECTED: ":no_entry:", jobs.EXPIRED: ":alarm_clock:",
+    jobs.AWAITING: ":hourglass_flowing_sand:",
+    jobs.QUEUED: ":inbox_tray:",
+    jobs.RUNNING: ":gear:",
+    jobs.DONE: ":white_check_mark:",
+    jobs.FAILED: ":x:",
+    jobs.CANCELLED: ":no_entry_sign:",
+    jobs.REJECTED: ":no_entry:",
+    jobs.EXPIRED: ":alarm_clock:",
 }
 STATUS_TEXT = {
-    jobs.AWAITING: "waiting for approval", jobs.QUEUED: "queued", jobs.RUNNING: "running", jobs.DONE: "done",
-    jobs.FAILED: "failed", jobs.CANCELLED: "cancelled", jobs.REJECTED: "rejected", jobs.EXPIRED: "approval expired",
+    jobs.AWAITING: "waiting for approval",
+    jobs.QUEUED: "queued",
+    jobs.RUNNING: "running",
+    jobs.DONE: "done",
+    jobs.FAILED: "failed",
+    jobs.CANCELLED: "cancelled",
+    jobs.REJECTED: "rejected",
+    jobs.EXPIRED: "approval expired",
 }
 HEAD_LIMIT, DETAIL_LIMIT = 400, 200  # a step line stays under ~650 characters: 20 steps fit in 5 sections
 MAX_BLOCKS = 50  # Slack's limit per message
 STEP_ICON = {
-    jobs.STEP_PENDING: ":white_circle:", jobs.STEP_RUNNING: ":arrows_counterclockwise:",
-    jobs.STEP_DONE: ":white_check_mark:", jobs.STEP_FAILED: ":x:", jobs.STEP_SKIPPED: ":heavy_minus_sign:",
+    jobs.STEP_PENDING: ":white_circle:",
+    jobs.STEP_RUNNING: ":arrows_counterclockwise:",
+    jobs.STEP_DONE: ":white_check_mark:",
+    jobs.STEP_FAILED: ":x:",
+    jobs.STEP_SKIPPED: ":heavy_minus_sign:",
 }
 
 
@@ -63,7 +77,7 @@ def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) 
     where = f" on `{resource_label(step['resource_id'])}`" if step.get("resource_id") else ""
     head = f"{int(step['idx']) + 1}. {step.get('description') or step['name']}{where}"
     if len(head) > HEAD_LIMIT:
-        head = head[:HEAD_LIMIT - 1] + "…"
+        head = head[: HEAD_LIMIT - 1] + "…"
     if preview:
         return f"{head} (~{format_seconds(step.get('estimate_seconds') or 0)})"
     status = step["status"]
@@ -85,7 +99,7 @@ def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) 
 
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= DETAIL_LIMIT else text[:DETAIL_LIMIT - 1] + "…"
+    return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"
 
 
 def failure_text(job: Mapping[str, Any]) -> str:
@@ -125,8 +139,14 @@ def _approval_context(job: Mapping[str, Any], approval: Mapping[str, Any] | None
     return " · ".join(parts)
 
 
-def job_card(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], approval: Mapping[str, Any] | None,
-             *, now: datetime, simulated: bool = False) -> tuple[str, list[Block]]:
+def job_card(
+    job: Mapping[str, Any],
+    steps: Sequence[Mapping[str, Any]],
+    approval: Mapping[str, Any] | None,
+    *,
+    now: datetime,
+    simulated: bool = False,
+) -> tuple[str, list[Block]]:
     """The fallback text and the FULL block list of a job's card in its current state."""
     status = job["status"]
     awaiting = status == jobs.AWAITING
@@ -142,17 +162,26 @@ def job_card(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], approva
     room = MAX_BLOCKS - 6  # header, head, context, actions, the simulated banner, one spare
     if len(body) + len(failure) > room:
         failure = failure[:2]
-        body = body[:room - len(failure) - 1] + render.sections(
-            f"… {len(steps)} steps in all; the rest do not fit in one Slack message.")
+        body = body[: room - len(failure) - 1] + render.sections(
+            f"… {len(steps)} steps in all; the rest do not fit in one Slack message."
+        )
     blocks.extend(body + failure)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_approval_context(job, approval, now))]))
     buttons: list[ButtonElement] = []
     if awaiting and approval is not None and approval["status"] == "pending":
-        confirm = ConfirmObject(title="Approve this change?", text=f"This runs *{title[:200]}* now.",
-                                confirm="Approve", deny="Cancel", style="danger")
-        buttons = [ButtonElement(text="Approve", action_id=APPROVE, value=str(approval["id"]), style="primary",
-                                 confirm=confirm),
-                   ButtonElement(text="Reject", action_id=REJECT, value=str(approval["id"]), style="danger")]
+        confirm = ConfirmObject(
+            title="Approve this change?",
+            text=f"This runs *{title[:200]}* now.",
+            confirm="Approve",
+            deny="Cancel",
+            style="danger",
+        )
+        buttons = [
+            ButtonElement(
+                text="Approve", action_id=APPROVE, value=str(approval["id"]), style="primary", confirm=confirm
+            ),
+            ButtonElement(text="Reject", action_id=REJECT, value=str(approval["id"]), style="danger"),
+        ]
     elif status in (jobs.QUEUED, jobs.RUNNING) and not job.get("cancel_requested"):
         buttons = [ButtonElement(text="Cancel", action_id=CANCEL, value=str(job["id"]))]
     elif status in (jobs.FAILED, jobs.CANCELLED):
@@ -175,14 +204,20 @@ def final_reply(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now:
     return f"{STATUS_ICON.get(status, '')} {summary_text(job)}."
 
 
-def render_job(store: Store, job_id: int, ts: str | None, *, now: datetime,
-               simulated: bool = False) -> tuple[str, list[Block]]:
+def render_job(
+    store: Store, job_id: int, ts: str | None, *, now: datetime, simulated: bool = False
+) -> tuple[str, list[Block]]:
     """A job's card as stored now (``ts``: the message it will replace, which picks its approval)."""
     job = jobs.get_job(store, job_id)
     if job is None:
         return f"Job {job_id} not found", []
-    text, blocks = job_card(job, jobs.get_steps(store, job_id), approval_rows.for_card(store, job_id, ts),
-                            now=now, simulated=simulated)
+    text, blocks = job_card(
+        job,
+        jobs.get_steps(store, job_id),
+        approval_rows.for_card(store, job_id, ts),
+        now=now,
+        simulated=simulated,
+    )
     return text, list(blocks)
 
 

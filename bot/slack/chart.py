@@ -31,7 +31,9 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def chunk(kind: bytes, data: bytes) -> bytes:
     """One PNG chunk: length, type, data, CRC-32 of type + data."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def encode_png(rows: Sequence[bytes], palette: Sequence[tuple[int, int, int]]) -> bytes:
@@ -43,8 +45,13 @@ def encode_png(rows: Sequence[bytes], palette: Sequence[tuple[int, int, int]]) -
         raise ValueError("a palette holds 1 to 256 colours")
     header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
     raw = b"".join(b"\x00" + bytes(row) for row in rows)
-    return (SIGNATURE + chunk(b"IHDR", header) + chunk(b"PLTE", b"".join(bytes(c) for c in palette))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return (
+        SIGNATURE
+        + chunk(b"IHDR", header)
+        + chunk(b"PLTE", b"".join(bytes(c) for c in palette))
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def bar_heights(seconds: Sequence[float], plot_height: int) -> list[int]:
@@ -77,11 +84,12 @@ def bar_chart(seconds: Sequence[float], width: int = WIDTH, height: int = HEIGHT
     left, plot_width = MARGIN, width - 2 * MARGIN
     pixels = [bytearray([BACKGROUND]) * width for _ in range(height)]
     for y in (MARGIN, MARGIN + plot_height // 2):
-        pixels[y][left:left + plot_width] = bytes([GRID]) * plot_width
-    for i, ((x0, x1), tall) in enumerate(zip(bar_spans(len(values), left, plot_width),
-                                             bar_heights(values, plot_height), strict=True)):
+        pixels[y][left : left + plot_width] = bytes([GRID]) * plot_width
+    for i, ((x0, x1), tall) in enumerate(
+        zip(bar_spans(len(values), left, plot_width), bar_heights(values, plot_height), strict=True)
+    ):
         colour = NEWEST if i == len(values) - 1 else BAR
         for y in range(baseline - tall, baseline):
             pixels[y][x0:x1] = bytes([colour]) * (x1 - x0)
-    pixels[baseline][left:left + plot_width] = bytes([BASELINE]) * plot_width
+    pixels[baseline][left : left + plot_width] = bytes([BASELINE]) * plot_width
     return encode_png([bytes(row) for row in pixels], PALETTE)

@@ -47,8 +47,15 @@ def answer_in_ack(text: str, runtime: Runtime) -> dict[str, Any] | ops.Operation
 
 def dispatch(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
     """Run the operation's handler after the ack and send its reply."""
-    audit.record(runtime.store, actor=ctx.user_id, action=op.verb, target=ctx.text.strip(),
-                 detail={"channel": ctx.channel_id}, outcome="accepted", at=ctx.now)
+    audit.record(
+        runtime.store,
+        actor=ctx.user_id,
+        action=op.verb,
+        target=ctx.text.strip(),
+        detail={"channel": ctx.channel_id},
+        outcome="accepted",
+        at=ctx.now,
+    )
     handler = runtime.registry.handlers[type(op)]  # complete: checked at start-up
     try:
         reply = handler(runtime, ctx, op)
@@ -87,7 +94,9 @@ def unhandled(body: dict[str, Any], respond: Respond | None) -> BoltResponse:
     """A request no listener matched (an unknown action id, another slash command): a plain ack, no incident."""
     log.warning("no listener for a %s request", body.get("type") or body.get("command") or "unknown")
     if body.get("command"):
-        return authz.answer(body, f":grey_question: avd-ops only answers `/avd`, not `{str(body['command'])[:40]}`.")
+        return authz.answer(
+            body, f":grey_question: avd-ops only answers `/avd`, not `{str(body['command'])[:40]}`."
+        )
     if body.get("type") in ("block_actions", "view_submission"):
         return authz.answer(body, UNHANDLED, respond)
     return BoltResponse(status=200, body="")
@@ -115,8 +124,10 @@ def register(app: App, runtime: Runtime) -> None:
             text=text,
             response_url=command.get("response_url", ""),
             trigger_id=command.get("trigger_id", ""),
-            respond=cast(Respond, fallback_respond(respond, client, command.get("channel_id", ""),
-                                                   command.get("user_id", ""))),
+            respond=cast(
+                Respond,
+                fallback_respond(respond, client, command.get("channel_id", ""), command.get("user_id", "")),
+            ),
             client=client,
             now=runtime.clock(),
             acked=shown,
@@ -124,8 +135,9 @@ def register(app: App, runtime: Runtime) -> None:
         runtime.after_ack(dispatch, runtime, ctx, answer, respond=ctx.respond)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any], response: BoltResponse | None,
-                 respond: Respond | None) -> BoltResponse | None:
+    def on_error(
+        error: Exception, body: dict[str, Any], response: BoltResponse | None, respond: Respond | None
+    ) -> BoltResponse | None:
         if isinstance(error, BoltUnhandledRequestError):  # needs App(raise_error_for_unhandled_request=True)
             return unhandled(body, respond)
         incident = uuid.uuid4().hex[:8]

@@ -43,9 +43,15 @@ MAX_INSTANCES = 1000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$|^[A-Za-z0-9]$")
 _PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
     "name": (_NAME, "1-64 letters, digits, '-', '_' or '.'; start with a letter or digit"),
-    "gallery": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]{0,79}$"), "a gallery name: letters, digits, '_' or '.'"),
+    "gallery": (
+        re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]{0,79}$"),
+        "a gallery name: letters, digits, '_' or '.'",
+    ),
     "image": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"), "an image definition name"),
-    "version": (re.compile(r"^\d{1,10}\.\d{1,10}\.\d{1,10}$"), "a version as Major.Minor.Patch, e.g. 2026.0522.1719"),
+    "version": (
+        re.compile(r"^\d{1,10}\.\d{1,10}\.\d{1,10}$"),
+        "a version as Major.Minor.Patch, e.g. 2026.0522.1719",
+    ),
     "vm_size": (re.compile(r"^(Standard|Basic)_[A-Za-z0-9_]+$"), "a VM size such as Standard_D4s_v5"),
     "vnet": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"), "a virtual network name"),
     "subnet": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"), "a subnet name"),
@@ -74,19 +80,37 @@ class ScaleSetForm:
 
 
 def _text(block_id: str, label: str, initial: str, hint: str = "", optional: bool = False) -> InputBlock:
-    return InputBlock(block_id=block_id, label=label, optional=optional, hint=hint or None,
-                      element=PlainTextInputElement(action_id=block_id, initial_value=initial or None))
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=optional,
+        hint=hint or None,
+        element=PlainTextInputElement(action_id=block_id, initial_value=initial or None),
+    )
 
 
-def scaleset_view(site: str, location: str, form: ScaleSetForm, metadata: Mapping[str, Any], *,
-                  network_group: str, gallery_group: str, host_pool_group: str) -> View:
+def scaleset_view(
+    site: str,
+    location: str,
+    form: ScaleSetForm,
+    metadata: Mapping[str, Any],
+    *,
+    network_group: str,
+    gallery_group: str,
+    host_pool_group: str,
+) -> View:
     """The modal for ``/avd scaleset create SITE`` with ``form`` as initial values."""
     join_options = [Option(value=k, label=v) for k, v in JOIN_TYPES.items()]
     initial_join = next((o for o in join_options if o.value == form.join_type), join_options[0])
     blocks = [
-        SectionBlock(text=MarkdownTextObject(text=(
-            f"New scale set for site *{site}* in *{location}*. VM source: Compute Gallery (the replica in "
-            f"{location} is checked before anything is created). Defaults are what the primary scale set uses."))),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=(
+                    f"New scale set for site *{site}* in *{location}*. VM source: Compute Gallery (the replica in "
+                    f"{location} is checked before anything is created). Defaults are what the primary scale set uses."
+                )
+            )
+        ),
         _text("name", "Scale set name", form.name),
         _text("gallery", "Compute Gallery", form.gallery, f"in resource group {gallery_group}"),
         _text("image", "Image definition", form.image),
@@ -94,23 +118,51 @@ def scaleset_view(site: str, location: str, form: ScaleSetForm, metadata: Mappin
         _text("vm_size", "VM size", form.vm_size),
         _text("vnet", "Virtual network", form.vnet, f"in resource group {network_group}"),
         _text("subnet", "Subnet", form.subnet),
-        InputBlock(block_id="capacity", label="Instances", hint="0 costs nothing until /avd scale adds capacity",
-                   element=NumberInputElement(action_id="capacity", is_decimal_allowed=False,
-                                              initial_value=str(form.capacity), min_value="0",
-                                              max_value=str(MAX_INSTANCES))),
-        InputBlock(block_id="join_type", label="Instances join",
-                   element=RadioButtonsElement(action_id="join_type", options=join_options,
-                                               initial_option=initial_join)),
+        InputBlock(
+            block_id="capacity",
+            label="Instances",
+            hint="0 costs nothing until /avd scale adds capacity",
+            element=NumberInputElement(
+                action_id="capacity",
+                is_decimal_allowed=False,
+                initial_value=str(form.capacity),
+                min_value="0",
+                max_value=str(MAX_INSTANCES),
+            ),
+        ),
+        InputBlock(
+            block_id="join_type",
+            label="Instances join",
+            element=RadioButtonsElement(
+                action_id="join_type", options=join_options, initial_option=initial_join
+            ),
+        ),
         _text("domain", "AD domain (domain join only)", form.domain, "e.g. corp.contoso.com", optional=True),
-        _text("domain_user", "Domain join account (domain join only)", form.domain_user,
-              "the password comes from AVD_DOMAIN_JOIN_PASSWORD on the bot host", optional=True),
+        _text(
+            "domain_user",
+            "Domain join account (domain join only)",
+            form.domain_user,
+            "the password comes from AVD_DOMAIN_JOIN_PASSWORD on the bot host",
+            optional=True,
+        ),
         _text("host_pool", "Host pool", form.host_pool, f"in resource group {host_pool_group}"),
-        ContextBlock(elements=[MarkdownTextObject(
-            text="The host pool registration token is fetched when the job runs; it is never shown here.")]),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="The host pool registration token is fetched when the job runs; it is never shown here."
+                )
+            ]
+        ),
     ]
-    return View(type="modal", callback_id=CALLBACK_ID, title=PlainTextObject(text="New DR scale set"),
-                submit=PlainTextObject(text="Review plan"), close=PlainTextObject(text="Cancel"),
-                private_metadata=json.dumps(dict(metadata), separators=(",", ":")), blocks=blocks)
+    return View(
+        type="modal",
+        callback_id=CALLBACK_ID,
+        title=PlainTextObject(text="New DR scale set"),
+        submit=PlainTextObject(text="Review plan"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(dict(metadata), separators=(",", ":")),
+        blocks=blocks,
+    )
 
 
 def _value(values: Mapping[str, Any], block_id: str) -> str:
@@ -137,13 +189,25 @@ def parse_form(values: Mapping[str, Any]) -> tuple[ScaleSetForm | None, dict[str
         if not _DOMAIN.match(raw["domain"]):
             errors["domain"] = "Domain join needs the domain's DNS name, e.g. corp.contoso.com."
         if not _USER.match(raw["domain_user"]):
-            errors["domain_user"] = "Domain join needs the account that joins machines, e.g. svc-join@corp.contoso.com."
+            errors["domain_user"] = (
+                "Domain join needs the account that joins machines, e.g. svc-join@corp.contoso.com."
+            )
     if errors:
         return None, errors
-    return ScaleSetForm(name=raw["name"], gallery=raw["gallery"], image=raw["image"], version=raw["version"],
-                        vm_size=raw["vm_size"], vnet=raw["vnet"], subnet=raw["subnet"], capacity=capacity,
-                        join_type=raw["join_type"], host_pool=raw["host_pool"], domain=raw["domain"],
-                        domain_user=raw["domain_user"]), {}
+    return ScaleSetForm(
+        name=raw["name"],
+        gallery=raw["gallery"],
+        image=raw["image"],
+        version=raw["version"],
+        vm_size=raw["vm_size"],
+        vnet=raw["vnet"],
+        subnet=raw["subnet"],
+        capacity=capacity,
+        join_type=raw["join_type"],
+        host_pool=raw["host_pool"],
+        domain=raw["domain"],
+        domain_user=raw["domain_user"],
+    ), {}
 
 
 def metadata_of(view: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,9 +234,17 @@ def register_view(runtime: Runtime, on_submit: OnSubmit) -> None:
         view_id = str(view.get("id") or "")
         if view_id and not runtime.replay.claim(f"view:{view_id}"):  # a replay: the form was handled
             ack()
-            runtime.after_ack(functools.partial(
-                audit.record, runtime.store, actor=user or "unknown", action="refused",
-                target="scaleset create form", detail={"view": view_id, "reason": "replay"}, outcome="refused"))
+            runtime.after_ack(
+                functools.partial(
+                    audit.record,
+                    runtime.store,
+                    actor=user or "unknown",
+                    action="refused",
+                    target="scaleset create form",
+                    detail={"view": view_id, "reason": "replay"},
+                    outcome="refused",
+                )
+            )
             return
         ack()
         runtime.after_ack(on_submit, user, metadata_of(view), form)

@@ -82,11 +82,23 @@ class Stats:
 class Progress:
     """The engine's Slack writer (see module docstring)."""
 
-    def __init__(self, client: WebClient, render: Renderer, on_posted: Posted, on_updated: Posted, *,
-                 final: Callable[[int], str | None] = lambda job_id: None,
-                 monotonic: Callable[[], float] = time.monotonic, min_interval: float = 10.0,
-                 debounce: float = 1.0, update_budget: int = 40, post_burst: float = 2.0,
-                 post_rate: float = 0.9, workspace_burst: float = 25.0, workspace_rate: float = 1.6) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        render: Renderer,
+        on_posted: Posted,
+        on_updated: Posted,
+        *,
+        final: Callable[[int], str | None] = lambda job_id: None,
+        monotonic: Callable[[], float] = time.monotonic,
+        min_interval: float = 10.0,
+        debounce: float = 1.0,
+        update_budget: int = 40,
+        post_burst: float = 2.0,
+        post_rate: float = 0.9,
+        workspace_burst: float = 25.0,
+        workspace_rate: float = 1.6,
+    ) -> None:
         self.client = client
         self.render = render
         self.on_posted = on_posted
@@ -170,8 +182,11 @@ class Progress:
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._busy and not self._posts and not any(
-                c.dirty for c in [*self._cards.values(), *self._old])
+            return (
+                not self._busy
+                and not self._posts
+                and not any(c.dirty for c in [*self._cards.values(), *self._old])
+            )
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -271,7 +286,9 @@ class Progress:
         except SlackApiError as exc:
             retry = self._retry_after(exc)
             if retry is None:
-                log.warning("progress: chat.postMessage for job %s failed: %s", post.job_id, exc.response.get("error"))
+                log.warning(
+                    "progress: chat.postMessage for job %s failed: %s", post.job_id, exc.response.get("error")
+                )
                 return
             with self._cond:
                 post.not_before = self.mono() + retry
@@ -303,7 +320,9 @@ class Progress:
                 if retry is not None:
                     card.dirty, card.due = True, self.mono() + retry
             if retry is None:
-                log.warning("progress: chat.update for job %s failed: %s", card.job_id, exc.response.get("error"))
+                log.warning(
+                    "progress: chat.update for job %s failed: %s", card.job_id, exc.response.get("error")
+                )
             return
         except SlackClientError as exc:
             log.warning("progress: chat.update for job %s failed: %s", card.job_id, exc)

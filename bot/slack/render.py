@@ -112,8 +112,10 @@ def coming_soon(verb: str, *, simulated: bool = False) -> Reply:
 
 
 def internal_error(incident_id: str) -> str:
-    return (f":boom: Something went wrong on the bot's side (incident `{incident_id}`). Nothing else was started;"
-            " quote the incident id to whoever runs avd-ops.")
+    return (
+        f":boom: Something went wrong on the bot's side (incident `{incident_id}`). Nothing else was started;"
+        " quote the incident id to whoever runs avd-ops."
+    )
 
 
 def audit_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False) -> Reply:
@@ -125,30 +127,42 @@ def audit_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False) ->
         detail = r.get("detail") or {}
         extra = f" {json.dumps(detail, sort_keys=True)}" if detail else ""
         target = f" `{r['target']}`" if r.get("target") else ""
-        lines.append(f"`{r['id']}` {r['at'][:19]}Z <@{r['actor']}> *{r['action']}*{target} ({r['outcome']}){extra}")
+        lines.append(
+            f"`{r['id']}` {r['at'][:19]}Z <@{r['actor']}> *{r['action']}*{target} ({r['outcome']}){extra}"
+        )
     body = "\n".join(lines)
     blocks: list[Block] = [HeaderBlock(text=f"Audit: last {len(rows)} entries")]
-    return Reply(text=f"Audit: last {len(rows)} entries\n{body}", blocks=card(blocks + sections(body),
-                                                                            simulated=simulated))
+    return Reply(
+        text=f"Audit: last {len(rows)} entries\n{body}",
+        blocks=card(blocks + sections(body), simulated=simulated),
+    )
 
 
-def jobs_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False, schedules: Sequence[str] = ()) -> Reply:
+def jobs_list(
+    rows: Sequence[Mapping[str, Any]], *, simulated: bool = False, schedules: Sequence[str] = ()
+) -> Reply:
     """Recent jobs, then the recurring snapshot syncs (``schedules``: one mrkdwn line each)."""
     planned = ("\n*Scheduled snapshot syncs*\n" + "\n".join(schedules)) if schedules else ""
     if not rows:
         text = "No jobs yet." + planned
         return Reply(text=text, blocks=sections(text))
-    lines = [f"`#{r['id']}` {r['kind']}: *{r['status']}* by <@{r['requested_by']}> at {r['created_at'][:19]}Z"
-             for r in rows]
+    lines = [
+        f"`#{r['id']}` {r['kind']}: *{r['status']}* by <@{r['requested_by']}> at {r['created_at'][:19]}Z"
+        for r in rows
+    ]
     body = "\n".join(lines) + planned
     blocks: list[Block] = [HeaderBlock(text="Jobs")]
     return Reply(text="Jobs\n" + body, blocks=card(blocks + sections(body), simulated=simulated))
 
 
-def job_detail(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], *, simulated: bool = False) -> Reply:
+def job_detail(
+    job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], *, simulated: bool = False
+) -> Reply:
     head = f"Job #{job['id']}: {job['kind']} ({job['status']})"
-    lines = [f"{s['idx'] + 1}. {s['name']}: *{s['status']}*" + (f" ({s['error']})" if s.get("error") else "")
-             for s in steps] or ["(no steps recorded)"]
+    lines = [
+        f"{s['idx'] + 1}. {s['name']}: *{s['status']}*" + (f" ({s['error']})" if s.get("error") else "")
+        for s in steps
+    ] or ["(no steps recorded)"]
     if job.get("error"):
         lines.append(f"Error: {job['error']}")
     body = "\n".join(lines)

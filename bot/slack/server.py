@@ -48,12 +48,17 @@ class QuietHandler(WSGIRequestHandler):
 
 def health(runtime: Runtime) -> dict[str, Any]:
     db = runtime.store.healthy()
-    return {"ok": db, "db": db, "scheduler": bool(runtime.scheduler.running),
-            "simulated_azure": runtime.simulated_azure}
+    return {
+        "ok": db,
+        "db": db,
+        "scheduler": bool(runtime.scheduler.running),
+        "simulated_azure": runtime.simulated_azure,
+    }
 
 
-def wsgi_app(app: App, health_fn: Callable[[], dict[str, Any]] | None = None, gate: AckGate | None = None
-             ) -> Callable[..., Iterable[bytes]]:
+def wsgi_app(
+    app: App, health_fn: Callable[[], dict[str, Any]] | None = None, gate: AckGate | None = None
+) -> Callable[..., Iterable[bytes]]:
     """The WSGI callable: ``/healthz`` here, everything else to Bolt's adapter (404 off ``/slack/events``);
     ``gate`` counts the Slack requests in flight."""
     handler = SlackRequestHandler(app, path=EVENTS_PATH)
@@ -65,16 +70,24 @@ def wsgi_app(app: App, health_fn: Callable[[], dict[str, Any]] | None = None, ga
             return handler(environ, start_response)
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if health_fn is not None and environ.get("PATH_INFO") == "/healthz" and environ["REQUEST_METHOD"] == "GET":
+        if (
+            health_fn is not None
+            and environ.get("PATH_INFO") == "/healthz"
+            and environ["REQUEST_METHOD"] == "GET"
+        ):
             status = health_fn()
             body = json.dumps(status).encode()
-            start_response("200 OK" if status.get("ok") else "503 Service Unavailable",
-                           [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK" if status.get("ok") else "503 Service Unavailable",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
             return [body]
         problem = body_problem(environ) if environ.get("REQUEST_METHOD") == "POST" else None
         if problem is not None:
             body = problem.encode()
-            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            start_response(
+                "400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         return slack(environ, start_response)
 
@@ -112,8 +125,11 @@ def bolt_can_read(text: str, environ: WSGIEnvironment) -> bool:
     """Whether Bolt builds its request context (and its workflow-step view of it) without raising, as it
     does on fields of the wrong type (``"team": 5``, a view without ``type``)."""
     try:
-        request = BoltRequest(body=text, query=environ.get("QUERY_STRING") or None,
-                              headers={"content-type": environ.get("CONTENT_TYPE") or ""})
+        request = BoltRequest(
+            body=text,
+            query=environ.get("QUERY_STRING") or None,
+            headers={"content-type": environ.get("CONTENT_TYPE") or ""},
+        )
         to_step(request.body)
     except Exception:  # noqa: BLE001 - anything Bolt cannot read is a bad request, not a server error
         return False
@@ -123,10 +139,22 @@ def bolt_can_read(text: str, environ: WSGIEnvironment) -> bool:
 class BotServer:
     """A running server on its own thread; ``url`` is its base URL, ``stop()`` shuts it down."""
 
-    def __init__(self, app: App, *, host: str = "127.0.0.1", port: int = 0,
-                 health_fn: Callable[[], dict[str, Any]] | None = None, gate: AckGate | None = None) -> None:
-        self.httpd = make_server(host, port, wsgi_app(app, health_fn, gate), server_class=ThreadingWSGIServer,
-                                 handler_class=QuietHandler)
+    def __init__(
+        self,
+        app: App,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        health_fn: Callable[[], dict[str, Any]] | None = None,
+        gate: AckGate | None = None,
+    ) -> None:
+        self.httpd = make_server(
+            host,
+            port,
+            wsgi_app(app, health_fn, gate),
+            server_class=ThreadingWSGIServer,
+            handler_class=QuietHandler,
+        )
         self.host = host
         self.port = int(self.httpd.server_address[1])
         self._thread: threading.Thread | None = None
@@ -136,8 +164,9 @@ class BotServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> BotServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="avd-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="avd-http", daemon=True
+        )
         self._thread.start()
         return self
 

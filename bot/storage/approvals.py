@@ -27,9 +27,13 @@ def get(store: Store, approval_id: str) -> dict[str, Any] | None:
 
 def for_card(store: Store, job_id: int, ts: str | None) -> dict[str, Any] | None:
     """The approval a job's card shows: the one bound to that message, else the newest."""
-    rows = list(store.db.query(
-        "select * from approvals where job_id = ? order by coalesce(message_ts = ?, 0) desc, created_at desc"
-        " limit 1", [job_id, ts or ""]))
+    rows = list(
+        store.db.query(
+            "select * from approvals where job_id = ? order by coalesce(message_ts = ?, 0) desc, created_at desc"
+            " limit 1",
+            [job_id, ts or ""],
+        )
+    )
     return rows[0] if rows else None
 
 
@@ -40,34 +44,53 @@ def statuses(store: Store, job_id: int) -> list[str]:
 def decide(store: Store, approval_id: str, status: str, user: str, now: datetime, message_ts: str) -> bool:
     """Approve or reject a pending, unexpired approval (and bind it to the pressed message); True if won."""
     with store.transaction() as db:
-        return bool(db.execute(
-            "update approvals set status = ?, decided_by = ?, decided_at = ?, message_ts = coalesce(message_ts, ?)"
-            " where id = ? and status = 'pending' and expires_at > ?",
-            [status, user, iso(now), message_ts, approval_id, iso(now)]).rowcount == 1)
+        return bool(
+            db.execute(
+                "update approvals set status = ?, decided_by = ?, decided_at = ?, message_ts = coalesce(message_ts, ?)"
+                " where id = ? and status = 'pending' and expires_at > ?",
+                [status, user, iso(now), message_ts, approval_id, iso(now)],
+            ).rowcount
+            == 1
+        )
 
 
 def expire(store: Store, approval_id: str, now: datetime) -> bool:
     with store.transaction() as db:
-        return bool(db.execute("update approvals set status = 'expired', decided_at = ? where id = ? and"
-                               " status = 'pending'", [iso(now), approval_id]).rowcount == 1)
+        return bool(
+            db.execute(
+                "update approvals set status = 'expired', decided_at = ? where id = ? and status = 'pending'",
+                [iso(now), approval_id],
+            ).rowcount
+            == 1
+        )
 
 
 def due(store: Store, now: datetime) -> list[dict[str, Any]]:
     """Pending approvals past their time."""
-    return list(store.db.query("select * from approvals where status = 'pending' and expires_at <= ?", [iso(now)]))
+    return list(
+        store.db.query("select * from approvals where status = 'pending' and expires_at <= ?", [iso(now)])
+    )
 
 
 def cancel_pending(store: Store, job_id: int, user: str, now: datetime) -> None:
     with store.transaction() as db:
-        db.execute("update approvals set status = 'cancelled', decided_by = ?, decided_at = ?"
-                   " where job_id = ? and status = 'pending'", [user, iso(now), job_id])
+        db.execute(
+            "update approvals set status = 'cancelled', decided_by = ?, decided_at = ?"
+            " where job_id = ? and status = 'pending'",
+            [user, iso(now), job_id],
+        )
 
 
 def rebind(store: Store, job_id: int, plan: Plan, now: datetime) -> None:
     """The plan drifted after approval: the approval goes stale and the job takes the new plan and locks."""
     with store.transaction() as db:
-        db.execute("update approvals set status = 'stale', reason = 'plan changed' where job_id = ?"
-                   " and status = 'approved'", [job_id])
-        db.execute("update jobs set plan_hash = ?, updated_at = ? where id = ?", [plan.hash(), iso(now), job_id])
+        db.execute(
+            "update approvals set status = 'stale', reason = 'plan changed' where job_id = ?"
+            " and status = 'approved'",
+            [job_id],
+        )
+        db.execute(
+            "update jobs set plan_hash = ?, updated_at = ? where id = ?", [plan.hash(), iso(now), job_id]
+        )
         jobs.replace_steps(db, job_id, plan)
         jobs.take_locks(db, job_id, plan.locks, now)

@@ -23,7 +23,9 @@ REDACTED = "[redacted]"
 _SECRET_KEYS = re.compile(r"(token|secret|password|passwd|signature|sas|credential|authorization)", re.I)
 _PATTERNS = [
     re.compile(r"\bx(?:ox[abposr]|app)-[A-Za-z0-9-]+"),  # Slack tokens
-    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWTs (AVD registration tokens)
+    re.compile(
+        r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+    ),  # JWTs (AVD registration tokens)
     re.compile(r"(?i)(https?://[^\s?\"']+)\?[^\s\"']*\bsig=[^\s\"']*"),  # SAS URLs: keep the path only
     re.compile(r"(?i)\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}"),
 ]
@@ -47,8 +49,10 @@ def redact(value: Any) -> Any:
         out = _PATTERNS[2].sub(lambda m: f"{m.group(1)}?{REDACTED}", out)
         return _PATTERNS[3].sub(lambda m: f"{m.group(1)} {REDACTED}", out)
     if isinstance(value, dict):
-        return {k: REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) and v else redact(v)
-                for k, v in value.items()}
+        return {
+            k: REDACTED if isinstance(k, str) and _SECRET_KEYS.search(k) and v else redact(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
@@ -142,7 +146,9 @@ def verify(store: Store) -> list[Problem]:
         if rid != prev_id + 1:
             problems.append(Problem(prev_id + 1, f"missing (next row is {rid}): rows were deleted"))
         if row["prev_hash"] != prev_hash:
-            problems.append(Problem(rid, "prev_hash does not match the previous row: a row was deleted or inserted"))
+            problems.append(
+                Problem(rid, "prev_hash does not match the previous row: a row was deleted or inserted")
+            )
         if row_hash(row["prev_hash"], row) != row["hash"]:
             problems.append(Problem(rid, "hash does not match its content: the row was edited"))
         prev_hash, prev_id = row["hash"], rid
@@ -150,8 +156,12 @@ def verify(store: Store) -> list[Problem]:
     if head is not None:
         head_id, _, head_hash = head.partition(":")
         if int(head_id) != prev_id or head_hash != prev_hash:
-            problems.append(Problem(prev_id + 1 if int(head_id) > prev_id else int(head_id),
-                                    f"the newest row should be {head_id}: rows at the end were deleted or replaced"))
+            problems.append(
+                Problem(
+                    prev_id + 1 if int(head_id) > prev_id else int(head_id),
+                    f"the newest row should be {head_id}: rows at the end were deleted or replaced",
+                )
+            )
     elif prev_id:
         problems.append(Problem(1, "audit head missing from meta"))
     return problems

@@ -21,5 +21,7 @@ def record(store: Store, batch: Sequence[tuple[str, datetime]], forget_before: d
     """Write a batch of keys in one transaction and drop those older than ``forget_before``."""
     with store.transaction() as db:
         db.execute("delete from interactions where seen_at < ?", [forget_before.isoformat()])
-        db.conn.executemany("insert or replace into interactions (key, seen_at) values (?, ?)",
-                            [(key, at.isoformat()) for key, at in batch])
+        db.conn.executemany(
+            "insert or replace into interactions (key, seen_at) values (?, ?)",
+            [(key, at.isoformat()) for key, at in batch],
+        )

@@ -32,7 +32,13 @@ AWAITING, QUEUED, RUNNING = "awaiting_approval", "queued", "running"
 DONE, FAILED, CANCELLED, REJECTED, EXPIRED = "done", "failed", "cancelled", "rejected", "expired"
 TERMINAL = (DONE, FAILED, CANCELLED, REJECTED, EXPIRED)
 ACTIVE = (AWAITING, QUEUED, RUNNING)
-STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = "pending", "running", "done", "failed", "skipped"
+STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = (
+    "pending",
+    "running",
+    "done",
+    "failed",
+    "skipped",
+)
 
 
 def iso(now: datetime) -> str:
@@ -81,32 +87,57 @@ def step_averages(store: Store, kind: str) -> dict[str, float]:
     rows = store.db.execute(
         "select s.name, avg((julianday(s.finished_at) - julianday(s.started_at)) * 86400.0) from steps s"
         " join jobs j on j.id = s.job_id where j.kind = ? and j.status = 'done' and s.status = 'done'"
-        " and s.started_at is not null and s.finished_at is not null group by s.name", [kind]).fetchall()
+        " and s.started_at is not null and s.finished_at is not null group by s.name",
+        [kind],
+    ).fetchall()
     return {str(name): float(avg) for name, avg in rows if avg is not None}
 
 
 def latest_of_verb(store: Store, verb: str, limit: int = 500) -> list[dict[str, Any]]:
     """The newest jobs of ``verb`` (by verb or kind), newest first."""
-    return list(store.db.query(
-        "select id, status, op_json, created_at, finished_at from jobs where verb = ? or kind = ?"
-        " order by id desc limit ?", [verb, verb, limit]))
+    return list(
+        store.db.query(
+            "select id, status, op_json, created_at, finished_at from jobs where verb = ? or kind = ?"
+            " order by id desc limit ?",
+            [verb, verb, limit],
+        )
+    )
 
 
 # ---- writes -------------------------------------------------------------------------------------
 
 
-def create_job(store: Store, *, plan: Plan, op: ops.Operation, requested_by: str, channel: str,
-               status: str, now: datetime, kind: str = "", wait_seconds: float = 0.0) -> int:
+def create_job(
+    store: Store,
+    *,
+    plan: Plan,
+    op: ops.Operation,
+    requested_by: str,
+    channel: str,
+    status: str,
+    now: datetime,
+    kind: str = "",
+    wait_seconds: float = 0.0,
+) -> int:
     """Insert the job and its steps and take the plan's locks, atomically; raises ``Busy``."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
             with store.transaction() as db:
-                db.table("jobs").insert({
-                    "kind": kind or plan.kind, "op_json": op_to_json(op), "status": status, "requested_by": requested_by,
-                    "channel": channel, "plan_hash": plan.hash(), "created_at": iso(now), "updated_at": iso(now),
-                    "title": plan.title, "verb": plan.policy_verb,
-                })
+                db.table("jobs").insert(
+                    {
+                        "kind": kind or plan.kind,
+                        "op_json": op_to_json(op),
+                        "status": status,
+                        "requested_by": requested_by,
+                        "channel": channel,
+                        "plan_hash": plan.hash(),
+                        "created_at": iso(now),
+                        "updated_at": iso(now),
+                        "title": plan.title,
+                        "verb": plan.policy_verb,
+                    }
+                )
                 job_id = int(db.execute("select last_insert_rowid()").fetchone()[0])
                 replace_steps(db, job_id, plan)
                 take_locks(db, job_id, plan.locks, now)
@@ -121,8 +152,15 @@ def replace_steps(db: Database, job_id: int, plan: Plan) -> None:
     """(Re)write the step rows of a job that has not started: one pending row per plan step."""
     db.execute("delete from steps where job_id = ?", [job_id])
     db.table("steps").insert_all(
-        {"job_id": job_id, "idx": n, "name": s.name, "status": STEP_PENDING, "resource_id": s.resource_id,
-         "description": s.description, "estimate_seconds": s.estimate_seconds}
+        {
+            "job_id": job_id,
+            "idx": n,
+            "name": s.name,
+            "status": STEP_PENDING,
+            "resource_id": s.resource_id,
+            "description": s.description,
+            "estimate_seconds": s.estimate_seconds,
+        }
         for n, s in enumerate(plan.steps)
     )
 
@@ -134,12 +172,16 @@ def same_request(store: Store, op: ops.Operation) -> Busy | None:
     row = store.db.execute(
         f"select j.id, j.status, (select resource from locks where job_id = j.id order by resource limit 1) "
         f"from jobs j where j.op_json = ? and j.status in ({marks}) order by j.id limit 1",
-        [op_to_json(op), *ACTIVE]).fetchone()
+        [op_to_json(op), *ACTIVE],
+    ).fetchone()
     if row is None:
         return None
     held = f" holds {resource_label(row[2])}" if row[2] else ""
-    return Busy(f"busy: job {row[0]}{held}: it is this same request ({row[1].replace('_', ' ')}); "
-                f"`/avd job {row[0]}` shows it", job_id=int(row[0]))
+    return Busy(
+        f"busy: job {row[0]}{held}: it is this same request ({row[1].replace('_', ' ')}); "
+        f"`/avd job {row[0]}` shows it",
+        job_id=int(row[0]),
+    )
 
 
 def take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetime) -> None:
@@ -154,17 +196,21 @@ def take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetim
         [*resources, *TERMINAL],
     )
     held = db.execute(
-        f"select resource, job_id from locks where resource in ({marks}) and job_id != ?", [*resources, job_id]
+        f"select resource, job_id from locks where resource in ({marks}) and job_id != ?",
+        [*resources, job_id],
     ).fetchone()
     if held:
         raise Busy(f"busy: job {held[1]} holds {resource_label(held[0])}", job_id=int(held[1]))
     for resource in resources:
-        db.execute("insert or ignore into locks (resource, job_id, acquired_at) values (?, ?, ?)",
-                   [resource, job_id, iso(now)])
+        db.execute(
+            "insert or ignore into locks (resource, job_id, acquired_at) values (?, ?, ?)",
+            [resource, job_id, iso(now)],
+        )
 
 
-def acquire_locks(store: Store, job_id: int, resources: Iterable[str], now: datetime,
-                  *, wait_seconds: float = 0.0) -> None:
+def acquire_locks(
+    store: Store, job_id: int, resources: Iterable[str], now: datetime, *, wait_seconds: float = 0.0
+) -> None:
     """Take ``resources`` for ``job_id``; refuse with ``Busy`` or wait up to ``wait_seconds``."""
     resources = tuple(resources)
     deadline = time.monotonic() + wait_seconds
@@ -189,8 +235,9 @@ def holder_of(store: Store, resource: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def transition(store: Store, job_id: int, frm: str | tuple[str, ...], to: str, now: datetime,
-               **fields: Any) -> bool:
+def transition(
+    store: Store, job_id: int, frm: str | tuple[str, ...], to: str, now: datetime, **fields: Any
+) -> bool:
     """Compare-and-set the job's status; True when this caller made the change."""
     frm = (frm,) if isinstance(frm, str) else frm
     values = {"status": to, "updated_at": iso(now), **fields}
@@ -199,8 +246,9 @@ def transition(store: Store, job_id: int, frm: str | tuple[str, ...], to: str, n
     sets = ", ".join(f"{k} = ?" for k in values)
     marks = ",".join("?" * len(frm))
     with store.transaction() as db:
-        cur = db.execute(f"update jobs set {sets} where id = ? and status in ({marks})",
-                         [*values.values(), job_id, *frm])
+        cur = db.execute(
+            f"update jobs set {sets} where id = ? and status in ({marks})", [*values.values(), job_id, *frm]
+        )
         changed = cur.rowcount == 1
         if changed and to in TERMINAL:
             db.execute("delete from locks where job_id = ?", [job_id])
@@ -223,8 +271,11 @@ def update_step_named(store: Store, job_id: int, name: str, **fields: Any) -> bo
     """Update the step called ``name`` of a job; False when the job has no such step."""
     sets = ", ".join(f"{k} = ?" for k in fields)
     with store.transaction() as db:
-        return bool(db.execute(f"update steps set {sets} where job_id = ? and name = ?",
-                               [*fields.values(), job_id, name]).rowcount)
+        return bool(
+            db.execute(
+                f"update steps set {sets} where job_id = ? and name = ?", [*fields.values(), job_id, name]
+            ).rowcount
+        )
 
 
 def request_cancel(store: Store, job_id: int) -> None:
@@ -235,8 +286,14 @@ def error_fields(err: BaseException) -> dict[str, Any]:
     """``error`` (one line for people) and ``error_json`` (code, resource, next step) for a job or step."""
     detail: Mapping[str, Any] = {"message": str(err), "type": type(err).__name__}
     if isinstance(err, AzureError):
-        detail = {**detail, "message": err.message, "code": err.code, "resource_id": err.resource_id,
-                  "next_step": err.next_step, "status": err.status}
+        detail = {
+            **detail,
+            "message": err.message,
+            "code": err.code,
+            "resource_id": err.resource_id,
+            "next_step": err.next_step,
+            "status": err.status,
+        }
     elif isinstance(err, AvdError):
         detail = {**detail, "message": err.message}
     return {"error": str(err), "error_json": json.dumps(detail, sort_keys=True)}
@@ -254,10 +311,15 @@ def record_card(store: Store, job_id: int, channel: str, ts: str, wall: float) -
     """The card was posted: one transaction, so a press that sees the job's card_ts also finds the approval
     bound to it."""
     with store.transaction() as db:
-        db.execute("update jobs set card_ts = ?, channel = ?, card_updated_at = ? where id = ?",
-                   [ts, channel, wall, job_id])
-        db.execute("update approvals set message_ts = ?, channel = ? where job_id = ? and status = 'pending'"
-                   " and message_ts is null", [ts, channel, job_id])
+        db.execute(
+            "update jobs set card_ts = ?, channel = ?, card_updated_at = ? where id = ?",
+            [ts, channel, wall, job_id],
+        )
+        db.execute(
+            "update approvals set message_ts = ?, channel = ? where job_id = ? and status = 'pending'"
+            " and message_ts is null",
+            [ts, channel, job_id],
+        )
 
 
 def record_card_update(store: Store, job_id: int, ts: str, wall: float) -> None:
@@ -272,8 +334,10 @@ def cancel_requested(store: Store, job_id: int) -> bool:
 
 def skip_pending_steps(store: Store, job_id: int) -> None:
     with store.transaction() as db:
-        db.execute("update steps set status = ? where job_id = ? and status = ?",
-                   [STEP_SKIPPED, job_id, STEP_PENDING])
+        db.execute(
+            "update steps set status = ? where job_id = ? and status = ?",
+            [STEP_SKIPPED, job_id, STEP_PENDING],
+        )
 
 
 def rebind_plan(store: Store, job_id: int, plan: Plan) -> None:
@@ -291,11 +355,14 @@ def requeue(store: Store, job_id: int, now: datetime) -> bool:
         cur = db.execute(
             "update jobs set status = ?, cancel_requested = 0, error = null, error_json = null,"
             " finished_at = null, updated_at = ? where id = ? and status in (?, ?)",
-            [QUEUED, iso(now), job_id, FAILED, CANCELLED])
+            [QUEUED, iso(now), job_id, FAILED, CANCELLED],
+        )
         if cur.rowcount != 1:
             return False
         take_locks(db, job_id, locks, now)
-        db.execute("update steps set status = ?, error = null, continuation_token = null, percent = null,"
-                   " finished_at = null where job_id = ? and status in (?, ?, ?)",
-                   [STEP_PENDING, job_id, STEP_FAILED, STEP_SKIPPED, STEP_RUNNING])
+        db.execute(
+            "update steps set status = ?, error = null, continuation_token = null, percent = null,"
+            " finished_at = null where job_id = ? and status in (?, ?, ?)",
+            [STEP_PENDING, job_id, STEP_FAILED, STEP_SKIPPED, STEP_RUNNING],
+        )
     return True

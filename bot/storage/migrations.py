@@ -46,11 +46,22 @@ def core(db: Database) -> None:
 
 def engine_jobs_locks(db: Database) -> None:
     for table, columns in {
-        "jobs": ("title text", "verb text", "started_at text", "finished_at text",
-                 "cancel_requested integer not null default 0", "error_json text",
-                 "card_updated_at real"),
-        "steps": ("resource_id text", "description text", "estimate_seconds integer", "percent real",
-                  "progress text"),
+        "jobs": (
+            "title text",
+            "verb text",
+            "started_at text",
+            "finished_at text",
+            "cancel_requested integer not null default 0",
+            "error_json text",
+            "card_updated_at real",
+        ),
+        "steps": (
+            "resource_id text",
+            "description text",
+            "estimate_seconds integer",
+            "percent real",
+            "progress text",
+        ),
         "approvals": ("created_at text", "verb text", "reason text"),
     }.items():
         for column in columns:
@@ -69,22 +80,28 @@ def interactions(db: Database) -> None:
 
 
 def dr_scale_sets(db: Database) -> None:
-    db.execute("create table dr_scale_sets (site text primary key, subscription text not null, resource_group text"
-               " not null, name text not null, location text not null, host_pool_resource_group text not null,"
-               " host_pool text not null, spec_json text not null, status text not null, requested_by text,"
-               " job_id integer, updated_at text not null)")
+    db.execute(
+        "create table dr_scale_sets (site text primary key, subscription text not null, resource_group text"
+        " not null, name text not null, location text not null, host_pool_resource_group text not null,"
+        " host_pool text not null, spec_json text not null, status text not null, requested_by text,"
+        " job_id integer, updated_at text not null)"
+    )
 
 
 def dr_runs(db: Database) -> None:
-    db.execute("create table dr_runs (id integer primary key, kind text not null, site text not null,"
-               " job_id integer, at text not null, seconds real, capacity integer)")
+    db.execute(
+        "create table dr_runs (id integer primary key, kind text not null, site text not null,"
+        " job_id integer, at text not null, seconds real, capacity integer)"
+    )
     db.execute("create index dr_runs_site on dr_runs(site, kind)")
 
 
 def schedules(db: Database) -> None:
-    db.execute("create table schedules (id text primary key, target text not null, args_json text not null"
-               " default '{}', cron text, run_at text, created_by text not null default '', channel text not null"
-               " default '', updated_at text not null)")
+    db.execute(
+        "create table schedules (id text primary key, target text not null, args_json text not null"
+        " default '{}', cron text, run_at text, created_by text not null default '', channel text not null"
+        " default '', updated_at text not null)"
+    )
 
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (

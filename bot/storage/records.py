@@ -43,9 +43,16 @@ def dr_scale_set(store: Store, site: str) -> DrScaleSet | None:
     if not rows:
         return None
     r = rows[0]
-    return DrScaleSet(site=r["site"], subscription=r["subscription"], resource_group=r["resource_group"],
-                      name=r["name"], location=r["location"], host_pool_resource_group=r["host_pool_resource_group"],
-                      host_pool=r["host_pool"], created=r["status"] == "created")
+    return DrScaleSet(
+        site=r["site"],
+        subscription=r["subscription"],
+        resource_group=r["resource_group"],
+        name=r["name"],
+        location=r["location"],
+        host_pool_resource_group=r["host_pool_resource_group"],
+        host_pool=r["host_pool"],
+        created=r["status"] == "created",
+    )
 
 
 def requested_spec(store: Store, site: str) -> ScaleSetSpec | None:
@@ -58,30 +65,54 @@ def save_request(store: Store, site: str, spec: ScaleSetSpec, user: str, now: da
     old = dr_scale_set(store, site)
     keep = old is not None and old.created and old.id.lower() == spec.id.lower()
     with store.transaction() as db:
-        db.table("dr_scale_sets").upsert({
-            "site": site, "subscription": spec.subscription, "resource_group": spec.resource_group,
-            "name": spec.name, "location": spec.location, "host_pool_resource_group": spec.host_pool_resource_group,
-            "host_pool": spec.host_pool, "spec_json": json.dumps(asdict(spec), sort_keys=True),
-            "status": "created" if keep else "requested", "requested_by": user, "updated_at": jobs.iso(now)},
-            pk="site")
+        db.table("dr_scale_sets").upsert(
+            {
+                "site": site,
+                "subscription": spec.subscription,
+                "resource_group": spec.resource_group,
+                "name": spec.name,
+                "location": spec.location,
+                "host_pool_resource_group": spec.host_pool_resource_group,
+                "host_pool": spec.host_pool,
+                "spec_json": json.dumps(asdict(spec), sort_keys=True),
+                "status": "created" if keep else "requested",
+                "requested_by": user,
+                "updated_at": jobs.iso(now),
+            },
+            pk="site",
+        )
 
 
 def mark_created(store: Store, site: str, name: str, now: datetime) -> None:
     with store.transaction() as db:
-        db.execute("update dr_scale_sets set status = 'created', updated_at = ? where site = ? and name = ?",
-                   [jobs.iso(now), site, name])
+        db.execute(
+            "update dr_scale_sets set status = 'created', updated_at = ? where site = ? and name = ?",
+            [jobs.iso(now), site, name],
+        )
 
 
-def record_run(store: Store, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int,
-               at: datetime) -> None:
+def record_run(
+    store: Store, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int, at: datetime
+) -> None:
     with store.transaction() as db:
-        db.execute("delete from dr_runs where job_id = ? and kind = ?", [job_id, kind])  # a re-run summary step
-        db.table("dr_runs").insert({"kind": kind, "site": site, "job_id": job_id, "at": jobs.iso(at),
-                                    "seconds": seconds, "capacity": capacity})
+        db.execute(
+            "delete from dr_runs where job_id = ? and kind = ?", [job_id, kind]
+        )  # a re-run summary step
+        db.table("dr_runs").insert(
+            {
+                "kind": kind,
+                "site": site,
+                "job_id": job_id,
+                "at": jobs.iso(at),
+                "seconds": seconds,
+                "capacity": capacity,
+            }
+        )
 
 
-def runs(store: Store, *, kind: str | None = None, site: str | None = None, limit: int = 20
-         ) -> list[dict[str, Any]]:
+def runs(
+    store: Store, *, kind: str | None = None, site: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
     """Recorded runs of ``dr_runs``, newest first."""
     where, args = ["1 = 1"], []
     for column, value in (("kind", kind), ("site", site)):

@@ -14,13 +14,32 @@ from bot.storage.jobs import iso
 from bot.storage.sqlite import Store
 
 
-def put(store: Store, schedule_id: str, *, target: str, args: dict[str, Any], cron: str | None,
-        run_at: datetime | None, created_by: str, channel: str, now: datetime) -> None:
+def put(
+    store: Store,
+    schedule_id: str,
+    *,
+    target: str,
+    args: dict[str, Any],
+    cron: str | None,
+    run_at: datetime | None,
+    created_by: str,
+    channel: str,
+    now: datetime,
+) -> None:
     with store.transaction() as db:
-        db.table("schedules").upsert({
-            "id": schedule_id, "target": target, "args_json": json.dumps(args, sort_keys=True), "cron": cron,
-            "run_at": iso(run_at) if run_at is not None else None, "created_by": created_by, "channel": channel,
-            "updated_at": iso(now)}, pk="id")
+        db.table("schedules").upsert(
+            {
+                "id": schedule_id,
+                "target": target,
+                "args_json": json.dumps(args, sort_keys=True),
+                "cron": cron,
+                "run_at": iso(run_at) if run_at is not None else None,
+                "created_by": created_by,
+                "channel": channel,
+                "updated_at": iso(now),
+            },
+            pk="id",
+        )
 
 
 def delete(store: Store, schedule_id: str) -> bool:

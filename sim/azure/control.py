@@ -1,15 +1,15 @@
 """The control endpoint ``/_sim/...`` (JSON, no auth) for tests and tools in another process.
 
-    GET  /_sim/faults                 rules and partitions
-    POST /_sim/faults                 {"kind": "error"|"latency"|"reset"|"lro_failure", "method", "path",
-                                       "count", "status", "code", "message", "retry_after", "seconds"}
-    DELETE /_sim/faults               clear every rule and partition
-    POST /_sim/partition              {"region", "mode": "hang"|"503", "seconds"};  DELETE: heal all
-    GET  /_sim/clock                  {"now", "timeScale"};  POST {"advance": seconds}
-    GET  /_sim/journal?since=N        entries from index N
-    GET  /_sim/state                  the full state;  POST {"path"} saves it to a file
-    POST /_sim/permissions            {"actions": [...] | null}
-    GET  /_sim/messages               AVD messages sent to user sessions
+GET  /_sim/faults                 rules and partitions
+POST /_sim/faults                 {"kind": "error"|"latency"|"reset"|"lro_failure", "method", "path",
+                                   "count", "status", "code", "message", "retry_after", "seconds"}
+DELETE /_sim/faults               clear every rule and partition
+POST /_sim/partition              {"region", "mode": "hang"|"503", "seconds"};  DELETE: heal all
+GET  /_sim/clock                  {"now", "timeScale"};  POST {"advance": seconds}
+GET  /_sim/journal?since=N        entries from index N
+GET  /_sim/state                  the full state;  POST {"path"} saves it to a file
+POST /_sim/permissions            {"actions": [...] | null}
+GET  /_sim/messages               AVD messages sent to user sessions
 """
 
 from __future__ import annotations

@@ -70,12 +70,21 @@ class Faults:
             self.rules.append(rule)
         return rule
 
-    def fail(self, method: str, path: str, status: int = 500, code: str = "InternalServerError",
-             message: str | None = None, count: int | None = 1, retry_after: int | None = None) -> Fault:
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int = 500,
+        code: str = "InternalServerError",
+        message: str | None = None,
+        count: int | None = 1,
+        retry_after: int | None = None,
+    ) -> Fault:
         """Answer the next ``count`` matching requests with ``status`` and an ARM error body."""
         extra: dict[str, Any] = {"message": message} if message else {}
-        return self.add("error", method, path, status=status, code=code, count=count,
-                        retry_after=retry_after, **extra)
+        return self.add(
+            "error", method, path, status=status, code=code, count=count, retry_after=retry_after, **extra
+        )
 
     def latency(self, method: str, path: str, seconds: float, count: int | None = None) -> Fault:
         """Delay matching requests by ``seconds`` of real time."""
@@ -85,8 +94,9 @@ class Faults:
         """Drop the connection of matching requests without an answer."""
         return self.add("reset", method, path, count=count)
 
-    def fail_lro(self, method: str, path: str, code: str, message: str | None = None,
-                 count: int | None = 1) -> Fault:
+    def fail_lro(
+        self, method: str, path: str, code: str, message: str | None = None, count: int | None = 1
+    ) -> Fault:
         """Make the next matching long-running operation end ``Failed`` with ``code``."""
         extra: dict[str, Any] = {"message": message} if message else {}
         return self.add("lro_failure", method, path, code=code, count=count, **extra)
@@ -134,5 +144,7 @@ class Faults:
 
     def to_json(self) -> dict[str, Any]:
         with self._lock:
-            return {"rules": [r.to_json() for r in self.rules],
-                    "partitions": [asdict(p) for p in self.partitions.values()]}
+            return {
+                "rules": [r.to_json() for r in self.rules],
+                "partitions": [asdict(p) for p in self.partitions.values()],
+            }

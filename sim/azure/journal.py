@@ -38,6 +38,11 @@ class Journal:
     def writes(self, path_contains: str = "") -> list[Entry]:
         """Changing requests (PUT/PATCH/POST/DELETE), without control calls and operation polls."""
         needle = path_contains.lower()
-        return [e for e in self.snapshot()
-                if e.method in WRITE_METHODS and not e.path.startswith("/_sim")
-                and "/operations/" not in e.path.lower() and needle in e.path.lower()]
+        return [
+            e
+            for e in self.snapshot()
+            if e.method in WRITE_METHODS
+            and not e.path.startswith("/_sim")
+            and "/operations/" not in e.path.lower()
+            and needle in e.path.lower()
+        ]

@@ -17,15 +17,28 @@ if TYPE_CHECKING:
     from sim.azure.state import State
 
 
-def begin(sim: State, req: Request, *, duration: float, location: str, namespace: str = "Microsoft.Compute",
-          result: Any = None) -> dict[str, Any]:
+def begin(
+    sim: State,
+    req: Request,
+    *,
+    duration: float,
+    location: str,
+    namespace: str = "Microsoft.Compute",
+    result: Any = None,
+) -> dict[str, Any]:
     """Record an operation ending ``duration`` virtual seconds from now; an ``lro_failure`` fault matching
     the request makes it end Failed."""
     now = sim.clock.seconds()
     op: dict[str, Any] = {
-        "id": guid(sim.rng), "subscription": req.params.get("sub", ""), "namespace": namespace,
-        "location": region_key(location or "westeurope"), "start": now, "end": now + max(0.0, duration),
-        "error": None, "result": result, "apiVersion": req.api_version or "2024-01-01",
+        "id": guid(sim.rng),
+        "subscription": req.params.get("sub", ""),
+        "namespace": namespace,
+        "location": region_key(location or "westeurope"),
+        "start": now,
+        "end": now + max(0.0, duration),
+        "error": None,
+        "result": result,
+        "apiVersion": req.api_version or "2024-01-01",
     }
     fault = sim.faults.take("lro_failure", req.method, req.path)
     if fault is not None:
@@ -41,12 +54,16 @@ def status(op: dict[str, Any], now: float) -> str:
 
 
 def monitor_url(sim: State, op: dict[str, Any], *, location_style: bool = False) -> str:
-    url = (f"{sim.url}/subscriptions/{op['subscription']}/providers/{op['namespace']}/locations/"
-           f"{op['location']}/operations/{op['id']}?")
+    url = (
+        f"{sim.url}/subscriptions/{op['subscription']}/providers/{op['namespace']}/locations/"
+        f"{op['location']}/operations/{op['id']}?"
+    )
     return url + ("monitor=true&" if location_style else "") + f"api-version={op['apiVersion']}"
 
 
-def headers(sim: State, op: dict[str, Any], *, async_op: bool = True, location: bool = False) -> dict[str, str]:
+def headers(
+    sim: State, op: dict[str, Any], *, async_op: bool = True, location: bool = False
+) -> dict[str, str]:
     """The monitor headers of an initial response (and a small Retry-After when configured)."""
     out: dict[str, str] = {}
     if async_op:
@@ -64,7 +81,9 @@ def _monitor(sim: State, req: Request) -> Response:
         raise ArmError(404, "NotFound", f"The operation '{req.params['opid']}' was not found.")
     now = sim.clock.seconds()
     state = status(op, now)
-    retry = {"Retry-After": str(sim.poll_retry_after)} if sim.poll_retry_after and state == "InProgress" else {}
+    retry = (
+        {"Retry-After": str(sim.poll_retry_after)} if sim.poll_retry_after and state == "InProgress" else {}
+    )
     if (req.q("monitor") or "").lower() == "true":
         if state == "InProgress":
             return Response(202, None, {"Location": monitor_url(sim, op, location_style=True), **retry})
@@ -90,7 +109,8 @@ def settle(sim: State, now: float) -> None:
             continue
         if "readyAt" in s and now >= s["readyAt"]:
             doc.setdefault("properties", {})["provisioningState"] = (
-                "Failed" if s.get("failed") else s.get("readyState", "Succeeded"))
+                "Failed" if s.get("failed") else s.get("readyState", "Succeeded")
+            )
             del s["readyAt"]
 
 
@@ -106,5 +126,10 @@ def mark_deleting(doc: dict[str, Any], op: dict[str, Any]) -> None:
 
 def register(router: Router) -> None:
     router.on_tick(settle)
-    router.add("GET", "/subscriptions/{sub}/providers/{ns}/locations/{loc}/operations/{opid}", _monitor,
-               ANY_VERSION, lockable=False)
+    router.add(
+        "GET",
+        "/subscriptions/{sub}/providers/{ns}/locations/{loc}/operations/{opid}",
+        _monitor,
+        ANY_VERSION,
+        lockable=False,
+    )

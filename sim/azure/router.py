@@ -46,8 +46,15 @@ class Response:
 class ArmError(Exception):
     """An error reply: ``{"error": {"code", "message", "target"?}}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, message: str, target: str | None = None,
-                 headers: dict[str, str] | None = None, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        target: str | None = None,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.target = status, code, message, target
         self.headers = headers or {}
@@ -97,12 +104,28 @@ class Router:
         self.tickers: list[Ticker] = []
         self.versions: dict[str, frozenset[str]] = {}
 
-    def add(self, methods: str, pattern: str, handler: Handler, versions: Iterable[str] | None,
-            *, lockable: bool = True) -> None:
+    def add(
+        self,
+        methods: str,
+        pattern: str,
+        handler: Handler,
+        versions: Iterable[str] | None,
+        *,
+        lockable: bool = True,
+    ) -> None:
         """Register ``handler`` for space-separated ``methods`` on ``pattern``."""
         vs = frozenset(versions) if versions is not None else None
-        self.routes.append(Route(frozenset(methods.upper().split()), pattern, _compile(pattern), handler, vs,
-                                 lockable, "{rg}" in pattern))
+        self.routes.append(
+            Route(
+                frozenset(methods.upper().split()),
+                pattern,
+                _compile(pattern),
+                handler,
+                vs,
+                lockable,
+                "{rg}" in pattern,
+            )
+        )
 
     def on_tick(self, ticker: Ticker) -> None:
         """Register a function run (under the sim lock) before each request with the virtual now."""
@@ -118,6 +141,9 @@ class Router:
                 return route, {k: v for k, v in m.groupdict().items() if v is not None}
             allowed = True
         if allowed:
-            raise ArmError(405, "MethodNotAllowed", f"The requested resource does not support http method '{method}'.")
-        raise ArmError(404, "InvalidResourceType",
-                       f"The resource type could not be found for the request path '{path}'.")
+            raise ArmError(
+                405, "MethodNotAllowed", f"The requested resource does not support http method '{method}'."
+            )
+        raise ArmError(
+            404, "InvalidResourceType", f"The resource type could not be found for the request path '{path}'."
+        )

@@ -42,7 +42,10 @@ def _replicate(sim: State, version_id: str, region: str) -> None:
     if doc is None:
         raise KeyError(version_id)
     profile = doc["properties"]["publishingProfile"]
-    wanted = [*profile["targetRegions"], {"name": region, "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"}]
+    wanted = [
+        *profile["targetRegions"],
+        {"name": region, "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"},
+    ]
     targets = replication.normalize_targets(wanted, profile.get("storageAccountType", "Standard_LRS"))
     replication.change_targets(sim, doc, targets, None)
     replica = doc["_sim"]["replicas"][region_key(region)]
@@ -51,15 +54,32 @@ def _replicate(sim: State, version_id: str, region: str) -> None:
 
 def _dr_scale_set_body() -> dict[str, Any]:
     return {
-        "location": DR_REGION, "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 0},
+        "location": DR_REGION,
+        "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 0},
         "tags": {"AVD-HostPool": DR_POOL_ID},
         "identity": {"type": "UserAssigned", "userAssignedIdentities": {DR_IDENTITY_ID: {}}},
-        "properties": {"orchestrationMode": "Flexible", "platformFaultDomainCount": 1, "virtualMachineProfile": {
-            "storageProfile": {"imageReference": {"id": VERSION_ID}},
-            "osProfile": {"computerNamePrefix": "entradr", "adminUsername": "avdadmin"},
-            "networkProfile": {"networkApiVersion": "2020-11-01", "networkInterfaceConfigurations": [{
-                "name": "nic", "properties": {"primary": True, "ipConfigurations": [{
-                    "name": "ip", "properties": {"subnet": {"id": DR_SUBNET_ID}}}]}}]}}},
+        "properties": {
+            "orchestrationMode": "Flexible",
+            "platformFaultDomainCount": 1,
+            "virtualMachineProfile": {
+                "storageProfile": {"imageReference": {"id": VERSION_ID}},
+                "osProfile": {"computerNamePrefix": "entradr", "adminUsername": "avdadmin"},
+                "networkProfile": {
+                    "networkApiVersion": "2020-11-01",
+                    "networkInterfaceConfigurations": [
+                        {
+                            "name": "nic",
+                            "properties": {
+                                "primary": True,
+                                "ipConfigurations": [
+                                    {"name": "ip", "properties": {"subnet": {"id": DR_SUBNET_ID}}}
+                                ],
+                            },
+                        }
+                    ],
+                },
+            },
+        },
     }
 
 
@@ -73,7 +93,11 @@ def _dr_ready(sim: State) -> None:
     prepare_dr(sim)
 
 
-SCENARIOS: dict[str, Callable[[State], None]] = {"empty": seed.subscriptions, "seed": _seeded, "dr-ready": _dr_ready}
+SCENARIOS: dict[str, Callable[[State], None]] = {
+    "empty": seed.subscriptions,
+    "seed": _seeded,
+    "dr-ready": _dr_ready,
+}
 
 
 def build(sim: State, scenario: str) -> None:

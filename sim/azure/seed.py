@@ -23,8 +23,12 @@ USERS = ("alice@contoso.com", "bob@contoso.com", "carol@contoso.com")
 def subscriptions(sim: State) -> None:
     """The tenant's two subscriptions (every scenario has them)."""
     for sub, name in ((SUB1, "AVD Production"), (SUB2, "AVD Snapshots DR")):
-        sim.subscriptions[sub] = {"subscriptionId": sub, "displayName": name, "state": "Enabled",
-                                  "tenantId": sim.tenant_id}
+        sim.subscriptions[sub] = {
+            "subscriptionId": sub,
+            "displayName": name,
+            "state": "Enabled",
+            "tenantId": sim.tenant_id,
+        }
 
 
 def _rg(sub: str, rg: str) -> str:
@@ -32,87 +36,200 @@ def _rg(sub: str, rg: str) -> str:
 
 
 def seed(sim: State) -> None:
-    for sub, rg, loc in ((SUB1, "INFRA", "westeurope"), (SUB1, "INFRADR", "uksouth"), (SUB1, "GOLD-VDA", "westeurope"),
-                         (SUB1, "VMSS", "westeurope"), (SUB1, "VMSSDR", "uksouth"), (SUB1, "AVD", "westeurope"),
-                         (SUB1, "AVDDR", "uksouth"), (SUB2, "SNAPDR", "uksouth")):
+    for sub, rg, loc in (
+        (SUB1, "INFRA", "westeurope"),
+        (SUB1, "INFRADR", "uksouth"),
+        (SUB1, "GOLD-VDA", "westeurope"),
+        (SUB1, "VMSS", "westeurope"),
+        (SUB1, "VMSSDR", "uksouth"),
+        (SUB1, "AVD", "westeurope"),
+        (SUB1, "AVDDR", "uksouth"),
+        (SUB2, "SNAPDR", "uksouth"),
+    ):
         resources.make_group(sim, sub, rg, loc)
-    network.make_vnet(sim, SUB1, "INFRA", "vnet-avd-weu", "westeurope", "10.10.0.0/16", {"snet-avd": "10.10.1.0/24"})
-    network.make_vnet(sim, SUB1, "INFRADR", "vnet-avd-uks", "uksouth", "10.20.0.0/16", {"snet-avd": "10.20.1.0/24"})
+    network.make_vnet(
+        sim, SUB1, "INFRA", "vnet-avd-weu", "westeurope", "10.10.0.0/16", {"snet-avd": "10.10.1.0/24"}
+    )
+    network.make_vnet(
+        sim, SUB1, "INFRADR", "vnet-avd-uks", "uksouth", "10.20.0.0/16", {"snet-avd": "10.20.1.0/24"}
+    )
     version_id = _gold(sim)
     pool = _hostpool(sim, "AVD", "EntraAuth", "westeurope", "EntraAuth-DAG", "AVD-Workspace")
     _hostpool(sim, "AVDDR", "EntraAuthDR", "uksouth", "EntraAuthDR-DAG", "AVD-Workspace-DR")
-    identity = msi.make_identity(sim, f"{_rg(SUB1, 'VMSS')}/providers/{msi.UAMI_TYPE}/AVDManage", "westeurope")
+    identity = msi.make_identity(
+        sim, f"{_rg(SUB1, 'VMSS')}/providers/{msi.UAMI_TYPE}/AVDManage", "westeurope"
+    )
     _scale_set(sim, version_id, identity, pool)
     plan_id = f"{_rg(SUB1, 'AVD')}/providers/{avd.PLAN}/EntraAuth-Scaling"
-    avd.make(sim, plan_id, avd.PLAN, "westeurope", {
-        "friendlyName": "EntraAuth scaling", "timeZone": "W. Europe Standard Time", "hostPoolType": "Pooled",
-        "exclusionTag": "avd-ops-exclude", "schedules": [{
-            "name": "weekdays", "daysOfWeek": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
-            "rampUpStartTime": {"hour": 7, "minute": 0}, "peakStartTime": {"hour": 9, "minute": 0},
-            "rampDownStartTime": {"hour": 18, "minute": 0}, "offPeakStartTime": {"hour": 20, "minute": 0},
-            "rampUpLoadBalancingAlgorithm": "BreadthFirst", "peakLoadBalancingAlgorithm": "BreadthFirst",
-            "rampDownLoadBalancingAlgorithm": "DepthFirst", "offPeakLoadBalancingAlgorithm": "DepthFirst",
-            "rampUpMinimumHostsPct": 20, "rampUpCapacityThresholdPct": 60, "rampDownMinimumHostsPct": 10,
-            "rampDownCapacityThresholdPct": 90, "rampDownForceLogoffUsers": False, "rampDownWaitTimeMinutes": 30,
-            "rampDownNotificationMessage": "You will be signed out soon."}],
-        "hostPoolReferences": [{"hostPoolArmPath": pool["id"], "scalingPlanEnabled": True}]})
+    avd.make(
+        sim,
+        plan_id,
+        avd.PLAN,
+        "westeurope",
+        {
+            "friendlyName": "EntraAuth scaling",
+            "timeZone": "W. Europe Standard Time",
+            "hostPoolType": "Pooled",
+            "exclusionTag": "avd-ops-exclude",
+            "schedules": [
+                {
+                    "name": "weekdays",
+                    "daysOfWeek": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
+                    "rampUpStartTime": {"hour": 7, "minute": 0},
+                    "peakStartTime": {"hour": 9, "minute": 0},
+                    "rampDownStartTime": {"hour": 18, "minute": 0},
+                    "offPeakStartTime": {"hour": 20, "minute": 0},
+                    "rampUpLoadBalancingAlgorithm": "BreadthFirst",
+                    "peakLoadBalancingAlgorithm": "BreadthFirst",
+                    "rampDownLoadBalancingAlgorithm": "DepthFirst",
+                    "offPeakLoadBalancingAlgorithm": "DepthFirst",
+                    "rampUpMinimumHostsPct": 20,
+                    "rampUpCapacityThresholdPct": 60,
+                    "rampDownMinimumHostsPct": 10,
+                    "rampDownCapacityThresholdPct": 90,
+                    "rampDownForceLogoffUsers": False,
+                    "rampDownWaitTimeMinutes": 30,
+                    "rampDownNotificationMessage": "You will be signed out soon.",
+                }
+            ],
+            "hostPoolReferences": [{"hostPoolArmPath": pool["id"], "scalingPlanEnabled": True}],
+        },
+    )
     graph.add_application(sim, JOIN_APP, "AVD-Join")
-    graph.add_credential(sim, JOIN_APP, "AVDManage-westeurope", f"https://login.microsoftonline.com/{sim.tenant_id}/v2.0",
-                         identity["properties"]["principalId"], "AVDManage (primary, westeurope)")
+    graph.add_credential(
+        sim,
+        JOIN_APP,
+        "AVDManage-westeurope",
+        f"https://login.microsoftonline.com/{sim.tenant_id}/v2.0",
+        identity["properties"]["principalId"],
+        "AVDManage (primary, westeurope)",
+    )
 
 
 def _gold(sim: State) -> str:
     rg = _rg(SUB1, "GOLD-VDA")
     disk = disks.make_disk(sim, f"{rg}/providers/{disks.DISK_TYPE}/vm-gold-master_OsDisk", "westeurope", 127)
     vm_id = f"{rg}/providers/{instances.VM_TYPE}/vm-gold-master"
-    sim.store.put(new_doc(vm_id, instances.VM_TYPE, "westeurope", {
-        "vmId": guid(sim.rng), "provisioningState": "Succeeded", "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
-        "osProfile": {"computerName": "vm-gold-master"},
-        "storageProfile": {"osDisk": {"name": disk["name"], "managedDisk": {"id": disk["id"]}}}}, {}))
+    sim.store.put(
+        new_doc(
+            vm_id,
+            instances.VM_TYPE,
+            "westeurope",
+            {
+                "vmId": guid(sim.rng),
+                "provisioningState": "Succeeded",
+                "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
+                "osProfile": {"computerName": "vm-gold-master"},
+                "storageProfile": {"osDisk": {"name": disk["name"], "managedDisk": {"id": disk["id"]}}},
+            },
+            {},
+        )
+    )
     gid = f"{rg}/providers/{gallery.GALLERY_TYPE}/AVDGallery"
     gallery.make_gallery(sim, gid, "westeurope")
     gallery.make_image(sim, f"{gid}/images/Win11MultiS", "westeurope")
     vid = f"{gid}/images/Win11MultiS/versions/{VERSION}"
-    doc = gallery.make_version(sim, vid, "westeurope", {
-        "storageProfile": {"source": {"id": vm_id}},
-        "safetyProfile": {"allowDeletionOfReplicatedLocations": False}})
+    doc = gallery.make_version(
+        sim,
+        vid,
+        "westeurope",
+        {
+            "storageProfile": {"source": {"id": vm_id}},
+            "safetyProfile": {"allowDeletionOfReplicatedLocations": False},
+        },
+    )
     doc["properties"]["publishingProfile"]["publishedDate"] = "2026-05-22T17:19:00.0000000Z"
     doc["properties"]["publishingProfile"]["targetRegions"] = [
-        {"name": "West Europe", "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS",
-         "excludeFromLatest": False}]
+        {
+            "name": "West Europe",
+            "regionalReplicaCount": 1,
+            "storageAccountType": "Standard_LRS",
+            "excludeFromLatest": False,
+        }
+    ]
     doc["properties"]["provisioningState"] = "Succeeded"
-    doc["_sim"] = {"replicas": {"westeurope": {"start": 0.0, "end": 0.0, "state": "Completed", "progress": 100,
-                                               "details": ""}}}
+    doc["_sim"] = {
+        "replicas": {
+            "westeurope": {"start": 0.0, "end": 0.0, "state": "Completed", "progress": 100, "details": ""}
+        }
+    }
     sim.store.put(doc)
     family = guid(sim.rng)
     for name, size, tags, incremental in (
-            ("snap-gold-os-20260522", 127, {"SnapReplicate": "Replicate"}, True),
-            ("snap-gold-data-20260522", 64, {"SnapReplicate": "Replicate"}, True),
-            ("snap-gold-os-20260515", 127, {"SnapReplicate": "Replicate"}, True),
-            ("snap-gold-scratch", 32, {"Other": "Replicate"}, True),
-            ("snap-gold-manual", 127, {}, False)):
-        creation = {"createOption": "Copy", "sourceResourceId": disk["id"],
-                    "sourceUniqueId": disk["properties"]["uniqueId"]}
-        sim.store.put(disks.make_snapshot(sim, f"{rg}/providers/{disks.SNAP_TYPE}/{name}", "westeurope", size,
-                                          incremental=incremental, creation=creation, tags=tags,
-                                          family=family if incremental else None))
+        ("snap-gold-os-20260522", 127, {"SnapReplicate": "Replicate"}, True),
+        ("snap-gold-data-20260522", 64, {"SnapReplicate": "Replicate"}, True),
+        ("snap-gold-os-20260515", 127, {"SnapReplicate": "Replicate"}, True),
+        ("snap-gold-scratch", 32, {"Other": "Replicate"}, True),
+        ("snap-gold-manual", 127, {}, False),
+    ):
+        creation = {
+            "createOption": "Copy",
+            "sourceResourceId": disk["id"],
+            "sourceUniqueId": disk["properties"]["uniqueId"],
+        }
+        sim.store.put(
+            disks.make_snapshot(
+                sim,
+                f"{rg}/providers/{disks.SNAP_TYPE}/{name}",
+                "westeurope",
+                size,
+                incremental=incremental,
+                creation=creation,
+                tags=tags,
+                family=family if incremental else None,
+            )
+        )
     return vid
 
 
 def _hostpool(sim: State, rg: str, name: str, location: str, dag: str, workspace: str) -> dict[str, Any]:
     base = f"{_rg(SUB1, rg)}/providers/Microsoft.DesktopVirtualization"
-    pool_id, dag_id, ws_id = f"{base}/hostPools/{name}", f"{base}/applicationGroups/{dag}", f"{base}/workspaces/{workspace}"
-    pool = avd.make(sim, pool_id, avd.POOL, location, {
-        "friendlyName": name, "description": f"{name} (Entra ID joined)", "hostPoolType": "Pooled",
-        "personalDesktopAssignmentType": None, "customRdpProperty": "targetisaadjoined:i:1;enablerdsaadauth:i:1;",
-        "maxSessionLimit": 10, "loadBalancerType": "BreadthFirst", "validationEnvironment": False,
-        "preferredAppGroupType": "Desktop", "startVMOnConnect": False, "publicNetworkAccess": "Enabled",
-        "registrationInfo": {"expirationTime": None, "token": None, "registrationTokenOperation": "None"},
-        "applicationGroupReferences": [dag_id], "cloudPcResource": False})
-    avd.make(sim, dag_id, avd.APPGROUP, location, {"hostPoolArmPath": pool_id, "applicationGroupType": "Desktop",
-                                                   "friendlyName": "Desktop", "workspaceArmPath": ws_id})
-    avd.make(sim, ws_id, avd.WORKSPACE, location, {"friendlyName": workspace, "applicationGroupReferences": [dag_id],
-                                                   "publicNetworkAccess": "Enabled"})
+    pool_id, dag_id, ws_id = (
+        f"{base}/hostPools/{name}",
+        f"{base}/applicationGroups/{dag}",
+        f"{base}/workspaces/{workspace}",
+    )
+    pool = avd.make(
+        sim,
+        pool_id,
+        avd.POOL,
+        location,
+        {
+            "friendlyName": name,
+            "description": f"{name} (Entra ID joined)",
+            "hostPoolType": "Pooled",
+            "personalDesktopAssignmentType": None,
+            "customRdpProperty": "targetisaadjoined:i:1;enablerdsaadauth:i:1;",
+            "maxSessionLimit": 10,
+            "loadBalancerType": "BreadthFirst",
+            "validationEnvironment": False,
+            "preferredAppGroupType": "Desktop",
+            "startVMOnConnect": False,
+            "publicNetworkAccess": "Enabled",
+            "registrationInfo": {"expirationTime": None, "token": None, "registrationTokenOperation": "None"},
+            "applicationGroupReferences": [dag_id],
+            "cloudPcResource": False,
+        },
+    )
+    avd.make(
+        sim,
+        dag_id,
+        avd.APPGROUP,
+        location,
+        {
+            "hostPoolArmPath": pool_id,
+            "applicationGroupType": "Desktop",
+            "friendlyName": "Desktop",
+            "workspaceArmPath": ws_id,
+        },
+    )
+    avd.make(
+        sim,
+        ws_id,
+        avd.WORKSPACE,
+        location,
+        {"friendlyName": workspace, "applicationGroupReferences": [dag_id], "publicNetworkAccess": "Enabled"},
+    )
     return pool
 
 
@@ -121,25 +238,69 @@ def _scale_set(sim: State, version_id: str, identity: dict[str, Any], pool: dict
     created = iso(sim.clock.seconds())
     subnet = f"{_rg(SUB1, 'INFRA')}/providers/Microsoft.Network/virtualNetworks/vnet-avd-weu/subnets/snet-avd"
     doc: dict[str, Any] = {
-        "id": vid, "name": "Entra", "type": "Microsoft.Compute/virtualMachineScaleSets", "location": "westeurope",
+        "id": vid,
+        "name": "Entra",
+        "type": "Microsoft.Compute/virtualMachineScaleSets",
+        "location": "westeurope",
         "etag": '"1"',
-        "tags": {"AVD-HostPool": pool["id"]}, "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 2},
-        "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity["id"]: {
-            "principalId": identity["properties"]["principalId"], "clientId": identity["properties"]["clientId"]}}},
+        "tags": {"AVD-HostPool": pool["id"]},
+        "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 2},
+        "identity": {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {
+                identity["id"]: {
+                    "principalId": identity["properties"]["principalId"],
+                    "clientId": identity["properties"]["clientId"],
+                }
+            },
+        },
         "properties": {
-            "orchestrationMode": "Flexible", "platformFaultDomainCount": 1, "singlePlacementGroup": False,
-            "uniqueId": guid(sim.rng), "provisioningState": "succeeded", "timeCreated": created,
-            "virtualMachineProfile": {"timeCreated": created,
-                "storageProfile": {"imageReference": {"id": version_id}, "osDisk": {
-                    "createOption": "FromImage", "caching": "ReadWrite",
-                    "managedDisk": {"storageAccountType": "Premium_LRS"}}},
+            "orchestrationMode": "Flexible",
+            "platformFaultDomainCount": 1,
+            "singlePlacementGroup": False,
+            "uniqueId": guid(sim.rng),
+            "provisioningState": "succeeded",
+            "timeCreated": created,
+            "virtualMachineProfile": {
+                "timeCreated": created,
+                "storageProfile": {
+                    "imageReference": {"id": version_id},
+                    "osDisk": {
+                        "createOption": "FromImage",
+                        "caching": "ReadWrite",
+                        "managedDisk": {"storageAccountType": "Premium_LRS"},
+                    },
+                },
                 "osProfile": {"computerNamePrefix": "entra", "adminUsername": "avdadmin"},
-                "networkProfile": {"networkApiVersion": "2020-11-01", "networkInterfaceConfigurations": [{
-                    "name": "entra-nic", "properties": {"primary": True, "ipConfigurations": [{
-                        "name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]}}]},
-                "extensionProfile": {"extensions": [{"name": "AVD-DSC", "properties": {
-                    "publisher": "Microsoft.Powershell", "type": "DSC", "typeHandlerVersion": "2.73",
-                    "settings": {"properties": {"hostPoolName": pool["name"], "aadJoin": True}}}}]}}},
+                "networkProfile": {
+                    "networkApiVersion": "2020-11-01",
+                    "networkInterfaceConfigurations": [
+                        {
+                            "name": "entra-nic",
+                            "properties": {
+                                "primary": True,
+                                "ipConfigurations": [
+                                    {"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}
+                                ],
+                            },
+                        }
+                    ],
+                },
+                "extensionProfile": {
+                    "extensions": [
+                        {
+                            "name": "AVD-DSC",
+                            "properties": {
+                                "publisher": "Microsoft.Powershell",
+                                "type": "DSC",
+                                "typeHandlerVersion": "2.73",
+                                "settings": {"properties": {"hostPoolName": pool["name"], "aadJoin": True}},
+                            },
+                        }
+                    ]
+                },
+            },
+        },
         "_sim": {},
     }
     sim.store.put(doc)
@@ -150,4 +311,6 @@ def _scale_set(sim: State, version_id: str, identity: dict[str, Any], pool: dict
         vm["properties"]["provisioningState"] = "Succeeded"
         host = instances.register_host(sim, pool, vm)
         for upn in USERS[:2] if n == 0 else USERS[2:]:
-            sessions.make_user_session(sim, host, len(sim.store.children(host["id"] + "/userSessions")) + 1, upn)
+            sessions.make_user_session(
+                sim, host, len(sim.store.children(host["id"] + "/userSessions")) + 1, upn
+            )

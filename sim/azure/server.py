@@ -45,6 +45,7 @@ class Served(control.Controlled, Protocol):
 
     def region_of(self, req: Request) -> str | None: ...
 
+
 DROP = Response(status=0)  # sentinel: close the connection without an answer
 
 
@@ -60,8 +61,11 @@ def handle(sim: Served, method: str, target: str, headers: dict[str, str], raw: 
             try:
                 body = json.loads(raw.decode("utf-8"))
             except (ValueError, UnicodeDecodeError) as exc:
-                raise ArmError(400, "InvalidRequestContent",
-                               f"The request content was invalid and could not be deserialized: '{exc}'.") from exc
+                raise ArmError(
+                    400,
+                    "InvalidRequestContent",
+                    f"The request content was invalid and could not be deserialized: '{exc}'.",
+                ) from exc
         resp = _process(sim, Request(method, path, query, headers, body))
     except ArmError as err:
         resp = Response(err.status, err.body(), dict(err.headers))
@@ -70,8 +74,9 @@ def handle(sim: Served, method: str, target: str, headers: dict[str, str], raw: 
         resp = Response(500, {"error": {"code": "InternalServerError", "message": f"simulator error: {exc}"}})
     if resp is not DROP:
         resp.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
-        resp.headers.setdefault("x-ms-correlation-request-id",
-                                headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()))
+        resp.headers.setdefault(
+            "x-ms-correlation-request-id", headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        )
         if "x-ms-client-request-id" in headers:
             resp.headers["x-ms-client-request-id"] = headers["x-ms-client-request-id"]
     sim.journal_log.record(Entry(method, path, query, body, resp.status, iso(sim.clock.seconds())))
@@ -82,7 +87,9 @@ def _process(sim: Served, req: Request) -> Response:
     if req.path.lower().startswith("/_sim"):
         return control.handle(sim, req)
     if not req.headers.get("authorization", "").lower().startswith("bearer "):
-        raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+        raise ArmError(
+            401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+        )
     slow = sim.faults.take("latency", req.method, req.path)
     if slow is not None:
         time.sleep(slow.seconds)
@@ -106,22 +113,32 @@ def _process(sim: Served, req: Request) -> Response:
     ratelimit: dict[str, str] = {}
     if sub:
         if sub not in sim.subscriptions:
-            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{params['sub']}' could not be found.")
+            raise ArmError(
+                404, "SubscriptionNotFound", f"The subscription '{params['sub']}' could not be found."
+            )
         kind = kind_of(req.method)
         ok, remaining, wait = sim.throttle.take(sub, kind)
         header = f"x-ms-ratelimit-remaining-subscription-{kind}"
         if not ok:
-            raise ArmError(429, "SubscriptionRequestsThrottled",
-                           f"Number of '{kind[:-1]}' requests for subscription '{sub}' actor '{_actor(req)}' "
-                           f"exceeded. Please try again after '{wait}' seconds after the additional tokens are "
-                           "available. Refer to https://aka.ms/arm-throttling for additional information.",
-                           headers={"Retry-After": str(wait), header: "0"})
+            raise ArmError(
+                429,
+                "SubscriptionRequestsThrottled",
+                f"Number of '{kind[:-1]}' requests for subscription '{sub}' actor '{_actor(req)}' "
+                f"exceeded. Please try again after '{wait}' seconds after the additional tokens are "
+                "available. Refer to https://aka.ms/arm-throttling for additional information.",
+                headers={"Retry-After": str(wait), header: "0"},
+            )
         ratelimit[header] = str(remaining)
     with sim.lock:
         sim.tick()
         rbac.enforce(sim, req)
-        if route.needs_rg and sim.store.get(f"/subscriptions/{params['sub']}/resourceGroups/{params['rg']}") is None:
-            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{params['rg']}' could not be found.")
+        if (
+            route.needs_rg
+            and sim.store.get(f"/subscriptions/{params['sub']}/resourceGroups/{params['rg']}") is None
+        ):
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{params['rg']}' could not be found."
+            )
         if route.lockable and req.method not in ("GET", "HEAD"):
             locks.enforce(sim, req)
         resp = route.handler(sim, req)
@@ -136,12 +153,18 @@ def _actor(req: Request) -> str:
 def _check_version(req: Request, versions: frozenset[str]) -> None:
     version = req.api_version
     if not version:
-        raise ArmError(400, "MissingApiVersionParameter",
-                       "The api-version query parameter (?api-version=) is required for all requests.")
+        raise ArmError(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
     if "*" not in versions and version not in versions:
-        raise ArmError(400, "InvalidApiVersionParameter",
-                       f"The api-version '{version}' is invalid. The supported versions are "
-                       f"'{','.join(sorted(versions, reverse=True))}'.")
+        raise ArmError(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{version}' is invalid. The supported versions are "
+            f"'{','.join(sorted(versions, reverse=True))}'.",
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -210,7 +233,8 @@ class _Server(ThreadingHTTPServer):
 def serve(sim: Served, port: int, context: ssl.SSLContext) -> tuple[_Server, threading.Thread]:
     """Bind 127.0.0.1:``port`` (0 = any free port) and serve in a daemon thread."""
     server = _Server(port, sim, context)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="azure-sim",
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="azure-sim", daemon=True
+    )
     thread.start()
     return server, thread

@@ -42,10 +42,18 @@ class View(dict[str, Any]):
 class AzureSim:
     """An Azure Resource Manager double on loopback HTTPS. See docs/simulator.md."""
 
-    def __init__(self, scenario: str = "seed", time_scale: float = 120.0, rng_seed: int = 0,
-                 throttle: Mapping[str, tuple[int, float]] | None = None, *, page_size: int = 100,
-                 poll_retry_after: int | None = _AUTO, start: datetime | None = None,
-                 providers: tuple[ModuleType, ...] = PROVIDERS) -> None:
+    def __init__(
+        self,
+        scenario: str = "seed",
+        time_scale: float = 120.0,
+        rng_seed: int = 0,
+        throttle: Mapping[str, tuple[int, float]] | None = None,
+        *,
+        page_size: int = 100,
+        poll_retry_after: int | None = _AUTO,
+        start: datetime | None = None,
+        providers: tuple[ModuleType, ...] = PROVIDERS,
+    ) -> None:
         self.clock = VirtualClock(time_scale, start)
         self.rng = random.Random(rng_seed)
         self.store = Store()
@@ -149,7 +157,9 @@ class AzureSim:
         self.tick()
         pool_id = self._rid(rg, f"Microsoft.DesktopVirtualization/hostPools/{pool}", sub)
         with self.lock:
-            return [View(sessions.render_host(self, d)) for d in self.store.children(pool_id + "/sessionHosts")]
+            return [
+                View(sessions.render_host(self, d)) for d in self.store.children(pool_id + "/sessionHosts")
+            ]
 
     def user_sessions(self, rg: str, pool: str, sub: str | None = None) -> list[View]:
         self.tick()
@@ -157,10 +167,13 @@ class AzureSim:
         with self.lock:
             return [View(public(d) or {}) for d in sessions.all_user_sessions(self, pool_id)]
 
-    def image_version(self, rg: str, gallery_name: str, image: str, version: str,
-                      sub: str | None = None) -> View | None:
+    def image_version(
+        self, rg: str, gallery_name: str, image: str, version: str, sub: str | None = None
+    ) -> View | None:
         self.tick()
-        vid = self._rid(rg, f"Microsoft.Compute/galleries/{gallery_name}/images/{image}/versions/{version}", sub)
+        vid = self._rid(
+            rg, f"Microsoft.Compute/galleries/{gallery_name}/images/{image}/versions/{version}", sub
+        )
         with self.lock:
             doc = self.store.get(vid)
             return View(gallery.render_version(doc, expand=True)) if doc else None
@@ -168,11 +181,21 @@ class AzureSim:
     # -- persistence -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         with self.lock:
-            state: dict[str, Any] = json.loads(json.dumps({
-                "format": "avd-ops-azure-sim/1", "clock": self.clock.seconds(), "timeScale": self.clock.time_scale,
-                "subscriptions": self.subscriptions, "resources": self.store.items, "operations": self.operations,
-                "graph": self.graph, "messages": self.messages, "permissions": self.permissions,
-            }))
+            state: dict[str, Any] = json.loads(
+                json.dumps(
+                    {
+                        "format": "avd-ops-azure-sim/1",
+                        "clock": self.clock.seconds(),
+                        "timeScale": self.clock.time_scale,
+                        "subscriptions": self.subscriptions,
+                        "resources": self.store.items,
+                        "operations": self.operations,
+                        "graph": self.graph,
+                        "messages": self.messages,
+                        "permissions": self.permissions,
+                    }
+                )
+            )
         return state
 
     def save(self, path: str) -> None:

@@ -29,14 +29,17 @@ class Store:
     def children(self, collection: str) -> list[dict[str, Any]]:
         """Direct children of a collection path, e.g. ``.../providers/Microsoft.Compute/snapshots``."""
         prefix = key(collection) + "/"
-        out = [d for k, d in self.items.items() if k.startswith(prefix) and "/" not in k[len(prefix):]]
+        out = [d for k, d in self.items.items() if k.startswith(prefix) and "/" not in k[len(prefix) :]]
         return sorted(out, key=lambda d: str(d.get("id", "")).lower())
 
     def of_type(self, rtype: str, scope: str = "/") -> list[dict[str, Any]]:
         """Every resource of ``rtype`` (case-insensitive) below ``scope``."""
         t = rtype.lower()
-        out = [d for d in self.items.values()
-               if str(d.get("type", "")).lower() == t and (scope == "/" or is_under(d["id"], scope))]
+        out = [
+            d
+            for d in self.items.values()
+            if str(d.get("type", "")).lower() == t and (scope == "/" or is_under(d["id"], scope))
+        ]
         return sorted(out, key=lambda d: str(d["id"]).lower())
 
     def active(self) -> Iterator[dict[str, Any]]:

@@ -7,7 +7,11 @@ import threading
 import time
 from collections.abc import Mapping
 
-DEFAULT_LIMITS: dict[str, tuple[int, float]] = {"reads": (250, 25.0), "writes": (200, 10.0), "deletes": (200, 10.0)}
+DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
+    "reads": (250, 25.0),
+    "writes": (200, 10.0),
+    "deletes": (200, 10.0),
+}
 
 
 def kind_of(method: str) -> str:

@@ -12,15 +12,49 @@ MESSAGE_BLOCKS = 50
 MODAL_BLOCKS = 100
 
 BLOCK_TYPES = frozenset(
-    {"section", "header", "context", "actions", "divider", "image", "input", "rich_text", "file", "video",
-     "markdown", "context_actions"}
+    {
+        "section",
+        "header",
+        "context",
+        "actions",
+        "divider",
+        "image",
+        "input",
+        "rich_text",
+        "file",
+        "video",
+        "markdown",
+        "context_actions",
+    }
 )
 ELEMENT_TYPES = frozenset(
-    {"button", "checkboxes", "datepicker", "datetimepicker", "email_text_input", "file_input", "image",
-     "multi_static_select", "multi_external_select", "multi_users_select", "multi_conversations_select",
-     "multi_channels_select", "number_input", "overflow", "plain_text_input", "radio_buttons", "rich_text_input",
-     "static_select", "external_select", "users_select", "conversations_select", "channels_select", "timepicker",
-     "url_text_input", "workflow_button"}
+    {
+        "button",
+        "checkboxes",
+        "datepicker",
+        "datetimepicker",
+        "email_text_input",
+        "file_input",
+        "image",
+        "multi_static_select",
+        "multi_external_select",
+        "multi_users_select",
+        "multi_conversations_select",
+        "multi_channels_select",
+        "number_input",
+        "overflow",
+        "plain_text_input",
+        "radio_buttons",
+        "rich_text_input",
+        "static_select",
+        "external_select",
+        "users_select",
+        "conversations_select",
+        "channels_select",
+        "timepicker",
+        "url_text_input",
+        "workflow_button",
+    }
 )
 TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
 MODAL_TEXT = 24

@@ -48,15 +48,34 @@ def signed_request(secret: str, body: str | bytes, ts: int | str | None = None) 
     }
 
 
-def slash_command_body(text: str, *, user: str, channel: str, response_url: str, trigger_id: str,
-                       command: str = "/avd", team_id: str = TEAM_ID) -> str:
+def slash_command_body(
+    text: str,
+    *,
+    user: str,
+    channel: str,
+    response_url: str,
+    trigger_id: str,
+    command: str = "/avd",
+    team_id: str = TEAM_ID,
+) -> str:
     """A slash command POST body, in the form of ``slash-command-body.txt``."""
-    return urlencode({
-        "token": "FAKE_VERIFICATION_TOKEN", "team_id": team_id, "team_domain": "avd-ops-sandbox",
-        "channel_id": channel, "channel_name": channel.lower(), "user_id": user, "user_name": user.lower(),
-        "command": command, "text": text, "api_app_id": API_APP_ID, "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": trigger_id,
-    })
+    return urlencode(
+        {
+            "token": "FAKE_VERIFICATION_TOKEN",
+            "team_id": team_id,
+            "team_domain": "avd-ops-sandbox",
+            "channel_id": channel,
+            "channel_name": channel.lower(),
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": API_APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id,
+        }
+    )
 
 
 def interactivity_body(payload: Mapping[str, Any]) -> str:
@@ -69,24 +88,39 @@ def buttons(blocks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     for block in blocks or []:
         if block.get("type") == "actions":
-            found += [(block.get("block_id", ""), e) for e in block.get("elements", []) if e.get("type") == "button"]
+            found += [
+                (block.get("block_id", ""), e) for e in block.get("elements", []) if e.get("type") == "button"
+            ]
         accessory = block.get("accessory") or {}
         if accessory.get("type") == "button":
             found.append((block.get("block_id", ""), accessory))
     return found
 
 
-def block_actions_payload(message: Mapping[str, Any], block_id: str, button: Mapping[str, Any], *, user: str,
-                          channel: str, response_url: str, trigger_id: str, ephemeral: bool = False,
-                          team_id: str = TEAM_ID) -> dict[str, Any]:
+def block_actions_payload(
+    message: Mapping[str, Any],
+    block_id: str,
+    button: Mapping[str, Any],
+    *,
+    user: str,
+    channel: str,
+    response_url: str,
+    trigger_id: str,
+    ephemeral: bool = False,
+    team_id: str = TEAM_ID,
+) -> dict[str, Any]:
     """A ``block_actions`` payload for pressing ``button`` on ``message`` (see the slack-examples shape)."""
     payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
         "api_app_id": API_APP_ID,
         "token": "FAKE_VERIFICATION_TOKEN",
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel,
-                      "is_ephemeral": ephemeral},
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel,
+            "is_ephemeral": ephemeral,
+        },
         "trigger_id": trigger_id,
         "team": {"id": team_id, "domain": "avd-ops-sandbox"},
         "enterprise": None,
@@ -94,16 +128,28 @@ def block_actions_payload(message: Mapping[str, Any], block_id: str, button: Map
         "channel": {"id": channel, "name": channel.lower()},
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [{
-            "action_id": button.get("action_id", ""), "block_id": block_id, "text": button.get("text"),
-            "value": button.get("value", ""), "type": "button", "action_ts": f"{time.time():.6f}",
-            **({"style": button["style"]} if "style" in button else {}),
-        }],
+        "actions": [
+            {
+                "action_id": button.get("action_id", ""),
+                "block_id": block_id,
+                "text": button.get("text"),
+                "value": button.get("value", ""),
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+                **({"style": button["style"]} if "style" in button else {}),
+            }
+        ],
     }
     if not ephemeral:
-        payload["message"] = {"type": "message", "ts": message["ts"], "text": message.get("text", ""),
-                              "blocks": message.get("blocks", []), "bot_id": message.get("bot_id"),
-                              "user": message.get("user"), "team": team_id}
+        payload["message"] = {
+            "type": "message",
+            "ts": message["ts"],
+            "text": message.get("text", ""),
+            "blocks": message.get("blocks", []),
+            "bot_id": message.get("bot_id"),
+            "user": message.get("user"),
+            "team": team_id,
+        }
     return payload
 
 
@@ -118,22 +164,31 @@ def input_state(view: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str,
         value = values[action_id]
         kind = element.get("type", "plain_text_input")
         if kind in ("static_select", "external_select", "radio_buttons"):
-            entry = {"type": kind, "selected_option": {"text": {"type": "plain_text", "text": str(value)},
-                                                       "value": str(value)}}
+            entry = {
+                "type": kind,
+                "selected_option": {"text": {"type": "plain_text", "text": str(value)}, "value": str(value)},
+            }
         else:
             entry = {"type": kind, "value": str(value)}
         state.setdefault(block.get("block_id", ""), {})[action_id] = entry
     return state
 
 
-def view_submission_payload(view: Mapping[str, Any], values: Mapping[str, Any], *, user: str,
-                            team_id: str = TEAM_ID) -> dict[str, Any]:
+def view_submission_payload(
+    view: Mapping[str, Any], values: Mapping[str, Any], *, user: str, team_id: str = TEAM_ID
+) -> dict[str, Any]:
     """A ``view_submission`` payload (shaped like ``view-submission.json``)."""
     submitted = {**view, "state": {"values": input_state(view, values)}}
-    return {"type": "view_submission", "team": {"id": team_id, "domain": "avd-ops-sandbox"},
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
-            "api_app_id": API_APP_ID, "token": "FAKE_VERIFICATION_TOKEN", "trigger_id": "0.0.submit",
-            "view": submitted, "response_urls": []}
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "avd-ops-sandbox"},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+        "api_app_id": API_APP_ID,
+        "token": "FAKE_VERIFICATION_TOKEN",
+        "trigger_id": "0.0.submit",
+        "view": submitted,
+        "response_urls": [],
+    }
 
 
 def post(url: str, body: str | bytes, headers: Mapping[str, str], timeout: float = 10.0) -> HttpResponse:
@@ -142,7 +197,9 @@ def post(url: str, body: str | bytes, headers: Mapping[str, str], timeout: float
     req = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read().decode())
+            return HttpResponse(
+                resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read().decode()
+            )
     except urllib.error.HTTPError as err:
         with err:
             return HttpResponse(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read().decode())
@@ -174,12 +231,20 @@ class Chat:
         """Type ``line`` (``"/avd replicas add uksouth"``) as ``user`` in ``channel``; returns the HTTP answer."""
         command, _, text = line.strip().partition(" ")
         user, channel = user or self.user, channel or self.channel
-        body = slash_command_body(text.strip(), user=user, channel=channel, command=command, team_id=self.team_id,
-                                  response_url=self.slack.new_response_url(channel, user),
-                                  trigger_id=self.slack.new_trigger_id())
+        body = slash_command_body(
+            text.strip(),
+            user=user,
+            channel=channel,
+            command=command,
+            team_id=self.team_id,
+            response_url=self.slack.new_response_url(channel, user),
+            trigger_id=self.slack.new_trigger_id(),
+        )
         return self.send(body)
 
-    def find_button(self, label: str, user: str, channel: str) -> tuple[dict[str, Any], str, dict[str, Any], bool]:
+    def find_button(
+        self, label: str, user: str, channel: str
+    ) -> tuple[dict[str, Any], str, dict[str, Any], bool]:
         """The newest message (or this user's ephemeral) in ``channel`` with a button labelled ``label``."""
         candidates = [(m, False) for m in self.slack.messages(channel)]
         candidates += [(e, True) for e in self.slack.ephemerals(channel=channel, user=user)]
@@ -195,13 +260,21 @@ class Chat:
         user, channel = user or self.user, channel or self.channel
         message, block_id, button, ephemeral = self.find_button(label, user, channel)
         payload = block_actions_payload(
-            message, block_id, button, user=user, channel=channel, ephemeral=ephemeral, team_id=self.team_id,
+            message,
+            block_id,
+            button,
+            user=user,
+            channel=channel,
+            ephemeral=ephemeral,
+            team_id=self.team_id,
             response_url=self.slack.new_response_url(channel, user, message_ts=message["ts"]),
-            trigger_id=self.slack.new_trigger_id())
+            trigger_id=self.slack.new_trigger_id(),
+        )
         return self.send(interactivity_body(payload))
 
-    def submit(self, values: Mapping[str, Any], user: str | None = None, view: Mapping[str, Any] | None = None
-               ) -> HttpResponse:
+    def submit(
+        self, values: Mapping[str, Any], user: str | None = None, view: Mapping[str, Any] | None = None
+    ) -> HttpResponse:
         """Submit the latest opened modal (or ``view``) with inputs filled by ``action_id``."""
         if view is None:
             opened = self.slack.views
@@ -221,9 +294,11 @@ class Chat:
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         return self.slack.wait_for(predicate, timeout)
 
-    def wait_for_ephemeral(self, user: str | None = None, contains: str = "", timeout: float = 5.0
-                           ) -> dict[str, Any]:
+    def wait_for_ephemeral(
+        self, user: str | None = None, contains: str = "", timeout: float = 5.0
+    ) -> dict[str, Any]:
         """The newest ephemeral for ``user`` whose text contains ``contains``, waiting for it."""
+
         def found() -> dict[str, Any] | None:
             hits = [e for e in self.ephemerals(user) if contains in (e.get("text") or "")]
             return hits[-1] if hits else None

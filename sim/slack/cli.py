@@ -18,8 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="avd-bot sim slack", description="Slack Web API double on loopback")
     parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--no-rate-limits", action="store_true", help="never answer 429")
-    parser.add_argument("--app-token", default=None,
-                        help="also serve Socket Mode: apps.connections.open accepts this xapp- token")
+    parser.add_argument(
+        "--app-token",
+        default=None,
+        help="also serve Socket Mode: apps.connections.open accepts this xapp- token",
+    )
     options = parser.parse_args(argv)
     stop = threading.Event()
 

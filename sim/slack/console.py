@@ -63,7 +63,9 @@ def form_values(view: dict[str, Any], overrides: dict[str, str]) -> dict[str, An
     for key, value in overrides.items():
         found = names.get(key.lower())
         if found is None:
-            raise LookupError(f"the form has no field {key!r}; fields: {', '.join(sorted(set(names.values())))}")
+            raise LookupError(
+                f"the form has no field {key!r}; fields: {', '.join(sorted(set(names.values())))}"
+            )
         values[found] = value
     return values
 
@@ -102,8 +104,9 @@ class Console:
 
     def _wait(self, text: str) -> None:
         """Until a post since the last action contains ``text``; a job failing meanwhile ends the wait."""
+
         def seen() -> str | None:
-            for item in map(describe_call, self.chat.slack.calls[self.mark:]):
+            for item in map(describe_call, self.chat.slack.calls[self.mark :]):
                 said = str((item or {}).get("text", ""))
                 if text in said:
                     return "found"
@@ -124,7 +127,7 @@ class Console:
 
     def take_posts(self) -> list[dict[str, Any]]:
         """Everything posted since the last call, as transcript items (card edits folded)."""
-        calls = list(self.chat.slack.calls[self.cursor:])
+        calls = list(self.chat.slack.calls[self.cursor :])
         self.cursor += len(calls)
         return self.cards.fold([d for d in map(describe_call, calls) if d])
 
@@ -145,7 +148,12 @@ class Console:
             return self._run(line)
 
     def _run(self, line: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"line": line, "user": self.chat.user, "channel": self.chat.channel, "ok": True}
+        entry: dict[str, Any] = {
+            "line": line,
+            "user": self.chat.user,
+            "channel": self.chat.channel,
+            "ok": True,
+        }
         words = line.strip().split(maxsplit=1)
         verb, rest = (words[0].lower(), words[1] if len(words) > 1 else "") if words else ("", "")
         start = len(self.chat.slack.calls)
@@ -200,8 +208,11 @@ class Console:
         if entry.get("ack"):
             lines.append(transcript.indent("(only you) ", entry["ack"], self.width))
         for post in entry.get("posts", []):
-            lines.append(transcript.indent(transcript.label(post, entry["user"]), transcript.post_text(post),
-                                           self.width))
+            lines.append(
+                transcript.indent(
+                    transcript.label(post, entry["user"]), transcript.post_text(post), self.width
+                )
+            )
         return "\n".join(lines)
 
     def print_entry(self, entry: dict[str, Any], *, echo: bool = True) -> None:
@@ -227,8 +238,15 @@ class Console:
             self.settle()
             posts = self.take_posts()
         if posts:
-            self.print_entry({"line": "# (end of script: what the bot posted since)", "user": self.chat.user,
-                              "channel": self.chat.channel, "ok": True, "posts": posts})
+            self.print_entry(
+                {
+                    "line": "# (end of script: what the bot posted since)",
+                    "user": self.chat.user,
+                    "channel": self.chat.channel,
+                    "ok": True,
+                    "posts": posts,
+                }
+            )
         return 1 if failed else 0
 
     # ---- interactive ------------------------------------------------------------------------------
@@ -243,8 +261,13 @@ class Console:
                 posts = self.take_posts()
                 if posts:
                     typed = _line_buffer()
-                    self.out.write("\r\033[K" + self.format_entry({"user": self.chat.user, "posts": posts},
-                                                                  echo=False) + "\n\n" + self.prompt + typed)
+                    self.out.write(
+                        "\r\033[K"
+                        + self.format_entry({"user": self.chat.user, "posts": posts}, echo=False)
+                        + "\n\n"
+                        + self.prompt
+                        + typed
+                    )
                     self.out.flush()
             finally:
                 self.lock.release()
@@ -252,8 +275,10 @@ class Console:
     def interact(self, stdin: TextIO) -> int:
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401 - line editing and history for input()
-        self.out.write("avd-ops sandbox: Slack, Azure (simulated) and the bot in one process.\n"
-                       "Type /avd help for the bot's commands, help for the console's, quit or Ctrl-D to leave.\n\n")
+        self.out.write(
+            "avd-ops sandbox: Slack, Azure (simulated) and the bot in one process.\n"
+            "Type /avd help for the bot's commands, help for the console's, quit or Ctrl-D to leave.\n\n"
+        )
         self.cursor = len(self.chat.slack.calls)
         self.width = self.width or max(40, shutil.get_terminal_size().columns - 1)
         stop = threading.Event()
@@ -281,13 +306,28 @@ class Console:
             watcher.join(timeout=2)
 
 
-_AVD_VERBS = {"status", "doctor", "replicas", "identity", "scaleset", "scale", "snapshots", "failover", "failback",
-              "drill", "jobs", "job", "audit"}
+_AVD_VERBS = {
+    "status",
+    "doctor",
+    "replicas",
+    "identity",
+    "scaleset",
+    "scale",
+    "snapshots",
+    "failover",
+    "failback",
+    "drill",
+    "jobs",
+    "job",
+    "audit",
+}
 
 
 def _answers(call: Any) -> bool:
     """Whether a journal entry can be the answer to a typed line (not a card edit or a job's thread reply)."""
-    return call.method != "chat.update" and not (call.method == "chat.postMessage" and call.args.get("thread_ts"))
+    return call.method != "chat.update" and not (
+        call.method == "chat.postMessage" and call.args.get("thread_ts")
+    )
 
 
 def _line_buffer() -> str:

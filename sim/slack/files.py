@@ -101,9 +101,15 @@ def get_upload_url(ws: Workspace, args: dict[str, Any], now: float) -> dict[str,
     if alt_txt is not None and len(str(alt_txt)) > MAX_ALT_TXT:
         raise ApiError("alt_txt_too_large")
     store = shelf(ws)
-    upload = Upload(file_id="F" + secrets.token_hex(5).upper(), ticket=secrets.token_urlsafe(18), filename=filename,
-                    length=length, created=time.time(), alt_txt=str(alt_txt) if alt_txt else None,
-                    snippet_type=args.get("snippet_type") or None)
+    upload = Upload(
+        file_id="F" + secrets.token_hex(5).upper(),
+        ticket=secrets.token_urlsafe(18),
+        filename=filename,
+        length=length,
+        created=time.time(),
+        alt_txt=str(alt_txt) if alt_txt else None,
+        snippet_type=args.get("snippet_type") or None,
+    )
     store.uploads[upload.file_id] = upload
     store.tickets[upload.ticket] = upload.file_id
     return {"upload_url": store.upload_root + upload.ticket, "file_id": upload.file_id}
@@ -126,7 +132,9 @@ def destinations(ws: Workspace, args: dict[str, Any]) -> list[str]:
     channel_id, listed = args.get("channel_id") or None, args.get("channels") or None
     if channel_id and listed:
         raise invalid("channel_id and channels cannot both be given")
-    wanted = [str(channel_id)] if channel_id else [c.strip() for c in str(listed or "").split(",") if c.strip()]
+    wanted = (
+        [str(channel_id)] if channel_id else [c.strip() for c in str(listed or "").split(",") if c.strip()]
+    )
     for channel in wanted:
         if not CHANNEL_ID.match(channel):
             raise invalid(f"input must match regex pattern: {CHANNEL_ID.pattern} [json-pointer:/channel_id]")
@@ -140,11 +148,20 @@ def file_object(ws: Workspace, upload: Upload) -> dict[str, Any]:
     """A file as the Web API returns it."""
     extension = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
     body: dict[str, Any] = {
-        "id": upload.file_id, "created": int(upload.created), "timestamp": int(upload.created),
-        "name": upload.filename, "title": upload.title or upload.filename,
+        "id": upload.file_id,
+        "created": int(upload.created),
+        "timestamp": int(upload.created),
+        "name": upload.filename,
+        "title": upload.title or upload.filename,
         "mimetype": mimetypes.guess_type(upload.filename)[0] or "application/octet-stream",
-        "filetype": extension, "pretty_type": extension.upper(), "user": BOT_USER, "user_team": ws.team_id,
-        "size": upload.length, "mode": "hosted", "is_external": False, "editable": False,
+        "filetype": extension,
+        "pretty_type": extension.upper(),
+        "user": BOT_USER,
+        "user_team": ws.team_id,
+        "size": upload.length,
+        "mode": "hosted",
+        "is_external": False,
+        "editable": False,
         "url_private": f"https://files.slack.com/files-pri/{ws.team_id}-{upload.file_id}/{upload.filename}",
         "channels": [upload.channel] if upload.channel else [],
     }
@@ -158,8 +175,11 @@ def complete_upload(ws: Workspace, args: dict[str, Any], now: float) -> dict[str
     items = json_arg(args, "files", "invalid_arguments")
     if items in (None, ""):
         raise missing("files")
-    if not isinstance(items, list) or not items or not all(
-            isinstance(i, dict) and isinstance(i.get("id"), str) for i in items):
+    if (
+        not isinstance(items, list)
+        or not items
+        or not all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in items)
+    ):
         raise invalid("files must be a non-empty array of objects with an id")
     channels = destinations(ws, args)
     comment = args.get("initial_comment") or None

@@ -71,13 +71,24 @@ def handle_hook(ws: Workspace, token: str, raw: bytes, now: float) -> HookReply:
         message = ws.bot_message(text, blocks or [], payload.get("thread_ts") or None)
         ws.store(hook.channel, message)
     else:
-        ws.ephemerals.append({"channel": hook.channel, "user": hook.user, "ts": ws.next_ts(), "text": text,
-                              "blocks": blocks or [], "thread_ts": payload.get("thread_ts") or None,
-                              "source": "response_url", "edits": 0})
+        ws.ephemerals.append(
+            {
+                "channel": hook.channel,
+                "user": hook.user,
+                "ts": ws.next_ts(),
+                "text": text,
+                "blocks": blocks or [],
+                "thread_ts": payload.get("thread_ts") or None,
+                "source": "response_url",
+                "edits": 0,
+            }
+        )
     return HookReply(status=200, body=OK_BODY, payload=payload)
 
 
-def replace_original(ws: Workspace, hook: Hook, text: str, blocks: list[Any], payload: dict[str, Any]) -> HookReply:
+def replace_original(
+    ws: Workspace, hook: Hook, text: str, blocks: list[Any], payload: dict[str, Any]
+) -> HookReply:
     """Edit the message the interaction came from (the only way to edit an ephemeral)."""
     ephemeral = ws.find_ephemeral(hook.channel, hook.message_ts)
     if ephemeral is not None:

@@ -44,7 +44,9 @@ class ApiError(Exception):
 
 def missing(name: str) -> ApiError:
     """Slack's answer for a required argument left out."""
-    return ApiError("invalid_arguments", response_metadata={"messages": [f"[ERROR] missing required field: {name}"]})
+    return ApiError(
+        "invalid_arguments", response_metadata={"messages": [f"[ERROR] missing required field: {name}"]}
+    )
 
 
 def required(args: dict[str, Any], name: str) -> str:
@@ -115,8 +117,15 @@ def member_channel(ws: Workspace, args: dict[str, Any]) -> str:
 
 def auth_test(ws: Workspace, args: dict[str, Any], now: float) -> dict[str, Any]:
     """auth.test: who the token belongs to."""
-    return {"url": TEAM_URL, "team": TEAM_NAME, "user": BOT_NAME, "team_id": ws.team_id, "user_id": BOT_USER,
-            "bot_id": BOT_ID, "is_enterprise_install": False}
+    return {
+        "url": TEAM_URL,
+        "team": TEAM_NAME,
+        "user": BOT_NAME,
+        "team_id": ws.team_id,
+        "user_id": BOT_USER,
+        "bot_id": BOT_ID,
+        "is_enterprise_install": False,
+    }
 
 
 def post_message(ws: Workspace, args: dict[str, Any], now: float) -> dict[str, Any]:
@@ -175,12 +184,24 @@ def post_ephemeral(ws: Workspace, args: dict[str, Any], now: float) -> dict[str,
         raise ApiError("user_not_in_channel")
     text, blocks, _ = content(args)
     ts = ws.next_ts()
-    ws.ephemerals.append({"channel": channel, "user": user, "ts": ts, "text": text, "blocks": blocks,
-                          "thread_ts": args.get("thread_ts") or None, "source": "chat.postEphemeral", "edits": 0})
+    ws.ephemerals.append(
+        {
+            "channel": channel,
+            "user": user,
+            "ts": ts,
+            "text": text,
+            "blocks": blocks,
+            "thread_ts": args.get("thread_ts") or None,
+            "source": "chat.postEphemeral",
+            "edits": 0,
+        }
+    )
     return {"message_ts": ts}
 
 
-def modal(ws: Workspace, args: dict[str, Any], view_id: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+def modal(
+    ws: Workspace, args: dict[str, Any], view_id: str, previous: dict[str, Any] | None
+) -> dict[str, Any]:
     """A validated view in the shape views.open and views.update return."""
     view = json_arg(args, "view", "invalid_arguments")
     if view in (None, ""):
@@ -189,14 +210,25 @@ def modal(ws: Workspace, args: dict[str, Any], view_id: str, previous: dict[str,
     if problems:
         raise ApiError("invalid_arguments", response_metadata={"messages": problems})
     return {
-        "id": view_id, "team_id": ws.team_id, "type": view["type"], "blocks": copy.deepcopy(view["blocks"]),
-        "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
-        "state": {"values": {}}, "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
-        "title": view.get("title"), "clear_on_close": bool(view.get("clear_on_close", False)),
-        "notify_on_close": bool(view.get("notify_on_close", False)), "close": view.get("close"),
-        "submit": view.get("submit"), "previous_view_id": None,
-        "root_view_id": previous["root_view_id"] if previous else view_id, "app_id": APP_ID,
-        "external_id": view.get("external_id", ""), "app_installed_team_id": ws.team_id, "bot_id": BOT_ID,
+        "id": view_id,
+        "team_id": ws.team_id,
+        "type": view["type"],
+        "blocks": copy.deepcopy(view["blocks"]),
+        "private_metadata": view.get("private_metadata", ""),
+        "callback_id": view.get("callback_id", ""),
+        "state": {"values": {}},
+        "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+        "title": view.get("title"),
+        "clear_on_close": bool(view.get("clear_on_close", False)),
+        "notify_on_close": bool(view.get("notify_on_close", False)),
+        "close": view.get("close"),
+        "submit": view.get("submit"),
+        "previous_view_id": None,
+        "root_view_id": previous["root_view_id"] if previous else view_id,
+        "app_id": APP_ID,
+        "external_id": view.get("external_id", ""),
+        "app_installed_team_id": ws.team_id,
+        "bot_id": BOT_ID,
     }
 
 
@@ -222,7 +254,9 @@ def update_view(ws: Workspace, args: dict[str, Any], now: float) -> dict[str, An
     """views.update: replace an open view, by id or external id, optionally guarded by its hash."""
     view_id = args.get("view_id")
     if not view_id and args.get("external_id"):
-        view_id = next((k for k, v in ws.views.items() if v["view"]["external_id"] == args["external_id"]), None)
+        view_id = next(
+            (k for k, v in ws.views.items() if v["view"]["external_id"] == args["external_id"]), None
+        )
         if view_id is None:
             raise ApiError("not_found")
     if not view_id:

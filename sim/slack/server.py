@@ -75,10 +75,10 @@ class Handler(BaseHTTPRequestHandler):
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
             token = token or args.get("token")
             args.pop("token", None)
-            answer = sim.call_api(parts.path[len("/api/"):], args, token)
+            answer = sim.call_api(parts.path[len("/api/") :], args, token)
             self.send(answer.status, json.dumps(answer.body), JSON_TYPE, answer.headers)
         elif parts.path.startswith("/hooks/") and self.command == "POST":
-            status, body = sim.call_hook(parts.path[len("/hooks/"):], raw)
+            status, body = sim.call_hook(parts.path[len("/hooks/") :], raw)
             kind = JSON_TYPE if status == 200 else "text/plain; charset=utf-8"
             self.send(status, body, kind, {})
         else:

@@ -79,8 +79,9 @@ class SlackSim:
         server.sim = self  # type: ignore[attr-defined]
         self.server = server
         files.shelf(self.workspace).upload_root = f"{self.root}/hooks/{files.UPLOAD_PREFIX}"
-        self.serving = threading.Thread(target=server.serve_forever, args=(0.02,), name="slack-sim",
-                                        daemon=True)
+        self.serving = threading.Thread(
+            target=server.serve_forever, args=(0.02,), name="slack-sim", daemon=True
+        )
         self.serving.start()
         return self.url
 
@@ -143,16 +144,23 @@ class SlackSim:
         failure = self.faults.take(method)
         if failure is not None:
             if failure.status == 429:
-                return Answer(429, {"ok": False, "error": "ratelimited"},
-                              {**headers, "Retry-After": str(failure.retry_after)})
+                return Answer(
+                    429,
+                    {"ok": False, "error": "ratelimited"},
+                    {**headers, "Retry-After": str(failure.retry_after)},
+                )
             return Answer(failure.status, {"ok": False, "error": failure.error}, headers)
         if self.rate_limits:
             channel = args.get("channel")
             wait = self.limiter.take(method, str(channel) if channel else None)
             if wait:
-                return Answer(429, {"ok": False, "error": "ratelimited"}, {**headers, "Retry-After": str(wait)})
+                return Answer(
+                    429, {"ok": False, "error": "ratelimited"}, {**headers, "Retry-After": str(wait)}
+                )
         if scope is not None and scope not in self.workspace.scopes:
-            return Answer(200, {"ok": False, "error": "missing_scope", "needed": scope, "provided": scopes}, headers)
+            return Answer(
+                200, {"ok": False, "error": "missing_scope", "needed": scope, "provided": scopes}, headers
+            )
         try:
             body = {"ok": True, **handler(self.workspace, args, self.clock())}
         except ApiError as exc:
@@ -173,18 +181,26 @@ class SlackSim:
         """Serve one POST of file bytes to an upload URL (``fail_next("upload", status=...)`` fails it)."""
         with self.lock:
             failure = self.faults.take(files.UPLOAD)
-            status, body = (failure.status, failure.error) if failure else files.receive(self.workspace, ticket, raw)
-            self.calls.append(Call(files.UPLOAD, {"ticket": ticket, "length": len(raw)}, status, {"body": body},
-                                   self.clock()))
+            status, body = (
+                (failure.status, failure.error) if failure else files.receive(self.workspace, ticket, raw)
+            )
+            self.calls.append(
+                Call(
+                    files.UPLOAD, {"ticket": ticket, "length": len(raw)}, status, {"body": body}, self.clock()
+                )
+            )
             return status, body
 
     # -- test controls ---------------------------------------------------------------------------
 
-    def fail_next(self, method: str, error: str | None = None, count: int = 1, status: int = 200,
-                  retry_after: int = 1) -> None:
+    def fail_next(
+        self, method: str, error: str | None = None, count: int = 1, status: int = 200, retry_after: int = 1
+    ) -> None:
         """Answer the next ``count`` calls of ``method`` with an error (``status`` 429 or 5xx for HTTP errors)."""
         if error is None:
-            error = {429: "ratelimited"}.get(status, "channel_not_found" if status == 200 else "internal_error")
+            error = {429: "ratelimited"}.get(
+                status, "channel_not_found" if status == 200 else "internal_error"
+            )
         with self.lock:
             self.faults.add(method, Failure(error, status, retry_after, count))
 
@@ -203,8 +219,15 @@ class SlackSim:
         """Seed a message written by a person (which the bot cannot edit); returns its ts."""
         with self.lock:
             ws = self.workspace
-            message: dict[str, Any] = {"type": "message", "text": text, "user": user, "ts": ws.next_ts(),
-                                       "team": ws.team_id, "blocks": [], "history": []}
+            message: dict[str, Any] = {
+                "type": "message",
+                "text": text,
+                "user": user,
+                "ts": ws.next_ts(),
+                "team": ws.team_id,
+                "blocks": [],
+                "history": [],
+            }
             if thread_ts:
                 message["thread_ts"] = thread_ts
             ws.store(channel, message)
@@ -256,8 +279,11 @@ class SlackSim:
     def ephemerals(self, channel: str | None = None, user: str | None = None) -> list[dict[str, Any]]:
         """Ephemeral messages from chat.postEphemeral and response_url, optionally filtered."""
         with self.lock:
-            return [copy.deepcopy(e) for e in self.workspace.ephemerals
-                    if (channel is None or e["channel"] == channel) and (user is None or e["user"] == user)]
+            return [
+                copy.deepcopy(e)
+                for e in self.workspace.ephemerals
+                if (channel is None or e["channel"] == channel) and (user is None or e["user"] == user)
+            ]
 
     @property
     def views(self) -> list[dict[str, Any]]:

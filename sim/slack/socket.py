@@ -82,8 +82,14 @@ def connections_open(socket_mode: SocketModeSim | None, token: str | None) -> di
 class SocketModeSim:
     """The app's Socket Mode endpoint (see the module docstring for the API)."""
 
-    def __init__(self, slack: WebApi, app_token: str = APP_TOKEN, host: str = "127.0.0.1", port: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        slack: WebApi,
+        app_token: str = APP_TOKEN,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.slack = slack
         self.app_token = app_token
         self.address = (host, port)
@@ -102,9 +108,18 @@ class SocketModeSim:
         """Serve on a thread and answer the Slack double's apps.connections.open; returns the ws:// root."""
         from websockets.sync.server import serve
 
-        self.server = serve(self.serve_link, self.address[0], self.address[1], process_request=self.check_ticket,
-                            compression=None, close_timeout=1, logger=log)
-        self.serving = threading.Thread(target=self.server.serve_forever, name="slack-socket-sim", daemon=True)
+        self.server = serve(
+            self.serve_link,
+            self.address[0],
+            self.address[1],
+            process_request=self.check_ticket,
+            compression=None,
+            close_timeout=1,
+            logger=log,
+        )
+        self.serving = threading.Thread(
+            target=self.server.serve_forever, name="slack-socket-sim", daemon=True
+        )
         self.serving.start()
         self.slack.socket_mode = self
         return self.root
@@ -159,18 +174,30 @@ class SocketModeSim:
         from websockets.exceptions import ConnectionClosed
 
         query = connection.request.path.partition("?")[2] if connection.request else ""
-        link = Link(ticket=dict(p.partition("=")[::2] for p in query.split("&")).get("ticket", ""),
-                    connection=connection, opened=self.clock())
+        link = Link(
+            ticket=dict(p.partition("=")[::2] for p in query.split("&")).get("ticket", ""),
+            connection=connection,
+            opened=self.clock(),
+        )
         with self.lock:
             retired = [old for old in self.open_links() if old.retiring]
             self.links.append(link)
             count = len(self.open_links()) - len(retired)
             self.lock.notify_all()
-        connection.send(json.dumps({
-            "type": "hello", "num_connections": count,
-            "debug_info": {"host": HOST_NAME, "build_number": 1, "approximate_connection_time": 18060},
-            "connection_info": {"app_id": APP_ID},
-        }))
+        connection.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": count,
+                    "debug_info": {
+                        "host": HOST_NAME,
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": APP_ID},
+                }
+            )
+        )
         for old in retired:  # on its own thread: the close handshake waits for the app's answer
             threading.Thread(target=old.connection.close, args=(1001, "refreshed"), daemon=True).start()
         try:
@@ -195,8 +222,13 @@ class SocketModeSim:
             link.received.append(message)
             if "envelope_id" in message:
                 payload = message.get("payload")
-                self.acks.append(Ack(str(message["envelope_id"]), payload if isinstance(payload, dict) else None,
-                                     self.clock()))
+                self.acks.append(
+                    Ack(
+                        str(message["envelope_id"]),
+                        payload if isinstance(payload, dict) else None,
+                        self.clock(),
+                    )
+                )
             self.lock.notify_all()
 
     def open_links(self) -> list[Link]:
@@ -208,6 +240,7 @@ class SocketModeSim:
     def wait_connected(self, count: int = 1, timeout: float = 30.0) -> Link:
         """Wait until ``count`` connections were opened in all and one is open and not told to disconnect;
         returns the newest such link (where envelopes go)."""
+
         def usable() -> list[Link]:
             return [link for link in self.open_links() if not link.retiring]
 
@@ -216,13 +249,26 @@ class SocketModeSim:
                 raise TimeoutError(f"the app did not open connection #{count} within {timeout} s")
             return usable()[-1]
 
-    def deliver(self, kind: str, payload: dict[str, Any], *, envelope_id: str | None = None,
-                accepts_response_payload: bool | None = None) -> str:
+    def deliver(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        envelope_id: str | None = None,
+        accepts_response_payload: bool | None = None,
+    ) -> str:
         """Send an envelope (``slash_commands``, ``interactive``, ``events_api``) on the newest open connection."""
-        accepts = ACCEPTS_RESPONSE_PAYLOAD.get(kind, False) if accepts_response_payload is None \
+        accepts = (
+            ACCEPTS_RESPONSE_PAYLOAD.get(kind, False)
+            if accepts_response_payload is None
             else accepts_response_payload
-        envelope = {"envelope_id": envelope_id or str(uuid.uuid4()), "payload": copy.deepcopy(payload),
-                    "type": kind, "accepts_response_payload": accepts}
+        )
+        envelope = {
+            "envelope_id": envelope_id or str(uuid.uuid4()),
+            "payload": copy.deepcopy(payload),
+            "type": kind,
+            "accepts_response_payload": accepts,
+        }
         if kind == "events_api":
             envelope.update(retry_attempt=0, retry_reason="")
         return self.send_envelope(envelope)
@@ -262,8 +308,9 @@ class SocketModeSim:
         link = self.wait_connected()
         with self.lock:
             link.retiring = True
-        link.connection.send(json.dumps({"type": "disconnect", "reason": reason,
-                                         "debug_info": {"host": HOST_NAME}}))
+        link.connection.send(
+            json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": HOST_NAME}})
+        )
 
     def drop(self) -> None:
         """Close every open connection from the server side (an outage), without a disconnect message.

@@ -15,8 +15,15 @@ APP_ID = "A0AVDOPS"
 TEAM_NAME = "AVD Ops Sandbox"
 TEAM_URL = "https://avd-ops-sandbox.slack.com/"
 
-DEFAULT_SCOPES = ("commands", "chat:write", "usergroups:read", "users:read", "channels:read", "groups:read",
-                  "files:write")
+DEFAULT_SCOPES = (
+    "commands",
+    "chat:write",
+    "usergroups:read",
+    "users:read",
+    "channels:read",
+    "groups:read",
+    "files:write",
+)
 
 DEFAULT_USERS: dict[str, dict[str, Any]] = {
     "U0OPS1": {"name": "ops1", "real_name": "Ola Operator", "is_admin": False},
@@ -110,8 +117,13 @@ class Workspace:
             "team": self.team_id,
             "ts": self.next_ts(),
             "blocks": blocks,
-            "bot_profile": {"id": BOT_ID, "app_id": APP_ID, "name": BOT_NAME, "deleted": False,
-                            "team_id": self.team_id},
+            "bot_profile": {
+                "id": BOT_ID,
+                "app_id": APP_ID,
+                "name": BOT_NAME,
+                "deleted": False,
+                "team_id": self.team_id,
+            },
             "history": [],
         }
         if thread_ts:
@@ -155,26 +167,51 @@ class Workspace:
     def user_info(self, user_id: str) -> dict[str, Any]:
         """A user object shaped like users.info."""
         if user_id == BOT_USER:
-            person: dict[str, Any] = {"name": BOT_NAME, "real_name": BOT_NAME, "is_admin": False, "is_bot": True}
+            person: dict[str, Any] = {
+                "name": BOT_NAME,
+                "real_name": BOT_NAME,
+                "is_admin": False,
+                "is_bot": True,
+            }
         else:
             person = self.users[user_id]
         name = person.get("name", user_id.lower())
         real_name = person.get("real_name", name)
         image = f"https://avatars.example.invalid/{user_id}.png"
         profile: dict[str, Any] = {
-            "avatar_hash": "g0000000000", "display_name": name, "display_name_normalized": name,
+            "avatar_hash": "g0000000000",
+            "display_name": name,
+            "display_name_normalized": name,
             "email": person.get("email", f"{name}@avd-ops.example.com"),
-            "real_name": real_name, "real_name_normalized": real_name,
-            "status_emoji": "", "status_text": "", "team": self.team_id,
+            "real_name": real_name,
+            "real_name_normalized": real_name,
+            "status_emoji": "",
+            "status_text": "",
+            "team": self.team_id,
         }
-        profile.update({f"image_{size}": image for size in ("24", "32", "48", "72", "192", "512", "original")})
+        profile.update(
+            {f"image_{size}": image for size in ("24", "32", "48", "72", "192", "512", "original")}
+        )
         return {
-            "id": user_id, "team_id": self.team_id, "name": name, "deleted": False, "color": "9f69e7",
-            "real_name": real_name, "tz": "Europe/London", "tz_label": "British Summer Time", "tz_offset": 3600,
-            "profile": profile, "is_admin": bool(person.get("is_admin", False)),
-            "is_owner": bool(person.get("is_owner", False)), "is_primary_owner": False,
-            "is_restricted": False, "is_ultra_restricted": False, "is_bot": bool(person.get("is_bot", False)),
-            "is_app_user": False, "has_2fa": False, "updated": 1700000000,
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "deleted": False,
+            "color": "9f69e7",
+            "real_name": real_name,
+            "tz": "Europe/London",
+            "tz_label": "British Summer Time",
+            "tz_offset": 3600,
+            "profile": profile,
+            "is_admin": bool(person.get("is_admin", False)),
+            "is_owner": bool(person.get("is_owner", False)),
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": bool(person.get("is_bot", False)),
+            "is_app_user": False,
+            "has_2fa": False,
+            "updated": 1700000000,
         }
 
     def channel_info(self, channel_id: str) -> dict[str, Any]:
@@ -183,13 +220,30 @@ class Workspace:
         name = spec.get("name", channel_id.lower())
         private = bool(spec.get("is_private", False))
         return {
-            "id": channel_id, "name": name, "name_normalized": name, "created": 1700000000, "creator": "U0LEAD1",
-            "is_channel": not private, "is_group": private, "is_im": False, "is_mpim": False,
-            "is_private": private, "is_archived": bool(spec.get("is_archived", False)),
-            "is_general": name == "general", "is_member": bool(spec.get("is_member", False)),
-            "is_shared": False, "is_ext_shared": False, "is_org_shared": False, "is_pending_ext_shared": False,
-            "pending_shared": [], "is_read_only": False, "unlinked": 0, "parent_conversation": None,
-            "last_read": "0000000000.000000", "locale": "en-GB", "previous_names": [],
+            "id": channel_id,
+            "name": name,
+            "name_normalized": name,
+            "created": 1700000000,
+            "creator": "U0LEAD1",
+            "is_channel": not private,
+            "is_group": private,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": private,
+            "is_archived": bool(spec.get("is_archived", False)),
+            "is_general": name == "general",
+            "is_member": bool(spec.get("is_member", False)),
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "is_pending_ext_shared": False,
+            "pending_shared": [],
+            "is_read_only": False,
+            "unlinked": 0,
+            "parent_conversation": None,
+            "last_read": "0000000000.000000",
+            "locale": "en-GB",
+            "previous_names": [],
             "topic": {"value": spec.get("topic", ""), "creator": "", "last_set": 0},
             "purpose": {"value": spec.get("purpose", ""), "creator": "", "last_set": 0},
         }

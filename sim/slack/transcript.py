@@ -16,11 +16,26 @@ from typing import Any
 from sim.slack.chat import HttpResponse
 
 EMOJI = {
-    ":large_green_circle:": "[green]", ":large_orange_circle:": "[amber]", ":red_circle:": "[RED]",
-    ":large_yellow_circle:": "[amber]", ":white_check_mark:": "✓", ":x:": "✗", ":gear:": "⚙",
-    ":hourglass_flowing_sand:": "⌛", ":inbox_tray:": "…", ":no_entry_sign:": "⊘", ":no_entry:": "⛔",
-    ":alarm_clock:": "⏰", ":white_circle:": "○", ":arrows_counterclockwise:": "↻", ":heavy_minus_sign:": "–",
-    ":warning:": "⚠", ":stopwatch:": "⏱", ":test_tube:": "⚗", ":lock:": "🔒", ":grey_question:": "?",
+    ":large_green_circle:": "[green]",
+    ":large_orange_circle:": "[amber]",
+    ":red_circle:": "[RED]",
+    ":large_yellow_circle:": "[amber]",
+    ":white_check_mark:": "✓",
+    ":x:": "✗",
+    ":gear:": "⚙",
+    ":hourglass_flowing_sand:": "⌛",
+    ":inbox_tray:": "…",
+    ":no_entry_sign:": "⊘",
+    ":no_entry:": "⛔",
+    ":alarm_clock:": "⏰",
+    ":white_circle:": "○",
+    ":arrows_counterclockwise:": "↻",
+    ":heavy_minus_sign:": "–",
+    ":warning:": "⚠",
+    ":stopwatch:": "⏱",
+    ":test_tube:": "⚗",
+    ":lock:": "🔒",
+    ":grey_question:": "?",
 }
 _EMOJI = re.compile("|".join(re.escape(k) for k in EMOJI))
 _MENTION = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>")
@@ -86,7 +101,9 @@ def render_ack(resp: HttpResponse) -> str:
         return resp.text
     body = resp.json()
     if body.get("response_action") == "errors":
-        return "the form has errors:\n" + "\n".join(f"  {k}: {v}" for k, v in (body.get("errors") or {}).items())
+        return "the form has errors:\n" + "\n".join(
+            f"  {k}: {v}" for k, v in (body.get("errors") or {}).items()
+        )
     return render_message(body.get("text", ""), body.get("blocks"))
 
 
@@ -97,7 +114,9 @@ def describe_call(call: Any) -> dict[str, Any] | None:
         return {"kind": "slack_error", "method": method, "error": call.response.get("error", call.status)}
     item: dict[str, Any] = {"channel": args.get("channel", "")}
     if method == "chat.postMessage":
-        item.update(kind="thread_reply" if args.get("thread_ts") else "message", ts=call.response.get("ts", ""))
+        item.update(
+            kind="thread_reply" if args.get("thread_ts") else "message", ts=call.response.get("ts", "")
+        )
     elif method == "chat.update":
         item.update(kind="card_update", ts=args.get("ts", ""))
     elif method == "chat.postEphemeral":
@@ -109,7 +128,11 @@ def describe_call(call: Any) -> dict[str, Any] | None:
         view = args.get("view")
         view = json.loads(view) if isinstance(view, str) else (view or {})
         kind = "modal" if method == "views.open" else "modal_update"
-        return {"kind": kind, "title": _text(view.get("title")), "text": render_message("", view.get("blocks"))}
+        return {
+            "kind": kind,
+            "title": _text(view.get("title")),
+            "text": render_message("", view.get("blocks")),
+        }
     else:
         return None
     item["text"] = render_message(args.get("text", ""), args.get("blocks"))
@@ -154,10 +177,15 @@ def label(post: dict[str, Any], user: str) -> str:
     if kind == "ephemeral":
         who = post.get("user") or user
         return "(only you) " if who == user else f"(only {who}) "
-    return {"message": "bot: ", "thread_reply": "  bot (thread): ", "card_update": "bot (card updated): ",
-            "replace_original": "bot (replaced): ", "modal": f"[modal {post.get('title', '')}] ",
-            "modal_update": f"[modal {post.get('title', '')} refreshed] ",
-            "slack_error": f"!! slack {post.get('method')}: "}.get(kind, f"{kind}: ")
+    return {
+        "message": "bot: ",
+        "thread_reply": "  bot (thread): ",
+        "card_update": "bot (card updated): ",
+        "replace_original": "bot (replaced): ",
+        "modal": f"[modal {post.get('title', '')}] ",
+        "modal_update": f"[modal {post.get('title', '')} refreshed] ",
+        "slack_error": f"!! slack {post.get('method')}: ",
+    }.get(kind, f"{kind}: ")
 
 
 def post_text(post: dict[str, Any]) -> str:
@@ -180,7 +208,12 @@ def indent(prefix: str, text: str, width: int | None = None) -> str:
             out.append(lead + line)
             continue
         keep = len(line) - len(line.lstrip())
-        parts = textwrap.wrap(line, width - len(pad), subsequent_indent=" " * (keep + 2),
-                              break_on_hyphens=False, drop_whitespace=True) or [line]
+        parts = textwrap.wrap(
+            line,
+            width - len(pad),
+            subsequent_indent=" " * (keep + 2),
+            break_on_hyphens=False,
+            drop_whitespace=True,
+        ) or [line]
         out += [lead + parts[0]] + [pad + part for part in parts[1:]]
     return "\n".join(out)

@@ -45,21 +45,43 @@ class BotHandle:
         self.runtime.stop()
 
 
-def bot_env(workdir: Path, slack_url: str, *, arm: str = NO_ARM, ca: str = "",
-            config_text: str | None = None, **extra: str) -> dict[str, str]:
+def bot_env(
+    workdir: Path,
+    slack_url: str,
+    *,
+    arm: str = NO_ARM,
+    ca: str = "",
+    config_text: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
     """The environment for a bot under test: a temp DB and a copy of avd.example.toml (or ``config_text``)."""
     config = workdir / "avd.toml"
     if config_text is None:
         shutil.copyfile(example_config(), config)
     else:
         config.write_text(config_text, encoding="utf-8")
-    return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_url,
-            "AVD_CONFIG": str(config), "AVD_DB": str(workdir / "avd.db"), "AZURE_ARM_ENDPOINT": arm,
-            "AZURE_CA_BUNDLE": ca, **extra}
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_url,
+        "AVD_CONFIG": str(config),
+        "AVD_DB": str(workdir / "avd.db"),
+        "AZURE_ARM_ENDPOINT": arm,
+        "AZURE_CA_BUNDLE": ca,
+        **extra,
+    }
 
 
-def start_bot(workdir: Path, slack_url: str, *, arm: str = NO_ARM, ca: str = "", start_scheduler: bool = True,
-              capabilities: Sequence[Capability] = CAPABILITIES, **extra: str) -> BotHandle:
+def start_bot(
+    workdir: Path,
+    slack_url: str,
+    *,
+    arm: str = NO_ARM,
+    ca: str = "",
+    start_scheduler: bool = True,
+    capabilities: Sequence[Capability] = CAPABILITIES,
+    **extra: str,
+) -> BotHandle:
     """Build the app exactly as ``avd-bot serve`` does and serve it on 127.0.0.1, port 0."""
     settings = load_settings(bot_env(workdir, slack_url, arm=arm, ca=ca, **extra), mode="serve")
     problems = settings.problems()

@@ -22,7 +22,23 @@ from sim.azure.providers import (
 )
 
 # Routes match in this order (``lro``'s operation monitors first); ``AzureSim(providers=...)`` takes another tuple.
-PROVIDERS: tuple[ModuleType, ...] = (lro, locks, rbac, resources, network, gallery, disks, vmss, msi, avd,
-                                     sessions, graph, storage, asr, skus, roleassignments)
+PROVIDERS: tuple[ModuleType, ...] = (
+    lro,
+    locks,
+    rbac,
+    resources,
+    network,
+    gallery,
+    disks,
+    vmss,
+    msi,
+    avd,
+    sessions,
+    graph,
+    storage,
+    asr,
+    skus,
+    roleassignments,
+)
 
 __all__ = ["PROVIDERS"]

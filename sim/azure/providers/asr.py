@@ -37,8 +37,11 @@ ACTIONS: dict[str, tuple[str, str, tuple[float, float], str, bool]] = {
     "failovercommit": ("failedOver", "committed", (30.0, 60.0), "CommitFailover", False),
     "reprotect": ("committed", "protected", (300.0, 600.0), "Reprotect", False),
 }
-ALLOWED = {"protected": ["PlannedFailover", "UnplannedFailover", "TestFailover"],
-           "failedOver": ["FailoverCommit", "CancelFailover"], "committed": ["ReProtect"]}
+ALLOWED = {
+    "protected": ["PlannedFailover", "UnplannedFailover", "TestFailover"],
+    "failedOver": ["FailoverCommit", "CancelFailover"],
+    "committed": ["ReProtect"],
+}
 
 
 def make_vault(sim: State, sub: str, rg: str, name: str, location: str) -> dict[str, Any]:
@@ -48,20 +51,34 @@ def make_vault(sim: State, sub: str, rg: str, name: str, location: str) -> dict[
     return sim.store.put(doc)
 
 
-def make_recovery_plan(sim: State, vault: dict[str, Any], name: str, primary: str, recovery: str,
-                       items: list[str] | None = None) -> dict[str, Any]:
+def make_recovery_plan(
+    sim: State, vault: dict[str, Any], name: str, primary: str, recovery: str, items: list[str] | None = None
+) -> dict[str, Any]:
     """A protected A2A recovery plan from ``primary`` to ``recovery`` over the VM ids ``items``."""
     props = {
-        "friendlyName": name, "primaryFabricId": f"{vault['id']}/replicationFabrics/asr-a2a-{region_key(primary)}",
+        "friendlyName": name,
+        "primaryFabricId": f"{vault['id']}/replicationFabrics/asr-a2a-{region_key(primary)}",
         "primaryFabricFriendlyName": region_display(primary),
         "recoveryFabricId": f"{vault['id']}/replicationFabrics/asr-a2a-{region_key(recovery)}",
-        "recoveryFabricFriendlyName": region_display(recovery), "failoverDeploymentModel": "ResourceManager",
-        "replicationProviders": ["A2A"], "allowedOperations": list(ALLOWED["protected"]),
-        "currentScenario": None, "currentScenarioStatus": "Succeeded", "currentScenarioStatusDescription": "",
-        "lastPlannedFailoverTime": None, "lastUnplannedFailoverTime": None, "lastTestFailoverTime": None,
+        "recoveryFabricFriendlyName": region_display(recovery),
+        "failoverDeploymentModel": "ResourceManager",
+        "replicationProviders": ["A2A"],
+        "allowedOperations": list(ALLOWED["protected"]),
+        "currentScenario": None,
+        "currentScenarioStatus": "Succeeded",
+        "currentScenarioStatusDescription": "",
+        "lastPlannedFailoverTime": None,
+        "lastUnplannedFailoverTime": None,
+        "lastTestFailoverTime": None,
         "activeLocation": "Primary",
-        "groups": [{"groupType": "Boot", "replicationProtectedItems": [{"id": i} for i in items or []],
-                    "startGroupActions": [], "endGroupActions": []}],
+        "groups": [
+            {
+                "groupType": "Boot",
+                "replicationProtectedItems": [{"id": i} for i in items or []],
+                "startGroupActions": [],
+                "endGroupActions": [],
+            }
+        ],
     }
     doc = new_doc(f"{vault['id']}/replicationRecoveryPlans/{name}", PLAN_TYPE, None, props)
     doc["_sim"] = {"phase": "protected"}
@@ -71,20 +88,27 @@ def make_recovery_plan(sim: State, vault: dict[str, Any], name: str, primary: st
 def _plan(sim: State, req: Request) -> dict[str, Any]:
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("replicationrecoveryplans")
-    doc = sim.store.get("/".join(parts[:idx + 2]))
+    doc = sim.store.get("/".join(parts[: idx + 2]))
     if doc is None:
-        raise ArmError(404, "RecoveryPlanNotFound", f"The recovery plan '{parts[idx + 1]}' could not be found in the "
-                       "vault.")
+        raise ArmError(
+            404,
+            "RecoveryPlanNotFound",
+            f"The recovery plan '{parts[idx + 1]}' could not be found in the vault.",
+        )
     return doc
 
 
 def _vault(sim: State, req: Request) -> dict[str, Any]:
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("vaults")
-    doc = sim.store.get("/".join(parts[:idx + 2]))
+    doc = sim.store.get("/".join(parts[: idx + 2]))
     if doc is None:
-        raise ArmError(404, "ResourceNotFound", f"The Resource '{VAULT_TYPE}/{parts[idx + 1]}' under resource group "
-                       f"'{req.params.get('rg', '')}' was not found.")
+        raise ArmError(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{VAULT_TYPE}/{parts[idx + 1]}' under resource group "
+            f"'{req.params.get('rg', '')}' was not found.",
+        )
     return doc
 
 
@@ -95,31 +119,66 @@ def _action(sim: State, req: Request) -> Response:
     s = plan["_sim"]
     if "pending" in s or s["phase"] != need:
         state = "busy running " + s["pending"]["scenario"] if "pending" in s else s["phase"]
-        raise ArmError(400, "RecoveryPlanActionNotAllowed",
-                       f"The operation '{scenario}' is not allowed on recovery plan '{plan['name']}' in its current "
-                       f"state ({state}). Allowed operations: {', '.join(plan['properties']['allowedOperations'])}.")
+        raise ArmError(
+            400,
+            "RecoveryPlanActionNotAllowed",
+            f"The operation '{scenario}' is not allowed on recovery plan '{plan['name']}' in its current "
+            f"state ({state}). Allowed operations: {', '.join(plan['properties']['allowedOperations'])}.",
+        )
     if flips:
         direction = str(((body_dict(req).get("properties") or {}).get("failoverDirection")) or "")
         active = plan["properties"]["activeLocation"]
         wanted = "PrimaryToRecovery" if active == "Primary" else "RecoveryToPrimary"
         if direction != wanted:
-            raise ArmError(400, "RecoveryPlanActionNotAllowed",
-                           f"Failover direction '{direction}' is not valid: the plan is active on {active}; use "
-                           f"'{wanted}'.")
+            raise ArmError(
+                400,
+                "RecoveryPlanActionNotAllowed",
+                f"Failover direction '{direction}' is not valid: the plan is active on {active}; use "
+                f"'{wanted}'.",
+            )
     op = lro.begin(sim, req, duration=sim.rng.uniform(*duration), location=vault["location"], namespace=NS)
     now = sim.clock.seconds()
     job_id = f"{vault['id']}/replicationJobs/{op['id']}"
-    tasks = [{"taskId": f"{scenario}Task", "name": f"{scenario}Task", "state": "InProgress", "startTime": iso(now)}]
-    sim.store.put(new_doc(job_id, JOB_TYPE, None, {
-        "activityId": guid(sim.rng), "scenarioName": scenario, "friendlyName": f"{scenario} of {plan['name']}",
-        "state": "InProgress", "stateDescription": "InProgress", "tasks": tasks, "errors": [], "startTime": iso(now),
-        "endTime": None, "allowedActions": ["Cancel"], "targetObjectId": plan["id"],
-        "targetObjectName": plan["name"], "targetInstanceType": "RecoveryPlan"}))
-    s["pending"] = {"op": op["id"], "job": job_id, "after": after, "flips": flips, "scenario": scenario,
-                    "end": op["end"], "failed": bool(op["error"])}
+    tasks = [
+        {"taskId": f"{scenario}Task", "name": f"{scenario}Task", "state": "InProgress", "startTime": iso(now)}
+    ]
+    sim.store.put(
+        new_doc(
+            job_id,
+            JOB_TYPE,
+            None,
+            {
+                "activityId": guid(sim.rng),
+                "scenarioName": scenario,
+                "friendlyName": f"{scenario} of {plan['name']}",
+                "state": "InProgress",
+                "stateDescription": "InProgress",
+                "tasks": tasks,
+                "errors": [],
+                "startTime": iso(now),
+                "endTime": None,
+                "allowedActions": ["Cancel"],
+                "targetObjectId": plan["id"],
+                "targetObjectName": plan["name"],
+                "targetInstanceType": "RecoveryPlan",
+            },
+        )
+    )
+    s["pending"] = {
+        "op": op["id"],
+        "job": job_id,
+        "after": after,
+        "flips": flips,
+        "scenario": scenario,
+        "end": op["end"],
+        "failed": bool(op["error"]),
+    }
     props = plan["properties"]
-    props.update(currentScenario={"scenarioName": scenario, "jobId": op["id"], "startTime": iso(now)},
-                 currentScenarioStatus="InProgress", allowedOperations=[])
+    props.update(
+        currentScenario={"scenarioName": scenario, "jobId": op["id"], "startTime": iso(now)},
+        currentScenarioStatus="InProgress",
+        allowedOperations=[],
+    )
     headers = lro.headers(sim, op)
     headers["Location"] = f"{sim.url}{plan['id']}?api-version={req.api_version}"
     return Response(202, None, headers)
@@ -138,19 +197,32 @@ def settle(sim: State, now: float) -> None:
         outcome = "Failed" if pending["failed"] else "Succeeded"
         if job is not None:
             jp = job["properties"]
-            jp.update(state=outcome, stateDescription="Completed" if outcome == "Succeeded" else "Failed",
-                      endTime=iso(pending["end"]), allowedActions=["Restart"] if outcome == "Failed" else [])
+            jp.update(
+                state=outcome,
+                stateDescription="Completed" if outcome == "Succeeded" else "Failed",
+                endTime=iso(pending["end"]),
+                allowedActions=["Restart"] if outcome == "Failed" else [],
+            )
             for task in jp["tasks"]:
                 task.update(state=outcome, endTime=iso(pending["end"]))
             if outcome == "Failed":
-                jp["errors"] = [{"serviceErrorDetails": {"code": "RecoveryPlanJobFailed",
-                                                         "message": f"{pending['scenario']} failed."}}]
+                jp["errors"] = [
+                    {
+                        "serviceErrorDetails": {
+                            "code": "RecoveryPlanJobFailed",
+                            "message": f"{pending['scenario']} failed.",
+                        }
+                    }
+                ]
         if outcome == "Succeeded":
             s["phase"] = pending["after"]
             if pending["flips"]:
                 props["activeLocation"] = "Recovery" if props["activeLocation"] == "Primary" else "Primary"
-                stamp = "lastPlannedFailoverTime" if pending["scenario"] == "PlannedFailover" \
+                stamp = (
+                    "lastPlannedFailoverTime"
+                    if pending["scenario"] == "PlannedFailover"
                     else "lastUnplannedFailoverTime"
+                )
                 props[stamp] = iso(pending["end"])
         props.update(currentScenarioStatus=outcome, allowedOperations=list(ALLOWED[s["phase"]]))
 

@@ -17,17 +17,37 @@ from sim.azure.store import merge, public
 if TYPE_CHECKING:
     from sim.azure.state import State
 
-VERSIONS = ("2024-04-03", "2025-04-01-preview", "2024-11-01-preview", "2024-08-08-preview", "2024-04-08-preview",
-            "2024-03-06-preview", "2024-01-16-preview", "2023-09-05", "2022-09-09", "2022-02-10-preview")
+VERSIONS = (
+    "2024-04-03",
+    "2025-04-01-preview",
+    "2024-11-01-preview",
+    "2024-08-08-preview",
+    "2024-04-08-preview",
+    "2024-03-06-preview",
+    "2024-01-16-preview",
+    "2023-09-05",
+    "2022-09-09",
+    "2022-02-10-preview",
+)
 NS = "Microsoft.DesktopVirtualization"
-POOL, APPGROUP, WORKSPACE, PLAN = (f"{NS}/hostPools", f"{NS}/applicationGroups", f"{NS}/workspaces",
-                                   f"{NS}/scalingPlans")
-POOL_READ_ONLY = ("cloudPcResource", "applicationGroupReferences", "appAttachPackageReferences",
-                  "privateEndpointConnections")
-NOT_FOUND = {POOL: ("hostPoolDoesNotExist", "Host Pool Does Not Exist"),
-             APPGROUP: ("applicationGroupDoesNotExist", "Application Group Does Not Exist"),
-             WORKSPACE: ("workspaceDoesNotExist", "Workspace Does Not Exist"),
-             PLAN: ("scalingPlanDoesNotExist", "Scaling Plan Does Not Exist")}
+POOL, APPGROUP, WORKSPACE, PLAN = (
+    f"{NS}/hostPools",
+    f"{NS}/applicationGroups",
+    f"{NS}/workspaces",
+    f"{NS}/scalingPlans",
+)
+POOL_READ_ONLY = (
+    "cloudPcResource",
+    "applicationGroupReferences",
+    "appAttachPackageReferences",
+    "privateEndpointConnections",
+)
+NOT_FOUND = {
+    POOL: ("hostPoolDoesNotExist", "Host Pool Does Not Exist"),
+    APPGROUP: ("applicationGroupDoesNotExist", "Application Group Does Not Exist"),
+    WORKSPACE: ("workspaceDoesNotExist", "Workspace Does Not Exist"),
+    PLAN: ("scalingPlanDoesNotExist", "Scaling Plan Does Not Exist"),
+}
 
 
 def missing(rtype: str) -> ArmError:
@@ -35,8 +55,9 @@ def missing(rtype: str) -> ArmError:
     return ArmError(404, code, message)
 
 
-def make(sim: State, rid: str, rtype: str, location: str, props: dict[str, Any],
-         tags: dict[str, str] | None = None) -> dict[str, Any]:
+def make(
+    sim: State, rid: str, rtype: str, location: str, props: dict[str, Any], tags: dict[str, str] | None = None
+) -> dict[str, Any]:
     doc = new_doc(rid, rtype, location, {"objectId": guid(sim.rng), **props}, tags or {})
     doc["systemData"] = system_data(sim)
     return sim.store.put(doc)
@@ -82,6 +103,7 @@ def _put(rtype: str) -> Any:
         if registration:
             _registration(sim, doc, registration)
         return Response(status, public(doc))
+
     return handler
 
 
@@ -97,6 +119,7 @@ def _patch(rtype: str) -> Any:
             doc["tags"] = tags_of(body)
         doc["systemData"]["lastModifiedAt"] = iso(sim.clock.seconds())
         return Response(200, public(doc))
+
     return handler
 
 
@@ -106,24 +129,44 @@ def _registration(sim: State, pool: dict[str, Any], info: dict[str, Any]) -> Non
     s = pool.setdefault("_sim", {})
     if op == "Delete":
         s.pop("registration", None)
-        pool["properties"]["registrationInfo"] = {"expirationTime": None, "token": None,
-                                                  "registrationTokenOperation": "Delete"}
+        pool["properties"]["registrationInfo"] = {
+            "expirationTime": None,
+            "token": None,
+            "registrationTokenOperation": "Delete",
+        }
     elif op == "Update":
         try:
-            expires = datetime.fromisoformat(str(info.get("expirationTime")).replace("Z", "+00:00")).timestamp()
+            expires = datetime.fromisoformat(
+                str(info.get("expirationTime")).replace("Z", "+00:00")
+            ).timestamp()
         except ValueError as exc:
-            raise ArmError(400, "InvalidParameter", "registrationInfo.expirationTime must be an ISO 8601 time.",
-                           "registrationInfo.expirationTime") from exc
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "registrationInfo.expirationTime must be an ISO 8601 time.",
+                "registrationInfo.expirationTime",
+            ) from exc
         now = time.time()  # the bot computes expirationTime from its own (wall) clock
         if not now < expires <= now + 31 * 86400:
-            raise ArmError(400, "InvalidParameter", "The registration token expiration time must be between 1 hour "
-                           "and 30 days from now.", "registrationInfo.expirationTime")
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "The registration token expiration time must be between 1 hour and 30 days from now.",
+                "registrationInfo.expirationTime",
+            )
         raw = f'{{"RegistrationId":"{guid(sim.rng)}","HostPool":"{pool["name"]}","exp":{int(expires)}}}'
-        token = "eyJhbGciOiJSUzI1NiIsImtpZCI6InNpbSJ9." + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=") \
-            + "." + guid(sim.rng).replace("-", "")
+        token = (
+            "eyJhbGciOiJSUzI1NiIsImtpZCI6InNpbSJ9."
+            + base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+            + "."
+            + guid(sim.rng).replace("-", "")
+        )
         s["registration"] = {"token": token, "expires": expires}
-        pool["properties"]["registrationInfo"] = {"expirationTime": iso(expires), "token": token,
-                                                  "registrationTokenOperation": "Update"}
+        pool["properties"]["registrationInfo"] = {
+            "expirationTime": iso(expires),
+            "token": token,
+            "registrationTokenOperation": "Update",
+        }
     elif op not in ("None", None):
         raise ArmError(400, "InvalidParameter", f"Unknown registrationTokenOperation '{op}'.")
 
@@ -134,7 +177,11 @@ def _token(sim: State, req: Request) -> Response:
     if not reg or time.time() > reg["expires"]:
         body: dict[str, Any] = {"expirationTime": None, "token": None, "registrationTokenOperation": "None"}
     else:
-        body = {"expirationTime": iso(reg["expires"]), "token": reg["token"], "registrationTokenOperation": "Update"}
+        body = {
+            "expirationTime": iso(reg["expires"]),
+            "token": reg["token"],
+            "registrationTokenOperation": "Update",
+        }
     if req.path.lower().endswith("listregistrationtokens"):
         return Response(200, {"value": [body] if body["token"] else []})
     return Response(200, body)
@@ -142,16 +189,25 @@ def _token(sim: State, req: Request) -> Response:
 
 def _plans_of_pool(sim: State, req: Request) -> Response:
     pool = _doc(sim, req.path.rsplit("/", 1)[0], POOL)
-    found = [p for p in sim.store.of_type(PLAN, f"/subscriptions/{req.params['sub']}")
-             if any(is_under(r.get("hostPoolArmPath", ""), pool["id"])
-                    for r in p["properties"].get("hostPoolReferences") or [])]
+    found = [
+        p
+        for p in sim.store.of_type(PLAN, f"/subscriptions/{req.params['sub']}")
+        if any(
+            is_under(r.get("hostPoolArmPath", ""), pool["id"])
+            for r in p["properties"].get("hostPoolReferences") or []
+        )
+    ]
     return page(sim, req, found)
 
 
 def register(router: Router) -> None:
     base = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.DesktopVirtualization"
-    for rtype, coll in ((POOL, "hostPools"), (APPGROUP, "applicationGroups"), (WORKSPACE, "workspaces"),
-                        (PLAN, "scalingPlans")):
+    for rtype, coll in (
+        (POOL, "hostPools"),
+        (APPGROUP, "applicationGroups"),
+        (WORKSPACE, "workspaces"),
+        (PLAN, "scalingPlans"),
+    ):
         router.add("GET", f"/subscriptions/{{sub}}/providers/{NS}/{coll}", _list(rtype), VERSIONS)
         router.add("GET", f"{base}/{coll}", _list(rtype), VERSIONS)
         router.add("GET", f"{base}/{coll}/{{name}}", _get(rtype), VERSIONS)

@@ -23,8 +23,13 @@ def resource_id(req: Request, upto: int | None = None) -> str:
     return "/".join(parts[:upto]) if upto else "/".join(parts)
 
 
-def new_doc(arm_id: str, rtype: str, location: str | None, properties: dict[str, Any],
-            tags: dict[str, str] | None = None) -> dict[str, Any]:
+def new_doc(
+    arm_id: str,
+    rtype: str,
+    location: str | None,
+    properties: dict[str, Any],
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": arm_id, "name": arm_id.rsplit("/", 1)[-1], "type": rtype}
     if location is not None:
         doc["location"] = location
@@ -36,15 +41,24 @@ def new_doc(arm_id: str, rtype: str, location: str | None, properties: dict[str,
 
 def system_data(sim: State) -> dict[str, str]:
     now = iso(sim.clock.seconds())
-    return {"createdBy": "avd-ops", "createdByType": "Application", "createdAt": now,
-            "lastModifiedBy": "avd-ops", "lastModifiedByType": "Application", "lastModifiedAt": now}
+    return {
+        "createdBy": "avd-ops",
+        "createdByType": "Application",
+        "createdAt": now,
+        "lastModifiedBy": "avd-ops",
+        "lastModifiedByType": "Application",
+        "lastModifiedAt": now,
+    }
 
 
 def not_found(req: Request, rtype: str, name: str | None = None) -> ArmError:
     rg = req.params.get("rg", "")
-    return ArmError(404, "ResourceNotFound",
-                    f"The Resource '{rtype}/{name or req.path.rsplit('/', 1)[-1]}' under resource group '{rg}' "
-                    "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{rtype}/{name or req.path.rsplit('/', 1)[-1]}' under resource group '{rg}' "
+        "was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
 
 
 def get_or_404(sim: State, req: Request, rtype: str, arm_id: str | None = None) -> dict[str, Any]:
@@ -67,14 +81,18 @@ def check_location(location: Any, rtype: str) -> str:
     if not isinstance(location, str) or not location:
         raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
     if not is_region(location):
-        raise ArmError(400, "LocationNotAvailableForResourceType",
-                       f"The provided location '{location}' is not available for resource type '{rtype}'. "
-                       f"List of available regions for the resource type is '{','.join(REGIONS)}'.")
+        raise ArmError(
+            400,
+            "LocationNotAvailableForResourceType",
+            f"The provided location '{location}' is not available for resource type '{rtype}'. "
+            f"List of available regions for the resource type is '{','.join(REGIONS)}'.",
+        )
     return region_key(location)
 
 
-def page(sim: State, req: Request, items: list[dict[str, Any]],
-         render: Callable[[dict[str, Any]], Any] = public) -> Response:
+def page(
+    sim: State, req: Request, items: list[dict[str, Any]], render: Callable[[dict[str, Any]], Any] = public
+) -> Response:
     """``{"value": [...], "nextLink": <absolute url with api-version>}``; page size = ``$top``/``pageSize``
     or ``sim.page_size``; ``isDescending=true`` reverses; ``initialSkip`` skips."""
     size = int(req.q("$top") or req.q("pageSize") or sim.page_size)
@@ -82,7 +100,7 @@ def page(sim: State, req: Request, items: list[dict[str, Any]],
         items = list(reversed(items))
     token = req.q("$skiptoken")
     skip = int(token) if token else int(req.q("initialSkip") or 0)
-    body: dict[str, Any] = {"value": [render(d) for d in items[skip:skip + max(1, size)]]}
+    body: dict[str, Any] = {"value": [render(d) for d in items[skip : skip + max(1, size)]]}
     if skip + size < len(items):
         query = {k: v for k, v in req.query.items() if k.lower() not in PAGING_KEYS}
         query["$skiptoken"] = str(skip + size)

@@ -19,28 +19,73 @@ from sim.azure.store import merge, public
 if TYPE_CHECKING:
     from sim.azure.state import State
 
-VERSIONS = ("2026-03-02", "2025-01-02", "2024-03-02", "2023-10-02", "2023-04-02", "2023-01-02", "2022-07-02",
-            "2022-03-02")
+VERSIONS = (
+    "2026-03-02",
+    "2025-01-02",
+    "2024-03-02",
+    "2023-10-02",
+    "2023-04-02",
+    "2023-01-02",
+    "2022-07-02",
+    "2022-03-02",
+)
 SNAP_TYPE = "Microsoft.Compute/snapshots"
 DISK_TYPE = "Microsoft.Compute/disks"
 SECONDS_PER_GIB = 6.0
 SOURCE = "properties.creationData.sourceResourceId"
-READ_ONLY = frozenset({"timeCreated", "diskSizeBytes", "diskState", "uniqueId", "provisioningState",
-                       "incrementalSnapshotFamilyId", "snapshotAccessState", "completionPercent",
-                       "copyCompletionError"})
-UPDATABLE = ("diskSizeGB", "networkAccessPolicy", "publicNetworkAccess", "supportsHibernation", "dataAccessAuthMode",
-             "encryption", "encryptionSettingsCollection", "supportedCapabilities", "osType", "diskAccessId")
+READ_ONLY = frozenset(
+    {
+        "timeCreated",
+        "diskSizeBytes",
+        "diskState",
+        "uniqueId",
+        "provisioningState",
+        "incrementalSnapshotFamilyId",
+        "snapshotAccessState",
+        "completionPercent",
+        "copyCompletionError",
+    }
+)
+UPDATABLE = (
+    "diskSizeGB",
+    "networkAccessPolicy",
+    "publicNetworkAccess",
+    "supportsHibernation",
+    "dataAccessAuthMode",
+    "encryption",
+    "encryptionSettingsCollection",
+    "supportedCapabilities",
+    "osType",
+    "diskAccessId",
+)
 
 
-def make_snapshot(sim: State, sid: str, location: str, size_gb: int, *, incremental: bool,
-                  creation: dict[str, Any], tags: dict[str, str] | None = None, family: str | None = None,
-                  sku: str = "Standard_LRS") -> dict[str, Any]:
+def make_snapshot(
+    sim: State,
+    sid: str,
+    location: str,
+    size_gb: int,
+    *,
+    incremental: bool,
+    creation: dict[str, Any],
+    tags: dict[str, str] | None = None,
+    family: str | None = None,
+    sku: str = "Standard_LRS",
+) -> dict[str, Any]:
     props: dict[str, Any] = {
-        "osType": "Windows", "hyperVGeneration": "V2", "creationData": creation, "diskSizeGB": size_gb,
-        "diskSizeBytes": size_gb * 1024**3, "uniqueId": guid(sim.rng), "encryption":
-        {"type": "EncryptionAtRestWithPlatformKey"}, "incremental": incremental, "diskState": "Unattached",
-        "networkAccessPolicy": "AllowAll", "publicNetworkAccess": "Enabled",
-        "timeCreated": iso(sim.clock.seconds()), "provisioningState": "Succeeded",
+        "osType": "Windows",
+        "hyperVGeneration": "V2",
+        "creationData": creation,
+        "diskSizeGB": size_gb,
+        "diskSizeBytes": size_gb * 1024**3,
+        "uniqueId": guid(sim.rng),
+        "encryption": {"type": "EncryptionAtRestWithPlatformKey"},
+        "incremental": incremental,
+        "diskState": "Unattached",
+        "networkAccessPolicy": "AllowAll",
+        "publicNetworkAccess": "Enabled",
+        "timeCreated": iso(sim.clock.seconds()),
+        "provisioningState": "Succeeded",
         "snapshotAccessState": "Available",
     }
     if incremental:
@@ -51,9 +96,16 @@ def make_snapshot(sim: State, sid: str, location: str, size_gb: int, *, incremen
 
 
 def make_disk(sim: State, did: str, location: str, size_gb: int) -> dict[str, Any]:
-    props = {"osType": "Windows", "hyperVGeneration": "V2", "diskSizeGB": size_gb, "diskState": "Reserved",
-             "creationData": {"createOption": "FromImage"}, "uniqueId": guid(sim.rng),
-             "timeCreated": iso(sim.clock.seconds()), "provisioningState": "Succeeded"}
+    props = {
+        "osType": "Windows",
+        "hyperVGeneration": "V2",
+        "diskSizeGB": size_gb,
+        "diskState": "Reserved",
+        "creationData": {"createOption": "FromImage"},
+        "uniqueId": guid(sim.rng),
+        "timeCreated": iso(sim.clock.seconds()),
+        "provisioningState": "Succeeded",
+    }
     doc = new_doc(did, DISK_TYPE, region_key(location), props, {})
     doc["sku"] = {"name": "Premium_LRS", "tier": "Premium"}
     return sim.store.put(doc)
@@ -62,7 +114,9 @@ def make_disk(sim: State, did: str, location: str, size_gb: int) -> dict[str, An
 def _source(sim: State, creation: dict[str, Any]) -> dict[str, Any]:
     src_id = creation.get("sourceResourceId")
     if not isinstance(src_id, str) or not src_id:
-        raise ArmError(400, "InvalidParameter", "Required parameter 'sourceResourceId' is missing (null).", SOURCE)
+        raise ArmError(
+            400, "InvalidParameter", "Required parameter 'sourceResourceId' is missing (null).", SOURCE
+        )
     src = sim.store.get("/" + src_id.lstrip("/"))
     if src is None or src.get("type") not in (SNAP_TYPE, DISK_TYPE):
         raise ArmError(404, "NotFound", f"Resource {src_id} is not found.", SOURCE)
@@ -82,35 +136,58 @@ def _create(sim: State, req: Request, body: dict[str, Any]) -> tuple[dict[str, A
     if option in ("Copy", "CopyStart"):
         src = _source(sim, creation)
         size = int(src["properties"].get("diskSizeGB", size))
-        inherited = {k: src["properties"][k] for k in ("osType", "hyperVGeneration") if k in src["properties"]}
+        inherited = {
+            k: src["properties"][k] for k in ("osType", "hyperVGeneration") if k in src["properties"]
+        }
         creation["sourceUniqueId"] = src["properties"].get("uniqueId")
         if option == "Copy" and region_key(src["location"]) != location:
-            raise ArmError(400, "InvalidParameter",
-                           f"The source '{src['id']}' is in '{src['location']}' but the snapshot is requested in "
-                           f"'{location}'. createOption Copy must stay in the source's region; use CopyStart for a "
-                           "cross-region copy of an incremental snapshot.", SOURCE)
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                f"The source '{src['id']}' is in '{src['location']}' but the snapshot is requested in "
+                f"'{location}'. createOption Copy must stay in the source's region; use CopyStart for a "
+                "cross-region copy of an incremental snapshot.",
+                SOURCE,
+            )
         if option == "CopyStart":
             if not src["properties"].get("incremental"):
-                raise ArmError(400, "InvalidParameter",
-                               f"createOption CopyStart requires an incremental source snapshot; '{src['id']}' is "
-                               "not incremental.", SOURCE)
+                raise ArmError(
+                    400,
+                    "InvalidParameter",
+                    f"createOption CopyStart requires an incremental source snapshot; '{src['id']}' is "
+                    "not incremental.",
+                    SOURCE,
+                )
             incremental = True
             copy = {"source": key(src["id"]), "seconds": size * SECONDS_PER_GIB}
         if incremental and src["properties"].get("incremental"):
             family = src["properties"].get("incrementalSnapshotFamilyId")
     elif option == "Import":
         if not creation.get("sourceUri") or not creation.get("storageAccountId"):
-            raise ArmError(400, "InvalidParameter",
-                           "createOption Import requires creationData.sourceUri and creationData.storageAccountId.",
-                           "properties.creationData")
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "createOption Import requires creationData.sourceUri and creationData.storageAccountId.",
+                "properties.creationData",
+            )
         copy = {"source": None, "seconds": 30.0 + size}
     elif not option:
-        raise ArmError(400, "InvalidParameter", "Required parameter 'createOption' is missing (null).",
-                       "properties.creationData.createOption")
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            "Required parameter 'createOption' is missing (null).",
+            "properties.creationData.createOption",
+        )
     server: dict[str, Any] = {
-        "creationData": creation, "diskSizeGB": size, "diskSizeBytes": size * 1024**3, "uniqueId": guid(sim.rng),
+        "creationData": creation,
+        "diskSizeGB": size,
+        "diskSizeBytes": size * 1024**3,
+        "uniqueId": guid(sim.rng),
         "encryption": props.get("encryption") or {"type": "EncryptionAtRestWithPlatformKey"},
-        "diskState": "Unattached", "timeCreated": iso(sim.clock.seconds()), "provisioningState": "Succeeded"}
+        "diskState": "Unattached",
+        "timeCreated": iso(sim.clock.seconds()),
+        "provisioningState": "Succeeded",
+    }
     if incremental:
         server.update(incremental=True, incrementalSnapshotFamilyId=family or guid(sim.rng))
     doc = new_doc(req.path, SNAP_TYPE, location, {**inherited, **props, **server}, tags_of(body) or {})
@@ -123,7 +200,12 @@ def echo(doc: dict[str, Any], body: dict[str, Any], props: dict[str, Any]) -> di
     """The initial 202 body of a PUT/PATCH: Disk RP answers with the writable view of the request as it will be
     applied (id, name, location, the properties sent, a PATCH also the creation data, ``provisioningState:
     Updating``) without read-only fields; the full resource is the operation's result (a GET)."""
-    out: dict[str, Any] = {"id": doc["id"], "name": doc["name"], "type": SNAP_TYPE, "location": doc["location"]}
+    out: dict[str, Any] = {
+        "id": doc["id"],
+        "name": doc["name"],
+        "type": SNAP_TYPE,
+        "location": doc["location"],
+    }
     if body.get("tags") is not None:
         out["tags"] = doc.get("tags") or {}
     if body.get("sku") is not None and doc.get("sku"):
@@ -159,9 +241,12 @@ def _update(sim: State, req: Request, doc: dict[str, Any], body: dict[str, Any])
     op = lro.begin(sim, req, duration=5.0, location=doc["location"])
     doc["properties"]["provisioningState"] = "Updating"
     doc.setdefault("_sim", {}).update(readyAt=op["end"], failed=bool(op["error"]))
-    creation = {k: v for k, v in (doc["properties"].get("creationData") or {}).items() if k != "sourceUniqueId"}
-    return Response(202, echo(doc, body, {"creationData": creation, **sent}),
-                    lro.headers(sim, op, location=True))
+    creation = {
+        k: v for k, v in (doc["properties"].get("creationData") or {}).items() if k != "sourceUniqueId"
+    }
+    return Response(
+        202, echo(doc, body, {"creationData": creation, **sent}), lro.headers(sim, op, location=True)
+    )
 
 
 def _patch(sim: State, req: Request) -> Response:
@@ -173,14 +258,19 @@ def _delete(sim: State, req: Request) -> Response:
     if doc is None:
         return Response(204)
     if doc["properties"].get("diskState") == "ActiveSAS":
-        raise ArmError(409, "OperationNotAllowed",
-                       f"Snapshot '{doc['name']}' has an active shared access signature (diskState ActiveSAS). "
-                       "Revoke access (endGetAccess) before deleting it.")
+        raise ArmError(
+            409,
+            "OperationNotAllowed",
+            f"Snapshot '{doc['name']}' has an active shared access signature (diskState ActiveSAS). "
+            "Revoke access (endGetAccess) before deleting it.",
+        )
     for other in sim.store.of_type(SNAP_TYPE):
         copy = other.get("_sim", {}).get("copy")
         if copy and copy.get("source") == key(doc["id"]):
-            copy["error"] = {"errorCode": "CopySourceNotFound",
-                             "errorMessage": f"The copy source '{doc['id']}' was deleted before the copy completed."}
+            copy["error"] = {
+                "errorCode": "CopySourceNotFound",
+                "errorMessage": f"The copy source '{doc['id']}' was deleted before the copy completed.",
+            }
     op = lro.begin(sim, req, duration=sim.rng.uniform(10.0, 30.0), location=doc["location"])
     lro.mark_deleting(doc, op)
     return Response(202, None, lro.headers(sim, op, location=True))
@@ -189,17 +279,24 @@ def _delete(sim: State, req: Request) -> Response:
 def _grant(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, SNAP_TYPE, req.path.rsplit("/", 1)[0])
     if doc.get("_sim", {}).get("copy"):
-        raise ArmError(409, "OperationNotAllowed",
-                       f"Snapshot '{doc['name']}' is still being copied (completionPercent "
-                       f"{doc['properties'].get('completionPercent')}); access can be granted once it completes.")
+        raise ArmError(
+            409,
+            "OperationNotAllowed",
+            f"Snapshot '{doc['name']}' is still being copied (completionPercent "
+            f"{doc['properties'].get('completionPercent')}); access can be granted once it completes.",
+        )
     body = body_dict(req)
     if body.get("access") not in ("Read", "Write"):
-        raise ArmError(400, "InvalidParameter", "The value of parameter 'access' must be Read or Write.", "access")
+        raise ArmError(
+            400, "InvalidParameter", "The value of parameter 'access' must be Read or Write.", "access"
+        )
     op = lro.begin(sim, req, duration=sim.rng.uniform(10.0, 20.0), location=doc["location"])
     token = guid(sim.rng).replace("-", "")
-    op["result"] = {"accessSAS": f"https://md-{token[:12]}.z{token[12] if token[12].isdigit() else 4}.blob.storage."
-                                 f"azure.net/{token[13:25]}/abcd?sv=2018-03-28&sr=b&si={guid(sim.rng)}"
-                                 f"&sig={token}%3D"}
+    op["result"] = {
+        "accessSAS": f"https://md-{token[:12]}.z{token[12] if token[12].isdigit() else 4}.blob.storage."
+        f"azure.net/{token[13:25]}/abcd?sv=2018-03-28&sr=b&si={guid(sim.rng)}"
+        f"&sig={token}%3D"
+    }
     doc["properties"]["diskState"] = "ActiveSAS"
     doc.setdefault("_sim", {})["sasUntil"] = op["end"] + float(body.get("durationInSeconds") or 3600)
     return Response(202, None, lro.headers(sim, op, location=True))
@@ -237,8 +334,14 @@ def advance(sim: State, now: float) -> None:
 
 
 def _list(sim: State, req: Request) -> Response:
-    return page(sim, req, sim.store.of_type(SNAP_TYPE if req.path.lower().endswith("snapshots") else DISK_TYPE,
-                                            req.path.lower().split("/providers/")[0]))
+    return page(
+        sim,
+        req,
+        sim.store.of_type(
+            SNAP_TYPE if req.path.lower().endswith("snapshots") else DISK_TYPE,
+            req.path.lower().split("/providers/")[0],
+        ),
+    )
 
 
 def _get(rtype: str) -> Any:

@@ -19,8 +19,17 @@ if TYPE_CHECKING:
 
 __all__ = ["render_version", "register", "make_gallery", "make_image", "make_version", "flag_source"]
 
-VERSIONS = ("2026-03-03", "2025-03-03", "2024-03-03", "2023-07-03", "2022-08-03", "2022-03-03", "2022-01-03",
-            "2021-10-01", "2021-07-01")
+VERSIONS = (
+    "2026-03-03",
+    "2025-03-03",
+    "2024-03-03",
+    "2023-07-03",
+    "2022-08-03",
+    "2022-03-03",
+    "2022-01-03",
+    "2021-10-01",
+    "2021-07-01",
+)
 GALLERY_TYPE = "Microsoft.Compute/galleries"
 IMAGE_TYPE = "Microsoft.Compute/galleries/images"
 SAFETY_READ_ONLY = ("reportedForPolicyViolation", "policyViolations")
@@ -28,15 +37,24 @@ BASE = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Compute/gal
 
 
 def make_gallery(sim: State, gid: str, location: str) -> dict[str, Any]:
-    props = {"description": "", "identifier": {"uniqueName": f"{gid.split('/')[2]}-{gid.rsplit('/', 1)[-1].upper()}"},
-             "sharingProfile": {"permissions": "Private"}, "provisioningState": "Succeeded"}
+    props = {
+        "description": "",
+        "identifier": {"uniqueName": f"{gid.split('/')[2]}-{gid.rsplit('/', 1)[-1].upper()}"},
+        "sharingProfile": {"permissions": "Private"},
+        "provisioningState": "Succeeded",
+    }
     return sim.store.put(new_doc(gid, GALLERY_TYPE, region_display(location), props))
 
 
 def make_image(sim: State, iid: str, location: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
-    base = {"osType": "Windows", "osState": "Generalized", "hyperVGeneration": "V2",
-            "identifier": {"publisher": "avd-ops", "offer": "windows-11", "sku": iid.rsplit("/", 1)[-1]},
-            "features": [{"name": "SecurityType", "value": "TrustedLaunch"}], "provisioningState": "Succeeded"}
+    base = {
+        "osType": "Windows",
+        "osState": "Generalized",
+        "hyperVGeneration": "V2",
+        "identifier": {"publisher": "avd-ops", "offer": "windows-11", "sku": iid.rsplit("/", 1)[-1]},
+        "features": [{"name": "SecurityType", "value": "TrustedLaunch"}],
+        "provisioningState": "Succeeded",
+    }
     return sim.store.put(new_doc(iid, IMAGE_TYPE, region_display(location), {**base, **(props or {})}))
 
 
@@ -45,22 +63,33 @@ def make_version(sim: State, vid: str, location: str, body_props: dict[str, Any]
     pp = body_props.get("publishingProfile") or {}
     safety = {k: v for k, v in (body_props.get("safetyProfile") or {}).items() if k not in SAFETY_READ_ONLY}
     props: dict[str, Any] = {
-        "publishingProfile": {"targetRegions": [], "replicaCount": pp.get("replicaCount", 1),
-                              "publishedDate": iso(sim.clock.seconds()),
-                              "storageAccountType": pp.get("storageAccountType", "Standard_LRS")},
+        "publishingProfile": {
+            "targetRegions": [],
+            "replicaCount": pp.get("replicaCount", 1),
+            "publishedDate": iso(sim.clock.seconds()),
+            "storageAccountType": pp.get("storageAccountType", "Standard_LRS"),
+        },
         "storageProfile": copy.deepcopy(body_props.get("storageProfile") or {}),
-        "safetyProfile": {"allowDeletionOfReplicatedLocations": True, "reportedForPolicyViolation": False,
-                          "blockDeletionBeforeEndOfLife": False, **safety},
+        "safetyProfile": {
+            "allowDeletionOfReplicatedLocations": True,
+            "reportedForPolicyViolation": False,
+            "blockDeletionBeforeEndOfLife": False,
+            **safety,
+        },
         "provisioningState": "Creating",
     }
     storage = props["storageProfile"]
-    source = sim.store.get(str((storage.get("source") or {}).get("id") or "/")) if storage.get("source") else None
+    source = (
+        sim.store.get(str((storage.get("source") or {}).get("id") or "/")) if storage.get("source") else None
+    )
     storage.setdefault("osDiskImage", {"sizeInGB": 127, "hostCaching": "ReadWrite"})
     if source is not None:
         _disk_images(sim, source, storage)
         violations = source.get("_sim", {}).get("policyViolations")
         if violations:
-            props["safetyProfile"].update(reportedForPolicyViolation=True, policyViolations=copy.deepcopy(violations))
+            props["safetyProfile"].update(
+                reportedForPolicyViolation=True, policyViolations=copy.deepcopy(violations)
+            )
     for key in ("endOfLifeDate", "excludeFromLatest"):
         if key in pp:
             props["publishingProfile"][key] = pp[key]
@@ -77,9 +106,14 @@ def _disk_images(sim: State, source: dict[str, Any], storage: dict[str, Any]) ->
 
     os_disk = vm_storage.get("osDisk")
     if isinstance(os_disk, dict):
-        storage["osDiskImage"] = {"sizeInGB": size_of(os_disk), "hostCaching": os_disk.get("caching", "ReadWrite")}
-    data = [{"lun": d.get("lun", n), "sizeInGB": size_of(d), "hostCaching": d.get("caching", "None")}
-            for n, d in enumerate(vm_storage.get("dataDisks") or [])]
+        storage["osDiskImage"] = {
+            "sizeInGB": size_of(os_disk),
+            "hostCaching": os_disk.get("caching", "ReadWrite"),
+        }
+    data = [
+        {"lun": d.get("lun", n), "sizeInGB": size_of(d), "hostCaching": d.get("caching", "None")}
+        for n, d in enumerate(vm_storage.get("dataDisks") or [])
+    ]
     if data:
         storage["dataDiskImages"] = data
 
@@ -105,8 +139,11 @@ def _simple_put(sim: State, req: Request, rtype: str, parent_type: str | None) -
         doc = existing
     else:
         location = check_location(body.get("location"), rtype)
-        doc = make_gallery(sim, req.path, location) if rtype == GALLERY_TYPE else \
-            make_image(sim, req.path, location, body.get("properties"))
+        doc = (
+            make_gallery(sim, req.path, location)
+            if rtype == GALLERY_TYPE
+            else make_image(sim, req.path, location, body.get("properties"))
+        )
         if tags_of(body):
             doc["tags"] = tags_of(body)
     op = lro.begin(sim, req, duration=20.0, location=doc["location"])
@@ -117,13 +154,17 @@ def _simple_put(sim: State, req: Request, rtype: str, parent_type: str | None) -
 
 def _parent_missing(req: Request) -> ArmError:
     parent = "/".join(req.path.split("/")[8:-2])
-    return ArmError(404, "ParentResourceNotFound", "Can not perform requested operation on nested resource. "
-                    f"Parent resource '{parent}' not found.")
+    return ArmError(
+        404,
+        "ParentResourceNotFound",
+        f"Can not perform requested operation on nested resource. Parent resource '{parent}' not found.",
+    )
 
 
 def _get(rtype: str) -> Any:
     def handler(sim: State, req: Request) -> Response:
         return Response(200, public(get_or_404(sim, req, rtype)))
+
     return handler
 
 
@@ -153,8 +194,9 @@ def _version_put(sim: State, req: Request) -> Response:
         targets_raw = (props.get("publishingProfile") or {}).get("targetRegions") or [{"name": location}]
     else:
         doc = existing
-        targets_raw = (props.get("publishingProfile") or {}).get("targetRegions") or \
-            doc["properties"]["publishingProfile"]["targetRegions"]
+        targets_raw = (props.get("publishingProfile") or {}).get("targetRegions") or doc["properties"][
+            "publishingProfile"
+        ]["targetRegions"]
     return _apply(sim, req, doc, props, targets_raw, 200 if existing else 201, tags_of(body))
 
 
@@ -162,13 +204,21 @@ def _version_patch(sim: State, req: Request) -> Response:
     doc = get_or_404(sim, req, VERSION_TYPE)
     body = body_dict(req)
     props = body.get("properties") or {}
-    targets_raw = (props.get("publishingProfile") or {}).get("targetRegions") or \
-        doc["properties"]["publishingProfile"]["targetRegions"]
+    targets_raw = (props.get("publishingProfile") or {}).get("targetRegions") or doc["properties"][
+        "publishingProfile"
+    ]["targetRegions"]
     return _apply(sim, req, doc, props, targets_raw, 200, tags_of(body))
 
 
-def _apply(sim: State, req: Request, doc: dict[str, Any], props: dict[str, Any], targets_raw: Any, status: int,
-           tags: dict[str, str] | None) -> Response:
+def _apply(
+    sim: State,
+    req: Request,
+    doc: dict[str, Any],
+    props: dict[str, Any],
+    targets_raw: Any,
+    status: int,
+    tags: dict[str, str] | None,
+) -> Response:
     pp = doc["properties"]["publishingProfile"]
     targets = replication.normalize_targets(targets_raw, pp.get("storageAccountType", "Standard_LRS"))
     replication.keep_encryption(doc, targets)
@@ -197,9 +247,12 @@ def _check_source(doc: dict[str, Any], props: dict[str, Any]) -> None:
     sent = ((props.get("storageProfile") or {}).get("source") or {}).get("id")
     have = ((doc["properties"].get("storageProfile") or {}).get("source") or {}).get("id")
     if sent and have and str(sent).lower().lstrip("/") != str(have).lower().lstrip("/"):
-        raise ArmError(400, "PropertyChangeNotAllowed", "Changing property "
-                       "'galleryImageVersion.properties.storageProfile.source.id' is not allowed.",
-                       "galleryImageVersion.properties.storageProfile.source.id")
+        raise ArmError(
+            400,
+            "PropertyChangeNotAllowed",
+            "Changing property 'galleryImageVersion.properties.storageProfile.source.id' is not allowed.",
+            "galleryImageVersion.properties.storageProfile.source.id",
+        )
 
 
 def _version_delete(sim: State, req: Request) -> Response:

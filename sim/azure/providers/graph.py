@@ -57,21 +57,35 @@ class GraphError(ArmError):
     """Graph's error body: ``{"error": {"code", "message", "innerError": {"date", "request-id", ...}}}``."""
 
     def body(self) -> dict[str, Any]:
-        inner = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "request-id": str(uuid.uuid4()), "client-request-id": str(uuid.uuid4())}
+        inner = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "request-id": str(uuid.uuid4()),
+            "client-request-id": str(uuid.uuid4()),
+        }
         return {"error": {"code": self.code, "message": self.message, "innerError": inner}}
 
 
 def _not_found(ref: str) -> GraphError:
-    return GraphError(404, "Request_ResourceNotFound", f"Resource '{ref}' does not exist or one of its queried "
-                      "reference-property objects are not present.")
+    return GraphError(
+        404,
+        "Request_ResourceNotFound",
+        f"Resource '{ref}' does not exist or one of its queried reference-property objects are not present.",
+    )
 
 
 # ---- directory state (sim.graph: object id -> application or service principal) -------------------
 
 
 def add_service_principal(sim: State, object_id: str, app_id: str, name: str) -> dict[str, Any]:
-    sp = {"@odata.type": SP_TYPE, "id": object_id, "appId": app_id, "displayName": name,
-          "servicePrincipalType": "Application", "accountEnabled": True, "appRoleAssignments": []}
+    sp = {
+        "@odata.type": SP_TYPE,
+        "id": object_id,
+        "appId": app_id,
+        "displayName": name,
+        "servicePrincipalType": "Application",
+        "accountEnabled": True,
+        "appRoleAssignments": [],
+    }
     sim.graph[object_id.lower()] = sp
     return sp
 
@@ -89,20 +103,33 @@ def _is_sp(obj: dict[str, Any]) -> bool:
     return obj.get("@odata.type") == SP_TYPE
 
 
-def add_application(sim: State, object_id: str, name: str,
-                    owners: tuple[str, ...] = (BOT_SP,)) -> dict[str, Any]:
+def add_application(
+    sim: State, object_id: str, name: str, owners: tuple[str, ...] = (BOT_SP,)
+) -> dict[str, Any]:
     ensure_directory(sim)
-    app = {"id": object_id, "appId": guid(sim.rng), "displayName": name, "federatedIdentityCredentials": [],
-           "owners": list(owners)}
+    app = {
+        "id": object_id,
+        "appId": guid(sim.rng),
+        "displayName": name,
+        "federatedIdentityCredentials": [],
+        "owners": list(owners),
+    }
     sim.graph[object_id.lower()] = app
     return app
 
 
-def add_credential(sim: State, object_id: str, name: str, issuer: str, subject: str,
-                   description: str = "") -> dict[str, Any]:
+def add_credential(
+    sim: State, object_id: str, name: str, issuer: str, subject: str, description: str = ""
+) -> dict[str, Any]:
     app = sim.graph[object_id.lower()]
-    fic = {"id": guid(sim.rng), "name": name, "issuer": issuer, "subject": subject, "description": description,
-           "audiences": ["api://AzureADTokenExchange"]}
+    fic = {
+        "id": guid(sim.rng),
+        "name": name,
+        "issuer": issuer,
+        "subject": subject,
+        "description": description,
+        "audiences": ["api://AzureADTokenExchange"],
+    }
     app["federatedIdentityCredentials"].append(fic)
     return fic
 
@@ -114,11 +141,19 @@ def grant_app_role(sim: State, role: str, principal: str = BOT_SP) -> None:
         if ROLES[role] in _roles(sim, principal):
             return
         raw = uuid.UUID(principal).bytes + uuid.UUID(ROLES[role]).bytes[:8]
-        sp["appRoleAssignments"].append({
-            "id": base64.urlsafe_b64encode(raw).decode().rstrip("="), "deletedDateTime": None,
-            "appRoleId": ROLES[role], "createdDateTime": iso(sim.clock.seconds())[:19] + "Z",
-            "principalDisplayName": sp["displayName"], "principalId": sp["id"], "principalType": "ServicePrincipal",
-            "resourceDisplayName": "Microsoft Graph", "resourceId": GRAPH_SP})
+        sp["appRoleAssignments"].append(
+            {
+                "id": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+                "deletedDateTime": None,
+                "appRoleId": ROLES[role],
+                "createdDateTime": iso(sim.clock.seconds())[:19] + "Z",
+                "principalDisplayName": sp["displayName"],
+                "principalId": sp["id"],
+                "principalType": "ServicePrincipal",
+                "resourceDisplayName": "Microsoft Graph",
+                "resourceId": GRAPH_SP,
+            }
+        )
 
 
 def revoke_app_role(sim: State, role: str, principal: str = BOT_SP) -> None:
@@ -181,8 +216,10 @@ def _may_read_app(sim: State, req: Request, app: dict[str, Any]) -> None:
 def _may_write_app(sim: State, req: Request, app: dict[str, Any]) -> None:
     who = caller(req)
     roles = _roles(sim, who)
-    _require(ROLES["Application.ReadWrite.All"] in roles
-             or (ROLES["Application.ReadWrite.OwnedBy"] in roles and _owns(app, who)))
+    _require(
+        ROLES["Application.ReadWrite.All"] in roles
+        or (ROLES["Application.ReadWrite.OwnedBy"] in roles and _owns(app, who))
+    )
 
 
 # ---- handlers ------------------------------------------------------------------------------------------
@@ -199,7 +236,9 @@ def _app(sim: State, req: Request) -> dict[str, Any]:
 def _sp(sim: State, req: Request) -> dict[str, Any]:
     ensure_directory(sim)
     if "appid" in req.params:
-        found = [o for o in sim.graph.values() if _is_sp(o) and o["appId"].lower() == req.params["appid"].lower()]
+        found = [
+            o for o in sim.graph.values() if _is_sp(o) and o["appId"].lower() == req.params["appid"].lower()
+        ]
         ref = f"appId '{req.params['appid']}'"
     else:
         found = [o for o in [sim.graph.get(req.params["sp"].lower())] if o is not None and _is_sp(o)]
@@ -218,12 +257,13 @@ def _public(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in _INTERNAL}
 
 
-def collection(sim: State, req: Request, context: str, items: list[dict[str, Any]],
-               page_size: int | None = None) -> Response:
+def collection(
+    sim: State, req: Request, context: str, items: list[dict[str, Any]], page_size: int | None = None
+) -> Response:
     """One page of ``items`` (``$top``, else ``page_size``), ``@odata.nextLink`` carrying a ``$skiptoken``."""
     size = max(1, int(req.q("$top") or page_size or len(items) or 1))
     skip = int(req.q("$skiptoken") or 0)
-    body: dict[str, Any] = {"@odata.context": f"{METADATA}#{context}", "value": items[skip:skip + size]}
+    body: dict[str, Any] = {"@odata.context": f"{METADATA}#{context}", "value": items[skip : skip + size]}
     if skip + size < len(items):
         query = {k: v for k, v in req.query.items() if k.lower() != "$skiptoken"}
         body["@odata.nextLink"] = f"{sim.url}{req.path}?{urlencode({**query, '$skiptoken': skip + size})}"
@@ -242,18 +282,27 @@ def _owners(sim: State, req: Request) -> Response:
     out = []
     for oid in app.get("owners", []):
         obj = sim.graph.get(oid.lower())
-        out.append(_public(obj) if obj and _is_sp(obj) else {"@odata.type": "#microsoft.graph.user", "id": oid})
+        out.append(
+            _public(obj) if obj and _is_sp(obj) else {"@odata.type": "#microsoft.graph.user", "id": oid}
+        )
     return collection(sim, req, "directoryObjects", out, sim.page_size)
 
 
 def _get_sp(sim: State, req: Request) -> Response:
-    return Response(200, {"@odata.context": f"{METADATA}#servicePrincipals/$entity", **_public(_sp(sim, req))})
+    return Response(
+        200, {"@odata.context": f"{METADATA}#servicePrincipals/$entity", **_public(_sp(sim, req))}
+    )
 
 
 def _assignments(sim: State, req: Request) -> Response:
     sp = _sp(sim, req)
-    return collection(sim, req, f"servicePrincipals('{sp['id']}')/appRoleAssignments", sp["appRoleAssignments"],
-                      sim.page_size)
+    return collection(
+        sim,
+        req,
+        f"servicePrincipals('{sp['id']}')/appRoleAssignments",
+        sp["appRoleAssignments"],
+        sim.page_size,
+    )
 
 
 def _find(app: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -267,8 +316,12 @@ def _find(app: dict[str, Any], ref: str) -> dict[str, Any]:
 def _list(sim: State, req: Request) -> Response:
     app = _app(sim, req)
     _may_read_app(sim, req, app)
-    return collection(sim, req, f"applications('{app['id']}')/federatedIdentityCredentials",
-                      app["federatedIdentityCredentials"])
+    return collection(
+        sim,
+        req,
+        f"applications('{app['id']}')/federatedIdentityCredentials",
+        app["federatedIdentityCredentials"],
+    )
 
 
 def _create(sim: State, req: Request) -> Response:
@@ -280,15 +333,29 @@ def _create(sim: State, req: Request) -> Response:
             raise GraphError(400, "Request_BadRequest", f"Property '{field}' is required.")
     existing = app["federatedIdentityCredentials"]
     if any(f["name"].lower() == str(body["name"]).lower() for f in existing):
-        raise GraphError(409, "Request_BadRequest", f"A federated identity credential named '{body['name']}' "
-                         "already exists on this application.")
+        raise GraphError(
+            409,
+            "Request_BadRequest",
+            f"A federated identity credential named '{body['name']}' already exists on this application.",
+        )
     if len(existing) >= FIC_LIMIT:
-        raise GraphError(400, "Request_BadRequest", f"The application already has the maximum of {FIC_LIMIT} "
-                         "federated identity credentials; delete one before adding another.")
-    fic = add_credential(sim, app["id"], body["name"], body["issuer"], body["subject"], body.get("description", ""))
+        raise GraphError(
+            400,
+            "Request_BadRequest",
+            f"The application already has the maximum of {FIC_LIMIT} "
+            "federated identity credentials; delete one before adding another.",
+        )
+    fic = add_credential(
+        sim, app["id"], body["name"], body["issuer"], body["subject"], body.get("description", "")
+    )
     fic["audiences"] = list(body["audiences"])
-    return Response(201, {"@odata.context": f"{METADATA}#applications('{app['id']}')/federatedIdentityCredentials"
-                          "/$entity", **fic})
+    return Response(
+        201,
+        {
+            "@odata.context": f"{METADATA}#applications('{app['id']}')/federatedIdentityCredentials/$entity",
+            **fic,
+        },
+    )
 
 
 def _get(sim: State, req: Request) -> Response:
@@ -306,13 +373,15 @@ def _delete(sim: State, req: Request) -> Response:
 
 def register(router: Router) -> None:
     for method, pattern, handler in (
-            ("GET", BASE, _get_app), ("GET", BASE + "/owners", _owners),
-            ("GET", BASE + "/federatedIdentityCredentials", _list),
-            ("POST", BASE + "/federatedIdentityCredentials", _create),
-            ("GET", BASE + "/federatedIdentityCredentials/{fic}", _get),
-            ("DELETE", BASE + "/federatedIdentityCredentials/{fic}", _delete),
-            ("GET", ROOT + "/servicePrincipals(appId='{appid}')", _get_sp),
-            ("GET", ROOT + "/servicePrincipals(appId='{appid}')/appRoleAssignments", _assignments),
-            ("GET", ROOT + "/servicePrincipals/{sp}", _get_sp),
-            ("GET", ROOT + "/servicePrincipals/{sp}/appRoleAssignments", _assignments)):
+        ("GET", BASE, _get_app),
+        ("GET", BASE + "/owners", _owners),
+        ("GET", BASE + "/federatedIdentityCredentials", _list),
+        ("POST", BASE + "/federatedIdentityCredentials", _create),
+        ("GET", BASE + "/federatedIdentityCredentials/{fic}", _get),
+        ("DELETE", BASE + "/federatedIdentityCredentials/{fic}", _delete),
+        ("GET", ROOT + "/servicePrincipals(appId='{appid}')", _get_sp),
+        ("GET", ROOT + "/servicePrincipals(appId='{appid}')/appRoleAssignments", _assignments),
+        ("GET", ROOT + "/servicePrincipals/{sp}", _get_sp),
+        ("GET", ROOT + "/servicePrincipals/{sp}/appRoleAssignments", _assignments),
+    ):
         router.add(method, pattern, handler, None, lockable=False)

@@ -37,8 +37,11 @@ REGISTER_SECONDS = (60.0, 120.0)
 def of_scale_set(sim: State, vmss: dict[str, Any]) -> list[dict[str, Any]]:
     """The scale set's instances, oldest first."""
     k = key(vmss["id"])
-    found = [d for d in sim.store.items.values() if d.get("type") in (VM_TYPE, UNIFORM_VM_TYPE)
-             and d.get("_sim", {}).get("scaleSet") == k]
+    found = [
+        d
+        for d in sim.store.items.values()
+        if d.get("type") in (VM_TYPE, UNIFORM_VM_TYPE) and d.get("_sim", {}).get("scaleSet") == k
+    ]
     return sorted(found, key=lambda d: d["_sim"]["seq"])
 
 
@@ -63,12 +66,20 @@ def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str
         ready = now + sim.rng.uniform(*BOOT_SECONDS)
         last = max(last, ready)
         props: dict[str, Any] = {
-            "vmId": guid(sim.rng), "provisioningState": "Creating", "timeCreated": iso(now),
+            "vmId": guid(sim.rng),
+            "provisioningState": "Creating",
+            "timeCreated": iso(now),
             "hardwareProfile": {"vmSize": (vmss.get("sku") or {}).get("name", "Standard_D4s_v5")},
-            "osProfile": {"computerName": computer}, "storageProfile": vmp.get("storageProfile") or {},
+            "osProfile": {"computerName": computer},
+            "storageProfile": vmp.get("storageProfile") or {},
         }
-        doc: dict[str, Any] = {"id": vid, "name": vid.rsplit("/", 1)[-1], "type": rtype, "location": vmss["location"],
-                               "properties": props}
+        doc: dict[str, Any] = {
+            "id": vid,
+            "name": vid.rsplit("/", 1)[-1],
+            "type": rtype,
+            "location": vmss["location"],
+            "properties": props,
+        }
         if zone:
             doc["zones"] = [zone]
         if flexible:
@@ -83,17 +94,34 @@ def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str
     return last
 
 
-def make_vm(sim: State, vm_id: str, location: str, os_disk: dict[str, Any],
-            data_disks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def make_vm(
+    sim: State,
+    vm_id: str,
+    location: str,
+    os_disk: dict[str, Any],
+    data_disks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A standalone VM (a master VM, an image source): ``os_disk``/``data_disks`` are storageProfile entries
     (``managedDisk.id``, ``caching``, ``lun``, ``diskSizeGB``)."""
     storage: dict[str, Any] = {"osDisk": {"createOption": "FromImage", **os_disk}}
     if data_disks:
         storage["dataDisks"] = [{"createOption": "Empty", **d} for d in data_disks]
-    return sim.store.put(new_doc(vm_id, VM_TYPE, location, {
-        "vmId": guid(sim.rng), "provisioningState": "Succeeded", "timeCreated": iso(sim.clock.seconds()),
-        "hardwareProfile": {"vmSize": "Standard_D4s_v5"}, "osProfile": {"computerName": vm_id.rsplit("/", 1)[-1]},
-        "storageProfile": storage}, {}))
+    return sim.store.put(
+        new_doc(
+            vm_id,
+            VM_TYPE,
+            location,
+            {
+                "vmId": guid(sim.rng),
+                "provisioningState": "Succeeded",
+                "timeCreated": iso(sim.clock.seconds()),
+                "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
+                "osProfile": {"computerName": vm_id.rsplit("/", 1)[-1]},
+                "storageProfile": storage,
+            },
+            {},
+        )
+    )
 
 
 def remove(sim: State, vmss: dict[str, Any], count: int, at: float) -> None:
@@ -135,8 +163,9 @@ def host_pool_for(sim: State, vmss: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def register_host(sim: State, pool: dict[str, Any], vm: dict[str, Any]) -> dict[str, Any]:
-    return sessions.make_host(sim, pool, vm["properties"]["osProfile"]["computerName"], vm["id"],
-                              vm["properties"]["vmId"])
+    return sessions.make_host(
+        sim, pool, vm["properties"]["osProfile"]["computerName"], vm["id"], vm["properties"]["vmId"]
+    )
 
 
 def advance(sim: State, now: float) -> None:

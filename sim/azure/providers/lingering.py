@@ -24,7 +24,10 @@ def linger(sim: State, upn: str, times: int = 1) -> int:
     with sim.lock:
         for doc in sim.store.items.values():
             props = doc.get("properties") or {}
-            if doc.get("type") == sessions.USER_TYPE and str(props.get("userPrincipalName", "")).lower() == upn.lower():
+            if (
+                doc.get("type") == sessions.USER_TYPE
+                and str(props.get("userPrincipalName", "")).lower() == upn.lower()
+            ):
                 doc.setdefault("_sim", {})["linger"] = times
                 marked += 1
     return marked
@@ -40,5 +43,7 @@ def _delete(sim: State, req: Request) -> Response:
 
 
 def register(router: Router) -> None:
-    pool = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.DesktopVirtualization/hostPools/{pool}"
+    pool = (
+        "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.DesktopVirtualization/hostPools/{pool}"
+    )
     router.add("DELETE", pool + "/sessionHosts/{host}/userSessions/{user}", _delete, VERSIONS)

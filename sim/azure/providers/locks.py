@@ -48,14 +48,20 @@ def _put(sim: State, req: Request) -> Response:
     props = body_dict(req).get("properties") or {}
     level = props.get("level")
     if level not in LEVELS:
-        raise ArmError(400, "LockLevelInvalid", f"The lock level '{level}' is invalid. Use CanNotDelete or ReadOnly.")
+        raise ArmError(
+            400, "LockLevelInvalid", f"The lock level '{level}' is invalid. Use CanNotDelete or ReadOnly."
+        )
     existed = sim.store.get(req.path) is not None
     out: dict[str, Any] = {"level": level}
     for field in ("notes", "owners"):
         if props.get(field) is not None:
             out[field] = props[field]
-    doc = {"properties": out, "id": f"{scope}/providers/{LOCK_TYPE}/{req.params['lock']}", "type": LOCK_TYPE,
-           "name": req.params["lock"]}
+    doc = {
+        "properties": out,
+        "id": f"{scope}/providers/{LOCK_TYPE}/{req.params['lock']}",
+        "type": LOCK_TYPE,
+        "name": req.params["lock"],
+    }
     sim.store.put(doc)
     return Response(200 if existed else 201, doc)
 
@@ -69,8 +75,11 @@ def _delete(sim: State, req: Request) -> Response:
 
 def _list(sim: State, req: Request) -> Response:
     scope = _scope(req)
-    found = [d for d in sim.store.of_type(LOCK_TYPE)
-             if is_under(scope, scope_of(d["id"])) or is_under(scope_of(d["id"]), scope)]
+    found = [
+        d
+        for d in sim.store.of_type(LOCK_TYPE)
+        if is_under(scope, scope_of(d["id"])) or is_under(scope_of(d["id"]), scope)
+    ]
     return page(sim, req, found)
 
 
@@ -78,14 +87,19 @@ def enforce(sim: State, req: Request) -> None:
     """Raise 409 ScopeLocked when a lock at or above the request's target forbids the method."""
     target = req.path.rsplit("/", 1)[0] if req.method == "POST" else req.path
     deleting = req.method == "DELETE"
-    blocking = [scope_of(d["id"]) for d in sim.store.of_type(LOCK_TYPE)
-                if is_under(target, scope_of(d["id"]))
-                and (deleting or d["properties"].get("level") == "ReadOnly")]
+    blocking = [
+        scope_of(d["id"])
+        for d in sim.store.of_type(LOCK_TYPE)
+        if is_under(target, scope_of(d["id"])) and (deleting or d["properties"].get("level") == "ReadOnly")
+    ]
     if blocking:
         scopes = ",".join(f"'{s}'" for s in sorted(set(blocking), key=key))
-        raise ArmError(409, "ScopeLocked",
-                       f"The scope '{target}' cannot perform {'delete' if deleting else 'write'} operation because "
-                       f"following scope(s) are locked: {scopes}. Please remove the lock and try again.")
+        raise ArmError(
+            409,
+            "ScopeLocked",
+            f"The scope '{target}' cannot perform {'delete' if deleting else 'write'} operation because "
+            f"following scope(s) are locked: {scopes}. Please remove the lock and try again.",
+        )
 
 
 def register(router: Router) -> None:

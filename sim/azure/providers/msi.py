@@ -14,16 +14,26 @@ from sim.azure.store import public
 if TYPE_CHECKING:
     from sim.azure.state import State
 
-VERSIONS = ("2024-11-30", "2023-07-31-preview", "2023-01-31", "2022-01-31-preview", "2021-09-30-preview",
-            "2018-11-30")
+VERSIONS = (
+    "2024-11-30",
+    "2023-07-31-preview",
+    "2023-01-31",
+    "2022-01-31-preview",
+    "2021-09-30-preview",
+    "2018-11-30",
+)
 UAMI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 FIC_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
 FIC_LIMIT = 20
 
 
 def make_identity(sim: State, uid: str, location: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
-    props = {"tenantId": sim.tenant_id, "principalId": guid(sim.rng), "clientId": guid(sim.rng),
-             "isolationScope": "None"}
+    props = {
+        "tenantId": sim.tenant_id,
+        "principalId": guid(sim.rng),
+        "clientId": guid(sim.rng),
+        "isolationScope": "None",
+    }
     return sim.store.put(new_doc(uid, UAMI_TYPE, location, props, tags or {}))
 
 
@@ -65,25 +75,47 @@ def _fic_put(sim: State, req: Request) -> Response:
     props = body_dict(req).get("properties") or {}
     for field in ("issuer", "subject"):
         if not isinstance(props.get(field), str) or not props[field]:
-            raise ArmError(400, "BadRequest", f"The '{field}' of a federated identity credential is required.")
+            raise ArmError(
+                400, "BadRequest", f"The '{field}' of a federated identity credential is required."
+            )
     existing = sim.store.get(req.path)
     siblings = sim.store.children(parent["id"] + "/federatedIdentityCredentials")
     if existing is None and len(siblings) >= FIC_LIMIT:
-        raise ArmError(400, "BadRequest", f"Too many federated identity credentials: an identity can have at most "
-                       f"{FIC_LIMIT}.")
+        raise ArmError(
+            400,
+            "BadRequest",
+            f"Too many federated identity credentials: an identity can have at most {FIC_LIMIT}.",
+        )
     for other in siblings:
-        same = other["properties"]["issuer"] == props["issuer"] and other["properties"]["subject"] == props["subject"]
+        same = (
+            other["properties"]["issuer"] == props["issuer"]
+            and other["properties"]["subject"] == props["subject"]
+        )
         if same and other["name"].lower() != req.params["fic"].lower():
-            raise ArmError(409, "Conflict", f"A federated identity credential with this issuer and subject already "
-                           f"exists: '{other['name']}'.")
-    doc = new_doc(req.path, FIC_TYPE, None, {"issuer": props["issuer"], "subject": props["subject"],
-                                             "audiences": props.get("audiences") or ["api://AzureADTokenExchange"]})
+            raise ArmError(
+                409,
+                "Conflict",
+                f"A federated identity credential with this issuer and subject already "
+                f"exists: '{other['name']}'.",
+            )
+    doc = new_doc(
+        req.path,
+        FIC_TYPE,
+        None,
+        {
+            "issuer": props["issuer"],
+            "subject": props["subject"],
+            "audiences": props.get("audiences") or ["api://AzureADTokenExchange"],
+        },
+    )
     sim.store.put(doc)
     return Response(200 if existing else 201, public(doc))
 
 
 def register(router: Router) -> None:
-    base = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+    base = (
+        "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+    )
     router.add("GET", base, _list, VERSIONS)
     router.add("GET", base + "/{name}", _get(UAMI_TYPE), VERSIONS)
     router.add("PUT", base + "/{name}", _put, VERSIONS)

@@ -14,22 +14,55 @@ from sim.azure.store import public
 if TYPE_CHECKING:
     from sim.azure.state import State
 
-VERSIONS = ("2024-07-01", "2024-05-01", "2024-03-01", "2024-01-01", "2023-11-01", "2023-09-01", "2023-06-01",
-            "2023-05-01", "2023-04-01", "2022-07-01", "2021-05-01", "2020-11-01")
+VERSIONS = (
+    "2024-07-01",
+    "2024-05-01",
+    "2024-03-01",
+    "2024-01-01",
+    "2023-11-01",
+    "2023-09-01",
+    "2023-06-01",
+    "2023-05-01",
+    "2023-04-01",
+    "2022-07-01",
+    "2021-05-01",
+    "2020-11-01",
+)
 VNET = "Microsoft.Network/virtualNetworks"
 
 
-def make_vnet(sim: State, sub: str, rg: str, name: str, location: str, prefix: str,
-              subnets: dict[str, str]) -> dict[str, Any]:
+def make_vnet(
+    sim: State, sub: str, rg: str, name: str, location: str, prefix: str, subnets: dict[str, str]
+) -> dict[str, Any]:
     vid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{VNET}/{name}"
-    subs = [{"name": n, "id": f"{vid}/subnets/{n}", "type": f"{VNET}/subnets",
-             "properties": {"addressPrefix": p, "provisioningState": "Succeeded",
-                            "privateEndpointNetworkPolicies": "Disabled",
-                            "privateLinkServiceNetworkPolicies": "Enabled"}} for n, p in subnets.items()]
-    doc = {"id": vid, "name": name, "type": VNET, "location": location, "etag": 'W/"1"',
-           "properties": {"provisioningState": "Succeeded", "resourceGuid": "",
-                          "addressSpace": {"addressPrefixes": [prefix]}, "subnets": subs,
-                          "enableDdosProtection": False}}
+    subs = [
+        {
+            "name": n,
+            "id": f"{vid}/subnets/{n}",
+            "type": f"{VNET}/subnets",
+            "properties": {
+                "addressPrefix": p,
+                "provisioningState": "Succeeded",
+                "privateEndpointNetworkPolicies": "Disabled",
+                "privateLinkServiceNetworkPolicies": "Enabled",
+            },
+        }
+        for n, p in subnets.items()
+    ]
+    doc = {
+        "id": vid,
+        "name": name,
+        "type": VNET,
+        "location": location,
+        "etag": 'W/"1"',
+        "properties": {
+            "provisioningState": "Succeeded",
+            "resourceGuid": "",
+            "addressSpace": {"addressPrefixes": [prefix]},
+            "subnets": subs,
+            "enableDdosProtection": False,
+        },
+    }
     sim.store.put(doc)
     for s in subs:
         sim.store.put(dict(s))

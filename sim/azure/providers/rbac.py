@@ -24,11 +24,14 @@ def action_of(method: str, path: str) -> str:
     parts = [p for p in path.split("/") if p]
     lower = [p.lower() for p in parts]
     if "providers" not in lower:
-        kind = "Microsoft.Resources/subscriptions/resourceGroups" if "resourcegroups" in lower \
+        kind = (
+            "Microsoft.Resources/subscriptions/resourceGroups"
+            if "resourcegroups" in lower
             else "Microsoft.Resources/subscriptions"
+        )
         return f"{kind}/{ {'GET': 'read', 'HEAD': 'read', 'DELETE': 'delete'}.get(method, 'write') }"
     i = len(lower) - 1 - lower[::-1].index("providers")
-    ns, rest = parts[i + 1] if i + 1 < len(parts) else "", parts[i + 2:]
+    ns, rest = parts[i + 1] if i + 1 < len(parts) else "", parts[i + 2 :]
     if method == "POST" and len(rest) % 2 == 1:
         return f"{ns}/{'/'.join(rest[0:-1:2])}/{rest[-1]}/action"
     verb = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(method, "write")
@@ -44,18 +47,27 @@ def allowed(actions: list[str] | None, action: str) -> bool:
 def enforce(sim: State, req: Request) -> None:
     action = action_of(req.method, req.path)
     if not allowed(sim.permissions, action):
-        raise ArmError(403, "AuthorizationFailed",
-                       f"The client '{PRINCIPAL}' with object id '{PRINCIPAL}' does not have authorization to "
-                       f"perform action '{action}' over scope '{req.path}' or the scope is invalid. If access was "
-                       "recently granted, please refresh your credentials.")
+        raise ArmError(
+            403,
+            "AuthorizationFailed",
+            f"The client '{PRINCIPAL}' with object id '{PRINCIPAL}' does not have authorization to "
+            f"perform action '{action}' over scope '{req.path}' or the scope is invalid. If access was "
+            "recently granted, please refresh your credentials.",
+        )
 
 
 def _permissions(sim: State, req: Request) -> Response:
     actions = sim.permissions if sim.permissions is not None else ["*"]
-    return Response(200, {"value": [{"actions": actions, "notActions": [], "dataActions": [],
-                                     "notDataActions": []}]})
+    return Response(
+        200, {"value": [{"actions": actions, "notActions": [], "dataActions": [], "notDataActions": []}]}
+    )
 
 
 def register(router: Router) -> None:
-    router.add("GET", "/subscriptions/{sub}/{rest*}/providers/Microsoft.Authorization/permissions", _permissions,
-               VERSIONS, lockable=False)
+    router.add(
+        "GET",
+        "/subscriptions/{sub}/{rest*}/providers/Microsoft.Authorization/permissions",
+        _permissions,
+        VERSIONS,
+        lockable=False,
+    )

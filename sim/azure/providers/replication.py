@@ -33,19 +33,34 @@ def normalize_targets(raw: Any, default_storage: str) -> list[dict[str, Any]]:
             raise ArmError(400, "InvalidParameter", "Each target region needs a name.", TARGETS)
         k = region_key(item["name"])
         if k in seen:
-            raise ArmError(400, "InvalidParameter",
-                           "Duplicate regions are not allowed in target publishing regions.", TARGETS)
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "Duplicate regions are not allowed in target publishing regions.",
+                TARGETS,
+            )
         seen.add(k)
         count = item.get("regionalReplicaCount", 1)
         if not isinstance(count, int) or not 1 <= count <= 100:
-            raise ArmError(400, "InvalidParameter",
-                           f"The value {count} of parameter 'regionalReplicaCount' is out of range. "
-                           "The value must be between 1 and 100, inclusive.", TARGETS)
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                f"The value {count} of parameter 'regionalReplicaCount' is out of range. "
+                "The value must be between 1 and 100, inclusive.",
+                TARGETS,
+            )
         storage = item.get("storageAccountType") or default_storage
         if storage not in STORAGE_TYPES:
-            raise ArmError(400, "InvalidParameter", f"Storage account type '{storage}' is not supported.", TARGETS)
-        entry = {**item, "name": region_display(item["name"]), "regionalReplicaCount": count,
-                 "storageAccountType": storage, "excludeFromLatest": bool(item.get("excludeFromLatest", False))}
+            raise ArmError(
+                400, "InvalidParameter", f"Storage account type '{storage}' is not supported.", TARGETS
+            )
+        entry = {
+            **item,
+            "name": region_display(item["name"]),
+            "regionalReplicaCount": count,
+            "storageAccountType": storage,
+            "excludeFromLatest": bool(item.get("excludeFromLatest", False)),
+        }
         out.append(entry)
     return out
 
@@ -57,16 +72,22 @@ def check_change(doc: dict[str, Any], targets: list[dict[str, Any]], allow_delet
     removed = sorted(old - new)
     if removed and not allow_deletion:
         names = ", ".join(region_display(r) for r in removed)
-        raise ArmError(409, "ReplicatedLocationDeletionBlocked",
-                       f"Removing replicated location(s) [{names}] from gallery image version '{doc['id']}' is not "
-                       "allowed: its safetyProfile.allowDeletionOfReplicatedLocations is false ('Lock deleting "
-                       "Replicated Locations'). Set it to true, then remove the region. (Simulator wording: "
-                       "Azure's exact text for this refusal is not publicly documented.)",
-                       "galleryImageVersion.properties.safetyProfile.allowDeletionOfReplicatedLocations")
+        raise ArmError(
+            409,
+            "ReplicatedLocationDeletionBlocked",
+            f"Removing replicated location(s) [{names}] from gallery image version '{doc['id']}' is not "
+            "allowed: its safetyProfile.allowDeletionOfReplicatedLocations is false ('Lock deleting "
+            "Replicated Locations'). Set it to true, then remove the region. (Simulator wording: "
+            "Azure's exact text for this refusal is not publicly documented.)",
+            "galleryImageVersion.properties.safetyProfile.allowDeletionOfReplicatedLocations",
+        )
     if region_key(doc["location"]) not in new:
-        raise ArmError(400, "InvalidParameter",
-                       f"The target regions must include the gallery image version's location "
-                       f"'{doc['location']}'.", TARGETS)
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The target regions must include the gallery image version's location '{doc['location']}'.",
+            TARGETS,
+        )
 
 
 def keep_encryption(doc: dict[str, Any], targets: list[dict[str, Any]]) -> None:
@@ -79,8 +100,9 @@ def keep_encryption(doc: dict[str, Any], targets: list[dict[str, Any]]) -> None:
             t["encryption"] = old["encryption"]
 
 
-def change_targets(sim: State, doc: dict[str, Any], targets: list[dict[str, Any]],
-                   error: dict[str, Any] | None) -> float:
+def change_targets(
+    sim: State, doc: dict[str, Any], targets: list[dict[str, Any]], error: dict[str, Any] | None
+) -> float:
     """Apply a complete (already checked) targetRegions list; returns when the last new replica finishes."""
     props = doc["properties"]
     replicas: dict[str, dict[str, Any]] = doc.setdefault("_sim", {}).setdefault("replicas", {})
@@ -110,8 +132,11 @@ def advance(sim: State, now: float) -> None:
                 continue
             if now >= r["end"]:
                 failed = "error" in r
-                r.update(state="Failed" if failed else "Completed", progress=100 if not failed else r["progress"],
-                         details=r.get("error", ""))
+                r.update(
+                    state="Failed" if failed else "Completed",
+                    progress=100 if not failed else r["progress"],
+                    details=r.get("error", ""),
+                )
             else:
                 span = max(1.0, r["end"] - r["start"])
                 r["progress"] = min(99, int(100 * (now - r["start"]) / span))
@@ -131,8 +156,14 @@ def render_version(doc: dict[str, Any] | None, expand: bool = False) -> dict[str
     summary = []
     for t in out["properties"]["publishingProfile"]["targetRegions"]:
         r = replicas.get(region_key(t["name"]), {"state": "Unknown", "progress": 0, "details": ""})
-        summary.append({"region": t["name"], "state": r["state"], "details": r.get("details", ""),
-                        "progress": r["progress"]})
+        summary.append(
+            {
+                "region": t["name"],
+                "state": r["state"],
+                "details": r.get("details", ""),
+                "progress": r["progress"],
+            }
+        )
     states = {s["state"] for s in summary}
     aggregated = "Failed" if "Failed" in states else "Completed" if states == {"Completed"} else "InProgress"
     out["properties"]["replicationStatus"] = {"aggregatedState": aggregated, "summary": summary}

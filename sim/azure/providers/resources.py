@@ -12,8 +12,17 @@ from sim.azure.store import public
 if TYPE_CHECKING:
     from sim.azure.state import State
 
-VERSIONS = ("2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-07-01", "2022-09-01", "2021-04-01",
-            "2020-06-01", "2019-10-01")
+VERSIONS = (
+    "2025-04-01",
+    "2024-11-01",
+    "2024-07-01",
+    "2024-03-01",
+    "2023-07-01",
+    "2022-09-01",
+    "2021-04-01",
+    "2020-06-01",
+    "2019-10-01",
+)
 SUB_VERSIONS = (*VERSIONS, "2022-12-01", "2021-01-01", "2020-01-01", "2016-06-01")
 RG_TYPE = "Microsoft.Resources/resourceGroups"
 
@@ -22,9 +31,16 @@ def group_id(sub: str, name: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{name}"
 
 
-def make_group(sim: State, sub: str, name: str, location: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = {"id": group_id(sub, name), "name": name, "type": RG_TYPE, "location": location,
-                           "properties": {"provisioningState": "Succeeded"}}
+def make_group(
+    sim: State, sub: str, name: str, location: str, tags: dict[str, str] | None = None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": group_id(sub, name),
+        "name": name,
+        "type": RG_TYPE,
+        "location": location,
+        "properties": {"provisioningState": "Succeeded"},
+    }
     if tags:
         doc["tags"] = tags
     return sim.store.put(doc)
@@ -40,7 +56,9 @@ def _get(sim: State, req: Request) -> Response:
     if doc is None:
         if req.method == "HEAD":
             return Response(404)
-        raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{req.params['group']}' could not be found.")
+        raise ArmError(
+            404, "ResourceGroupNotFound", f"Resource group '{req.params['group']}' could not be found."
+        )
     return Response(204) if req.method == "HEAD" else Response(200, public(doc))
 
 
@@ -59,7 +77,9 @@ def _put(sim: State, req: Request) -> Response:
 def _patch(sim: State, req: Request) -> Response:
     doc = sim.store.get(group_id(req.params["sub"], req.params["group"]))
     if doc is None:
-        raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{req.params['group']}' could not be found.")
+        raise ArmError(
+            404, "ResourceGroupNotFound", f"Resource group '{req.params['group']}' could not be found."
+        )
     tags = tags_of(body_dict(req))
     if tags is not None:
         doc["tags"] = tags

@@ -56,23 +56,49 @@ def role_guid(role_definition_id: str) -> str:
 def _check_scope(sim: State, scope: str) -> None:
     group = resource_group_id(scope)
     if group is not None and sim.store.get(group) is None:
-        raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{group.rsplit('/', 1)[-1]}' could not be found.")
+        raise ArmError(
+            404, "ResourceGroupNotFound", f"Resource group '{group.rsplit('/', 1)[-1]}' could not be found."
+        )
     if group is not None and key(group) != key(scope) and sim.store.get(scope) is None:
-        raise ArmError(404, "ResourceNotFound", f"The Resource '{scope.split('/providers/', 1)[-1]}' under resource "
-                                                f"group '{group.rsplit('/', 1)[-1]}' was not found.")
+        raise ArmError(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{scope.split('/providers/', 1)[-1]}' under resource "
+            f"group '{group.rsplit('/', 1)[-1]}' was not found.",
+        )
 
 
-def make_assignment(sim: State, scope: str, principal: str, role: str, *, name: str | None = None,
-                    principal_type: str = "User", description: str | None = None) -> dict[str, Any]:
+def make_assignment(
+    sim: State,
+    scope: str,
+    principal: str,
+    role: str,
+    *,
+    name: str | None = None,
+    principal_type: str = "User",
+    description: str | None = None,
+) -> dict[str, Any]:
     """Store an assignment of role GUID ``role`` to ``principal`` at ``scope`` (seeding or PUT)."""
     now = iso(sim.clock.seconds())
     sub = scope.split("/")[2]
-    props = {"roleDefinitionId": f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}",
-             "principalId": principal, "principalType": principal_type, "scope": scope, "condition": None,
-             "conditionVersion": None, "createdOn": now, "updatedOn": now, "createdBy": PRINCIPAL,
-             "updatedBy": PRINCIPAL, "delegatedManagedIdentityResourceId": None, "description": description}
+    props = {
+        "roleDefinitionId": f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+        "principalId": principal,
+        "principalType": principal_type,
+        "scope": scope,
+        "condition": None,
+        "conditionVersion": None,
+        "createdOn": now,
+        "updatedOn": now,
+        "createdBy": PRINCIPAL,
+        "updatedBy": PRINCIPAL,
+        "delegatedManagedIdentityResourceId": None,
+        "description": description,
+    }
     name = name or str(uuid.UUID(int=sim.rng.getrandbits(128), version=4))
-    return sim.store.put({"properties": props, "id": f"{scope}/providers/{TYPE}/{name}", "type": TYPE, "name": name})
+    return sim.store.put(
+        {"properties": props, "id": f"{scope}/providers/{TYPE}/{name}", "type": TYPE, "name": name}
+    )
 
 
 def assignments(sim: State, scope: str) -> list[dict[str, Any]]:
@@ -84,40 +110,64 @@ def assignments(sim: State, scope: str) -> list[dict[str, Any]]:
 def _put(sim: State, req: Request) -> Response:
     scope, name = scope_of(req.path), req.params["name"]
     if not _is_guid(name):
-        raise ArmError(400, "InvalidRoleAssignmentId", f"The role assignment ID '{name}' is not valid. The role "
-                                                       "assignment ID must be a GUID.")
+        raise ArmError(
+            400,
+            "InvalidRoleAssignmentId",
+            f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
+        )
     _check_scope(sim, scope)
     props = body_dict(req).get("properties") or {}
     principal, role_id = props.get("principalId"), str(props.get("roleDefinitionId") or "")
     if not _is_guid(principal):
-        raise ArmError(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment.")
+        raise ArmError(
+            400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment."
+        )
     role = role_guid(role_id)
     if not role_id or role not in BUILT_IN_ROLES:
-        raise ArmError(400, "RoleDefinitionDoesNotExist",
-                       f"The specified role definition with ID '{role}' does not exist.")
+        raise ArmError(
+            400,
+            "RoleDefinitionDoesNotExist",
+            f"The specified role definition with ID '{role}' does not exist.",
+        )
     existing = sim.store.get(req.path)
     if existing is not None:
-        same = (str(existing["properties"]["principalId"]).lower() == str(principal).lower()
-                and role_guid(existing["properties"]["roleDefinitionId"]) == role)
+        same = (
+            str(existing["properties"]["principalId"]).lower() == str(principal).lower()
+            and role_guid(existing["properties"]["roleDefinitionId"]) == role
+        )
         if not same:
-            raise ArmError(400, "RoleAssignmentUpdateNotPermitted",
-                           "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
+            raise ArmError(
+                400,
+                "RoleAssignmentUpdateNotPermitted",
+                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+            )
         return Response(201, public(existing))
     for doc in sim.store.of_type(TYPE):
         p = doc["properties"]
-        if (key(scope_of(doc["id"])) == key(scope) and str(p["principalId"]).lower() == str(principal).lower()
-                and role_guid(p["roleDefinitionId"]) == role):
+        if (
+            key(scope_of(doc["id"])) == key(scope)
+            and str(p["principalId"]).lower() == str(principal).lower()
+            and role_guid(p["roleDefinitionId"]) == role
+        ):
             raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
-    doc = make_assignment(sim, scope, str(principal), role, name=name,
-                          principal_type=str(props.get("principalType") or "User"),
-                          description=props.get("description"))
+    doc = make_assignment(
+        sim,
+        scope,
+        str(principal),
+        role,
+        name=name,
+        principal_type=str(props.get("principalType") or "User"),
+        description=props.get("description"),
+    )
     return Response(201, public(doc))
 
 
 def _get(sim: State, req: Request) -> Response:
     doc = sim.store.get(req.path)
     if doc is None:
-        raise ArmError(404, "RoleAssignmentNotFound", f"The role assignment '{req.params['name']}' is not found.")
+        raise ArmError(
+            404, "RoleAssignmentNotFound", f"The role assignment '{req.params['name']}' is not found."
+        )
     return Response(200, public(doc))
 
 

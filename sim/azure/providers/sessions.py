@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 HOST_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts"
 USER_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts/usersessions"
 HOST_FIELDS = ("allowNewSession", "assignedUser", "friendlyName")
-HEALTH_CHECKS = (("DomainJoinedCheck", "SessionHost healthy: is joined to Microsoft Entra ID"),
-                 ("SxSStackListenerCheck", "SessionHost healthy: SxS stack listener is ready"),
-                 ("UrlsAccessibleCheck", "SessionHost healthy: required URLs are accessible"),
-                 ("MetaDataServiceCheck", "SessionHost healthy: Azure Instance Metadata Service is reachable"))
+HEALTH_CHECKS = (
+    ("DomainJoinedCheck", "SessionHost healthy: is joined to Microsoft Entra ID"),
+    ("SxSStackListenerCheck", "SessionHost healthy: SxS stack listener is ready"),
+    ("UrlsAccessibleCheck", "SessionHost healthy: required URLs are accessible"),
+    ("MetaDataServiceCheck", "SessionHost healthy: Azure Instance Metadata Service is reachable"),
+)
 
 
 def render_host(sim: State, doc: dict[str, Any]) -> dict[str, Any]:
@@ -34,38 +36,73 @@ def render_host(sim: State, doc: dict[str, Any]) -> dict[str, Any]:
 
 def health_checks(now: str) -> list[dict[str, Any]]:
     """The agent's health-check results of a healthy Entra-joined host."""
-    return [{"healthCheckName": name, "healthCheckResult": "HealthCheckSucceeded",
-             "additionalFailureDetails": {"message": message, "errorCode": 0, "lastHealthCheckDateTime": now}}
-            for name, message in HEALTH_CHECKS]
+    return [
+        {
+            "healthCheckName": name,
+            "healthCheckResult": "HealthCheckSucceeded",
+            "additionalFailureDetails": {"message": message, "errorCode": 0, "lastHealthCheckDateTime": now},
+        }
+        for name, message in HEALTH_CHECKS
+    ]
 
 
-def make_host(sim: State, pool: dict[str, Any], name: str, resource_id: str, vm_guid: str,
-              **settable: Any) -> dict[str, Any]:
+def make_host(
+    sim: State, pool: dict[str, Any], name: str, resource_id: str, vm_guid: str, **settable: Any
+) -> dict[str, Any]:
     """A registered session host as the AVD agent reports it; ``settable`` = the PATCH-able fields
     (``allowNewSession``, ``assignedUser``, ``friendlyName``)."""
     now = iso(sim.clock.seconds())
     props = {
-        "objectId": guid(sim.rng), "lastHeartBeat": now, "sessions": 0, "agentVersion": "1.0.9742.2200",
-        "allowNewSession": True, "status": "Available", "statusTimestamp": now, "osVersion": "10.0.22631.4460",
-        "sxSStackVersion": "rdp-sxs241112001", "updateState": "Succeeded", "lastUpdateTime": now,
-        "updateErrorMessage": "", "virtualMachineId": vm_guid, "resourceId": resource_id, "friendlyName": "",
+        "objectId": guid(sim.rng),
+        "lastHeartBeat": now,
+        "sessions": 0,
+        "agentVersion": "1.0.9742.2200",
+        "allowNewSession": True,
+        "status": "Available",
+        "statusTimestamp": now,
+        "osVersion": "10.0.22631.4460",
+        "sxSStackVersion": "rdp-sxs241112001",
+        "updateState": "Succeeded",
+        "lastUpdateTime": now,
+        "updateErrorMessage": "",
+        "virtualMachineId": vm_guid,
+        "resourceId": resource_id,
+        "friendlyName": "",
         "sessionHostHealthCheckResults": health_checks(now),
         **{k: v for k, v in settable.items() if k in HOST_FIELDS},
     }
-    doc = {"id": f"{pool['id']}/sessionHosts/{name}", "name": f"{pool['name']}/{name}", "type": HOST_TYPE,
-           "systemData": system_data(sim), "properties": props, "_sim": {"heartbeat": True}}
+    doc = {
+        "id": f"{pool['id']}/sessionHosts/{name}",
+        "name": f"{pool['name']}/{name}",
+        "type": HOST_TYPE,
+        "systemData": system_data(sim),
+        "properties": props,
+        "_sim": {"heartbeat": True},
+    }
     return sim.store.put(doc)
 
 
-def make_user_session(sim: State, host: dict[str, Any], number: int, upn: str,
-                      ad_user: str = "") -> dict[str, Any]:
+def make_user_session(
+    sim: State, host: dict[str, Any], number: int, upn: str, ad_user: str = ""
+) -> dict[str, Any]:
     """A user session; the service creates it (not an ARM caller), so its systemData has only createdAt."""
     sid = f"{host['id']}/userSessions/{number}"
     now = iso(sim.clock.seconds())
-    props = {"objectId": guid(sim.rng), "userPrincipalName": upn, "applicationType": "Desktop",
-             "sessionState": "Active", "activeDirectoryUserName": ad_user, "createTime": now}
-    doc = {"id": sid, "name": f"{host['name']}/{number}", "type": USER_TYPE, "systemData": {"createdAt": now},
-           "properties": props}
+    props = {
+        "objectId": guid(sim.rng),
+        "userPrincipalName": upn,
+        "applicationType": "Desktop",
+        "sessionState": "Active",
+        "activeDirectoryUserName": ad_user,
+        "createTime": now,
+    }
+    doc = {
+        "id": sid,
+        "name": f"{host['name']}/{number}",
+        "type": USER_TYPE,
+        "systemData": {"createdAt": now},
+        "properties": props,
+    }
     sim.store.put(doc)
     _recount(sim, host)
     return doc
@@ -94,7 +131,7 @@ def _host(sim: State, req: Request) -> dict[str, Any]:
     _pool(sim, req)
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("sessionhosts")
-    host = sim.store.get("/".join(parts[:idx + 2]))
+    host = sim.store.get("/".join(parts[: idx + 2]))
     if host is None:
         raise ArmError(404, "SessionHostNotFound", f"SessionHost '{parts[idx + 1]}' does not exist.")
     return host
@@ -104,7 +141,7 @@ def user_session(sim: State, req: Request) -> tuple[dict[str, Any], dict[str, An
     host = _host(sim, req)
     parts = req.path.split("/")
     idx = [p.lower() for p in parts].index("usersessions")
-    doc = sim.store.get("/".join(parts[:idx + 2]))
+    doc = sim.store.get("/".join(parts[: idx + 2]))
     if doc is None:
         raise ArmError(404, "UserSessionNotFound", f"UserSession '{parts[idx + 1]}' does not exist.")
     return host, doc
@@ -126,17 +163,23 @@ def _host_patch(sim: State, req: Request) -> Response:
         if field in props:
             host["properties"][field] = props[field]
     if "systemData" in host:
-        host["systemData"].update(lastModifiedBy="avd-ops", lastModifiedByType="Application",
-                                  lastModifiedAt=iso(sim.clock.seconds()))
+        host["systemData"].update(
+            lastModifiedBy="avd-ops",
+            lastModifiedByType="Application",
+            lastModifiedAt=iso(sim.clock.seconds()),
+        )
     return Response(200, render_host(sim, host))
 
 
 def _host_delete(sim: State, req: Request) -> Response:
     host = _host(sim, req)
     if host["properties"].get("sessions") and (req.q("force") or "").lower() != "true":
-        raise ArmError(400, "SessionHostHasActiveSessions",
-                       f"SessionHost '{host['name']}' has {host['properties']['sessions']} user session(s); log them "
-                       "off first or delete with force=true.")
+        raise ArmError(
+            400,
+            "SessionHostHasActiveSessions",
+            f"SessionHost '{host['name']}' has {host['properties']['sessions']} user session(s); log them "
+            "off first or delete with force=true.",
+        )
     sim.store.delete(host["id"])
     return Response(200)
 
@@ -173,14 +216,23 @@ def _disconnect(sim: State, req: Request) -> Response:
 def _message(sim: State, req: Request) -> Response:
     host, doc = user_session(sim, req)
     body = body_dict(req)
-    sim.messages.append({"sessionHost": host["name"], "userSession": doc["id"].rsplit("/", 1)[-1],
-                         "user": doc["properties"]["userPrincipalName"], "title": body.get("messageTitle"),
-                         "body": body.get("messageBody"), "at": iso(sim.clock.seconds())})
+    sim.messages.append(
+        {
+            "sessionHost": host["name"],
+            "userSession": doc["id"].rsplit("/", 1)[-1],
+            "user": doc["properties"]["userPrincipalName"],
+            "title": body.get("messageTitle"),
+            "body": body.get("messageBody"),
+            "at": iso(sim.clock.seconds()),
+        }
+    )
     return Response(200)
 
 
 def register(router: Router) -> None:
-    pool = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.DesktopVirtualization/hostPools/{pool}"
+    pool = (
+        "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.DesktopVirtualization/hostPools/{pool}"
+    )
     router.add("GET", pool + "/sessionHosts", _hosts, VERSIONS)
     router.add("GET", pool + "/sessionHosts/{host}", _host_get, VERSIONS)
     router.add("PATCH", pool + "/sessionHosts/{host}", _host_patch, VERSIONS)

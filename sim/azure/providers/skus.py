@@ -28,7 +28,9 @@ SIZES: dict[str, tuple[str, int, int]] = {  # name: (family, vCPUs, memory GB)
     "Standard_E4s_v5": ("standardESv5Family", 4, 32),
     "Standard_NV36ads_A10_v5": ("standardNVADSA10v5Family", 36, 440),
 }
-RESTRICTED: dict[str, frozenset[str]] = {"Standard_NV36ads_A10_v5": frozenset({"westeurope"})}  # allowed regions
+RESTRICTED: dict[str, frozenset[str]] = {
+    "Standard_NV36ads_A10_v5": frozenset({"westeurope"})
+}  # allowed regions
 
 
 def _sku(name: str, location: str) -> dict[str, Any]:
@@ -36,12 +38,25 @@ def _sku(name: str, location: str) -> dict[str, Any]:
     allowed = RESTRICTED.get(name)
     restrictions = []
     if allowed is not None and location not in allowed:
-        restrictions.append({"type": "Location", "values": [location], "reasonCode": "NotAvailableForSubscription",
-                             "restrictionInfo": {"locations": [location]}})
-    return {"resourceType": "virtualMachines", "name": name, "tier": "Standard", "size": name.split("_", 1)[1],
-            "family": family, "locations": [location], "locationInfo": [{"location": location, "zones": []}],
-            "capabilities": [{"name": "vCPUs", "value": str(cpus)}, {"name": "MemoryGB", "value": str(mem)}],
-            "restrictions": restrictions}
+        restrictions.append(
+            {
+                "type": "Location",
+                "values": [location],
+                "reasonCode": "NotAvailableForSubscription",
+                "restrictionInfo": {"locations": [location]},
+            }
+        )
+    return {
+        "resourceType": "virtualMachines",
+        "name": name,
+        "tier": "Standard",
+        "size": name.split("_", 1)[1],
+        "family": family,
+        "locations": [location],
+        "locationInfo": [{"location": location, "zones": []}],
+        "capabilities": [{"name": "vCPUs", "value": str(cpus)}, {"name": "MemoryGB", "value": str(mem)}],
+        "restrictions": restrictions,
+    }
 
 
 def _list(sim: State, req: Request) -> Response:

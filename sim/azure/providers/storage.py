@@ -39,13 +39,15 @@ def _account_put(sim: State, req: Request) -> Response:
     props = body.get("properties") or {}
     name = req.params["name"]
     out = {
-        "provisioningState": "Succeeded", "creationTime": iso(sim.clock.seconds()),
+        "provisioningState": "Succeeded",
+        "creationTime": iso(sim.clock.seconds()),
         "allowBlobPublicAccess": bool(props.get("allowBlobPublicAccess", True)),
         "allowSharedKeyAccess": bool(props.get("allowSharedKeyAccess", True)),
         "minimumTlsVersion": props.get("minimumTlsVersion", "TLS1_0"),
         "publicNetworkAccess": props.get("publicNetworkAccess", "Enabled"),
         "supportsHttpsTrafficOnly": True,
-        "primaryEndpoints": {"blob": f"{sim.url}/blob/{name}/"}, "primaryLocation": location,
+        "primaryEndpoints": {"blob": f"{sim.url}/blob/{name}/"},
+        "primaryLocation": location,
     }
     doc = new_doc(req.path, ACCOUNT_TYPE, location, out, tags_of(body) or {})
     doc["sku"] = {"name": (body.get("sku") or {}).get("name", "Standard_LRS"), "tier": "Standard"}
@@ -67,7 +69,7 @@ def _account_delete(sim: State, req: Request) -> Response:
 
 def _container_put(sim: State, req: Request) -> Response:
     get_or_404(sim, req, ACCOUNT_TYPE, req.path.split("/blobServices")[0].split("/blobservices")[0])
-    props = (body_dict(req).get("properties") or {})
+    props = body_dict(req).get("properties") or {}
     doc = new_doc(req.path, CONTAINER_TYPE, None, {"publicAccess": props.get("publicAccess", "None")})
     existed = sim.store.get(req.path) is not None
     sim.store.put(doc)
@@ -96,19 +98,34 @@ def _blob(sim: State, req: Request) -> Response:
     if req.method == "PUT":
         source = req.headers.get("x-ms-copy-source", "")
         if not (source.startswith("https://md-") and "sig=" in source):
-            raise ArmError(403, "CannotVerifyCopySource", "The copy source could not be verified: it is not a SAS.")
-        if sim.store.get(account["id"] + "/blobServices/default/containers/" + req.params["container"]) is None:
+            raise ArmError(
+                403, "CannotVerifyCopySource", "The copy source could not be verified: it is not a SAS."
+            )
+        if (
+            sim.store.get(account["id"] + "/blobServices/default/containers/" + req.params["container"])
+            is None
+        ):
             raise ArmError(404, "ContainerNotFound", "The specified container does not exist.")
-        sim.store.put({"id": blob_id, "type": BLOB_TYPE, "account": account["name"].lower(), "doneAt": now + COPY_SECONDS,
-                       "name": req.params["blob"]})
+        sim.store.put(
+            {
+                "id": blob_id,
+                "type": BLOB_TYPE,
+                "account": account["name"].lower(),
+                "doneAt": now + COPY_SECONDS,
+                "name": req.params["blob"],
+            }
+        )
         return Response(202, None, {"x-ms-copy-id": key(blob_id)[-12:], "x-ms-copy-status": "pending"})
     doc = sim.store.get(blob_id)
     if doc is None:
         raise ArmError(404, "BlobNotFound", "The specified blob does not exist.")
     done = now >= doc["doneAt"]
     percent = 100 if done else int(100 * (1 - (doc["doneAt"] - now) / COPY_SECONDS))
-    return Response(200, None, {"x-ms-copy-status": "success" if done else "pending",
-                                "x-ms-copy-progress": f"{percent}/100"})
+    return Response(
+        200,
+        None,
+        {"x-ms-copy-status": "success" if done else "pending", "x-ms-copy-progress": f"{percent}/100"},
+    )
 
 
 def register(router: Router) -> None:
@@ -118,5 +135,7 @@ def register(router: Router) -> None:
     router.add("GET", base + "/{name}", _get(ACCOUNT_TYPE), VERSIONS)
     router.add("DELETE", base + "/{name}", _account_delete, VERSIONS)
     router.add("PUT", base + "/{name}/blobServices/default/containers/{container}", _container_put, VERSIONS)
-    router.add("GET", base + "/{name}/blobServices/default/containers/{container}", _get(CONTAINER_TYPE), VERSIONS)
+    router.add(
+        "GET", base + "/{name}/blobServices/default/containers/{container}", _get(CONTAINER_TYPE), VERSIONS
+    )
     router.add("PUT GET HEAD", "/blob/{account}/{container}/{blob*}", _blob, None, lockable=False)

@@ -23,8 +23,18 @@ from sim.azure.store import merge, public
 if TYPE_CHECKING:
     from sim.azure.state import State
 
-VERSIONS = ("2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-09-01", "2023-07-01",
-            "2023-03-01", "2022-11-01", "2022-08-01")
+VERSIONS = (
+    "2026-04-01",
+    "2025-04-01",
+    "2024-11-01",
+    "2024-07-01",
+    "2024-03-01",
+    "2023-09-01",
+    "2023-07-01",
+    "2023-03-01",
+    "2022-11-01",
+    "2022-08-01",
+)
 VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 UAMI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 READY = "succeeded"
@@ -32,21 +42,30 @@ READY = "succeeded"
 
 def image_not_found(image_id: str, location: str) -> ArmError:
     """404 GalleryImageNotFound; the message keeps the observed quirk of literal surrounding double quotes."""
-    return ArmError(404, "GalleryImageNotFound",
-                    f'"The gallery image {image_id} is not available in {region_key(location)} region. Please contact '
-                    'image owner to replicate to this region, or change your requested region."', "imageReference")
+    return ArmError(
+        404,
+        "GalleryImageNotFound",
+        f'"The gallery image {image_id} is not available in {region_key(location)} region. Please contact '
+        'image owner to replicate to this region, or change your requested region."',
+        "imageReference",
+    )
 
 
 def check_image(sim: State, vmss_props: dict[str, Any], location: str) -> None:
     """A gallery image (version or definition = latest) must have a Completed replica in ``location``."""
-    ref = ((vmss_props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get("imageReference") or {}
+    ref = ((vmss_props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get(
+        "imageReference"
+    ) or {}
     image_id = ref.get("id") if isinstance(ref, dict) else None
     if not image_id or "/galleries/" not in image_id.lower():
         return
     version = sim.store.get(image_id) if "/versions/" in image_id.lower() else None
     if "/versions/" not in image_id.lower():  # an image definition: its latest version
-        candidates = [v for v in sim.store.children(image_id + "/versions")
-                      if not v["properties"]["publishingProfile"].get("excludeFromLatest")]
+        candidates = [
+            v
+            for v in sim.store.children(image_id + "/versions")
+            if not v["properties"]["publishingProfile"].get("excludeFromLatest")
+        ]
         version = max(candidates, key=lambda v: [int(p) for p in re.findall(r"\d+", v["name"])], default=None)
     if version is None or version.get("type") != VERSION_TYPE or not completed_in(version, location):
         raise image_not_found(image_id, location)
@@ -63,35 +82,61 @@ def _identity(sim: State, identity: Any) -> dict[str, Any] | None:
         doc = sim.store.get(uid)
         if doc is None or doc.get("type") != UAMI_TYPE:
             inner = f'{{"error":{{"code":"NotFound","message":"Resource \'{uid}\' was not found."}}}}'
-            raise ArmError(400, "FailedIdentityOperation",
-                           f"Identity operation for resource '{uid}' failed with error 'Failed to perform resource "
-                           f"identity operation. Status: 'NotFound'. Response: '{inner}'.'.")
-        out["userAssignedIdentities"][uid] = {"principalId": doc["properties"]["principalId"],
-                                             "clientId": doc["properties"]["clientId"]}
+            raise ArmError(
+                400,
+                "FailedIdentityOperation",
+                f"Identity operation for resource '{uid}' failed with error 'Failed to perform resource "
+                f"identity operation. Status: 'NotFound'. Response: '{inner}'.'.",
+            )
+        out["userAssignedIdentities"][uid] = {
+            "principalId": doc["properties"]["principalId"],
+            "clientId": doc["properties"]["clientId"],
+        }
     return out
 
 
 def _validate(props: dict[str, Any], sku: dict[str, Any]) -> None:
     mode = props.get("orchestrationMode", "Uniform")
     if mode not in ("Uniform", "Flexible"):
-        raise ArmError(400, "InvalidParameter", f"The value '{mode}' of orchestrationMode is not valid.",
-                       "orchestrationMode")
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The value '{mode}' of orchestrationMode is not valid.",
+            "orchestrationMode",
+        )
     if mode == "Flexible":
         if props.get("singlePlacementGroup") is True:
-            raise ArmError(400, "InvalidParameter", "singlePlacementGroup must be false for scale sets with "
-                           "Flexible orchestration mode.", "singlePlacementGroup")
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "singlePlacementGroup must be false for scale sets with Flexible orchestration mode.",
+                "singlePlacementGroup",
+            )
         if "platformFaultDomainCount" not in props:
-            raise ArmError(400, "InvalidParameter", "Required parameter 'platformFaultDomainCount' is missing "
-                           "(null).", "platformFaultDomainCount")
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "Required parameter 'platformFaultDomainCount' is missing (null).",
+                "platformFaultDomainCount",
+            )
         net = (props.get("virtualMachineProfile") or {}).get("networkProfile") or {}
         if net.get("networkInterfaceConfigurations") and not net.get("networkApiVersion"):
-            raise ArmError(400, "InvalidParameter", "networkApiVersion is required for scale sets with Flexible "
-                           "orchestration mode that define network interface configurations.",
-                           "networkProfile.networkApiVersion")
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "networkApiVersion is required for scale sets with Flexible "
+                "orchestration mode that define network interface configurations.",
+                "networkProfile.networkApiVersion",
+            )
     capacity = sku.get("capacity", 0)
     if not isinstance(capacity, int) or capacity < 0 or capacity > 1000:
-        raise ArmError(400, "InvalidParameter", f"The value {capacity} of parameter 'sku.capacity' is out of "
-                       "range. The value must be between 0 and 1000, inclusive.", "sku.capacity")
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The value {capacity} of parameter 'sku.capacity' is out of "
+            "range. The value must be between 0 and 1000, inclusive.",
+            "sku.capacity",
+        )
 
 
 def _image_os(sim: State, props: dict[str, Any]) -> str | None:
@@ -127,7 +172,7 @@ def _server_profile(sim: State, props: dict[str, Any], flexible: bool) -> None:
             osp["windowsConfiguration"] = {"provisionVMAgent": True, "enableAutomaticUpdates": True}
     if flexible:  # Flexible NICs go through the Network API as sent (networkApiVersion)
         return
-    for nic in ((vmp.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []):
+    for nic in (vmp.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []:
         nic_props = nic.setdefault("properties", {})
         nic_props.setdefault("dnsSettings", {"dnsServers": []})
         nic_props.setdefault("enableAcceleratedNetworking", False)
@@ -167,8 +212,16 @@ def make_scale_set(sim: State, vid: str, body: dict[str, Any]) -> dict[str, Any]
     props.update(uniqueId=guid(sim.rng), timeCreated=iso(sim.clock.seconds()), provisioningState="Creating")
     sku.setdefault("capacity", 0)
     sku.setdefault("tier", "Standard")
-    doc: dict[str, Any] = {"id": vid, "name": vid.rsplit("/", 1)[-1], "type": VMSS_TYPE, "location": location,
-                           "tags": tags_of(body) or {}, "sku": sku, "properties": props, "_sim": {}}
+    doc: dict[str, Any] = {
+        "id": vid,
+        "name": vid.rsplit("/", 1)[-1],
+        "type": VMSS_TYPE,
+        "location": location,
+        "tags": tags_of(body) or {},
+        "sku": sku,
+        "properties": props,
+        "_sim": {},
+    }
     for field in ("zones", "plan", "extendedLocation"):
         if body.get(field):
             doc[field] = copy.deepcopy(body[field])
@@ -178,10 +231,14 @@ def make_scale_set(sim: State, vid: str, body: dict[str, Any]) -> dict[str, Any]
     return sim.store.put(doc)
 
 
-def _change(sim: State, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int,
-            zone: str | None = None) -> tuple[Response, dict[str, Any]]:
-    props = {k: v for k, v in (body.get("properties") or {}).items()
-             if k not in ("provisioningState", "uniqueId", "timeCreated")}
+def _change(
+    sim: State, req: Request, doc: dict[str, Any], body: dict[str, Any], status: int, zone: str | None = None
+) -> tuple[Response, dict[str, Any]]:
+    props = {
+        k: v
+        for k, v in (body.get("properties") or {}).items()
+        if k not in ("provisioningState", "uniqueId", "timeCreated")
+    }
     sku = body.get("sku") or {}
     _validate({**doc["properties"], **props}, {**doc["sku"], **sku})
     identity = _identity(sim, body.get("identity")) if "identity" in body else None
@@ -196,7 +253,9 @@ def _change(sim: State, req: Request, doc: dict[str, Any], body: dict[str, Any],
             error = {"code": exc.code, "message": exc.message}
     vmp = props.get("virtualMachineProfile")
     if isinstance(vmp, dict) and isinstance(vmp.get("osProfile"), dict):
-        vmp["osProfile"] = {k: v for k, v in vmp["osProfile"].items() if k not in ("adminPassword", "customData")}
+        vmp["osProfile"] = {
+            k: v for k, v in vmp["osProfile"].items() if k not in ("adminPassword", "customData")
+        }
     merge(doc["properties"], props)
     merge(doc["sku"], sku)
     if identity:
@@ -226,12 +285,21 @@ def _scale_out(sim: State, req: Request) -> Response:
     capacity = body.get("capacity")
     current = int(doc["sku"].get("capacity", 0))
     if not isinstance(capacity, int) or capacity < current:
-        raise ArmError(400, "InvalidParameter", f"The value {capacity} of parameter 'capacity' must be at least "
-                       f"the current capacity {current} for a scale-out.", "capacity")
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The value {capacity} of parameter 'capacity' must be at least "
+            f"the current capacity {current} for a scale-out.",
+            "capacity",
+        )
     zone = (body.get("properties") or {}).get("zone")
     if zone is not None and str(zone) not in [str(z) for z in doc.get("zones") or []]:
-        raise ArmError(400, "InvalidParameter", f"Zone '{zone}' is not one of the scale set's zones "
-                       f"{doc.get('zones') or []}.", "properties.zone")
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"Zone '{zone}' is not one of the scale set's zones {doc.get('zones') or []}.",
+            "properties.zone",
+        )
     _, op = _change(sim, req, doc, {"sku": {"capacity": capacity}}, 202, zone=str(zone) if zone else None)
     return Response(202, None, lro.headers(sim, op, async_op=False, location=True))
 
@@ -278,7 +346,9 @@ def _vm(sim: State, req: Request) -> Response:
 def register(router: Router) -> None:
     router.on_tick(instances.advance)
     base = "/subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Compute"
-    router.add("GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachineScaleSets", _list, VERSIONS)
+    router.add(
+        "GET", "/subscriptions/{sub}/providers/Microsoft.Compute/virtualMachineScaleSets", _list, VERSIONS
+    )
     router.add("GET", base + "/virtualMachineScaleSets", _list, VERSIONS)
     one = base + "/virtualMachineScaleSets/{name}"
     router.add("GET", one, _get, VERSIONS)

@@ -1,0 +1,1 @@
+"""Tests of azureops: plans, errors and pure pieces of the Azure capabilities."""

@@ -1,0 +1,121 @@
+"""azureops.plan: preview lines, the stable hash, locks, and the project-error translation of SDK errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from azure.core import exceptions as az
+
+from avdcore.errors import AzureError, AzureUnavailable, Busy
+from azureops.errors import project_error, translate, translated
+from azureops.plan import Plan, Step, format_seconds, resource_label
+
+VMSS = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/VMSSDR/providers/"
+    "Microsoft.Compute/virtualMachineScaleSets/EntraDR"
+)
+SNAP = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/GOLD-VDA/providers/"
+    "Microsoft.Compute/snapshots/gold-os"
+)
+
+
+def _plan(capacity: int = 2, *, order: tuple[str, ...] = ("tag", "scale")) -> Plan:
+    steps = {
+        "tag": Step(
+            name="tag",
+            resource_id=SNAP,
+            description="Tag the snapshot",
+            apply=lambda ctx: None,
+            estimate_seconds=5,
+            intent={"tags": {"a": "b"}},
+        ),
+        "scale": Step(
+            name="scale",
+            resource_id=VMSS,
+            description=f"Set capacity to {capacity}",
+            apply=lambda ctx: None,
+            estimate_seconds=90,
+            intent={"capacity": capacity},
+        ),
+    }
+    return Plan(kind="scale", title="Scale EntraDR", steps=tuple(steps[n] for n in order))
+
+
+def test_preview_names_change_resource_and_duration() -> None:
+    assert _plan().preview() == [
+        "1. Tag the snapshot on `GOLD-VDA/snapshots/gold-os` (~5s)",
+        "2. Set capacity to 2 on `VMSSDR/virtualMachineScaleSets/EntraDR` (~1m30s)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (_plan(2), _plan(2), True),
+        (_plan(2), _plan(3), False),
+        (_plan(2), _plan(2, order=("scale", "tag")), False),
+    ],
+)
+def test_hash_covers_names_resources_and_intent(a: Plan, b: Plan, same: bool) -> None:
+    assert (a.hash() == b.hash()) is same
+
+
+def test_hash_is_stable_across_processes() -> None:
+    code = "from tests.azureops.test_plan import _plan; print(_plan(2).hash())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == _plan(2).hash()
+
+
+def test_locks_are_the_changed_resources_lowercased_once() -> None:
+    plan = Plan(kind="k", title="t", steps=(*_plan().steps, _plan(5).steps[1]))
+    assert plan.locks == (SNAP.lower(), VMSS.lower())
+    assert plan.estimate_seconds == 185
+    assert plan.policy_verb == "k"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (59, "59s"), (60, "1m"), (125, "2m05s"), (3720, "1h02m")]
+)
+def test_format_seconds(seconds: int, text: str) -> None:
+    assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("rid", "label"),
+    [
+        (VMSS, "VMSSDR/virtualMachineScaleSets/EntraDR"),
+        ("/subscriptions/s/resourceGroups/RG", "RG"),
+        ("plain", "plain"),
+    ],
+)
+def test_resource_label(rid: str, label: str) -> None:
+    assert resource_label(rid) == label
+
+
+@pytest.mark.parametrize(
+    ("exc", "cls", "code"),
+    [
+        (az.ServiceRequestError("connection reset"), AzureUnavailable, "ServiceRequestError"),
+        (az.ServiceResponseTimeoutError("read timed out"), AzureUnavailable, "ServiceResponseTimeoutError"),
+        (TimeoutError("poller"), AzureUnavailable, "TimeoutError"),
+        (az.ClientAuthenticationError("no token"), AzureError, ""),
+    ],
+)
+def test_translate_transport_errors(exc: Exception, cls: type[AzureError], code: str) -> None:
+    err = translate(exc, VMSS)
+    assert type(err) is cls
+    assert isinstance(err, AzureError)
+    assert err.code == code and err.resource_id == VMSS and err.next_step
+
+
+def test_translated_passes_project_errors_and_maps_sdk_errors() -> None:
+    with pytest.raises(Busy), translated(VMSS):
+        raise Busy("busy: job 1 holds it")
+    with pytest.raises(AzureUnavailable) as info, translated(VMSS, "try later"):
+        raise az.ServiceRequestError("boom")
+    assert info.value.next_step == "try later"
+    assert isinstance(info.value.__cause__, az.ServiceRequestError)
+    assert project_error(ValueError("bug")) is None

@@ -1,0 +1,1 @@
+"""Tests of bot.capabilities: each capability over signed HTTP against the doubles."""

@@ -1,0 +1,1 @@
+"""Tests of commands: the parser, its grammar table, regions, cron and help."""

@@ -1,0 +1,1 @@
+"""Tests of bot.config: settings and the site config."""

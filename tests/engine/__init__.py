@@ -1,0 +1,1 @@
+"""Tests of bot.engine: approvals, the runner under crashes and bursts, schedules."""

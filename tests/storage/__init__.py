@@ -1,0 +1,1 @@
+"""Tests of bot.storage: the store, migrations and the audit chain."""

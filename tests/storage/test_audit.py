@@ -1,0 +1,175 @@
+"""The audit chain: any edited, deleted, inserted or reordered row is detected; secrets never stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.storage import audit
+from bot.storage.sqlite import Store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "avd.db")
+    s.migrate()
+    for i in range(5):
+        audit.record(s, actor=f"U0OPS{i}", action="replicas add", target="uksouth", detail={"n": i})
+    return s
+
+
+def edit_middle(s: Store) -> None:
+    s.db.execute("update audit set actor = 'U0EVIL' where id = 3")
+
+
+def delete_middle(s: Store) -> None:
+    s.db.execute("delete from audit where id = 3")
+
+
+def delete_last(s: Store) -> None:
+    s.db.execute("delete from audit where id = 5")
+
+
+def delete_first(s: Store) -> None:
+    s.db.execute("delete from audit where id = 1")
+
+
+def reorder(s: Store) -> None:
+    with s.transaction() as db:
+        db.execute("update audit set id = 100 where id = 2")
+        db.execute("update audit set id = 2 where id = 3")
+        db.execute("update audit set id = 3 where id = 100")
+
+
+def insert_forged(s: Store) -> None:
+    with s.transaction() as db:
+        rows = list(db.query("select * from audit order by id desc"))
+        for r in rows:
+            if r["id"] >= 3:
+                db.execute("update audit set id = ? where id = ?", [r["id"] + 1, r["id"]])
+        forged = {**rows[-1], "id": 3, "actor": "U0EVIL", "prev_hash": rows[-2]["hash"]}
+        forged["hash"] = audit.row_hash(forged["prev_hash"], forged)
+        db["audit"].insert(forged)
+
+
+def rehash_edit(s: Store) -> None:
+    """Edit a row and recompute its own hash: the next row's prev_hash still gives it away."""
+    row = next(iter(s.db.query("select * from audit where id = 2")))
+    row["detail"] = json.dumps({"n": 999})
+    row["hash"] = audit.row_hash(row["prev_hash"], row)
+    s.db.execute("update audit set detail = ?, hash = ? where id = 2", [row["detail"], row["hash"]])
+
+
+TAMPERING: list[tuple[Callable[[Store], None], int]] = [
+    (edit_middle, 3),
+    (delete_middle, 3),
+    (delete_last, 5),
+    (delete_first, 1),
+    (reorder, 2),
+    (insert_forged, 4),
+    (rehash_edit, 3),
+]
+
+
+def test_intact_chain_verifies(store: Store) -> None:
+    assert audit.verify(store) == []
+    assert audit.count(store) == 5
+
+
+@pytest.mark.parametrize(("tamper", "first_bad"), TAMPERING, ids=[t.__name__ for t, _ in TAMPERING])
+def test_tampering_is_detected(store: Store, tamper: Callable[[Store], None], first_bad: int) -> None:
+    tamper(store)
+    problems = sorted(audit.verify(store), key=lambda p: p.row_id)
+    assert problems, "tampering went unnoticed"
+    assert problems[0].row_id == first_bad
+
+
+def run_verify(db: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", "verify", "--db", str(db)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(("tamper", "first_bad"), [(edit_middle, 3), (delete_middle, 3)])
+def test_avd_bot_audit_verify_exits_1_naming_the_row(
+    store: Store, tmp_path: Path, tamper: Callable[[Store], None], first_bad: int
+) -> None:
+    ok = run_verify(tmp_path / "avd.db")
+    assert ok.returncode == 0, ok.stderr
+    assert "intact: 5 rows" in ok.stdout
+    tamper(store)
+    bad = run_verify(tmp_path / "avd.db")
+    assert bad.returncode == 1
+    assert f"BROKEN at row {first_bad}" in bad.stdout
+
+
+def test_concurrent_appends_keep_one_chain(store: Store) -> None:
+    import threading
+
+    def burst(n: int) -> None:
+        for i in range(10):
+            audit.record(store, actor=f"U{n}", action="x", detail={"i": i})
+
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert audit.count(store) == 45
+    assert audit.verify(store) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "leaked"),
+    [
+        ("token xoxb-1234-5678-abcdefghijkl", "xoxb-1234"),
+        ("app token xapp-1-A111-222-abc", "xapp-1"),
+        ("https://md-abc.blob.core.windows.net/x/abcd?sv=2018&sr=b&sig=SECRETSIG%3D&se=2026", "SECRETSIG"),
+        ("registration eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdmQifQ.c2lnbmF0dXJl", "eyJhbGci"),
+        ("Authorization: Bearer abcdefghijklmnop", "abcdefghijklmnop"),
+    ],
+)
+def test_redact_removes_secrets(raw: str, leaked: str) -> None:
+    assert leaked not in audit.redact(raw)
+    assert audit.REDACTED in audit.redact(raw)
+
+
+def test_audit_rows_never_hold_secrets(store: Store) -> None:
+    audit.register_secret("my-signing-secret-value")
+    audit.record(
+        store,
+        actor="U0OPS1",
+        action="doctor",
+        detail={
+            "registration_token": "abc",
+            "note": "secret my-signing-secret-value",
+            "urls": ["https://x.blob.core.windows.net/c/d?sig=zzz"],
+        },
+    )
+    raw = next(iter(store.db.query("select detail from audit order by id desc limit 1")))["detail"]
+    for leaked in ("abc", "my-signing-secret-value", "sig=zzz"):
+        assert leaked not in raw
+    assert audit.verify(store) == []
+
+
+def test_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    logger = logging.getLogger("avd.test")
+    caplog.handler.addFilter(audit.RedactingFilter())
+    logger.warning("calling with %s", "xoxb-1111-2222-secretsecret")
+    assert "xoxb-1111" not in caplog.text and audit.REDACTED in caplog.text
