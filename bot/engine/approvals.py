@@ -28,7 +28,7 @@ def needs_approval(policy: Policy, op: ops.Operation, plan: Plan) -> bool:
     return plan.policy_verb in required or op.verb in required
 
 
-def _audit(
+def audit_job(
     engine: JobEngine,
     actor: str,
     action: str,
@@ -36,6 +36,7 @@ def _audit(
     detail: dict[str, Any],
     outcome: str = "ok",
 ) -> None:
+    """One audit row about a job (its target is ``job N``; none for a request refused before it became one)."""
     audit.record(
         engine.store,
         actor=actor,
@@ -67,7 +68,7 @@ def open_approval(
             "verb": plan.policy_verb,
         },
     )
-    _audit(
+    audit_job(
         engine,
         requester,
         "approval requested",
@@ -84,12 +85,14 @@ def reopen(engine: JobEngine, job_id: int, plan: Plan, now: datetime) -> None:
     if job is None:
         return
     rows.rebind(engine.store, job_id, plan, now)
-    _audit(engine, "avd-bot", "plan drifted", job_id, {"old_hash": job["plan_hash"], "new_hash": plan.hash()})
+    audit_job(
+        engine, "avd-bot", "plan drifted", job_id, {"old_hash": job["plan_hash"], "new_hash": plan.hash()}
+    )
     open_approval(engine, job_id, plan, job["requested_by"], job["channel"], now, fresh=True)
 
 
 def _refuse(engine: JobEngine, user: str, row: dict[str, Any], reason: str, cls: type[AvdError]) -> AvdError:
-    _audit(
+    audit_job(
         engine,
         user,
         "approval refused",
@@ -107,7 +110,7 @@ def decide(
     now = engine.now()
     row = rows.get(engine.store, approval_id)
     if row is None:
-        _audit(
+        audit_job(
             engine, user, "approval refused", None, {"approval": approval_id, "reason": "unknown"}, "refused"
         )
         raise NotApproved("this approval request does not exist (any more)")
@@ -140,7 +143,7 @@ def decide(
     if not rows.decide(engine.store, approval_id, status, user, now, message_ts):
         fresh = rows.get(engine.store, approval_id) or row
         raise _refuse(engine, user, fresh, f"this request was already {fresh['status']}", NotApproved)
-    _audit(
+    audit_job(
         engine,
         user,
         f"approval {status}",
@@ -166,7 +169,7 @@ def expire(engine: JobEngine, row: dict[str, Any], now: datetime) -> bool:
         return False
     job_id = int(row["job_id"])
     jobs.transition(engine.store, job_id, jobs.AWAITING, jobs.EXPIRED, now, error="approval expired")
-    _audit(engine, "avd-bot", "approval expired", job_id, {"approval": row["id"]}, "expired")
+    audit_job(engine, "avd-bot", "approval expired", job_id, {"approval": row["id"]}, "expired")
     engine.progress.touch(job_id, final=True)
     return True
 

@@ -159,15 +159,7 @@ class Engine:
     def _audit(
         self, actor: str, action: str, job_id: int | None, detail: dict[str, Any], outcome: str = "ok"
     ) -> None:
-        audit.record(
-            self.store,
-            actor=actor,
-            action=action,
-            target=f"job {job_id}" if job_id else "",
-            detail=detail,
-            outcome=outcome,
-            at=self.now(),
-        )
+        approvals.audit_job(self, actor, action, job_id, detail, outcome)
 
     # ---- cards -----------------------------------------------------------------------------------
 
