@@ -78,6 +78,7 @@ class Step:
     resume: ResumeFn | None = None
     estimate_seconds: int = 30
     intent: Mapping[str, Any] = field(default_factory=dict)
+    always: bool = False  # runs at any end of the job: done, failed or cancelled (e.g. restore lifted locks)
 
     def identity(self) -> dict[str, Any]:
         """What the plan hash covers: name, resource and intended state (not callables)."""

@@ -269,6 +269,7 @@ def safety_step(clients: AzureClients, ref: ImageRef, allow: bool) -> Step:
         estimate_seconds=30,
         intent={"allowDeletionOfReplicatedLocations": allow},
         description=f"Turn '{LOCK_NAME}' {'off' if allow else 'back on'} for {ref.label}",
+        always=not allow,  # the lock comes back however the job ends (a failed removal included)
     )
 
 

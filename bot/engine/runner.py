@@ -220,6 +220,7 @@ class Engine:
         job = jobs.get_job(self.store, job_id)
         if job is None or job["status"] != jobs.RUNNING:
             return
+        plan: Plan | None = None
         try:
             plan = self.plan_for(job)
             if job.get("started_at") is None and self._drifted(job, plan):
@@ -231,10 +232,13 @@ class Engine:
                 if row["status"] in (jobs.STEP_DONE, jobs.STEP_SKIPPED):
                     continue
                 if jobs.cancel_requested(self.store, job_id):
+                    self._run_always(job_id, plan)
                     self._finish_cancelled(job_id)
                     return
                 self._run_step(job_id, plan, row)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
+            if plan is not None:
+                self._run_always(job_id, plan)
             self._fail(job_id, exc)
             return
         if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.DONE, self.now()):
@@ -305,6 +309,17 @@ class Engine:
             percent=100.0,
         )
         self.progress.touch(job_id)
+
+    def _run_always(self, job_id: int, plan: Plan) -> None:
+        """A job ends early (failed or cancelled): its unfinished ``always`` steps still run (e.g. restore the
+        locks it lifted); their own failures are recorded on their rows and do not hide the job's error."""
+        for row in jobs.get_steps(self.store, job_id):
+            if not row.get("always") or row["status"] == jobs.STEP_DONE:
+                continue
+            try:
+                self._run_step(job_id, plan, row)
+            except Exception:  # noqa: BLE001 - recorded on the step row by _run_step
+                log.warning("job %s: always-step %s failed", job_id, row["name"], exc_info=True)
 
     def _fail(self, job_id: int, exc: BaseException) -> None:
         err = project_error(exc)

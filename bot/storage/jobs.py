@@ -160,6 +160,7 @@ def replace_steps(db: Database, job_id: int, plan: Plan) -> None:
             "resource_id": s.resource_id,
             "description": s.description,
             "estimate_seconds": s.estimate_seconds,
+            "always": int(s.always),
         }
         for n, s in enumerate(plan.steps)
     )
@@ -349,7 +350,8 @@ def rebind_plan(store: Store, job_id: int, plan: Plan) -> None:
 
 def requeue(store: Store, job_id: int, now: datetime) -> bool:
     """Retry: a failed or cancelled job goes back to ``queued`` with its locks taken again and its unfinished
-    steps pending; False when the job is in another state. Raises ``Busy`` when a lock is held."""
+    steps pending (``always`` steps too: they run again at the retry's end); False when the job is in another
+    state. Raises ``Busy`` when a lock is held."""
     locks = [r["resource_id"].lower() for r in get_steps(store, job_id) if r.get("resource_id")]
     with store.transaction() as db:
         cur = db.execute(
@@ -362,7 +364,7 @@ def requeue(store: Store, job_id: int, now: datetime) -> bool:
         take_locks(db, job_id, locks, now)
         db.execute(
             "update steps set status = ?, error = null, continuation_token = null, percent = null,"
-            " finished_at = null where job_id = ? and status in (?, ?, ?)",
+            " finished_at = null where job_id = ? and (status in (?, ?, ?) or always = 1)",
             [STEP_PENDING, job_id, STEP_FAILED, STEP_SKIPPED, STEP_RUNNING],
         )
     return True

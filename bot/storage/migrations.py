@@ -104,6 +104,10 @@ def schedules(db: Database) -> None:
     )
 
 
+def always_steps(db: Database) -> None:
+    db.execute("alter table steps add column always integer not null default 0")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -111,4 +115,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("scaleset_0001_dr_scale_sets", dr_scale_sets),
     ("failover_0001_dr_runs", dr_runs),
     ("engine_0002_schedules", schedules),
+    ("engine_0003_always_steps", always_steps),
 )

@@ -1,7 +1,8 @@
 """Fault injection: failing, slow or reset requests, failed LROs and partitioned regions.
 
 Rules match an HTTP method (``"*"`` for any) and a regular expression searched in the request path
-(case-insensitive). ``count`` is how many matching requests the rule affects (``None``: until cleared).
+(case-insensitive). ``count`` is how many matching requests the rule affects (``None``: until cleared);
+``skip`` lets that many matching requests through first (a test knob: "fail the second PATCH").
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Fault:
     message: str = "The server encountered an internal error. Please retry the request."
     retry_after: int | None = None
     seconds: float = 0.0
+    skip: int = 0
     id: int = 0
     hits: int = 0
     _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
@@ -95,11 +97,17 @@ class Faults:
         return self.add("reset", method, path, count=count)
 
     def fail_lro(
-        self, method: str, path: str, code: str, message: str | None = None, count: int | None = 1
+        self,
+        method: str,
+        path: str,
+        code: str,
+        message: str | None = None,
+        count: int | None = 1,
+        skip: int = 0,
     ) -> Fault:
         """Make the next matching long-running operation end ``Failed`` with ``code``."""
         extra: dict[str, Any] = {"message": message} if message else {}
-        return self.add("lro_failure", method, path, code=code, count=count, **extra)
+        return self.add("lro_failure", method, path, code=code, count=count, skip=skip, **extra)
 
     def partition(self, region: str, mode: str = "hang", seconds: float = 30.0) -> None:
         """Every request for a resource in ``region`` hangs (then resets) or answers 503."""
@@ -128,6 +136,9 @@ class Faults:
         with self._lock:
             for rule in self.rules:
                 if rule.kind == kind and rule.matches(method, path):
+                    if rule.skip > 0:
+                        rule.skip -= 1
+                        continue
                     rule.hits += 1
                     if rule.count is not None:
                         rule.count -= 1

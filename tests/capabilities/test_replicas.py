@@ -144,6 +144,32 @@ def test_unlock_plan_needs_its_own_approval_then_removes(
     assert bodies[1]["properties"]["publishingProfile"]["targetRegions"] == kept
 
 
+def test_a_failed_removal_still_turns_the_deletion_lock_back_on(
+    chat: Chat, bot: BotHandle, fast_azure: AzureSim
+) -> None:
+    """The unlock plan's re-lock is an always-step: a removal that fails leaves the safety switch on."""
+    replicate_directly(fast_azure)
+    store = bot.runtime.store
+    # the first PATCH (lock off) passes; the second (the removal) ends Failed
+    fast_azure.faults.fail_lro("PATCH", "versions/2026.0522.1719", code="InternalExecutionError", skip=1)
+    chat.slash("/avd replicas remove uksouth", user=OPS)
+    chat.wait_for_ephemeral(OPS, contains="Lock deleting Replicated Locations")
+    before = job_ids(store)
+    chat.click("Allow deletion, then remove", user=OPS)
+    job = new_job(store, before)
+    wait(lambda: (jobs.get_job(store, int(job["id"])) or {}).get("card_ts"))
+    chat.click("Approve", user=LEAD)
+    done = finished(store, int(job["id"]))
+    assert done["status"] == jobs.FAILED and "InternalExecutionError" in (done.get("error") or "")
+    steps = {s["name"]: s["status"] for s in jobs.get_steps(store, int(job["id"]))}
+    assert steps == {"allow-deletion": "done", "remove-region": "failed", "restore-lock": "done"}
+    view = fast_azure.image_version(*IMAGE)
+    assert (
+        view is not None
+        and view["properties"]["safetyProfile"]["allowDeletionOfReplicatedLocations"] is False
+    )
+
+
 def test_replication_failure_fails_the_job_with_azure_code_and_next_step(
     chat: Chat, bot: BotHandle, fast_azure: AzureSim, slack_sim: SlackSim
 ) -> None:
