@@ -1,8 +1,8 @@
 """The capability registry: the capabilities' tables merged into the runtime's ``Registry``, checked once.
 
 ``build_registry(capabilities)`` is called by the composition root. Every ``ops.Operation`` must end up with
-exactly one handler: a capability's own, or ``run_as_job`` for an operation it routes to a plan kind
-(``Capability.jobs``). Two capabilities claiming one operation, an operation nobody answers, or a route to a
+exactly one handler: a capability's own, or a route to a plan kind (``Capability.jobs``: the Slack side
+requests it as a job, ``bot.slack.requests.run_as_job``). Two capabilities claiming one operation, an operation nobody answers, or a route to a
 plan kind nobody builds is a start-up error, not a convention.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from bot.runtime import Capability, CommandContext, Registry, Runtime
+from bot.runtime import Capability, Registry
 from commands import ops
 from commands.ops import Operation
 
@@ -22,20 +22,6 @@ def operation_types() -> tuple[type[Operation], ...]:
         cls
         for cls in vars(ops).values()
         if isinstance(cls, type) and issubclass(cls, Operation) and cls is not Operation
-    )
-
-
-def run_as_job(runtime: Runtime, ctx: CommandContext, op: Operation) -> None:
-    """Hand a capability request to the planner pool; the card (or a refusal) follows."""
-
-    def say(text: str) -> None:
-        ctx.respond(text=text, response_type="ephemeral")
-
-    runtime.scheduler.add_job(
-        runtime.engine.request,
-        args=[op, ctx.user_id, ctx.channel_id, say],
-        executor="light",
-        misfire_grace_time=None,
     )
 
 
@@ -53,7 +39,6 @@ def build_registry(capabilities: Iterable[Capability]) -> Registry:
             if kind in registry.plans:
                 raise AssertionError(f"plan kind {kind!r} is built by two capabilities (one is {cap.name!r})")
         registry.handlers.update(cap.handlers)
-        registry.handlers.update({op_type: run_as_job for op_type in cap.jobs})
         registry.jobs.update(cap.jobs)
         registry.plans.update(cap.plans)
         registry.ack_answers.update(cap.ack_answers)
@@ -76,7 +61,7 @@ def check_complete(registry: Registry, operations: Iterable[type[Operation]] | N
     missing = [
         t.__name__
         for t in (operation_types() if operations is None else operations)
-        if t not in registry.handlers
+        if t not in registry.handlers and t not in registry.jobs
     ]
     if missing:
         raise AssertionError(f"no capability answers {', '.join(sorted(missing))}")

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 
 from azureops.plan import format_seconds, resource_label
 from bot.slack import render
+from bot.slack.render import escape
 from bot.storage import approvals as approval_rows
 from bot.storage import jobs
 from bot.storage.sqlite import Store
@@ -74,8 +75,8 @@ def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) 
 
     A running (or failed) step shows its latest progress text, a done step the last line of its output.
     """
-    where = f" on `{resource_label(step['resource_id'])}`" if step.get("resource_id") else ""
-    head = f"{int(step['idx']) + 1}. {step.get('description') or step['name']}{where}"
+    where = f" on `{escape(resource_label(step['resource_id']))}`" if step.get("resource_id") else ""
+    head = f"{int(step['idx']) + 1}. {escape(step.get('description') or step['name'])}{where}"
     if len(head) > HEAD_LIMIT:
         head = head[: HEAD_LIMIT - 1] + "…"
     if preview:
@@ -93,7 +94,7 @@ def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) 
     elif status == jobs.STEP_DONE:
         said = (str(step.get("output") or "").splitlines() or [""])[-1]
     if said.strip():
-        bits.append(f"- {_one_line(said)}")
+        bits.append(f"- {escape(_one_line(said))}")
     return f"{STEP_ICON.get(status, ':grey_question:')} {head} - {' '.join(bits)}"
 
 
@@ -105,20 +106,20 @@ def _one_line(text: str) -> str:
 def failure_text(job: Mapping[str, Any]) -> str:
     """Azure's code, the resource and the next step, ending with ``/avd job N retry``."""
     detail = jobs.error_detail(job)
-    lines = [f"*Failed:* {detail.get('message') or job.get('error') or 'unknown error'}"]
+    lines = [f"*Failed:* {escape(str(detail.get('message') or job.get('error') or 'unknown error'))}"]
     if detail.get("code"):
-        lines.append(f"*Azure code:* `{detail['code']}`")
+        lines.append(f"*Azure code:* `{escape(str(detail['code']))}`")
     if detail.get("resource_id"):
-        lines.append(f"*Resource:* `{detail['resource_id']}`")
+        lines.append(f"*Resource:* `{escape(str(detail['resource_id']))}`")
     if detail.get("next_step"):
-        lines.append(f"*Next:* {detail['next_step']}")
+        lines.append(f"*Next:* {escape(str(detail['next_step']))}")
     lines.append(f"Then retry with `/avd job {job['id']} retry`.")
     return "\n".join(lines)
 
 
 def summary_text(job: Mapping[str, Any]) -> str:
     status = job["status"]
-    return f"Job {job['id']} ({job.get('title') or job['kind']}): {STATUS_TEXT.get(status, status)}"
+    return f"Job {job['id']} ({escape(job.get('title') or job['kind'])}): {STATUS_TEXT.get(status, status)}"
 
 
 def _approval_context(job: Mapping[str, Any], approval: Mapping[str, Any] | None, now: datetime) -> str:
@@ -171,7 +172,7 @@ def job_card(
     if awaiting and approval is not None and approval["status"] == "pending":
         confirm = ConfirmObject(
             title="Approve this change?",
-            text=f"This runs *{title[:200]}* now.",
+            text=f"This runs *{escape(title[:200])}* now.",
             confirm="Approve",
             deny="Cancel",
             style="danger",
@@ -198,9 +199,9 @@ def final_reply(job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], now:
     status = job["status"]
     if status == jobs.DONE:
         done = sum(1 for s in steps if s["status"] == jobs.STEP_DONE)
-        return f":white_check_mark: Job {job['id']} ({job.get('title') or job['kind']}) finished{spent}: {done} step(s) done."
+        return f":white_check_mark: Job {job['id']} ({escape(job.get('title') or job['kind'])}) finished{spent}: {done} step(s) done."
     if status == jobs.FAILED:
-        return f":x: Job {job['id']} ({job.get('title') or job['kind']}) failed{spent}.\n{failure_text(job)}"
+        return f":x: Job {job['id']} ({escape(job.get('title') or job['kind'])}) failed{spent}.\n{failure_text(job)}"
     return f"{STATUS_ICON.get(status, '')} {summary_text(job)}."
 
 

@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 from avdcore.errors import AvdError
 from bot.runtime import CommandContext, Runtime
 from bot.slack import authz, render
+from bot.slack.requests import run_as_job
 from bot.storage import audit
 from commands import UsageError, ops, parse
 from commands.help import help_text
@@ -56,7 +57,9 @@ def dispatch(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
         outcome="accepted",
         at=ctx.now,
     )
-    handler = runtime.registry.handlers[type(op)]  # complete: checked at start-up
+    handler = runtime.registry.handlers.get(
+        type(op), run_as_job
+    )  # the table is complete: checked at start-up
     try:
         reply = handler(runtime, ctx, op)
     except AvdError as err:

@@ -7,6 +7,7 @@ serializes them, before anything is sent. A ``Reply`` is what a listener acks or
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,21 @@ class Reply:
             out["blocks"] = [b.to_dict() for b in self.blocks]
         out["response_type"] = "in_channel" if self.in_channel else "ephemeral"
         return out
+
+
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")  # a Slack user id, shown as a mention
+
+
+def escape(text: str) -> str:
+    """Text that did not come from the bot's own templates (Azure's names, tags and messages, what users
+    typed) as Slack shows it literally: ``&``, ``<`` and ``>`` escaped, so ``<!channel>`` in a tag pings no one
+    (Slack's "Formatting text for app surfaces": escaping text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def one_line(text: str) -> str:
+    """User text in a one-line record (the audit list): newlines shown as ``\\n``, not as new lines."""
+    return escape(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def sections(text: str) -> list[Block]:
@@ -79,14 +95,14 @@ def user_error(err: AvdError) -> Reply:
     """A user error (not allowed, busy, ...) or an Azure error, shown as the error says."""
     if isinstance(err, UsageError):
         return usage_error(err, "")
-    if isinstance(err, AzureError):
-        lines = [f":x: Azure refused: {err.message}"]
+    if isinstance(err, AzureError):  # Azure's words: escaped
+        lines = [f":x: Azure refused: {escape(err.message)}"]
         if err.code:
-            lines.append(f"Azure code: `{err.code}`")
+            lines.append(f"Azure code: `{escape(err.code)}`")
         if err.resource_id:
-            lines.append(f"Resource: `{err.resource_id}`")
+            lines.append(f"Resource: `{escape(err.resource_id)}`")
         if err.next_step:
-            lines.append(f"Next: {err.next_step}")
+            lines.append(f"Next: {escape(err.next_step)}")
         text = "\n".join(lines)
     else:
         text = f":no_entry: {err.message}"
@@ -106,11 +122,6 @@ def channel_not_allowed(channel_id: str) -> str:
     return not_allowed(f"`/avd` only runs in the incident channel(s); <#{channel_id}> is not one of them.")
 
 
-def coming_soon(verb: str, *, simulated: bool = False) -> Reply:
-    text = f":construction: `/avd {verb}` is coming in a later release. Try `/avd help` for what works today."
-    return Reply(text=text, blocks=card(sections(text), simulated=simulated))
-
-
 def internal_error(incident_id: str) -> str:
     return (
         f":boom: Something went wrong on the bot's side (incident `{incident_id}`). Nothing else was started;"
@@ -123,12 +134,15 @@ def audit_list(rows: Sequence[Mapping[str, Any]], *, simulated: bool = False) ->
         text = "The audit trail is empty."
         return Reply(text=text, blocks=sections(text))
     lines = []
-    for r in rows:
+    for r in rows:  # every field may hold what a user typed or Azure said: one line each, escaped
         detail = r.get("detail") or {}
-        extra = f" {json.dumps(detail, sort_keys=True)}" if detail else ""
-        target = f" `{r['target']}`" if r.get("target") else ""
+        extra = f" {one_line(json.dumps(detail, sort_keys=True))}" if detail else ""
+        target = f" `{one_line(str(r['target']))}`" if r.get("target") else ""
+        actor = str(r["actor"])
+        who = f"<@{actor}>" if USER_ID.fullmatch(actor) else f"`{one_line(actor)}`"
         lines.append(
-            f"`{r['id']}` {r['at'][:19]}Z <@{r['actor']}> *{r['action']}*{target} ({r['outcome']}){extra}"
+            f"`{r['id']}` {r['at'][:19]}Z {who} *{one_line(str(r['action']))}*{target} "
+            f"({one_line(str(r['outcome']))}){extra}"
         )
     body = "\n".join(lines)
     blocks: list[Block] = [HeaderBlock(text=f"Audit: last {len(rows)} entries")]
@@ -153,21 +167,6 @@ def jobs_list(
     body = "\n".join(lines) + planned
     blocks: list[Block] = [HeaderBlock(text="Jobs")]
     return Reply(text="Jobs\n" + body, blocks=card(blocks + sections(body), simulated=simulated))
-
-
-def job_detail(
-    job: Mapping[str, Any], steps: Sequence[Mapping[str, Any]], *, simulated: bool = False
-) -> Reply:
-    head = f"Job #{job['id']}: {job['kind']} ({job['status']})"
-    lines = [
-        f"{s['idx'] + 1}. {s['name']}: *{s['status']}*" + (f" ({s['error']})" if s.get("error") else "")
-        for s in steps
-    ] or ["(no steps recorded)"]
-    if job.get("error"):
-        lines.append(f"Error: {job['error']}")
-    body = "\n".join(lines)
-    blocks: list[Block] = [HeaderBlock(text=head[:150])]
-    return Reply(text=f"{head}\n{body}", blocks=card(blocks + sections(body), simulated=simulated))
 
 
 def job_not_found(job_id: int) -> Reply:

@@ -42,8 +42,10 @@ _MENTION = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 def plain(text: str) -> str:
-    """Slack mrkdwn for a terminal: known emoji as symbols, ``<@U1>`` as ``@U1``, ``<#C1>`` as ``#C1``."""
-    return _MENTION.sub(lambda m: m[1] + m[2], _EMOJI.sub(lambda m: EMOJI[m[0]], text))
+    """Slack mrkdwn for a terminal, as Slack's client shows it: known emoji as symbols, ``<@U1>`` as ``@U1``,
+    ``<#C1>`` as ``#C1``, and the escaped ``&lt;`` ``&gt;`` ``&amp;`` as ``<`` ``>`` ``&``."""
+    shown = _MENTION.sub(lambda m: m[1] + m[2], _EMOJI.sub(lambda m: EMOJI[m[0]], text))
+    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _text(obj: Any) -> str:

@@ -131,7 +131,7 @@ def test_twenty_step_card_fits_in_one_message(store: Store, status: str) -> None
     _card_ok(blocks)
     shown = "\n".join(b.text.text for b in blocks if isinstance(b, SectionBlock) and b.text is not None)
     assert "20. Step 19" in shown  # every step is on the card
-    assert text.startswith(f"Job {job_id} (Failover primary -> dr)")
+    assert text.startswith(f"Job {job_id} (Failover primary -&gt; dr)")  # as Slack wants it: shown as "->"
 
 
 def test_a_card_too_big_for_slack_is_cut_with_a_note(store: Store) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import pytest
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import HeaderBlock
 
-from avdcore.errors import Busy
-from bot.slack import render
+from avdcore.errors import AzureError, Busy
+from bot.slack import cards, render
 from commands import UsageError
 
 
@@ -50,11 +53,13 @@ def test_user_error_is_verbatim() -> None:
 
 @pytest.mark.parametrize("simulated", [True, False])
 def test_cards_say_simulated_azure_only_when_simulated(simulated: bool) -> None:
-    text = str(render.coming_soon("status", simulated=simulated).to_dict())
+    text = str(render.jobs_list([], simulated=simulated, schedules=["x"]).to_dict()) + str(
+        render.card(render.sections("a card"), simulated=simulated)
+    )
     assert ("simulated Azure" in text) is simulated
 
 
-def test_job_detail_and_lists() -> None:
+def test_lists() -> None:
     job = {
         "id": 7,
         "kind": "replicas add",
@@ -67,9 +72,7 @@ def test_job_detail_and_lists() -> None:
         {"idx": 0, "name": "check replica", "status": "done", "error": None},
         {"idx": 1, "name": "add replica", "status": "failed", "error": "locked"},
     ]
-    text = render.job_detail(job, steps).text
-    assert "Job #7" in text and "2. add replica: *failed* (locked)" in text and "Error: ScopeLocked" in text
-    assert "#7" in render.jobs_list([job]).text
+    assert steps and "#7" in render.jobs_list([job]).text
     assert render.jobs_list([]).text == "No jobs yet."
 
 
@@ -77,3 +80,49 @@ def test_refusals_are_plain_text() -> None:
     assert "not an avd-ops operator" in render.not_operator("U0GUEST")
     assert "<#C0RANDOM>" in render.channel_not_allowed("C0RANDOM")
     assert "`abcd1234`" in render.internal_error("abcd1234")
+
+
+def test_azure_text_and_audited_user_text_cannot_ping_or_plant_lines() -> None:
+    """A tag ending in ``<!channel>`` reaches Slack escaped; an audited target cannot add lines to /avd audit."""
+    err = AzureError("tag SnapReplicate=<!channel> & more", code="Bad<code>", resource_id="/x/<y>")
+    shown = render.user_error(err).text
+    assert "<!channel>" not in shown and "&lt;!channel&gt; &amp; more" in shown and "Bad&lt;code&gt;" in shown
+    row = {
+        "id": 1,
+        "at": "2026-12-03T10:00:00",
+        "actor": "U0OPS1",
+        "action": "replicas add",
+        "target": "x\n`2` 2026-12-03T10:00:00Z <@U0LEAD1> *approval approved*",
+        "outcome": "ok",
+        "detail": {"channel": "<!here>"},
+    }
+    text = render.audit_list([row]).text
+    assert text.count("\n") == 1  # the header line and one row: the planted line stays inside the row
+    assert "<@U0LEAD1>" not in text and "<!here>" not in text and "<@U0OPS1>" in text
+    odd = render.audit_list([{**row, "actor": "<!channel>"}]).text
+    assert "<!channel>" not in odd
+
+
+def test_card_steps_escape_what_azure_named() -> None:
+    job = {
+        "id": 3,
+        "kind": "snapshots sync",
+        "status": "awaiting_approval",
+        "title": "Snapshots <!channel>",
+        "requested_by": "U0OPS1",
+        "verb": "snapshots sync",
+    }
+    steps = [
+        {
+            "idx": 0,
+            "name": "copy:x",
+            "status": "pending",
+            "description": "Copy <!everyone> to uksouth",
+            "resource_id": "",
+            "estimate_seconds": 60,
+        }
+    ]
+    text, blocks = cards.job_card(job, steps, None, now=datetime(2026, 12, 3, tzinfo=UTC))
+    rendered = json.dumps([b.to_dict() for b in blocks])
+    assert "<!everyone>" not in rendered and "&lt;!everyone&gt;" in rendered
+    assert "<!channel>" not in text
