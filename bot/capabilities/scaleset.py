@@ -86,8 +86,11 @@ def spec_from(site: Site, gallery_sub: str, gallery_rg: str, form: modals.ScaleS
 
 
 def domain_password() -> str:
-    """SECRET: the domain join password, read from the environment when the step runs."""
-    return os.environ.get(DOMAIN_PASSWORD_ENV, "")
+    """SECRET: the domain join password, read from the environment when the step runs (and redacted from
+    every log line and audit row from then on)."""
+    password = os.environ.get(DOMAIN_PASSWORD_ENV, "")
+    audit.register_secret(password)
+    return password
 
 
 def preflight(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> None:

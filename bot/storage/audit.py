@@ -59,13 +59,22 @@ def redact(value: Any) -> Any:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts the formatted message (attach it to handlers)."""
+    """A logging filter that redacts the formatted message, the traceback of ``exc_info`` and the stack of
+    ``stack_info`` (attach it to handlers): an exception's text can carry a token as well as a message can."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

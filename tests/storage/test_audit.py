@@ -173,3 +173,35 @@ def test_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     caplog.handler.addFilter(audit.RedactingFilter())
     logger.warning("calling with %s", "xoxb-1111-2222-secretsecret")
     assert "xoxb-1111" not in caplog.text and audit.REDACTED in caplog.text
+
+
+def test_tracebacks_and_stacks_logged_with_exc_info_are_redacted() -> None:
+    """The filter also cleans the text of an exception: a token in its message must not reach the log."""
+    import io
+    import logging
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(audit.RedactingFilter())
+    logger = logging.getLogger("avd.test.exc")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise RuntimeError("Authorization: Bearer abcdefghijklmnop1234 for xoxb-1111-2222-secretsecret")
+        except RuntimeError:
+            logger.exception("the call failed", stack_info=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    text = stream.getvalue()
+    assert "RuntimeError" in text and "Traceback" in text
+    assert "abcdefghijklmnop1234" not in text and "xoxb-1111" not in text and audit.REDACTED in text
+
+
+def test_the_domain_join_password_is_a_secret_once_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.capabilities.scaleset import DOMAIN_PASSWORD_ENV, domain_password
+
+    monkeypatch.setenv(DOMAIN_PASSWORD_ENV, "Join-Pa55word!")
+    assert domain_password() == "Join-Pa55word!"
+    assert audit.redact("joining with Join-Pa55word! now") == f"joining with {audit.REDACTED} now"
