@@ -4,8 +4,8 @@ grant read access (a SAS) on the source -> private staging storage account in th
 the bot's (no anonymous blob access, no shared keys, TLS 1.2) -> the bot gives itself "Storage Blob Data
 Contributor" on that account (Copy Blob with an OAuth token needs the blob data write action, which no
 control-plane role such as Owner or Contributor carries) -> server-side blob copy from the SAS, retried while
-Azure Storage still answers 403 ``AuthorizationPermissionMismatch`` (a new role assignment takes up to about
-10 minutes to take effect) ->
+Azure Storage still answers 403 ``AuthorizationPermissionMismatch`` (a new role assignment may take up to 30
+minutes to propagate) ->
 revoke the SAS -> create the replica with ``Import`` -> delete the staging account. The SAS is revoked and
 the account deleted in ``finally``, whatever failed. The SAS lives in a local variable only: it is never
 logged, returned, noted or put into an error message.
@@ -39,7 +39,7 @@ BLOB_API = "2021-08-06"
 CONTAINER = "vhds"
 ROLE_API = "2022-04-01"
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"  # built-in "Storage Blob Data Contributor"
-DATA_ROLE_WAIT_S = 900.0  # role assignments take up to ~10 min to take effect; a little margin
+DATA_ROLE_WAIT_S = 1800.0  # "Azure role assignments may take up to 30 minutes to propagate" (Storage docs)
 TAG_PURPOSE = "avdops-purpose"
 PURPOSE = "snapshot-staging"
 
