@@ -111,6 +111,18 @@ NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
             "Microsoft.Authorization/locks/delete",
         )
     },
+    # full snapshots go through a private staging account (azureops.staging) in the target group; the bot then
+    # gives itself Storage Blob Data Contributor on it, so no blob data action is needed beforehand
+    "snapshots (full, staged)": {
+        "snapshots": (
+            "Microsoft.Storage/storageAccounts/read",
+            "Microsoft.Storage/storageAccounts/write",
+            "Microsoft.Storage/storageAccounts/delete",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/write",
+            "Microsoft.Authorization/roleAssignments/write",
+            "Microsoft.Authorization/roleAssignments/delete",
+        )
+    },
     # only for a DR host pool group whose failover has [[failover.post_steps]] kind = "assign_app_group"
     "failover post-steps": {
         "appaccess": (

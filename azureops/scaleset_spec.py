@@ -1,7 +1,7 @@
 """The DR scale set to create, before it exists: ``ScaleSetSpec``, its create body and the preflight checks.
 
 The body is built from a gallery image version's replica in the spec's location, with the site's user-assigned
-identity, and extensions that join Entra ID (or an AD domain) and register with the site's host pool through
+identity (and, for an Entra join, the system-assigned identity AADLoginForWindows needs), and extensions that join Entra ID (or an AD domain) and register with the site's host pool through
 the AVD DSC extension. ``scale_set_body`` holds secrets (registration token, passwords): send it, never keep or
 log it. The preflight refuses what Azure would refuse (no Completed replica, missing subnet, VM size not offered).
 """
@@ -58,7 +58,8 @@ class ScaleSetSpec:
 
 
 def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> list[dict[str, Any]]:
-    """The join extension, then the AVD DSC extension that registers the host with ``spec.host_pool``."""
+    """The join extension, then the AVD DSC extension that registers the host with ``spec.host_pool``; the DSC
+    extension names the join in ``provisionAfterExtensions`` so it runs only once the join succeeded."""
     entra = spec.join_type == "entra"
     if entra:
         join: dict[str, Any] = {
@@ -107,6 +108,13 @@ def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> l
     return [join, dsc]
 
 
+def identity(spec: ScaleSetSpec) -> dict[str, Any]:
+    """The site's user-assigned identity, plus the system-assigned one an Entra join needs: Microsoft's Entra VM
+    sign-in page requires the system-assigned managed identity before AADLoginForWindows is installed."""
+    kind = "SystemAssigned, UserAssigned" if spec.join_type == "entra" else "UserAssigned"
+    return {"type": kind, "userAssignedIdentities": {spec.identity_id: {}}}
+
+
 def scale_set_body(
     spec: ScaleSetSpec, *, token: str, admin_password: str, domain_password: str | None
 ) -> dict[str, Any]:
@@ -152,7 +160,7 @@ def scale_set_body(
     return {
         "location": spec.location,
         "sku": {"name": spec.vm_size, "tier": "Standard", "capacity": spec.capacity},
-        "identity": {"type": "UserAssigned", "userAssignedIdentities": {spec.identity_id: {}}},
+        "identity": identity(spec),
         "tags": {"avd-ops-role": "dr-capacity", "avd-ops-host-pool": spec.host_pool},
         "properties": props,
     }

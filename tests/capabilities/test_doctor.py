@@ -89,3 +89,15 @@ def test_permitted_follows_arm_wildcards(
     action: str, entries: list[dict[str, list[str]]], allowed: bool
 ) -> None:
     assert doctor.permitted(action, entries) is allowed
+
+
+def test_doctor_checks_what_the_staging_route_needs(chat: Chat, fast_azure: AzureSim) -> None:
+    """The staging route creates a storage account and gives the bot a data role on it: both are checked."""
+    staging = doctor.NEEDS["snapshots (full, staged)"]["snapshots"]
+    granted = [a for a in every_needed_action() if a not in staging]
+    fast_azure.set_permissions([*granted, "Microsoft.Authorization/permissions/read"])
+    chat.slash("/avd doctor", user=OPS)
+    text = answer(chat)
+    assert "`Microsoft.Storage/storageAccounts/write` (needed by snapshots (full, staged))" in text
+    assert "`Microsoft.Authorization/roleAssignments/write` (needed by snapshots (full, staged)" in text
+    assert "deploy/roles/avd-ops-snapshots.json" in text

@@ -102,7 +102,10 @@ def test_body_carries_the_token_only_in_protected_settings() -> None:
     props = body["properties"]
     assert props["orchestrationMode"] == "Flexible" and props["platformFaultDomainCount"] == 1
     assert body["sku"] == {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 0}
-    assert body["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {"/id/AVDManage": {}}}
+    assert body["identity"] == {
+        "type": "SystemAssigned, UserAssigned",
+        "userAssignedIdentities": {"/id/AVDManage": {}},
+    }
     vmp = props["virtualMachineProfile"]
     join, dsc = vmp["extensionProfile"]["extensions"]
     assert join["properties"]["type"] == "AADLoginForWindows"

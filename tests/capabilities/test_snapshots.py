@@ -81,9 +81,20 @@ def test_copy_one_full_snapshot_through_private_staging(
     account_puts = [
         e
         for e in arm.writes("Microsoft.Storage/storageAccounts")
-        if e.method == "PUT" and "/blobServices/" not in e.path
+        if e.method == "PUT" and "/blobServices/" not in e.path and "/roleAssignments/" not in e.path
     ]
     assert len(account_puts) == 1
+    # the bot gives itself Storage Blob Data Contributor on the account before copying, and removes it after
+    roles = [e for e in arm.writes("/roleAssignments/")]
+    assert [e.method for e in roles] == ["PUT", "DELETE"]
+    assert roles[0].body["properties"]["roleDefinitionId"].endswith("ba92f5b4-2d11-453d-a403-e96b0029c9fe")
+    assert roles[0].path.lower().startswith(account_puts[0].path.lower())
+    order = [(e.method, e.path.startswith("/blob/") or "/roleAssignments/" in e.path) for e in arm.journal]
+    first_role = next(i for i, e in enumerate(arm.journal) if "/roleAssignments/" in e.path)
+    first_copy = next(
+        i for i, e in enumerate(arm.journal) if e.method == "PUT" and e.path.startswith("/blob/")
+    )
+    assert first_role < first_copy and arm.journal[first_copy].status == 202, order
     body = account_puts[0].body
     assert body["properties"]["allowBlobPublicAccess"] is False
     assert body["tags"]["avdops-managed-by"] == "avd-ops" and body["location"] == "uksouth"

@@ -9,6 +9,14 @@ two ways (first match wins):
    ``type: DSC``) whose ``settings.properties.hostPoolName`` names a host pool in the same subscription; when
    ``protectedSettings.properties.registrationInfoToken`` is present it must be the pool's current, unexpired
    registration token, otherwise the agent never registers (the host does not appear).
+
+Extensions run on each new instance when it is provisioned. ``AADLoginForWindows`` fails on an instance whose
+scale set has no system-assigned identity (Microsoft's Entra VM sign-in page: the system-assigned managed
+identity must be enabled before the extension is installed); an extension whose ``provisionAfterExtensions``
+names a failed (or never run) extension never runs (scale-set extension sequencing). A failed extension ends the
+instance ``provisioningState: Failed`` with ``ProvisioningState/failed/VMExtensionProvisioningError`` in its
+instance view (``$expand=instanceView`` or ``GET .../instanceView``), and the instance never registers as a
+session host.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ VM_TYPE = "Microsoft.Compute/virtualMachines"
 UNIFORM_VM_TYPE = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
 HOST_TYPE = "Microsoft.DesktopVirtualization/hostPools/sessionhosts"
 POOL_TYPE = "Microsoft.DesktopVirtualization/hostPools"
+AAD_LOGIN = "aadloginforwindows"
 BOOT_SECONDS = (180.0, 300.0)
 REGISTER_SECONDS = (60.0, 120.0)
 
@@ -43,6 +52,58 @@ def of_scale_set(sim: State, vmss: dict[str, Any]) -> list[dict[str, Any]]:
         if d.get("type") in (VM_TYPE, UNIFORM_VM_TYPE) and d.get("_sim", {}).get("scaleSet") == k
     ]
     return sorted(found, key=lambda d: d["_sim"]["seq"])
+
+
+def _system_identity(vmss: dict[str, Any]) -> bool:
+    kinds = str((vmss.get("identity") or {}).get("type") or "").replace(" ", "").lower().split(",")
+    return "systemassigned" in kinds
+
+
+def run_extensions(vmss: dict[str, Any]) -> list[dict[str, Any]]:
+    """What each model extension does on a new instance: ``state`` succeeded | failed | (absent: never ran)."""
+    vmp = vmss["properties"].get("virtualMachineProfile") or {}
+    exts = [e for e in (vmp.get("extensionProfile") or {}).get("extensions") or [] if isinstance(e, dict)]
+    by_name = {str(e.get("name", "")).lower(): e for e in exts}
+    outcome: dict[str, str] = {}
+
+    def state(name: str, seen: frozenset[str] = frozenset()) -> str:
+        if name in outcome:
+            return outcome[name]
+        p = by_name[name].get("properties") or {}
+        result = "succeeded"
+        for before in p.get("provisionAfterExtensions") or []:
+            b = str(before).lower()
+            if b in seen or b not in by_name or state(b, seen | {name}) != "succeeded":
+                result = "skipped"
+        if (
+            result == "succeeded"
+            and str(p.get("type", "")).lower() == AAD_LOGIN
+            and not _system_identity(vmss)
+        ):
+            result = "failed"
+        outcome[name] = result
+        return result
+
+    out = []
+    for name, ext in by_name.items():
+        p = ext.get("properties") or {}
+        out.append(
+            {
+                "name": ext.get("name"),
+                "type": f"{p.get('publisher', '')}.{p.get('type', '')}".strip("."),
+                "typeHandlerVersion": p.get("typeHandlerVersion"),
+                "state": state(name),
+            }
+        )
+    return out
+
+
+def extension_error(name: str) -> str:
+    """Compute's wrapper text for a failed extension; the inner reason is the simulator's wording."""
+    return (
+        f"VM has reported a failure when processing extension '{name}'. Error message: \"The VM has no "
+        'system-assigned managed identity: enable it before installing AADLoginForWindows.".'
+    )
 
 
 def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str | None = None) -> float:
@@ -87,11 +148,85 @@ def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str
         else:
             doc["instanceId"] = str(seq)
             doc["sku"] = {"name": props["hardwareProfile"]["vmSize"], "tier": "Standard"}
-        doc["_sim"] = {"scaleSet": key(vmss["id"]), "seq": seq, "readyAt": ready, "failed": failed}
-        if not failed:
+        exts = run_extensions(vmss)
+        broken = any(e["state"] == "failed" for e in exts)
+        if vmss.get("identity"):
+            doc["identity"] = {k: v for k, v in vmss["identity"].items()}
+        doc["_sim"] = {
+            "scaleSet": key(vmss["id"]),
+            "seq": seq,
+            "readyAt": ready,
+            "failed": failed or broken,
+            "extensions": exts,
+        }
+        if not failed and not broken and not _dsc_skipped(exts):
             doc["_sim"]["registerAt"] = ready + sim.rng.uniform(*REGISTER_SECONDS)
         sim.store.put(doc)
     return last
+
+
+def _dsc_skipped(exts: list[dict[str, Any]]) -> bool:
+    return any(e["type"].lower().endswith(".dsc") and e["state"] != "succeeded" for e in exts)
+
+
+def instance_view(sim: State, vm: dict[str, Any]) -> dict[str, Any]:
+    """``VirtualMachineInstanceView``: computerName, the extensions that ran, provisioning and power state."""
+    props = vm.get("properties") or {}
+    state = str(props.get("provisioningState", "Succeeded"))
+    s = vm.get("_sim") or {}
+    when = iso(s.get("readyAt") or sim.clock.seconds())
+    view: dict[str, Any] = {"computerName": (props.get("osProfile") or {}).get("computerName")}
+    ran = [e for e in s.get("extensions") or [] if e["state"] != "skipped"]
+    if state in ("Succeeded", "Failed") and ran:
+        view["extensions"] = [
+            {
+                "name": e["name"],
+                "type": e["type"],
+                "typeHandlerVersion": e["typeHandlerVersion"],
+                "statuses": [
+                    {
+                        "code": "ProvisioningState/succeeded",
+                        "level": "Info",
+                        "displayStatus": "Provisioning succeeded",
+                    }
+                    if e["state"] == "succeeded"
+                    else {
+                        "code": "ProvisioningState/failed",
+                        "level": "Error",
+                        "displayStatus": "Provisioning failed",
+                        "message": extension_error(e["name"]),
+                    }
+                ],
+            }
+            for e in ran
+        ]
+    failed = next((e for e in ran if e["state"] == "failed"), None)
+    if state == "Failed" and failed is not None:
+        status = {
+            "code": "ProvisioningState/failed/VMExtensionProvisioningError",
+            "level": "Error",
+            "displayStatus": "Provisioning failed",
+            "message": extension_error(failed["name"]),
+            "time": when,
+        }
+    elif state == "Failed":
+        status = {
+            "code": "ProvisioningState/failed",
+            "level": "Error",
+            "displayStatus": "Provisioning failed",
+        }
+    else:
+        status = {
+            "code": f"ProvisioningState/{state.lower()}",
+            "level": "Info",
+            "displayStatus": "Provisioning succeeded" if state == "Succeeded" else state,
+        }
+    view["statuses"] = [status]
+    if state in ("Succeeded", "Failed"):
+        view["statuses"].append(
+            {"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"}
+        )
+    return view
 
 
 def make_vm(

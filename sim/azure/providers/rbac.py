@@ -45,6 +45,10 @@ def allowed(actions: list[str] | None, action: str) -> bool:
 
 
 def enforce(sim: State, req: Request) -> None:
+    """Control-plane actions only: blob data-plane requests (``/blob/...``) are authorized by ``storage``
+    against data roles, which no control-plane action grants."""
+    if req.path.lower().startswith("/blob/"):
+        return
     action = action_of(req.method, req.path)
     if not allowed(sim.permissions, action):
         raise ArmError(

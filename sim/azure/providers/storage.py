@@ -5,7 +5,13 @@ Accounts are created synchronously (200) and report ``primaryEndpoints.blob`` on
 (``<sim>/blob/<account>/``). ``PUT <blob>`` with ``x-ms-copy-source`` starts a server-side copy that
 finishes ``COPY_SECONDS`` virtual seconds later (``HEAD`` answers ``x-ms-copy-status``). A copy source that
 is not a disk SAS (``https://md-...&sig=...``) is refused with 403 ``CannotVerifyCopySource``.
-Listed in ``providers.PROVIDERS``.
+
+Blob requests carry an OAuth token (the caller is its ``oid``, else the bot's principal): Azure Storage authorizes
+them against data roles only (Storage Blob Data Contributor/Owner write and read, Reader reads) assigned at the
+account or above; Owner/Contributor do not count. Without one: 403 ``AuthorizationPermissionMismatch`` "This
+request is not authorized to perform this operation using this permission." (the code in the
+``x-ms-error-code`` header; the body is ARM's JSON error shape, not Storage's XML). Role propagation delay is
+not simulated. Listed in ``providers.PROVIDERS``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
-from sim.azure.ids import key
+from sim.azure.ids import is_under, key
+from sim.azure.providers import graph, roleassignments
 from sim.azure.providers.common import body_dict, check_location, get_or_404, new_doc, page, tags_of
 from sim.azure.router import ArmError, Request, Response, Router
 from sim.azure.store import public
@@ -91,8 +98,36 @@ def _account(sim: State, name: str) -> dict[str, Any]:
     raise ArmError(404, "ResourceNotFound", f"The storage account '{name}' does not exist.")
 
 
+DATA_ROLES = {  # built-in role GUID -> the blob data operations it allows
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": ("read", "write"),  # Storage Blob Data Contributor
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": ("read", "write"),  # Storage Blob Data Owner
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": ("read",),  # Storage Blob Data Reader
+}
+
+
+def authorize_data(sim: State, req: Request, account: dict[str, Any]) -> None:
+    """403 ``AuthorizationPermissionMismatch`` unless the caller holds a data role covering the operation."""
+    need = "read" if req.method in ("GET", "HEAD") else "write"
+    who = graph.caller(req)
+    for doc in sim.store.of_type(roleassignments.TYPE):
+        p = doc["properties"]
+        if (
+            str(p.get("principalId", "")).lower() == who
+            and is_under(account["id"], roleassignments.scope_of(doc["id"]))
+            and need in DATA_ROLES.get(roleassignments.role_guid(str(p.get("roleDefinitionId", ""))), ())
+        ):
+            return
+    raise ArmError(
+        403,
+        "AuthorizationPermissionMismatch",
+        "This request is not authorized to perform this operation using this permission.",
+        headers={"x-ms-error-code": "AuthorizationPermissionMismatch"},
+    )
+
+
 def _blob(sim: State, req: Request) -> Response:
     account = _account(sim, req.params["account"])
+    authorize_data(sim, req, account)
     blob_id = f"/_blobs/{account['name'].lower()}/{req.params['container']}/{req.params['blob']}"
     now = sim.clock.seconds()
     if req.method == "PUT":

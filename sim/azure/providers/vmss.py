@@ -71,10 +71,21 @@ def check_image(sim: State, vmss_props: dict[str, Any], location: str) -> None:
         raise image_not_found(image_id, location)
 
 
-def _identity(sim: State, identity: Any) -> dict[str, Any] | None:
+def has_system_identity(identity: dict[str, Any] | None) -> bool:
+    """``type`` is ``SystemAssigned`` or ``SystemAssigned, UserAssigned`` (the spec's ResourceIdentityType)."""
+    kinds = str((identity or {}).get("type") or "").replace(" ", "").lower().split(",")
+    return "systemassigned" in kinds
+
+
+def _identity(sim: State, identity: Any, before: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The stored identity; a system-assigned one gets ``principalId``/``tenantId`` (kept across updates)."""
     if not isinstance(identity, dict):
         return None
-    out = {"type": identity.get("type", "None")}
+    out: dict[str, Any] = {"type": identity.get("type", "None")}
+    if has_system_identity(out):
+        kept = before if has_system_identity(before) else {}
+        out["principalId"] = (kept or {}).get("principalId") or guid(sim.rng)
+        out["tenantId"] = sim.tenant_id
     uamis = identity.get("userAssignedIdentities") or {}
     if uamis:
         out["userAssignedIdentities"] = {}
@@ -241,7 +252,7 @@ def _change(
     }
     sku = body.get("sku") or {}
     _validate({**doc["properties"], **props}, {**doc["sku"], **sku})
-    identity = _identity(sim, body.get("identity")) if "identity" in body else None
+    identity = _identity(sim, body.get("identity"), doc.get("identity")) if "identity" in body else None
     new_cap = sku.get("capacity", doc["sku"].get("capacity", 0))
     old_cap = len([v for v in instances.of_scale_set(sim, doc) if "deleteAt" not in v["_sim"]])
     merged = {**doc["properties"], **props}
@@ -340,7 +351,18 @@ def _vms(sim: State, req: Request) -> Response:
 
 
 def _vm(sim: State, req: Request) -> Response:
-    return Response(200, public(get_or_404(sim, req, instances.VM_TYPE)))
+    kind = instances.UNIFORM_VM_TYPE if "/virtualmachinescalesets/" in req.path.lower() else instances.VM_TYPE
+    doc = get_or_404(sim, req, kind)
+    out = public(doc) or {}
+    if "instanceview" in (req.q("$expand") or "").lower():
+        out["properties"]["instanceView"] = instances.instance_view(sim, doc)
+    return Response(200, out)
+
+
+def _vm_instance_view(sim: State, req: Request) -> Response:
+    path = req.path.rsplit("/", 1)[0]
+    kind = instances.UNIFORM_VM_TYPE if "/virtualmachinescalesets/" in path.lower() else instances.VM_TYPE
+    return Response(200, instances.instance_view(sim, get_or_404(sim, req, kind, path)))
 
 
 def register(router: Router) -> None:
@@ -360,3 +382,5 @@ def register(router: Router) -> None:
     router.add("GET", one + "/virtualMachines/{instance}", _vm, VERSIONS)
     router.add("GET", base + "/virtualMachines", _vms, VERSIONS)
     router.add("GET", base + "/virtualMachines/{vm}", _vm, VERSIONS)
+    router.add("GET", one + "/virtualMachines/{instance}/instanceView", _vm_instance_view, VERSIONS)
+    router.add("GET", base + "/virtualMachines/{vm}/instanceView", _vm_instance_view, VERSIONS)
