@@ -9,7 +9,7 @@ from azureops import doctor, identities
 from azureops.clients import AzureClients
 from azureops.graphaccess import GraphAccess
 from bot.capabilities.status import in_background
-from bot.config.siteconfig import SiteConfig
+from bot.config.siteconfig import Policy, SiteConfig
 from bot.runtime import Capability, CommandContext, Runtime
 from bot.slack import render
 from commands import ops
@@ -96,9 +96,21 @@ def join_app(cfg: SiteConfig) -> identities.JoinApp | None:
     )
 
 
-def doctor_reply(report: doctor.Report, *, simulated: bool = False) -> render.Reply:
+def policy_lines(policy: Policy) -> list[str]:
+    """The approval policy: every destructive verb the config lets run without a second person."""
+    if not policy.exempted:
+        return [":white_check_mark: every destructive verb waits for an approver"]
+    return [
+        f":warning: `{verb}` runs without approval ([policy] exempt_from_approval)"
+        for verb in policy.exempted
+    ]
+
+
+def doctor_reply(
+    report: doctor.Report, *, simulated: bool = False, policy: Policy | None = None
+) -> render.Reply:
     """Config findings, then per resource group exactly which actions are missing and the role to assign."""
-    lines = []
+    lines = policy_lines(policy) if policy is not None else []
     for f in report.findings:
         detail = f": {f.detail}" if f.detail else ""
         nxt = f" → {f.next_step}" if f.next_step and f.status != "ok" else ""
@@ -162,6 +174,7 @@ def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None
                 client_id=client_id,
             ),
             simulated=runtime.simulated_azure,
+            policy=cfg.policy,
         ),
     )
 

@@ -1,10 +1,11 @@
 """``/avd scaleset create [SITE]``: a form, a preflight, then a job that builds the site's DR scale set.
 
 The command opens the modal at once (``views.open`` right after the ack; the trigger id lives 3 s), then fills
-in what the primary scale set actually uses with ``views.update``. A submitted form becomes the site's
-requested spec in ``dr_scale_sets`` (no secrets in it) and a ``scaleset create`` job whose plan is built from
-that spec after the preflight (replica Completed in the location, identity, subnet, VM size, host pool).
-``bot.storage.records`` keeps the table (``dr_scale_set(store, site)``).
+in what the primary scale set actually uses with ``views.update``. After the preflight (replica Completed in the
+location, identity, subnet, VM size, host pool) a submitted form becomes a ``scaleset create`` job; its spec is
+kept with the job (``scaleset_requests``, keyed by the job's plan hash; no secrets in it), so the job builds
+exactly what was approved, and a form refused as busy changes nothing. The job's last step records the scale set
+as the site's DR capacity in ``dr_scale_sets`` (``bot.storage.records``: ``dr_scale_set(store, site)``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ from bot.capabilities.identity import site_of
 from bot.config.siteconfig import Site
 from bot.runtime import Capability, CommandContext, Runtime, Say
 from bot.slack import modals, render
-from bot.storage import audit
-from bot.storage.records import dr_scale_set, mark_created, requested_spec, save_request
+from bot.storage import audit, jobs
+from bot.storage.records import (
+    carry_spec,
+    dr_scale_set,
+    mark_created,
+    offer_spec,
+    save_request,
+    spec_of_plan,
+    withdraw_spec,
+)
 from commands import ops
 
 log = logging.getLogger(__name__)
@@ -105,12 +114,13 @@ def preflight(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> None:
     )
 
 
-def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Step:
+def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec, requested_by: str) -> Step:
     def check(ctx: StepContext) -> bool:
         found = dr_scale_set(runtime.store, site.name)
         return found is not None and found.created and found.name == spec.name
 
     def apply(ctx: StepContext) -> str:
+        save_request(runtime.store, site.name, spec, requested_by, runtime.clock())
         mark_created(runtime.store, site.name, spec.name, runtime.clock())
         return f"{spec.name} is the DR capacity of {site.name}"
 
@@ -125,7 +135,7 @@ def remember_step(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Step:
     )
 
 
-def plan_for(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Plan:
+def plan_for(runtime: Runtime, site: Site, spec: ScaleSetSpec, requested_by: str = "") -> Plan:
     preflight(runtime, site, spec)
     azure = runtime.azure
 
@@ -142,19 +152,24 @@ def plan_for(runtime: Runtime, site: Site, spec: ScaleSetSpec) -> Plan:
         token=token,
         domain_password=domain_password,
         timeout=WAIT_TIMEOUT,
-        final=[remember_step(runtime, site, spec)],
+        final=[remember_step(runtime, site, spec, requested_by)],
     )
 
 
 def build_plan(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
+    """The plan of the job that is this request, from the spec that job was requested (and approved) with."""
     assert isinstance(op, ops.ScalesetCreate)
     site = site_of(runtime, op.site)
-    spec = requested_spec(runtime.store, site.name)
-    if spec is None:
+    busy = jobs.same_request(runtime.store, op)  # the active job for this op: the one being planned
+    job = jobs.get_job(runtime.store, busy.job_id) if busy is not None and busy.job_id else None
+    spec = spec_of_plan(runtime.store, job["plan_hash"]) if job is not None else None
+    if job is None or spec is None:
         raise NotAllowed(
-            f"no scale set form was submitted for site {site.name}: run `/avd scaleset create {site.name}`"
+            f"no scale set form is waiting for site {site.name}: run `/avd scaleset create {site.name}`"
         )
-    return plan_for(runtime, site, spec)
+    plan = plan_for(runtime, site, spec, job["requested_by"])
+    carry_spec(runtime.store, job["plan_hash"], plan.hash())
+    return plan
 
 
 # ---- the command and the form --------------------------------------------------------------------
@@ -298,10 +313,10 @@ def plan_request(
     channel: str,
     say: Say,
 ) -> None:
-    """Preflight ``spec`` (a refused form changes nothing). Dry run: preview it. Otherwise save it as the site's
-    requested DR scale set and request the job (approval per policy)."""
+    """Preflight ``spec``. Dry run: preview it. Otherwise keep it with the plan's hash and request the job
+    (approval per policy); a refused request (busy, locks) drops it again, so it changes nothing."""
     try:
-        plan = plan_for(runtime, site, spec)
+        plan = plan_for(runtime, site, spec, user)
     except Exception as exc:
         err = project_error(exc)
         if err is None:
@@ -318,8 +333,9 @@ def plan_request(
         )
         say("\n".join([f"*Dry run: {plan.title}* (nothing was changed)", *plan.preview()]))
         return
-    save_request(runtime.store, site.name, spec, user, runtime.clock())
-    runtime.engine.request(op, user, channel, say, plan=plan)
+    offer_spec(runtime.store, plan.hash(), site.name, spec, user, runtime.clock())
+    if runtime.engine.request(op, user, channel, say, plan=plan) is None:
+        withdraw_spec(runtime.store, plan.hash())
 
 
 CAPABILITY = Capability(

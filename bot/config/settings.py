@@ -7,12 +7,15 @@ start while any remain. The site config's schema and validation live in ``bot.co
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from azureops.credentials import is_loopback
 from bot.config.siteconfig import SiteConfig, load_site_config
+
+log = logging.getLogger(__name__)
 
 PUBLIC_ARM = "https://management.azure.com"
 PUBLIC_SLACK_API = "https://slack.com/api/"
@@ -84,8 +87,16 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") 
     api_url = env.get("SLACK_API_URL") or PUBLIC_SLACK_API
     if not api_url.endswith("/"):
         api_url += "/"
+    avd_env = env.get("AVD_ENV", "development")
+    if avd_env not in ("development", "production"):
+        env_problems.append(f"AVD_ENV={avd_env!r} is not development or production: set one of them.")
     config_path = env.get("AVD_CONFIG") or "avd.toml"
     config, config_problems = load_site_config(config_path)
+    if config.policy.exempted:
+        log.warning(
+            "[policy] exempt_from_approval: these destructive verbs run without a second person: %s",
+            ", ".join(config.policy.exempted),
+        )
     return Settings(
         slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
@@ -96,7 +107,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") 
         arm_endpoint=(env.get("AZURE_ARM_ENDPOINT") or PUBLIC_ARM).rstrip("/"),
         ca_bundle=env.get("AZURE_CA_BUNDLE", ""),
         azure_client_id=env.get("AZURE_CLIENT_ID", ""),
-        env=env.get("AVD_ENV", "development"),
+        env=avd_env,
         mode=mode,
         config=config,
         config_problems=tuple(config_problems),

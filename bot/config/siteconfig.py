@@ -9,11 +9,14 @@ from __future__ import annotations
 import tomllib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from avdcore.errors import UsageError
+from bot.config.policy import Policy as Policy  # re-exported: bot.slack.authz, bot.engine.approvals
+from bot.config.policy import parse_policy
+from bot.config.schema import checked, describe, table, unknown_key
 from commands.regions import canonical_region
 
 SNAPSHOT_MODES = ("DifferentSubDifferentRegion", "DifferentSubSameRegion", "SameSubDifferentRegion")
@@ -47,16 +50,6 @@ class Site:
     drill_capacity: int = 1
     scaling_plan: str = ""
     asr: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Policy:
-    operators: tuple[str, ...] = ()
-    approvers: tuple[str, ...] = ()
-    allowed_channels: tuple[str, ...] = ()
-    two_person_rule: bool = True
-    approval_ttl_minutes: int = 15
-    require_approval: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,40 +146,109 @@ def load_site_config(path: str | Path) -> tuple[SiteConfig, list[str]]:
     return parse_site_config(raw, source=str(p))
 
 
+TOP_KEYS = ("tenant_id", "join_app", "sites", "policy", "failover", "snapshot_profiles")
+SITE_REQUIRED = (
+    "subscription",
+    "location",
+    "scale_set_resource_group",
+    "scale_set",
+    "identity",
+    "host_pool_resource_group",
+    "host_pool",
+)
+PROFILE_REQUIRED = (
+    "source_subscription",
+    "source_resource_group",
+    "target_subscription",
+    "target_resource_group",
+    "target_region",
+)
+
+
 def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tuple[SiteConfig, list[str]]:
+    """Validate strictly: a wrong type, an unknown key or an unknown verb is a problem naming the key and the
+    fix; the value is then left at its default, never coerced."""
     problems: list[str] = []
+    problems += [unknown_key(f"{source}:", key, TOP_KEYS) for key in raw if key not in TOP_KEYS]
+    sites = parse_sites(table(f"{source}: [sites]", raw.get("sites", {}), problems), source, problems)
+    policy = parse_policy(raw.get("policy", {}), source, problems)
+
+    fo = table(f"{source}: [failover]", raw.get("failover", {}), problems)
+    post_steps, post_problems = parse_post_steps(fo.get("post_steps", []), sites, source)
+    problems += post_problems
+    failover = FailoverPolicy(
+        **checked(f"{source}: [failover]", fo, FailoverPolicy, problems, skip=("post_steps",)),
+        post_steps=post_steps,
+    )
+    for key in ("user_grace_seconds", "primary_timeout_seconds"):
+        if getattr(failover, key) < 0:
+            problems.append(f"{source}: [failover] {key} must be 0 or more.")
+
+    profiles: dict[str, SnapshotProfile] = {}
+    raw_profiles = table(f"{source}: [snapshot_profiles]", raw.get("snapshot_profiles", {}), problems)
+    for name, body in raw_profiles.items():
+        prof = parse_profile(
+            name, table(f"{source}: [snapshot_profiles.{name}]", body, problems), source, problems
+        )
+        if prof is not None:
+            profiles[name] = prof
+
+    jo = checked(
+        f"{source}: [join_app]",
+        table(f"{source}: [join_app]", raw.get("join_app", {}), problems),
+        _JoinApp,
+        problems,
+    )
+    tenant = raw.get("tenant_id", "")
+    if not isinstance(tenant, str):
+        problems.append(
+            f'{source}: tenant_id must be a string (e.g. tenant_id = "<GUID>"), not {describe(tenant)}.'
+        )
+        tenant = ""
+    config = SiteConfig(
+        tenant_id=tenant,
+        join_app_name=jo.get("name", "AVD-Join"),
+        join_app_object_id=jo.get("app_object_id", ""),
+        sites=sites,
+        policy=policy,
+        failover=failover,
+        snapshot_profiles=profiles,
+    )
+    return config, problems
+
+
+@dataclass(frozen=True)
+class _JoinApp:
+    """``[join_app]``'s keys (the schema only)."""
+
+    name: str = "AVD-Join"
+    app_object_id: str = ""
+
+
+def parse_sites(raw_sites: Mapping[str, Any], source: str, problems: list[str]) -> dict[str, Site]:
     sites: dict[str, Site] = {}
-    raw_sites = raw.get("sites") or {}
     if not raw_sites:
         problems.append(f"{source}: no [sites.*] tables: describe at least a primary and a secondary site.")
-    required = (
-        "subscription",
-        "location",
-        "scale_set_resource_group",
-        "scale_set",
-        "identity",
-        "host_pool_resource_group",
-        "host_pool",
-    )
-    for name, body in raw_sites.items():
-        missing = [k for k in required if not body.get(k)]
+    for name, raw_body in raw_sites.items():
+        where = f"{source}: [sites.{name}]"
+        body = table(where, raw_body, problems)
+        good = checked(where, body, Site, problems, exclude=("name",))
+        missing = [k for k in SITE_REQUIRED if body.get(k) in (None, "")]
         if missing:
-            problems.append(f"{source}: [sites.{name}] is missing {', '.join(missing)}.")
+            problems.append(f"{where} is missing {', '.join(missing)}.")
+        if missing or any(k not in good for k in SITE_REQUIRED):
             continue
-        location = body["location"]
         try:
-            location = canonical_region(location)
+            good["location"] = canonical_region(good["location"])
         except UsageError as exc:
-            problems.append(f"{source}: [sites.{name}] location: {exc.message} {exc.hint}".strip())
-        role = body.get("role", "primary" if not sites else "secondary")
-        if role not in ("primary", "secondary"):
-            problems.append(f"{source}: [sites.{name}] role must be primary or secondary, not {role!r}.")
-        known = set(Site.__dataclass_fields__)
-        kwargs = {k: v for k, v in body.items() if k in known and k not in ("name", "location", "role")}
-        unknown = sorted(set(body) - known)
-        if unknown:
-            problems.append(f"{source}: [sites.{name}] has unknown keys {', '.join(unknown)}.")
-        sites[name] = Site(name=name, role=role, location=location, **kwargs)
+            problems.append(f"{where} location: {exc.message} {exc.hint}".strip())
+        good.setdefault("role", "primary" if not sites else "secondary")
+        if good["role"] not in ("primary", "secondary"):
+            problems.append(f"{where} role must be primary or secondary, not {good['role']!r}.")
+        for key in ("dr_capacity", "drill_capacity"):
+            if good.get(key, 0) < 0:
+                problems.append(f"{where} {key} must be 0 or more.")
+        sites[name] = Site(name=name, **good)
     roles = [s.role for s in sites.values()]
     if sites and "primary" not in roles:
         problems.append(f'{source}: no site has role = "primary".')
@@ -195,65 +257,31 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
     for site in sites.values():
         if site.pair and site.pair not in sites:
             problems.append(f"{source}: [sites.{site.name}] pair = {site.pair!r} names a missing site.")
+    return sites
 
-    pol = raw.get("policy") or {}
-    policy = Policy(
-        operators=tuple(pol.get("operators", ())),
-        approvers=tuple(pol.get("approvers", ())),
-        allowed_channels=tuple(pol.get("allowed_channels", ())),
-        two_person_rule=bool(pol.get("two_person_rule", True)),
-        approval_ttl_minutes=int(pol.get("approval_ttl_minutes", 15)),
-        require_approval=tuple(pol.get("require_approval", ())),
-    )
-    if not policy.operators:
-        problems.append(f"{source}: [policy] operators is empty: nobody could run a command.")
-    if not policy.approvers:
-        problems.append(
-            f"{source}: [policy] approvers is empty: destructive commands could never be approved."
-        )
-    if not policy.allowed_channels:
-        problems.append(f"{source}: [policy] allowed_channels is empty: name the incident channel id(s).")
 
-    fo = raw.get("failover") or {}
-    post_steps, post_problems = parse_post_steps(fo.get("post_steps", []), sites, source)
-    problems += post_problems
-    failover = FailoverPolicy(
-        **{k: v for k, v in fo.items() if k in FailoverPolicy.__dataclass_fields__ and k != "post_steps"},
-        post_steps=post_steps,
-    )
-
-    profiles: dict[str, SnapshotProfile] = {}
-    for name, body in (raw.get("snapshot_profiles") or {}).items():
-        try:
-            prof = SnapshotProfile(name=name, **body)
-        except TypeError as exc:
-            problems.append(f"{source}: [snapshot_profiles.{name}] {exc}.")
-            continue
-        try:
-            prof = SnapshotProfile(**{**prof.__dict__, "target_region": canonical_region(prof.target_region)})
-        except UsageError as exc:
-            problems.append(
-                f"{source}: [snapshot_profiles.{name}] target_region: {exc.message} {exc.hint}".strip()
-            )
-        if prof.mode not in SNAPSHOT_MODES:
-            problems.append(
-                f"{source}: [snapshot_profiles.{name}] mode must be one of {', '.join(SNAPSHOT_MODES)}."
-            )
-        if prof.tag_filter and ("=" not in prof.tag_filter or prof.tag_filter.startswith("=")):
-            problems.append(f"{source}: [snapshot_profiles.{name}] tag_filter must be exact key=value.")
-        profiles[name] = prof
-
-    jo = raw.get("join_app") or {}
-    config = SiteConfig(
-        tenant_id=str(raw.get("tenant_id", "")),
-        join_app_name=str(jo.get("name", "AVD-Join")),
-        join_app_object_id=str(jo.get("app_object_id", "")),
-        sites=sites,
-        policy=policy,
-        failover=failover,
-        snapshot_profiles=profiles,
-    )
-    return config, problems
+def parse_profile(
+    name: str, body: Mapping[str, Any], source: str, problems: list[str]
+) -> SnapshotProfile | None:
+    where = f"{source}: [snapshot_profiles.{name}]"
+    good = checked(where, body, SnapshotProfile, problems, exclude=("name",))
+    missing = [k for k in PROFILE_REQUIRED if k not in good and k not in body]
+    if missing:
+        problems.append(f"{where} is missing {', '.join(missing)}.")
+    if any(k not in good for k in PROFILE_REQUIRED):
+        return None
+    prof = SnapshotProfile(name=name, **good)
+    try:
+        prof = replace(prof, target_region=canonical_region(prof.target_region))
+    except UsageError as exc:
+        problems.append(f"{where} target_region: {exc.message} {exc.hint}".strip())
+    if prof.mode not in SNAPSHOT_MODES:
+        problems.append(f"{where} mode must be one of {', '.join(SNAPSHOT_MODES)}.")
+    if prof.tag_filter and ("=" not in prof.tag_filter or prof.tag_filter.startswith("=")):
+        problems.append(f"{where} tag_filter must be exact key=value.")
+    if prof.concurrency < 1:
+        problems.append(f"{where} concurrency must be at least 1.")
+    return prof
 
 
 def parse_post_steps(

@@ -91,6 +91,53 @@ def reopen(engine: JobEngine, job_id: int, plan: Plan, now: datetime) -> None:
     open_approval(engine, job_id, plan, job["requested_by"], job["channel"], now, fresh=True)
 
 
+def retry_reason(engine: JobEngine, job: dict[str, Any], plan: Plan, now: datetime) -> str | None:
+    """Why retrying an approved job must ask a second person again (``None``: its approval still holds).
+    The approval covers one plan for the policy's time-to-live from the moment it was given: a retry whose
+    plan hash differs from the approved one, or that comes later than that, is a new request."""
+    row = rows.for_card(engine.store, int(job["id"]), None)  # the newest approval
+    if row is None or row["status"] != "approved":
+        return None
+    if plan.hash() != row["plan_hash"]:
+        return "its plan changed since it was approved"
+    ttl = engine.runtime.settings.config.policy.approval_ttl_minutes
+    if datetime.fromisoformat(row["decided_at"]) + timedelta(minutes=ttl) <= now:
+        return f"its approval is more than {ttl} minutes old"
+    return None
+
+
+def ask_again(
+    engine: JobEngine, job: dict[str, Any], plan: Plan, user: str, reason: str, now: datetime
+) -> str:
+    """Retry as a new request: the job takes ``plan`` (and its locks; raises ``Busy``), the old approval goes
+    stale, and a new approval is asked for on a new card, with ``user`` as its requester."""
+    job_id = int(job["id"])
+    rows.rebind(engine.store, job_id, plan, now)
+    again = jobs.transition(
+        engine.store,
+        job_id,
+        (jobs.FAILED, jobs.CANCELLED),
+        jobs.AWAITING,
+        now,
+        cancel_requested=0,
+        error=None,
+        error_json=None,
+        finished_at=None,
+        started_at=None,  # the run checks for drift again against the plan approved now
+    )
+    if not again:
+        raise NotAllowed(f"job {job_id} is no longer failed or cancelled: `/avd job {job_id}` shows it")
+    audit_job(
+        engine,
+        user,
+        "job retry",
+        job_id,
+        {"asks_again": reason, "old_hash": job["plan_hash"], "new_hash": plan.hash()},
+    )
+    open_approval(engine, job_id, plan, user, job["channel"], now, fresh=True)
+    return f"Job {job_id} needs a second person again ({reason}): an approver can approve it on the new card."
+
+
 def _refuse(engine: JobEngine, user: str, row: dict[str, Any], reason: str, cls: type[AvdError]) -> AvdError:
     audit_job(
         engine,

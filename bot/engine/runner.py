@@ -390,7 +390,8 @@ class Engine:
         return f"Job {job_id} will stop after its current step."
 
     def retry(self, job_id: int, user: str) -> str:
-        """Re-queue a failed or cancelled job from its first unfinished step (takes its locks again)."""
+        """Re-queue a failed or cancelled job from its first unfinished step (takes its locks again). A job that
+        was approved asks again, on a new card, when its plan changed or its approval outlived the TTL."""
         now = self.now()
         job = jobs.get_job(self.store, job_id)
         if job is None:
@@ -398,6 +399,18 @@ class Engine:
         decided = approval_rows.statuses(self.store, job_id)
         if decided and "approved" not in decided:
             raise NotApproved(f"job {job_id} was never approved: request it again with a new command")
+        if job["status"] not in (jobs.FAILED, jobs.CANCELLED):
+            raise NotAllowed(
+                f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried"
+            )
+        if decided:
+            try:
+                plan = self.plan_for(job)
+            except Exception as exc:
+                raise (project_error(exc) or exc) from exc
+            reason = approvals.retry_reason(self, job, plan, now)
+            if reason is not None:
+                return approvals.ask_again(self, job, plan, user, reason, now)
         if not jobs.requeue(self.store, job_id, now):
             raise NotAllowed(
                 f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried"

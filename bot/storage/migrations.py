@@ -108,6 +108,16 @@ def always_steps(db: Database) -> None:
     db.execute("alter table steps add column always integer not null default 0")
 
 
+def scaleset_requests(db: Database) -> None:
+    """The scale-set spec of each ``/avd scaleset create`` request, keyed by the hash of the plan built from it
+    (the job's ``plan_hash``): a job builds its plan from the spec it was approved with, never from the site's
+    latest form. Rows are written once and never changed."""
+    db.execute(
+        "create table scaleset_requests (plan_hash text primary key, site text not null, spec_json text not"
+        " null, requested_by text not null, created_at text not null)"
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -116,4 +126,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("failover_0001_dr_runs", dr_runs),
     ("engine_0002_schedules", schedules),
     ("engine_0003_always_steps", always_steps),
+    ("scaleset_0002_requests", scaleset_requests),
 )

@@ -1,7 +1,9 @@
-"""The capabilities' own tables. ``dr_scale_sets``: which scale set is a site's DR capacity, and the spec requested for it.
+"""The capabilities' own tables. ``dr_scale_sets``: which scale set is a site's DR capacity, and the spec it was built from.
 
-A submitted ``/avd scaleset create`` form is saved here as the site's requested spec (no secrets in it);
-the job marks it ``created`` once it built (or found) the scale set. ``dr_scale_set(store, site)`` tells other
+A submitted ``/avd scaleset create`` form is kept in ``scaleset_requests`` (no secrets in it), keyed by the hash of
+the plan built from it, which is the job's ``plan_hash``: the job builds from the spec it was approved with, and
+another form for the same site (refused while the job waits) changes nothing. The job records the spec in
+``dr_scale_sets`` as ``created`` once it built (or found) the scale set. ``dr_scale_set(store, site)`` tells other
 commands (``/avd scale``, ``/avd status``) which scale set that is. ``dr_runs``: the measured time of
 every drill, failover and failback (``record_run``, ``runs``).
 """
@@ -80,6 +82,43 @@ def save_request(store: Store, site: str, spec: ScaleSetSpec, user: str, now: da
                 "updated_at": jobs.iso(now),
             },
             pk="site",
+        )
+
+
+def offer_spec(store: Store, plan_hash: str, site: str, spec: ScaleSetSpec, user: str, now: datetime) -> None:
+    """Keep ``spec`` under the hash of the plan built from it (written once: the same hash is the same spec)."""
+    with store.transaction() as db:
+        db.execute(
+            "insert or ignore into scaleset_requests (plan_hash, site, spec_json, requested_by, created_at)"
+            " values (?, ?, ?, ?, ?)",
+            [plan_hash, site, json.dumps(asdict(spec), sort_keys=True), user, jobs.iso(now)],
+        )
+
+
+def spec_of_plan(store: Store, plan_hash: str) -> ScaleSetSpec | None:
+    """The spec a job's plan (``plan_hash``) was built from, or ``None``."""
+    rows = list(store.db.query("select spec_json from scaleset_requests where plan_hash = ?", [plan_hash]))
+    return ScaleSetSpec(**json.loads(rows[0]["spec_json"])) if rows else None
+
+
+def carry_spec(store: Store, plan_hash: str, new_hash: str) -> None:
+    """The same spec planned again (Azure changed): keep it under the new plan's hash too, so a job rebound to
+    the new plan (drift, retry) still builds from it."""
+    with store.transaction() as db:
+        db.execute(
+            "insert or ignore into scaleset_requests (plan_hash, site, spec_json, requested_by, created_at)"
+            " select ?, site, spec_json, requested_by, created_at from scaleset_requests where plan_hash = ?",
+            [new_hash, plan_hash],
+        )
+
+
+def withdraw_spec(store: Store, plan_hash: str) -> None:
+    """A refused request leaves nothing behind: drop its spec unless a job was built from the same one."""
+    with store.transaction() as db:
+        db.execute(
+            "delete from scaleset_requests where plan_hash = ? and not exists"
+            " (select 1 from jobs where plan_hash = ?)",
+            [plan_hash, plan_hash],
         )
 
 

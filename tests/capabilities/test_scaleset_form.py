@@ -10,18 +10,23 @@ import pytest
 
 from azureops import scaleset_spec
 from bot.slack import modals
+from bot.storage import jobs
 from bot.storage.records import dr_scale_set
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat
 from tests.kit.scale import (  # noqa: F401 - fixtures
+    LEAD,
     OPS,
     SUB,
+    approve,
     dr_azure_fixture,
     dr_bot_fixture,
     dr_chat_fixture,
+    finished,
     form_values,
     job_ids,
+    new_job,
     open_form,
     replicate,
     run_command,
@@ -219,3 +224,31 @@ def test_someone_else_submitting_the_form_is_refused(
     assert dr_chat.submit(form_values(view), user="U0GUEST", view=view).status == 200
     dr_chat.wait_for_ephemeral("U0GUEST", contains="is not an avd-ops operator")
     assert job_ids(dr_bot.runtime.store) == before and dr_scale_set(dr_bot.runtime.store, "dr") is None
+
+
+def test_a_refused_form_changes_nothing_and_the_job_builds_the_approved_spec(
+    dr_chat: Chat, slack_sim: SlackSim, dr_bot: BotHandle, dr_azure: AzureSim
+) -> None:
+    """Issue 14: an approver's own form, refused as busy while an operator's job waits, used to overwrite the
+    site's spec, so approving the operator's job built the approver's scale set."""
+    store = dr_bot.runtime.store
+    replicate(dr_azure)
+    run_command(dr_chat, dr_bot, "/avd identity create dr")
+    before = job_ids(store)
+    submit_form(dr_chat, open_form(dr_chat, slack_sim), capacity="0")
+    job = new_job(store, before)
+    assert job["status"] == jobs.AWAITING and job["verb"] == "scaleset create"
+    opened = len(slack_sim.calls_to("views.open"))
+    assert dr_chat.slash("/avd scaleset create", user=LEAD).status == 200
+    wait(lambda: len(slack_sim.calls_to("views.open")) > opened)
+    theirs = dict(slack_sim.views[-1]["view"])
+    assert dr_chat.submit(form_values(theirs, capacity="1"), user=LEAD, view=theirs).status == 200
+    dr_chat.wait_for_ephemeral(LEAD, contains="busy:")
+    assert job_ids(store) == before | {job["id"]}
+    assert jobs.get_job(store, int(job["id"]))["plan_hash"] == job["plan_hash"]
+    approve(dr_chat, store, int(job["id"]), LEAD)
+    assert finished(store, int(job["id"]))["status"] == jobs.DONE
+    vmss = dr_azure.scale_set("VMSSDR", "EntraDR")
+    assert vmss is not None and vmss.capacity == 0  # the spec that was approved, not the refused one
+    rows = list(store.db.query("select plan_hash, requested_by from scaleset_requests"))
+    assert [r["requested_by"] for r in rows] == [OPS]  # the refused form left nothing behind

@@ -284,9 +284,12 @@ def test_failed_step_shows_azure_code_and_retry(
     assert "OperationNotAllowed" in shown and "virtualMachineScaleSets/Entra" in shown
     assert f"/avd job {job_id} retry" in shown
     chat.slash(f"/avd job {job_id} retry", user=REQUESTER)
+    # the failed update still set the model's capacity (as Azure may): the plan changed, so it asks again
+    asked_again(chat, store, job_id, job["card_ts"])
+    chat.click("Approve", user=LEAD2)
     job_status(store, job_id, jobs.DONE)
     steps = {s["name"]: s for s in jobs.get_steps(store, job_id)}
-    assert steps["tag-start"]["output"].startswith("tagged")
+    assert steps["tag-start"]["output"] == "already done"  # the new plan's first step checked Azure first
     assert azure_sim.scale_set("VMSS", "Entra").capacity == 3
 
 
@@ -299,6 +302,89 @@ def test_cancel_stops_at_the_next_step_boundary(
     chat.wait_for(lambda: [s for s in jobs.get_steps(store, job_id) if s["status"] == jobs.STEP_RUNNING])
     chat.slash(f"/avd job {job_id} cancel", user=REQUESTER)
     job_status(store, job_id, jobs.CANCELLED)
-    statuses = [s["status"] for s in jobs.get_steps(store, job_id)]
-    assert statuses[0] == jobs.STEP_DONE and statuses[-1] == jobs.STEP_SKIPPED
+    # the engine marks the job cancelled, then skips its pending steps: wait for both writes
+    statuses = chat.wait_for(
+        lambda: (st := [s["status"] for s in jobs.get_steps(store, job_id)])[-1] == jobs.STEP_SKIPPED and st
+    )
+    assert statuses[0] == jobs.STEP_DONE
     assert jobs.holder_of(store, engine_kit.scale_set_id("VMSS", "Entra")) is None
+
+
+# ---- retry of an approved job: the approval covers one plan for the policy's time-to-live ------------------
+
+
+def failed_job(chat: Chat, store: Any, azure_sim: Any, *, fault: str = "PATCH") -> int:
+    """An approved scale of Entra to 3 whose first write fails (the model is left as it was)."""
+    azure_sim.faults.fail_lro(fault, "snapshots/snap-gold-manual", "OperationNotAllowed", "Disk is busy")
+    job_id = request(chat, store, count=3)
+    chat.click("Approve", user=LEAD)
+    job_status(store, job_id, jobs.FAILED)
+    return job_id
+
+
+def asked_again(chat: Chat, store: Any, job_id: int, card_ts: str) -> dict[str, Any]:
+    """Wait until the job waits for a new approval on a new card."""
+    return chat.wait_for(
+        lambda: (
+            (j := jobs.get_job(store, job_id))
+            and j["status"] == jobs.AWAITING
+            and j["card_ts"]
+            and j["card_ts"] != card_ts
+            and j
+        )
+    )
+
+
+def test_retry_within_the_time_to_live_of_the_same_plan_runs_without_asking(
+    bot: tuple[BotHandle, Clock], chat: Chat, azure_sim: Any
+) -> None:
+    store = bot[0].runtime.store
+    job_id = failed_job(chat, store, azure_sim)
+    chat.slash(f"/avd job {job_id} retry", user=REQUESTER)
+    job_status(store, job_id, jobs.DONE)
+    assert [
+        r["status"] for r in store.db.query("select status from approvals where job_id = ?", [job_id])
+    ] == ["approved"]
+
+
+def test_retry_after_the_approvals_time_to_live_asks_again(
+    bot: tuple[BotHandle, Clock], chat: Chat, azure_sim: Any
+) -> None:
+    handle, clock = bot
+    store = handle.runtime.store
+    job_id = failed_job(chat, store, azure_sim)
+    first = jobs.get_job(store, job_id)
+    writes = len(azure_sim.writes(VMSS_PATH))
+    clock.offset += timedelta(minutes=16)  # the example's approval_ttl_minutes is 15
+    chat.slash(f"/avd job {job_id} retry", user=REQUESTER)
+    asked_again(chat, store, job_id, first["card_ts"])
+    assert len(azure_sim.writes(VMSS_PATH)) == writes  # nothing ran unapproved
+    assert (REQUESTER, "job retry", "ok") in actions(store, job_id)
+    assert "Approve" in str(chat.last_message()["blocks"])
+    chat.click("Approve", user=REQUESTER)  # the retrier is the new requester: two-person rule
+    assert jobs.get_job(store, job_id)["status"] == jobs.AWAITING
+    chat.click("Approve", user=LEAD2)
+    job_status(store, job_id, jobs.DONE)
+    assert azure_sim.scale_set("VMSS", "Entra").capacity == 3
+
+
+def test_retry_whose_plan_changed_asks_again_with_the_new_plan(
+    bot: tuple[BotHandle, Clock], chat: Chat, azure_sim: Any
+) -> None:
+    handle = bot[0]
+    store = handle.runtime.store
+    job_id = failed_job(chat, store, azure_sim)
+    first = jobs.get_job(store, job_id)
+    compute = engine_kit.compute_client(handle.runtime)
+    compute.virtual_machine_scale_sets.begin_update(
+        "VMSS", "Entra", {"sku": {"capacity": 4}}, polling_interval=0.05
+    ).result()
+    writes = len(azure_sim.writes(VMSS_PATH))
+    chat.slash(f"/avd job {job_id} retry", user=REQUESTER)
+    job = asked_again(chat, store, job_id, first["card_ts"])
+    assert job["plan_hash"] != first["plan_hash"]
+    assert "from 4 to 3" in str(chat.last_message()["blocks"])
+    assert len(azure_sim.writes(VMSS_PATH)) == writes
+    chat.click("Approve", user=LEAD2)
+    job_status(store, job_id, jobs.DONE)
+    assert azure_sim.scale_set("VMSS", "Entra").capacity == 3

@@ -161,10 +161,9 @@ def engine_config(
 ) -> str:
     """avd.example.toml with more verbs needing approval and other allowed channels."""
     text = Path(example_config()).read_text(encoding="utf-8")
-    extra = "".join(f'"{verb}", ' for verb in approve)
-    text = text.replace(
-        'require_approval = [\n  "replicas remove",', f'require_approval = [\n  {extra}"replicas remove",'
-    )
+    extra = ", ".join(f'"{verb}"' for verb in approve)
+    assert "require_approval = []" in text
+    text = text.replace("require_approval = []", f"require_approval = [{extra}]")
     allowed = ", ".join(f'"{c}"' for c in channels)
     return text.replace('allowed_channels = ["C0INCIDENT"]', f"allowed_channels = [{allowed}]")
 
