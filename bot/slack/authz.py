@@ -1,8 +1,13 @@
 """Who may run commands, and where: operators, approvers and channels from the policy.
 
 Policy entries starting with ``S`` are Slack user groups, resolved through ``usergroups.users.list``
-(Tier 2) and cached for ``ttl`` seconds. When Slack cannot be asked, the last known members are used,
-and with none known the group grants nothing (fail closed).
+(Tier 2). A permission check never calls Slack: it answers from the cache, and when the cached members are
+older than ``ttl`` (60 s) it starts one background refresh per group (a 429 or an error delays only that
+refresh, never a check or an ack). Only the very first check of a group, with nothing cached yet, waits
+for that first fetch, at most ``FIRST_WAIT_SECONDS`` (1 s), and then fails closed. When Slack keeps failing,
+the last known members are used until they are ``max_age`` old (``GROUP_MAX_AGE_SECONDS``, 10 minutes):
+past that the group grants nothing (fail closed), so a member removed in Slack loses the right within
+10 minutes even while Slack cannot be asked.
 
 ``request_guard`` runs before every listener: a request from another workspace (its team id is not the
 bot's, as ``auth.test`` reported it) and a replay of a slash command or button press already handled
@@ -31,6 +36,8 @@ from bot.storage.sqlite import Store
 
 log = logging.getLogger(__name__)
 GROUP_TTL_SECONDS = 60.0
+GROUP_MAX_AGE_SECONDS = 600.0  # past this, cached members grant nothing (fail closed)
+FIRST_WAIT_SECONDS = 1.0  # the first check of a group waits this long for its first fetch
 BATCH_SECONDS = 0.2  # replay keys claimed within this window are written together
 REPLAY_MEMORY = timedelta(hours=24)  # far longer than Slack's 5-minute signature window
 
@@ -40,7 +47,7 @@ def is_group(entry: str) -> bool:
 
 
 class Authz:
-    """Membership checks against the policy, with user groups cached for ``ttl`` seconds."""
+    """Membership checks against the policy; user groups answered from a cache refreshed in the background."""
 
     def __init__(
         self,
@@ -48,31 +55,79 @@ class Authz:
         client: WebClient,
         *,
         ttl: float = GROUP_TTL_SECONDS,
+        max_age: float = GROUP_MAX_AGE_SECONDS,
+        first_wait: float = FIRST_WAIT_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
         self.client = client
         self.ttl = ttl
+        self.max_age = max_age
+        self.first_wait = first_wait
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dicts only: never held across a Slack call
+        self._refreshing: dict[str, threading.Thread] = {}
 
     def group_members(self, group_id: str) -> frozenset[str]:
+        """The group's members from the cache (empty once older than ``max_age``); never calls Slack here."""
         now = self._monotonic()
+        cached = self._cache.get(group_id)
+        if cached is None or now - cached[0] >= self.ttl:
+            refresh = self._start_refresh(group_id)
+            if cached is None and refresh is not None:
+                refresh.join(self.first_wait)  # nothing known yet: wait briefly for the first answer
+                cached = self._cache.get(group_id)
+        if cached is None:
+            return frozenset()
+        age = now - cached[0]
+        if age > self.max_age:
+            log.warning(
+                "members of %s are %.0f s old (limit %.0f s): the group grants nothing",
+                group_id,
+                age,
+                self.max_age,
+            )
+            return frozenset()
+        return cached[1]
+
+    def refresh(self, group_id: str) -> bool:
+        """Ask Slack for the group's members now and cache them; ``False`` when Slack did not answer."""
+        try:
+            resp = self.client.usergroups_users_list(usergroup=group_id)
+            members = frozenset(resp.get("users") or ())
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("usergroups.users.list %s failed (%s); keeping the last known members", group_id, exc)
+            return False
         with self._lock:
-            cached = self._cache.get(group_id)
-            if cached and now - cached[0] < self.ttl:
-                return cached[1]
+            self._cache[group_id] = (self._monotonic(), members)
+        return True
+
+    def flush(self) -> None:
+        """Wait for the background refreshes in flight (tests, shutdown)."""
+        with self._lock:
+            running = list(self._refreshing.values())
+        for thread in running:
+            thread.join()
+
+    def _start_refresh(self, group_id: str) -> threading.Thread | None:
+        """Start one background refresh of ``group_id`` unless one is in flight; returns the refresh."""
+
+        def run() -> None:
             try:
-                resp = self.client.usergroups_users_list(usergroup=group_id)
-                members = frozenset(resp.get("users") or ())
-            except (SlackApiError, SlackClientError, OSError) as exc:
-                log.warning(
-                    "usergroups.users.list %s failed (%s); using the last known members", group_id, exc
-                )
-                return cached[1] if cached else frozenset()
-            self._cache[group_id] = (now, members)
-            return members
+                self.refresh(group_id)
+            finally:
+                with self._lock:
+                    self._refreshing.pop(group_id, None)
+
+        with self._lock:
+            running = self._refreshing.get(group_id)
+            if running is not None:
+                return running
+            thread = threading.Thread(target=run, name=f"avd-group-{group_id}", daemon=True)
+            self._refreshing[group_id] = thread
+            thread.start()  # inside the lock: whoever finds it in ``_refreshing`` may join it
+        return thread
 
     def _member(self, user_id: str, entries: Iterable[str]) -> bool:
         entries = tuple(entries)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 import socketserver
 import threading
 import time
