@@ -16,8 +16,10 @@ bot's, as ``auth.test`` reported it) and a replay of a slash command or button p
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -40,6 +42,9 @@ GROUP_MAX_AGE_SECONDS = 600.0  # past this, cached members grant nothing (fail c
 FIRST_WAIT_SECONDS = 1.0  # the first check of a group waits this long for its first fetch
 BATCH_SECONDS = 0.2  # replay keys claimed within this window are written together
 REPLAY_MEMORY = timedelta(hours=24)  # far longer than Slack's 5-minute signature window
+MAX_PENDING_WRITES = 1024  # refusals' audit rows waiting for the writer; a flood past it is dropped, logged
+COMMAND_BURST = 10  # /avd commands a user may send at once ...
+COMMAND_EVERY_SECONDS = 3.0  # ... and then one more each this many seconds (20 a minute)
 
 
 def is_group(entry: str) -> bool:
@@ -154,8 +159,23 @@ class Authz:
         return None
 
 
-def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltResponse | None]:
-    """Bolt listener middleware: refuse non-operators and other channels with an ephemeral answer + audit row."""
+Later = Callable[..., object]  # ``later(fn, *args)``: run after the ack (``ReplayMemory.later``)
+
+
+def audit_refusal(store: Store, later: Later | None, **row: Any) -> None:
+    """The audit row of a refusal, written after the ack when ``later`` is given (its time is now's)."""
+    row.setdefault("at", datetime.now(UTC))
+    if later is None:
+        audit.record(store, **row)
+    else:
+        later(functools.partial(audit.record, store, **row))
+
+
+def operator_middleware(
+    authz: Authz, store: Store, later: Later | None = None
+) -> Callable[..., BoltResponse | None]:
+    """Bolt listener middleware: refuse non-operators and other channels with an ephemeral answer; the audit
+    row is written after the ack through ``later`` (inline without it)."""
 
     def require_operator(body: dict[str, Any], context: Any, next: Callable[[], None]) -> BoltResponse | None:
         user_id = context.user_id or ""
@@ -167,8 +187,9 @@ def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltRespons
         reason, answer = refusal
         what = body.get("command") or body.get("type") or "request"
         text = body.get("text")
-        audit.record(
+        audit_refusal(
             store,
+            later,
             actor=user_id or "unknown",
             action="refused",
             target=f"{what} {text}".strip() if text else str(what),
@@ -178,6 +199,48 @@ def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltRespons
         return BoltResponse(status=200, body=answer, headers={"content-type": "text/plain;charset=utf-8"})
 
     return require_operator
+
+
+class RateLimit:
+    """A token bucket per user: ``burst`` commands at once, then one every ``every`` seconds.
+
+    ``take`` reads and writes one dict entry and takes no lock (it runs on the ack path): two requests of
+    one user racing may both get the last token, which costs one extra command, never a wait.
+    """
+
+    def __init__(
+        self,
+        burst: int = COMMAND_BURST,
+        every: float = COMMAND_EVERY_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = burst
+        self.every = every
+        self._monotonic = monotonic
+        self._buckets: dict[str, tuple[float, float]] = {}  # user -> (tokens, when counted)
+
+    def take(self, user: str) -> float:
+        """0 when ``user`` may run a command now (one token taken), else the seconds until they may."""
+        now = self._monotonic()
+        tokens, then = self._buckets.get(user, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) / self.every)
+        if tokens >= 1.0:
+            self._buckets[user] = (tokens - 1.0, now)
+            if len(self._buckets) > 4096:  # forget users whose bucket has filled up again
+                self._buckets = {
+                    u: b for u, b in self._buckets.items() if b[0] + (now - b[1]) / self.every < self.burst
+                }
+            return 0.0
+        self._buckets[user] = (tokens, now)
+        return (1.0 - tokens) * self.every
+
+
+def rate_limited(wait: float, limit: RateLimit) -> str:
+    """The ack's answer to a user past their rate limit: when to try again, and the limit."""
+    return (
+        f":hourglass: Too many commands: try again in {max(1, math.ceil(wait))} s "
+        f"(up to {limit.burst} at once, then one every {limit.every:g} s)."
+    )
 
 
 # ---- every request: workspace and replay --------------------------------------------------------
@@ -194,6 +257,8 @@ class ReplayMemory:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avd-replay")
         self._pending: list[tuple[str, datetime]] = []
         self._scheduled = False
+        self._waiting = 0
+        self.dropped = 0
         cutoff = (now or datetime.now(UTC)) - REPLAY_MEMORY
         self._seen: dict[str, datetime] = interactions.seen_since(store, cutoff)
 
@@ -214,8 +279,32 @@ class ReplayMemory:
             self._writer.submit(self._persist)
         return True
 
+    def later(self, fn: Callable[[], object]) -> bool:
+        """Run ``fn`` on the writer thread, after the ack (refusals' audit rows); at most
+        ``MAX_PENDING_WRITES`` wait at once: past that the write is dropped and logged."""
+        with self._lock:
+            if self._waiting >= MAX_PENDING_WRITES:
+                self.dropped += 1
+                dropped = self.dropped
+            else:
+                self._waiting += 1
+                dropped = 0
+        if dropped:
+            log.warning("%d write(s) dropped: %d already wait for the writer", dropped, MAX_PENDING_WRITES)
+            return False
+        self._writer.submit(self._run_later, fn)
+        return True
+
+    def _run_later(self, fn: Callable[[], object]) -> None:
+        with self._lock:
+            self._waiting -= 1
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - the answer stands; the row is lost, and said so
+            log.exception("a write after the ack failed")
+
     def flush(self) -> None:
-        """Wait until every claimed key is on disk (tests, shutdown)."""
+        """Wait until every claimed key and every write handed to ``later`` is on disk (tests, shutdown)."""
         self._writer.submit(lambda: None).result()
 
     def close(self) -> None:
@@ -294,7 +383,8 @@ def _what(body: Mapping[str, Any]) -> str:
 
 
 def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltResponse | None]:
-    """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited)."""
+    """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited after
+    the ack, on the replay memory's writer)."""
 
     def guard(
         body: dict[str, Any], context: Any, next: Callable[[], None], respond: Any = None
@@ -313,8 +403,9 @@ def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltRespo
         if not reason:
             next()
             return None
-        audit.record(
+        audit_refusal(
             store,
+            memory.later,
             actor=user,
             action="refused",
             target=_what(body),
