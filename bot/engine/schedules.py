@@ -4,7 +4,7 @@ Executors: ``default`` (``WORKERS`` threads) runs job plans; ``light`` (2 thread
 runs the sweeps, so a full pool of long jobs never delays an approval card. Both are bounded
 (``bot.runtime.BoundedPool``): at most ``JOB_QUEUE`` job runs and ``LIGHT_QUEUE`` requests and sweeps held at
 once; one more is refused (APScheduler logs "Error submitting job"; a refused job run stays in the jobs table
-and ``resume_all`` picks it up at the next start). The only job store is in memory:
+and ``resume_all`` picks it up at the next start). The sweep also runs ``bot.storage.retention`` once a day. The only job store is in memory:
 one-off runs are re-created from the jobs table by ``resume_all`` at start-up, and recurring or timed work
 (snapshot syncs, the post-failover reminder) from the ``schedules`` table by ``Timers.load``. A schedule row
 names a target (``request``: ask for a job as its creator; or a capability's ``Capability.timers`` entry)
@@ -29,7 +29,7 @@ from apscheduler.triggers.date import DateTrigger
 from bot.engine import approvals
 from bot.engine.runner import Engine
 from bot.runtime import BoundedPool, Runtime, Timer, TimerTarget
-from bot.storage import jobs
+from bot.storage import jobs, retention
 from bot.storage import schedules as rows
 from commands import ops
 from commands.cron import trigger_fields
@@ -198,6 +198,14 @@ def sweep(engine: Engine) -> None:
         approvals.expire_due(engine)
     except Exception:  # noqa: BLE001 - the next sweep tries again
         log.exception("approval sweep failed")
+    try:
+        store, now = engine.runtime.store, engine.now()
+        if retention.due(store, now):
+            pruned = retention.prune(store, now=now, days=engine.runtime.settings.retention_days)
+            if pruned.audit_rows or pruned.jobs:
+                log.info("retention: %d audit rows and %d jobs pruned", pruned.audit_rows, pruned.jobs)
+    except Exception:  # noqa: BLE001 - the next sweep tries again
+        log.exception("retention sweep failed")
 
 
 def _on_scheduler(engine: Engine, event: SchedulerEvent) -> None:
