@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from bot.runtime import BUSY_TEXT, BoundedPool, PoolFull
 from bot.slack.authz import RateLimit
 from bot.storage import audit
-from tests.kit import BotHandle, Chat, wait_until
+from sim.slack import SlackSim
+from tests.kit import BotHandle, Chat, clean_env, start_bot, wait_until
 
 
 class FakeMonotonic:
@@ -34,8 +39,20 @@ def test_a_token_bucket_per_user() -> None:
     assert [limit.take("U1") for _ in range(4)] == [0.0, 0.0, 0.0, 3.0]  # refills to the burst, no more
 
 
-def test_a_user_past_the_rate_limit_is_told_when_to_retry(chat: Chat, bot_server: BotHandle) -> None:
+@pytest.fixture
+def limited(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chat]:
+    """A bot with the product's rate limit (the kit lifts it for scenario tests): AVD_COMMAND_BURST unset."""
+    clean_env(monkeypatch)
+    bot = start_bot(tmp_path, slack_sim.url, AVD_COMMAND_BURST="")
+    try:
+        yield Chat(bot.url, slack_sim, bot.signing_secret)
+    finally:
+        bot.stop()
+
+
+def test_a_user_past_the_rate_limit_is_told_when_to_retry(limited: Chat) -> None:
     """30 commands at once: the 10-command burst plus a refill of one every 3 s cannot cover them."""
+    chat = limited
     answers = [chat.slash("/avd help", user="U0OPS1").text for _ in range(30)]
     refused = [a for a in answers if "Too many commands: try again in" in a]
     assert refused and "up to 10 at once, then one every 3 s" in refused[0]
