@@ -104,8 +104,8 @@ class QuietHandler(WSGIRequestHandler):
     the connection waits at most the server's ``idle_seconds``."""
 
     def setup(self) -> None:
-        self.timeout = getattr(self.server, "limits", Limits()).idle_seconds
         super().setup()
+        self.connection.settimeout(getattr(self.server, "limits", Limits()).idle_seconds)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -292,7 +292,7 @@ class BotServer:
     ) -> None:
         limits = limits or Limits()
         server_class = type("BoundedWSGIServer", (ThreadingWSGIServer,), {"limits": limits})
-        self.httpd = make_server(
+        self.httpd: WSGIServer = make_server(
             host,
             port,
             wsgi_app(app, health_fn, gate, limits),
