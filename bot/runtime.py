@@ -11,13 +11,15 @@ job cards through a ``ProgressSink``.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from avdcore.errors import UserError
 from azureops.plan import Plan
 from azureops.snapshots import Budget
 from bot.reads import SharedRead
@@ -40,6 +42,52 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 WORK_THREADS = 8
 READER_THREADS = 4
+WORK_QUEUE = 256  # post-ack tasks waiting or running at once; past it `/avd` answers "busy, try again"
+READER_QUEUE = 32  # Azure reads waiting or running at once (they are shared: one `/avd status` read for all)
+
+
+BUSY_TEXT = ":hourglass: avd-ops is busy right now: try again in a minute."
+
+
+class PoolFull(UserError):
+    """A bounded pool already holds its limit of tasks: shown to the user as "busy, try again"."""
+
+
+class BoundedPool(ThreadPoolExecutor):
+    """A thread pool that holds at most ``limit`` tasks (running or waiting): ``submit`` past it raises
+    ``PoolFull`` instead of queueing for ever."""
+
+    def __init__(self, max_workers: int, *, limit: int, thread_name_prefix: str = "") -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+        self.limit = limit
+        self.name = thread_name_prefix or "pool"
+        self._held = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    def has_room(self) -> bool:
+        return self._held < self.limit
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._count_lock:
+            if self._held >= self.limit:
+                log.warning("%s holds its limit of %d tasks: refused one more", self.name, self.limit)
+                raise PoolFull(BUSY_TEXT)
+            self._held += 1
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(lambda _: self._release())
+        return future
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self._held -= 1
 
 
 def utcnow() -> datetime:
@@ -227,13 +275,14 @@ class Runtime:
     timers: Schedules = field(init=False)  # schedules kept as data (``bot.engine.schedules.Timers``)
     # Post-ack work (audit writes, handlers, approval decisions) runs here, never on Bolt's listener
     # threads: those only ack, so a burst of slow answers cannot delay the next request's ack.
-    workers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="avd-work")
+    # Both pools are bounded (``BoundedPool``): a full one refuses instead of queueing for ever.
+    workers: BoundedPool = field(
+        default_factory=lambda: BoundedPool(WORK_THREADS, limit=WORK_QUEUE, thread_name_prefix="avd-work")
     )
     # Azure reads for read-only answers (status, doctor, replicas list), off the work pool.
-    readers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(
-            max_workers=READER_THREADS, thread_name_prefix="avd-reader"
+    readers: BoundedPool = field(
+        default_factory=lambda: BoundedPool(
+            READER_THREADS, limit=READER_QUEUE, thread_name_prefix="avd-reader"
         )
     )
     status_read: SharedRead = field(default_factory=SharedRead)  # one `/avd status` read shared by everyone
@@ -249,9 +298,11 @@ class Runtime:
 
     def after_ack(
         self, fn: Callable[..., Any], *args: Any, respond: Callable[..., Any] | None = None
-    ) -> None:
+    ) -> bool:
         """Run ``fn(*args)`` on the work pool; an unexpected error is logged with an incident id and, when
-        ``respond`` is given, the user is told that id (the same answer as Bolt's ``@app.error``)."""
+        ``respond`` is given, the user is told that id (the same answer as Bolt's ``@app.error``).
+        ``False`` (logged, nothing queued) when the pool already holds ``WORK_QUEUE`` tasks: a listener
+        that can still answer in its ack checks ``workers.has_room()`` first and says "busy"."""
 
         def run() -> None:
             self.gate.wait()  # acks of a burst first (at most AckGate.max_wait)
@@ -266,7 +317,14 @@ class Runtime:
                     except Exception:  # noqa: BLE001 - the error path must not raise
                         log.exception("incident %s: could not tell the user", incident)
 
-        self.workers.submit(run)
+        try:
+            self.workers.submit(run)
+        except PoolFull:
+            log.warning(
+                "work pool full (%d tasks): %s not run", self.workers.limit, getattr(fn, "__name__", fn)
+            )
+            return False
+        return True
 
     def stop(self) -> None:
         if self.scheduler.running:

@@ -4,6 +4,12 @@
 such as ``@daily`` expanded). ``trigger_fields`` turns it into keyword arguments for APScheduler 3's
 ``CronTrigger``, whose ``day_of_week`` counts from Monday: weekdays are passed as names so that cron's
 ``0`` (Sunday) keeps its meaning.
+
+A schedule may not run more often than every ``MIN_INTERVAL_MINUTES`` (15): a snapshot sync lists and
+copies snapshots across subscriptions, takes minutes, and shares ARM's request budget with failovers, so
+``* * * * *`` would queue runs behind each other and throttle everything else. The gap is measured between
+the times of one day and across midnight (as if every day matched), so a few schedules that would only be
+that close on days they skip are refused too.
 """
 
 from __future__ import annotations
@@ -43,10 +49,13 @@ MACROS: dict[str, str] = {
 HINT = "a schedule is 5 fields, minute hour day month weekday, e.g. 0 2 * * * (02:00 every day) or off."
 _ITEM = re.compile(r"^(?:(\*)|([a-z0-9]+)(?:-([a-z0-9]+))?)(?:/(\d+))?$")
 _MAX_ITEMS = 60
+MIN_INTERVAL_MINUTES = 15
+_DAY_MINUTES = 24 * 60
 
 
-def validate_cron(text: str) -> str:
-    """The canonical spelling of a 5-field cron schedule; ``UsageError`` says which field is wrong."""
+def validate_cron(text: str, *, min_minutes: int = MIN_INTERVAL_MINUTES) -> str:
+    """The canonical spelling of a 5-field cron schedule; ``UsageError`` says which field is wrong, or that
+    it runs more often than every ``min_minutes``."""
     spec = " ".join(text.lower().split())
     spec = MACROS.get(spec, spec)
     parts = spec.split(" ") if spec else []
@@ -54,7 +63,30 @@ def validate_cron(text: str) -> str:
         raise UsageError(f"a schedule needs 5 fields, not {len(parts)} ('{clip(text)}')", hint=HINT)
     for part, field in zip(parts, FIELDS, strict=True):
         field_values(part, field)
+    gap = shortest_gap(spec)
+    if gap < min_minutes:
+        every = "every minute" if gap == 1 else f"{gap} minutes apart"
+        raise UsageError(
+            f"the schedule '{clip(text)}' runs {every}; the most often a schedule may run is every "
+            f"{min_minutes} minutes",
+            hint=f"e.g. */{min_minutes} * * * * or 0 * * * * (hourly); {HINT}",
+        )
     return spec
+
+
+def shortest_gap(spec: str) -> int:
+    """The fewest minutes between two runs of a valid schedule, within a day or across midnight."""
+    minute, hour = spec.split(" ")[:2]
+    minutes = field_values(minute, FIELDS[0])
+    hours = field_values(hour, FIELDS[1])
+    times = sorted(
+        h * 60 + m
+        for h in (range(24) if hours is None else hours)
+        for m in (range(60) if minutes is None else minutes)
+    )
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps.append(times[0] + _DAY_MINUTES - times[-1])
+    return min(gaps)
 
 
 def field_values(part: str, field: _Field) -> set[int] | None:
@@ -87,8 +119,9 @@ def field_values(part: str, field: _Field) -> set[int] | None:
 
 
 def trigger_fields(cron: str) -> dict[str, str]:
-    """APScheduler 3 ``CronTrigger`` keyword arguments for a validated schedule."""
-    minute, hour, day, month, weekday = validate_cron(cron).split(" ")
+    """APScheduler 3 ``CronTrigger`` keyword arguments for a validated schedule (not checked against the
+    minimum interval again: a row stored before the minimum existed still loads)."""
+    minute, hour, day, month, weekday = validate_cron(cron, min_minutes=0).split(" ")
     days = field_values(weekday, FIELDS[4])
     day_of_week = "*" if days is None else ",".join(_DAYS[d] for d in sorted({d % 7 for d in days}))
     return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": day_of_week}

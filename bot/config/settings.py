@@ -34,6 +34,9 @@ class Settings:
     azure_client_id: str = ""  # AZURE_CLIENT_ID (azure-identity's): the bot identity's client id, for doctor
     env: str = "development"  # AVD_ENV: development | production
     mode: str = "serve"  # serve | socket | sandbox
+    command_burst: int = 10  # AVD_COMMAND_BURST: /avd commands a user may send at once
+    commands_per_minute: int = 20  # AVD_COMMANDS_PER_MINUTE: then this many a minute, per user
+    retention_days: int = 365  # AVD_RETENTION_DAYS: audit rows and finished jobs kept this long
     config: SiteConfig = field(default_factory=SiteConfig)
     config_problems: tuple[str, ...] = ()
     env_problems: tuple[str, ...] = ()
@@ -97,6 +100,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") 
             "[policy] exempt_from_approval: these destructive verbs run without a second person: %s",
             ", ".join(config.policy.exempted),
         )
+    burst = _positive_int(env, "AVD_COMMAND_BURST", 10, env_problems)
+    per_minute = _positive_int(env, "AVD_COMMANDS_PER_MINUTE", 20, env_problems)
+    retention = _positive_int(env, "AVD_RETENTION_DAYS", 365, env_problems)
     return Settings(
         slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
@@ -109,7 +115,23 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") 
         azure_client_id=env.get("AZURE_CLIENT_ID", ""),
         env=avd_env,
         mode=mode,
+        command_burst=burst,
+        commands_per_minute=per_minute,
+        retention_days=retention,
         config=config,
         config_problems=tuple(config_problems),
         env_problems=tuple(env_problems),
     )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    """A whole number >= 1 from ``env[name]`` (``default`` when unset); anything else is a start-up problem."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    problems.append(
+        f"{name}={raw!r} is not a whole number of at least 1: unset it for the default ({default})."
+    )
+    return default

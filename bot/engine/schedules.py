@@ -1,7 +1,10 @@
 """The engine's APScheduler 3 set-up, and ``Timers``: what runs later, kept as data in the bot's own table.
 
 Executors: ``default`` (``WORKERS`` threads) runs job plans; ``light`` (2 threads) plans new requests and
-runs the sweeps, so a full pool of long jobs never delays an approval card. The only job store is in memory:
+runs the sweeps, so a full pool of long jobs never delays an approval card. Both are bounded
+(``bot.runtime.BoundedPool``): at most ``JOB_QUEUE`` job runs and ``LIGHT_QUEUE`` requests and sweeps held at
+once; one more is refused (APScheduler logs "Error submitting job"; a refused job run stays in the jobs table
+and ``resume_all`` picks it up at the next start). The sweep also runs ``bot.storage.retention`` once a day. The only job store is in memory:
 one-off runs are re-created from the jobs table by ``resume_all`` at start-up, and recurring or timed work
 (snapshot syncs, the post-failover reminder) from the ``schedules`` table by ``Timers.load``. A schedule row
 names a target (``request``: ask for a job as its creator; or a capability's ``Capability.timers`` entry)
@@ -17,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED, SchedulerEvent
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -25,23 +28,41 @@ from apscheduler.triggers.date import DateTrigger
 
 from bot.engine import approvals
 from bot.engine.runner import Engine
-from bot.runtime import Runtime, Timer, TimerTarget
-from bot.storage import jobs
+from bot.runtime import BoundedPool, Runtime, Timer, TimerTarget
+from bot.storage import jobs, retention
 from bot.storage import schedules as rows
 from commands import ops
 from commands.cron import trigger_fields
 
 log = logging.getLogger(__name__)
 WORKERS = 4
+JOB_QUEUE = 64  # job runs held by the default pool (each job also holds its resources' locks)
+LIGHT_QUEUE = 128  # requests being planned, sweeps and timers held by the light pool
 SWEEP_SECONDS = 30
 REQUEST = "request"  # the built-in target: request a job as the schedule's creator (approval rules apply)
 
 
-def configure(scheduler: BaseScheduler, *, workers: int = WORKERS) -> None:
+class BoundedExecutor(BasePoolExecutor):  # type: ignore[misc]
+    """APScheduler's thread-pool executor over a ``BoundedPool``: a submission past ``limit`` is refused."""
+
+    def __init__(self, workers: int, *, limit: int, name: str) -> None:
+        super().__init__(BoundedPool(workers, limit=limit, thread_name_prefix=name))
+
+
+def configure(
+    scheduler: BaseScheduler,
+    *,
+    workers: int = WORKERS,
+    jobs_held: int = JOB_QUEUE,
+    light_held: int = LIGHT_QUEUE,
+) -> None:
     """Give a not-yet-started scheduler the engine's executors (the job store is the default, in memory)."""
     scheduler.configure(
         timezone=UTC,
-        executors={"default": ThreadPoolExecutor(workers), "light": ThreadPoolExecutor(2)},
+        executors={
+            "default": BoundedExecutor(workers, limit=jobs_held, name="avd-jobs"),
+            "light": BoundedExecutor(2, limit=light_held, name="avd-light"),
+        },
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
 
@@ -177,6 +198,14 @@ def sweep(engine: Engine) -> None:
         approvals.expire_due(engine)
     except Exception:  # noqa: BLE001 - the next sweep tries again
         log.exception("approval sweep failed")
+    try:
+        store, now = engine.runtime.store, engine.now()
+        if retention.due(store, now):
+            pruned = retention.prune(store, now=now, days=engine.runtime.settings.retention_days)
+            if pruned.audit_rows or pruned.jobs:
+                log.info("retention: %d audit rows and %d jobs pruned", pruned.audit_rows, pruned.jobs)
+    except Exception:  # noqa: BLE001 - the next sweep tries again
+        log.exception("retention sweep failed")
 
 
 def _on_scheduler(engine: Engine, event: SchedulerEvent) -> None:

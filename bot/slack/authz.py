@@ -1,8 +1,13 @@
 """Who may run commands, and where: operators, approvers and channels from the policy.
 
 Policy entries starting with ``S`` are Slack user groups, resolved through ``usergroups.users.list``
-(Tier 2) and cached for ``ttl`` seconds. When Slack cannot be asked, the last known members are used,
-and with none known the group grants nothing (fail closed).
+(Tier 2). A permission check never calls Slack: it answers from the cache, and when the cached members are
+older than ``ttl`` (60 s) it starts one background refresh per group (a 429 or an error delays only that
+refresh, never a check or an ack). Only the very first check of a group, with nothing cached yet, waits
+for that first fetch, at most ``FIRST_WAIT_SECONDS`` (1 s), and then fails closed. When Slack keeps failing,
+the last known members are used until they are ``max_age`` old (``GROUP_MAX_AGE_SECONDS``, 10 minutes):
+past that the group grants nothing (fail closed), so a member removed in Slack loses the right within
+10 minutes even while Slack cannot be asked.
 
 ``request_guard`` runs before every listener: a request from another workspace (its team id is not the
 bot's, as ``auth.test`` reported it) and a replay of a slash command or button press already handled
@@ -11,8 +16,10 @@ bot's, as ``auth.test`` reported it) and a replay of a slash command or button p
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,8 +38,13 @@ from bot.storage.sqlite import Store
 
 log = logging.getLogger(__name__)
 GROUP_TTL_SECONDS = 60.0
+GROUP_MAX_AGE_SECONDS = 600.0  # past this, cached members grant nothing (fail closed)
+FIRST_WAIT_SECONDS = 1.0  # the first check of a group waits this long for its first fetch
 BATCH_SECONDS = 0.2  # replay keys claimed within this window are written together
 REPLAY_MEMORY = timedelta(hours=24)  # far longer than Slack's 5-minute signature window
+MAX_PENDING_WRITES = 1024  # refusals' audit rows waiting for the writer; a flood past it is dropped, logged
+COMMAND_BURST = 10  # /avd commands a user may send at once ...
+COMMAND_EVERY_SECONDS = 3.0  # ... and then one more each this many seconds (20 a minute)
 
 
 def is_group(entry: str) -> bool:
@@ -40,7 +52,7 @@ def is_group(entry: str) -> bool:
 
 
 class Authz:
-    """Membership checks against the policy, with user groups cached for ``ttl`` seconds."""
+    """Membership checks against the policy; user groups answered from a cache refreshed in the background."""
 
     def __init__(
         self,
@@ -48,31 +60,79 @@ class Authz:
         client: WebClient,
         *,
         ttl: float = GROUP_TTL_SECONDS,
+        max_age: float = GROUP_MAX_AGE_SECONDS,
+        first_wait: float = FIRST_WAIT_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
         self.client = client
         self.ttl = ttl
+        self.max_age = max_age
+        self.first_wait = first_wait
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the dicts only: never held across a Slack call
+        self._refreshing: dict[str, threading.Thread] = {}
 
     def group_members(self, group_id: str) -> frozenset[str]:
+        """The group's members from the cache (empty once older than ``max_age``); never calls Slack here."""
         now = self._monotonic()
+        cached = self._cache.get(group_id)
+        if cached is None or now - cached[0] >= self.ttl:
+            refresh = self._start_refresh(group_id)
+            if cached is None and refresh is not None:
+                refresh.join(self.first_wait)  # nothing known yet: wait briefly for the first answer
+                cached = self._cache.get(group_id)
+        if cached is None:
+            return frozenset()
+        age = now - cached[0]
+        if age > self.max_age:
+            log.warning(
+                "members of %s are %.0f s old (limit %.0f s): the group grants nothing",
+                group_id,
+                age,
+                self.max_age,
+            )
+            return frozenset()
+        return cached[1]
+
+    def refresh(self, group_id: str) -> bool:
+        """Ask Slack for the group's members now and cache them; ``False`` when Slack did not answer."""
+        try:
+            resp = self.client.usergroups_users_list(usergroup=group_id)
+            members = frozenset(resp.get("users") or ())
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("usergroups.users.list %s failed (%s); keeping the last known members", group_id, exc)
+            return False
         with self._lock:
-            cached = self._cache.get(group_id)
-            if cached and now - cached[0] < self.ttl:
-                return cached[1]
+            self._cache[group_id] = (self._monotonic(), members)
+        return True
+
+    def flush(self) -> None:
+        """Wait for the background refreshes in flight (tests, shutdown)."""
+        with self._lock:
+            running = list(self._refreshing.values())
+        for thread in running:
+            thread.join()
+
+    def _start_refresh(self, group_id: str) -> threading.Thread | None:
+        """Start one background refresh of ``group_id`` unless one is in flight; returns the refresh."""
+
+        def run() -> None:
             try:
-                resp = self.client.usergroups_users_list(usergroup=group_id)
-                members = frozenset(resp.get("users") or ())
-            except (SlackApiError, SlackClientError, OSError) as exc:
-                log.warning(
-                    "usergroups.users.list %s failed (%s); using the last known members", group_id, exc
-                )
-                return cached[1] if cached else frozenset()
-            self._cache[group_id] = (now, members)
-            return members
+                self.refresh(group_id)
+            finally:
+                with self._lock:
+                    self._refreshing.pop(group_id, None)
+
+        with self._lock:
+            running = self._refreshing.get(group_id)
+            if running is not None:
+                return running
+            thread = threading.Thread(target=run, name=f"avd-group-{group_id}", daemon=True)
+            self._refreshing[group_id] = thread
+            thread.start()  # inside the lock: whoever finds it in ``_refreshing`` may join it
+        return thread
 
     def _member(self, user_id: str, entries: Iterable[str]) -> bool:
         entries = tuple(entries)
@@ -99,8 +159,23 @@ class Authz:
         return None
 
 
-def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltResponse | None]:
-    """Bolt listener middleware: refuse non-operators and other channels with an ephemeral answer + audit row."""
+Later = Callable[..., object]  # ``later(fn, *args)``: run after the ack (``ReplayMemory.later``)
+
+
+def audit_refusal(store: Store, later: Later | None, **row: Any) -> None:
+    """The audit row of a refusal, written after the ack when ``later`` is given (its time is now's)."""
+    row.setdefault("at", datetime.now(UTC))
+    if later is None:
+        audit.record(store, **row)
+    else:
+        later(functools.partial(audit.record, store, **row))
+
+
+def operator_middleware(
+    authz: Authz, store: Store, later: Later | None = None
+) -> Callable[..., BoltResponse | None]:
+    """Bolt listener middleware: refuse non-operators and other channels with an ephemeral answer; the audit
+    row is written after the ack through ``later`` (inline without it)."""
 
     def require_operator(body: dict[str, Any], context: Any, next: Callable[[], None]) -> BoltResponse | None:
         user_id = context.user_id or ""
@@ -112,8 +187,9 @@ def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltRespons
         reason, answer = refusal
         what = body.get("command") or body.get("type") or "request"
         text = body.get("text")
-        audit.record(
+        audit_refusal(
             store,
+            later,
             actor=user_id or "unknown",
             action="refused",
             target=f"{what} {text}".strip() if text else str(what),
@@ -123,6 +199,48 @@ def operator_middleware(authz: Authz, store: Store) -> Callable[..., BoltRespons
         return BoltResponse(status=200, body=answer, headers={"content-type": "text/plain;charset=utf-8"})
 
     return require_operator
+
+
+class RateLimit:
+    """A token bucket per user: ``burst`` commands at once, then one every ``every`` seconds.
+
+    ``take`` reads and writes one dict entry and takes no lock (it runs on the ack path): two requests of
+    one user racing may both get the last token, which costs one extra command, never a wait.
+    """
+
+    def __init__(
+        self,
+        burst: int = COMMAND_BURST,
+        every: float = COMMAND_EVERY_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = burst
+        self.every = every
+        self._monotonic = monotonic
+        self._buckets: dict[str, tuple[float, float]] = {}  # user -> (tokens, when counted)
+
+    def take(self, user: str) -> float:
+        """0 when ``user`` may run a command now (one token taken), else the seconds until they may."""
+        now = self._monotonic()
+        tokens, then = self._buckets.get(user, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) / self.every)
+        if tokens >= 1.0:
+            self._buckets[user] = (tokens - 1.0, now)
+            if len(self._buckets) > 4096:  # forget users whose bucket has filled up again
+                self._buckets = {
+                    u: b for u, b in self._buckets.items() if b[0] + (now - b[1]) / self.every < self.burst
+                }
+            return 0.0
+        self._buckets[user] = (tokens, now)
+        return (1.0 - tokens) * self.every
+
+
+def rate_limited(wait: float, limit: RateLimit) -> str:
+    """The ack's answer to a user past their rate limit: when to try again, and the limit."""
+    return (
+        f":hourglass: Too many commands: try again in {max(1, math.ceil(wait))} s "
+        f"(up to {limit.burst} at once, then one every {limit.every:g} s)."
+    )
 
 
 # ---- every request: workspace and replay --------------------------------------------------------
@@ -139,6 +257,8 @@ class ReplayMemory:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avd-replay")
         self._pending: list[tuple[str, datetime]] = []
         self._scheduled = False
+        self._waiting = 0
+        self.dropped = 0
         cutoff = (now or datetime.now(UTC)) - REPLAY_MEMORY
         self._seen: dict[str, datetime] = interactions.seen_since(store, cutoff)
 
@@ -159,8 +279,32 @@ class ReplayMemory:
             self._writer.submit(self._persist)
         return True
 
+    def later(self, fn: Callable[[], object]) -> bool:
+        """Run ``fn`` on the writer thread, after the ack (refusals' audit rows); at most
+        ``MAX_PENDING_WRITES`` wait at once: past that the write is dropped and logged."""
+        with self._lock:
+            if self._waiting >= MAX_PENDING_WRITES:
+                self.dropped += 1
+                dropped = self.dropped
+            else:
+                self._waiting += 1
+                dropped = 0
+        if dropped:
+            log.warning("%d write(s) dropped: %d already wait for the writer", dropped, MAX_PENDING_WRITES)
+            return False
+        self._writer.submit(self._run_later, fn)
+        return True
+
+    def _run_later(self, fn: Callable[[], object]) -> None:
+        with self._lock:
+            self._waiting -= 1
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - the answer stands; the row is lost, and said so
+            log.exception("a write after the ack failed")
+
     def flush(self) -> None:
-        """Wait until every claimed key is on disk (tests, shutdown)."""
+        """Wait until every claimed key and every write handed to ``later`` is on disk (tests, shutdown)."""
         self._writer.submit(lambda: None).result()
 
     def close(self) -> None:
@@ -239,7 +383,8 @@ def _what(body: Mapping[str, Any]) -> str:
 
 
 def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltResponse | None]:
-    """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited)."""
+    """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited after
+    the ack, on the replay memory's writer)."""
 
     def guard(
         body: dict[str, Any], context: Any, next: Callable[[], None], respond: Any = None
@@ -258,8 +403,9 @@ def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltRespo
         if not reason:
             next()
             return None
-        audit.record(
+        audit_refusal(
             store,
+            memory.later,
             actor=user,
             action="refused",
             target=_what(body),

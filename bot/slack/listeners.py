@@ -4,6 +4,10 @@ Help and usage errors are answered inside the ack (ephemeral, milliseconds), and
 answers from memory (``Capability.ack_answers``). Every other operation is acked empty and handed to
 ``Runtime.after_ack``: recorded in the audit trail and passed to ``runtime.registry.handlers[type(op)]`` (the
 capabilities' table, complete by construction); its ``Reply`` goes back through ``respond()``.
+
+Before any of that, a user past the per-user rate limit (``authz.RateLimit``: by default 10 commands at once,
+then 20 a minute; ``AVD_COMMAND_BURST``, ``AVD_COMMANDS_PER_MINUTE``) is answered in the ack with when to try again, and a command that the full work pool could not take
+(``Runtime.WORK_QUEUE``) is answered "busy, try again" instead of being queued.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
 from avdcore.errors import AvdError
-from bot.runtime import CommandContext, Runtime
+from bot.runtime import BUSY_TEXT, CommandContext, Runtime
 from bot.slack import authz, render
 from bot.slack.requests import run_as_job
 from bot.storage import audit
@@ -108,18 +112,30 @@ def unhandled(body: dict[str, Any], respond: Respond | None) -> BoltResponse:
 def register(app: App, runtime: Runtime) -> None:
     """Register the request guard, ``/avd`` (behind the operator middleware) and the one error handler."""
     app.use(authz.request_guard(runtime.store, runtime.replay))
-    middleware = [runtime.require_operator] if runtime.require_operator else []
+    # The operator check writes its refusals' audit rows after the ack, on the replay memory's writer.
+    middleware = (
+        [authz.operator_middleware(runtime.authz, runtime.store, runtime.replay.later)]
+        if runtime.require_operator
+        else []
+    )
+    limit = authz.RateLimit(runtime.settings.command_burst, 60.0 / runtime.settings.commands_per_minute)
 
     @app.command("/avd", middleware=middleware)
     def avd(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         text = command.get("text") or ""
+        wait = limit.take(command.get("user_id", ""))
+        if wait:
+            ack(text=authz.rate_limited(wait, limit))
+            return
         answer = answer_in_ack(text, runtime)
         if isinstance(answer, dict):
             ack(**answer)
             return
+        if not runtime.workers.has_room():
+            ack(text=BUSY_TEXT)
+            return
         from_memory = runtime.registry.ack_answers.get(type(answer))
         shown = from_memory(runtime, answer) if from_memory is not None else None
-        ack(**(shown or {}))
         ctx = CommandContext(
             user_id=command.get("user_id", ""),
             channel_id=command.get("channel_id", ""),
@@ -135,7 +151,11 @@ def register(app: App, runtime: Runtime) -> None:
             now=runtime.clock(),
             acked=shown,
         )
-        runtime.after_ack(dispatch, runtime, ctx, answer, respond=ctx.respond)
+        # Queued before the ack (the work waits for the ack through the gate), so a full pool is said in it.
+        if runtime.after_ack(dispatch, runtime, ctx, answer, respond=ctx.respond):
+            ack(**(shown or {}))
+        else:
+            ack(text=BUSY_TEXT)
 
     @app.error
     def on_error(

@@ -4,6 +4,9 @@ Each row stores ``hash = sha256(prev_hash + canonical(row))`` where the canonica
 so editing, deleting, inserting or reordering rows breaks the chain. The newest row's id and hash are
 also kept in ``meta`` (``audit_head``), which catches deleting the last rows. ``verify(store)`` lists
 every problem; ``avd-bot audit verify`` exits 1 naming the first broken row.
+
+Retention (``bot.storage.retention``) removes only the oldest rows and keeps the last removed row's id and
+hash in ``meta`` (``audit_checkpoint``): ``verify`` starts its walk there instead of at the genesis hash.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from bot.storage.sqlite import Store
 
 GENESIS = "0" * 64
+CHECKPOINT = "audit_checkpoint"  # "id:hash:pruned" of the newest row retention removed
 REDACTED = "[redacted]"
 _SECRET_KEYS = re.compile(r"(token|secret|password|passwd|signature|sas|credential|authorization)", re.I)
 _PATTERNS = [
@@ -137,6 +141,15 @@ def count(store: Store) -> int:
     return int(store.db.execute("select count(*) from audit").fetchone()[0])
 
 
+def checkpoint(store: Store) -> tuple[str, int] | None:
+    """The hash and id of the newest row retention removed (where the kept chain starts), if any."""
+    value = store.get_meta(CHECKPOINT)
+    if not value:
+        return None
+    row_id, row_hash_, *_ = value.split(":")
+    return row_hash_, int(row_id)
+
+
 @dataclass(frozen=True)
 class Problem:
     row_id: int
@@ -149,7 +162,7 @@ class Problem:
 def verify(store: Store) -> list[Problem]:
     """Walk the chain; an empty list means every row is intact and in order."""
     problems: list[Problem] = []
-    prev_hash, prev_id = GENESIS, 0
+    prev_hash, prev_id = checkpoint(store) or (GENESIS, 0)
     for row in store.db.query("select * from audit order by id"):
         rid = int(row["id"])
         if rid != prev_id + 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commands import UsageError, Vocabulary, ops, parse
-from commands.cron import trigger_fields, validate_cron
+from commands.cron import MIN_INTERVAL_MINUTES, shortest_gap, trigger_fields, validate_cron
 from commands.grammar import SPECS
 
 VOCAB = Vocabulary(
@@ -254,6 +254,10 @@ def test_help_flag_shows_the_topic(text: str) -> None:
         ("snapshots schedule gold-to-dr 5/10 2 * * *", "bad minute '5/10' in the schedule", "step needs a range"),
         ("snapshots schedule gold-to-dr 0 2 ? * *", "bad day '?' in the schedule", "*/N"),
         ("snapshots schedule gold-to-dr 1,,2 2 * * *", "bad minute '' in the schedule", "*/N"),
+        ("snapshots schedule gold-to-dr * * * * *", "runs every minute; the most often", "*/15 * * * *"),
+        ("snapshots schedule gold-to-dr */5 * * * *", "runs 5 minutes apart", "0 * * * * (hourly)"),
+        ("snapshots schedule gold-to-dr 0,10 2 * * *", "runs 10 minutes apart", "*/15"),
+        ("snapshots schedule gold-to-dr 55,5 0,23 * * *", "runs 10 minutes apart", "*/15"),
         ("jobs 3", "unexpected '3'", "usage: /avd jobs"),
         ("jobs --dry-run", "--dry-run is not accepted by jobs", "nothing to preview"),
         ("job", "missing ID", "usage: /avd job"),
@@ -394,14 +398,27 @@ def test_vocabulary_is_normalised() -> None:
             {"minute": "0", "hour": "0", "day": "*", "month": "*", "day_of_week": "sun,tue,thu,sat"},
         ),
         (
-            "*/5 9-17 1,15 jan *",
-            {"minute": "*/5", "hour": "9-17", "day": "1,15", "month": "jan", "day_of_week": "*"},
+            "*/15 9-17 1,15 jan *",
+            {"minute": "*/15", "hour": "9-17", "day": "1,15", "month": "jan", "day_of_week": "*"},
         ),
         ("@weekly", {"minute": "0", "hour": "0", "day": "*", "month": "*", "day_of_week": "sun"}),
     ],
 )
 def test_cron_trigger_fields_keep_sunday(cron: str, fields: dict[str, str]) -> None:
     assert trigger_fields(cron) == fields
+
+
+@pytest.mark.parametrize(
+    ("cron", "gap"),
+    [("*/15 * * * *", 15), ("0 * * * *", 60), ("0 2 * * *", 1440), ("50 23 * * *", 1440), ("0,30 9-17 * * 1-5", 30),
+     ("55 23,0 * * *", 60), ("0,20 * * * *", 20), ("@daily", 1440)],
+)  # fmt: skip
+def test_schedules_at_or_past_the_minimum_interval_are_accepted(cron: str, gap: int) -> None:
+    assert shortest_gap(validate_cron(cron)) == gap >= MIN_INTERVAL_MINUTES
+
+
+def test_a_stored_schedule_more_frequent_than_the_minimum_still_gives_trigger_fields() -> None:
+    assert trigger_fields("*/5 * * * *")["minute"] == "*/5"
 
 
 def test_cron_trigger_fields_work_with_apscheduler() -> None:

@@ -56,7 +56,19 @@ CASES = [
     ),
     ("SLACK_CLIENT_ID set", {"SLACK_CLIENT_ID": "123.456"}, None, "SLACK_CLIENT_ID is set"),
     ("SLACK_CLIENT_SECRET set", {"SLACK_CLIENT_SECRET": "abc"}, None, "SLACK_CLIENT_SECRET is set"),
+    ("retention not a number", {"AVD_RETENTION_DAYS": "a year"}, None, "AVD_RETENTION_DAYS='a year' is not"),
+    ("retention zero", {"AVD_RETENTION_DAYS": "0"}, None, "AVD_RETENTION_DAYS='0' is not a whole number"),
+    ("burst negative", {"AVD_COMMAND_BURST": "-1"}, None, "AVD_COMMAND_BURST='-1'"),
+    ("rate not a number", {"AVD_COMMANDS_PER_MINUTE": "lots"}, None, "AVD_COMMANDS_PER_MINUTE='lots'"),
 ]
+
+
+def test_the_limits_default_and_can_be_set(tmp_path: Path) -> None:
+    settings = load_settings(env_for(tmp_path))
+    assert (settings.command_burst, settings.commands_per_minute, settings.retention_days) == (10, 20, 365)
+    env = env_for(tmp_path, AVD_COMMAND_BURST="3", AVD_COMMANDS_PER_MINUTE="6", AVD_RETENTION_DAYS="90")
+    settings = load_settings(env)
+    assert (settings.command_burst, settings.commands_per_minute, settings.retention_days) == (3, 6, 90)
 
 
 @pytest.mark.parametrize(("extra", "config", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -107,3 +107,31 @@ def test_a_schedule_names_a_known_target_and_one_time(
         assert FIRED == []
     finally:
         handle.stop()
+
+
+def test_the_scheduler_pools_refuse_past_their_bound(caplog: pytest.LogCaptureFixture) -> None:
+    """A job past the light pool's bound is refused (logged), not queued behind the others for ever."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.engine.schedules import configure
+
+    scheduler = BackgroundScheduler()
+    configure(scheduler, workers=1, jobs_held=1, light_held=2)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def hold(name: str) -> None:
+        ran.append(name)
+        release.wait()
+
+    scheduler.start()
+    try:
+        for name in ("one", "two"):
+            scheduler.add_job(hold, args=[name], id=name, executor="light")
+        wait_until(lambda: len(ran) == 2, what="both light threads busy")
+        scheduler.add_job(hold, args=["three"], id="three", executor="light")
+        wait_until(lambda: "Error submitting job" in caplog.text, what="the refusal")
+    finally:
+        release.set()
+        scheduler.shutdown(wait=True)
+    assert ran == ["one", "two"]

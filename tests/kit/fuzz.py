@@ -243,6 +243,8 @@ def _buttons(message: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def refusals(live: LiveBot, reason: str = "") -> list[dict[str, Any]]:
+    """The refusals' audit rows (written after the ack: the writer is drained first)."""
+    live.bot.runtime.replay.flush()
     return [
         r
         for r in audit.recent(live.store, 500)

@@ -18,11 +18,11 @@ def wrong_signature(body: str) -> tuple[str, dict[str, str]]:
 
 
 def stale_timestamp(body: str) -> tuple[str, dict[str, str]]:
-    return body, signed_request(SECRET, body, ts=int(time.time()) - 301)
+    return body, signed_request(SECRET, body, ts=int(time.time()) - 600)
 
 
 def future_timestamp(body: str) -> tuple[str, dict[str, str]]:
-    return body, signed_request(SECRET, body, ts=int(time.time()) + 301)
+    return body, signed_request(SECRET, body, ts=int(time.time()) + 600)
 
 
 def body_altered_after_signing(body: str) -> tuple[str, dict[str, str]]:

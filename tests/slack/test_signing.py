@@ -78,6 +78,7 @@ def test_refused_with_an_ephemeral_explanation_and_an_audit_row(
     assert resp.status == 200
     assert resp.headers["content-type"].startswith("text/plain")  # text/plain acks are shown to the user only
     assert reason in resp.text
+    bot_server.runtime.replay.flush()  # the row is written after the ack
     rows = audit.recent(bot_server.runtime.store)
     assert len(rows) == 1
     assert (rows[0]["actor"], rows[0]["action"], rows[0]["outcome"]) == (user, "refused", "refused")
