@@ -156,12 +156,12 @@ def _gold(sim: State) -> str:
     sim.store.put(doc)
     family = guid(sim.rng)
     now = sim.clock.seconds()
-    # the incremental ones are one family (one disk), created in this order: 0515, then 0522 data, os, scratch
+    # the incremental ones are one family (one disk), created in this order: scratch, 0515, 0522 data, 0522 os
     for name, size, tags, incremental, age_h in (
         ("snap-gold-os-20260522", 127, {"SnapReplicate": "Replicate"}, True, 3.0),
         ("snap-gold-data-20260522", 64, {"SnapReplicate": "Replicate"}, True, 4.0),
         ("snap-gold-os-20260515", 127, {"SnapReplicate": "Replicate"}, True, 7 * 24.0),
-        ("snap-gold-scratch", 32, {"Other": "Replicate"}, True, 1.0),
+        ("snap-gold-scratch", 32, {"Other": "Replicate"}, True, 10 * 24.0),
         ("snap-gold-manual", 127, {}, False, 2.0),
     ):
         creation = {
