@@ -1,9 +1,13 @@
-"""Azure Site Recovery recovery plans (azure-mgmt-recoveryservicessiterecovery): read a plan's state, run a
-planned/unplanned failover, commit it and reprotect, each as an LRO whose continuation token the caller saves.
+"""Azure Site Recovery recovery plans (azure-mgmt-recoveryservicessiterecovery): read a plan's state, run its
+failover, commit it and reprotect, each as an LRO whose continuation token the caller saves.
 
-A plan's state is read from Azure, never remembered: ``allowedOperations`` says which phase it is in
-(protected: failovers allowed; failed over: commit allowed; committed: reprotect allowed; running: none),
-``activeLocation`` (when the service reports it) or the last failover scenario says which side is active.
+A plan's state is read from Azure, never remembered. The plan's ``allowedOperations`` (values of the spec's
+``ReplicationProtectedItemOperation``) says which phase it is in (protected: ``UnplannedFailover``; failed
+over: ``Commit``; committed: ``ReverseReplicate``; a job running: none). The active side is not on the plan:
+``RecoveryPlanProperties`` has no such field. It is ``activeLocation`` (Primary|Recovery) of the replication
+protected items the plan's groups list, read one by one. A planned failover is asked for only where the plan
+allows ``PlannedFailover`` (never for A2A, Azure to Azure: the spec has no A2A planned-failover input); an
+unplanned one shuts the source VMs down (``sourceSiteOperations = Required``) whenever the source answers.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from typing import Any
 from azure.core.polling import LROPoller
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
+from avdcore.errors import AzureError
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.plan import Step, StepContext, follow, run_lro
 
 PRIMARY_TO_RECOVERY, RECOVERY_TO_PRIMARY = "PrimaryToRecovery", "RecoveryToPrimary"
 PROTECTED, FAILED_OVER, COMMITTED, RUNNING = "protected", "failed over", "committed", "running"
+PRIMARY, RECOVERY = "Primary", "Recovery"
 
 
 @dataclass(frozen=True)
@@ -54,13 +60,18 @@ class RecoveryPlanRef:
 @dataclass(frozen=True)
 class PlanState:
     phase: str  # protected | failed over | committed | running
-    active: str  # Primary | Recovery
+    active: str  # Primary | Recovery: the protected items' activeLocation ("" while they disagree)
     scenario: str  # the current (or last) scenario's name
     job: str  # its job name
+    allowed: tuple[str, ...] = ()  # the plan's allowedOperations, as Azure spells them
+    providers: tuple[str, ...] = ()  # the plan's replicationProviders (A2A for Azure to Azure)
 
     def failed_over_from(self, direction: str) -> bool:
         """True once a failover in ``direction`` has happened (whatever commit/reprotect followed)."""
-        return self.active == ("Recovery" if direction == PRIMARY_TO_RECOVERY else "Primary")
+        return self.active == (RECOVERY if direction == PRIMARY_TO_RECOVERY else PRIMARY)
+
+    def allows(self, operation: str) -> bool:
+        return operation.lower() in {a.lower() for a in self.allowed}
 
 
 def client(clients: AzureClients, subscription: str) -> SiteRecoveryManagementClient:
@@ -72,46 +83,105 @@ def _ops(clients: AzureClients, ref: RecoveryPlanRef) -> Any:
     return client(clients, ref.subscription).replication_recovery_plans
 
 
+def protected_item_ids(plan: Any) -> list[str]:
+    """The replication protected items the plan's groups list (their ARM ids)."""
+    props: Any = plan.properties
+    return [
+        str(item.id)
+        for group in props.groups or []
+        for item in group.replication_protected_items or []
+        if item.id
+    ]
+
+
+def _item(clients: AzureClients, ref: RecoveryPlanRef, item_id: str) -> Any:
+    parts = item_id.strip("/").split("/")
+    lower = [p.lower() for p in parts]
+    try:
+        fabric = parts[lower.index("replicationfabrics") + 1]
+        container = parts[lower.index("replicationprotectioncontainers") + 1]
+        name = parts[lower.index("replicationprotecteditems") + 1]
+    except (ValueError, IndexError):
+        raise AzureError(
+            f"recovery plan {ref.name} lists {item_id!r}, which is not a replication protected item id",
+            code="InvalidProtectedItem",
+            resource_id=ref.id,
+            next_step="check the recovery plan's groups in the portal",
+        ) from None
+    with translated(item_id):
+        return client(clients, ref.subscription).replication_protected_items.get(
+            ref.resource_group, ref.vault, fabric, container, name
+        )
+
+
+def _phase(allowed: set[str], status: str) -> str:
+    if status == "inprogress" or not allowed:
+        return RUNNING
+    if "commit" in allowed:
+        return FAILED_OVER
+    if "reversereplicate" in allowed:
+        return COMMITTED
+    return PROTECTED
+
+
 def read_state(clients: AzureClients, ref: RecoveryPlanRef) -> PlanState:
+    """The plan's phase (its ``allowedOperations``) and active side (its protected items' ``activeLocation``)."""
     with translated(ref.id):
         plan = _ops(clients, ref).get(ref.resource_group, ref.vault, ref.name)
     props: Any = plan.properties
-    allowed = {str(a).lower() for a in (props.allowed_operations or [])}
+    allowed = tuple(str(a) for a in props.allowed_operations or [])
     current = props.current_scenario
     scenario = str(current.scenario_name or "") if current is not None else ""
-    job = str(current.job_id or "") if current is not None else ""
-    if str(props.current_scenario_status or "").lower() == "inprogress" or not allowed:
+    job = str(current.job_id or "").rstrip("/").rsplit("/", 1)[-1] if current is not None else ""
+    ids = protected_item_ids(plan)
+    if not ids:
+        raise AzureError(
+            f"recovery plan {ref.name} has no protected items: Azure keeps the active side on them",
+            code="RecoveryPlanEmpty",
+            resource_id=ref.id,
+            next_step="add the session hosts' replicated VMs to the recovery plan, then retry",
+        )
+    items = [_item(clients, ref, i).properties for i in ids]
+    phase = _phase({a.lower() for a in allowed}, str(props.current_scenario_status or "").lower())
+    if any(not (i.allowed_operations or []) for i in items):
         phase = RUNNING
-    elif "failovercommit" in allowed:
-        phase = FAILED_OVER
-    elif "reprotect" in allowed:
-        phase = COMMITTED
-    else:
-        phase = PROTECTED
-    active = str(props.get("activeLocation") or "") if hasattr(props, "get") else ""
-    if not active:
-        active = "Recovery" if phase in (FAILED_OVER, COMMITTED) else "Primary"
-    return PlanState(phase=phase, active=active, scenario=scenario, job=job)
+    sides = {str(i.active_location or "") for i in items}
+    active = sides.pop() if len(sides) == 1 else ""
+    if phase != RUNNING and active not in (PRIMARY, RECOVERY):
+        raise AzureError(
+            f"the protected items of recovery plan {ref.name} are not active on one side "
+            f"({', '.join(sorted(str(i.active_location) for i in items))})",
+            code="ProtectedItemsSplit",
+            resource_id=ref.id,
+            next_step="finish or fail over the items left behind in the portal, then retry",
+        )
+    providers = tuple(str(p) for p in props.replication_providers or [])
+    return PlanState(
+        phase=phase, active=active, scenario=scenario, job=job, allowed=allowed, providers=providers
+    )
 
 
-def _failover_input(direction: str, planned: bool) -> dict[str, Any]:
+def failover_input(direction: str, planned: bool, *, source_up: bool = True) -> dict[str, Any]:
+    """The failover body: an unplanned one shuts the source VMs down (``Required``) when the source answers
+    and skips that (``NotRequired``) only when it does not."""
     props: dict[str, Any] = {"failoverDirection": direction}
     if not planned:
         props.update(
-            sourceSiteOperations="NotRequired",
+            sourceSiteOperations="Required" if source_up else "NotRequired",
             providerSpecificDetails=[{"instanceType": "A2A", "recoveryPointType": "Latest"}],
         )
     return {"properties": props}
 
 
 def begin_failover(
-    clients: AzureClients, ref: RecoveryPlanRef, direction: str, *, planned: bool
+    clients: AzureClients, ref: RecoveryPlanRef, direction: str, *, planned: bool, source_up: bool = True
 ) -> LROPoller[Any]:
     """Start a planned (source shut down cleanly) or unplanned failover of the plan in ``direction``."""
     ops = _ops(clients, ref)
     begin = ops.begin_planned_failover if planned else ops.begin_unplanned_failover
+    body = failover_input(direction, planned, source_up=source_up)
     with translated(ref.id):
-        return begin(ref.resource_group, ref.vault, ref.name, _failover_input(direction, planned))  # type: ignore[no-any-return]
+        return begin(ref.resource_group, ref.vault, ref.name, body)  # type: ignore[no-any-return]
 
 
 def begin_commit(clients: AzureClients, ref: RecoveryPlanRef) -> LROPoller[Any]:
@@ -151,7 +221,7 @@ ACTIONS = {1: "failover", 2: "commit", 3: "reprotect", 4: "failover", 5: "commit
 
 
 def stage(state: PlanState, direction: str) -> int:
-    home = "Primary" if direction == PRIMARY_TO_RECOVERY else "Recovery"
+    home = PRIMARY if direction == PRIMARY_TO_RECOVERY else RECOVERY
     if state.active == home:
         return {PROTECTED: 0, FAILED_OVER: 4, COMMITTED: 5}.get(state.phase, 0)
     return {FAILED_OVER: 1, COMMITTED: 2, PROTECTED: 3}.get(state.phase, 1)
@@ -161,6 +231,24 @@ def reached(current: int, target: int) -> bool:
     if target == 1:
         return current in (1, 2, 3)
     return current == 0 or (target < 6 and current >= target)
+
+
+def failover_kind(state: PlanState, planned: bool, source_up: bool, note: Callable[[str], None]) -> str:
+    """Which failover to run: planned only where the plan allows it (A2A never does); an unplanned one says
+    whether the source VMs are shut down first."""
+    if planned and state.allows("PlannedFailover") and source_up:
+        return "planned failover"
+    if planned:
+        why = (
+            "the source region does not answer"
+            if not source_up
+            else f"the plan does not allow it ({'/'.join(state.providers) or 'its provider'}: "
+            "Azure-to-Azure supports unplanned failover only)"
+        )
+        note(f"planned failover skipped: {why}")
+    if source_up:
+        return "unplanned failover (source VMs shut down first)"
+    return "unplanned failover (source region down: source VMs left as they are)"
 
 
 def settled(clients: AzureClients, ref: RecoveryPlanRef, tick: float) -> PlanState:
@@ -178,8 +266,10 @@ def asr_step(
     name: str,
     planned: Callable[[], bool],
     tick: float,
+    source_up: Callable[[], bool] = lambda: True,
 ) -> Step:
-    """Move the plan to cycle stage ``target`` with one action, following its job to the end."""
+    """Move the plan to cycle stage ``target`` with one action, following its job to the end. ``planned``:
+    the config asks for a planned failover; ``source_up``: the side failed over from answers."""
     action = ACTIONS[target]
     direction = (
         ref.direction
@@ -197,17 +287,20 @@ def asr_step(
         return state.phase != RUNNING and reached(stage(state, ref.direction), target)
 
     def apply(ctx: StepContext) -> str:
-        if reached(stage(settled(clients, ref, tick), ref.direction), target):
+        state = settled(clients, ref, tick)
+        if reached(stage(state, ref.direction), target):
             return "already done"
+        kind = action
         if action == "failover":
-            kind = "planned" if planned() else "unplanned"
-            ctx.note(f"{kind} failover")
-            poller = begin_failover(clients, ref, direction, planned=kind == "planned")
+            kind = failover_kind(state, planned(), source_up(), ctx.note)
+            poller = begin_failover(
+                clients, ref, direction, planned=kind.startswith("planned"), source_up=source_up()
+            )
         else:
             poller = begin_commit(clients, ref) if action == "commit" else begin_reprotect(clients, ref)
         with translated(ref.id):
             run_lro(ctx, poller, tick=tick)
-        return f"{action} done ({read_state(clients, ref).scenario} job Succeeded)"
+        return f"{kind} done ({read_state(clients, ref).scenario} job Succeeded)"
 
     def resume(ctx: StepContext, token: str) -> str:
         with translated(ref.id):

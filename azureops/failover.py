@@ -246,6 +246,7 @@ def failover_plan(
                 name="asr-failover",
                 tick=opt.tick,
                 planned=lambda: opt.asr_planned and not gate.down,
+                source_up=lambda: not gate.down,
             )
         )
     if opt.capacity > 0:

@@ -1,7 +1,11 @@
 """The parallel copies of one snapshot plan run.
 
 The first copy step starts the ``Batch``: a bounded pool (``concurrency`` wide, under the ARM ``Budget``)
-that lifts the blocking locks, copies every snapshot and restores the locks (try/finally). Each copy reports
+that lifts the blocking locks, copies every snapshot and restores the locks (try/finally). Azure copies only
+one incremental snapshot of a disk at a time, in the order they were created ("Copy an incremental snapshot
+to a new region", Restrictions): so the pool runs families (``incrementalSnapshotFamilyId``; a full snapshot
+is a family of its own) in parallel, and each family's copies one after another in creation order; when one
+fails, the later ones of its family are not tried (a retry copies them in order). Each copy reports
 its progress and result on its own step (``StepContext.item``). A lifted lock is handed to ``LiftedLocks``
 (the bot keeps it in its store) until it is restored, so a run interrupted by a crash leaves it for the next
 plan to restore.
@@ -78,15 +82,44 @@ class Batch:
                 stack.close()
                 self.done.set()
                 raise
+            groups = snaps.families(self.sources)
             pool = ThreadPoolExecutor(
-                max_workers=min(self.concurrency, max(1, len(self.sources))),
+                max_workers=min(self.concurrency, max(1, len(groups))),
                 thread_name_prefix="avd-snapcopy",
             )
             for src in self.sources:
-                self.futures[src.name] = pool.submit(self._copy, src)
+                self.futures[src.name] = Future()
+            for group in groups:
+                pool.submit(self._copy_family, group)
             threading.Thread(
                 target=self._finish, args=(pool, stack), daemon=True, name="avd-snapbatch"
             ).start()
+
+    def _copy_family(self, group: list[snaps.Snap]) -> None:
+        """One family's copies, one at a time in creation order; after a failure the rest are not tried."""
+        failed = ""
+        for src in group:
+            fut = self.futures[src.name]
+            if not fut.set_running_or_notify_cancel():
+                continue
+            if failed:
+                err = AzureError(
+                    f"{src.name} not copied: {failed}, an earlier snapshot of the same disk, failed, and Azure "
+                    "copies a disk's incremental snapshots one at a time in the order they were created",
+                    code="CopyOrder",
+                    resource_id=src.id,
+                    next_step="fix the earlier copy's cause, then retry the job",
+                )
+                with self._lock:
+                    self.failed.append(src.name)
+                self._row(src.name, status="failed", error=str(err))
+                fut.set_exception(err)
+                continue
+            try:
+                fut.set_result(self._copy(src))
+            except BaseException as exc:  # recorded on the future; wait() re-raises it on the step
+                failed = src.name
+                fut.set_exception(exc)
 
     def _copy(self, src: snaps.Snap) -> snaps.Snap:
         self._row(src.name, status="running", percent=0.0)

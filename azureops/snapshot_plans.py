@@ -12,6 +12,7 @@ only inside the job. ``destructive(plan)`` says whether a plan deletes snapshots
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from avdcore.errors import AzureError, UsageError
@@ -90,6 +91,19 @@ def copy_step(batch: Batch, t: copies.Target, src: snaps.Snap, replicated: bool,
     )
 
 
+def late_step(t: copies.Target, src: snaps.Snap, why: str) -> Step:
+    """A snapshot that can no longer be copied in order: shown and reported, never sent (Azure refuses it)."""
+    text = f"{why}; Azure copies a disk's incremental snapshots in the order they were created"
+    return Step(
+        name=f"copy:{src.name}",
+        resource_id=snaps.snapshot_id(t.target_sub, t.target_rg, src.name),
+        description=f"Skip {src.name}: {why}",
+        apply=lambda ctx: f"not copied: {text}",
+        estimate_seconds=1,
+        intent={"source": src.id.lower(), "created": src.created, "route": "none"},
+    )
+
+
 def delete_step(batch: Batch, t: copies.Target, replica: snaps.Snap, lift: list[azlocks.Lock]) -> Step:
     def check(ctx: StepContext) -> bool:
         return (
@@ -150,6 +164,22 @@ def summary_step(batch: Batch, t: copies.Target, skipped: int, deletes: int, not
     )
 
 
+def out_of_order(candidates: list[snaps.Snap], replicated: Collection[str]) -> dict[str, str]:
+    """Snapshots that can no longer be copied: a newer snapshot of the same disk is already replicated, and
+    Azure copies a disk's incremental snapshots in the order they were created. Source id -> why."""
+    newest: dict[str, snaps.Snap] = {}
+    for src in candidates:
+        if src.id.lower() in replicated and src.created >= newest.get(src.family, src).created:
+            newest[src.family] = src
+    return {
+        src.id.lower(): f"{src.name} is older than {newest[src.family].name}, already replicated from the same disk"
+        for src in candidates
+        if src.id.lower() not in replicated
+        and src.family in newest
+        and src.created < newest[src.family].created
+    }
+
+
 def sync_plan(
     p: Profile,
     t: copies.Target,
@@ -194,12 +224,18 @@ def sync_plan(
     if regions:
         snaps.validate_mode(p.mode, p.source_subscription, p.target_subscription, regions[0], p.target_region)
     found = azlocks.find(t.clients, p.target_subscription, p.target_resource_group)
-    todo = [s for s in d.candidates if s.id.lower() not in d.replicated and s.id.lower() not in d.conflicts]
+    late = out_of_order(d.candidates, d.replicated)
+    todo = [
+        s
+        for s in d.candidates
+        if s.id.lower() not in d.replicated and s.id.lower() not in d.conflicts and s.id.lower() not in late
+    ]
     rg_child = f"/subscriptions/{p.target_subscription}/resourceGroups/{p.target_resource_group}/x"
     copy_lift = azlocks.blocking(found, rg_child, deleting=False) if todo else []
     lifts = {o.name: azlocks.blocking(found, o.id, deleting=True) for o in d.orphans}
     azlocks.check_liftable([*copy_lift, *(lk for ls in lifts.values() for lk in ls)])
     notes = list(d.notes)
+    notes += [f"not copied: {why}" for why in late.values()]
     touched = {lk.id for lk in copy_lift} | {lk.id for ls in lifts.values() for lk in ls}
     notes += [f"{lk.label()} stays (not in the way)" for lk in found if lk.id not in touched]
     if copy_lift:
@@ -210,9 +246,11 @@ def sync_plan(
         for lk in lifted.leftover(p.target_subscription, p.target_resource_group)
     ]
     for src in d.candidates:
-        steps.append(
-            copy_step(batch, t, src, src.id.lower() in d.replicated, d.conflicts.get(src.id.lower(), ""))
-        )
+        key = src.id.lower()
+        if key in late:
+            steps.append(late_step(t, src, late[key]))
+            continue
+        steps.append(copy_step(batch, t, src, key in d.replicated, d.conflicts.get(key, "")))
     steps += [delete_step(batch, t, o, lifts[o.name]) for o in d.orphans]
     steps.append(summary_step(batch, t, len(d.replicated), len(d.orphans), notes))
     for step in steps:

@@ -61,6 +61,12 @@ class Snap:
     percent: float | None = None
     access_state: str = ""
     copy_error: str = ""
+    family_id: str = ""  # incrementalSnapshotFamilyId: the incremental snapshots of one disk
+
+    @property
+    def family(self) -> str:
+        """The copy family: the disk's incremental family, or the snapshot alone (full, or no family id)."""
+        return (self.family_id if self.incremental and self.family_id else self.id).lower()
 
     @property
     def source_id(self) -> str:
@@ -104,7 +110,17 @@ def read(model: Any) -> Snap:
         percent=float(model.completion_percent) if model.completion_percent is not None else None,
         access_state=_s(model.snapshot_access_state),
         copy_error=f"{err.get('errorCode', '')}: {err.get('errorMessage', '')}" if err else "",
+        family_id=_s(getattr(model, "incremental_snapshot_family_id", None)),
     )
+
+
+def families(sources: list[Snap]) -> list[list[Snap]]:
+    """``sources`` grouped by copy family, each group in creation order (the order Azure copies a disk's
+    incremental snapshots in, one at a time), groups ordered by their first snapshot."""
+    groups: dict[str, list[Snap]] = {}
+    for src in sorted(sources, key=lambda s: (s.created, s.name)):
+        groups.setdefault(src.family, []).append(src)
+    return list(groups.values())
 
 
 def list_snapshots(

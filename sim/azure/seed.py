@@ -155,12 +155,14 @@ def _gold(sim: State) -> str:
     }
     sim.store.put(doc)
     family = guid(sim.rng)
-    for name, size, tags, incremental in (
-        ("snap-gold-os-20260522", 127, {"SnapReplicate": "Replicate"}, True),
-        ("snap-gold-data-20260522", 64, {"SnapReplicate": "Replicate"}, True),
-        ("snap-gold-os-20260515", 127, {"SnapReplicate": "Replicate"}, True),
-        ("snap-gold-scratch", 32, {"Other": "Replicate"}, True),
-        ("snap-gold-manual", 127, {}, False),
+    now = sim.clock.seconds()
+    # the incremental ones are one family (one disk), created in this order: scratch, 0515, 0522 data, 0522 os
+    for name, size, tags, incremental, age_h in (
+        ("snap-gold-os-20260522", 127, {"SnapReplicate": "Replicate"}, True, 3.0),
+        ("snap-gold-data-20260522", 64, {"SnapReplicate": "Replicate"}, True, 4.0),
+        ("snap-gold-os-20260515", 127, {"SnapReplicate": "Replicate"}, True, 7 * 24.0),
+        ("snap-gold-scratch", 32, {"Other": "Replicate"}, True, 10 * 24.0),
+        ("snap-gold-manual", 127, {}, False, 2.0),
     ):
         creation = {
             "createOption": "Copy",
@@ -177,6 +179,7 @@ def _gold(sim: State) -> str:
                 creation=creation,
                 tags=tags,
                 family=family if incremental else None,
+                created=now - age_h * 3600,
             )
         )
     return vid

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from avdcore.errors import NotAllowed, UsageError
 from azureops import locks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
+from azureops.snapshot_plans import out_of_order
 
 RG = "/subscriptions/s1/resourceGroups/GOLD"
 
@@ -144,3 +147,30 @@ def test_next_poll_waits_for_the_estimated_end_but_never_longer_than_the_ceiling
     assert copies.next_poll((0.0, 0.0), 1.0, 50.0, 15.0) == pytest.approx(1.02)
     assert copies.next_poll((0.0, 0.0), 1.0, 0.0, 15.0) == 15.0
     assert copies.next_poll((0.0, 0.0), 1.0, 1.0, 15.0) == 15.0
+
+
+def test_families_group_a_disks_snapshots_in_creation_order_and_full_ones_alone() -> None:
+    def member(name: str, created: str, family: str, incremental: bool = True) -> snaps.Snap:
+        return replace(snap(name, created=created, incremental=incremental), family_id=family)
+
+    os2 = member("os-0522", "2026-05-22T18:00:00+00:00", "F1")
+    os1 = member("os-0515", "2026-05-15T18:00:00+00:00", "F1")
+    data = member("data-0522", "2026-05-22T17:00:00+00:00", "F2")
+    full = member("full", "2026-05-01T00:00:00+00:00", "", incremental=False)
+    full2 = member("full2", "2026-05-02T00:00:00+00:00", "", incremental=False)
+    groups = snaps.families([os2, data, full2, os1, full])
+    assert [[s.name for s in g] for g in groups] == [
+        ["full"],
+        ["full2"],
+        ["os-0515", "os-0522"],
+        ["data-0522"],
+    ]
+
+
+def test_a_snapshot_older_than_a_replicated_one_of_its_disk_is_not_copied() -> None:
+    old = replace(snap("old", created="2026-05-15T00:00:00+00:00"), family_id="F")
+    new = replace(snap("new", created="2026-05-22T00:00:00+00:00"), family_id="F")
+    newer = replace(snap("newer", created="2026-05-29T00:00:00+00:00"), family_id="F")
+    other = replace(snap("other", created="2026-05-01T00:00:00+00:00"), family_id="G")
+    late = out_of_order([old, new, newer, other], {new.id.lower()})
+    assert set(late) == {old.id.lower()} and "older than new" in late[old.id.lower()]

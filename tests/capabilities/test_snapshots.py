@@ -175,3 +175,37 @@ def test_empty_source_deletes_nothing_without_allow_empty_source(bot: Bot, arm: 
     assert bot.chat.slash("/avd snapshots sync gold-to-dr --dry-run").status == 200
     reply = bot.chat.wait_for_ephemeral(REQUESTER, "Dry run")
     assert "nothing will be deleted" in reply["text"] and "Delete" not in reply["text"]
+
+
+def snapdr_puts(arm: AzureSim) -> list[tuple[str, int]]:
+    return [
+        (e.path.rsplit("/", 1)[-1], e.status)
+        for e in arm.writes("/snapshots/")
+        if e.method == "PUT" and "/resourcegroups/snapdr/" in e.path.lower()
+    ]
+
+
+def test_sync_copies_a_disks_snapshots_one_at_a_time_in_creation_order(bot: Bot, arm: AzureSim) -> None:
+    job_id = bot.request("/avd snapshots sync gold-to-dr")
+    bot.approve(job_id)
+    bot.wait(job_id, jobs.DONE)
+    assert snapdr_puts(arm) == [  # one family: none refused (409 Conflict) for overlapping or out of order
+        ("snap-gold-os-20260515", 202),
+        ("snap-gold-data-20260522", 202),
+        ("snap-gold-os-20260522", 202),
+    ]
+
+
+def test_sync_skips_a_snapshot_older_than_a_replica_of_its_disk(bot: Bot, arm: AzureSim) -> None:
+    job_id = bot.request("/avd snapshots copy snap-gold-os-20260522 gold-to-dr")
+    bot.wait(job_id, jobs.DONE)
+    job_id = bot.request("/avd snapshots sync gold-to-dr")
+    card = bot.chat.last_message()
+    assert card is not None and "Skip snap-gold-os-20260515: snap-gold-os-20260515 is older than" in str(
+        card["blocks"]
+    )
+    bot.approve(job_id)
+    bot.wait(job_id, jobs.DONE)
+    assert snapdr_puts(arm) == [("snap-gold-os-20260522", 202)]
+    summary = jobs.get_steps(bot.store, job_id)[-1]
+    assert "not copied: snap-gold-data-20260522 is older than snap-gold-os-20260522" in summary["description"]

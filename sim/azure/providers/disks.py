@@ -3,6 +3,12 @@
 Durations (virtual): the PUT operation 20-40 s; a CopyStart background copy moves ~1 GiB per 6 s (about
 170 MiB/s, in line with the cross-region incremental-copy throughput operators report); Import 30 s + 1 s/GiB;
 grant/revoke access 10-20 s; delete 10-30 s.
+
+CopyStart follows "Copy an incremental snapshot to a new region" (Restrictions): only one incremental snapshot
+of a disk (one ``incrementalSnapshotFamilyId``) is copied to a region at a time, in the order they were
+created. A CopyStart while another snapshot of the family is being copied to that region, or of a snapshot
+older than one of its family already copied there, is refused with ARM's generic 409 ``Conflict`` (the code
+and wording Azure uses for this case are not documented).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ def make_snapshot(
     tags: dict[str, str] | None = None,
     family: str | None = None,
     sku: str = "Standard_LRS",
+    created: float | None = None,
 ) -> dict[str, Any]:
     props: dict[str, Any] = {
         "osType": "Windows",
@@ -84,7 +91,7 @@ def make_snapshot(
         "diskState": "Unattached",
         "networkAccessPolicy": "AllowAll",
         "publicNetworkAccess": "Enabled",
-        "timeCreated": iso(sim.clock.seconds()),
+        "timeCreated": iso(sim.clock.seconds() if created is None else created),
         "provisioningState": "Succeeded",
         "snapshotAccessState": "Available",
     }
@@ -121,6 +128,41 @@ def _source(sim: State, creation: dict[str, Any]) -> dict[str, Any]:
     if src is None or src.get("type") not in (SNAP_TYPE, DISK_TYPE):
         raise ArmError(404, "NotFound", f"Resource {src_id} is not found.", SOURCE)
     return src
+
+
+def _refuse_family_conflict(sim: State, src: dict[str, Any], location: str) -> None:
+    """One copy of a family to a region at a time, in creation order (see the module docstring)."""
+    family = src["properties"].get("incrementalSnapshotFamilyId")
+    if not family:
+        return
+    created = str(src["properties"].get("timeCreated") or "")
+    for other in sim.store.of_type(SNAP_TYPE):
+        props = other["properties"]
+        creation = props.get("creationData") or {}
+        if (
+            creation.get("createOption") != "CopyStart"
+            or props.get("incrementalSnapshotFamilyId") != family
+            or region_key(other["location"]) != location
+        ):
+            continue
+        if other.get("_sim", {}).get("copy"):
+            raise ArmError(
+                409,
+                "Conflict",
+                f"Snapshot '{other['id']}', a copy of another incremental snapshot of the same disk, is still "
+                f"being copied to '{location}'. Only one incremental snapshot of a disk can be copied at a time; "
+                "retry when that copy completes.",
+                SOURCE,
+            )
+        copied = sim.store.get("/" + str(creation.get("sourceResourceId") or "").lstrip("/"))
+        if copied is not None and str(copied["properties"].get("timeCreated") or "") > created:
+            raise ArmError(
+                409,
+                "Conflict",
+                f"Snapshot '{copied['id']}', created after '{src['id']}', has already been copied to "
+                f"'{location}'. Incremental snapshots of a disk must be copied in the order they were created.",
+                SOURCE,
+            )
 
 
 def _create(sim: State, req: Request, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -160,6 +202,7 @@ def _create(sim: State, req: Request, body: dict[str, Any]) -> tuple[dict[str, A
                 )
             incremental = True
             copy = {"source": key(src["id"]), "seconds": size * SECONDS_PER_GIB}
+            _refuse_family_conflict(sim, src, location)
         if incremental and src["properties"].get("incremental"):
             family = src["properties"].get("incrementalSnapshotFamilyId")
     elif option == "Import":
