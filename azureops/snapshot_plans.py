@@ -164,6 +164,42 @@ def summary_step(batch: Batch, t: copies.Target, skipped: int, deletes: int, not
     )
 
 
+def restore_locks_step(batch: Batch, t: copies.Target, lifted: LiftedLocks) -> Step:
+    """The step before the summary, run at any end of the job (done, failed, cancelled, resumed after a crash): wait for the
+    copies, then restore every lock recorded as lifted in the target resource group and not restored yet (by
+    this run or an interrupted one); the job cannot end done while one is missing."""
+    scope = f"/subscriptions/{t.target_sub}/resourceGroups/{t.target_rg}"
+
+    def apply(ctx: StepContext) -> str:
+        try:
+            batch.join()
+        except AzureError as err:  # the batch's own restore failed: the record below still holds those locks
+            ctx.note(f"the copies' restore failed ({err.message}); restoring from the record")
+        restored = []
+        for lock in lifted.leftover(t.target_sub, t.target_rg):
+            back = azlocks.restore(t.clients, t.target_sub, lock)
+            lifted.forget(lock)
+            restored.append(lock.label() if back else f"{lock.label()} (went with its resource)")
+        missing = lifted.leftover(t.target_sub, t.target_rg)
+        if missing:
+            raise AzureError(
+                "locks still lifted: " + ", ".join(lk.label() for lk in missing),
+                code="LockRestoreFailed",
+                resource_id=scope,
+                next_step="retry the job, or re-create the lock(s) by hand with the same name, level and notes",
+            )
+        return "restored " + ", ".join(restored) if restored else "no lock left lifted"
+
+    return Step(
+        name="restore-locks",
+        resource_id=scope,
+        description=f"Restore every lock lifted in {t.target_rg} (also after a failure, a cancel or a crash)",
+        apply=apply,
+        estimate_seconds=5,
+        always=True,
+    )
+
+
 def out_of_order(candidates: list[snaps.Snap], replicated: Collection[str]) -> dict[str, str]:
     """Snapshots that can no longer be copied: a newer snapshot of the same disk is already replicated, and
     Azure copies a disk's incremental snapshots in the order they were created. Source id -> why."""
@@ -252,6 +288,7 @@ def sync_plan(
             continue
         steps.append(copy_step(batch, t, src, key in d.replicated, d.conflicts.get(key, "")))
     steps += [delete_step(batch, t, o, lifts[o.name]) for o in d.orphans]
+    steps.append(restore_locks_step(batch, t, lifted))
     steps.append(summary_step(batch, t, len(d.replicated), len(d.orphans), notes))
     for step in steps:
         if step.name.startswith("copy:"):

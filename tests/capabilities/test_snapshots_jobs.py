@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from azureops.clients import AzureClients
+from azureops.locks import Lock
 from bot.capabilities import snapshots as cap
 from bot.config.settings import load_settings
 from bot.snapshot_cli import EXIT_APPROVAL, EXIT_DONE, EXIT_FAILED, run_sync
 from bot.storage import jobs
+from bot.storage.records import LiftedLockRecord
 from sim.azure import AzureSim
 from tests.kit.bots import bot_env
 from tests.kit.snapshots import (  # noqa: F401 - arm_fixture, bot_fixture: the fixtures arm and bot
@@ -59,6 +61,28 @@ def test_readonly_lock_is_reported_lifted_and_restored_exactly(bot: Bot, arm: Az
         bot.store.db.execute("select count(*) from meta where key like 'snapshots:lifted:%'").fetchone()[0]
         == 0
     )
+
+
+def test_a_lock_lifted_by_a_run_that_died_is_restored_when_the_job_resumes(bot: Bot, arm: AzureSim) -> None:
+    """The run lifted 'dr-freeze' (recorded first) and was killed; the resumed job's rebuilt plan no longer sees
+    the lock, but its stored always-step restores every recorded lock before the job can end done."""
+    put_lock(arm, RG2, "dr-freeze", "ReadOnly", "change board CAB-42")
+    job_id = bot.request("/avd snapshots sync gold-to-dr")
+    assert "restore-locks" in [s["name"] for s in jobs.get_steps(bot.store, job_id)]
+    # the state a SIGKILL leaves: the lock recorded as lifted and gone from Azure, the job still to run
+    LiftedLockRecord(bot.store).remember(Lock(RG2, "dr-freeze", "ReadOnly", "change board CAB-42"))
+    arm.store.delete(f"{RG2}{LOCK}dr-freeze")
+    jobs.update_job(
+        bot.store, job_id, started_at=jobs.iso(datetime.now(UTC))
+    )  # a resumed job: no re-plan check
+    bot.approve(job_id)
+    job = bot.wait(job_id, jobs.DONE)
+    assert job["status"] == jobs.DONE
+    back = arm.store.get(f"{RG2}{LOCK}dr-freeze")
+    assert back is not None and back["properties"] == {"level": "ReadOnly", "notes": "change board CAB-42"}
+    assert LiftedLockRecord(bot.store).leftover(SUB2, "SNAPDR") == []
+    restore = next(s for s in jobs.get_steps(bot.store, job_id) if s["name"] == "restore-locks")
+    assert restore["status"] == jobs.STEP_DONE and "dr-freeze" in (restore["output"] or "")
 
 
 def test_lock_is_restored_even_when_the_action_fails(bot: Bot, arm: AzureSim) -> None:

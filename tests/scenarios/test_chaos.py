@@ -33,10 +33,25 @@ FAILOVER_STEPS = 8  # preflight .. dr-hosts-available, summary
 TAGGED = ("snap-gold-os-20260522", "snap-gold-data-20260522", "snap-gold-os-20260515")
 
 
+SNAPDR = f"/subscriptions/{SUB2}/resourceGroups/SNAPDR"
+FREEZE = f"{SNAPDR}/providers/Microsoft.Authorization/locks/dr-freeze"
+
+
 @pytest.fixture
 def dr_sim() -> Iterator[AzureSim]:
     sim = make_sim(240)
     prepare_dr(sim)
+    # a ReadOnly lock the sync must lift and restore, kills or not
+    sim.store.put(
+        {
+            "id": FREEZE,
+            "type": "Microsoft.Authorization/locks",
+            "name": "dr-freeze",
+            "properties": {"level": "ReadOnly", "notes": "chaos"},
+        }
+    )
+    # the copies' reads of their replicas are slow enough that the first kill lands inside the sync
+    sim.faults.latency("GET", "resourceGroups/SNAPDR/providers/Microsoft.Compute/snapshots/", 0.2, count=None)
     try:
         yield sim
     finally:
@@ -111,6 +126,8 @@ def test_failover_and_snapshot_sync_survive_sigkills(
         start_both(bot, slack_sim, db)
         interrupted = []
         resumes = "select 1 from audit where action = 'job resume'"
+        running = "select 1 from steps where job_id = 2 and status = 'running'"
+        wait_for(lambda: rows(db, running), 60, "the sync's copies to run")
         for kill in schedule:
             interrupted += strike(bot, db, kill)
             bot.start()  # the next kill only once this bot has resumed what the last one left
@@ -136,6 +153,12 @@ def test_failover_and_snapshot_sync_survive_sigkills(
     code, text = audit_verify(str(AVD_BOT), env, str(ROOT))
     assert code == 0 and "intact" in text, text
     assert len(rows(db, "select 1 from audit where action = 'job resume'")) == len(interrupted) >= 1
+    assert any(job == 2 for job, _ in interrupted), (seed, interrupted)  # the sync was really interrupted
+    freeze = dr_sim.store.get(FREEZE)
+    assert freeze is not None and freeze["properties"] == {"level": "ReadOnly", "notes": "chaos"}, (
+        seed,
+        steps,
+    )
     print(f"chaos seed {seed}: kills {[(k.steps_done, k.delay) for k in schedule]} interrupted {interrupted}")
 
 
