@@ -113,6 +113,7 @@ def build_app(
     """
     for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token):
         audit.register_secret(secret)
+    audit.use_key(settings.audit_key)
     registry = build_registry(capabilities)
     check_complete(registry)
     client = web_client or build_web_client(settings)

@@ -7,6 +7,7 @@ when there is any.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -171,22 +172,65 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from bot.storage.sqlite import Store
 
     path = args.db or os.environ.get("AVD_DB") or "avd.db"
+    key = os.environ.get("AVD_AUDIT_KEY", "")
+    if args.file:
+        with open(args.file, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not key:
+            sys.stderr.write("an export is verified with the audit key: set AVD_AUDIT_KEY\n")
+            return 2
+        found = audit.verify_export(data, key)
+        for line in found:
+            sys.stdout.write(f"audit export BROKEN: {line}\n")
+        if not found:
+            sys.stdout.write(f"audit export intact and signed: {len(data.get('rows') or [])} rows\n")
+        return 1 if found else 0
     if not os.path.exists(path):
         sys.stderr.write(f"no database at {path} (set AVD_DB or pass --db)\n")
         return 2
     store = Store(path)
     try:
-        problems = sorted(audit.verify(store), key=lambda p: p.row_id)
+        problems = sorted(audit.verify(store, key or None), key=lambda p: p.row_id)
         if problems:
             first = problems[0]
             sys.stdout.write(f"audit chain BROKEN at row {first.row_id}: {first.message}\n")
             for p in problems[1:]:
                 sys.stdout.write(f"  also {p}\n")
             return 1
-        sys.stdout.write(f"audit chain intact: {audit.count(store)} rows\n")
+        keyed, total = audit.keyed_rows(store)
+        proof = (
+            f"{keyed} of them keyed and checked with AVD_AUDIT_KEY"
+            if key
+            else "hashes only: set AVD_AUDIT_KEY to check the keyed MACs"
+        )
+        sys.stdout.write(f"audit chain intact: {total} rows ({proof})\n")
         return 0
     finally:
         store.close()
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from bot.storage.sqlite import Store
+
+    path = args.db or os.environ.get("AVD_DB") or "avd.db"
+    key = os.environ.get("AVD_AUDIT_KEY", "")
+    if not key:
+        sys.stderr.write("an export is signed with the audit key: set AVD_AUDIT_KEY\n")
+        return 2
+    if not os.path.exists(path):
+        sys.stderr.write(f"no database at {path} (set AVD_DB or pass --db)\n")
+        return 2
+    store = Store(path)
+    try:
+        data = audit.export(store, key)
+    finally:
+        store.close()
+    with open(args.file, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, sort_keys=True, indent=1)
+    sys.stdout.write(
+        f"wrote {len(data['rows'])} rows to {args.file}, signed; `avd-bot audit verify --file` checks it\n"
+    )
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -238,9 +282,17 @@ def parser() -> argparse.ArgumentParser:
 
     aud = sub.add_parser("audit", help="the audit trail")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
-    verify = aud_sub.add_parser("verify", help="check the SHA-256 chain; exit 1 naming the first broken row")
+    verify = aud_sub.add_parser(
+        "verify",
+        help="check the SHA-256 chain (and the MACs with AVD_AUDIT_KEY); exit 1 naming the first broken row",
+    )
     verify.add_argument("--db", help="SQLite file (default: AVD_DB or avd.db)")
+    verify.add_argument("--file", help="verify a signed export instead of the database (needs AVD_AUDIT_KEY)")
     verify.set_defaults(func=cmd_audit_verify)
+    exp = aud_sub.add_parser("export", help="write every row to FILE, signed with AVD_AUDIT_KEY")
+    exp.add_argument("file")
+    exp.add_argument("--db", help="SQLite file (default: AVD_DB or avd.db)")
+    exp.set_defaults(func=cmd_audit_export)
 
     snaps = sub.add_parser(
         "snapshots", help="snapshot replication from the command line (cron, automation)", add_help=False

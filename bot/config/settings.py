@@ -37,6 +37,7 @@ class Settings:
     command_burst: int = 10  # AVD_COMMAND_BURST: /avd commands a user may send at once
     commands_per_minute: int = 20  # AVD_COMMANDS_PER_MINUTE: then this many a minute, per user
     retention_days: int = 365  # AVD_RETENTION_DAYS: audit rows and finished jobs kept this long
+    audit_key: str = ""  # AVD_AUDIT_KEY: SECRET, keys the audit chain (HMAC); kept out of the database
     config: SiteConfig = field(default_factory=SiteConfig)
     config_problems: tuple[str, ...] = ()
     env_problems: tuple[str, ...] = ()
@@ -118,6 +119,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") 
         command_burst=burst,
         commands_per_minute=per_minute,
         retention_days=retention,
+        audit_key=env.get("AVD_AUDIT_KEY", ""),
         config=config,
         config_problems=tuple(config_problems),
         env_problems=tuple(env_problems),

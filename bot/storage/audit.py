@@ -12,6 +12,7 @@ hash in ``meta`` (``audit_checkpoint``): ``verify`` starts its walk there instea
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -98,6 +99,20 @@ def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(row)).encode()).hexdigest()
 
 
+_KEY: list[bytes] = []  # the audit key of this process (AVD_AUDIT_KEY), set once at start-up by use_key
+
+
+def use_key(key: str) -> None:
+    """Key the chain from now on: every row gets ``mac = HMAC-SHA256(key, prev_hash + row)``. The key is not
+    in the database, so whoever can write the file can recompute ``hash`` but not ``mac``."""
+    _KEY[:] = [key.encode()] if key else []
+    register_secret(key)
+
+
+def row_mac(key: bytes, prev_hash: str, row: dict[str, Any]) -> str:
+    return hmac.new(key, (prev_hash + canonical(row)).encode(), hashlib.sha256).hexdigest()
+
+
 def record(
     store: Store,
     *,
@@ -124,6 +139,8 @@ def record(
             "prev_hash": last[1] if last else GENESIS,
         }
         row["hash"] = row_hash(row["prev_hash"], row)
+        if _KEY:
+            row["mac"] = row_mac(_KEY[0], row["prev_hash"], row)
         db.table("audit").insert(row)
         db.table("meta").upsert({"key": "audit_head", "value": f"{row['id']}:{row['hash']}"}, pk="key")
     return int(row["id"])
@@ -159,11 +176,32 @@ class Problem:
         return f"row {self.row_id}: {self.message}"
 
 
-def verify(store: Store) -> list[Problem]:
-    """Walk the chain; an empty list means every row is intact and in order."""
+def verify(store: Store, key: str | None = None) -> list[Problem]:
+    """Walk the chain; an empty list means every row is intact and in order. With the audit key (``key``, else
+    the one in use), each keyed row's MAC is checked too, and a row written without it after keyed rows is a
+    problem: whoever rewrote the file could recompute the hashes, not the MACs."""
+    secret = key.encode() if key else (_KEY[0] if _KEY else None)
     problems: list[Problem] = []
+    keyed_from: int | None = None
     prev_hash, prev_id = checkpoint(store) or (GENESIS, 0)
     for row in store.db.query("select * from audit order by id"):
+        if secret is not None:
+            rid = int(row["id"])
+            if row.get("mac"):
+                keyed_from = keyed_from or rid
+                if not hmac.compare_digest(row_mac(secret, row["prev_hash"], row), str(row["mac"])):
+                    problems.append(
+                        Problem(
+                            rid, "MAC does not match: the row was written or rewritten without the audit key"
+                        )
+                    )
+            elif keyed_from is not None:
+                problems.append(
+                    Problem(
+                        rid,
+                        f"no MAC, after keyed rows (from row {keyed_from}): written without the audit key",
+                    )
+                )
         rid = int(row["id"])
         if rid != prev_id + 1:
             problems.append(Problem(prev_id + 1, f"missing (next row is {rid}): rows were deleted"))
@@ -186,4 +224,52 @@ def verify(store: Store) -> list[Problem]:
             )
     elif prev_id:
         problems.append(Problem(1, "audit head missing from meta"))
+    return problems
+
+
+def keyed_rows(store: Store) -> tuple[int, int]:
+    """(rows with a MAC, rows in all): a key that was never used, or a file stripped of its MACs, shows here."""
+    row = store.db.execute("select count(mac), count(*) from audit").fetchone()
+    return int(row[0]), int(row[1])
+
+
+EXPORT_FORMAT = "avd-ops audit export 1"
+
+
+def export(store: Store, key: str) -> dict[str, Any]:
+    """Every row, the checkpoint and the head, signed with the audit key: a file anyone with the key can verify
+    without the database (``verify_export``)."""
+    if not key:
+        raise ValueError("an export is signed with the audit key: set AVD_AUDIT_KEY")
+    rows = [dict(r) for r in store.db.query("select * from audit order by id")]
+    body = {"format": EXPORT_FORMAT, "checkpoint": store.get_meta("audit_checkpoint"), "rows": rows}
+    return {**body, "signature": _sign(key.encode(), body)}
+
+
+def _sign(key: bytes, body: dict[str, Any]) -> str:
+    canonical_body = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key, canonical_body.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_export(data: dict[str, Any], key: str) -> list[str]:
+    """Problems of an exported file: its signature, then the chain and every row's MAC."""
+    body = {k: data.get(k) for k in ("format", "checkpoint", "rows")}
+    if data.get("format") != EXPORT_FORMAT:
+        return [f"not an avd-ops audit export (format {data.get('format')!r})"]
+    if not hmac.compare_digest(_sign(key.encode(), body), str(data.get("signature", ""))):
+        return ["the signature does not match: the file was changed, or signed with another key"]
+    problems = []
+    prev_hash = GENESIS
+    if data.get("checkpoint"):
+        prev_hash = str(data["checkpoint"]).split(":")[1]
+    for row in data.get("rows") or []:
+        if row["prev_hash"] != prev_hash:
+            problems.append(f"row {row['id']}: prev_hash does not match the previous row")
+        if row_hash(row["prev_hash"], row) != row["hash"]:
+            problems.append(f"row {row['id']}: hash does not match its content")
+        if row.get("mac") and not hmac.compare_digest(
+            row_mac(key.encode(), row["prev_hash"], row), row["mac"]
+        ):
+            problems.append(f"row {row['id']}: MAC does not match")
+        prev_hash = row["hash"]
     return problems

@@ -118,6 +118,10 @@ def scaleset_requests(db: Database) -> None:
     )
 
 
+def audit_mac(db: Database) -> None:
+    db.execute("alter table audit add column mac text")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -127,4 +131,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("engine_0002_schedules", schedules),
     ("engine_0003_always_steps", always_steps),
     ("scaleset_0002_requests", scaleset_requests),
+    ("audit_0002_mac", audit_mac),
 )

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -205,3 +205,103 @@ def test_the_domain_join_password_is_a_secret_once_read(monkeypatch: pytest.Monk
     monkeypatch.setenv(DOMAIN_PASSWORD_ENV, "Join-Pa55word!")
     assert domain_password() == "Join-Pa55word!"
     assert audit.redact("joining with Join-Pa55word! now") == f"joining with {audit.REDACTED} now"
+
+
+KEY = "k3y-for-the-audit-chain-0123456789"
+
+
+@pytest.fixture
+def keyed() -> Iterator[None]:
+    audit.use_key(KEY)
+    try:
+        yield
+    finally:
+        audit.use_key("")
+
+
+def rewrite(store: Store, row_id: int, **fields: str) -> None:
+    """What someone who can write the file (but has no key) does: change a row and recompute every hash."""
+    with store.transaction() as db:
+        for name, value in fields.items():
+            db.execute(f"update audit set {name} = ? where id = ?", [value, row_id])
+        prev = audit.GENESIS
+        for row in list(db.query("select * from audit order by id")):
+            row["prev_hash"] = prev
+            row["hash"] = audit.row_hash(prev, row)
+            db.execute(
+                "update audit set prev_hash = ?, hash = ? where id = ?",
+                [row["prev_hash"], row["hash"], row["id"]],
+            )
+            prev = row["hash"]
+        last = db.execute("select id, hash from audit order by id desc limit 1").fetchone()
+        db.execute("update meta set value = ? where key = 'audit_head'", [f"{last[0]}:{last[1]}"])
+
+
+def test_a_rewrite_with_recomputed_hashes_passes_the_plain_chain_but_not_the_key(
+    store: Store, keyed: None
+) -> None:
+    for n in range(3):
+        audit.record(store, actor="U0LEAD1", action="approval approved", target=f"job {n}")
+    assert audit.verify(store) == [] and audit.keyed_rows(store) == (
+        3,
+        8,
+    )  # the fixture's 5 came before the key
+    rewrite(store, 7, actor="U0GUEST")
+    audit.use_key("")
+    assert audit.verify(store) == []  # without the key the rewrite is invisible
+    problems = audit.verify(store, key=KEY)
+    assert [p.row_id for p in problems] == [7, 8] and "MAC does not match" in problems[0].message
+
+
+def test_rows_stripped_of_their_mac_after_keyed_rows_are_a_problem(store: Store, keyed: None) -> None:
+    for n in range(3):
+        audit.record(store, actor="U0OPS1", action="job requested", target=f"job {n}")
+    with store.transaction() as db:
+        db.execute("update audit set mac = null where id = 8")
+    assert [p.row_id for p in audit.verify(store, key=KEY)] == [8]
+
+
+def test_a_signed_export_verifies_and_any_change_to_it_is_caught(store: Store, keyed: None) -> None:
+    for n in range(3):
+        audit.record(store, actor="U0OPS1", action="job requested", target=f"job {n}")
+    data = json.loads(json.dumps(audit.export(store, KEY)))
+    assert audit.verify_export(data, KEY) == []
+    assert audit.verify_export(data, "another-key-of-someone-else-123456") != []
+    data["rows"][1]["actor"] = "U0GUEST"
+    assert audit.verify_export(data, KEY) == [
+        "the signature does not match: the file was changed, or signed with another key"
+    ]
+    with pytest.raises(ValueError, match="AVD_AUDIT_KEY"):
+        audit.export(store, "")
+
+
+def test_the_audit_key_is_a_secret(keyed: None) -> None:
+    assert audit.redact(f"key={KEY}") == f"key={audit.REDACTED}"
+
+
+def avd_audit(*args: str, key: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_"))}
+    if key:
+        env["AVD_AUDIT_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_avd_bot_audit_export_writes_a_signed_file_that_verify_checks(store: Store, tmp_path: Path) -> None:
+    db, out = str(tmp_path / "avd.db"), str(tmp_path / "audit.json")
+    assert avd_audit("export", out, "--db", db).returncode == 2  # no key: refused
+    done = avd_audit("export", out, "--db", db, key=KEY)
+    assert done.returncode == 0 and "wrote 5 rows" in done.stdout, done.stderr
+    good = avd_audit("verify", "--file", out, key=KEY)
+    assert good.returncode == 0 and "intact and signed: 5 rows" in good.stdout
+    data = json.loads(Path(out).read_text(encoding="utf-8"))
+    data["rows"][0]["outcome"] = "refused"
+    Path(out).write_text(json.dumps(data), encoding="utf-8")
+    bad = avd_audit("verify", "--file", out, key=KEY)
+    assert bad.returncode == 1 and "signature does not match" in bad.stdout
