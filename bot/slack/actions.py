@@ -15,7 +15,7 @@ from slack_bolt import Ack, App, Respond
 
 from avdcore.errors import AvdError, NotAllowed
 from bot.engine import approvals
-from bot.runtime import ButtonHandler, Runtime
+from bot.runtime import BUSY_TEXT, ButtonHandler, Runtime
 from bot.slack import cards, modals
 from bot.storage import jobs
 
@@ -59,6 +59,12 @@ def on_card(runtime: Runtime, body: dict[str, Any], channel: str, ts: str, value
     return int(job["id"])
 
 
+def hand_off(runtime: Runtime, respond: Respond, fn: Any, *args: Any) -> None:
+    """Hand a press to the work pool; a full pool (overload) is told to the presser instead of dropped."""
+    if not runtime.after_ack(fn, *args, respond=respond):
+        _tell(respond, BUSY_TEXT)
+
+
 def register_button(app: App, runtime: Runtime, action_id: str, handler: ButtonHandler) -> None:
     """A capability's button: ack, then answer the presser with ``handler(runtime, user, channel, value)``."""
 
@@ -70,7 +76,7 @@ def register_button(app: App, runtime: Runtime, action_id: str, handler: ButtonH
     @app.action(action_id)
     def on_press(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        runtime.after_ack(pressed, body, respond, respond=respond)
+        hand_off(runtime, respond, pressed, body, respond)
 
 
 def register(app: App, runtime: Runtime) -> None:
@@ -94,12 +100,12 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action(cards.APPROVE)
     def on_approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        runtime.after_ack(decide, body, respond, True, respond=respond)
+        hand_off(runtime, respond, decide, body, respond, True)
 
     @app.action(cards.REJECT)
     def on_reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        runtime.after_ack(decide, body, respond, False, respond=respond)
+        hand_off(runtime, respond, decide, body, respond, False)
 
     def job_action(body: dict[str, Any], respond: Respond, verb: str) -> None:
         user, channel, ts, value = _press(body)
@@ -116,9 +122,9 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action(cards.RETRY)
     def on_retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        runtime.after_ack(job_action, body, respond, "retry", respond=respond)
+        hand_off(runtime, respond, job_action, body, respond, "retry")
 
     @app.action(cards.CANCEL)
     def on_cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        runtime.after_ack(job_action, body, respond, "cancel", respond=respond)
+        hand_off(runtime, respond, job_action, body, respond, "cancel")

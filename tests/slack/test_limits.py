@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from bot.runtime import BUSY_TEXT, BoundedPool, PoolFull
+from bot.slack import cards
 from bot.slack.authz import RateLimit
 from bot.storage import audit
 from sim.slack import SlackSim
+from sim.slack.chat import block_actions_payload, interactivity_body
 from tests.kit import BotHandle, Chat, clean_env, start_bot, wait_until
 
 
@@ -115,3 +117,26 @@ def test_a_refusal_is_answered_before_its_audit_row_is_written(chat: Chat, bot_s
         "refused",
         "not_operator",
     )
+
+
+def test_a_button_pressed_while_the_work_pool_is_full_is_told_busy(chat: Chat, bot_server: BotHandle) -> None:
+    """A press the full pool cannot take is answered "busy" to the presser, not dropped with a log line."""
+    runtime = bot_server.runtime
+    release = threading.Event()
+    try:
+        while runtime.workers.has_room():
+            runtime.workers.submit(release.wait)
+        payload = block_actions_payload(
+            {"ts": "1.000"},
+            "job:1",
+            {"action_id": cards.RETRY, "value": "1", "text": {"type": "plain_text", "text": "Retry"}},
+            user="U0LEAD1",
+            channel="C0INCIDENT",
+            response_url=chat.slack.new_response_url("C0INCIDENT", "U0LEAD1"),
+            trigger_id=chat.slack.new_trigger_id(),
+        )
+        assert chat.send(interactivity_body(payload)).status == 200
+        told = chat.wait_for_ephemeral("U0LEAD1", contains="busy")
+    finally:
+        release.set()
+    assert BUSY_TEXT in told["text"]
