@@ -96,7 +96,12 @@ class Batch:
             ).start()
 
     def _copy_family(self, group: list[snaps.Snap]) -> None:
-        """One family's copies, one at a time in creation order; after a failure the rest are not tried."""
+        """One family's copies, one at a time in creation order; after a failure the rest are not tried. The
+        family's lock (shared with other jobs' batches: two profiles syncing the same disk) is held throughout."""
+        with self.t.budget.family(group[0].family):
+            self._copy_in_order(group)
+
+    def _copy_in_order(self, group: list[snaps.Snap]) -> None:
         failed = ""
         for src in group:
             fut = self.futures[src.name]

@@ -285,6 +285,13 @@ class Budget:
         self.burst = burst
         self._state: dict[tuple[str, str], tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self._families: dict[str, threading.Lock] = {}
+
+    def family(self, family_id: str) -> threading.Lock:
+        """The lock a copy of this disk's snapshots holds, shared by every job of the process: Azure copies one
+        incremental snapshot of a disk at a time, whichever profile (target group) asks."""
+        with self._lock:
+            return self._families.setdefault(family_id.lower(), threading.Lock())
 
     def take(self, sub: str, kind: str) -> None:
         rate = self.rates["reads" if kind == "reads" else "writes"]

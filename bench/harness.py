@@ -174,6 +174,8 @@ def bot_env(
             "AZURE_ARM_ENDPOINT": arm,
             "AZURE_CA_BUNDLE": ca,
             "PYTHONPATH": str(REPO),
+            # the benchmarks' requests stand for many operators but carry one user id: no per-user rate limit
+            "AVD_COMMAND_BURST": "100000",
             **extra,
         }
     )
