@@ -15,7 +15,6 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -36,7 +35,6 @@ from azureops.plan import format_seconds
 from azureops.readiness import AMBER, GREEN, RED, Line
 from bot.capabilities import drill, snapshots
 from bot.config.siteconfig import Site, SiteConfig
-from bot.reads import SharedRead
 from bot.runtime import Capability, CommandContext, Runtime
 from bot.slack import render
 from bot.storage import jobs
@@ -56,10 +54,6 @@ ICON = {
 
 
 # ---- background answers --------------------------------------------------------------------------
-
-
-def readers(runtime: Runtime) -> ThreadPoolExecutor:
-    return runtime.readers
 
 
 def answer(runtime: Runtime, work: Callable[[], render.Reply | None]) -> render.Reply | None:
@@ -83,7 +77,7 @@ def in_background(runtime: Runtime, ctx: CommandContext, work: Callable[[], rend
         if reply is not None:
             ctx.respond(**reply.to_dict())
 
-    readers(runtime).submit(run)
+    runtime.readers.submit(run)
 
 
 # ---- config -> plain values ----------------------------------------------------------------------
@@ -314,10 +308,6 @@ def readiness_of(runtime: Runtime, now: datetime) -> list[readiness.PairReadines
     return results
 
 
-def shared_read(runtime: Runtime) -> SharedRead:
-    return runtime.status_read
-
-
 _READ_AT = re.compile(r"Read from Azure at \d\d:\d\d:\d\d UTC\. ")
 
 
@@ -329,12 +319,12 @@ def same_answer(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def last_answer(runtime: Runtime, op: ops.Operation) -> dict[str, Any] | None:
     """For the ack: the last status read (it says when it was read); a fresh read follows and is posted
     only if anything changed."""
-    reply: dict[str, Any] | None = shared_read(runtime).last(ACK_MAX_AGE)
+    reply: dict[str, Any] | None = runtime.status_read.last(ACK_MAX_AGE)
     return reply
 
 
 def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
-    shared = shared_read(runtime)
+    shared = runtime.status_read
 
     def read() -> dict[str, Any]:
         return status_reply(
@@ -350,7 +340,7 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> Non
         elif ctx.acked is None or (reply is not ctx.acked and not same_answer(ctx.acked, reply)):
             ctx.respond(**reply)
 
-    readers(runtime).submit(run)
+    runtime.readers.submit(run)
 
 
 CAPABILITY = Capability(

@@ -111,7 +111,9 @@ class Engine:
         dry_run = bool(getattr(op, "dry_run", False))
         again = None if dry_run else jobs.same_request(self.store, op)
         if again is not None:
-            self._audit(user, "job refused", None, {"verb": op.verb, "error": str(again)}, "refused")
+            approvals.audit_job(
+                self, user, "job refused", None, {"verb": op.verb, "error": str(again)}, "refused"
+            )
             say(str(again))
             return None
         try:
@@ -121,12 +123,14 @@ class Engine:
             err = project_error(exc)
             if err is None:
                 raise
-            self._audit(user, "plan refused", None, {"verb": op.verb, "error": str(err)}, "failed")
+            approvals.audit_job(
+                self, user, "plan refused", None, {"verb": op.verb, "error": str(err)}, "failed"
+            )
             say(str(err))
             return None
         assert plan is not None
         if dry_run:
-            self._audit(user, "dry run", None, {"verb": op.verb, "plan_hash": plan.hash()})
+            approvals.audit_job(self, user, "dry run", None, {"verb": op.verb, "plan_hash": plan.hash()})
             say("\n".join([f"*Dry run: {plan.title}* (nothing was changed)", *plan.preview()]))
             return None
         if approval is None:
@@ -143,11 +147,17 @@ class Engine:
                 kind=kind,
             )
         except AvdError as err:
-            self._audit(user, "job refused", None, {"verb": op.verb, "error": str(err)}, "refused")
+            approvals.audit_job(
+                self, user, "job refused", None, {"verb": op.verb, "error": str(err)}, "refused"
+            )
             say(str(err))
             return None
-        self._audit(
-            user, "job requested", job_id, {"verb": op.verb, "plan_hash": plan.hash(), "approval": approval}
+        approvals.audit_job(
+            self,
+            user,
+            "job requested",
+            job_id,
+            {"verb": op.verb, "plan_hash": plan.hash(), "approval": approval},
         )
         if approval:
             approvals.open_approval(self, job_id, plan, user, channel, now, fresh=False)
@@ -155,11 +165,6 @@ class Engine:
             self.progress.post_card(job_id, channel)
             self.submit(job_id)
         return job_id
-
-    def _audit(
-        self, actor: str, action: str, job_id: int | None, detail: dict[str, Any], outcome: str = "ok"
-    ) -> None:
-        approvals.audit_job(self, actor, action, job_id, detail, outcome)
 
     # ---- cards -----------------------------------------------------------------------------------
 
