@@ -6,6 +6,9 @@ started before a restart (``resume``, given the saved continuation token). A ste
 long-running operation saves the poller's token through ``ctx.save_token`` *before* waiting; ``run_lro``
 does both. The engine records each step like a migration, so a finished step is never applied twice.
 
+Steps form a dependency graph: ``Step.after`` names the steps a step waits for; a plan without ``after`` is a
+line, each step after the previous one. The engine runs every step whose needs are done.
+
 ``Plan.preview()`` is what the approval card and ``--dry-run`` show; ``Plan.hash()`` binds an approval to
 exactly those steps. Nothing here imports ``bot`` or ``slack_*``: the engine passes a ``StepContext``.
 """
@@ -79,10 +82,16 @@ class Step:
     estimate_seconds: int = 30
     intent: Mapping[str, Any] = field(default_factory=dict)
     always: bool = False  # runs at any end of the job: done, failed or cancelled (e.g. restore lifted locks)
+    # The steps this one needs, by name (each listed earlier in the plan). ``None``: the previous step (a plan
+    # of such steps is a line, as before graphs); ``()``: nothing, it may start with the job.
+    after: tuple[str, ...] | None = None
 
     def identity(self) -> dict[str, Any]:
-        """What the plan hash covers: name, resource and intended state (not callables)."""
-        return {"name": self.name, "resource": self.resource_id.lower(), "intent": dict(self.intent)}
+        """What the plan hash covers: name, resource, intended state and, for a graph, the edges."""
+        ident = {"name": self.name, "resource": self.resource_id.lower(), "intent": dict(self.intent)}
+        if self.after is not None:
+            ident["after"] = list(self.after)
+        return ident
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,32 @@ class Plan:
     steps: tuple[Step, ...]
     verb: str = ""
     summary: str = ""
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.name in seen:
+                raise ValueError(f"plan {self.kind!r}: step {step.name!r} appears twice")
+            for name in step.after or ():
+                if name not in seen:
+                    raise ValueError(
+                        f"plan {self.kind!r}: step {step.name!r} is after {name!r}, which is not an earlier step"
+                    )
+            seen.add(step.name)
+
+    def needs(self, name: str) -> tuple[str, ...]:
+        """The names of the steps ``name`` waits for (resolved: ``after=None`` is the previous step)."""
+        for n, step in enumerate(self.steps):
+            if step.name == name:
+                if step.after is not None:
+                    return step.after
+                return (self.steps[n - 1].name,) if n else ()
+        raise KeyError(name)
+
+    @property
+    def is_line(self) -> bool:
+        """True when every step waits for the one before it (no ``after`` anywhere)."""
+        return all(step.after is None for step in self.steps)
 
     @property
     def policy_verb(self) -> str:
@@ -110,14 +145,26 @@ class Plan:
 
     @property
     def estimate_seconds(self) -> int:
-        return sum(step.estimate_seconds for step in self.steps)
+        """The longest chain of steps that wait for each other (the sum of all steps for a line)."""
+        finish: dict[str, int] = {}
+        for step in self.steps:
+            start = max((finish[name] for name in self.needs(step.name)), default=0)
+            finish[step.name] = start + step.estimate_seconds
+        return max(finish.values(), default=0)
 
     def preview(self) -> list[str]:
-        """One line per step: what changes, on which resource, roughly how long."""
+        """One line per step: what changes, on which resource, roughly how long; in a graph, also which
+        numbered steps it waits for ("after 2, 3"; "at once" for a step that waits for none)."""
+        number = {step.name: n for n, step in enumerate(self.steps, 1)}
+        line = self.is_line
         lines = []
         for n, step in enumerate(self.steps, 1):
             where = f" on `{resource_label(step.resource_id)}`" if step.resource_id else ""
-            lines.append(f"{n}. {step.description}{where} (~{format_seconds(step.estimate_seconds)})")
+            when = ""
+            if not line:
+                needs = self.needs(step.name)
+                when = f" · after {', '.join(str(number[x]) for x in needs)}" if needs else " · at once"
+            lines.append(f"{n}. {step.description}{where} (~{format_seconds(step.estimate_seconds)}){when}")
         return lines
 
     def hash(self) -> str:

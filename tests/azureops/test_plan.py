@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from azure.core import exceptions as az
@@ -70,7 +71,7 @@ def test_hash_is_stable_across_processes() -> None:
 
 
 def test_locks_are_the_changed_resources_lowercased_once() -> None:
-    plan = Plan(kind="k", title="t", steps=(*_plan().steps, _plan(5).steps[1]))
+    plan = Plan(kind="k", title="t", steps=(*_plan().steps, replace(_plan(5).steps[1], name="scale-again")))
     assert plan.locks == (SNAP.lower(), VMSS.lower())
     assert plan.estimate_seconds == 185
     assert plan.policy_verb == "k"
@@ -119,3 +120,57 @@ def test_translated_passes_project_errors_and_maps_sdk_errors() -> None:
     assert info.value.next_step == "try later"
     assert isinstance(info.value.__cause__, az.ServiceRequestError)
     assert project_error(ValueError("bug")) is None
+
+
+def _step(name: str, seconds: int, after: tuple[str, ...] | None = None) -> Step:
+    return Step(
+        name=name,
+        resource_id="",
+        description=name,
+        apply=lambda ctx: None,
+        estimate_seconds=seconds,
+        after=after,
+    )
+
+
+def test_a_plan_without_after_is_a_line_and_hashes_as_before_graphs() -> None:
+    line = Plan(kind="k", title="t", steps=(_step("a", 10), _step("b", 20), _step("c", 5)))
+    assert line.is_line and line.needs("a") == () and line.needs("c") == ("b",)
+    assert line.estimate_seconds == 35
+    assert "after" not in line.steps[0].identity()
+    assert line.preview()[1] == "2. b (~20s)"
+
+
+def test_a_graph_waits_for_its_longest_chain_and_shows_its_edges() -> None:
+    graph = Plan(
+        kind="k",
+        title="t",
+        steps=(
+            _step("pre", 10),
+            _step("drain", 60, after=("pre",)),
+            _step("scale", 300, after=("pre",)),
+            _step("post", 5, after=("drain", "scale")),
+            _step("side", 1, after=()),
+        ),
+    )
+    assert not graph.is_line
+    assert graph.estimate_seconds == 315
+    assert graph.needs("post") == ("drain", "scale")
+    assert graph.preview()[3].endswith("· after 2, 3") and graph.preview()[4].endswith("· at once")
+    edges_changed = Plan(
+        kind="k", title="t", steps=(*graph.steps[:3], _step("post", 5, after=("scale",)), graph.steps[4])
+    )
+    assert edges_changed.hash() != graph.hash()
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        (_step("a", 1), _step("a", 1)),
+        (_step("a", 1, after=("b",)), _step("b", 1)),
+        (_step("a", 1, after=("nope",)),),
+    ],
+)
+def test_a_plan_refuses_repeated_names_and_edges_to_later_or_unknown_steps(steps: tuple[Step, ...]) -> None:
+    with pytest.raises(ValueError):
+        Plan(kind="k", title="t", steps=steps)
