@@ -1,9 +1,14 @@
 """The DR scale set to create, before it exists: ``ScaleSetSpec``, its create body and the preflight checks.
 
 The body is built from a gallery image version's replica in the spec's location, with the site's user-assigned
-identity (and, for an Entra join, the system-assigned identity AADLoginForWindows needs), and extensions that join Entra ID (or an AD domain) and register with the site's host pool through
-the AVD DSC extension. ``scale_set_body`` holds secrets (registration token, passwords): send it, never keep or
-log it. The preflight refuses what Azure would refuse (no Completed replica, missing subnet, VM size not offered).
+identity (and, for an Entra join, the system-assigned identity AADLoginForWindows needs), and extensions that
+join Entra ID (or an AD domain) and then register with the site's host pool through the DR identity chain: the
+Custom Script extension ``AVD-Register`` runs ``deploy/scripts/register-session-host.ps1``, which gets a token of
+the user-assigned identity (AVDManage), exchanges it for one of the join app (AVD-Join, federated credential),
+retrieves the host pool's registration token with AVD-Join's role and installs the AVD agent. The registration
+token the bot fetched is passed as the script's fallback (for when a link of the chain is missing), so instances
+added by the portal or autoscale register through the chain after it expired. ``scale_set_body`` holds secrets
+(registration token, passwords): send it, never keep or log it. The preflight refuses what Azure would refuse (no Completed replica, missing subnet, VM size not offered).
 """
 
 from __future__ import annotations
@@ -19,9 +24,15 @@ from azureops.clients import NETWORK_API_VERSION, AzureClients
 from azureops.errors import translated
 
 VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
-DSC_MODULES = (
-    "https://wvdportalstorageblob.blob.core.windows.net/galleryartifacts/Configuration_1.0.02990.697.zip"
-)
+POOL_TYPE = "Microsoft.DesktopVirtualization/hostPools"
+REGISTER_EXTENSION = "AVD-Register"
+REGISTER_SCRIPT = "register-session-host.ps1"
+# Where the scale set's instances download deploy/scripts/register-session-host.ps1 from: publish the file there
+# (or pass ``script_uri``); the Custom Script extension needs a URI the instance can read.
+SCRIPT_URI = f"https://raw.githubusercontent.com/avd-ops/avd-ops/main/deploy/scripts/{REGISTER_SCRIPT}"
+# The chain's parameters the product reads back (Azure never returns protected settings): tags on the scale set.
+TAG_POOL_ID = "avd-ops-host-pool-id"
+TAG_JOIN_APP = "avd-ops-join-app-id"
 
 
 def scale_set_id(subscription: str, resource_group: str, name: str) -> str:
@@ -47,19 +58,56 @@ class ScaleSetSpec:
     domain: str = ""
     domain_user: str = ""
     orchestration: str = "Flexible"
+    join_app_id: str = ""  # AVD-Join's application (client) id; without it only the fallback token registers
+    script_uri: str = SCRIPT_URI
 
     @property
     def id(self) -> str:
         return scale_set_id(self.subscription, self.resource_group, self.name)
 
     @property
+    def host_pool_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.host_pool_resource_group}/providers/"
+            f"{POOL_TYPE}/{self.host_pool}"
+        )
+
+    @property
     def computer_name_prefix(self) -> str:
         return (re.sub(r"[^a-z0-9]", "", self.name.lower()) or "avd")[:9]
 
 
+def register_command(identity_id: str, join_app_id: str, host_pool_id: str, token: str) -> str:
+    """The Custom Script extension's ``commandToExecute`` (protected settings: it carries the fallback token)."""
+    args = [f"-IdentityId '{identity_id}'", f"-HostPoolId '{host_pool_id}'", f"-RegistrationToken '{token}'"]
+    if join_app_id:
+        args.insert(1, f"-AppId '{join_app_id}'")
+    return f"powershell -ExecutionPolicy Unrestricted -File {REGISTER_SCRIPT} " + " ".join(args)
+
+
+def register_extension(
+    identity_id: str, join_app_id: str, host_pool_id: str, token: str, after: str, script_uri: str
+) -> dict[str, Any]:
+    """``AVD-Register``: the Custom Script extension that runs the registration script after ``after``."""
+    return {
+        "name": REGISTER_EXTENSION,
+        "properties": {
+            "publisher": "Microsoft.Compute",
+            "type": "CustomScriptExtension",
+            "typeHandlerVersion": "1.10",
+            "autoUpgradeMinorVersion": True,
+            "provisionAfterExtensions": [after],
+            "settings": {"fileUris": [script_uri]},
+            "protectedSettings": {
+                "commandToExecute": register_command(identity_id, join_app_id, host_pool_id, token)
+            },
+        },
+    }
+
+
 def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> list[dict[str, Any]]:
-    """The join extension, then the AVD DSC extension that registers the host with ``spec.host_pool``; the DSC
-    extension names the join in ``provisionAfterExtensions`` so it runs only once the join succeeded."""
+    """The join extension, then ``AVD-Register`` (the registration script) chained after it in
+    ``provisionAfterExtensions``, so it runs only once the join succeeded."""
     entra = spec.join_type == "entra"
     if entra:
         join: dict[str, Any] = {
@@ -89,23 +137,10 @@ def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> l
                 "protectedSettings": {"Password": domain_password or ""},
             },
         }
-    dsc = {
-        "name": "AVD-DSC",
-        "properties": {
-            "publisher": "Microsoft.Powershell",
-            "type": "DSC",
-            "typeHandlerVersion": "2.73",
-            "autoUpgradeMinorVersion": True,
-            "provisionAfterExtensions": [join["name"]],
-            "settings": {
-                "modulesUrl": DSC_MODULES,
-                "configurationFunction": "Configuration.ps1\\AddSessionHost",
-                "properties": {"hostPoolName": spec.host_pool, "aadJoin": entra},
-            },
-            "protectedSettings": {"properties": {"registrationInfoToken": token}},
-        },
-    }
-    return [join, dsc]
+    register = register_extension(
+        spec.identity_id, spec.join_app_id, spec.host_pool_id, token, join["name"], spec.script_uri
+    )
+    return [join, register]
 
 
 def identity(spec: ScaleSetSpec) -> dict[str, Any]:
@@ -161,7 +196,12 @@ def scale_set_body(
         "location": spec.location,
         "sku": {"name": spec.vm_size, "tier": "Standard", "capacity": spec.capacity},
         "identity": identity(spec),
-        "tags": {"avd-ops-role": "dr-capacity", "avd-ops-host-pool": spec.host_pool},
+        "tags": {
+            "avd-ops-role": "dr-capacity",
+            "avd-ops-host-pool": spec.host_pool,
+            TAG_POOL_ID: spec.host_pool_id,
+            **({TAG_JOIN_APP: spec.join_app_id} if spec.join_app_id else {}),
+        },
         "properties": props,
     }
 

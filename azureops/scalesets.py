@@ -21,7 +21,16 @@ from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.hostpools import SessionHostInfo, hosts_of, session_hosts, wait_for_hosts
 from azureops.plan import Step, StepContext, follow
-from azureops.scaleset_spec import ScaleSetSpec, admin_password, scale_set_body, scale_set_id
+from azureops.scaleset_spec import (
+    REGISTER_SCRIPT,
+    TAG_JOIN_APP,
+    TAG_POOL_ID,
+    ScaleSetSpec,
+    admin_password,
+    register_command,
+    scale_set_body,
+    scale_set_id,
+)
 
 Secret = Callable[[], str]
 
@@ -43,6 +52,9 @@ class ScaleSetState:
     host_pool: str  # from the DSC extension (or the AVD-HostPool tag)
     join_type: str  # entra | domain | ""
     raw_extensions: tuple[dict[str, Any], ...]
+    identity_type: str = ""
+    user_identities: tuple[str, ...] = ()  # ARM ids of the user-assigned identities
+    tags: tuple[tuple[str, str], ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -50,7 +62,23 @@ class ScaleSetState:
 
     @property
     def registers_with_token(self) -> bool:
-        return any(_ext_type(e) == "dsc" for e in self.raw_extensions)
+        """The model carries a registration token (the DSC extension's, or the chain script's fallback)."""
+        return any(_ext_type(e) == "dsc" or _is_register(e) for e in self.raw_extensions)
+
+    @property
+    def registers_through_chain(self) -> bool:
+        return any(_is_register(e) for e in self.raw_extensions)
+
+    def tag(self, name: str) -> str:
+        return next((v for k, v in self.tags if k.lower() == name.lower()), "")
+
+
+def _is_register(ext: dict[str, Any]) -> bool:
+    """The Custom Script extension that runs the registration script (``scaleset_spec.REGISTER_SCRIPT``)."""
+    if _ext_type(ext) != "customscriptextension":
+        return False
+    uris = ((ext.get("properties") or {}).get("settings") or {}).get("fileUris") or []
+    return any(str(u).split("?")[0].rsplit("/", 1)[-1].lower() == REGISTER_SCRIPT for u in uris)
 
 
 @dataclass(frozen=True)
@@ -91,7 +119,8 @@ def get_scale_set(
         ),
         "",
     )
-    tag = next((v for k, v in (body.get("tags") or {}).items() if k.lower() == "avd-hostpool"), "")
+    tags = body.get("tags") or {}
+    tag = next((v for k, v in tags.items() if k.lower() in ("avd-hostpool", TAG_POOL_ID)), "")
     types = {_ext_type(e) for e in exts}
     nics = (vmp.get("networkProfile") or {}).get("networkInterfaceConfigurations") or [{}]
     ipc = ((nics[0].get("properties") or {}).get("ipConfigurations") or [{}])[0]
@@ -112,6 +141,16 @@ def get_scale_set(
         if types & {"aadloginforwindows", "dsc"}
         else "",
         raw_extensions=exts,
+        identity_type=str((body.get("identity") or {}).get("type") or ""),
+        user_identities=tuple(
+            str(k)
+            for k in (
+                (body.get("identity") or {}).get("userAssignedIdentities")
+                or (body.get("identity") or {}).get("user_assigned_identities")
+                or {}
+            )
+        ),
+        tags=tuple((str(k), str(v)) for k, v in tags.items()),
     )
 
 
@@ -268,6 +307,10 @@ def refreshed_extensions(
         props = dict(ext.get("properties") or {})
         if _ext_type(ext) == "dsc":
             props["protectedSettings"] = {"properties": {"registrationInfoToken": token}}
+        elif _is_register(ext):
+            identity = next(iter(state.user_identities), "")
+            command = register_command(identity, state.tag(TAG_JOIN_APP), state.tag(TAG_POOL_ID), token)
+            props["protectedSettings"] = {"commandToExecute": command}
         elif _ext_type(ext) == "jsonaddomainextension":
             props["protectedSettings"] = {"Password": domain_password or ""}
         out.append({**ext, "properties": props})

@@ -1,7 +1,7 @@
 """An Entra-joined DR scale set: the body the bot sends, and what the simulator does with it on each instance.
 
 Microsoft's Entra VM sign-in page: the system-assigned managed identity must be enabled before AADLoginForWindows
-is installed; scale-set extension sequencing: the host-pool registration (DSC) runs only after the join.
+is installed; scale-set extension sequencing: the host-pool registration (AVD-Register) runs only after the join.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ def spec(join_type: str = "entra", capacity: int = 1) -> scaleset_spec.ScaleSetS
 def test_entra_body_enables_the_system_identity_and_chains_registration_after_the_join() -> None:
     body = scaleset_spec.scale_set_body(spec(), token="T", admin_password="pw", domain_password=None)
     assert body["identity"] == {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {UAMI: {}}}
-    join, dsc = body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
+    join, register = body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
     assert join["name"] == "AADLoginForWindows"
-    assert dsc["properties"]["provisionAfterExtensions"] == ["AADLoginForWindows"]
+    assert register["properties"]["provisionAfterExtensions"] == ["AADLoginForWindows"]
 
 
 def test_domain_body_keeps_only_the_user_assigned_identity() -> None:
@@ -98,7 +98,7 @@ def test_without_the_system_identity_aad_login_fails_and_the_host_never_register
     view = vm.instance_view
     assert view.statuses[0].code == "ProvisioningState/failed/VMExtensionProvisioningError"
     assert "AADLoginForWindows" in view.statuses[0].message
-    # the DSC extension chained after the failed join never ran
+    # the registration script chained after the failed join never ran
     assert [(e.name, e.statuses[0].code) for e in view.extensions] == [
         ("AADLoginForWindows", "ProvisioningState/failed")
     ]
@@ -112,5 +112,5 @@ def test_with_the_system_identity_both_extensions_run_and_the_host_registers() -
     assert vm.provisioning_state == "Succeeded" and vm.identity.principal_id == vmss.identity.principal_id
     assert [(e.name, e.statuses[0].code) for e in vm.instance_view.extensions] == [
         ("AADLoginForWindows", "ProvisioningState/succeeded"),
-        ("AVD-DSC", "ProvisioningState/succeeded"),
+        ("AVD-Register", "ProvisioningState/succeeded"),
     ]

@@ -112,14 +112,17 @@ def test_body_carries_the_token_only_in_protected_settings() -> None:
         "userAssignedIdentities": {"/id/AVDManage": {}},
     }
     vmp = props["virtualMachineProfile"]
-    join, dsc = vmp["extensionProfile"]["extensions"]
+    join, register = vmp["extensionProfile"]["extensions"]
     assert join["properties"]["type"] == "AADLoginForWindows"
-    assert dsc["properties"]["settings"]["properties"] == {"hostPoolName": "EntraAuthDR", "aadJoin": True}
+    assert register["properties"]["type"] == "CustomScriptExtension"
+    assert register["properties"]["settings"] == {"fileUris": [scaleset_spec.SCRIPT_URI]}
     without_secret = json.dumps(
         {**body, "properties": {**props, "virtualMachineProfile": {**vmp, "extensionProfile": {}}}}
     )
     assert "TOKEN-123" not in without_secret
-    assert dsc["properties"]["protectedSettings"] == {"properties": {"registrationInfoToken": "TOKEN-123"}}
+    command = register["properties"]["protectedSettings"]["commandToExecute"]
+    assert "-File register-session-host.ps1 -IdentityId '/id/AVDManage'" in command
+    assert "-RegistrationToken 'TOKEN-123'" in command
 
 
 def test_domain_join_body() -> None:
@@ -129,12 +132,11 @@ def test_domain_join_body() -> None:
         admin_password="pw",
         domain_password="secret",
     )
-    join, dsc = body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
+    join, register = body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
     assert join["properties"]["type"] == "JsonADDomainExtension"
     assert join["properties"]["settings"]["Name"] == "corp.contoso.com"
     assert join["properties"]["protectedSettings"] == {"Password": "secret"}
-    assert dsc["properties"]["provisionAfterExtensions"] == ["DomainJoin"]
-    assert dsc["properties"]["settings"]["properties"]["aadJoin"] is False
+    assert register["properties"]["provisionAfterExtensions"] == ["DomainJoin"]
 
 
 def test_invalid_form_is_answered_with_errors_and_stays_open(

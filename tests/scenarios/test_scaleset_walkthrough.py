@@ -49,9 +49,13 @@ def issued_tokens(sim: AzureSim) -> set[str]:
             .get("extensionProfile", {})
             .get("extensions", [])
         ):
-            token = ((ext.get("properties") or {}).get("protectedSettings") or {}).get("properties", {})
+            protected = (ext.get("properties") or {}).get("protectedSettings") or {}
+            token = protected.get("properties", {})
             if token.get("registrationInfoToken"):
                 found.add(token["registrationInfoToken"])
+            command = str(protected.get("commandToExecute") or "")
+            if "-RegistrationToken '" in command:
+                found.add(command.split("-RegistrationToken '", 1)[1].split("'", 1)[0])
     pool = sim.store.get(
         f"/subscriptions/{VERSION_ID.split('/')[2]}/resourceGroups/AVDDR/providers/"
         "Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
@@ -123,8 +127,11 @@ def test_secondary_site_walkthrough(
     assert vmss["properties"]["orchestrationMode"] == "Flexible"
     assert vmss["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["id"] == VERSION_ID
     assert list(vmss["identity"]["userAssignedIdentities"]) == [uami["id"]]
-    dsc = vmss["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"][1]["properties"]
-    assert dsc["settings"]["properties"]["hostPoolName"] == "EntraAuthDR"
+    register = vmss["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"][1]["properties"]
+    assert register["type"] == "CustomScriptExtension"
+    assert vmss["tags"]["avd-ops-host-pool-id"].endswith(
+        "/resourceGroups/AVDDR/providers/Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
+    )
     remembered = dr_scale_set(store, "dr")
     assert remembered is not None and remembered.created and remembered.name == "EntraDR"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
@@ -169,6 +169,19 @@ def _registration(sim: State, pool: dict[str, Any], info: dict[str, Any]) -> Non
         }
     elif op not in ("None", None):
         raise ArmError(400, "InvalidParameter", f"Unknown registrationTokenOperation '{op}'.")
+
+
+def issue_token(sim: State, pool: dict[str, Any], seconds: float = 7200.0) -> None:
+    """What a caller with ``hostpools/write`` does for a pool without a current token: a PATCH of
+    ``registrationInfo`` (Update) expiring in ``seconds``."""
+    _registration(
+        sim,
+        pool,
+        {
+            "registrationTokenOperation": "Update",
+            "expirationTime": datetime.fromtimestamp(time.time() + seconds, UTC).isoformat(),
+        },
+    )
 
 
 def _token(sim: State, req: Request) -> Response:

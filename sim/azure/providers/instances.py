@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
 from sim.azure.ids import guid, key, resource_group_id, subscription_of
-from sim.azure.providers import sessions
+from sim.azure.providers import avd, joinchain, sessions
 from sim.azure.providers.common import new_doc
 from sim.azure.store import public
 
@@ -98,12 +98,37 @@ def run_extensions(vmss: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def extension_error(name: str) -> str:
-    """Compute's wrapper text for a failed extension; the inner reason is the simulator's wording."""
+def extension_error(name: str, stderr: str = "") -> str:
+    """Compute's wrapper text for a failed extension. For the Custom Script extension the inner text is the
+    extension's own ("Command execution finished, but failed because it returned a non-zero exit code of: '1'.
+    The command had an error output of: ...") with the script's stderr; for AADLoginForWindows it is the
+    simulator's wording."""
+    if stderr:
+        inner = (
+            "Command execution finished, but failed because it returned a non-zero exit code of: '1'. "
+            f"The command had an error output of: '{stderr}'"
+        )
+        return f"VM has reported a failure when processing extension '{name}'. Error message: \"{inner}\"."
     return (
         f"VM has reported a failure when processing extension '{name}'. Error message: \"The VM has no "
         'system-assigned managed identity: enable it before installing AADLoginForWindows.".'
     )
+
+
+def _run_chain(sim: State, vmss: dict[str, Any], exts: list[dict[str, Any]]) -> str | None:
+    """The registration script's run (see ``joinchain``): fills its extension's output; the pool id or None."""
+    ext = joinchain.register_extension(vmss)
+    if ext is None:
+        return None
+    entry = next((e for e in exts if str(e["name"]).lower() == str(ext.get("name", "")).lower()), None)
+    if entry is None or entry["state"] != "succeeded":
+        return None
+    outcome = joinchain.walk(sim, vmss, ext, avd.issue_token)
+    entry.update(stdout=outcome.stdout, stderr=outcome.stderr, missing=outcome.missing)
+    if not outcome.succeeded:
+        entry["state"] = "failed"
+        return None
+    return str((outcome.pool or {}).get("id"))
 
 
 def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str | None = None) -> float:
@@ -149,6 +174,7 @@ def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str
             doc["instanceId"] = str(seq)
             doc["sku"] = {"name": props["hardwareProfile"]["vmSize"], "tier": "Standard"}
         exts = run_extensions(vmss)
+        chained_pool = _run_chain(sim, vmss, exts)
         broken = any(e["state"] == "failed" for e in exts)
         if vmss.get("identity"):
             doc["identity"] = {k: v for k, v in vmss["identity"].items()}
@@ -159,10 +185,16 @@ def create(sim: State, vmss: dict[str, Any], count: int, failed: bool, zone: str
             "failed": failed or broken,
             "extensions": exts,
         }
-        if not failed and not broken and not _dsc_skipped(exts):
+        if chained_pool:
+            doc["_sim"]["pool"] = chained_pool
+        if not failed and not broken and not _dsc_skipped(exts) and (chained_pool or not _script(vmss)):
             doc["_sim"]["registerAt"] = ready + sim.rng.uniform(*REGISTER_SECONDS)
         sim.store.put(doc)
     return last
+
+
+def _script(vmss: dict[str, Any]) -> bool:
+    return joinchain.register_extension(vmss) is not None
 
 
 def _dsc_skipped(exts: list[dict[str, Any]]) -> bool:
@@ -194,9 +226,10 @@ def instance_view(sim: State, vm: dict[str, Any]) -> dict[str, Any]:
                         "code": "ProvisioningState/failed",
                         "level": "Error",
                         "displayStatus": "Provisioning failed",
-                        "message": extension_error(e["name"]),
+                        "message": extension_error(e["name"], e.get("stderr", "")),
                     }
                 ],
+                **_substatuses(e),
             }
             for e in ran
         ]
@@ -206,7 +239,7 @@ def instance_view(sim: State, vm: dict[str, Any]) -> dict[str, Any]:
             "code": "ProvisioningState/failed/VMExtensionProvisioningError",
             "level": "Error",
             "displayStatus": "Provisioning failed",
-            "message": extension_error(failed["name"]),
+            "message": extension_error(failed["name"], failed.get("stderr", "")),
             "time": when,
         }
     elif state == "Failed":
@@ -227,6 +260,23 @@ def instance_view(sim: State, vm: dict[str, Any]) -> dict[str, Any]:
             {"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"}
         )
     return view
+
+
+def _substatuses(ext: dict[str, Any]) -> dict[str, Any]:
+    """The Custom Script extension's StdOut/StdErr substatuses (Microsoft's CSE troubleshooting output)."""
+    if "stdout" not in ext:
+        return {}
+    return {
+        "substatuses": [
+            {
+                "code": f"ComponentStatus/{stream}/succeeded",
+                "level": "Info",
+                "displayStatus": "Provisioning succeeded",
+                "message": ext[field],
+            }
+            for stream, field in (("StdOut", "stdout"), ("StdErr", "stderr"))
+        ]
+    }
 
 
 def make_vm(
@@ -311,7 +361,8 @@ def advance(sim: State, now: float) -> None:
             continue
         del s["registerAt"]
         vmss = sim.store.get(s["scaleSet"])
-        pool = host_pool_for(sim, vmss) if vmss else None
+        chained = sim.store.get(s["pool"]) if s.get("pool") else None
+        pool = chained or (host_pool_for(sim, vmss) if vmss and not s.get("pool") else None)
         if pool is not None and vm["properties"].get("provisioningState") == "Succeeded":
             register_host(sim, pool, vm)
 
