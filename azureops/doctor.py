@@ -12,12 +12,13 @@ import fnmatch
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from azure.core.rest import HttpRequest
 
 from avdcore.errors import AvdError, AzureError, AzureNotFound
-from azureops import identities
+from azureops import identities, joinchain
 from azureops.clients import NETWORK_API_VERSION, AzureClients
 from azureops.errors import project_error, translated
 from azureops.graphaccess import GraphAccess, check_graph
@@ -53,7 +54,11 @@ NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
     "status": {
         "master": (f"{GALLERY}/images/versions/read",),
         "scaleset": (f"{VMSS}/read", f"{UAMI}/read"),
-        "hostpool": (f"{POOLS}/read", f"{POOLS}/sessionhosts/read"),
+        "hostpool": (
+            f"{POOLS}/read",
+            f"{POOLS}/sessionhosts/read",
+            "Microsoft.Authorization/roleAssignments/read",  # the join app's role (DR identity chain)
+        ),
     },
     "identity create": {
         "scaleset": (
@@ -181,7 +186,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Finding:
-    status: str  # ok | missing | todo | error
+    status: str  # ok | missing | todo | error | unchecked (could not be read: not healthy, not a failure)
     what: str
     detail: str = ""
     next_step: str = ""
@@ -353,3 +358,35 @@ def identity_check(clients: AzureClients, sub: str, rg: str, name: str, todo: st
     return Check(
         f"identity {name} in {rg}", rid, lambda: clients.msi(sub).user_assigned_identities.get(rg, name), todo
     )
+
+
+# ---- the DR identity chain (azureops.joinchain) ---------------------------------------------------
+
+CHAIN_STATUS = {"ok": "ok", "missing": "missing", "unknown": "unchecked", "todo": "todo"}
+CHAIN_WHAT = {
+    "identity": "identity {identity} on scale set {scale_set}",
+    "credential": "federated credential of {identity} on the join app",
+    "role": "join app's role on {group} (retrieveRegistrationToken)",
+    "fallback": "registration token fallback of {pool}",
+}
+
+
+def chain_findings(
+    clients: AzureClients,
+    chain: joinchain.SiteChain,
+    app: identities.JoinApp | None,
+    now: datetime,
+) -> list[Finding]:
+    """One finding per link of ``chain``, each with the fix for a missing link."""
+    out = []
+    for link in joinchain.read_links(clients, chain, app, now):
+        what = CHAIN_WHAT[link.name].format(
+            identity=chain.identity,
+            scale_set=chain.scale_set,
+            group=chain.host_pool_resource_group,
+            pool=chain.host_pool,
+        )
+        out.append(
+            Finding(CHAIN_STATUS[link.status], f"DR chain ({chain.site}): {what}", link.text, link.fix)
+        )
+    return out

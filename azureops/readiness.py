@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from avdcore.errors import AvdError, AzureNotFound, AzureUnavailable
+from azureops import identities, joinchain
 from azureops.clients import AzureClients
 from azureops.errors import project_error, translated
 from azureops.gallery import (
@@ -54,6 +55,11 @@ class PairRefs:
     image: ImageRef  # the configured image version, used when the primary scale set names none
     join_app_object_id: str = ""
     join_app_name: str = "AVD-Join"
+    tenant_id: str = ""
+
+    @property
+    def join_app(self) -> identities.JoinApp:
+        return identities.JoinApp(self.join_app_object_id, self.join_app_name, self.tenant_id)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class Reads:
     credentials: list[dict[str, Any]] | AvdError | None
     primary_pool: tuple[dict[str, Any], list[dict[str, Any]]] | AvdError | None
     dr_pool: tuple[dict[str, Any], list[dict[str, Any]]] | AvdError | None
+    join_role: joinchain.JoinRole | AvdError | None = None  # AVD-Join's role on the DR host pool's group
 
 
 def prop(body: Mapping[str, Any] | None, camel: str) -> Any:
@@ -179,7 +186,13 @@ def read_pair(clients: AzureClients, pair: PairRefs, *, timeout: float = READ_TI
 
         return _optional(read, rid)
 
+    def join_role() -> Any:
+        if not pair.join_app_object_id:
+            return None
+        return joinchain.read_role(clients, pair.join_app, s.subscription, s.host_pool_resource_group)
+
     tasks: dict[str, Callable[[], Any]] = {
+        "join_role": join_role,
         "replicas": replicas_and_primary,
         "dr_vmss": lambda: vmss(s),
         "identity": identity,
@@ -379,8 +392,41 @@ def snapshot_line(profile: str, last: Mapping[str, Any] | None, now: datetime) -
     )
 
 
-def assess(reads: Reads, pair: PairRefs) -> list[Line]:
+def chain_links(reads: Reads, pair: PairRefs, now: datetime) -> list[joinchain.Link]:
+    """Each link of the DR identity chain (``azureops.joinchain``) from what ``read_pair`` found."""
+    s = pair.secondary
+    ident_id = identities.identity_id(s.subscription, s.scale_set_resource_group, s.identity)
+    vmss = reads.dr_vmss if isinstance(reads.dr_vmss, dict) else None
+    identity = reads.identity if isinstance(reads.identity, dict) else None
+    pool = reads.dr_pool[0] if isinstance(reads.dr_pool, tuple) else None
     return [
+        joinchain.identity_link(vmss, ident_id, s.name, s.scale_set),
+        joinchain.credential_link(identity, reads.credentials, pair.join_app, s.name, s.identity),
+        joinchain.role_link(reads.join_role, pair.join_app_name, s.subscription, s.host_pool_resource_group),
+        joinchain.fallback_link(pool, s.host_pool, now, s.name),
+    ]
+
+
+def chain_line(reads: Reads, pair: PairRefs, now: datetime) -> Line:
+    """One line: can a DR instance added outside the bot register on its own?"""
+    links = chain_links(reads, pair, now)
+    topic = "DR registration chain"
+    if links[0].status == joinchain.TODO:
+        return Line(topic, AMBER, f"checked once {pair.secondary.scale_set} exists", links[0].fix)
+    chain = [link for link in links if link.name != "fallback"]
+    broken = [link for link in chain if link.status != joinchain.OK]
+    fallback = links[-1]
+    if not broken:
+        return Line(topic, GREEN, "identity, federated credential and AVD-Join's role hold: " + fallback.text)
+    first = broken[0]
+    unknown = all(link.status == joinchain.UNKNOWN for link in broken)
+    colour = AMBER if unknown or fallback.status == joinchain.OK else RED
+    also = "" if fallback.status == joinchain.OK else f"; {fallback.text}"
+    return Line(topic, colour, f"{first.name}: {first.text}{also}", first.fix or _next(None))
+
+
+def assess(reads: Reads, pair: PairRefs, now: datetime | None = None) -> list[Line]:
+    lines = [
         replica_line(reads, pair),
         identity_line(reads, pair),
         scale_set_line(reads, pair),
@@ -388,6 +434,9 @@ def assess(reads: Reads, pair: PairRefs) -> list[Line]:
         pool_line("DR host pool", pair.secondary, reads.dr_pool, primary=False),
         drift_line(reads),
     ]
+    if now is not None:
+        lines.insert(3, chain_line(reads, pair, now))
+    return lines
 
 
 def _next(err: AvdError | None) -> str:

@@ -1,11 +1,16 @@
-"""``/avd doctor``: the config checked against Azure, the bot identity's permissions per resource group, and its
-Microsoft Graph right to write the join app's federated credentials."""
+"""``/avd doctor``: the config checked against Azure, the bot identity's permissions per resource group, its
+Microsoft Graph right to write the join app's federated credentials, and each DR site's identity chain (the
+scale set's identity, the join app's federated credential for it, the join app's role on the host pool's
+resource group, the registration token fallback), each missing link with its fix."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from azureops import doctor, identities
+from azureops import doctor, identities, joinchain
 from azureops.clients import AzureClients
 from azureops.graphaccess import GraphAccess
 from bot.capabilities.status import in_background
@@ -14,7 +19,13 @@ from bot.runtime import Capability, CommandContext, Runtime
 from bot.slack import render
 from commands import ops
 
-ICON = {"ok": ":white_check_mark:", "todo": ":large_orange_circle:", "missing": ":x:", "error": ":x:"}
+ICON = {
+    "ok": ":white_check_mark:",
+    "todo": ":large_orange_circle:",
+    "unchecked": ":large_orange_circle:",
+    "missing": ":x:",
+    "error": ":x:",
+}
 
 
 def groups(cfg: SiteConfig) -> list[doctor.Group]:
@@ -159,22 +170,45 @@ def doctor_reply(
     return render.Reply(text=text[:3000], blocks=render.card(blocks, simulated=simulated))
 
 
+def chains(cfg: SiteConfig) -> list[joinchain.SiteChain]:
+    """The DR identity chain of every secondary site (docs/simulator.md, "Rules: the DR identity chain")."""
+    return [
+        joinchain.SiteChain(
+            site.name,
+            site.subscription,
+            site.scale_set_resource_group,
+            site.scale_set,
+            site.identity,
+            site.host_pool_resource_group,
+            site.host_pool,
+        )
+        for site in cfg.sites.values()
+        if site.role == "secondary"
+    ]
+
+
+def diagnose(runtime: Runtime, now: datetime) -> doctor.Report:
+    """The config, permission and Graph checks, then each secondary site's DR identity chain."""
+    cfg = runtime.settings.config
+    app = join_app(cfg)
+    report = doctor.diagnose(
+        runtime.azure,
+        checks(runtime.azure, cfg),
+        groups(cfg),
+        join_app=app,
+        client_id=runtime.settings.azure_client_id,
+    )
+    found = [f for c in chains(cfg) for f in doctor.chain_findings(runtime.azure, c, app, now)]
+    return replace(report, findings=report.findings + tuple(found))
+
+
 def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None:
     cfg = runtime.settings.config
-    client_id = runtime.settings.azure_client_id
     in_background(
         runtime,
         ctx,
         lambda: doctor_reply(
-            doctor.diagnose(
-                runtime.azure,
-                checks(runtime.azure, cfg),
-                groups(cfg),
-                join_app=join_app(cfg),
-                client_id=client_id,
-            ),
-            simulated=runtime.simulated_azure,
-            policy=cfg.policy,
+            diagnose(runtime, ctx.now), simulated=runtime.simulated_azure, policy=cfg.policy
         ),
     )
 

@@ -112,7 +112,12 @@ def pairs(cfg: SiteConfig) -> list[readiness.PairRefs]:
         )
         out.append(
             readiness.PairRefs(
-                site_refs(primary), site_refs(site), image, cfg.join_app_object_id, cfg.join_app_name
+                site_refs(primary),
+                site_refs(site),
+                image,
+                cfg.join_app_object_id,
+                cfg.join_app_name,
+                cfg.tenant_id,
             )
         )
     return out
@@ -299,7 +304,7 @@ def readiness_of(runtime: Runtime, now: datetime) -> list[readiness.PairReadines
     results = []
     for pair in pairs(runtime.settings.config):
         reads = readiness.read_pair(runtime.azure, pair)
-        lines = readiness.assess(reads, pair)
+        lines = readiness.assess(reads, pair, now)
         extra = record_lines(runtime, pair, reads.dr_vmss, now)
         at = next((n + 1 for n, line in enumerate(lines) if line.topic == "DR scale set"), len(lines))
         lines[at:at] = extra["capacity"]
