@@ -197,7 +197,7 @@ def role_link(
         return Link(
             "role",
             UNKNOWN,
-            f"not checked: cannot read {app_name}'s service principal or role assignments ({role.code or role})",
+            f"not checked: cannot read {app_name}'s service principal or role assignments ({getattr(role, 'code', '') or role})",
             f"check by hand: `az role assignment list --assignee <{app_name}'s application id> --scope {scope} "
             "--include-inherited`; or give the bot Microsoft Graph Application.Read.All",
         )
