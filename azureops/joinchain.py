@@ -149,6 +149,15 @@ def identity_link(vmss: Mapping[str, Any] | None, identity_id: str, site: str, s
         )
     vmp = _get(vmss, "virtualMachineProfile", "virtual_machine_profile") or {}
     exts = (_get(vmp, "extensionProfile", "extension_profile") or {}).get("extensions") or []
+    tags = {str(k).lower(): str(v) for k, v in (_get(vmss, "tags") or {}).items()}
+    if any(_is_register(e) for e in exts) and not tags.get("avd-ops-join-app-id"):
+        return Link(
+            "identity",
+            MISSING,
+            f"{scale_set}'s registration script does not know the join app's application id (tag "
+            "avd-ops-join-app-id): new instances register only with the token in the model",
+            f"rebuild {scale_set} with `/avd scaleset create {site}` once `/avd doctor` can read the join app",
+        )
     if not any(_is_register(e) for e in exts):
         return Link(
             "identity",

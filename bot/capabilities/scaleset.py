@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
 from avdcore.errors import AvdError, NotAllowed
-from azureops import hostpools, identities, scale_plans, scalesets
+from azureops import hostpools, identities, joinchain, scale_plans, scalesets
 from azureops.errors import project_error
 from azureops.gallery import parse_image_id
 from azureops.plan import Plan, Step, StepContext
@@ -304,6 +304,16 @@ def submitted(runtime: Runtime, user: str, meta: dict[str, Any], form: modals.Sc
     )
 
 
+def with_join_app(runtime: Runtime, spec: ScaleSetSpec) -> ScaleSetSpec:
+    """``spec`` with AVD-Join's application id, which the registration script presents to Entra ID (read from
+    Graph; without it new instances register only with the fallback token, and the preflight says so)."""
+    cfg = runtime.settings.config
+    if spec.join_app_id or not cfg.join_app_object_id:
+        return spec
+    app = identities.JoinApp(cfg.join_app_object_id, cfg.join_app_name, cfg.tenant_id)
+    return replace(spec, join_app_id=joinchain.read_app_id(runtime.azure, app))
+
+
 def plan_request(
     runtime: Runtime,
     op: ops.ScalesetCreate,
@@ -316,6 +326,7 @@ def plan_request(
     """Preflight ``spec``. Dry run: preview it. Otherwise keep it with the plan's hash and request the job
     (approval per policy); a refused request (busy, locks) drops it again, so it changes nothing."""
     try:
+        spec = with_join_app(runtime, spec)
         plan = plan_for(runtime, site, spec, user)
     except Exception as exc:
         err = project_error(exc)
