@@ -47,7 +47,7 @@ def _without_identity(body: dict[str, Any]) -> None:
 
 
 CASES = [
-    ("identity", ("credential", "role"), _without_identity, "identity_not_found"),
+    ("identity", ("credential", "role"), _without_identity, "Identity not found"),
     ("credential", ("role",), None, "AADSTS70021"),
     ("role", ("credential",), None, "AuthorizationFailed"),
 ]

@@ -19,7 +19,7 @@ with ``-IdentityId`` (the user-assigned identity, AVDManage), ``-AppId`` (the jo
 ``walk`` evaluates the chain when the instance is created and returns the pool to register with (or ``None``)
 and the script's output: stdout and stderr, as the Custom Script extension reports them in the instance view
 (``ComponentStatus/StdOut/succeeded`` / ``ComponentStatus/StdErr/succeeded`` substatuses). The error codes in
-that output are the ones Azure uses for each refusal (IMDS ``identity_not_found``, Entra ``AADSTS70021`` /
+that output are the ones Azure uses for each refusal (IMDS 400 ``invalid_request`` "Identity not found", Entra ``AADSTS70021`` /
 ``AADSTS700016``, ARM ``AuthorizationFailed``, AVD ``hostPoolDoesNotExist``); the surrounding text is the
 script's own.
 """
@@ -138,8 +138,8 @@ def _link(sim: State, vmss: dict[str, Any], args: dict[str, str]) -> tuple[str, 
     if not uid or key(uid) not in assigned or identity is None:
         return (
             "identity",
-            f"IMDS: 400 identity_not_found: Identity not found (user-assigned identity '{uid}' is not "
-            "assigned to this VM's scale set)",
+            'IMDS: 400 {"error":"invalid_request","error_description":"Identity not found"} for '
+            f"msi_res_id {uid}",
             None,
         )
     app_id = args.get("appid", "")
