@@ -127,3 +127,21 @@ def test_the_same_scale_out_without_the_role_registers_nothing_new() -> None:
         vms = instances(sim, clients)
         assert sorted(vm.provisioning_state for vm in vms) == ["Failed", "Succeeded"]
         assert len(sim.session_hosts("AVDDR", "EntraAuthDR")) == 1
+
+
+def test_a_scale_out_after_the_pool_lost_its_token_gets_a_new_one_through_the_chain() -> None:
+    with dr_site() as (sim, clients, app_id):
+        create_scale_set(clients, spec(app_id, capacity=0), token=issue_token(clients))
+        clients.avd(SUB).host_pools.update(  # what expiry leaves: no current token
+            "AVDDR",
+            "EntraAuthDR",
+            {"properties": {"registrationInfo": {"registrationTokenOperation": "Delete"}}},
+        )
+        assert clients.avd(SUB).host_pools.retrieve_registration_token("AVDDR", "EntraAuthDR").token is None
+        clients.compute(SUB).virtual_machine_scale_sets.begin_update(
+            "VMSSDR", "EntraDR", {"sku": {"capacity": 1}}
+        ).result()
+        [vm] = instances(sim, clients)
+        assert vm.provisioning_state == "Succeeded"
+        assert [h.status for h in sim.session_hosts("AVDDR", "EntraAuthDR")] == ["Available"]
+        assert clients.avd(SUB).host_pools.retrieve_registration_token("AVDDR", "EntraAuthDR").token
