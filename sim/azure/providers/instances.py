@@ -2,8 +2,11 @@
 
 A new VM provisions in 3-5 virtual minutes (Azure's Windows VM deployments typically take a few minutes),
 and its AVD agent registers with the host pool 1-2 minutes later. The scale set names its host pool in one of
-two ways (first match wins):
+three ways:
 
+0. a Custom Script extension running ``register-session-host.ps1`` (the DR identity chain, ``joinchain``): the
+   instance registers only when every link of the chain holds or its fallback token is the pool's current one;
+   otherwise the extension fails and says which link is missing (this way wins over the two below);
 1. a tag ``AVD-HostPool`` whose value is the host pool's ARM id (no token check), or
 2. the AVD DSC extension (``virtualMachineProfile.extensionProfile.extensions[].properties`` with
    ``type: DSC``) whose ``settings.properties.hostPoolName`` names a host pool in the same subscription; when
