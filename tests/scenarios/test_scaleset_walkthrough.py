@@ -132,6 +132,9 @@ def test_secondary_site_walkthrough(
     assert vmss["tags"]["avd-ops-host-pool-id"].endswith(
         "/resourceGroups/AVDDR/providers/Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
     )
+    # the registration script presents AVD-Join's application id (read from Graph by the bot)
+    join_app = next(o for o in dr_azure.graph.values() if o.get("displayName") == "AVD-Join" and "appId" in o)
+    assert vmss["tags"]["avd-ops-join-app-id"] == join_app["appId"]
     remembered = dr_scale_set(store, "dr")
     assert remembered is not None and remembered.created and remembered.name == "EntraDR"
 
