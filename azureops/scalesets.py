@@ -281,7 +281,8 @@ def create_step(
             f"{spec.location} from {_image_label(spec.image_id)}, identity "
             f"{spec.identity_id.rsplit('/', 1)[-1]}, subnet {_subnet_label(spec.subnet_id)}, joining "
             f"{'Entra ID' if spec.join_type == 'entra' else 'domain ' + spec.domain} and host pool "
-            f"{spec.host_pool} (registration token fetched when this step runs)"
+            f"{spec.host_pool} through AVD-Register (new instances fetch their own registration token as the "
+            "join app; the registration token fetched when this step runs is the fallback)"
         ),
         intent={
             "location": spec.location,
