@@ -32,7 +32,8 @@ $avdApi = '2024-04-03'
 function Get-ChainToken {
     # 1. IMDS, api-version 2018-02-01, resource = the token-exchange audience, the identity chosen by resource id
     $imds = 'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01' +
-        '&resource=api://AzureADTokenExchange&msi_res_id=' + [uri]::EscapeDataString($IdentityId)
+        '&resource=' + [uri]::EscapeDataString('api://AzureADTokenExchange') +
+        '&msi_res_id=' + [uri]::EscapeDataString($IdentityId)
     $mi = Invoke-RestMethod -Uri $imds -Headers @{ Metadata = 'true' } -Method Get
     $claims = $mi.access_token.Split('.')[1].Replace('-', '+').Replace('_', '/')
     $claims += '=' * ((4 - $claims.Length % 4) % 4)
