@@ -308,6 +308,8 @@ def with_join_app(runtime: Runtime, spec: ScaleSetSpec) -> ScaleSetSpec:
     """``spec`` with AVD-Join's application id, which the registration script presents to Entra ID (read from
     Graph; without it new instances register only with the fallback token, and the preflight says so)."""
     cfg = runtime.settings.config
+    if cfg.register_script_uri:
+        spec = replace(spec, script_uri=cfg.register_script_uri)
     if spec.join_app_id or not cfg.join_app_object_id:
         return spec
     app = identities.JoinApp(cfg.join_app_object_id, cfg.join_app_name, cfg.tenant_id)

@@ -107,6 +107,7 @@ class SiteConfig:
     tenant_id: str = ""
     join_app_name: str = "AVD-Join"
     join_app_object_id: str = ""
+    register_script_uri: str = ""  # where DR instances download register-session-host.ps1 ("" = the default)
     sites: Mapping[str, Site] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     failover: FailoverPolicy = field(default_factory=FailoverPolicy)
@@ -209,6 +210,7 @@ def parse_site_config(raw: Mapping[str, Any], *, source: str = "config") -> tupl
         tenant_id=tenant,
         join_app_name=jo.get("name", "AVD-Join"),
         join_app_object_id=jo.get("app_object_id", ""),
+        register_script_uri=register_script_uri(jo.get("register_script_uri", ""), source, problems),
         sites=sites,
         policy=policy,
         failover=failover,
@@ -223,6 +225,18 @@ class _JoinApp:
 
     name: str = "AVD-Join"
     app_object_id: str = ""
+    register_script_uri: str = ""
+
+
+def register_script_uri(value: str, source: str, problems: list[str]) -> str:
+    """An https URL the DR instances can read (the Custom Script extension downloads it); "" keeps the default."""
+    if value and not value.startswith("https://"):
+        problems.append(
+            f"{source}: [join_app] register_script_uri must be an https:// URL the DR instances can read "
+            f"(publish deploy/scripts/register-session-host.ps1 there), not {value!r}."
+        )
+        return ""
+    return value
 
 
 def parse_sites(raw_sites: Mapping[str, Any], source: str, problems: list[str]) -> dict[str, Site]:
