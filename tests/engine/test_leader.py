@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from bot.capabilities import CAPABILITIES
+from bot.capabilities import CAPABILITIES, doctor
 from bot.engine.leader import Leader, ended
 from bot.engine.registry import overlay
 from bot.engine.schedules import RESUME, SWEEP, Timers, occurrence
@@ -242,6 +242,9 @@ def test_a_schedule_stored_before_the_minimum_is_armed_but_fires_at_most_every_1
     try:
         assert handle.runtime.scheduler.get_job("old:fast") is not None
         assert "fires at most every 15 minutes" in caplog.text
+        leader, note = doctor.bot_lines(handle.runtime, handle.runtime.clock())  # /avd doctor says both
+        assert leader.startswith(":white_check_mark: leader `") and timers(handle).leader.owner in leader
+        assert "`old:fast` (`*/5 * * * *`) predates the 15-minute minimum" in note
     finally:
         handle.stop()
 
