@@ -30,16 +30,26 @@ from bot.storage.sqlite import Store
 log = logging.getLogger(__name__)
 
 
+def host() -> str:
+    """This host's name, qualified by the PID namespace when Linux shows it: containers sharing a hostname
+    (host networking) do not see each other's processes, so a pid is only looked up within the same one."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}~{namespace}"
+
+
 def owner_id() -> str:
     """``hostname:pid:random``: unique per process start, and says which process to look for."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{host()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def ended(owner: str) -> bool:
     """True when ``owner`` names a process of this host that no longer runs (its lease may be taken now)."""
-    host, _, rest = owner.partition(":")
+    where, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    if where != host() or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
         os.kill(int(pid), 0)

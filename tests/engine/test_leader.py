@@ -16,6 +16,7 @@ import pytest
 
 from bot.capabilities import CAPABILITIES, doctor
 from bot.engine.leader import Leader, ended
+from bot.engine.leader import host as leader_host
 from bot.engine.registry import overlay
 from bot.engine.schedules import RESUME, SWEEP, Timers, occurrence
 from bot.runtime import Capability
@@ -143,17 +144,17 @@ def test_the_watchdog_steps_down_at_the_deadline_while_the_renewal_is_stuck(
 
 
 def test_a_process_of_this_host_that_ended_can_be_taken_over_at_once() -> None:
-    import socket
     import subprocess
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait(timeout=30)
-    host = socket.gethostname()
+    host = leader_host()
     assert ended(f"{host}:{proc.pid}:abcd") is True
     assert ended(f"{host}:{os.getpid()}:abcd") is False  # ourselves
     assert ended(f"{host}:1:abcd") is False  # alive
     assert ended(f"elsewhere:{proc.pid}:abcd") is False  # another host: wait for the lease to expire
+    assert ended(f"{host}x:{proc.pid}:abcd") is False  # another PID namespace (a container) of this host
 
 
 def test_an_occurrence_is_the_latest_time_of_the_cron_within_the_misfire_window() -> None:
