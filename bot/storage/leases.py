@@ -21,7 +21,7 @@ Portable SQL only (``?`` placeholders, ``on conflict ... do nothing``): SQLite 3
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -114,25 +114,24 @@ def claim_fire(
     store: Store, lease: Lease, schedule_id: str, fire_at: datetime, now: float, *, min_gap: timedelta
 ) -> bool:
     """Record the occurrence ``fire_at`` of a recurring schedule; ``True`` only for the one caller that
-    records it while holding ``lease``. Refused too when an occurrence was recorded less than ``min_gap``
-    before it (a schedule stored before the minimum interval existed runs no more often than that)."""
+    records it while holding ``lease``. Refused too when a later occurrence, or one less than ``min_gap``
+    before it, is recorded (a schedule stored before the minimum interval existed runs no more often than
+    that; a stale timer never fires an older occurrence after a newer one)."""
+    fire_at = fire_at.astimezone(UTC)  # stored as ISO text: one offset, so text order is time order
     try:
         with store.transaction() as db:
-            fence(db, lease, now)
+            fence(db, lease, now)  # holds the lease row until commit: the leader's claims are serialized
+            recent = db.query(
+                "select fire_at from schedule_fires where schedule_id = ? and fire_at > ? limit 1",
+                [schedule_id, iso(fire_at - min_gap)],
+            )
+            if next(iter(recent), None) is not None:
+                return False  # this occurrence, a later one, or one closer than min_gap was recorded
             return (
                 db.execute(
                     "insert into schedule_fires (schedule_id, fire_at, owner, epoch, fired_at)"
-                    " select ?, ?, ?, ?, ? where not exists (select 1 from schedule_fires where schedule_id = ?"
-                    " and fire_at > ?) on conflict (schedule_id, fire_at) do nothing",
-                    [
-                        schedule_id,
-                        iso(fire_at),
-                        lease.owner,
-                        lease.epoch,
-                        now,
-                        schedule_id,
-                        iso(fire_at - min_gap),
-                    ],
+                    " values (?, ?, ?, ?, ?) on conflict (schedule_id, fire_at) do nothing",
+                    [schedule_id, iso(fire_at), lease.owner, lease.epoch, now],
                 ).rowcount
                 == 1
             )
