@@ -151,7 +151,7 @@ class Timers:
                 if self._armed.get(schedule_id) == (cron, run_at):
                     continue
                 try:
-                    self._arm(schedule_id, cron, _parse(run_at))
+                    self._arm(schedule_id, cron, _parse(run_at), catch_up=self._missed(row))
                 except ValueError as err:  # a cron the validator no longer accepts: /avd status shows it
                     log.warning("schedule %s not armed: %s", schedule_id, err)
             return len(self._armed)
@@ -201,7 +201,22 @@ class Timers:
             return
         target(self.runtime, rows.args_of(row) | {"user": row["created_by"], "channel": row["channel"]})
 
-    def _arm(self, schedule_id: str, cron: str | None, run_at: datetime | None) -> None:
+    def _missed(self, row: dict[str, Any]) -> bool:
+        """A recurring row's latest time passed less than ``MISFIRE_SECONDS`` ago, after the row was stored,
+        and nobody fired it (the leader was lost just before it): the new leader fires it when it arms it."""
+        cron = row.get("cron")
+        if not cron:
+            return False
+        with contextlib.suppress(ValueError):
+            at = latest(str(cron), self.runtime.clock())
+            stored = _parse(row.get("updated_at"))
+            if at is not None and stored is not None and stored < at:
+                return not leases.fired(self.runtime.store, str(row["id"]), at)
+        return False
+
+    def _arm(
+        self, schedule_id: str, cron: str | None, run_at: datetime | None, *, catch_up: bool = False
+    ) -> None:
         trigger = _trigger(cron, run_at)
         if cron and shortest_gap(cron) < MIN_INTERVAL_MINUTES and schedule_id not in self._too_often:
             self._too_often.add(schedule_id)
@@ -222,6 +237,7 @@ class Timers:
             executor="light",
             replace_existing=True,
             misfire_grace_time=None if run_at is not None else MISFIRE_SECONDS,
+            **({"next_run_time": self.runtime.clock()} if catch_up else {}),
         )
         self._armed[schedule_id] = (cron, jobs.iso(run_at) if run_at is not None else None)
 
@@ -262,17 +278,22 @@ def _parse(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None
 
 
-def occurrence(cron: str, now: datetime) -> datetime:
-    """The occurrence of ``cron`` being fired at ``now``: its latest time at or before ``now`` within the
-    misfire window (a run started by hand, off the schedule, is keyed by its minute)."""
+def latest(cron: str, now: datetime) -> datetime | None:
+    """The latest time of ``cron`` at or before ``now`` within the misfire window, if any."""
     trigger = CronTrigger(timezone=UTC, **trigger_fields(cron))
     now = now.astimezone(UTC)
-    latest = None
-    at = trigger.get_next_fire_time(None, now - timedelta(seconds=MISFIRE_SECONDS + 60))
+    found = None
+    at = trigger.get_next_fire_time(None, now - timedelta(seconds=MISFIRE_SECONDS))
     while at is not None and at <= now:
-        latest = at
+        found = at
         at = trigger.get_next_fire_time(at, at + timedelta(seconds=1))
-    return (latest or now.replace(second=0, microsecond=0)).astimezone(UTC)
+    return None if found is None else found.astimezone(UTC)
+
+
+def occurrence(cron: str, now: datetime) -> datetime:
+    """The occurrence of ``cron`` being fired at ``now``: its latest time within the misfire window (a run
+    started by hand, off the schedule, is keyed by its minute)."""
+    return latest(cron, now) or now.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def request_target(runtime: Runtime, args: dict[str, Any]) -> None:

@@ -139,6 +139,15 @@ def claim_fire(
         return False
 
 
+def fired(store: Store, schedule_id: str, fire_at: datetime) -> bool:
+    """Whether the occurrence ``fire_at`` of ``schedule_id`` is recorded."""
+    found = store.db.query(
+        "select 1 from schedule_fires where schedule_id = ? and fire_at = ?",
+        [schedule_id, iso(fire_at.astimezone(UTC))],
+    )
+    return next(iter(found), None) is not None
+
+
 def fires(store: Store, schedule_id: str) -> list[dict[str, Any]]:
     return list(
         store.db.query("select * from schedule_fires where schedule_id = ? order by fire_at", [schedule_id])

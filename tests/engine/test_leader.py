@@ -250,6 +250,45 @@ def test_a_schedule_stored_before_the_minimum_is_armed_but_fires_at_most_every_1
         handle.stop()
 
 
+def test_an_occurrence_missed_in_a_handover_fires_once_when_the_next_leader_arms_it(
+    tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader was lost just before 02:00 and the next one armed the row at 02:00:10: it fires 02:00 at
+    once (within the misfire window), and a later leader does not fire it again."""
+    clean_env(monkeypatch)
+    calls: list[dict[str, Any]] = []
+    table = overlay(
+        CAPABILITIES, Capability(name="leader-test", timers={kit.RECORD: lambda rt, args: calls.append(args)})
+    )
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    seed = start_bot(tmp_path, slack_sim.url, capabilities=table, start_scheduler=False)
+    rows.put(
+        seed.runtime.store,
+        "sync:missed",
+        target=kit.RECORD,
+        args={},
+        cron=f"{due.minute} {due.hour} * * *",
+        run_at=None,
+        created_by="U0OPS1",
+        channel="C0INCIDENT",
+        now=due - timedelta(days=1),  # stored the day before
+    )
+    seed.stop()
+    first = start_bot(tmp_path, slack_sim.url, capabilities=table)
+    try:
+        wait_until(lambda: calls, 30, "the missed occurrence")
+        assert len(leases.fires(first.runtime.store, "sync:missed")) == 1
+    finally:
+        first.stop()
+    second = start_bot(tmp_path, slack_sim.url, capabilities=table)  # leads at once: armed for tomorrow only
+    try:
+        job = second.runtime.scheduler.get_job("sync:missed")
+        assert job is not None and job.next_run_time > datetime.now(UTC) + timedelta(hours=23)
+    finally:
+        second.stop()
+    assert len(calls) == 1
+
+
 # ---- real processes ------------------------------------------------------------------------------
 
 
