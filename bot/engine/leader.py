@@ -141,7 +141,9 @@ class Leader:
             if lease is None:
                 current = self.current()
                 dead = current.owner if current is not None and current.owner and ended(current.owner) else ""
-                lease = leases.acquire(self.store, self.name, self.owner, self.ttl, now, dead_owner=dead)
+                if current is None or dead or current.expires_at <= now or current.owner in ("", self.owner):
+                    lease = leases.acquire(self.store, self.name, self.owner, self.ttl, now, dead_owner=dead)
+                # else: held by a live process and not expired; a standby writes nothing until it might win
         except Exception:  # noqa: BLE001 - the database is unreachable: the watchdog steps down in time
             log.warning("leader: lease not renewed (database unreachable?)", exc_info=True)
             self._check_deadline()
