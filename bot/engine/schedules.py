@@ -4,11 +4,16 @@ Executors: ``default`` (``WORKERS`` threads) runs job plans; ``light`` (2 thread
 runs the sweeps, so a full pool of long jobs never delays an approval card. Both are bounded
 (``bot.runtime.BoundedPool``): at most ``JOB_QUEUE`` job runs and ``LIGHT_QUEUE`` requests and sweeps held at
 once; one more is refused (APScheduler logs "Error submitting job"; a refused job run stays in the jobs table
-and ``resume_all`` picks it up at the next start). The sweep also runs ``bot.storage.retention`` once a day. The only job store is in memory:
-one-off runs are re-created from the jobs table by ``resume_all`` at start-up, and recurring or timed work
-(snapshot syncs, the post-failover reminder) from the ``schedules`` table by ``Timers.load``. A schedule row
-names a target (``request``: ask for a job as its creator; or a capability's ``Capability.timers`` entry)
-and its arguments as JSON, never code, so the database cannot make the bot run anything else.
+and ``resume_all`` picks it up at the next takeover). The sweep also runs ``bot.storage.retention`` once a
+day. The only job store is in memory: one-off runs are re-created from the jobs table by ``resume_all``, and
+recurring or timed work (snapshot syncs, the post-failover reminder) from the ``schedules`` table by
+``Timers.load``. A schedule row names a target (``request``: ask for a job as its creator; or a capability's
+``Capability.timers`` entry) and its arguments as JSON, never code, so the database cannot make the bot run
+anything else.
+
+Of the processes sharing a database only the leader (``bot.engine.leader``) arms the schedules, sweeps and
+resumes: ``install`` gives its ``Leader`` ``lead`` and ``step_down``. A recurring occurrence fires where its
+record in ``schedule_fires`` is written under the lease (``bot.storage.leases.claim_fire``).
 """
 
 from __future__ import annotations
