@@ -112,3 +112,19 @@ def test_an_occurrence_closer_than_the_minimum_gap_is_not_claimed(store: Store) 
     ]
     assert won == [True, False, False, True, False, False, True]  # 02:00, 02:15, 02:30
     assert leases.prune_fires(store, before=T0 + 2) == 3 and leases.fires(store, "fast") == []
+
+
+def test_a_lease_is_taken_in_the_same_transaction_as_the_write_it_guards(store: Store) -> None:
+    """What job leases will do: acquire (a savepoint in the outer transaction) and write together, or neither."""
+    store.db.execute("create table claims (job integer, owner text, epoch integer)")
+    with pytest.raises(RuntimeError), store.transaction() as db:
+        lease = leases.acquire(store, "job:7", "a", TTL, T0)
+        assert lease is not None
+        db.execute("insert into claims values (7, ?, ?)", [lease.owner, lease.epoch])
+        raise RuntimeError("the process fails before commit")
+    assert leases.current(store, "job:7") is None and list(store.db.query("select * from claims")) == []
+    with store.transaction() as db:
+        lease = leases.acquire(store, "job:7", "a", TTL, T0)
+        assert lease is not None
+        db.execute("insert into claims values (7, ?, ?)", [lease.owner, lease.epoch])
+    assert [tuple(r.values()) for r in store.db.query("select * from claims")] == [(7, "a", 1)]
