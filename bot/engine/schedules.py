@@ -339,7 +339,6 @@ def resume(engine: Engine, leader: Leader) -> None:
 def lead(engine: Engine, timers: Timers) -> None:
     """This process took the lease: arm the schedules, start the sweep, resume unfinished jobs."""
     scheduler = engine.runtime.scheduler
-    timers.load()
     scheduler.add_job(
         sweep,
         "interval",
@@ -357,6 +356,7 @@ def lead(engine: Engine, timers: Timers) -> None:
         replace_existing=True,
         misfire_grace_time=None,
     )
+    timers.load()  # last: if the database fails here, the next renewal arms them
 
 
 def step_down(engine: Engine, timers: Timers) -> None:
