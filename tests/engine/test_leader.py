@@ -352,7 +352,7 @@ def test_a_paused_leader_neither_fires_nor_leads_after_it_resumes(
         assert renewed is not None
         # a arms rows at each renewal: once a later renewal is seen, the one before it has armed the row
         wait_until(lambda: kit.lease(db).expires_at >= renewed.expires_at + 3, 30, "a to renew")  # type: ignore[union-attr]
-        a.signal(signal.SIGSTOP)
+        a.pause(db)
         wait_until(lambda: kit.led_by(db, b.pid), 30, "b to take over from the paused a")
         wait_until(lambda: kit.fired(db), 120, "the occurrence to fire in b")
         a.signal(signal.SIGCONT)

@@ -4,6 +4,8 @@ subprocesses whose log is kept (``python -m tests.kit.serve tests.kit.leaders se
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,19 @@ def store(db: Path) -> Store:
     return Store(db)
 
 
+def writable(db: Path) -> bool:
+    """Whether a write transaction can start on ``db`` now (no process holds SQLite's write lock)."""
+    conn = sqlite3.connect(db, isolation_level=None, timeout=0.5)
+    try:
+        conn.execute("begin immediate")
+        conn.execute("rollback")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
 class Bot:
     """``avd-bot serve`` with this module's timer target; its log goes to ``log_path`` for the test to read."""
 
@@ -82,6 +97,16 @@ class Bot:
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
+
+    def pause(self, db: Path) -> None:
+        """SIGSTOP, outside a write transaction: SQLite's write lock held by a stopped process would stop
+        every other writer too (PostgreSQL ends such a session; SQLite cannot)."""
+        for _ in range(20):
+            self.signal(signal.SIGSTOP)
+            if writable(db):
+                return
+            self.signal(signal.SIGCONT)
+        raise AssertionError("the process held the write lock at every try")
 
     def stop(self) -> None:
         if self.proc is None:
