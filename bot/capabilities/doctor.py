@@ -5,11 +5,13 @@ resource group, the registration token fallback), each missing link with its fix
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
+from avdcore.errors import UsageError
 from azureops import doctor, identities, joinchain
 from azureops.clients import AzureClients
 from azureops.graphaccess import GraphAccess
@@ -17,7 +19,9 @@ from bot.capabilities.status import in_background
 from bot.config.siteconfig import Policy, SiteConfig
 from bot.runtime import Capability, CommandContext, Runtime
 from bot.slack import render
+from bot.storage import leases, schedules
 from commands import ops
+from commands.cron import MIN_INTERVAL_MINUTES, shortest_gap
 
 ICON = {
     "ok": ":white_check_mark:",
@@ -118,10 +122,14 @@ def policy_lines(policy: Policy) -> list[str]:
 
 
 def doctor_reply(
-    report: doctor.Report, *, simulated: bool = False, policy: Policy | None = None
+    report: doctor.Report,
+    *,
+    simulated: bool = False,
+    policy: Policy | None = None,
+    bot: list[str] | None = None,
 ) -> render.Reply:
     """Config findings, then per resource group exactly which actions are missing and the role to assign."""
-    lines = policy_lines(policy) if policy is not None else []
+    lines = [*(bot or []), *(policy_lines(policy) if policy is not None else [])]
     for f in report.findings:
         detail = f": {f.detail}" if f.detail else ""
         nxt = f" → {f.next_step}" if f.next_step and f.status != "ok" else ""
@@ -208,9 +216,35 @@ def run_doctor(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> None
         runtime,
         ctx,
         lambda: doctor_reply(
-            diagnose(runtime, ctx.now), simulated=runtime.simulated_azure, policy=cfg.policy
+            diagnose(runtime, ctx.now),
+            simulated=runtime.simulated_azure,
+            policy=cfg.policy,
+            bot=bot_lines(runtime, runtime.clock()),
         ),
     )
+
+
+# ---- the bot's own processes (leader branch: bot.engine.leader) -----------------------------------
+
+
+def bot_lines(runtime: Runtime, now: datetime) -> list[str]:
+    """Which process leads (arms schedules, sweeps approvals), and schedules stored before the minimum."""
+    lease = leases.current(runtime.store, leases.LEADER)
+    if lease is None or not lease.owner or lease.expires_at <= now.timestamp():
+        out = [":warning: no bot process leads now: a standby takes over within AVD_LEADER_LEASE_SECONDS"]
+    else:
+        since = datetime.fromtimestamp(lease.acquired_at, UTC)
+        out = [f":white_check_mark: leader `{lease.owner}` since {since:%Y-%m-%d %H:%M:%S} UTC"]
+    for row in schedules.listed(runtime.store):
+        cron = str(row.get("cron") or "")
+        with contextlib.suppress(UsageError):  # a cron no longer valid is not armed (logged at start-up)
+            if not cron or shortest_gap(cron) >= MIN_INTERVAL_MINUTES:
+                continue
+            out.append(
+                f":warning: schedule `{row['id']}` (`{cron}`) predates the {MIN_INTERVAL_MINUTES}-minute minimum:"
+                f" it fires at most every {MIN_INTERVAL_MINUTES} minutes → set it again"
+            )
+    return out
 
 
 CAPABILITY = Capability(name="doctor", handlers={ops.Doctor: run_doctor})

@@ -4,19 +4,25 @@ Executors: ``default`` (``WORKERS`` threads) runs job plans; ``light`` (2 thread
 runs the sweeps, so a full pool of long jobs never delays an approval card. Both are bounded
 (``bot.runtime.BoundedPool``): at most ``JOB_QUEUE`` job runs and ``LIGHT_QUEUE`` requests and sweeps held at
 once; one more is refused (APScheduler logs "Error submitting job"; a refused job run stays in the jobs table
-and ``resume_all`` picks it up at the next start). The sweep also runs ``bot.storage.retention`` once a day. The only job store is in memory:
-one-off runs are re-created from the jobs table by ``resume_all`` at start-up, and recurring or timed work
-(snapshot syncs, the post-failover reminder) from the ``schedules`` table by ``Timers.load``. A schedule row
-names a target (``request``: ask for a job as its creator; or a capability's ``Capability.timers`` entry)
-and its arguments as JSON, never code, so the database cannot make the bot run anything else.
+and ``resume_all`` picks it up at the next takeover). The sweep also runs ``bot.storage.retention`` once a
+day. The only job store is in memory: one-off runs are re-created from the jobs table by ``resume_all``, and
+recurring or timed work (snapshot syncs, the post-failover reminder) from the ``schedules`` table by
+``Timers.load``. A schedule row names a target (``request``: ask for a job as its creator; or a capability's
+``Capability.timers`` entry) and its arguments as JSON, never code, so the database cannot make the bot run
+anything else.
+
+Of the processes sharing a database only the leader (``bot.engine.leader``) arms the schedules, sweeps and
+resumes: ``install`` gives its ``Leader`` ``lead`` and ``step_down``. A recurring occurrence fires where its
+record in ``schedule_fires`` is written under the lease (``bot.storage.leases.claim_fire``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, EVENT_SCHEDULER_STARTED, SchedulerEvent
@@ -27,18 +33,23 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.engine import approvals
+from bot.engine.leader import Leader
 from bot.engine.runner import Engine
 from bot.runtime import BoundedPool, Runtime, Timer, TimerTarget
-from bot.storage import jobs, retention
+from bot.storage import jobs, leases, retention
 from bot.storage import schedules as rows
 from commands import ops
-from commands.cron import trigger_fields
+from commands.cron import MIN_INTERVAL_MINUTES, shortest_gap, trigger_fields
 
 log = logging.getLogger(__name__)
 WORKERS = 4
 JOB_QUEUE = 64  # job runs held by the default pool (each job also holds its resources' locks)
 LIGHT_QUEUE = 128  # requests being planned, sweeps and timers held by the light pool
 SWEEP_SECONDS = 30
+MISFIRE_SECONDS = 300  # a recurring schedule still fires this late (after a pause or a handover)
+MIN_GAP = timedelta(minutes=MIN_INTERVAL_MINUTES)
+FIRES_KEPT = timedelta(days=1)  # schedule occurrences remembered (a handover looks back MISFIRE_SECONDS)
+SWEEP, RESUME = "engine-sweep", "engine-resume"  # the leader's scheduler jobs
 REQUEST = "request"  # the built-in target: request a job as the schedule's creator (approval rules apply)
 
 
@@ -68,12 +79,22 @@ def configure(
 
 
 class Timers:
-    """Schedules as rows of ``schedules``, each mirrored by an in-memory scheduler job that calls ``fire``."""
+    """Schedules as rows of ``schedules``; in the leader's process each is mirrored by an in-memory scheduler
+    job that calls ``fire``. A standby keeps none armed (``load`` arms them when it takes over) and writes
+    rows only: the leader arms a row written elsewhere at its next renewal."""
 
-    def __init__(self, engine: Engine, targets: Mapping[str, TimerTarget]) -> None:
+    def __init__(self, engine: Engine, targets: Mapping[str, TimerTarget], leader: Leader) -> None:
         self.engine = engine
         self.runtime: Runtime = engine.runtime
         self.targets: dict[str, TimerTarget] = {REQUEST: request_target, **targets}
+        self.leader = leader
+        self._armed: dict[str, tuple[str | None, str | None]] = {}  # schedule id -> (cron, run_at) armed
+        self._lock = threading.RLock()
+        self._too_often: set[str] = set()  # rows stored before the minimum interval (logged once)
+
+    def leading(self) -> leases.Lease | None:
+        """The leader's lease while this process leads (and may arm and fire), else ``None``."""
+        return self.leader.acting()
 
     def request(self, schedule_id: str, op: ops.Operation, cron: str, *, user: str, channel: str) -> None:
         """Request ``op`` as ``user`` in ``channel`` on the cron ``cron`` (UTC)."""
@@ -95,6 +116,7 @@ class Timers:
             raise ValueError(f"no timer target {target!r}")
         if (cron is None) == (run_at is None):
             raise ValueError("a schedule has either a cron or a run_at time")
+        _trigger(cron, run_at)  # a bad cron is refused before it is stored
         rows.put(
             self.runtime.store,
             schedule_id,
@@ -106,11 +128,13 @@ class Timers:
             channel=channel,
             now=self.runtime.clock(),
         )
-        self._arm(schedule_id, cron, run_at)
+        if self.leading():
+            with self._lock:
+                self._arm(schedule_id, cron, run_at)
 
     def remove(self, schedule_id: str) -> bool:
-        with contextlib.suppress(JobLookupError):
-            self.runtime.scheduler.remove_job(schedule_id)
+        with self._lock:
+            self._disarm(schedule_id)
         return rows.delete(self.runtime.store, schedule_id)
 
     def get(self, schedule_id: str) -> Timer | None:
@@ -121,39 +145,94 @@ class Timers:
         return [self._timer(row) for row in rows.listed(self.runtime.store, prefix)]
 
     def load(self) -> int:
-        """At start-up: arm every stored schedule; a one-off whose time passed runs now. Returns how many."""
-        loaded = 0
-        for row in rows.listed(self.runtime.store):
-            try:
-                self._arm(str(row["id"]), row.get("cron"), _parse(row.get("run_at")))
-                loaded += 1
-            except (
-                ValueError
-            ) as err:  # a cron the validator no longer accepts: /avd doctor and status show it
-                log.warning("schedule %s not armed: %s", row["id"], err)
-        return loaded
+        """Arm every stored schedule (a one-off whose time passed runs now) and disarm those whose row is
+        gone; the leader calls it when it takes over and at each renewal. Returns how many are armed."""
+        with self._lock:
+            stored = rows.listed(self.runtime.store)
+            for schedule_id in set(self._armed) - {str(row["id"]) for row in stored}:
+                self._disarm(schedule_id)
+            for row in stored:
+                schedule_id, cron, run_at = str(row["id"]), row.get("cron"), row.get("run_at")
+                if self._armed.get(schedule_id) == (cron, run_at):
+                    continue
+                try:
+                    self._arm(schedule_id, cron, _parse(run_at), catch_up=self._missed(row))
+                except ValueError as err:  # a cron the validator no longer accepts: /avd status shows it
+                    log.warning("schedule %s not armed: %s", schedule_id, err)
+            return len(self._armed)
+
+    def renewed(self) -> None:
+        """At each renewal of the leader's lease: arm rows written by other processes, drop deleted ones."""
+        self.load()
+
+    def disarm(self) -> None:
+        """Remove every armed schedule from this process's scheduler (the lease is lost or the bot stops)."""
+        with self._lock:
+            for schedule_id in list(self._armed):
+                self._disarm(schedule_id)
+
+    def armed(self) -> list[str]:
+        with self._lock:
+            return sorted(self._armed)
 
     def fire(self, schedule_id: str) -> None:
-        """The scheduler's callback: run the row's target (a one-off row is removed first: at most once)."""
+        """The scheduler's callback: run the row's target once per occurrence, and only while leading. A
+        one-off row is removed first (the delete that wins fires it); an occurrence of a recurring one is
+        recorded first (``bot.storage.leases.claim_fire``: the insert that wins, under the lease, fires it)."""
+        lease = self.leading()
+        if lease is None:
+            log.info("schedule %s not fired: this process does not lead", schedule_id)
+            return
         row = rows.get(self.runtime.store, schedule_id)
         if row is None:
             return
-        if row.get("run_at") and not rows.delete(self.runtime.store, schedule_id):
-            return  # another process fired it
+        if row.get("run_at"):
+            if not rows.delete(self.runtime.store, schedule_id):
+                return  # another process fired it
+        else:
+            cron = str(row["cron"])
+            at = occurrence(cron, self.runtime.clock())
+            gap = MIN_GAP if shortest_gap(cron) < MIN_INTERVAL_MINUTES else timedelta(0)
+            if not leases.claim_fire(
+                self.runtime.store, lease, schedule_id, at, self.leader.wall(), min_gap=gap
+            ):
+                log.info(
+                    "schedule %s: the occurrence %s was fired already (or the lease lost)", schedule_id, at
+                )
+                return
         target = self.targets.get(str(row["target"]))
         if target is None:
             log.warning("schedule %s names an unknown target %r; skipped", schedule_id, row["target"])
             return
         target(self.runtime, rows.args_of(row) | {"user": row["created_by"], "channel": row["channel"]})
 
-    def _arm(self, schedule_id: str, cron: str | None, run_at: datetime | None) -> None:
-        trigger: CronTrigger | DateTrigger
-        if cron:
-            trigger = CronTrigger(timezone=UTC, **trigger_fields(cron))
-        elif run_at is not None:
-            trigger = DateTrigger(run_date=run_at, timezone=UTC)
-        else:
-            raise ValueError("a schedule has either a cron or a run_at time")
+    def _missed(self, row: dict[str, Any]) -> bool:
+        """A recurring row's latest time passed less than ``MISFIRE_SECONDS`` ago, after the row was stored,
+        and nobody fired it (the leader was lost just before it): the new leader fires it when it arms it."""
+        cron = row.get("cron")
+        if not cron:
+            return False
+        with contextlib.suppress(ValueError):
+            at = latest(str(cron), self.runtime.clock())
+            stored = _parse(row.get("updated_at"))
+            if at is not None and stored is not None and stored < at:
+                return not leases.fired(self.runtime.store, str(row["id"]), at)
+        return False
+
+    def _arm(
+        self, schedule_id: str, cron: str | None, run_at: datetime | None, *, catch_up: bool = False
+    ) -> None:
+        trigger = _trigger(cron, run_at)
+        if cron and shortest_gap(cron) < MIN_INTERVAL_MINUTES and schedule_id not in self._too_often:
+            self._too_often.add(schedule_id)
+            log.warning(
+                "schedule %s (%s) was stored before the %d-minute minimum: it fires at most every %d minutes;"
+                " set it again to choose its times",
+                schedule_id,
+                cron,
+                MIN_INTERVAL_MINUTES,
+                MIN_INTERVAL_MINUTES,
+            )
         self.runtime.scheduler.add_job(
             self.fire,
             trigger,
@@ -162,11 +241,24 @@ class Timers:
             name=cron or "once",
             executor="light",
             replace_existing=True,
-            misfire_grace_time=None if run_at is not None else 300,
+            misfire_grace_time=None if run_at is not None else MISFIRE_SECONDS,
+            **({"next_run_time": self.runtime.clock()} if catch_up else {}),
         )
+        self._armed[schedule_id] = (cron, jobs.iso(run_at) if run_at is not None else None)
+
+    def _disarm(self, schedule_id: str) -> None:
+        self._armed.pop(schedule_id, None)
+        with contextlib.suppress(JobLookupError):
+            self.runtime.scheduler.remove_job(schedule_id)
 
     def _timer(self, row: dict[str, Any]) -> Timer:
         job = self.runtime.scheduler.get_job(str(row["id"]))
+        next_run = getattr(job, "next_run_time", None) if job is not None else None
+        if job is None and not self.leading():  # a standby: when the leader will fire it
+            with contextlib.suppress(ValueError):
+                next_run = _trigger(row.get("cron"), _parse(row.get("run_at"))).get_next_fire_time(
+                    None, self.runtime.clock()
+                )
         return Timer(
             id=str(row["id"]),
             target=str(row["target"]),
@@ -175,12 +267,38 @@ class Timers:
             run_at=_parse(row.get("run_at")),
             created_by=str(row.get("created_by") or ""),
             channel=str(row.get("channel") or ""),
-            next_run=getattr(job, "next_run_time", None) if job is not None else None,
+            next_run=next_run,
         )
+
+
+def _trigger(cron: str | None, run_at: datetime | None) -> CronTrigger | DateTrigger:
+    if cron:
+        return CronTrigger(timezone=UTC, **trigger_fields(cron))
+    if run_at is not None:
+        return DateTrigger(run_date=run_at, timezone=UTC)
+    raise ValueError("a schedule has either a cron or a run_at time")
 
 
 def _parse(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None
+
+
+def latest(cron: str, now: datetime) -> datetime | None:
+    """The latest time of ``cron`` at or before ``now`` within the misfire window, if any."""
+    trigger = CronTrigger(timezone=UTC, **trigger_fields(cron))
+    now = now.astimezone(UTC)
+    found = None
+    at = trigger.get_next_fire_time(None, now - timedelta(seconds=MISFIRE_SECONDS))
+    while at is not None and at <= now:
+        found = at
+        at = trigger.get_next_fire_time(at, at + timedelta(seconds=1))
+    return None if found is None else found.astimezone(UTC)
+
+
+def occurrence(cron: str, now: datetime) -> datetime:
+    """The occurrence of ``cron`` being fired at ``now``: its latest time within the misfire window (a run
+    started by hand, off the schedule, is keyed by its minute)."""
+    return latest(cron, now) or now.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def request_target(runtime: Runtime, args: dict[str, Any]) -> None:
@@ -193,7 +311,10 @@ def request_target(runtime: Runtime, args: dict[str, Any]) -> None:
     )
 
 
-def sweep(engine: Engine) -> None:
+def sweep(engine: Engine, leader: Leader) -> None:
+    """The leader's sweep: expire approvals, and once a day prune old rows (retention, schedule occurrences)."""
+    if leader.acting() is None:
+        return
     try:
         approvals.expire_due(engine)
     except Exception:  # noqa: BLE001 - the next sweep tries again
@@ -202,44 +323,72 @@ def sweep(engine: Engine) -> None:
         store, now = engine.runtime.store, engine.now()
         if retention.due(store, now):
             pruned = retention.prune(store, now=now, days=engine.runtime.settings.retention_days)
+            leases.prune_fires(store, before=leader.wall() - FIRES_KEPT.total_seconds())
             if pruned.audit_rows or pruned.jobs:
                 log.info("retention: %d audit rows and %d jobs pruned", pruned.audit_rows, pruned.jobs)
     except Exception:  # noqa: BLE001 - the next sweep tries again
         log.exception("retention sweep failed")
 
 
-def _on_scheduler(engine: Engine, event: SchedulerEvent) -> None:
+def resume(engine: Engine, leader: Leader) -> None:
+    """The new leader continues the jobs left queued or running (job leases will narrow this to orphans)."""
+    if leader.acting() is not None:
+        engine.resume_all()
+
+
+def lead(engine: Engine, timers: Timers) -> None:
+    """This process took the lease: arm the schedules, start the sweep, resume unfinished jobs."""
+    scheduler = engine.runtime.scheduler
+    scheduler.add_job(
+        sweep,
+        "interval",
+        args=[engine, timers.leader],
+        seconds=SWEEP_SECONDS,
+        id=SWEEP,
+        executor="light",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        resume,
+        args=[engine, timers.leader],
+        id=RESUME,
+        executor="light",
+        replace_existing=True,
+        misfire_grace_time=None,
+    )
+    timers.load()  # last: if the database fails here, the next renewal arms them
+
+
+def step_down(engine: Engine, timers: Timers) -> None:
+    """The lease is lost (or the bot stops): nothing of the leader's stays armed in this process."""
+    for job_id in (SWEEP, RESUME):
+        with contextlib.suppress(JobLookupError):
+            engine.runtime.scheduler.remove_job(job_id)
+    timers.disarm()
+
+
+def _on_scheduler(engine: Engine, leader: Leader, event: SchedulerEvent) -> None:
     if event.code == EVENT_SCHEDULER_STARTED:
         engine.progress.start()
-        engine.runtime.scheduler.add_job(
-            engine.resume_all,
-            id="engine-resume",
-            executor="light",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+        leader.start()
     elif event.code == EVENT_SCHEDULER_SHUTDOWN:
+        leader.stop()
         engine.progress.stop()
 
 
 def install(engine: Engine, targets: Mapping[str, TimerTarget]) -> Timers:
     """Give the runtime's (not yet started) scheduler the engine: executors, the card writer's start and stop,
-    the approval sweep, the resume of unfinished jobs at start-up, and the stored schedules."""
+    and the process's ``Leader``, which (while this process leads) arms the stored schedules, runs the sweep
+    and resumes unfinished jobs (``bot.engine.leader``)."""
     scheduler = engine.runtime.scheduler
     if not scheduler.running:
         configure(scheduler)
+    leader = Leader(engine.runtime.store, ttl=engine.runtime.settings.leader_lease_seconds)
+    timers = Timers(engine, targets, leader)
+    leader.on_gain = lambda: lead(engine, timers)
+    leader.on_loss = lambda: step_down(engine, timers)
+    leader.on_renew = timers.renewed
     scheduler.add_listener(
-        lambda event: _on_scheduler(engine, event), EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN
+        lambda event: _on_scheduler(engine, leader, event), EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN
     )
-    scheduler.add_job(
-        sweep,
-        "interval",
-        args=[engine],
-        seconds=SWEEP_SECONDS,
-        id="engine-sweep",
-        executor="light",
-        replace_existing=True,
-    )
-    timers = Timers(engine, targets)
-    timers.load()
     return timers

@@ -122,6 +122,19 @@ def audit_mac(db: Database) -> None:
     db.execute("alter table audit add column mac text")
 
 
+def leases(db: Database) -> None:
+    """Named leases (``bot.storage.leases``): the leader's, and the jobs' next; ``expires_at`` is epoch seconds.
+    ``schedule_fires`` records each occurrence of a recurring schedule once: the insert that wins fires it."""
+    db.execute(
+        "create table leases (name text primary key, owner text not null, epoch integer not null,"
+        " expires_at double precision not null, acquired_at double precision not null)"
+    )
+    db.execute(
+        "create table schedule_fires (schedule_id text not null, fire_at text not null, owner text not null,"
+        " epoch integer not null, fired_at double precision not null, primary key (schedule_id, fire_at))"
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -132,4 +145,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("engine_0003_always_steps", always_steps),
     ("scaleset_0002_requests", scaleset_requests),
     ("audit_0002_mac", audit_mac),
+    ("leader_0001_leases", leases),
 )

@@ -60,6 +60,7 @@ CASES = [
     ("retention zero", {"AVD_RETENTION_DAYS": "0"}, None, "AVD_RETENTION_DAYS='0' is not a whole number"),
     ("burst negative", {"AVD_COMMAND_BURST": "-1"}, None, "AVD_COMMAND_BURST='-1'"),
     ("rate not a number", {"AVD_COMMANDS_PER_MINUTE": "lots"}, None, "AVD_COMMANDS_PER_MINUTE='lots'"),
+    ("lease zero", {"AVD_LEADER_LEASE_SECONDS": "0"}, None, "AVD_LEADER_LEASE_SECONDS='0' is not a whole"),
 ]
 
 
@@ -69,6 +70,7 @@ def test_the_limits_default_and_can_be_set(tmp_path: Path) -> None:
     env = env_for(tmp_path, AVD_COMMAND_BURST="3", AVD_COMMANDS_PER_MINUTE="6", AVD_RETENTION_DAYS="90")
     settings = load_settings(env)
     assert (settings.command_burst, settings.commands_per_minute, settings.retention_days) == (3, 6, 90)
+    assert load_settings(env_for(tmp_path, AVD_LEADER_LEASE_SECONDS="30")).leader_lease_seconds == 30
 
 
 @pytest.mark.parametrize(("extra", "config", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
