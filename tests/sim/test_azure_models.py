@@ -1,0 +1,181 @@
+"""No simulator conventions: every field of every reply the simulator sends while the bot works is declared by the
+SDK model of that operation and api-version (the packages pinned in requirements.lock).
+
+The bot runs the seed story in process (``examples/dr-walkthrough.txt``: status, replicas, identity, scale set,
+scale, drills, failover, failback; then doctor, a snapshot sync and a failover through the seeded ASR recovery
+plan), with ``journal_log.keep_replies`` on. Each JSON reply is then walked, at every depth, against its model:
+ARM resources by their ``type`` (lists item by item), the other replies by the operation that sent them. Error
+replies must have ARM's error shape (``ErrorDetail`` of the common types) and a code from ``ERROR_CODES``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.mgmt.compute import models as compute
+from azure.mgmt.desktopvirtualization import models as avd
+from azure.mgmt.msi import models as msi
+from azure.mgmt.recoveryservicessiterecovery import models as asr
+from azure.mgmt.resource.locks import models as locks
+from azure.mgmt.resource.resources import models as resources
+
+from bot.sandbox import SCRIPT_CARD_INTERVAL, Sandbox
+from bot.slack.progress import Progress
+from sim.azure.journal import Entry
+from sim.slack.console import Console
+from tests.kit.azure import undeclared
+from tests.kit.sandbox import REPO
+
+# ARM resource type (lower case) -> the SDK model of the api-version the product pins.
+MODELS: dict[str, Any] = {
+    "microsoft.compute/snapshots": compute.Snapshot,
+    "microsoft.compute/disks": compute.Disk,
+    "microsoft.compute/galleries": compute.Gallery,
+    "microsoft.compute/galleries/images": compute.GalleryImage,
+    "microsoft.compute/galleries/images/versions": compute.GalleryImageVersion,
+    "microsoft.compute/virtualmachinescalesets": compute.VirtualMachineScaleSet,
+    "microsoft.compute/virtualmachinescalesets/virtualmachines": compute.VirtualMachineScaleSetVM,
+    "microsoft.compute/virtualmachines": compute.VirtualMachine,
+    "microsoft.managedidentity/userassignedidentities": msi.Identity,
+    "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials": msi.FederatedIdentityCredential,
+    "microsoft.desktopvirtualization/hostpools": avd.HostPool,
+    "microsoft.desktopvirtualization/hostpools/sessionhosts": avd.SessionHost,
+    "microsoft.desktopvirtualization/hostpools/sessionhosts/usersessions": avd.UserSession,
+    "microsoft.desktopvirtualization/applicationgroups": avd.ApplicationGroup,
+    "microsoft.desktopvirtualization/workspaces": avd.Workspace,
+    "microsoft.desktopvirtualization/scalingplans": avd.ScalingPlan,
+    "microsoft.authorization/locks": locks.ManagementLockObject,
+    "microsoft.resources/resourcegroups": resources.ResourceGroup,
+    # read through resources.get_by_id: the generic envelope, properties free-form
+    "microsoft.network/virtualnetworks": resources.GenericResource,
+    "microsoft.network/virtualnetworks/subnets": resources.GenericResource,
+    "microsoft.storage/storageaccounts": resources.GenericResource,
+    "microsoft.recoveryservices/vaults/replicationrecoveryplans": asr.RecoveryPlan,
+    "microsoft.recoveryservices/vaults/replicationfabrics/replicationprotectioncontainers/replicationprotecteditems": (
+        asr.ReplicationProtectedItem
+    ),
+    "microsoft.recoveryservices/vaults/replicationjobs": asr.Job,
+}
+
+# ARM's asynchronous operation resource (Azure-AsyncOperation / Location monitors): the ARM RPC contract,
+# Azure/azure-resource-manager-rpc v1.0/async-api-reference.md ("Azure-AsyncOperation resource format").
+MONITOR_FIELDS = {"id", "name", "status", "startTime", "endTime", "percentComplete", "properties", "error"}
+# ARM's error response (common-types ErrorResponse / ErrorDetail), Azure/azure-rest-api-specs
+# specification/common-types/resource-management/v5/types.json.
+ERROR_FIELDS = {"code", "message", "target", "details", "additionalInfo"}
+# Error codes the bot's run may meet, each one Azure uses for that case (docs/simulator.md cites each).
+ERROR_CODES = {
+    "ResourceNotFound",  # ARM: a resource that does not exist (common-deployment-errors)
+    "ResourceGroupNotFound",
+    "NotFound",  # Compute and AVD children (e.g. a version not found), spec examples
+    "hostPoolDoesNotExist",
+    "GalleryImageNotFound",
+    "LockNotFound",
+}
+# Operations whose reply is not an ARM resource: (method, path regex) -> model.
+OPERATIONS: list[tuple[str, str, Any]] = [
+    ("POST", r"/hostpools/[^/]+/retrieveregistrationtoken$", avd.RegistrationInfo),
+    ("POST", r"/hostpools/[^/]+/listregistrationtokens$", avd.RegistrationTokenList),
+    ("POST", r"/snapshots/[^/]+/begingetaccess$", compute.AccessUri),
+    ("GET", r"/providers/microsoft\.compute/skus$", compute.ResourceSku),
+    ("GET", r"/providers/microsoft\.authorization/permissions$", "permissions"),
+    ("GET", r"/providers/microsoft\.authorization/roleassignments", "role assignments"),
+]
+# Permission (Microsoft.Authorization 2022-04-01, specification/authorization/.../common-types Permission)
+PERMISSION_FIELDS = {
+    "actions",
+    "notActions",
+    "dataActions",
+    "notDataActions",
+    "conditionVersion",
+    "condition",
+}
+
+SCRIPT_TAIL = """
+/avd doctor
+/avd snapshots sync gold-to-dr
+as U0LEAD1
+click Approve
+wait -> SNAPDR (uksouth)) finished
+as U0OPS1
+"""
+
+
+@pytest.fixture(scope="module")
+def replies() -> Iterator[list[Entry]]:
+    sandbox = Sandbox(time_scale=3000, card_interval=SCRIPT_CARD_INTERVAL)
+    chat = sandbox.start()
+    assert sandbox.azure_sim is not None and sandbox.runtime is not None
+    sandbox.azure_sim.journal_log.keep_replies = True
+    try:
+        progress = sandbox.runtime.engine.progress
+        assert isinstance(progress, Progress)
+        console = Console(chat, out=io.StringIO(), json_mode=True, idle=progress.wait_idle)
+        script = (REPO / "examples" / "dr-walkthrough.txt").read_text(encoding="utf-8") + SCRIPT_TAIL
+        assert console.run_script(io.StringIO(script)) == 0
+        yield [e for e in sandbox.azure_sim.journal if e.reply is not None and not e.path.startswith("/_sim")]
+    finally:
+        sandbox.stop()
+
+
+def problems(entry: Entry) -> list[str]:
+    """What of ``entry.reply`` no SDK model declares, or why it cannot be checked."""
+    body = entry.reply
+    path = entry.path.lower()
+    if not isinstance(body, dict):
+        return []
+    if "/graph/" in path or "/blob" in path:
+        return []  # Microsoft Graph and Storage data plane: no azure-mgmt model (docs/simulator.md)
+    if "error" in body and entry.status >= 400:
+        error = body["error"]
+        found = [f"error.{k}" for k in error if k not in ERROR_FIELDS]
+        return found + ([] if error.get("code") in ERROR_CODES else [f"error code {error.get('code')}"])
+    if "/operations/" in path:
+        return [k for k in body if k not in MONITOR_FIELDS]
+    for method, pattern, model in OPERATIONS:
+        if entry.method == method and re.search(pattern, path):
+            if model == "permissions":
+                return [f"value.{k}" for p in body.get("value", []) for k in p if k not in PERMISSION_FIELDS]
+            if isinstance(model, str):
+                return []  # checked by tests/sim/test_azure_storage_auth.py against the spec's RoleAssignment
+            if isinstance(body.get("value"), list):
+                extra = [k for k in body if k not in ("value", "nextLink")]
+                return extra + [p for item in body["value"] for p in undeclared(item, model)]
+            return undeclared(body, model)
+    if "value" in body and isinstance(body["value"], list):
+        extra = [k for k in body if k not in ("value", "nextLink")]
+        return extra + [p for item in body["value"] for p in problems(_as_entry(entry, item))]
+    kind = str(body.get("type", "")).lower()
+    if kind not in MODELS:
+        return [f"no model for {entry.method} {entry.path} (type {kind or '-'})"]
+    return undeclared(body, MODELS[kind])
+
+
+def _as_entry(entry: Entry, body: Any) -> Entry:
+    return Entry("GET", entry.path + "/item", {}, None, entry.status, entry.at, body)
+
+
+def test_every_reply_field_is_declared_by_the_sdk_model(replies: list[Entry]) -> None:
+    found = {(e.method, re.sub(r"/subscriptions/[^/]+", "", e.path)): problems(e) for e in replies}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_the_run_covers_the_operations_of_the_flows(replies: list[Entry]) -> None:
+    kinds = {str(e.reply.get("type", "")).lower() for e in replies if isinstance(e.reply, dict)}
+    for item in (e.reply.get("value") for e in replies if isinstance(e.reply, dict)):
+        kinds |= {str(i.get("type", "")).lower() for i in item or [] if isinstance(i, dict)}
+    for kind in (
+        "microsoft.compute/snapshots",
+        "microsoft.compute/galleries/images/versions",
+        "microsoft.compute/virtualmachinescalesets",
+        "microsoft.managedidentity/userassignedidentities",
+        "microsoft.desktopvirtualization/hostpools",
+        "microsoft.desktopvirtualization/hostpools/sessionhosts",
+        "microsoft.desktopvirtualization/hostpools/sessionhosts/usersessions",
+        "microsoft.desktopvirtualization/scalingplans",
+    ):
+        assert kind in kinds
