@@ -23,11 +23,13 @@ from azure.mgmt.recoveryservicessiterecovery import models as asr
 from azure.mgmt.resource.locks import models as locks
 from azure.mgmt.resource.resources import models as resources
 
+from azureops import asr as azure_asr
 from bot.sandbox import SCRIPT_CARD_INTERVAL, Sandbox
 from bot.slack.progress import Progress
+from sim.azure import seed
 from sim.azure.journal import Entry
 from sim.slack.console import Console
-from tests.kit.azure import undeclared
+from tests.kit.azure import SUB, running, undeclared
 from tests.kit.sandbox import REPO
 
 # ARM resource type (lower case) -> the SDK model of the api-version the product pins.
@@ -179,3 +181,25 @@ def test_the_run_covers_the_operations_of_the_flows(replies: list[Entry]) -> Non
         "microsoft.desktopvirtualization/scalingplans",
     ):
         assert kind in kinds
+
+
+def test_the_seeded_recovery_plan_cycle_replies_only_declared_fields() -> None:
+    """The seed's ASR vault and recovery plan (personal host pool EntraPersonal) through a whole cycle as the
+    product drives it: failover, commit, reprotect, failback, commit, reprotect; every reply walked."""
+    with running(scenario="seed") as (sim, clients):
+        sim.journal_log.keep_replies = True
+        plan = azure_asr.RecoveryPlanRef(SUB, seed.ASR_RG, seed.ASR_VAULT, seed.ASR_PLAN)
+        try:
+            assert azure_asr.read_state(clients, plan).active == azure_asr.PRIMARY
+            for direction in (azure_asr.PRIMARY_TO_RECOVERY, azure_asr.RECOVERY_TO_PRIMARY):
+                azure_asr.begin_failover(clients, plan, direction, planned=False).result()
+                azure_asr.begin_commit(clients, plan).result()
+                azure_asr.begin_reprotect(clients, plan).result()
+                state = azure_asr.read_state(clients, plan)
+                assert azure_asr.job_state(clients, plan, state.job) == "Succeeded"
+            assert azure_asr.read_state(clients, plan).active == azure_asr.PRIMARY
+        finally:
+            azure_asr.client(clients, SUB).close()
+        entries = [e for e in sim.journal if e.reply is not None and not e.path.startswith("/_sim")]
+    assert {e.path for e in entries if "replicationRecoveryPlans" in e.path}
+    assert {(e.method, e.path): problems(e) for e in entries if problems(e)} == {}
