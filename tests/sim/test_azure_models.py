@@ -31,6 +31,7 @@ from sim.azure.journal import Entry
 from sim.slack.console import Console
 from tests.kit.azure import SUB, running, undeclared
 from tests.kit.sandbox import REPO
+from tests.sim.test_azure_error_codes import SOURCES
 
 # ARM resource type (lower case) -> the SDK model of the api-version the product pins.
 MODELS: dict[str, Any] = {
@@ -69,15 +70,8 @@ MONITOR_FIELDS = {"id", "name", "status", "startTime", "endTime", "percentComple
 # ARM's error response (common-types ErrorResponse / ErrorDetail), Azure/azure-rest-api-specs
 # specification/common-types/resource-management/v5/types.json.
 ERROR_FIELDS = {"code", "message", "target", "details", "additionalInfo"}
-# Error codes the bot's run may meet, each one Azure uses for that case (docs/simulator.md cites each).
-ERROR_CODES = {
-    "ResourceNotFound",  # ARM: a resource that does not exist (common-deployment-errors)
-    "ResourceGroupNotFound",
-    "NotFound",  # Compute and AVD children (e.g. a version not found), spec examples
-    "hostPoolDoesNotExist",
-    "GalleryImageNotFound",
-    "LockNotFound",
-}
+# Error codes the run meets must be ones Azure uses for the case, with a source (test_azure_error_codes.SOURCES).
+ERROR_CODES = set(SOURCES)
 # Operations whose reply is not an ARM resource: (method, path regex) -> model.
 OPERATIONS: list[tuple[str, str, Any]] = [
     ("POST", r"/hostpools/[^/]+/retrieveregistrationtoken$", avd.RegistrationInfo),
