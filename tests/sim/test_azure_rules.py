@@ -96,3 +96,21 @@ def test_a_session_host_with_sessions_is_deleted_only_with_force() -> None:
         assert err.value.status_code == 400
         avd.session_hosts.delete(*POOL, name, force=True)
         assert name not in {h.name.split("/")[-1] for h in avd.session_hosts.list(*POOL)}
+
+
+def test_resource_skus_report_a_size_restricted_outside_its_regions() -> None:
+    with running() as (_, clients):
+        skus = clients.compute(SUB).resource_skus
+
+        def restrictions(location: str) -> list[Any]:
+            found = [
+                s
+                for s in skus.list(filter=f"location eq '{location}'")
+                if s.name == "Standard_NV36ads_A10_v5"
+            ]
+            assert len(found) == 1
+            return list(found[0].restrictions or [])
+
+        blocked = restrictions("uksouth")
+        assert [(r.type, r.reason_code) for r in blocked] == [("Location", "NotAvailableForSubscription")]
+        assert restrictions("westeurope") == []
