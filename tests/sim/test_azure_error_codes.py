@@ -49,6 +49,8 @@ SOURCES = {
     "RoleDefinitionDoesNotExist": RBAC,
     "RoleAssignmentNotFound": RBAC,
     "hostPoolDoesNotExist": "spec example HostPool_Get error (specification/desktopvirtualization)",
+    "AccountNameInvalid": ARM_ERRORS,
+    "StorageAccountAlreadyTaken": ARM_ERRORS,
     "AuthorizationPermissionMismatch": BLOB,
     "CannotVerifyCopySource": BLOB,
     "BlobNotFound": BLOB,

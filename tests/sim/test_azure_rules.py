@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from tests.kit.azure import GOLD, IMAGE, SUB, SUB2, running
+from tests.kit.azure import GOLD, IMAGE, SUB, SUB2, raw, running
 
 POOL = ("AVD", "EntraAuth")
+TOKEN = {"Authorization": "Bearer sandbox"}
 
 
 def _targets(**region: Any) -> dict[str, Any]:
@@ -114,3 +115,25 @@ def test_resource_skus_report_a_size_restricted_outside_its_regions() -> None:
         blocked = restrictions("uksouth")
         assert [(r.type, r.reason_code) for r in blocked] == [("Location", "NotAvailableForSubscription")]
         assert restrictions("westeurope") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "code"),
+    [
+        ("AvdStg", 400, "AccountNameInvalid"),
+        ("ab", 400, "AccountNameInvalid"),
+        ("avdstgtaken", 409, "StorageAccountAlreadyTaken"),
+    ],
+)
+def test_storage_account_names_are_short_lower_case_and_unique_across_azure(
+    name: str, status: int, code: str
+) -> None:
+    put = "?api-version=2023-05-01"
+    with running() as (sim, _):
+        taken = f"/subscriptions/{SUB}/resourceGroups/GOLD-VDA/providers/Microsoft.Storage/storageAccounts/avdstgtaken"
+        assert raw(sim.url, sim.ca_path, "PUT", taken + put, {"location": "westeurope"}, TOKEN)[0] == 200
+        account = (
+            f"/subscriptions/{SUB2}/resourceGroups/SNAPDR/providers/Microsoft.Storage/storageAccounts/{name}"
+        )
+        got, _, body = raw(sim.url, sim.ca_path, "PUT", account + put, {"location": "uksouth"}, TOKEN)
+    assert (got, body["error"]["code"]) == (status, code)
