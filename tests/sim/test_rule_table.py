@@ -105,3 +105,25 @@ def test_every_cited_test_exists_and_every_row_says_whether_it_is_tested(column:
             silent.append(f"{heading}: {row[0][:60]}")
     assert missing == []
     assert silent == []
+
+
+GROUPS = (
+    "galleries|gallery_images|gallery_image_versions|virtual_machine_scale_sets|virtual_machine_scale_set_vms|"
+    "virtual_machines|resource_skus|snapshots|user_assigned_identities|federated_identity_credentials|host_pools|"
+    "session_hosts|user_sessions|application_groups|scaling_plans|management_locks|resource_groups|resources|"
+    "replication_recovery_plans|replication_protected_items|replication_jobs"
+)
+
+
+def test_the_operations_list_names_every_sdk_call_of_azureops() -> None:
+    """Every ``<operation group>.<method>(`` call in azureops/*.py is named in the table's operations list."""
+    text = DOC.read_text(encoding="utf-8")
+    listed = text[text.index("**Operations `azureops` performs**") : text.index("Columns: the rule")]
+    calls = set()
+    for path in (REPO / "azureops").glob("*.py"):
+        calls |= set(re.findall(rf"\.({GROUPS})\.(\w+)\(", path.read_text(encoding="utf-8")))
+    assert len(calls) > 30
+    missing = {
+        f"{g}.{m}" for g, m in calls if g not in listed or f"`{m}`" not in listed and f".{m}`" not in listed
+    }
+    assert missing == set()
