@@ -29,7 +29,7 @@ from bot.slack.progress import Progress
 from sim.azure import seed
 from sim.azure.journal import Entry
 from sim.slack.console import Console
-from tests.kit.azure import SUB, running, undeclared
+from tests.kit.azure import IMAGE, SUB, running, undeclared
 from tests.kit.sandbox import REPO
 from tests.sim.test_azure_error_codes import SOURCES
 
@@ -229,4 +229,24 @@ def test_the_seeded_recovery_plan_cycle_replies_only_declared_fields() -> None:
             azure_asr.client(clients, SUB).close()
         entries = [e for e in sim.journal if e.reply is not None and not e.path.startswith("/_sim")]
     assert {e.path for e in entries if "replicationRecoveryPlans" in e.path}
+    assert {(e.method, e.path): problems(e) for e in entries if problems(e)} == {}
+
+
+def test_the_dr_ready_scenario_replies_only_declared_fields() -> None:
+    """``dr-ready`` builds its secondary site in process (``scenarios.prepare_dr``), not through ARM: its scale set,
+    identity and replica are read back through the SDK and walked like the rest."""
+    with running(scenario="dr-ready") as (sim, clients):
+        sim.journal_log.keep_replies = True
+        compute = clients.compute(SUB)
+        compute.virtual_machine_scale_sets.get("VMSSDR", "EntraDR")
+        list(compute.virtual_machine_scale_sets.list("VMSSDR"))
+        list(compute.virtual_machines.list("VMSSDR"))
+        compute.gallery_image_versions.get(*IMAGE, expand="ReplicationStatus")
+        clients.msi(SUB).user_assigned_identities.get("VMSSDR", "AVDManage")
+        avd = clients.avd(SUB)
+        avd.host_pools.get("AVDDR", "EntraAuthDR")
+        avd.host_pools.get("AVD", "EntraPersonal")
+        list(avd.session_hosts.list("AVD", "EntraPersonal"))
+        entries = [e for e in sim.journal if e.reply is not None and not e.path.startswith("/_sim")]
+    assert len(entries) >= 8
     assert {(e.method, e.path): problems(e) for e in entries if problems(e)} == {}
