@@ -1,7 +1,12 @@
-"""The request journal: one entry per request, for assertions and ``GET /_sim/journal``."""
+"""The request journal: one entry per request, for assertions and ``GET /_sim/journal``.
+
+``Journal.keep_replies`` (off by default; ``sim.journal_log.keep_replies = True``) also keeps a copy of every JSON
+reply body, so a test can check each one against the SDK model of its operation and api-version.
+"""
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,6 +22,7 @@ class Entry:
     body: Any
     status: int
     at: str
+    reply: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -25,9 +31,12 @@ class Entry:
 class Journal:
     def __init__(self) -> None:
         self.entries: list[Entry] = []
+        self.keep_replies = False
         self._lock = threading.Lock()
 
-    def record(self, entry: Entry) -> None:
+    def record(self, entry: Entry, reply: Any = None) -> None:
+        if self.keep_replies and reply is not None:
+            entry.reply = copy.deepcopy(reply)
         with self._lock:
             self.entries.append(entry)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
 from sim.azure.ids import guid
-from sim.azure.providers import avd, disks, gallery, graph, instances, msi, network, resources, sessions
+from sim.azure.providers import asr, avd, disks, gallery, graph, instances, msi, network, resources, sessions
 from sim.azure.providers.common import new_doc
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ SUB2 = "00000000-0000-0000-0000-000000000002"
 JOIN_APP = "11111111-2222-3333-4444-555555555555"
 VERSION = "2026.0522.1719"
 USERS = ("alice@contoso.com", "bob@contoso.com", "carol@contoso.com")
+PERSONAL_USER = "dave@contoso.com"
+ASR_RG, ASR_VAULT, ASR_PLAN, PERSONAL_VM = "ASRDR", "avd-asr", "avd-personal", "avd-personal-0"
 
 
 def subscriptions(sim: State) -> None:
@@ -104,6 +106,65 @@ def seed(sim: State) -> None:
         identity["properties"]["principalId"],
         "AVDManage (primary, westeurope)",
     )
+    _personal(sim)
+
+
+def _personal(sim: State) -> None:
+    """The personal host pool EntraPersonal (AVD, westeurope) with one assigned session host, the VM
+    ``avd-personal-0``, which Azure Site Recovery protects: vault ``avd-asr`` in ASRDR (uksouth) and the A2A
+    recovery plan ``avd-personal`` from westeurope to uksouth (the BCDR seed: ASR for personal host pools).
+    Made last, so the rest of the seed keeps its generated ids."""
+    base = f"{_rg(SUB1, 'AVD')}/providers/Microsoft.DesktopVirtualization"
+    pool_id, dag_id = f"{base}/hostPools/EntraPersonal", f"{base}/applicationGroups/EntraPersonal-DAG"
+    pool = avd.make(
+        sim,
+        pool_id,
+        avd.POOL,
+        "westeurope",
+        {
+            "friendlyName": "EntraPersonal",
+            "description": "EntraPersonal (Entra ID joined, personal, protected by Azure Site Recovery)",
+            "hostPoolType": "Personal",
+            "personalDesktopAssignmentType": "Automatic",
+            "customRdpProperty": "targetisaadjoined:i:1;enablerdsaadauth:i:1;",
+            "maxSessionLimit": 999999,
+            "loadBalancerType": "Persistent",
+            "validationEnvironment": False,
+            "preferredAppGroupType": "Desktop",
+            "startVMOnConnect": False,
+            "publicNetworkAccess": "Enabled",
+            "registrationInfo": {"expirationTime": None, "token": None, "registrationTokenOperation": "None"},
+            "applicationGroupReferences": [dag_id],
+            "cloudPcResource": False,
+        },
+    )
+    avd.make(
+        sim,
+        dag_id,
+        avd.APPGROUP,
+        "westeurope",
+        {"hostPoolArmPath": pool_id, "applicationGroupType": "Desktop", "friendlyName": "Desktop"},
+    )
+    vm_id = f"{_rg(SUB1, 'AVD')}/providers/{instances.VM_TYPE}/{PERSONAL_VM}"
+    vm_guid = guid(sim.rng)
+    sim.store.put(
+        new_doc(
+            vm_id,
+            instances.VM_TYPE,
+            "westeurope",
+            {
+                "vmId": vm_guid,
+                "provisioningState": "Succeeded",
+                "hardwareProfile": {"vmSize": "Standard_D4s_v5"},
+                "osProfile": {"computerName": PERSONAL_VM},
+            },
+            {},
+        )
+    )
+    sessions.make_host(sim, pool, f"{PERSONAL_VM}.contoso.com", vm_id, vm_guid, assignedUser=PERSONAL_USER)
+    resources.make_group(sim, SUB1, ASR_RG, "uksouth")
+    vault = asr.make_vault(sim, SUB1, ASR_RG, ASR_VAULT, "uksouth")
+    asr.make_recovery_plan(sim, vault, ASR_PLAN, "westeurope", "uksouth", [vm_id])
 
 
 def _gold(sim: State) -> str:

@@ -79,7 +79,7 @@ def handle(sim: Served, method: str, target: str, headers: dict[str, str], raw: 
         )
         if "x-ms-client-request-id" in headers:
             resp.headers["x-ms-client-request-id"] = headers["x-ms-client-request-id"]
-    sim.journal_log.record(Entry(method, path, query, body, resp.status, iso(sim.clock.seconds())))
+    sim.journal_log.record(Entry(method, path, query, body, resp.status, iso(sim.clock.seconds())), resp.body)
     return resp
 
 

@@ -51,7 +51,7 @@ def test_removal_is_refused_while_safety_profile_locks_replicated_locations() ->
         compute.gallery_image_versions.begin_update(*IMAGE, TWO_REGIONS).result()
         with pytest.raises(ResourceExistsError) as err:
             compute.gallery_image_versions.begin_update(*IMAGE, WEU_ONLY)
-        assert err.value.error is not None and err.value.error.code == "ReplicatedLocationDeletionBlocked"
+        assert err.value.error is not None and err.value.error.code == "OperationNotAllowed"
         assert "allowDeletionOfReplicatedLocations" in err.value.error.message
         assert "Retry-After" not in err.value.response.headers
         unlock = {
@@ -110,3 +110,36 @@ def test_initial_status_codes_match_the_sdk_contract() -> None:
         compute.gallery_image_versions.begin_delete(*IMAGE[:3], "2026.0601.0900").result()
         writes = [(e.method, e.status) for e in sim.writes("/versions/")]
     assert writes == [("PATCH", 200), ("PUT", 201), ("DELETE", 202)]
+
+
+def test_a_regions_storage_type_cannot_change() -> None:
+    """TargetRegion.storageAccountType "is not updatable" (SDK model docs); the product keeps each existing
+    region's type (tests/capabilities/test_replicas.py::test_add_with_count_and_storage_keeps_custom_existing_regions)."""
+    premium = {
+        "properties": {
+            "publishingProfile": {
+                "targetRegions": [
+                    {"name": "westeurope"},
+                    {"name": "uksouth", "storageAccountType": "Premium_LRS"},
+                ]
+            }
+        }
+    }
+    with running() as (_, clients):
+        compute = clients.compute(SUB)
+        compute.gallery_image_versions.begin_update(*IMAGE, premium).result()
+        standard = {
+            "properties": {
+                "publishingProfile": {
+                    "targetRegions": [
+                        {"name": "westeurope"},
+                        {"name": "uksouth", "storageAccountType": "Standard_LRS"},
+                    ]
+                }
+            }
+        }
+        with pytest.raises(HttpResponseError) as err:
+            compute.gallery_image_versions.begin_update(*IMAGE, standard)
+        assert err.value.status_code == 400
+        assert err.value.error is not None and err.value.error.code == "PropertyChangeNotAllowed"
+        compute.gallery_image_versions.begin_update(*IMAGE, premium).result()  # the same type again is fine

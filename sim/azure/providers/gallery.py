@@ -221,6 +221,7 @@ def _apply(
 ) -> Response:
     pp = doc["properties"]["publishingProfile"]
     targets = replication.normalize_targets(targets_raw, pp.get("storageAccountType", "Standard_LRS"))
+    replication.check_storage(doc, targets_raw)
     replication.keep_encryption(doc, targets)
     _check_source(doc, props)
     sent_safety = {k: v for k, v in (props.get("safetyProfile") or {}).items() if k not in SAFETY_READ_ONLY}

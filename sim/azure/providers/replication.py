@@ -72,9 +72,9 @@ def check_change(doc: dict[str, Any], targets: list[dict[str, Any]], allow_delet
     removed = sorted(old - new)
     if removed and not allow_deletion:
         names = ", ".join(region_display(r) for r in removed)
-        raise ArmError(
+        raise ArmError(  # Compute's code for an operation not allowed in the current state (docs/simulator.md)
             409,
-            "ReplicatedLocationDeletionBlocked",
+            "OperationNotAllowed",
             f"Removing replicated location(s) [{names}] from gallery image version '{doc['id']}' is not "
             "allowed: its safetyProfile.allowDeletionOfReplicatedLocations is false ('Lock deleting "
             "Replicated Locations'). Set it to true, then remove the region. (Simulator wording: "
@@ -88,6 +88,28 @@ def check_change(doc: dict[str, Any], targets: list[dict[str, Any]], allow_delet
             f"The target regions must include the gallery image version's location '{doc['location']}'.",
             TARGETS,
         )
+
+
+def check_storage(doc: dict[str, Any], raw: Any) -> None:
+    """A region's ``storageAccountType`` is not updatable (SDK ``TargetRegion.storage_account_type``: "This
+    property is not updatable"): naming another type for a region already in the list -> 400
+    ``PropertyChangeNotAllowed``, Compute's code for a property that cannot change."""
+    have = {
+        region_key(t["name"]): t.get("storageAccountType")
+        for t in doc["properties"]["publishingProfile"]["targetRegions"]
+    }
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        sent, old = item.get("storageAccountType"), have.get(region_key(item["name"]))
+        if sent and old and sent != old:
+            raise ArmError(
+                400,
+                "PropertyChangeNotAllowed",
+                f"Changing property 'storageAccountType' of target region '{region_display(item['name'])}' "
+                f"from '{old}' to '{sent}' is not allowed.",
+                TARGETS,
+            )
 
 
 def keep_encryption(doc: dict[str, Any], targets: list[dict[str, Any]]) -> None:

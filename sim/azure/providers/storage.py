@@ -16,6 +16,7 @@ not simulated. Listed in ``providers.PROVIDERS``.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
@@ -35,6 +36,23 @@ BLOB_TYPE = "sim/blob"
 COPY_SECONDS = 20.0
 
 
+def _check_name(sim: State, name: str) -> None:
+    """Storage account names: 3-24 lower-case letters and digits, unique across Azure (Microsoft Learn, "Storage
+    account overview", storage account name); ARM's codes ``AccountNameInvalid`` and ``StorageAccountAlreadyTaken``
+    (Microsoft Learn, "Troubleshoot common Azure deployment errors")."""
+    if not re.fullmatch(r"[a-z0-9]{3,24}", name):
+        raise ArmError(
+            400,
+            "AccountNameInvalid",
+            f"{name} is not a valid storage account name. Storage account name must be between 3 and 24 "
+            "characters in length and use numbers and lower-case letters only.",
+        )
+    if any(d["name"] == name for d in sim.store.of_type(ACCOUNT_TYPE)):
+        raise ArmError(
+            409, "StorageAccountAlreadyTaken", f"The storage account named {name} is already taken."
+        )
+
+
 def _account_put(sim: State, req: Request) -> Response:
     body = body_dict(req)
     existing = sim.store.get(req.path)
@@ -45,6 +63,7 @@ def _account_put(sim: State, req: Request) -> Response:
     location = check_location(body.get("location"), ACCOUNT_TYPE)
     props = body.get("properties") or {}
     name = req.params["name"]
+    _check_name(sim, name)
     out = {
         "provisioningState": "Succeeded",
         "creationTime": iso(sim.clock.seconds()),

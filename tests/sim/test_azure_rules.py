@@ -1,0 +1,139 @@
+"""Rules of docs/simulator.md's table that had no simulator test: each one refused (or shown) through the real SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from tests.kit.azure import GOLD, IMAGE, SUB, SUB2, raw, running
+
+POOL = ("AVD", "EntraAuth")
+TOKEN = {"Authorization": "Bearer sandbox"}
+
+
+def _targets(**region: Any) -> dict[str, Any]:
+    return {"properties": {"publishingProfile": {"targetRegions": [{"name": "westeurope"}, region]}}}
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        {"name": "uksouth", "regionalReplicaCount": 0},
+        {"name": "uksouth", "regionalReplicaCount": 101},
+        {"name": "uksouth", "storageAccountType": "Premium_ZRS"},
+    ],
+    ids=["count-0", "count-101", "unknown-storage-type"],
+)
+def test_a_target_region_needs_a_valid_count_and_storage_type(region: dict[str, Any]) -> None:
+    with running() as (_, clients), pytest.raises(HttpResponseError) as err:
+        clients.compute(SUB).gallery_image_versions.begin_update(*IMAGE, _targets(**region))
+    assert err.value.status_code == 400
+    assert err.value.error is not None and err.value.error.code == "InvalidParameter"
+
+
+def test_a_version_delete_is_a_long_running_operation() -> None:
+    with running() as (sim, clients):
+        versions = clients.compute(SUB).gallery_image_versions
+        versions.begin_delete(*IMAGE).result()
+        with pytest.raises(ResourceNotFoundError):
+            versions.get(*IMAGE)
+        assert [e.status for e in sim.writes("/versions/")] == [202]
+
+
+def test_import_needs_a_source_uri_and_a_storage_account() -> None:
+    body = {
+        "location": "uksouth",
+        "properties": {
+            "creationData": {"createOption": "Import", "sourceUri": "https://x.blob.core.windows.net/c/b.vhd"}
+        },
+    }
+    with running() as (_, clients), pytest.raises(HttpResponseError) as err:
+        clients.compute(SUB2).snapshots.begin_create_or_update("SNAPDR", "imported", body)
+    assert err.value.status_code == 400
+    assert err.value.error is not None and err.value.error.code == "InvalidParameter"
+
+
+def test_a_copy_whose_source_is_deleted_reports_copy_source_not_found() -> None:
+    source = f"{GOLD}/snapshots/snap-gold-os-20260522"
+    body = {
+        "location": "uksouth",
+        "properties": {
+            "incremental": True,
+            "creationData": {"createOption": "CopyStart", "sourceResourceId": source},
+        },
+    }
+    with running(time_scale=1.0, poll_retry_after=None) as (sim, clients):
+        target = clients.compute(SUB2).snapshots
+        poller = target.begin_create_or_update("SNAPDR", "copy", body)
+        sim.clock.advance(45)
+        poller.result()
+        deleting = clients.compute(SUB).snapshots.begin_delete("GOLD-VDA", "snap-gold-os-20260522")
+        sim.clock.advance(60)
+        deleting.result()
+        sim.clock.advance(1200)
+        copy = target.get("SNAPDR", "copy")
+    assert copy.copy_completion_error is not None
+    assert copy.copy_completion_error.error_code == "CopySourceNotFound"
+    assert copy.completion_percent is None or copy.completion_percent < 100
+
+
+def test_a_tags_patch_replaces_the_whole_map() -> None:
+    with running() as (_, clients):
+        snapshots = clients.compute(SUB).snapshots
+        snapshots.begin_update("GOLD-VDA", "snap-gold-manual", {"tags": {"a": "1", "b": "2"}}).result()
+        snapshots.begin_update("GOLD-VDA", "snap-gold-manual", {"tags": {"c": "3"}}).result()
+        assert snapshots.get("GOLD-VDA", "snap-gold-manual").tags == {"c": "3"}
+
+
+def test_a_session_host_with_sessions_is_deleted_only_with_force() -> None:
+    with running() as (_, clients):
+        avd = clients.avd(SUB)
+        busy = next(h for h in avd.session_hosts.list(*POOL) if h.sessions)
+        name = busy.name.split("/")[-1]
+        with pytest.raises(HttpResponseError) as err:
+            avd.session_hosts.delete(*POOL, name)
+        assert err.value.status_code == 400
+        avd.session_hosts.delete(*POOL, name, force=True)
+        assert name not in {h.name.split("/")[-1] for h in avd.session_hosts.list(*POOL)}
+
+
+def test_resource_skus_report_a_size_restricted_outside_its_regions() -> None:
+    with running() as (_, clients):
+        skus = clients.compute(SUB).resource_skus
+
+        def restrictions(location: str) -> list[Any]:
+            found = [
+                s
+                for s in skus.list(filter=f"location eq '{location}'")
+                if s.name == "Standard_NV36ads_A10_v5"
+            ]
+            assert len(found) == 1
+            return list(found[0].restrictions or [])
+
+        blocked = restrictions("uksouth")
+        assert [(r.type, r.reason_code) for r in blocked] == [("Location", "NotAvailableForSubscription")]
+        assert restrictions("westeurope") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "code"),
+    [
+        ("AvdStg", 400, "AccountNameInvalid"),
+        ("ab", 400, "AccountNameInvalid"),
+        ("avdstgtaken", 409, "StorageAccountAlreadyTaken"),
+    ],
+)
+def test_storage_account_names_are_short_lower_case_and_unique_across_azure(
+    name: str, status: int, code: str
+) -> None:
+    put = "?api-version=2023-05-01"
+    with running() as (sim, _):
+        taken = f"/subscriptions/{SUB}/resourceGroups/GOLD-VDA/providers/Microsoft.Storage/storageAccounts/avdstgtaken"
+        assert raw(sim.url, sim.ca_path, "PUT", taken + put, {"location": "westeurope"}, TOKEN)[0] == 200
+        account = (
+            f"/subscriptions/{SUB2}/resourceGroups/SNAPDR/providers/Microsoft.Storage/storageAccounts/{name}"
+        )
+        got, _, body = raw(sim.url, sim.ca_path, "PUT", account + put, {"location": "uksouth"}, TOKEN)
+    assert (got, body["error"]["code"]) == (status, code)
