@@ -124,7 +124,7 @@ class PgServer:
         other = PgServer(root)
         self._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-D", str(other.data), "-R",
-            "-X", "stream", "--no-sync",
+            "-X", "stream", "--no-sync", "--checkpoint=fast",
         )  # fmt: skip
         auto = other.data / "postgresql.auto.conf"
         text = auto.read_text(encoding="utf-8").replace(f"port = {self.port}\n", f"port = {other.port}\n")
