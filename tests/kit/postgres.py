@@ -37,6 +37,11 @@ SETTINGS = {
 }
 
 
+def durable() -> dict[str, str]:
+    """The settings a production server keeps (for benchmarks): every commit flushed to disk."""
+    return {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
+
 def bindir() -> Path | None:
     """PostgreSQL's binaries (``pg_config --bindir``), or ``None`` when it is not installed."""
     if not shutil.which("pg_config"):
@@ -66,12 +71,13 @@ def _own(path: Path) -> None:
 class PgServer:
     """One PostgreSQL cluster in ``root/data`` on ``port``."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, settings: dict[str, str] | None = None) -> None:
         found = bindir()
         if found is None:
             raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql (or run .ci/run)")
         self.bin, self.root, self.port = found, root, port or free_port()
         self.data = root / "data"
+        self.settings = {**SETTINGS, **(settings or {})}
 
     def _run(self, *argv: str, timeout: float = 120) -> None:
         subprocess.run(
@@ -84,11 +90,12 @@ class PgServer:
 
     @classmethod
     @contextmanager
-    def started(cls) -> Iterator[PgServer]:
-        """A new cluster in a new temporary folder, started; stopped and removed after."""
+    def started(cls, **settings: str) -> Iterator[PgServer]:
+        """A new cluster in a new temporary folder, started; stopped and removed after. ``settings`` override
+        ``SETTINGS`` (``durable()``: fsync and synchronous commit on, as in production)."""
         root = Path(tempfile.mkdtemp(prefix="avd-pg-"))
         _own(root)
-        server = cls(root)
+        server = cls(root, settings=settings)
         try:
             server.init()
             server.start()
@@ -102,7 +109,7 @@ class PgServer:
         self._configure()
 
     def _configure(self) -> None:
-        conf = dict(SETTINGS, port=str(self.port), unix_socket_directories=f"'{self.root}'")
+        conf = dict(self.settings, port=str(self.port), unix_socket_directories=f"'{self.root}'")
         with (self.data / "postgresql.auto.conf").open("a", encoding="utf-8") as fh:
             fh.writelines(f"{key} = {value}\n" for key, value in conf.items())
         with (self.data / "pg_hba.conf").open("a", encoding="utf-8") as fh:
