@@ -219,3 +219,16 @@ def tempfile_dir(server: PgServer) -> str:
     path = server.root / "standby"
     path.mkdir()
     return str(path)
+
+
+def test_health_is_one_quick_try_when_the_server_is_gone(tmp_path: Path) -> None:
+    with PgServer.started() as server:
+        store = open_store(server.url())
+        try:
+            assert store.healthy()
+            server.stop()
+            started = time.monotonic()
+            assert not store.healthy()
+            assert time.monotonic() - started < 5
+        finally:
+            store.close()
