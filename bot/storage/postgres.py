@@ -154,6 +154,7 @@ class _Tx:
     conn: psycopg.Connection[Any]
     log: list[tuple[str, list[Any] | None, Result]] = field(default_factory=list)  # None: run as written
     savepoints: int = 0
+    returned: bool = False  # conn went back to the pool (a replay that could not get a fresh one)
 
 
 class PgTable:
@@ -291,14 +292,18 @@ class PgStore(Store):
 
     def _in_tx(self, tx: _Tx, sql: str, params: list[Any]) -> Result:
         deadline = time.monotonic() + RETRY_SECONDS
+        stale = False
         for attempt in range(1_000):
             try:
+                if stale:  # the connection dropped (again, if it dropped during a replay)
+                    self._replay(tx, deadline)
+                    stale = False
                 result = _run(tx.conn, sql, params)
             except psycopg.OperationalError as err:
                 if not _lost(tx.conn, err) or time.monotonic() >= deadline:
                     raise
                 self._recover(attempt, err)
-                self._replay(tx, deadline)
+                stale = True
                 continue
             if _DDL.match(sql):
                 self._ddl(tx, sql)
@@ -346,8 +351,9 @@ class PgStore(Store):
     def _replay(self, tx: _Tx, deadline: float) -> None:
         """Run the transaction's statements again on a fresh connection; each must return what it did."""
         self._give_back(tx.conn)
-        fresh = self._begin(deadline)
-        tx.conn = fresh.conn
+        tx.returned = True
+        tx.conn = self._begin(deadline).conn
+        tx.returned = False
         for sql, params, before in tx.log:
             now = _raw(tx.conn, sql) if params is None else _run(tx.conn, sql, params)
             if not now.same(before):
@@ -386,7 +392,8 @@ class PgStore(Store):
             yield self._db
         except BaseException:
             self._local.tx = None
-            self._give_back(tx.conn)
+            if not tx.returned:
+                self._give_back(tx.conn)
             raise
         self._local.tx = None
         try:

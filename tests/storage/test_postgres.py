@@ -232,3 +232,34 @@ def test_health_is_one_quick_try_when_the_server_is_gone(tmp_path: Path) -> None
             assert time.monotonic() - started < 5
         finally:
             store.close()
+
+
+def test_a_database_down_past_the_retries_fails_the_operation_and_the_store_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the bound the operation raises (the caller reports it) and the store is not broken: once the
+    server is back, the next operation works on new connections."""
+    import psycopg
+
+    from bot.storage import postgres
+
+    monkeypatch.setattr(postgres, "RETRY_SECONDS", 1.0)
+    monkeypatch.setattr(postgres, "POOL_WAIT", 0.5)
+    with PgServer.started() as server:
+        store = open_store(server.create_database("avd"))
+        try:
+            store.migrate()
+            audit.record(store, actor="U0OPS1", action="before")
+            server.stop()
+            started = time.monotonic()
+            with pytest.raises(psycopg.OperationalError):
+                audit.record(store, actor="U0OPS1", action="while down")
+            with pytest.raises(psycopg.OperationalError):
+                audit.count(store)
+            assert time.monotonic() - started < 10
+            server.start()
+            audit.record(store, actor="U0OPS1", action="after")
+            assert [r["action"] for r in audit.recent(store)] == ["after", "before"]
+            assert audit.verify(store) == []
+        finally:
+            store.close()
