@@ -30,7 +30,7 @@ class SqliteStore(StoreBase):
 
     backend = "sqlite"
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = self.url = str(path)
         self._local = threading.local()
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
