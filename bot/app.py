@@ -33,8 +33,7 @@ from bot.slack import actions, cards, listeners
 from bot.slack.ackgate import AckGate
 from bot.slack.authz import Authz, ReplayMemory, operator_middleware
 from bot.slack.progress import Progress
-from bot.storage import audit, jobs
-from bot.storage.sqlite import Store
+from bot.storage import Store, audit, jobs, open_store
 from commands import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -136,7 +135,7 @@ def build_app(
         )
     if app.oauth_flow is not None:  # pragma: no cover - guarded by _bolt_env_isolated
         raise RuntimeError("Bolt switched to OAuth: unset SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
-    store = store or Store(settings.db_path)
+    store = store or open_store(settings.db_path)
     store.migrate()
     authz = Authz(settings.config.policy, client)
     replay = ReplayMemory(store)  # read the remembered interactions now, not during the first request

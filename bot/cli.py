@@ -169,7 +169,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import Store
+    from bot.storage import is_postgres_url, open_store
 
     path = args.db or os.environ.get("AVD_DB") or "avd.db"
     key = os.environ.get("AVD_AUDIT_KEY", "")
@@ -185,10 +185,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         if not found:
             sys.stdout.write(f"audit export intact and signed: {len(data.get('rows') or [])} rows\n")
         return 1 if found else 0
-    if not os.path.exists(path):
+    if not is_postgres_url(path) and not os.path.exists(path):
         sys.stderr.write(f"no database at {path} (set AVD_DB or pass --db)\n")
         return 2
-    store = Store(path)
+    store = open_store(path)
     try:
         problems = sorted(audit.verify(store, key or None), key=lambda p: p.row_id)
         if problems:
@@ -210,17 +210,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from bot.storage.sqlite import Store
+    from bot.storage import is_postgres_url, open_store
 
     path = args.db or os.environ.get("AVD_DB") or "avd.db"
     key = os.environ.get("AVD_AUDIT_KEY", "")
     if not key:
         sys.stderr.write("an export is signed with the audit key: set AVD_AUDIT_KEY\n")
         return 2
-    if not os.path.exists(path):
+    if not is_postgres_url(path) and not os.path.exists(path):
         sys.stderr.write(f"no database at {path} (set AVD_DB or pass --db)\n")
         return 2
-    store = Store(path)
+    store = open_store(path)
     try:
         data = audit.export(store, key)
     finally:
@@ -286,12 +286,12 @@ def parser() -> argparse.ArgumentParser:
         "verify",
         help="check the SHA-256 chain (and the MACs with AVD_AUDIT_KEY); exit 1 naming the first broken row",
     )
-    verify.add_argument("--db", help="SQLite file (default: AVD_DB or avd.db)")
+    verify.add_argument("--db", help="SQLite file or postgresql:// URL (default: AVD_DB or avd.db)")
     verify.add_argument("--file", help="verify a signed export instead of the database (needs AVD_AUDIT_KEY)")
     verify.set_defaults(func=cmd_audit_verify)
     exp = aud_sub.add_parser("export", help="write every row to FILE, signed with AVD_AUDIT_KEY")
     exp.add_argument("file")
-    exp.add_argument("--db", help="SQLite file (default: AVD_DB or avd.db)")
+    exp.add_argument("--db", help="SQLite file or postgresql:// URL (default: AVD_DB or avd.db)")
     exp.set_defaults(func=cmd_audit_export)
 
     snaps = sub.add_parser(

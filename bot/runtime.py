@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from bot.slack.ackgate import AckGate
     from bot.slack.authz import Authz, ReplayMemory
     from bot.slack.render import Reply
-    from bot.storage.sqlite import Store
+    from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

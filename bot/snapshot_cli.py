@@ -25,8 +25,7 @@ from bot.app import build_app
 from bot.capabilities import snapshots as cap
 from bot.config.settings import Settings, load_settings
 from bot.runtime import Runtime
-from bot.storage import audit, jobs
-from bot.storage.sqlite import Store
+from bot.storage import Store, audit, jobs, open_store
 from commands import ops
 
 EXIT_DONE, EXIT_FAILED, EXIT_REFUSED, EXIT_APPROVAL, EXIT_BUSY = 0, 1, 2, 3, 4
@@ -82,7 +81,7 @@ def run_sync(
     now: datetime | None = None,
 ) -> int:
     """Plan and run one profile's sync in this process; returns the exit code."""
-    store = Store(settings.db_path)
+    store = open_store(settings.db_path)
     runtime = build_app(
         settings,
         store=store,

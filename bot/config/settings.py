@@ -28,7 +28,7 @@ class Settings:
     slack_app_token: str = ""
     slack_api_url: str = PUBLIC_SLACK_API
     config_path: str = "avd.toml"
-    db_path: str = "avd.db"
+    db_path: str = "avd.db"  # AVD_DB: a SQLite file, or a postgresql:// URL (bot.storage.open_store)
     arm_endpoint: str = PUBLIC_ARM
     ca_bundle: str = ""
     azure_client_id: str = ""  # AZURE_CLIENT_ID (azure-identity's): the bot identity's client id, for doctor

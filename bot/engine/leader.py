@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from bot.storage import leases
 from bot.storage.leases import LEADER, Lease
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 

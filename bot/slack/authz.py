@@ -34,7 +34,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.config.siteconfig import Policy
 from bot.slack import render
 from bot.storage import audit, interactions
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 GROUP_TTL_SECONDS = 60.0

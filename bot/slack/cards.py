@@ -28,7 +28,7 @@ from bot.slack import render
 from bot.slack.render import escape
 from bot.storage import approvals as approval_rows
 from bot.storage import jobs
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 APPROVE, REJECT, RETRY, CANCEL = "engine_approve", "engine_reject", "engine_retry", "engine_cancel"
 STATUS_ICON = {

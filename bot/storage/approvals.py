@@ -12,7 +12,7 @@ from typing import Any
 from azureops.plan import Plan
 from bot.storage import jobs
 from bot.storage.jobs import iso
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 
 def insert(store: Store, row: dict[str, Any]) -> None:
@@ -29,8 +29,8 @@ def for_card(store: Store, job_id: int, ts: str | None) -> dict[str, Any] | None
     """The approval a job's card shows: the one bound to that message, else the newest."""
     rows = list(
         store.db.query(
-            "select * from approvals where job_id = ? order by coalesce(message_ts = ?, 0) desc, created_at desc"
-            " limit 1",
+            "select * from approvals where job_id = ?"
+            " order by case when message_ts = ? then 1 else 0 end desc, created_at desc limit 1",
             [job_id, ts or ""],
         )
     )

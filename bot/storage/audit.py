@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 GENESIS = "0" * 64
 CHECKPOINT = "audit_checkpoint"  # "id:hash:pruned" of the newest row retention removed

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
+
+CHUNK = 200  # keys per insert statement
 
 
 def seen_since(store: Store, cutoff: datetime) -> dict[str, datetime]:
@@ -21,7 +23,13 @@ def record(store: Store, batch: Sequence[tuple[str, datetime]], forget_before: d
     """Write a batch of keys in one transaction and drop those older than ``forget_before``."""
     with store.transaction() as db:
         db.execute("delete from interactions where seen_at < ?", [forget_before.isoformat()])
-        db.conn.executemany(
-            "insert or replace into interactions (key, seen_at) values (?, ?)",
-            [(key, at.isoformat()) for key, at in batch],
-        )
+        latest = {key: at.isoformat() for key, at in batch}  # one row per key (the last seen)
+        items = list(latest.items())
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            db.execute(
+                "insert into interactions (key, seen_at) values "
+                + ", ".join(["(?, ?)"] * len(chunk))
+                + " on conflict (key) do update set seen_at = excluded.seen_at",
+                [value for pair in chunk for value in pair],
+            )

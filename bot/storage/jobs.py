@@ -1,4 +1,4 @@
-"""Jobs, steps and resource locks in SQLite: every state change is a compare-and-set.
+"""Jobs, steps and resource locks (SQLite or PostgreSQL): every state change is a compare-and-set.
 
 A job's status moves along::
 
@@ -21,11 +21,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from avdcore.errors import AvdError, AzureError, Busy
 from azureops.plan import Plan, resource_label
-from bot.storage.sqlite import Store
+from bot.storage.db import Db
+from bot.storage.store import Store
 from commands import ops
 
 AWAITING, QUEUED, RUNNING = "awaiting_approval", "queued", "running"
@@ -85,12 +84,16 @@ def recent_jobs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
 def step_averages(store: Store, kind: str) -> dict[str, float]:
     """Average seconds per step name over this kind's finished jobs (empty before the first run)."""
     rows = store.db.execute(
-        "select s.name, avg((julianday(s.finished_at) - julianday(s.started_at)) * 86400.0) from steps s"
-        " join jobs j on j.id = s.job_id where j.kind = ? and j.status = 'done' and s.status = 'done'"
-        " and s.started_at is not null and s.finished_at is not null group by s.name",
+        "select s.name, s.started_at, s.finished_at from steps s join jobs j on j.id = s.job_id"
+        " where j.kind = ? and j.status = 'done' and s.status = 'done' and s.started_at is not null"
+        " and s.finished_at is not null",
         [kind],
     ).fetchall()
-    return {str(name): float(avg) for name, avg in rows if avg is not None}
+    seconds: dict[str, list[float]] = {}
+    for name, started, finished in rows:
+        took = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+        seconds.setdefault(str(name), []).append(took.total_seconds())
+    return {name: sum(values) / len(values) for name, values in seconds.items()}
 
 
 def latest_of_verb(store: Store, verb: str, limit: int = 500) -> list[dict[str, Any]]:
@@ -124,21 +127,24 @@ def create_job(
     while True:
         try:
             with store.transaction() as db:
-                db.table("jobs").insert(
-                    {
-                        "kind": kind or plan.kind,
-                        "op_json": op_to_json(op),
-                        "status": status,
-                        "requested_by": requested_by,
-                        "channel": channel,
-                        "plan_hash": plan.hash(),
-                        "created_at": iso(now),
-                        "updated_at": iso(now),
-                        "title": plan.title,
-                        "verb": plan.policy_verb,
-                    }
+                job_id = int(
+                    db.table("jobs")
+                    .insert(
+                        {
+                            "kind": kind or plan.kind,
+                            "op_json": op_to_json(op),
+                            "status": status,
+                            "requested_by": requested_by,
+                            "channel": channel,
+                            "plan_hash": plan.hash(),
+                            "created_at": iso(now),
+                            "updated_at": iso(now),
+                            "title": plan.title,
+                            "verb": plan.policy_verb,
+                        }
+                    )
+                    .last_pk
                 )
-                job_id = int(db.execute("select last_insert_rowid()").fetchone()[0])
                 replace_steps(db, job_id, plan)
                 take_locks(db, job_id, plan.locks, now)
                 return job_id
@@ -148,7 +154,7 @@ def create_job(
             time.sleep(0.2)
 
 
-def replace_steps(db: Database, job_id: int, plan: Plan) -> None:
+def replace_steps(db: Db, job_id: int, plan: Plan) -> None:
     """(Re)write the step rows of a job that has not started: one pending row per plan step."""
     db.execute("delete from steps where job_id = ?", [job_id])
     db.table("steps").insert_all(
@@ -185,7 +191,7 @@ def same_request(store: Store, op: ops.Operation) -> Busy | None:
     )
 
 
-def take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetime) -> None:
+def take_locks(db: Db, job_id: int, resources: Iterable[str], now: datetime) -> None:
     resources = tuple(r.lower() for r in resources)
     if not resources:
         return
@@ -204,7 +210,7 @@ def take_locks(db: Database, job_id: int, resources: Iterable[str], now: datetim
         raise Busy(f"busy: job {held[1]} holds {resource_label(held[0])}", job_id=int(held[1]))
     for resource in resources:
         db.execute(
-            "insert or ignore into locks (resource, job_id, acquired_at) values (?, ?, ?)",
+            "insert into locks (resource, job_id, acquired_at) values (?, ?, ?) on conflict do nothing",
             [resource, job_id, iso(now)],
         )
 

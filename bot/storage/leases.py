@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
+from bot.storage.db import Db
 from bot.storage.jobs import iso
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 LEADER = "leader"
 
@@ -90,7 +89,7 @@ def current(store: Store, name: str) -> Lease | None:
     return _read(store.db, name)
 
 
-def holds(db: Database, lease: Lease, now: float) -> bool:
+def holds(db: Db, lease: Lease, now: float) -> bool:
     """Inside ``store.transaction()``: whether ``lease`` is still held at ``now``. An ``UPDATE`` that changes
     nothing, so the check locks the row until the transaction ends (PostgreSQL; SQLite's write transaction
     is already exclusive)."""
@@ -103,7 +102,7 @@ def holds(db: Database, lease: Lease, now: float) -> bool:
     )
 
 
-def fence(db: Database, lease: Lease, now: float) -> None:
+def fence(db: Db, lease: Lease, now: float) -> None:
     """Inside ``store.transaction()``, before a write only the holder may make: ``LeaseLost`` (the
     transaction rolls back) unless ``lease`` is still held at ``now``."""
     if not holds(db, lease, now):
@@ -160,7 +159,7 @@ def prune_fires(store: Store, before: float) -> int:
         return int(db.execute("delete from schedule_fires where fired_at < ?", [before]).rowcount)
 
 
-def _read(db: Database, name: str) -> Lease | None:
+def _read(db: Db, name: str) -> Lease | None:
     rows = list(db.query("select * from leases where name = ?", [name]))
     if not rows:
         return None

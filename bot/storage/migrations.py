@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlite_utils import Database
+from bot.storage.db import Db as Database  # either backend's handle (the name migrations were written with)
 
 Migration = Callable[[Database], None]
 

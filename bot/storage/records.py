@@ -18,7 +18,7 @@ from typing import Any
 from azureops.locks import Lock
 from azureops.scaleset_spec import ScaleSetSpec, scale_set_id
 from bot.storage import jobs
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ def offer_spec(store: Store, plan_hash: str, site: str, spec: ScaleSetSpec, user
     """Keep ``spec`` under the hash of the plan built from it (written once: the same hash is the same spec)."""
     with store.transaction() as db:
         db.execute(
-            "insert or ignore into scaleset_requests (plan_hash, site, spec_json, requested_by, created_at)"
-            " values (?, ?, ?, ?, ?)",
+            "insert into scaleset_requests (plan_hash, site, spec_json, requested_by, created_at)"
+            " values (?, ?, ?, ?, ?) on conflict do nothing",
             [plan_hash, site, json.dumps(asdict(spec), sort_keys=True), user, jobs.iso(now)],
         )
 
@@ -106,8 +106,9 @@ def carry_spec(store: Store, plan_hash: str, new_hash: str) -> None:
     the new plan (drift, retry) still builds from it."""
     with store.transaction() as db:
         db.execute(
-            "insert or ignore into scaleset_requests (plan_hash, site, spec_json, requested_by, created_at)"
-            " select ?, site, spec_json, requested_by, created_at from scaleset_requests where plan_hash = ?",
+            "insert into scaleset_requests (plan_hash, site, spec_json, requested_by, created_at)"
+            " select ?, site, spec_json, requested_by, created_at from scaleset_requests where plan_hash = ?"
+            " on conflict do nothing",
             [new_hash, plan_hash],
         )
 

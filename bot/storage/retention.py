@@ -21,7 +21,7 @@ from typing import Any
 
 from bot.storage import audit
 from bot.storage.jobs import TERMINAL
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 DEFAULT_DAYS = 365
 EVERY = timedelta(days=1)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.storage.jobs import iso
-from bot.storage.sqlite import Store
+from bot.storage.store import Store
 
 
 def put(

@@ -1,35 +1,37 @@
-"""The bot's SQLite store: one file (WAL), a connection per thread, named migrations.
+"""The bot's SQLite store, the embedded default: one file (WAL), a connection per thread, named migrations.
 
 Migrations are recorded by name in the ``migrations`` table (like sqlite-utils' own ``migrations``
 plugin) and applied in the order of the one list, ``bot.storage.migrations.MIGRATIONS``, by
-``Store.migrate()``. SQLite specifics (WAL, per-thread connections, ``BEGIN IMMEDIATE``) stay here.
+``Store.migrate()`` (``bot.storage.store``). SQLite specifics (WAL, per-thread connections,
+``BEGIN IMMEDIATE``) stay here. ``Store`` is this class too: the name callers constructed before there were
+two backends (``bot.storage.open_store`` picks one from ``AVD_DB``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from bot.storage.migrations import MIGRATIONS, Migration
+from bot.storage.store import Store as StoreBase
+from bot.storage.store import utcnow_iso
+
+__all__ = ["BUSY_TIMEOUT_MS", "SqliteStore", "Store", "utcnow_iso"]
 
 BUSY_TIMEOUT_MS = 5000
 
 
-def utcnow_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-class Store:
+class SqliteStore(StoreBase):
     """SQLite through sqlite-utils. ``store.db`` is this thread's connection."""
 
+    backend = "sqlite"
+
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+        self.path = self.url = str(path)
         self._local = threading.local()
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._lock = threading.Lock()
@@ -85,38 +87,6 @@ class Store:
         else:
             db.conn.execute("COMMIT")
 
-    def applied_migrations(self) -> list[str]:
-        if not self.db["migrations"].exists():
-            return []
-        return [r["name"] for r in self.db.query("select name from migrations order by id")]
-
-    def migrate(self, migrations: Sequence[tuple[str, Migration]] | None = None) -> list[str]:
-        """Apply every migration of ``migrations`` (default: ``MIGRATIONS``) not yet recorded, in order;
-        returns the names applied."""
-        migrations = MIGRATIONS if migrations is None else migrations
-        applied: list[str] = []
-        with self.transaction() as db:
-            db.execute(
-                "create table if not exists migrations (id integer primary key, name text unique not null,"
-                " applied_at text not null)"
-            )
-            done = set(self.applied_migrations())
-            for name, fn in migrations:
-                if name in done:
-                    continue
-                fn(db)
-                db.table("migrations").insert({"name": name, "applied_at": utcnow_iso()})
-                applied.append(name)
-        return applied
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        rows = list(self.db.query("select value from meta where key = ?", [key]))
-        return rows[0]["value"] if rows else default
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as db:
-            db.table("meta").upsert({"key": key, "value": value}, pk="key")
-
     def healthy(self) -> bool:
         try:
             self.db.execute("select 1").fetchone()
@@ -131,3 +101,6 @@ class Store:
                 conn.close()
             self._conns.clear()
         self._local = threading.local()
+
+
+Store = SqliteStore

@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "avd.db")
+def store(fresh_store: Store) -> Store:
+    s = fresh_store
     s.migrate()
     for i in range(5):
         audit.record(s, actor=f"U0OPS{i}", action="replicas add", target="uksouth", detail={"n": i})
@@ -92,7 +92,7 @@ def test_tampering_is_detected(store: Store, tamper: Callable[[Store], None], fi
     assert problems[0].row_id == first_bad
 
 
-def run_verify(db: Path) -> subprocess.CompletedProcess[str]:
+def run_verify(db: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_"))}
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "audit", "verify", "--db", str(db)],
@@ -106,13 +106,13 @@ def run_verify(db: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(("tamper", "first_bad"), [(edit_middle, 3), (delete_middle, 3)])
 def test_avd_bot_audit_verify_exits_1_naming_the_row(
-    store: Store, tmp_path: Path, tamper: Callable[[Store], None], first_bad: int
+    store: Store, tamper: Callable[[Store], None], first_bad: int
 ) -> None:
-    ok = run_verify(tmp_path / "avd.db")
+    ok = run_verify(store.url)
     assert ok.returncode == 0, ok.stderr
     assert "intact: 5 rows" in ok.stdout
     tamper(store)
-    bad = run_verify(tmp_path / "avd.db")
+    bad = run_verify(store.url)
     assert bad.returncode == 1
     assert f"BROKEN at row {first_bad}" in bad.stdout
 
@@ -294,7 +294,7 @@ def avd_audit(*args: str, key: str = "") -> subprocess.CompletedProcess[str]:
 
 
 def test_avd_bot_audit_export_writes_a_signed_file_that_verify_checks(store: Store, tmp_path: Path) -> None:
-    db, out = str(tmp_path / "avd.db"), str(tmp_path / "audit.json")
+    db, out = store.url, str(tmp_path / "audit.json")
     assert avd_audit("export", out, "--db", db).returncode == 2  # no key: refused
     done = avd_audit("export", out, "--db", db, key=KEY)
     assert done.returncode == 0 and "wrote 5 rows" in done.stdout, done.stderr

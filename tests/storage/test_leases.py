@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from bot.storage import leases
-from bot.storage.sqlite import Store
+from bot.storage import Store, leases
 
 TTL = 15.0
 T0 = 1_800_000_000.0  # epoch seconds; the test's clock
@@ -17,11 +14,9 @@ GAP = timedelta(minutes=15)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "avd.db")
-    s.migrate()
-    yield s
-    s.close()
+def store(fresh_store: Store) -> Store:
+    fresh_store.migrate()
+    return fresh_store
 
 
 def test_the_first_caller_acquires_and_the_second_waits_for_expiry(store: Store) -> None:

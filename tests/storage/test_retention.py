@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ OLD = NOW - timedelta(days=400)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "avd.db")
+def store(fresh_store: Store) -> Iterator[Store]:
+    s = fresh_store
     s.migrate()
     for i in range(4):
         audit.record(
@@ -34,10 +33,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
             db.table("steps").insert({"job_id": job_id, "idx": 0, "name": "scale", "status": status})
     with s.transaction() as db:  # job 4 still holds a lock: kept
         db.table("locks").insert({"resource": "vmss/Entra", "job_id": 4, "acquired_at": OLD.isoformat()})
-    try:
-        yield s
-    finally:
-        s.close()
+    yield s
 
 
 def job_ids(store: Store) -> list[int]:

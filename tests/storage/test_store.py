@@ -9,14 +9,12 @@ import pytest
 from sqlite_utils import Database
 
 from bot.storage.migrations import MIGRATIONS
-from bot.storage.sqlite import BUSY_TIMEOUT_MS, Store
+from bot.storage.sqlite import BUSY_TIMEOUT_MS, SqliteStore, Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "avd.db")
-    yield s
-    s.close()
+def store(fresh_store: Store) -> Store:
+    return fresh_store
 
 
 def test_migrate_creates_the_engine_tables_once(store: Store) -> None:
@@ -63,9 +61,12 @@ def test_migrate_creates_the_engine_tables_once(store: Store) -> None:
     }
 
 
-def test_wal_and_busy_timeout(store: Store) -> None:
+def test_wal_and_busy_timeout(tmp_path: Path) -> None:
+    store = Store(tmp_path / "avd.db")
+    assert isinstance(store, SqliteStore)
     assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
     assert store.db.execute("pragma busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    store.close()
 
 
 def test_migrations_apply_in_order_and_are_recorded(store: Store) -> None:

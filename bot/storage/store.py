@@ -1,0 +1,87 @@
+"""The store's one surface, whichever database is behind it (``SqliteStore``, ``PgStore``);
+``bot.storage.open_store(AVD_DB)`` opens SQLite for a path and PostgreSQL for a ``postgresql://`` (or
+``postgres://``) URL.
+
+The storage modules write one SQL dialect (what SQLite and PostgreSQL both run: ``?`` placeholders,
+``insert ... on conflict``, ISO-8601 text for times) against ``Db``: ``execute(sql, params)`` (rows as tuples,
+``rowcount``), ``query(sql, params)`` (rows as dicts), ``table(name).insert/insert_all/upsert`` (``last_pk``)
+and ``table_names()``. ``Store.transaction()`` is a write transaction serialized with every other writer of the
+database (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``BEGIN`` and one advisory lock), so the compare-and-set
+writes of ``bot.storage.jobs`` hold across threads and processes. Migrations are recorded by name in the
+``migrations`` table on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.storage.db import Db
+from bot.storage.migrations import MIGRATIONS, Migration
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(value: str | Path) -> bool:
+    """True for a PostgreSQL connection URL (``AVD_DB=postgresql://...``); anything else is a SQLite path."""
+    return isinstance(value, str) and value.lower().startswith(POSTGRES_SCHEMES)
+
+
+def utcnow_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """The bot's database, as every caller sees it (``SqliteStore`` and ``PgStore`` are the two): ``db`` (this
+    thread's ``Db``), ``transaction()``, ``migrate()``, meta, ``healthy()``, ``close()``; ``url`` is what it
+    was opened with."""
+
+    backend = ""
+    url = ""
+
+    @property
+    def db(self) -> Db:
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[Db]:
+        raise NotImplementedError
+
+    def healthy(self) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def applied_migrations(self) -> list[str]:
+        if "migrations" not in self.db.table_names():
+            return []
+        return [r["name"] for r in self.db.query("select name from migrations order by id")]
+
+    def migrate(self, migrations: Sequence[tuple[str, Migration]] | None = None) -> list[str]:
+        """Apply every migration of ``migrations`` (default: ``MIGRATIONS``) not yet recorded, in order, in one
+        transaction; returns the names applied."""
+        migrations = MIGRATIONS if migrations is None else migrations
+        applied: list[str] = []
+        with self.transaction() as db:
+            db.execute(
+                "create table if not exists migrations (id integer primary key, name text unique not null,"
+                " applied_at text not null)"
+            )
+            done = set(self.applied_migrations())
+            for name, fn in migrations:
+                if name in done:
+                    continue
+                fn(db)
+                db.table("migrations").insert({"name": name, "applied_at": utcnow_iso()})
+                applied.append(name)
+        return applied
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = list(self.db.query("select value from meta where key = ?", [key]))
+        return rows[0]["value"] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.table("meta").upsert({"key": key, "value": value}, pk="key")

@@ -1,0 +1,265 @@
+"""PostgreSQL's own part of the store: the dialect it is given, a dropped connection, a promoted standby."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.storage import audit, jobs, open_store
+from bot.storage.postgres import ConnectionLost, PgStore, translate
+from bot.storage.sqlite import SqliteStore
+from tests.kit.postgres import PgServer
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("select * from t where a = ? and b in (?, ?)", "select * from t where a = %s and b in (%s, %s)"),
+        ("select '?' , 'a%' from t where k like ?", "select '?' , 'a%%' from t where k like %s"),
+        ("update t set v = '1:' || substr(v, 3)", "update t set v = '1:' || substr(v, 3)"),
+        (
+            "create table t (id integer primary key, n integer not null default 0, x real)",
+            "create table t (id bigint primary key, n bigint not null default 0, x double precision)",
+        ),
+        (
+            "alter table t add column card_updated_at real",
+            "alter table t add column card_updated_at double precision",
+        ),
+        ("select id from integers where real = ?", "select id from integers where real = %s"),  # not DDL
+    ],
+)
+def test_the_storage_dialect_is_translated(sql: str, expected: str) -> None:
+    assert translate(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("where", "kind"),
+    [
+        ("avd.db", SqliteStore),
+        ("/var/lib/avd/avd.db", SqliteStore),
+        ("postgresql://avd@db.example/avd", PgStore),
+        ("postgres://avd@db.example/avd", PgStore),
+        ("POSTGRESQL://a,b/avd?target_session_attrs=read-write", PgStore),
+    ],
+)
+def test_avd_db_names_the_backend(
+    where: str, kind: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if kind is SqliteStore and where.startswith("/"):
+        where = str(tmp_path / where.lstrip("/"))
+    if kind is PgStore:
+        monkeypatch.setattr(PgStore, "__init__", lambda self, url: setattr(self, "url", url))
+    store = open_store(where)
+    try:
+        assert type(store) is kind and store.url == where
+    finally:
+        if isinstance(store, SqliteStore):
+            store.close()
+
+
+def test_an_id_given_and_an_id_generated_never_collide(pg_url: str) -> None:
+    """The audit chain writes its own ids; jobs take generated ones: SQLite's rowid rule on both."""
+    store = open_store(pg_url)
+    try:
+        store.migrate()
+        with store.transaction() as db:
+            db.table("jobs").insert({"id": 7, "kind": "k", "created_at": "t", "updated_at": "t"})
+            assert db.table("jobs").insert({"kind": "k", "created_at": "t", "updated_at": "t"}).last_pk == 8
+        assert [r["id"] for r in store.db.query("select id from jobs order by id")] == [7, 8]
+    finally:
+        store.close()
+
+
+def backends(store: PgStore, server: PgServer) -> list[int]:
+    """The server processes of ``store``'s connections."""
+    name = store.url.rsplit("/", 1)[1]
+    rows = server.admin(
+        f"select pid from pg_stat_activity where datname = '{name}' and pid <> pg_backend_pid()"
+        " and backend_type = 'client backend'"
+    )
+    return [int(r[0]) for r in rows]  # type: ignore[call-overload]
+
+
+def in_transaction(store: PgStore, server: PgServer) -> list[int]:
+    """The server process of ``store``'s open transaction."""
+    name = store.url.rsplit("/", 1)[1]
+    rows = server.admin(
+        f"select pid from pg_stat_activity where datname = '{name}' and state = 'idle in transaction'"
+    )
+    assert len(rows) == 1
+    return [int(r[0]) for r in rows]  # type: ignore[call-overload]
+
+
+def terminate(server: PgServer, pids: list[int]) -> None:
+    for pid in pids:
+        server.admin(f"select pg_terminate_backend({pid})")
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[PgStore]:
+    store = open_store(pg_url)
+    assert isinstance(store, PgStore)
+    store.migrate()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_a_dropped_connection_is_retried_on_a_fresh_one(pg_store: PgStore, pg_server: PgServer) -> None:
+    audit.record(pg_store, actor="U0OPS1", action="status")
+    killed = backends(pg_store, pg_server)
+    assert killed
+    terminate(pg_server, killed)
+    assert audit.count(pg_store) == 1  # a read
+    audit.record(pg_store, actor="U0OPS1", action="status")  # a write transaction
+    assert audit.count(pg_store) == 2 and audit.verify(pg_store) == []
+    assert not set(backends(pg_store, pg_server)) & set(killed)
+
+
+def test_a_transaction_whose_connection_dropped_is_replayed_before_commit(
+    pg_store: PgStore, pg_server: PgServer
+) -> None:
+    with pg_store.transaction() as db:
+        assert db.execute("select count(*) from meta").fetchone()[0] == 0
+        db.table("meta").insert({"key": "a", "value": "1"})
+        terminate(pg_server, in_transaction(pg_store, pg_server))
+        db.table("meta").insert({"key": "b", "value": "2"})
+    assert {r["key"] for r in pg_store.db.query("select key from meta")} == {"a", "b"}
+
+
+def test_a_replay_that_would_see_other_rows_is_refused(pg_store: PgStore, pg_server: PgServer) -> None:
+    """Once the connection is gone its lock is too: a writer that came in between changes what the
+    transaction read, so going on would act on rows the caller never saw."""
+    name = pg_store.url.rsplit("/", 1)[1]
+    with pytest.raises(ConnectionLost, match="could not be replayed"), pg_store.transaction() as db:
+        assert db.execute("select count(*) from meta").fetchone()[0] == 0
+        terminate(pg_server, in_transaction(pg_store, pg_server))
+        pg_server.admin("insert into meta (key, value) values ('other', 'x')", database=name)
+        db.table("meta").insert({"key": "mine", "value": "1"})
+    assert [r["key"] for r in pg_store.db.query("select key from meta")] == ["other"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_stores_on_one_database_move_a_job_once_and_keep_one_audit_chain(fresh_store: object) -> None:
+    """Two processes on one database (two stores, two pools): the compare-and-set and the chain hold."""
+    from bot.storage import Store
+
+    assert isinstance(fresh_store, Store)
+    fresh_store.migrate()
+    other = open_store(fresh_store.url)
+    try:
+        with fresh_store.transaction() as db:
+            job_id = int(
+                db.table("jobs")
+                .insert({"kind": "k", "status": jobs.QUEUED, "created_at": "t", "updated_at": "t"})
+                .last_pk
+            )
+        wins: list[bool] = []
+        barrier = threading.Barrier(8)
+
+        def race(store: Store, n: int) -> None:
+            barrier.wait()
+            wins.append(jobs.transition(store, job_id, jobs.QUEUED, jobs.RUNNING, NOW))
+            for i in range(5):
+                audit.record(store, actor=f"U{n}", action="x", detail={"i": i})
+
+        threads = [threading.Thread(target=race, args=(s, n)) for n, s in enumerate([fresh_store, other] * 4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(wins) == [False] * 7 + [True]
+        assert audit.count(fresh_store) == 40 and audit.verify(other) == []
+    finally:
+        other.close()
+
+
+def test_a_multi_host_url_follows_a_promoted_standby(tmp_path: Path) -> None:
+    """Primary and streaming standby; the primary is lost and the standby promoted: the same store goes on
+    writing, on the new primary, without a restart."""
+    with PgServer.started() as primary:
+        primary.create_database("avd")
+        standby = primary.standby(Path(tempfile_dir(primary)))
+        try:
+            url = (
+                f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/avd"
+                "?target_session_attrs=read-write"
+            )
+            store = open_store(url)
+            try:
+                store.migrate()
+                audit.record(store, actor="U0OPS1", action="failover start")
+                primary.stop()
+                promote = threading.Timer(1.0, standby.promote)
+                promote.start()
+                started = time.monotonic()
+                audit.record(store, actor="U0OPS1", action="failover done")  # waits for the promotion
+                promote.join()
+                assert time.monotonic() - started < 15
+                assert audit.count(store) == 2 and audit.verify(store) == []
+                port = store.db.execute("select current_setting('port')").fetchone()[0]
+                assert int(port) == standby.port
+            finally:
+                store.close()
+        finally:
+            standby.stop()
+
+
+def tempfile_dir(server: PgServer) -> str:
+    """A folder beside ``server``'s (inside its temporary root, removed with it)."""
+    path = server.root / "standby"
+    path.mkdir()
+    return str(path)
+
+
+def test_health_is_one_quick_try_when_the_server_is_gone(tmp_path: Path) -> None:
+    with PgServer.started() as server:
+        store = open_store(server.url())
+        try:
+            assert store.healthy()
+            server.stop()
+            started = time.monotonic()
+            assert not store.healthy()
+            assert time.monotonic() - started < 5
+        finally:
+            store.close()
+
+
+def test_a_database_down_past_the_retries_fails_the_operation_and_the_store_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the bound the operation raises (the caller reports it) and the store is not broken: once the
+    server is back, the next operation works on new connections."""
+    import psycopg
+
+    from bot.storage import postgres
+
+    monkeypatch.setattr(postgres, "RETRY_SECONDS", 1.0)
+    monkeypatch.setattr(postgres, "POOL_WAIT", 0.5)
+    with PgServer.started() as server:
+        store = open_store(server.create_database("avd"))
+        try:
+            store.migrate()
+            audit.record(store, actor="U0OPS1", action="before")
+            server.stop()
+            started = time.monotonic()
+            with pytest.raises(psycopg.OperationalError):
+                audit.record(store, actor="U0OPS1", action="while down")
+            with pytest.raises(psycopg.OperationalError):
+                audit.count(store)
+            assert time.monotonic() - started < 10
+            server.start()
+            audit.record(store, actor="U0OPS1", action="after")
+            assert [r["action"] for r in audit.recent(store)] == ["after", "before"]
+            assert audit.verify(store) == []
+        finally:
+            store.close()
