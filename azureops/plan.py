@@ -103,6 +103,9 @@ class Plan:
     steps: tuple[Step, ...]
     verb: str = ""
     summary: str = ""
+    # At most this many steps of a graph at once (0: the engine's default; the engine also keeps it under the
+    # ARM budget). Not part of the hash: it changes how fast, not what.
+    concurrency: int = 0
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
