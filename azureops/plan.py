@@ -42,19 +42,6 @@ class StepContext(Protocol):
     def note(self, text: str) -> None:
         """Append one line to the step's recorded output."""
 
-    def item(
-        self,
-        step: str,
-        *,
-        status: str | None = None,
-        percent: float | None = None,
-        text: str | None = None,
-        output: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record the progress of another step of this plan whose work this step runs (sub-items, e.g. the
-        parallel copies a batch runs for their own steps): ``status`` is ``running``, ``done`` or ``failed``."""
-
 
 CheckFn = Callable[[StepContext], bool]
 ApplyFn = Callable[[StepContext], "str | None"]

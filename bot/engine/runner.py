@@ -20,7 +20,7 @@ from typing import Any
 
 from avdcore.errors import AvdError, NotAllowed, NotApproved
 from azureops.errors import project_error
-from azureops.plan import Plan, Step
+from azureops.plan import Plan, Step, format_seconds
 from bot.engine import approvals, graph
 from bot.runtime import ProgressSink, Runtime, Say
 from bot.storage import approvals as approval_rows
@@ -39,6 +39,7 @@ class StepRecorder:
     def __init__(self, engine: Engine, job_id: int, idx: int) -> None:
         self.engine, self._job_id, self.idx = engine, job_id, idx
         self.lines: list[str] = []
+        self.reported = False  # the step reported progress (a long one: its end gets a thread reply)
 
     @property
     def job_id(self) -> int:
@@ -48,33 +49,13 @@ class StepRecorder:
         jobs.update_step(self.engine.store, self.job_id, self.idx, continuation_token=token)
 
     def progress(self, percent: float | None, text: str = "") -> None:
+        self.reported = True
         jobs.update_step(self.engine.store, self.job_id, self.idx, percent=percent, progress=text[:200])
         self.engine.progress.touch(self.job_id)
 
     def note(self, text: str) -> None:
         self.lines.append(text)
         jobs.update_step(self.engine.store, self.job_id, self.idx, output="\n".join(self.lines)[-2000:])
-
-    def item(
-        self,
-        step: str,
-        *,
-        status: str | None = None,
-        percent: float | None = None,
-        text: str | None = None,
-        output: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        fields: dict[str, Any] = {"status": status, "percent": percent, "output": output}
-        if text is not None:
-            fields["progress"] = text[:200]
-        if error is not None:
-            fields["error"] = error[:500]
-        if status == jobs.STEP_DONE:
-            fields["finished_at"] = jobs.iso(self.engine.now())
-        changes = {k: v for k, v in fields.items() if v is not None}
-        if changes and jobs.update_step_named(self.engine.store, self.job_id, step, **changes):
-            self.engine.progress.touch(self.job_id)
 
 
 class Engine:
@@ -337,6 +318,7 @@ class Engine:
                 finished_at=jobs.iso(self.now()),
                 error=str(err),
             )
+            self._step_reply(job_id, plan, ctx, step, now, f"failed: {err}")
             raise err from exc if err is not exc else None
         lines = [*ctx.lines, output] if output else ctx.lines
         jobs.update_step(
@@ -349,6 +331,19 @@ class Engine:
             percent=100.0,
         )
         self.progress.touch(job_id)
+        self._step_reply(job_id, plan, ctx, step, now, f"done: {lines[-1]}" if lines else "done")
+
+    def _step_reply(
+        self, job_id: int, plan: Plan, ctx: StepRecorder, step: Step, started: datetime, said: str
+    ) -> None:
+        """In a graph, a step that reported progress (a copy, a wait for hosts) says how it ended in the card's
+        thread, so each branch's long steps can be followed there while the card shows them all at once."""
+        if plan.is_line or not ctx.reported:
+            return
+        took = format_seconds((self.now() - started).total_seconds())
+        self.progress.reply(
+            job_id, f"{ctx.idx + 1}. {step.description} - {said.splitlines()[0][:300]} ({took})"
+        )
 
     def _run_always(self, job_id: int, plan: Plan) -> None:
         """A job ends early (failed or cancelled): its unfinished ``always`` steps still run (e.g. restore the
