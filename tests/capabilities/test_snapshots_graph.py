@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 
+from azureops.locks import Lock
 from bot.storage import jobs
+from bot.storage.records import LiftedLockRecord
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit.snapshots import (  # noqa: F401 - arm_fixture, bot_fixture: the fixtures arm and bot
     SUB1,
+    SUB2,
     Bot,
     arm_fixture,
     bot_fixture,
@@ -67,3 +70,24 @@ def test_a_deletion_waits_for_its_familys_copies(bot: Bot, arm: AzureSim) -> Non
     assert sorted(graph["restore-locks"]) == sorted([chain[-1], "delete:snap-gold-data-20260522"])
     bot.approve(job_id)
     bot.wait(job_id, jobs.DONE)
+
+
+def test_a_lock_an_interrupted_run_left_lifted_stays_lifted_for_the_copies_then_comes_back(
+    bot: Bot, arm: AzureSim
+) -> None:
+    """Restoring a leftover ReadOnly group lock before the copies would stop them: it stays lifted (the
+    preview says so) and restore-locks puts it back after them."""
+    rg2 = f"/subscriptions/{SUB2}/resourceGroups/SNAPDR"
+    LiftedLockRecord(bot.store).remember(Lock(rg2, "dr-freeze", "ReadOnly", "CAB-42"))  # lifted, then a crash
+    job_id = bot.request("/avd snapshots sync gold-to-dr")
+    steps = {s["name"]: s for s in jobs.get_steps(bot.store, job_id)}
+    assert not any(n.startswith("restore-lock:") for n in steps)
+    assert (
+        "'dr-freeze' on SNAPDR lifted by an interrupted run stays lifted"
+        in steps["lift-locks"]["description"]
+    )
+    bot.approve(job_id)
+    bot.wait(job_id, jobs.DONE)
+    lock = arm.store.get(f"{rg2}/providers/Microsoft.Authorization/locks/dr-freeze")
+    assert lock is not None and lock["properties"] == {"level": "ReadOnly", "notes": "CAB-42"}
+    assert LiftedLockRecord(bot.store).leftover(SUB2, "SNAPDR") == []
