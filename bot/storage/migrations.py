@@ -122,6 +122,12 @@ def audit_mac(db: Database) -> None:
     db.execute("alter table audit add column mac text")
 
 
+def dr_runs_rto(db: Database) -> None:
+    """The RTO figures users feel, per run (seconds from the approval, or the job's start)."""
+    for column in ("to_capacity", "signed_out", "outage"):
+        db.execute(f"alter table dr_runs add column {column} real")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -132,4 +138,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("engine_0003_always_steps", always_steps),
     ("scaleset_0002_requests", scaleset_requests),
     ("audit_0002_mac", audit_mac),
+    ("failover_0002_rto", dr_runs_rto),
 )
