@@ -31,9 +31,9 @@ __all__ = [
     "scaleset_spec",
     "scalesets",
     "sessions",
-    "snapshot_batch",
     "snapshot_copies",
     "snapshot_plans",
+    "snapshot_steps",
     "snapshots",
     "staging",
 ]

@@ -42,19 +42,6 @@ class StepContext(Protocol):
     def note(self, text: str) -> None:
         """Append one line to the step's recorded output."""
 
-    def item(
-        self,
-        step: str,
-        *,
-        status: str | None = None,
-        percent: float | None = None,
-        text: str | None = None,
-        output: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record the progress of another step of this plan whose work this step runs (sub-items, e.g. the
-        parallel copies a batch runs for their own steps): ``status`` is ``running``, ``done`` or ``failed``."""
-
 
 CheckFn = Callable[[StepContext], bool]
 ApplyFn = Callable[[StepContext], "str | None"]
@@ -103,6 +90,9 @@ class Plan:
     steps: tuple[Step, ...]
     verb: str = ""
     summary: str = ""
+    # At most this many steps of a graph at once (0: the engine's default; the engine also keeps it under the
+    # ARM budget). Not part of the hash: it changes how fast, not what.
+    concurrency: int = 0
 
     def __post_init__(self) -> None:
         seen: set[str] = set()

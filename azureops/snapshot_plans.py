@@ -1,27 +1,32 @@
-"""Snapshot replication plans (ReplicateAzureSnapshot parity), assembled here like failover's.
+"""Snapshot replication plans (ReplicateAzureSnapshot parity): a graph of the steps of ``snapshot_steps``.
 
-A plan has one step per source snapshot (already-replicated ones are skipped by provenance), one per
-deletion (bot-made replicas whose source is gone), optional lock-restore steps left over from a crash,
-and a summary. The copies themselves run in parallel: the first copy step starts a ``Batch``
-(``azureops.snapshot_batch``) and every copy step waits for its own snapshot; the batch reports each
-snapshot's progress and result on its own step, so the card shows them all and a retry (provenance) copies
-only what failed. Locks that block the work are listed in the preview and lifted and restored (try/finally)
-only inside the job. ``destructive(plan)`` says whether a plan deletes snapshots or lifts locks.
+A plan has one copy step per source snapshot (already-replicated ones are skipped by provenance), one step
+per deletion (bot-made replicas whose source is gone), optional lock-restore steps left over from a crash,
+``restore-locks`` (an always-step) and a summary. The graph::
+
+    restore-lock:* (at once) -> lift-locks -> copy family A: a1 -> a2 -> a3 --+-> delete:* (one after another,
+                                           -> copy family B: b1 ------------+    each after its own family's
+                                                                                 copies) -> restore-locks -> summary
+
+Each incremental family is a chain in creation order (Azure copies a disk's incremental snapshots one at a
+time, in order); the families run in parallel, at most ``Profile.concurrency`` steps at once
+(``Plan.concurrency``). Every step reports on its own row, so the card shows each copy and a retry copies
+what is left. Locks that block the work are listed in the preview and lifted only inside the job.
+``destructive(plan)`` says whether a plan deletes snapshots or lifts locks.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from avdcore.errors import AzureError, UsageError
+from avdcore.errors import UsageError
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
+from azureops import snapshot_steps as st
 from azureops import snapshots as snaps
-from azureops.clients import AzureClients
-from azureops.plan import Plan, Step, StepContext, format_seconds
-from azureops.snapshot_batch import Batch, LiftedLocks
+from azureops.plan import Plan, Step
+from azureops.snapshot_steps import LiftedLocks
 
 
 @dataclass(frozen=True)
@@ -44,160 +49,6 @@ class Profile:
 def destructive(plan: Plan) -> bool:
     """Deletes snapshots or lifts locks: the kinds of change that need a second person."""
     return any(s.name.startswith("delete:") or s.intent.get("lift") for s in plan.steps)
-
-
-def restore_step(clients: AzureClients, sub: str, lock: azlocks.Lock, lifted: LiftedLocks) -> Step:
-    def apply(ctx: StepContext) -> str:
-        back = azlocks.restore(clients, sub, lock)
-        lifted.forget(lock)
-        return f"restored {lock.label()}" if back else f"{lock.label()} went with its resource"
-
-    return Step(
-        name=f"restore-lock:{lock.id.lower()}",
-        resource_id=lock.scope,
-        apply=apply,
-        estimate_seconds=5,
-        description=f"Restore {lock.label()} (lifted by an interrupted run)",
-        intent={"lock": lock.__dict__},
-    )
-
-
-def copy_step(batch: Batch, t: copies.Target, src: snaps.Snap, replicated: bool, conflict: str) -> Step:
-    rid = snaps.snapshot_id(t.target_sub, t.target_rg, src.name)
-    route = snaps.route_for(src, t.region)
-    gib = src.size_bytes / 1024**3
-
-    def apply(ctx: StepContext) -> str:
-        if conflict:
-            raise AzureError(
-                conflict, code="NameTaken", resource_id=rid, next_step="rename or remove it, then retry"
-            )
-        return batch.wait(ctx, src)
-
-    what = (
-        f"Keep {src.name}: already replicated"
-        if replicated
-        else f"Copy {src.name} ({route}, {gib:.0f} GiB) to {t.region}"
-        + (f" - BLOCKED: {conflict}" if conflict else "")
-    )
-    return Step(
-        name=f"copy:{src.name}",
-        resource_id=rid,
-        description=what,
-        apply=apply,
-        check=lambda ctx: replicated,
-        estimate_seconds=60 + int(gib * 6),
-        intent={"source": src.id.lower(), "created": src.created, "route": route},
-    )
-
-
-def late_step(t: copies.Target, src: snaps.Snap, why: str) -> Step:
-    """A snapshot that can no longer be copied in order: shown and reported, never sent (Azure refuses it)."""
-    text = f"{why}; Azure copies a disk's incremental snapshots in the order they were created"
-    return Step(
-        name=f"copy:{src.name}",
-        resource_id=snaps.snapshot_id(t.target_sub, t.target_rg, src.name),
-        description=f"Skip {src.name}: {why}",
-        apply=lambda ctx: f"not copied: {text}",
-        estimate_seconds=1,
-        intent={"source": src.id.lower(), "created": src.created, "route": "none"},
-    )
-
-
-def delete_step(batch: Batch, t: copies.Target, replica: snaps.Snap, lift: list[azlocks.Lock]) -> Step:
-    def check(ctx: StepContext) -> bool:
-        return (
-            snaps.get_snapshot(
-                t.clients.compute(t.target_sub), t.target_sub, t.target_rg, replica.name, t.budget
-            )
-            is None
-        )
-
-    def apply(ctx: StepContext) -> str:
-        batch.join()
-        if not copies.source_gone(t, replica):
-            return f"kept {replica.name}: its source is back"
-        with azlocks.lifted(
-            t.clients,
-            t.target_sub,
-            lift,
-            note=ctx.note,
-            on_lift=batch.lifted.remember,
-            on_restore=batch.lifted.forget,
-        ):
-            copies.delete_snapshot(t, replica.name)
-        return f"deleted {replica.name}"
-
-    locks_txt = "; lifts and restores " + ", ".join(lk.label() for lk in lift) if lift else ""
-    return Step(
-        name=f"delete:{replica.name}",
-        resource_id=replica.id,
-        apply=apply,
-        check=check,
-        estimate_seconds=30,
-        description=f"Delete {replica.name} (its source {replica.source_id.rsplit('/', 1)[-1]} is gone)"
-        + locks_txt,
-        intent={"source": replica.source_id.lower(), "lift": [lk.id.lower() for lk in lift]},
-    )
-
-
-def summary_step(batch: Batch, t: copies.Target, skipped: int, deletes: int, notes: list[str]) -> Step:
-    def apply(ctx: StepContext) -> str:
-        batch.join()
-        for note in notes:
-            ctx.note(note)
-        moved = sum(s.size_bytes for s in batch.copied)
-        took = format_seconds(time.monotonic() - batch.started_at) if batch.futures else "0s"
-        return (
-            f"copied {len(batch.copied)}, skipped {skipped}, deleted {deletes}, failed {len(batch.failed)},"
-            f" {moved / 1024**3:.0f} GiB, {took}"
-        )
-
-    text = "Summary" + (": " + "; ".join(notes) if notes else "")
-    return Step(
-        name="summary",
-        resource_id="",
-        description=text[:2900],
-        apply=apply,
-        estimate_seconds=1,
-        intent={"lift": [lk.id.lower() for lk in batch.lift]},
-    )
-
-
-def restore_locks_step(batch: Batch, t: copies.Target, lifted: LiftedLocks) -> Step:
-    """The step before the summary, run at any end of the job (done, failed, cancelled, resumed after a crash): wait for the
-    copies, then restore every lock recorded as lifted in the target resource group and not restored yet (by
-    this run or an interrupted one); the job cannot end done while one is missing."""
-    scope = f"/subscriptions/{t.target_sub}/resourceGroups/{t.target_rg}"
-
-    def apply(ctx: StepContext) -> str:
-        try:
-            batch.join()
-        except AzureError as err:  # the batch's own restore failed: the record below still holds those locks
-            ctx.note(f"the copies' restore failed ({err.message}); restoring from the record")
-        restored = []
-        for lock in lifted.leftover(t.target_sub, t.target_rg):
-            back = azlocks.restore(t.clients, t.target_sub, lock)
-            lifted.forget(lock)
-            restored.append(lock.label() if back else f"{lock.label()} (went with its resource)")
-        missing = lifted.leftover(t.target_sub, t.target_rg)
-        if missing:
-            raise AzureError(
-                "locks still lifted: " + ", ".join(lk.label() for lk in missing),
-                code="LockRestoreFailed",
-                resource_id=scope,
-                next_step="retry the job, or re-create the lock(s) by hand with the same name, level and notes",
-            )
-        return "restored " + ", ".join(restored) if restored else "no lock left lifted"
-
-    return Step(
-        name="restore-locks",
-        resource_id=scope,
-        description=f"Restore every lock lifted in {t.target_rg} (also after a failure, a cancel or a crash)",
-        apply=apply,
-        estimate_seconds=5,
-        always=True,
-    )
 
 
 def out_of_order(candidates: list[snaps.Snap], replicated: Collection[str]) -> dict[str, str]:
@@ -276,25 +127,50 @@ def sync_plan(
     notes += [f"{lk.label()} stays (not in the way)" for lk in found if lk.id not in touched]
     if copy_lift:
         notes.append("copies lift and then restore " + ", ".join(lk.label() for lk in copy_lift))
-    batch = Batch(t, todo, copy_lift, p.concurrency, lifted)
-    steps = [
-        restore_step(t.clients, p.target_subscription, lk, lifted)
-        for lk in lifted.leftover(p.target_subscription, p.target_resource_group)
-    ]
-    for src in d.candidates:
-        key = src.id.lower()
-        if key in late:
-            steps.append(late_step(t, src, late[key]))
-            continue
-        steps.append(copy_step(batch, t, src, key in d.replicated, d.conflicts.get(key, "")))
-    steps += [delete_step(batch, t, o, lifts[o.name]) for o in d.orphans]
-    steps.append(restore_locks_step(batch, t, lifted))
-    steps.append(summary_step(batch, t, len(d.replicated), len(d.orphans), notes))
-    for step in steps:
-        if step.name.startswith("copy:"):
-            batch.rows[step.name[5:]] = step.name
+    tally = st.Tally()
+    leftover = lifted.leftover(p.target_subscription, p.target_resource_group)
+    steps: list[Step] = [st.restore_step(t, lk, lifted) for lk in leftover]
+    gate = tuple(s.name for s in steps)
+    if copy_lift or (todo and leftover):
+        steps.append(st.lift_step(t, copy_lift, lifted, gate))
+        gate = ("lift-locks",)
+    ends: dict[str, str] = {}  # family -> its chain's last step
+    for family in snaps.families(d.candidates):
+        for src in family:
+            key, after = src.id.lower(), (ends[src.family],) if src.family in ends else gate
+            if key in late:
+                steps.append(st.late_step(t, src, late[key], after))
+            else:
+                steps.append(
+                    st.copy_step(
+                        t,
+                        src,
+                        tally,
+                        replicated=key in d.replicated,
+                        conflict=d.conflicts.get(key, ""),
+                        after=after,
+                    )
+                )
+            ends[src.family] = steps[-1].name
+    last_delete: tuple[str, ...] = ()
+    for orphan in d.orphans:  # one after another: they may lift the same group lock
+        own = [lk for lk in lifts[orphan.name] if lk not in copy_lift]  # copy_lift stays lifted until the end
+        chain = (ends[orphan.family],) if orphan.family in ends else ()
+        after = tuple(dict.fromkeys((*(last_delete or gate), *chain)))
+        steps.append(st.delete_step(t, orphan, own, lifted, after))
+        last_delete = (steps[-1].name,)
+    joined = [*ends.values(), *last_delete] or list(gate)
+    steps.append(st.restore_locks_step(t, lifted, joined))
+    steps.append(st.summary_step(tally, len(d.replicated), len(d.orphans), notes, copy_lift))
     title = (
         f"Snapshots {p.name}: {len(todo)} to copy, {len(d.replicated)} replicated, "
         f"{len(d.orphans)} to delete -> {p.target_resource_group} ({p.target_region})"
     )
-    return Plan(kind=kind, title=title, steps=tuple(steps), verb=verb, summary="; ".join(notes))
+    return Plan(
+        kind=kind,
+        title=title,
+        steps=tuple(steps),
+        verb=verb,
+        summary="; ".join(notes),
+        concurrency=p.concurrency,
+    )

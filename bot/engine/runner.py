@@ -1,11 +1,14 @@
-"""The job runner: plans run step by step on APScheduler's bounded worker pool, recorded like migrations.
+"""The job runner: plans run on APScheduler's bounded worker pool, their steps recorded like migrations.
 
 ``Engine(runtime, progress)`` plans requests with the runtime's capability registry (``request``: the one way
 to ask for a job), runs them and reports through a ``ProgressSink`` (the card writer of ``bot.slack``).
+A line plan runs one step at a time, in order; a graph (``Step.after``) runs every step whose needs are done,
+at most ``Engine.width(plan)`` at once, on a bounded pool of its own (``bot.engine.graph.Walk``).
 A step row moves pending -> running -> done|failed; its start/finish times, output, error and the LRO
-continuation token are written as they happen, so after a crash ``resume_all()`` continues each running job
-at its first unfinished step and re-attaches to a saved poller (``step.resume``) instead of repeating it.
-Cancel stops at the next step boundary; retry resumes from the first unfinished or failed step.
+continuation token are written as they happen, so after a crash ``resume_all()`` continues every unfinished
+branch and re-attaches each running step to its saved poller (``step.resume``) instead of repeating it.
+Cancel and a failure start nothing new and let the running steps reach their end; then the always-steps
+run and the job ends (failed with the first error). Retry resumes every unfinished branch.
 """
 
 from __future__ import annotations
@@ -17,14 +20,17 @@ from typing import Any
 
 from avdcore.errors import AvdError, NotAllowed, NotApproved
 from azureops.errors import project_error
-from azureops.plan import Plan, Step
-from bot.engine import approvals
+from azureops.plan import Plan, Step, format_seconds
+from bot.engine import approvals, graph
 from bot.runtime import ProgressSink, Runtime, Say
 from bot.storage import approvals as approval_rows
 from bot.storage import audit, jobs
 from commands import ops
 
 log = logging.getLogger(__name__)
+STEP_WORKERS = (
+    8  # steps of one graph job at once, unless its plan says fewer (or the ARM budget allows fewer)
+)
 
 
 class StepRecorder:
@@ -33,6 +39,7 @@ class StepRecorder:
     def __init__(self, engine: Engine, job_id: int, idx: int) -> None:
         self.engine, self._job_id, self.idx = engine, job_id, idx
         self.lines: list[str] = []
+        self.reported = False  # the step reported progress (a long one: its end gets a thread reply)
 
     @property
     def job_id(self) -> int:
@@ -42,33 +49,13 @@ class StepRecorder:
         jobs.update_step(self.engine.store, self.job_id, self.idx, continuation_token=token)
 
     def progress(self, percent: float | None, text: str = "") -> None:
+        self.reported = True
         jobs.update_step(self.engine.store, self.job_id, self.idx, percent=percent, progress=text[:200])
         self.engine.progress.touch(self.job_id)
 
     def note(self, text: str) -> None:
         self.lines.append(text)
         jobs.update_step(self.engine.store, self.job_id, self.idx, output="\n".join(self.lines)[-2000:])
-
-    def item(
-        self,
-        step: str,
-        *,
-        status: str | None = None,
-        percent: float | None = None,
-        text: str | None = None,
-        output: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        fields: dict[str, Any] = {"status": status, "percent": percent, "output": output}
-        if text is not None:
-            fields["progress"] = text[:200]
-        if error is not None:
-            fields["error"] = error[:500]
-        if status == jobs.STEP_DONE:
-            fields["finished_at"] = jobs.iso(self.engine.now())
-        changes = {k: v for k, v in fields.items() if v is not None}
-        if changes and jobs.update_step_named(self.engine.store, self.job_id, step, **changes):
-            self.engine.progress.touch(self.job_id)
 
 
 class Engine:
@@ -233,14 +220,14 @@ class Engine:
             if job.get("started_at") is None:
                 jobs.update_job(self.store, job_id, started_at=jobs.iso(now))
             self.progress.touch(job_id)
-            for row in jobs.get_steps(self.store, job_id):
-                if row["status"] in (jobs.STEP_DONE, jobs.STEP_SKIPPED):
-                    continue
-                if jobs.cancel_requested(self.store, job_id):
-                    self._run_always(job_id, plan)
-                    self._finish_cancelled(job_id)
-                    return
-                self._run_step(job_id, plan, row)
+            walk = self.walk(job_id, plan)
+            walk.run()
+            if walk.error is not None:
+                raise walk.error
+            if walk.cancelled:
+                self._run_always(job_id, plan)
+                self._finish_cancelled(job_id)
+                return
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
             if plan is not None:
                 self._run_always(job_id, plan)
@@ -251,6 +238,35 @@ class Engine:
                 self.store, actor="avd-bot", action="job done", target=f"job {job_id}", at=self.now()
             )
             self._announce_end(job_id)
+
+    def walk(self, job_id: int, plan: Plan) -> graph.Walk:
+        """The pass over the job's unfinished steps: each row waits for what the (rebuilt) plan says it needs
+        among the job's rows; a row whose step left the plan waits for the row before it (and then fails)."""
+        rows = jobs.get_steps(self.store, job_id)
+        names = {str(r["name"]) for r in rows}
+        needs: dict[str, tuple[str, ...]] = {}
+        for n, row in enumerate(rows):
+            try:
+                wanted = plan.needs(row["name"])
+            except KeyError:
+                wanted = (str(rows[n - 1]["name"]),) if n else ()
+            needs[str(row["name"])] = tuple(x for x in wanted if x in names)
+        return graph.Walk(
+            rows,
+            needs,
+            self.width(plan),
+            lambda row: self._run_step(job_id, plan, dict(row)),
+            lambda: jobs.cancel_requested(self.store, job_id),
+            name=f"avd-job{job_id}",
+        )
+
+    def width(self, plan: Plan) -> int:
+        """How many steps of ``plan`` may run at once: 1 for a line; for a graph the plan's own concurrency (or
+        ``STEP_WORKERS``), never more than the ARM write burst of the runtime's budget."""
+        if plan.is_line:
+            return 1
+        budget = self.runtime.snapshot_budget
+        return max(1, min(plan.concurrency or STEP_WORKERS, budget.burst))
 
     def _drifted(self, job: dict[str, Any], plan: Plan) -> bool:
         """On first start: if the plan no longer matches what was approved, ask again instead of running."""
@@ -302,6 +318,7 @@ class Engine:
                 finished_at=jobs.iso(self.now()),
                 error=str(err),
             )
+            self._step_reply(job_id, plan, ctx, step, now, f"failed: {err}")
             raise err from exc if err is not exc else None
         lines = [*ctx.lines, output] if output else ctx.lines
         jobs.update_step(
@@ -314,6 +331,19 @@ class Engine:
             percent=100.0,
         )
         self.progress.touch(job_id)
+        self._step_reply(job_id, plan, ctx, step, now, f"done: {lines[-1]}" if lines else "done")
+
+    def _step_reply(
+        self, job_id: int, plan: Plan, ctx: StepRecorder, step: Step, started: datetime, said: str
+    ) -> None:
+        """In a graph, a step that reported progress (a copy, a wait for hosts) says how it ended in the card's
+        thread, so each branch's long steps can be followed there while the card shows them all at once."""
+        if plan.is_line or not ctx.reported:
+            return
+        took = format_seconds((self.now() - started).total_seconds())
+        self.progress.reply(
+            job_id, f"{ctx.idx + 1}. {step.description} - {said.splitlines()[0][:300]} ({took})"
+        )
 
     def _run_always(self, job_id: int, plan: Plan) -> None:
         """A job ends early (failed or cancelled): its unfinished ``always`` steps still run (e.g. restore the

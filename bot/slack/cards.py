@@ -3,11 +3,13 @@
 One message per job: while the job waits for an approver it shows the plan preview, the requester, the
 expiry and Approve (with a confirm dialog) / Reject; once approved the same message becomes the progress
 card, one line per step (pending/running/done/failed, duration, percent, the step's latest progress text or
-its result), with Cancel while it runs and Retry after a failure. Blocks are ``slack_sdk.models`` objects, so Slack's limits are checked on send.
+its result), with Cancel while it runs and Retry after a failure. A graph's steps also say which numbered
+steps they wait for ("after 2, 3"), and while several branches run they are named at the top. Blocks are ``slack_sdk.models`` objects, so Slack's limits are checked on send.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -70,17 +72,32 @@ def _seconds_between(start: str | None, end: str | None, now: datetime) -> float
     return max(0.0, (t1 - t0).total_seconds())
 
 
-def step_line(step: Mapping[str, Any], now: datetime, *, preview: bool = False) -> str:
+def after_text(step: Mapping[str, Any], number: Mapping[str, int]) -> str:
+    """A graph step's place: `` · after 2, 3`` (the numbers of the steps it waits for), `` · at once``; a step of
+    a line (no ``needs``) says nothing."""
+    raw = step.get("needs")
+    if raw is None:
+        return ""
+    needs = [number[n] for n in json.loads(raw) if n in number]
+    return f" · after {', '.join(map(str, needs))}" if needs else " · at once"
+
+
+def step_line(
+    step: Mapping[str, Any], now: datetime, *, preview: bool = False, number: Mapping[str, int] | None = None
+) -> str:
     """``:gear: 2. Scale EntraDR to 2 on `VMSSDR/EntraDR` - running 40% (1m05s) - 1/2 instances provisioned``.
 
-    A running (or failed) step shows its latest progress text, a done step the last line of its output.
+    A running (or failed) step shows its latest progress text, a done step the last line of its output. With
+    ``number`` (step name -> its number), a graph's step also says which numbered steps it waits for.
     """
     where = f" on `{escape(resource_label(step['resource_id']))}`" if step.get("resource_id") else ""
     head = f"{int(step['idx']) + 1}. {escape(step.get('description') or step['name'])}{where}"
     if len(head) > HEAD_LIMIT:
         head = head[: HEAD_LIMIT - 1] + "…"
+    when = after_text(step, number) if number is not None else ""
     if preview:
-        return f"{head} (~{format_seconds(step.get('estimate_seconds') or 0)})"
+        return f"{head} (~{format_seconds(step.get('estimate_seconds') or 0)}){when}"
+    head += when
     status = step["status"]
     took = _seconds_between(step.get("started_at"), step.get("finished_at"), now)
     bits = [status]
@@ -157,10 +174,20 @@ def job_card(
     if awaiting:
         head += f" · `{job.get('verb') or job['kind']}` needs a second person"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=head)))
-    lines = [step_line(s, now, preview=awaiting) for s in steps]
+    number = {str(s["name"]): int(s["idx"]) + 1 for s in steps}
+    lines = [step_line(s, now, preview=awaiting, number=number) for s in steps]
+    running = [s for s in steps if s["status"] == jobs.STEP_RUNNING]
+    if len(running) > 1:  # branches of a graph at once: named first, so a long card still shows them
+        now_text = ", ".join(
+            f"{int(s['idx']) + 1}. {escape(_one_line(s.get('description') or s['name']))[:80]}"
+            for s in running
+        )
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=f"*Running now ({len(running)}):* {now_text}"[:2900]))
+        )
     body = render.sections("\n".join(lines) or "(no steps)")
     failure = render.sections(failure_text(job)) if status == jobs.FAILED else []
-    room = MAX_BLOCKS - 6  # header, head, context, actions, the simulated banner, one spare
+    room = MAX_BLOCKS - len(blocks) - 4  # header, head, "running now": then context, actions, banner, spare
     if len(body) + len(failure) > room:
         failure = failure[:2]
         body = body[: room - len(failure) - 1] + render.sections(

@@ -161,6 +161,7 @@ def replace_steps(db: Database, job_id: int, plan: Plan) -> None:
             "description": s.description,
             "estimate_seconds": s.estimate_seconds,
             "always": int(s.always),
+            "needs": None if plan.is_line else json.dumps(plan.needs(s.name)),
         }
         for n, s in enumerate(plan.steps)
     )
@@ -266,17 +267,6 @@ def update_step(store: Store, job_id: int, idx: int, **fields: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in fields)
     with store.transaction() as db:
         db.execute(f"update steps set {sets} where job_id = ? and idx = ?", [*fields.values(), job_id, idx])
-
-
-def update_step_named(store: Store, job_id: int, name: str, **fields: Any) -> bool:
-    """Update the step called ``name`` of a job; False when the job has no such step."""
-    sets = ", ".join(f"{k} = ?" for k in fields)
-    with store.transaction() as db:
-        return bool(
-            db.execute(
-                f"update steps set {sets} where job_id = ? and name = ?", [*fields.values(), job_id, name]
-            ).rowcount
-        )
 
 
 def request_cancel(store: Store, job_id: int) -> None:

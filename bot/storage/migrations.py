@@ -108,6 +108,11 @@ def always_steps(db: Database) -> None:
     db.execute("alter table steps add column always integer not null default 0")
 
 
+def step_needs(db: Database) -> None:
+    """The names of the steps a step of a graph waits for (JSON; null in a line), for the card's "after 2, 3"."""
+    db.execute("alter table steps add column needs text")
+
+
 def scaleset_requests(db: Database) -> None:
     """The scale-set spec of each ``/avd scaleset create`` request, keyed by the hash of the plan built from it
     (the job's ``plan_hash``): a job builds its plan from the spec it was approved with, never from the site's
@@ -138,5 +143,6 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("engine_0003_always_steps", always_steps),
     ("scaleset_0002_requests", scaleset_requests),
     ("audit_0002_mac", audit_mac),
+    ("engine_0004_step_needs", step_needs),
     ("failover_0002_rto", dr_runs_rto),
 )

@@ -186,7 +186,7 @@ def runs(
 
 
 class LiftedLockRecord:
-    """The locks a snapshot run lifted and has not restored yet, in ``meta`` (``azureops.snapshot_batch.LiftedLocks``)."""
+    """The locks a snapshot run lifted and has not restored yet, in ``meta`` (``azureops.snapshot_steps.LiftedLocks``)."""
 
     PREFIX = "snapshots:lifted:"
 
