@@ -251,10 +251,12 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
     job = active_job(runtime, (FAILOVER, FAILBACK, ROLLBACK), dr)
     if job is not None:
         steps = jobs.get_steps(runtime.store, int(job["id"]))
-        current = next((s for s in steps if s["status"] in (jobs.STEP_RUNNING, jobs.STEP_PENDING)), None)
+        running = [s for s in steps if s["status"] == jobs.STEP_RUNNING]  # a graph's branches run at once
+        current = running or [s for s in steps if s["status"] == jobs.STEP_PENDING][:1]
+        at = "; ".join(f"`{s['name']}`: {s['description']}" for s in current)
         lines.append(
             f"Job {job['id']} ({job['kind']}) is *{job['status']}*"
-            + (f", at step `{current['name']}`: {current['description']}" if current else "")
+            + (f", at step{'s' if len(current) > 1 else ''} {at}" if current else "")
         )
     else:
         lines.append("No failover, failback or rollback is running.")

@@ -60,6 +60,11 @@ def test_dr_comes_up_during_the_grace_period_and_the_summary_gives_the_figures(h
         return grace + dr if grace and dr else []
 
     assert len(h.chat.wait_for(both_branches, timeout=15)) == 2
+    assert h.chat.slash("/avd failover status dr", user=OPS).status == 200
+    status = h.chat.wait_for(
+        lambda: [r for r in h.slack.calls_to("response_url") if "Failover status" in str(r)], timeout=10
+    )
+    assert "is *running*, at step" in str(status[-1]) and "`notify-users`" in str(status[-1])
     h.wait_job(1, timeout=30)
     end = ended(h, 1)
     assert end["dr-hosts-available"] < end["notify-users"] < end["log-off-users"]
