@@ -262,7 +262,13 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
         lines.append("No failover, failback or rollback is running.")
     for run in history.runs(runtime, site=dr.name, limit=3):
         took = format_seconds(run["seconds"]) if run["seconds"] is not None else "?"
-        lines.append(f"• {run['at'][:16]}Z {run['kind']} (job {run['job_id']}): {took}")
+        felt = (
+            f"; DR Available after {format_seconds(run['to_capacity'])}, outage "
+            + (format_seconds(run["outage"]) if run.get("outage") is not None else "not measured")
+            if run["kind"] == FAILOVER and run.get("to_capacity") is not None
+            else ""
+        )
+        lines.append(f"• {run['at'][:16]}Z {run['kind']} (job {run['job_id']}): {took}{felt}")
     text = "\n".join(lines)
     return render.Reply(
         text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)

@@ -76,6 +76,11 @@ def test_dr_comes_up_during_the_grace_period_and_the_summary_gives_the_figures(h
         "after approval" in summary
         and "outage *0s* (DR was ready before the users were signed out)" in summary
     )
+    h.chat.slash("/avd failover status dr", user=OPS)
+    after = h.chat.wait_for(
+        lambda: [r for r in h.slack.calls_to("response_url") if "failover (job 1)" in str(r)], timeout=10
+    )
+    assert "outage 0s" in str(after[-1]) and "No failover, failback or rollback is running" in str(after[-1])
 
 
 def test_an_unanswered_primary_gives_up_in_its_branch_and_never_delays_dr(harness_factory: Any) -> None:  # noqa: F811
