@@ -129,10 +129,13 @@ def sync_plan(
         notes.append("copies lift and then restore " + ", ".join(lk.label() for lk in copy_lift))
     tally = st.Tally()
     leftover = lifted.leftover(p.target_subscription, p.target_resource_group)
-    steps: list[Step] = [st.restore_step(t, lk, lifted) for lk in leftover]
+    # a leftover lock that would block the copies stays lifted until restore-locks (restoring it first would
+    # stop the copies); the others are restored at once
+    kept = azlocks.blocking(leftover, rg_child, deleting=False) if todo else []
+    steps: list[Step] = [st.restore_step(t, lk, lifted) for lk in leftover if lk not in kept]
     gate = tuple(s.name for s in steps)
     if copy_lift or (todo and leftover):
-        steps.append(st.lift_step(t, copy_lift, lifted, gate))
+        steps.append(st.lift_step(t, copy_lift, lifted, gate, kept))
         gate = ("lift-locks",)
     ends: dict[str, str] = {}  # family -> its chain's last step
     for family in snaps.families(d.candidates):

@@ -61,9 +61,14 @@ def done_line(src: snaps.Snap, replica: snaps.Snap) -> str:
 
 
 def lift_step(
-    t: copies.Target, lift: list[azlocks.Lock], lifted: LiftedLocks, after: tuple[str, ...]
+    t: copies.Target,
+    lift: list[azlocks.Lock],
+    lifted: LiftedLocks,
+    after: tuple[str, ...],
+    kept: Sequence[azlocks.Lock] = (),
 ) -> Step:
-    """Lift the locks that block the copies (each recorded first); ``restore-locks`` puts them back."""
+    """Lift the locks that block the copies (each recorded first); ``restore-locks`` puts them back. ``kept``:
+    locks in the way that an interrupted run lifted and recorded, left lifted until then."""
     scope = f"/subscriptions/{t.target_sub}/resourceGroups/{t.target_rg}"
 
     def apply(ctx: StepContext) -> str:
@@ -74,7 +79,9 @@ def lift_step(
             gone.append(lock.label())
         return "lifted " + ", ".join(gone) if gone else "no lock in the way"
 
-    what = ", ".join(lk.label() for lk in lift) or "nothing (locks an interrupted run lifted stay lifted)"
+    what = ", ".join(lk.label() for lk in lift) or "nothing"
+    if kept:
+        what += " (" + ", ".join(lk.label() for lk in kept) + " lifted by an interrupted run stays lifted)"
     return Step(
         name="lift-locks",
         resource_id=scope,

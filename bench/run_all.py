@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import Figure, machine  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("startup", "ack", "burst", "failover", "snapshots", "replicas")
+SCRIPTS = ("startup", "ack", "burst", "failover", "graph", "snapshots", "replicas")
 
 
 def run_script(name: str, out_dir: Path) -> tuple[int, float, dict[str, object] | None]:

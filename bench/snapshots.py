@@ -1,32 +1,37 @@
-"""Parallel snapshot copies: 20 incremental snapshots of F disks (families), each taking a simulated copy
-time T, at concurrency 5 versus one at a time, in the same run, against the ARM simulator (real SDK, real
-token buckets). Azure copies one incremental snapshot of a disk at a time, in creation order ("Copy an
-incremental snapshot to a new region"), so the copies run as the product runs them: families in parallel,
-each family's copies in order (``azureops.snapshots.families``).
+"""Snapshot sync through the engine: F disks (families) of k incremental snapshots each, every copy taking a
+simulated time T, synced by the real plan (``azureops.snapshot_plans``: one chain per family, families side by
+side) and the real engine (``avd-bot snapshots sync --copies-only``'s path, a headless runtime over SQLite),
+at concurrency C and, in the same run, at concurrency 1, against the ARM simulator (real SDK, real token
+buckets). Azure copies one incremental snapshot of a disk at a time, in creation order ("Copy an incremental
+snapshot to a new region").
 
-    .venv/bin/python bench/snapshots.py [--copy-seconds T] [--count 20] [--families 5] [--concurrency 5]
+    .venv/bin/python bench/snapshots.py [--copy-seconds T] [--families 5] [--per-family 4] [--concurrency 5]
                                         [--json FILE]
 
-Prints the copies grouped by family, both wall times, their ratio, the goal (parallel wall <= 1.1 x
-ceil(families/concurrency) x longest family x T), and the number of ARM 429 and 409 answers (goal 0: a 409
-is Azure refusing a copy that overlaps another of its family or comes out of order).
+Prints the copies grouped by family, both jobs' wall times (started -> finished, from the store), the goal
+(wall <= 1.1 x ceil(F/C) x k x T), the ratio to the ideal, and the number of ARM 429 and 409 answers (goal 0:
+a 409 is Azure refusing a copy that overlaps another of its family or comes out of order).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from azureops import snapshot_copies as copies  # noqa: E402
 from azureops import snapshots as snaps  # noqa: E402
 from azureops.clients import AzureClients  # noqa: E402
-from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
+from bench.harness import Report, add_json_option, bot_env, figure, machine, workdir  # noqa: E402
+from bot.config.settings import load_settings  # noqa: E402
+from bot.sandbox import example_config  # noqa: E402
+from bot.snapshot_cli import EXIT_DONE, run_sync  # noqa: E402
+from bot.storage import jobs  # noqa: E402
+from bot.storage.sqlite import Store  # noqa: E402
 from sim.azure import AzureSim  # noqa: E402
 from sim.azure.providers import disks, resources  # noqa: E402
 
@@ -35,38 +40,74 @@ SUB2 = "00000000-0000-0000-0000-000000000002"
 SIZE_GB = 100
 
 
-def run(clients: AzureClients, rg: str, region: str, concurrency: int, poll: float) -> float:
-    """Copy every BENCH snapshot into ``rg`` in ``region`` (each run its own region: Azure copies a family to a
-    region in creation order only), families in parallel, each in creation order; returns the wall time."""
-    sources = [s for s in snaps.list_snapshots(clients.compute(SUB1), SUB1, "BENCH")]
-    target = copies.Target(SUB1, SUB2, rg, region, clients, snaps.Budget(), poll_seconds=poll)
+PROFILE = """
+[snapshot_profiles.{name}]
+source_subscription = "{sub1}"
+source_resource_group = "BENCH"
+target_subscription = "{sub2}"
+target_resource_group = "{rg}"
+target_region = "{region}"
+mode = "DifferentSubDifferentRegion"
+tag_filter = "SnapReplicate=Replicate"
+sync = false
+concurrency = {concurrency}
+"""
 
-    def family(group: list[snaps.Snap]) -> None:
-        for src in group:
-            assert copies.copy_snapshot(target, src, lambda p, t: None).usable
 
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(family, snaps.families(sources)))
-    return time.monotonic() - start
+def run(sim: AzureSim, name: str, poll: float) -> float:
+    """Sync the profile ``name`` as ``avd-bot snapshots sync NAME --copies-only`` does (each profile its own
+    region: Azure copies a family to a region in creation order only); returns the job's wall time."""
+    where = workdir(f"avd-bench-snapshots-{name}-")
+    config = Path(example_config()).read_text(encoding="utf-8") + "".join(
+        PROFILE.format(name=n, sub1=SUB1, sub2=SUB2, rg=rg, region=region, concurrency=c)
+        for n, rg, region, c in PROFILES
+    )
+    settings = load_settings(
+        bot_env(where, "http://127.0.0.1:9/api/", arm=sim.url, ca=sim.ca_path, config_text=config),
+        mode="serve",
+    )
+    clients = AzureClients(sim.url, sim.ca_path, polling_interval=poll, retry_total=0)
+    out = io.StringIO()
+    try:
+        code = run_sync(settings, name, copies_only=True, out=out, azure=clients)
+    finally:
+        for sub in (SUB1, SUB2):
+            clients.compute(sub).close()
+    assert code == EXIT_DONE, out.getvalue()
+    store = Store(settings.db_path)
+    try:
+        job = jobs.recent_jobs(store, 1)[0]
+    finally:
+        store.close()
+    return (
+        datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])
+    ).total_seconds()
+
+
+PROFILES: list[tuple[str, str, str, int]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copy-seconds", type=float, default=1.0, help="simulated copy time T per snapshot")
-    ap.add_argument("--count", type=int, default=20)
     ap.add_argument(
         "--families", type=int, default=5, help="disks the snapshots are of (incremental families)"
     )
+    ap.add_argument("--per-family", type=int, default=4, help="snapshots of each disk (k)")
     ap.add_argument("--concurrency", type=int, default=5)
     add_json_option(ap)
     args = ap.parse_args(argv)
+    args.count = args.families * args.per_family
+    PROFILES[:] = [
+        ("bench-parallel", "PARALLEL", "uksouth", args.concurrency),
+        ("bench-serial", "SERIAL", "northeurope", 1),
+    ]
     time_scale = SIZE_GB * disks.SECONDS_PER_GIB / args.copy_seconds
     sim = AzureSim(scenario="empty", time_scale=time_scale, poll_retry_after=None)
     resources.make_group(sim, SUB1, "BENCH", "westeurope")
     for rg in ("PARALLEL", "SERIAL"):
         resources.make_group(sim, SUB2, rg, "uksouth")
-    fams = max(1, min(args.families, args.count))
+    fams = args.families
     now = sim.clock.seconds()
     for n in range(args.count):
         sid = f"/subscriptions/{SUB1}/resourceGroups/BENCH/providers/Microsoft.Compute/snapshots/snap-{n:02d}"
@@ -86,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     sim.start()
     clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.02, retry_total=0)
     try:
-        poll = args.copy_seconds / 4
         groups = snaps.families(snaps.list_snapshots(clients.compute(SUB1), SUB1, "BENCH"))
-        parallel = run(clients, "PARALLEL", "uksouth", args.concurrency, poll)
-        serial = run(clients, "SERIAL", "northeurope", 1, poll)
     finally:
-        for sub in (SUB1, SUB2):
-            clients.compute(sub).close()
+        clients.compute(SUB1).close()
+    try:
+        poll = args.copy_seconds / 4
+        parallel = run(sim, "bench-parallel", poll)
+        serial = run(sim, "bench-serial", poll)
+    finally:
         sim.stop()
     throttled = sum(1 for e in sim.journal if e.status == 429)
     refused = sum(1 for e in sim.journal if e.status == 409)
@@ -107,17 +149,25 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  family {group[0].family[-4:]}: {len(group)} copies in order: {', '.join(s.name for s in group)}"
         )
-    report = Report("snapshot sync parallel vs serial (bench/snapshots.py)")
+    report = Report("snapshot sync through the engine, parallel vs serial (bench/snapshots.py)")
     report.add(
         figure(
-            f"{args.count} copies at concurrency {args.concurrency}: wall",
+            f"sync of {args.count} at concurrency {args.concurrency}: job wall",
             parallel,
             "s",
             at_most=round(target, 2),
             note=f"1.1 x {waves} copies in a row x T ({len(groups)} families, longest {longest})",
         )
     )
-    report.add(figure(f"{args.count} copies one at a time: wall", serial, "s"))
+    report.add(
+        figure(
+            "wall / (ceil(F/C) x k x T)",
+            parallel / (waves * args.copy_seconds),
+            "x",
+            at_most=1.1,
+        )
+    )
+    report.add(figure(f"sync of {args.count} at concurrency 1: job wall", serial, "s"))
     report.add(
         figure("speed-up serial/parallel", serial / parallel, "x", note=f"ideal {args.count / waves:.1f}x")
     )

@@ -125,3 +125,25 @@ def test_finished_rows_count_as_met() -> None:
     )
     walk.run()
     assert run.ran == ["c"] and walk.error is None
+
+
+def test_the_engine_width_is_one_for_a_line_and_stays_under_the_arm_write_burst() -> None:
+    from types import SimpleNamespace
+
+    from azureops.plan import Plan, Step
+    from azureops.snapshots import Budget
+    from bot.engine.runner import STEP_WORKERS, Engine
+
+    def plan(concurrency: int, after: tuple[str, ...] | None) -> Plan:
+        steps = tuple(
+            Step(name=n, resource_id="", description=n, apply=lambda ctx: None, after=after) for n in "ab"
+        )
+        return Plan(kind="k", title="t", steps=steps, concurrency=concurrency)
+
+    runtime: Any = SimpleNamespace(store=None, registry=None, snapshot_budget=Budget(burst=3))
+    engine = Engine(runtime, progress=None)  # type: ignore[arg-type]
+    assert engine.width(plan(10, None)) == 1  # a line: one at a time, as before graphs
+    assert engine.width(plan(2, ())) == 2  # the plan's own concurrency
+    assert engine.width(plan(10, ())) == 3  # never more than the ARM write burst
+    runtime.snapshot_budget = Budget()
+    assert engine.width(plan(0, ())) == min(STEP_WORKERS, Budget().burst)
