@@ -127,7 +127,7 @@ def sync_plan(
     notes += [f"{lk.label()} stays (not in the way)" for lk in found if lk.id not in touched]
     if copy_lift:
         notes.append("copies lift and then restore " + ", ".join(lk.label() for lk in copy_lift))
-    tally = st.Tally()
+    tally, lifter = st.Tally(), st.Lifter(t, copy_lift, lifted)
     leftover = lifted.leftover(p.target_subscription, p.target_resource_group)
     # a leftover lock that would block the copies stays lifted until restore-locks (restoring it first would
     # stop the copies); the others are restored at once
@@ -135,7 +135,7 @@ def sync_plan(
     steps: list[Step] = [st.restore_step(t, lk, lifted) for lk in leftover if lk not in kept]
     gate = tuple(s.name for s in steps)
     if copy_lift or (todo and leftover):
-        steps.append(st.lift_step(t, copy_lift, lifted, gate, kept))
+        steps.append(st.lift_step(t, lifter, gate, kept))
         gate = ("lift-locks",)
     ends: dict[str, str] = {}  # family -> its chain's last step
     for family in snaps.families(d.candidates):
@@ -149,6 +149,7 @@ def sync_plan(
                         t,
                         src,
                         tally,
+                        lifter,
                         replicated=key in d.replicated,
                         conflict=d.conflicts.get(key, ""),
                         after=after,
@@ -160,7 +161,7 @@ def sync_plan(
         own = [lk for lk in lifts[orphan.name] if lk not in copy_lift]  # copy_lift stays lifted until the end
         chain = (ends[orphan.family],) if orphan.family in ends else ()
         after = tuple(dict.fromkeys((*(last_delete or gate), *chain)))
-        steps.append(st.delete_step(t, orphan, own, lifted, after))
+        steps.append(st.delete_step(t, orphan, own, lifted, after, lifter))
         last_delete = (steps[-1].name,)
     joined = [*ends.values(), *last_delete] or list(gate)
     steps.append(st.restore_locks_step(t, lifted, joined))

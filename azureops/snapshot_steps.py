@@ -60,23 +60,40 @@ def done_line(src: snaps.Snap, replica: snaps.Snap) -> str:
     return f"{snaps.route_for(src, replica.location)}: {replica.size_bytes / 1024**3:.0f} GiB ready in {replica.location}"
 
 
+class Lifter:
+    """The locks that block this run's copies, lifted once per run (each recorded first): by ``lift-locks``, or,
+    in a retry (whose ``lift-locks`` is done while ``restore-locks`` put the locks back at the failed run's end),
+    by the first copy or deletion. The plan is rebuilt for every run, so is this."""
+
+    def __init__(self, t: copies.Target, locks: list[azlocks.Lock], lifted: LiftedLocks) -> None:
+        self.t, self.locks, self.lifted = t, locks, lifted
+        self._done = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> list[str]:
+        """Lift them now unless this run already did; returns the labels lifted now."""
+        with self._lock:
+            if self._done:
+                return []
+            gone = []
+            for lock in self.locks:
+                self.lifted.remember(lock)
+                azlocks.remove(self.t.clients, self.t.target_sub, lock)
+                gone.append(lock.label())
+            self._done = True
+            return gone
+
+
 def lift_step(
-    t: copies.Target,
-    lift: list[azlocks.Lock],
-    lifted: LiftedLocks,
-    after: tuple[str, ...],
-    kept: Sequence[azlocks.Lock] = (),
+    t: copies.Target, lifter: Lifter, after: tuple[str, ...], kept: Sequence[azlocks.Lock] = ()
 ) -> Step:
-    """Lift the locks that block the copies (each recorded first); ``restore-locks`` puts them back. ``kept``:
-    locks in the way that an interrupted run lifted and recorded, left lifted until then."""
+    """Lift the locks that block the copies; ``restore-locks`` puts them back. ``kept``: locks in the way that
+    an interrupted run lifted and recorded, left lifted until then."""
     scope = f"/subscriptions/{t.target_sub}/resourceGroups/{t.target_rg}"
+    lift = lifter.locks
 
     def apply(ctx: StepContext) -> str:
-        gone = []
-        for lock in lift:
-            lifted.remember(lock)
-            azlocks.remove(t.clients, t.target_sub, lock)
-            gone.append(lock.label())
+        gone = lifter.ensure()
         return "lifted " + ", ".join(gone) if gone else "no lock in the way"
 
     what = ", ".join(lk.label() for lk in lift) or "nothing"
@@ -97,6 +114,7 @@ def copy_step(
     t: copies.Target,
     src: snaps.Snap,
     tally: Tally,
+    lifter: Lifter,
     *,
     replicated: bool,
     conflict: str,
@@ -111,6 +129,8 @@ def copy_step(
             raise AzureError(
                 conflict, code="NameTaken", resource_id=rid, next_step="rename or remove it, then retry"
             )
+        for label in lifter.ensure():  # a retry: the failed run's end put them back
+            ctx.note(f"lifted {label}")
         tally.start()
         last = [-10.0]
 
@@ -176,6 +196,7 @@ def delete_step(
     lift: list[azlocks.Lock],
     lifted: LiftedLocks,
     after: tuple[str, ...],
+    lifter: Lifter,
 ) -> Step:
     """Delete a replica whose source is gone (re-checked first), lifting and restoring its own locks."""
 
@@ -184,6 +205,8 @@ def delete_step(
         return snaps.get_snapshot(compute, t.target_sub, t.target_rg, replica.name, t.budget) is None
 
     def apply(ctx: StepContext) -> str:
+        for label in lifter.ensure():  # the copies' locks stay lifted until restore-locks
+            ctx.note(f"lifted {label}")
         if not copies.source_gone(t, replica):
             return f"kept {replica.name}: its source is back"
         with azlocks.lifted(

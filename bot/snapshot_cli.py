@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import threading
 from datetime import datetime
 from typing import TextIO
 
@@ -33,13 +34,19 @@ EXIT_DONE, EXIT_FAILED, EXIT_REFUSED, EXIT_APPROVAL, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 class ConsoleProgress:
-    """The engine's ``Progress`` interface, printing each step's status change as one line."""
+    """The engine's ``Progress`` interface, printing each step's status change as one line (the steps of a
+    graph report from several threads: one at a time here)."""
 
     def __init__(self, store: Store, out: TextIO) -> None:
         self.store, self.out = store, out
         self.seen: dict[tuple[int, int], str] = {}
+        self._lock = threading.Lock()
 
     def touch(self, job_id: int, *, final: bool = False) -> None:
+        with self._lock:
+            self._print_changes(job_id)
+
+    def _print_changes(self, job_id: int) -> None:
         for step in jobs.get_steps(self.store, job_id):
             key, status = (job_id, int(step["idx"])), str(step["status"])
             if status != jobs.STEP_PENDING and self.seen.get(key) != status:
@@ -53,7 +60,8 @@ class ConsoleProgress:
         self.out.flush()
 
     def reply(self, job_id: int, text: str, *, broadcast: bool = False) -> None:
-        self.out.write(text + "\n")
+        with self._lock:
+            self.out.write(text + "\n")
 
     def finish(self, job_id: int) -> None:
         self.touch(job_id, final=True)

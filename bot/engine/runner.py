@@ -396,7 +396,8 @@ class Engine:
     # ---- operator actions ------------------------------------------------------------------------
 
     def cancel(self, job_id: int, user: str) -> str:
-        """Cancel now if the job has not started, else at the next step boundary."""
+        """Cancel now if the job has not started, else at the next step boundary (in a graph: nothing new
+        starts, every running step reaches its end)."""
         now = self.now()
         job = jobs.get_job(self.store, job_id)
         if job is None:
@@ -422,6 +423,9 @@ class Engine:
             at=now,
         )
         self.progress.touch(job_id)
+        running = [s for s in jobs.get_steps(self.store, job_id) if s["status"] == jobs.STEP_RUNNING]
+        if len(running) > 1:
+            return f"Job {job_id} will stop after its current steps ({len(running)} branches are running)."
         return f"Job {job_id} will stop after its current step."
 
     def retry(self, job_id: int, user: str) -> str:

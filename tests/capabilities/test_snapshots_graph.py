@@ -91,3 +91,31 @@ def test_a_lock_an_interrupted_run_left_lifted_stays_lifted_for_the_copies_then_
     lock = arm.store.get(f"{rg2}/providers/Microsoft.Authorization/locks/dr-freeze")
     assert lock is not None and lock["properties"] == {"level": "ReadOnly", "notes": "CAB-42"}
     assert LiftedLockRecord(bot.store).leftover(SUB2, "SNAPDR") == []
+
+
+def test_a_retry_lifts_the_locks_the_failed_run_put_back(bot: Bot, arm: AzureSim) -> None:
+    """restore-locks put the group's ReadOnly lock back when the first run failed; the retry's lift-locks row is
+    done, so its first copy lifts the lock again, and restore-locks puts it back once more at the end."""
+    rg2 = f"/subscriptions/{SUB2}/resourceGroups/SNAPDR"
+    freeze = f"{rg2}/providers/Microsoft.Authorization/locks/dr-freeze"
+    arm.store.put(
+        {
+            "id": freeze,
+            "type": "Microsoft.Authorization/locks",
+            "name": "dr-freeze",
+            "properties": {"level": "ReadOnly", "notes": "CAB-42"},
+        }
+    )
+    source(arm, "snap-gold-manual")["tags"] = {"SnapReplicate": "Replicate"}
+    arm.faults.fail_lro("PUT", "SNAPDR/providers/Microsoft.Compute/snapshots/snap-gold-manual$", code="Boom")
+    job_id = bot.request("/avd snapshots sync gold-to-dr")
+    bot.approve(job_id)
+    bot.wait(job_id, jobs.FAILED)
+    lock = arm.store.get(freeze)
+    assert lock is not None and lock["properties"] == {"level": "ReadOnly", "notes": "CAB-42"}
+    assert bot.chat.slash(f"/avd job {job_id} retry", user="U0OPS1").status == 200
+    bot.wait(job_id, jobs.DONE)
+    lock = arm.store.get(freeze)
+    assert lock is not None and lock["properties"] == {"level": "ReadOnly", "notes": "CAB-42"}
+    assert [e.method for e in arm.writes("locks/dr-freeze")] == ["DELETE", "PUT", "DELETE", "PUT"]
+    assert LiftedLockRecord(bot.store).leftover(SUB2, "SNAPDR") == []

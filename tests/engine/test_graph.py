@@ -127,7 +127,8 @@ def ended(bot: BotHandle, job_id: int, status: str) -> dict[str, Any]:
         job = jobs.get_job(bot.runtime.store, job_id)
         return job if job is not None and job["status"] == status else None
 
-    return wait_until(done, timeout=PATIENCE, what=f"job {job_id} {status}")
+    job: dict[str, Any] = wait_until(done, timeout=PATIENCE, what=f"job {job_id} {status}")
+    return job
 
 
 def statuses(bot: BotHandle, job_id: int) -> dict[str, str]:

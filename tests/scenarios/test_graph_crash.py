@@ -88,5 +88,6 @@ def test_sigkill_inside_parallel_branches_resumes_every_branch_each_step_once(
             "snap-gold-manual",
         ]
     )
-    assert slow_azure.scale_set("VMSS", "Entra").capacity == 3
+    entra = slow_azure.scale_set("VMSS", "Entra")
+    assert entra is not None and entra.capacity == 3
     assert len(rows(db, "select 1 from audit where action = 'job resume'")) == 3
