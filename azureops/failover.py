@@ -1,12 +1,16 @@
 """Failover, failback, rollback, drill and DR scale-down as plans of idempotent steps, plus the preflight.
 
-A failover takes users off the primary host pool (autoscale off, drain, message, grace period, log off), runs
-the site's Azure Site Recovery plan when it has one, scales the DR scale set out, waits for its session
-hosts and runs the configured post-steps (``assign_app_group``: users/groups get Desktop Virtualization User
-on the DR application group; failback and rollback remove what the failover assigned). When the primary
-region does not answer, its steps are skipped after a bounded wait (``PrimaryGate``) and the DR steps still
-run. Callers pass plain values (``SiteSpec``, ``Options``) and extra bot-side steps (``final``) such as the
-summary; nothing here reads the config or the bot's store.
+Each plan is a dependency graph (``Step.after``). A failover runs the preflight, then two branches at once:
+the primary's (autoscale off, drain, message, grace period, log off) and DR's (scale the DR scale set out, wait
+for its session hosts); the site's Azure Site Recovery plan, when it has one, is a third branch; the configured
+post-steps (``assign_app_group``: users/groups get Desktop Virtualization User on the DR application group) wait
+for all of them. DR capacity thus comes up during the users' grace period: the recovery time is the longer of
+the two branches, not their sum. Steps are listed so that a one-at-a-time runner (list order) still sends the
+DR scale-out before the grace period. When the primary region does not answer, its steps are skipped after a
+bounded wait (``PrimaryGate``); no DR step waits for a primary step. Failback drains DR while it undrains the
+primary and scales DR in only after DR's sessions are gone; a drill reports while it tears down. Callers pass
+plain values (``SiteSpec``, ``Options``) and extra bot-side steps (``final``, after every other step) such as
+the summary; nothing here reads the config or the bot's store.
 """
 
 from __future__ import annotations
@@ -207,6 +211,39 @@ def _estimated(steps: Sequence[Step], estimates: Mapping[str, float]) -> tuple[S
     )
 
 
+def after(step: Step, *names: str) -> Step:
+    """``step`` waiting for exactly ``names`` (none: it starts with the job)."""
+    return dataclasses.replace(step, after=tuple(names))
+
+
+def chain(steps: Sequence[Step], *first: str) -> list[Step]:
+    """``steps`` one after the other, the first of them after ``first``."""
+    out, prev = [], first
+    for step in steps:
+        out.append(after(step, *prev))
+        prev = (step.name,)
+    return out
+
+
+def leaves(steps: Sequence[Step]) -> tuple[str, ...]:
+    """The steps no other step waits for (in list order; every step of a graph plan names its ``after``)."""
+    needed = {name for s in steps for name in (s.after or ())}
+    return tuple(s.name for s in steps if s.name not in needed)
+
+
+def graph(
+    steps: Sequence[Step], final: Sequence[Step], estimates: Mapping[str, float] | None
+) -> tuple[Step, ...]:
+    """The plan's steps with the bot-side ``final`` steps after every other branch (one after the other)."""
+    return _estimated([*steps, *chain(final, *leaves(steps))], estimates or {})
+
+
+# The steps whose end is "DR capacity Available" (the later of those a plan has) and "the primary's users were
+# signed out": the RTO figures (``bot.capabilities.failover_config.figures``) are read from their rows.
+DR_READY_STEPS = ("dr-hosts-available", "asr-failover")
+SIGNED_OUT_STEP = "log-off-users"
+
+
 def failover_plan(
     clients: AzureClients,
     primary: SiteSpec,
@@ -217,52 +254,71 @@ def failover_plan(
     final: Sequence[Step] = (),
     estimates: Mapping[str, float] | None = None,
 ) -> Plan:
+    """Preflight; then the primary's branch, DR's branch and the ASR branch at once; post-steps after all three.
+
+    List order (a topological order) puts the DR scale-out, which returns once Azure accepted it, before the
+    primary's branch and the wait for DR's hosts after it, so even a runner that takes one step at a time
+    boots DR during the grace period."""
     gate = PrimaryGate(primary.location, opt.primary_timeout)
     grace = 0 if opt.now else opt.grace_seconds
-    steps = [
-        preflight_step(clients, primary, dr, opt, gate),
-        recovery.autoscale_step(clients, primary.pool, gate, enabled=False, name="primary-autoscale-off"),
-        recovery.drain_step(clients, primary.pool, gate, drain=True, name="primary-drain"),
-        recovery.notify_step(
-            clients,
-            primary.pool,
-            gate,
-            clock,
-            grace=grace,
-            title=opt.message_title,
-            body=opt.message_body,
-            name="notify-users",
-        ),
-        recovery.log_off_step(
-            clients, primary.pool, gate, recheck=opt.recheck_sessions, name="log-off-users"
-        ),
-    ]
-    if opt.asr is not None:
-        steps.append(
-            asr.asr_step(
+    pre = after(preflight_step(clients, primary, dr, opt, gate))
+    users = chain(
+        [
+            recovery.autoscale_step(clients, primary.pool, gate, enabled=False, name="primary-autoscale-off"),
+            recovery.drain_step(clients, primary.pool, gate, drain=True, name="primary-drain"),
+            recovery.notify_step(
                 clients,
-                opt.asr,
-                1,
-                name="asr-failover",
-                tick=opt.tick,
-                planned=lambda: opt.asr_planned and not gate.down,
-                source_up=lambda: not gate.down,
-            )
+                primary.pool,
+                gate,
+                clock,
+                grace=grace,
+                title=opt.message_title,
+                body=opt.message_body,
+                name="notify-users",
+            ),
+            recovery.log_off_step(
+                clients, primary.pool, gate, recheck=opt.recheck_sessions, name=SIGNED_OUT_STEP
+            ),
+        ],
+        pre.name,
+    )
+    recovery_plan: list[Step] = []
+    if opt.asr is not None:
+        recovery_plan = chain(
+            [
+                asr.asr_step(
+                    clients,
+                    opt.asr,
+                    1,
+                    name="asr-failover",
+                    tick=opt.tick,
+                    planned=lambda: opt.asr_planned and not gate.down,
+                    source_up=lambda: not gate.down,
+                )
+            ],
+            pre.name,
         )
+    capacity: list[Step] = []
     if opt.capacity > 0:
-        steps += [
-            dr_capacity.scale_step(
-                clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False, pool=dr.pool, clock=clock
-            ),
-            dr_capacity.available_hosts_step(
-                clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available", tick=opt.tick
-            ),
-        ]
-    steps += post_steps(clients, primary, dr, opt)
+        capacity = chain(
+            [
+                dr_capacity.scale_step(
+                    clients, dr.vmss, opt.capacity, name="dr-scale-out", wait=False, pool=dr.pool, clock=clock
+                ),
+                dr_capacity.available_hosts_step(
+                    clients, dr.pool, dr.vmss, opt.capacity, name="dr-hosts-available", tick=opt.tick
+                ),
+            ],
+            pre.name,
+        )
+    scale_out, hosts = capacity[:1], capacity[1:]
+    branches = [*recovery_plan, *users[-1:], *hosts]  # in list order: the preview reads "after 3, 7, 8"
+    post = chain(post_steps(clients, primary, dr, opt), *(s.name for s in branches))
+    steps = [pre, *scale_out, *recovery_plan, *users, *hosts, *post]
     return Plan(
         kind="failover",
         title=f"Failover {primary.name} -> {dr.name}",
-        steps=_estimated([*steps, *final], estimates or {}),
+        steps=graph(steps, final, estimates),
         verb="failover start",
         summary=f"{primary.pool.name} -> {dr.pool.name}, {opt.capacity} session host(s)"
         + (f", recovery plan {opt.asr.name}" if opt.asr else ""),
@@ -303,30 +359,44 @@ def failback_plan(
         _probe(clients, dr.pool)
         return f"{primary.pool.name} and {dr.pool.name} answer"
 
-    steps: list[Step] = [
-        Step(
-            name="preflight",
-            resource_id="",
-            description=f"Preflight: {primary.pool.name} and {dr.pool.name} answer",
-            apply=primary_up,
-            estimate_seconds=2,
-        ),
-        recovery.drain_step(clients, dr.pool, None, drain=True, name="dr-drain"),
-        recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
-        recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
-        *undo_post_steps(clients, dr, opt),
-        recovery.notify_step(
-            clients,
-            dr.pool,
-            None,
-            clock,
-            grace=0 if opt.now else opt.grace_seconds,
-            title=opt.message_title,
-            body=opt.message_body,
-            name="dr-notify-users",
-        ),
-        recovery.log_off_step(clients, dr.pool, None, recheck=opt.recheck_sessions, name="dr-log-off-users"),
-    ]
+    pre = Step(
+        name="preflight",
+        resource_id="",
+        description=f"Preflight: {primary.pool.name} and {dr.pool.name} answer",
+        apply=primary_up,
+        estimate_seconds=2,
+        after=(),
+    )
+    home = chain(
+        [
+            recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
+            recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
+        ],
+        pre.name,
+    )
+    drain = chain([recovery.drain_step(clients, dr.pool, None, drain=True, name="dr-drain")], pre.name)
+    # DR's users are messaged and signed out, and lose their DR assignments, only once the primary takes them.
+    leave = chain(
+        [
+            *undo_post_steps(clients, dr, opt),
+            recovery.notify_step(
+                clients,
+                dr.pool,
+                None,
+                clock,
+                grace=0 if opt.now else opt.grace_seconds,
+                title=opt.message_title,
+                body=opt.message_body,
+                name="dr-notify-users",
+            ),
+            recovery.log_off_step(
+                clients, dr.pool, None, recheck=opt.recheck_sessions, name="dr-log-off-users"
+            ),
+        ],
+        "dr-drain",
+        "primary-undrain",
+    )
+    recovery_plan: list[Step] = []
     if opt.asr is not None:
         names = {
             2: "asr-commit",
@@ -335,22 +405,29 @@ def failback_plan(
             5: "asr-failback-commit",
             6: "asr-reprotect-home",
         }
-        steps += [
+        cycle = [
             asr.asr_step(
                 clients, opt.asr, target, name=names[target], tick=opt.tick, planned=lambda: opt.asr_planned
             )
             for target in range(2, 7)
         ]
-    steps += [
-        recovery.sessions_gone_step(
-            clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=opt.sessions_timeout
-        ),
-        dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
-    ]
+        # Commit and reprotect (replicate back) beside the grace period; the failback itself once DR's users
+        # are signed out.
+        recovery_plan = [*chain(cycle[:2], pre.name), *chain(cycle[2:], "asr-reprotect", "dr-log-off-users")]
+    scale_in = chain(
+        [
+            recovery.sessions_gone_step(
+                clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=opt.sessions_timeout
+            ),
+            dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
+        ],
+        "dr-log-off-users",
+    )
+    steps = [pre, *drain, *home, *leave, *recovery_plan, *scale_in]
     return Plan(
         kind="failback",
         title=f"Failback {dr.name} -> {primary.name}",
-        steps=_estimated([*steps, *final], estimates or {}),
+        steps=graph(steps, final, estimates),
         verb="failback start",
         summary=f"{dr.pool.name} -> {primary.pool.name}, {dr.vmss.name} to 0 once its sessions are gone",
     )
@@ -358,13 +435,22 @@ def failback_plan(
 
 def rollback_plan(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options) -> Plan:
     """After a cancelled failover: users back on the primary, DR scaled back to 0 once it has no sessions."""
-    steps = (
-        recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
-        recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
-        *undo_post_steps(clients, dr, opt),
-        recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
-        dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
+    home = chain(
+        [
+            recovery.drain_step(clients, primary.pool, None, drain=False, name="primary-undrain"),
+            recovery.autoscale_step(clients, primary.pool, None, enabled=True, name="primary-autoscale-on"),
+        ]
     )
+    # DR goes back to 0 (refused while it has sessions) once the primary takes users again.
+    dr_side = chain(
+        [
+            *undo_post_steps(clients, dr, opt),
+            recovery.sessions_gone_step(clients, dr.pool, name="dr-sessions-gone", tick=opt.tick, timeout=0),
+            dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
+        ],
+        "primary-undrain",
+    )
+    steps = (*home, *dr_side)
     return Plan(
         kind="failover rollback",
         title=f"Roll back the failover of {primary.name}",
@@ -400,7 +486,8 @@ def drill_plan(
     final: Sequence[Step] = (),
     estimates: Mapping[str, float] | None = None,
 ) -> Plan:
-    """Rehearsal on the DR site only: scale out, wait for Available hosts, measure, scale back to 0."""
+    """Rehearsal on the DR site only: scale out, wait for Available hosts, measure; then scale back to 0 while the
+    bot-side ``final`` steps report."""
 
     def idle_dr() -> None:
         running = dr_capacity.read_scale_set(clients, dr.vmss).sku.capacity or 0
@@ -410,21 +497,28 @@ def drill_plan(
                 "would tear them down; scale it to 0 first"
             )
 
-    steps = [
-        preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
-        dr_capacity.scale_step(
-            clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False, pool=dr.pool, clock=clock
-        ),
-        dr_capacity.available_hosts_step(
-            clients, dr.pool, dr.vmss, opt.capacity, name="drill-hosts-available", tick=opt.tick
-        ),
-        *measure,
-        dr_capacity.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90),
-    ]
+    steps = chain(
+        [
+            preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
+            dr_capacity.scale_step(
+                clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False, pool=dr.pool, clock=clock
+            ),
+            dr_capacity.available_hosts_step(
+                clients, dr.pool, dr.vmss, opt.capacity, name="drill-hosts-available", tick=opt.tick
+            ),
+            *measure,
+        ]
+    )
+    measured = steps[-1].name
+    # The teardown and the bot-side report (``final``) both wait only for the measurements.
+    steps += chain(
+        [dr_capacity.scale_step(clients, dr.vmss, 0, name="drill-scale-in", wait=True, estimate=90)], measured
+    )
+    steps += chain(final, measured)
     return Plan(
         kind="drill",
         title=f"DR drill on {dr.name}",
-        steps=_estimated([*steps, *final], estimates or {}),
+        steps=_estimated(steps, estimates or {}),
         verb="drill",
         summary=f"{dr.vmss.name} to {opt.capacity} and back to 0; the primary is not touched",
     )

@@ -25,10 +25,12 @@ TOPICS: dict[str, str] = {
     "snapshots": "Snapshot profiles (from the config) copy tagged snapshots to another subscription or "
     "region. `sync` brings the target in line with the source and asks approval before deleting. "
     "CRON is 5 fields (minute hour day month weekday, weekday 0 or 7 = Sunday) or `off`.",
-    "failover": "Moves users to the DR site: drain the primary host pool, warn users, sign them out after the "
-    "grace period, scale up DR, verify session hosts, report the RTO. `start` needs approval; "
-    "`--now` skips the grace period. SITE is the site taking over (default: the secondary).",
-    "failback": "Returns users to the primary site once it is healthy, in the same steps as a failover.",
+    "failover": "Moves users to the DR site: drain the primary host pool, warn users and sign them out after "
+    "the grace period while DR scales up and its session hosts come up, then report the RTO users felt. "
+    "`start` needs approval; `--now` skips the grace period. SITE is the site taking over (default: the "
+    "secondary).",
+    "failback": "Returns users to the primary site once it is healthy: the primary takes users again while DR "
+    "is drained; DR is scaled back to 0 once its sessions are gone.",
     "drill": "Rehearses a failover without touching users: brings up DR capacity, verifies it, tears it down "
     "and reports the RTO.",
     "jobs": "Every change runs as a job whose steps are recorded; a job that failed can be retried from "

@@ -3,13 +3,16 @@
 The drill scales the DR scale set to the site's ``drill_capacity``, waits for that many Available session
 hosts, measures the time to capacity (scale-out start to hosts Available), scales back to 0 and posts the
 result with the trend of past drills: a text sparkline, then a bar chart PNG (``bot.slack.chart``) uploaded to the
-card's thread with ``files_upload_v2`` (``files:write``; a failed upload is only logged). ``runs`` /
+card's thread with ``files_upload_v2`` (``files:write``; a failed upload is only logged). The report runs beside
+the teardown, and also gives the trend of the RTO figures of past failovers (DR capacity Available after
+approval, users signed out, outage). ``runs`` /
 ``drill_history`` read the ``dr_runs`` table (own migration) for ``/avd status`` and ``/avd failover status``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,10 +32,25 @@ BARS = "▁▂▃▄▅▆▇█"
 
 
 def record_run(
-    runtime: Runtime, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int, at: datetime
+    runtime: Runtime,
+    *,
+    kind: str,
+    site: str,
+    job_id: int,
+    seconds: float | None,
+    capacity: int,
+    at: datetime,
+    figures: dict[str, float | None] | None = None,
 ) -> None:
     records.record_run(
-        runtime.store, kind=kind, site=site, job_id=job_id, seconds=seconds, capacity=capacity, at=at
+        runtime.store,
+        kind=kind,
+        site=site,
+        job_id=job_id,
+        seconds=seconds,
+        capacity=capacity,
+        at=at,
+        figures=figures,
     )
 
 
@@ -58,13 +76,40 @@ def trend(seconds: list[float]) -> str:
     return f"{bars} {format_seconds(seconds[0])} -> {format_seconds(seconds[-1])}"
 
 
-def report_text(site: str, seconds: float | None, capacity: int, past: list[dict[str, Any]]) -> str:
+def report_text(
+    site: str,
+    seconds: float | None,
+    capacity: int,
+    past: list[dict[str, Any]],
+    failovers: Sequence[dict[str, Any]] = (),
+) -> str:
     took = format_seconds(seconds) if seconds is not None else "unknown"
     times = [float(r["seconds"]) for r in reversed(past) if r["seconds"] is not None]
-    return (
+    text = (
         f":stopwatch: *DR drill on {site}*: time to capacity *{took}* ({capacity} session host(s) Available); "
         f"torn down to 0. The primary was not touched.\nTrend over {len(times)} drill(s): {trend(times)}"
     )
+    return "\n".join([text, *figures_trend(failovers)])
+
+
+FIGURES = (
+    ("to_capacity", "DR capacity Available after approval"),
+    ("signed_out", "users signed out"),
+    ("outage", "outage"),
+)
+
+
+def figures_trend(failovers: Sequence[dict[str, Any]]) -> list[str]:
+    """The RTO figures of past failovers (newest first in ``failovers``), one trend line each, oldest first."""
+    rows = [r for r in reversed(failovers) if r.get("to_capacity") is not None]
+    if not rows:
+        return []
+    lines = [f"RTO users felt over {len(rows)} failover(s):"]
+    for column, label in FIGURES:
+        values = [float(r[column]) for r in rows if r.get(column) is not None]
+        if values:
+            lines.append(f"• {label}: {trend(values)}")
+    return lines
 
 
 def chart_alt_text(site: str, seconds: list[float]) -> str:
@@ -115,6 +160,8 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         job_id = ctx.job_id
         steps = jobs.get_steps(runtime.store, job_id)
         seconds = cap.measured(steps, upto="drill-hosts-available", start="drill-scale-out")
+        start, _ = records.job_start(runtime.store, job_id)
+        fig = cap.figures(steps, start, ready=("drill-hosts-available",), signed_out="")
         record_run(
             runtime,
             kind=KIND,
@@ -123,6 +170,7 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
             seconds=seconds,
             capacity=opt.capacity,
             at=runtime.clock(),
+            figures={"to_capacity": fig.to_capacity},
         )
         return f"time to capacity {format_seconds(seconds) if seconds is not None else 'unknown'}"
 
@@ -131,7 +179,10 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         past = drill_history(runtime, dr.name, limit=chart.MAX_POINTS)
         mine = next((r for r in past if r["job_id"] == job_id), None)
         seconds = mine["seconds"] if mine else None
-        runtime.engine.progress.reply(job_id, report_text(dr.name, seconds, opt.capacity, past[:10]))
+        failovers = runs(runtime, kind="failover", site=dr.name, limit=chart.MAX_POINTS)
+        runtime.engine.progress.reply(
+            job_id, report_text(dr.name, seconds, opt.capacity, past[:10], failovers)
+        )
         charted = post_chart(
             runtime,
             job_id,

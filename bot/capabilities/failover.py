@@ -1,9 +1,11 @@
 """``/avd failover plan|start|status|cancel`` and ``/avd failback plan|start``: config -> ``azureops.failover``.
 
-Jobs: ``failover`` (FailoverStart), ``failback`` (FailbackStart), ``failover rollback`` (offered after a cancel,
-op FailoverCancel) and ``dr scale-down`` (offered by the post-incident reminder, op Scale(site, 0)). Each plan
+Jobs: ``failover`` (FailoverStart), ``failback`` (FailbackStart), ``failover rollback`` (offered after a cancel, op FailoverCancel) and ``dr
+scale-down`` (offered by the post-incident reminder, op Scale(site, 0)). Each plan
 ends with a bot-side summary step that posts the measured time (first step start to last step end) in the
-card's thread and records the run (``bot.capabilities.drill`` keeps the history table). The plans' inputs from the config
+card's thread and records the run (``bot.capabilities.drill`` keeps the history table); a failover's summary
+also gives the three RTO figures users feel (``failover_config.figures``: DR capacity Available, the primary's
+users signed out, and the outage between the two), counted from the approval. The plans' inputs from the config
 come from ``bot.capabilities.failover_config``.
 """
 
@@ -22,11 +24,11 @@ from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import PrimaryGate, callback_step
 from bot.capabilities import drill as history
-from bot.capabilities.failover_config import estimates, measured, options, sites, spec
+from bot.capabilities.failover_config import Figures, estimates, figures, measured, options, sites, spec
 from bot.config.siteconfig import Site
 from bot.runtime import ButtonHandler, Capability, CommandContext, Runtime
 from bot.slack import render
-from bot.storage import jobs
+from bot.storage import jobs, records
 from commands import ops
 
 log = logging.getLogger(__name__)
@@ -39,11 +41,41 @@ REMINDER = "dr-reminder"  # the timer target of the post-incident reminder
 # ---- the summary step -------------------------------------------------------------------------------
 
 
-def summary_text(kind: str, title: str, seconds: float | None, steps: list[dict[str, Any]]) -> str:
-    """The thread summary: measured time, then each step's time and output (warnings first)."""
+def figures_text(fig: Figures, approved: bool) -> str:
+    """The RTO users feel, one line: ``DR capacity Available *5m02s* after approval · ...``."""
+
+    def at(value: float | None) -> str:
+        return f"*{format_seconds(value)}*" if value is not None else "*not measured*"
+
+    since = "after approval" if approved else "after the job started"
+    out = (
+        f"primary's users signed out {at(fig.signed_out)}"
+        if fig.signed_out is not None
+        else "primary's users *not signed out by this job*"
+    )
+    if fig.outage is None:
+        outage = "outage *not measured*"
+    elif fig.outage == 0:
+        outage = "outage *0s* (DR was ready before the users were signed out)"
+    else:
+        outage = f"outage *{format_seconds(fig.outage)}* (signed out until DR capacity Available)"
+    return f":busts_in_silhouette: DR capacity Available {at(fig.to_capacity)} {since} · {out} · {outage}"
+
+
+def summary_text(
+    kind: str,
+    title: str,
+    seconds: float | None,
+    steps: list[dict[str, Any]],
+    fig: Figures | None = None,
+    approved: bool = True,
+) -> str:
+    """The thread summary: measured time, the RTO figures (a failover), then each step's time and output."""
     label = {FAILOVER: "recovery time", FAILBACK: "failback time"}.get(kind, "time")
     took = format_seconds(seconds) if seconds is not None else "unknown"
     lines = [f":stopwatch: *{title}*: {label} *{took}* (first step start to last step end)"]
+    if fig is not None:
+        lines.append(figures_text(fig, approved))
     warnings = [s for s in steps if ":warning:" in (s.get("output") or "")]
     if warnings:
         lines.append(
@@ -66,8 +98,10 @@ def summary_step(runtime: Runtime, kind: str, site: Site, title: str) -> Any:
         job_id = ctx.job_id
         steps = [s for s in jobs.get_steps(runtime.store, job_id) if s["name"] != "summary"]
         seconds = measured(steps)
+        start, approved = records.job_start(runtime.store, job_id)
+        fig = figures(steps, start) if kind == FAILOVER else None
         engine = runtime.engine
-        engine.progress.reply(job_id, summary_text(kind, title, seconds, steps))
+        engine.progress.reply(job_id, summary_text(kind, title, seconds, steps, fig, approved))
         history.record_run(
             runtime,
             kind=kind,
@@ -76,6 +110,7 @@ def summary_step(runtime: Runtime, kind: str, site: Site, title: str) -> Any:
             seconds=seconds,
             capacity=site.dr_capacity,
             at=runtime.clock(),
+            figures=fig.as_row() if fig is not None else None,
         )
         if kind == FAILOVER:
             job = jobs.get_job(runtime.store, job_id) or {}
@@ -216,16 +251,24 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
     job = active_job(runtime, (FAILOVER, FAILBACK, ROLLBACK), dr)
     if job is not None:
         steps = jobs.get_steps(runtime.store, int(job["id"]))
-        current = next((s for s in steps if s["status"] in (jobs.STEP_RUNNING, jobs.STEP_PENDING)), None)
+        running = [s for s in steps if s["status"] == jobs.STEP_RUNNING]  # a graph's branches run at once
+        current = running or [s for s in steps if s["status"] == jobs.STEP_PENDING][:1]
+        at = "; ".join(f"`{s['name']}`: {s['description']}" for s in current)
         lines.append(
             f"Job {job['id']} ({job['kind']}) is *{job['status']}*"
-            + (f", at step `{current['name']}`: {current['description']}" if current else "")
+            + (f", at step{'s' if len(current) > 1 else ''} {at}" if current else "")
         )
     else:
         lines.append("No failover, failback or rollback is running.")
     for run in history.runs(runtime, site=dr.name, limit=3):
         took = format_seconds(run["seconds"]) if run["seconds"] is not None else "?"
-        lines.append(f"• {run['at'][:16]}Z {run['kind']} (job {run['job_id']}): {took}")
+        felt = (
+            f"; DR Available after {format_seconds(run['to_capacity'])}, outage "
+            + (format_seconds(run["outage"]) if run.get("outage") is not None else "not measured")
+            if run["kind"] == FAILOVER and run.get("to_capacity") is not None
+            else ""
+        )
+        lines.append(f"• {run['at'][:16]}Z {run['kind']} (job {run['job_id']}): {took}{felt}")
     text = "\n".join(lines)
     return render.Reply(
         text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)

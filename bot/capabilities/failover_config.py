@@ -1,10 +1,12 @@
 """What failover, failback and drill plans are built from: the site pair and plain values from the config
 (``sites``, ``spec``, ``options``), and step timings from the jobs table (``estimates`` from past runs, the
-``measured`` time of a run).
+``measured`` time of a run, and the RTO ``figures`` users feel, read from the step rows' ``finished_at``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -102,3 +104,45 @@ def measured(steps: list[dict[str, Any]], upto: str | None = None, start: str | 
     first = datetime.fromisoformat(begun[0]["started_at"])
     last = max(datetime.fromisoformat(s["finished_at"]) for s in ended)
     return (last - first).total_seconds()
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The recovery times users feel, in seconds from approval (job start when none was needed); ``None``: not
+    measured (the step did not finish, or the primary did not answer and nobody was signed out by the job)."""
+
+    to_capacity: float | None  # until DR capacity is Available (the later of the DR-ready steps)
+    signed_out: float | None  # until the primary's users were signed out
+    outage: float | None  # signed out until DR capacity Available; 0 when DR was ready first
+
+    def as_row(self) -> dict[str, float | None]:
+        return {"to_capacity": self.to_capacity, "signed_out": self.signed_out, "outage": self.outage}
+
+
+def figures(
+    steps: list[dict[str, Any]],
+    start: str | None,
+    *,
+    ready: Sequence[str] = fo.DR_READY_STEPS,
+    signed_out: str = fo.SIGNED_OUT_STEP,
+) -> Figures:
+    """The three figures from the step rows (``finished_at``) and ``start`` (the approval's ``decided_at`` or the
+    job's ``started_at``; the first step's start when neither is known)."""
+    rows = {s["name"]: s for s in steps}
+    base = start or min((s["started_at"] for s in steps if s.get("started_at")), default=None)
+    if base is None:
+        return Figures(None, None, None)
+    t0 = datetime.fromisoformat(base)
+
+    def end(row: dict[str, Any] | None) -> float | None:
+        if row is None or row["status"] != jobs.STEP_DONE or not row.get("finished_at"):
+            return None
+        return (datetime.fromisoformat(row["finished_at"]) - t0).total_seconds()
+
+    ends = [end(rows[name]) for name in ready if name in rows]
+    capacity = max(e for e in ends if e is not None) if ends and None not in ends else None
+    out_row = rows.get(signed_out)
+    skipped = out_row is not None and ":warning:" in (out_row.get("output") or "")
+    out = None if skipped else end(out_row)
+    outage = max(0.0, capacity - out) if capacity is not None and out is not None else None
+    return Figures(capacity, out, outage)

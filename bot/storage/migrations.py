@@ -140,6 +140,12 @@ def leases(db: Database) -> None:
     )
 
 
+def dr_runs_rto(db: Database) -> None:
+    """The RTO figures users feel, per run (seconds from the approval, or the job's start)."""
+    for column in ("to_capacity", "signed_out", "outage"):
+        db.execute(f"alter table dr_runs add column {column} real")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -152,4 +158,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("audit_0002_mac", audit_mac),
     ("leader_0001_leases", leases),
     ("engine_0004_step_needs", step_needs),
+    ("failover_0002_rto", dr_runs_rto),
 )

@@ -5,7 +5,8 @@ the plan built from it, which is the job's ``plan_hash``: the job builds from th
 another form for the same site (refused while the job waits) changes nothing. The job records the spec in
 ``dr_scale_sets`` as ``created`` once it built (or found) the scale set. ``dr_scale_set(store, site)`` tells other
 commands (``/avd scale``, ``/avd status``) which scale set that is. ``dr_runs``: the measured time of
-every drill, failover and failback (``record_run``, ``runs``).
+every drill, failover and failback (``record_run``, ``runs``) and the RTO figures users feel (``to_capacity``,
+``signed_out``, ``outage``: seconds from ``job_start``, the approval or the job's start).
 """
 
 from __future__ import annotations
@@ -132,7 +133,15 @@ def mark_created(store: Store, site: str, name: str, now: datetime) -> None:
 
 
 def record_run(
-    store: Store, *, kind: str, site: str, job_id: int, seconds: float | None, capacity: int, at: datetime
+    store: Store,
+    *,
+    kind: str,
+    site: str,
+    job_id: int,
+    seconds: float | None,
+    capacity: int,
+    at: datetime,
+    figures: dict[str, float | None] | None = None,
 ) -> None:
     with store.transaction() as db:
         db.execute(
@@ -146,8 +155,22 @@ def record_run(
                 "at": jobs.iso(at),
                 "seconds": seconds,
                 "capacity": capacity,
+                **(figures or {}),
             }
         )
+
+
+def job_start(store: Store, job_id: int) -> tuple[str | None, bool]:
+    """When the clock of a job's RTO starts, and whether that is an approval: its first approval's decision,
+    else the job's start."""
+    rows = store.db.query(
+        "select min(decided_at) as at from approvals where job_id = ? and status = 'approved'", [job_id]
+    )
+    approved = next(iter(rows), {}).get("at")
+    if approved:
+        return str(approved), True
+    job = jobs.get_job(store, job_id) or {}
+    return (str(job["started_at"]) if job.get("started_at") else None), False
 
 
 def runs(

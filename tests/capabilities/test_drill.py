@@ -31,6 +31,9 @@ def test_drill_scales_out_measures_and_tears_down_without_touching_the_primary(h
     ]
     history = drill.drill_history(h.runtime)
     assert [r["job_id"] for r in history] == [2, 1] and all(r["seconds"] > 0 for r in history)
+    assert all(r["to_capacity"] >= r["seconds"] for r in history)  # from the job's start, not the scale-out's
+    steps = {s["name"]: s for s in h.steps(1)}
+    assert "1/1 Available after" in steps["drill-hosts-available"]["output"]  # noted as the host came up
     touched = [
         e for e in h.sim.journal[before:] if e.method != "GET" and "/resourcegroups/avd/" in e.path.lower()
     ]
@@ -49,3 +52,19 @@ def test_drill_refuses_when_dr_already_runs(harness_factory: Any) -> None:  # no
     h.chat.slash("/avd drill dr", user="U0OPS1")
     h.wait_job(2, "failed", timeout=10)
     assert "already runs 1 instance" in h.job(2)["error"]
+
+
+def test_drill_report_gives_the_trend_of_past_failovers_figures(harness_factory: Any) -> None:  # noqa: F811
+    h: Harness = harness_factory()
+    h.chat.slash("/avd failover start dr --now", user="U0OPS1")
+    h.chat.wait_for(lambda: h.job(1).get("card_ts"), timeout=15)
+    h.chat.click("Approve", user="U0LEAD1")
+    h.wait_job(1, timeout=30)
+    h.runtime.azure.compute("00000000-0000-0000-0000-000000000001").virtual_machine_scale_sets.begin_update(
+        "VMSSDR", "EntraDR", {"sku": {"capacity": 0}}
+    ).result()
+    h.chat.slash("/avd drill dr", user="U0OPS1")
+    h.wait_job(2, timeout=30)
+    report = h.chat.wait_for(lambda: [t for t in h.thread(2) if "time to capacity" in t], timeout=15)[0]
+    assert "RTO users felt over 1 failover(s):" in report
+    assert "• DR capacity Available after approval:" in report and "• outage:" in report

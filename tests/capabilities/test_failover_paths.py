@@ -1,5 +1,6 @@
-"""Failover edge paths: one failover per site at a time (lock), a primary region that does not answer, and a
-cancel followed by the offered rollback job."""
+"""Failover edge paths: one failover per site at a time (lock), a primary region that does not answer (its
+branch gives up, DR's does not wait for it), and a cancel during the grace period followed by the offered
+rollback job."""
 
 from __future__ import annotations
 
@@ -64,10 +65,13 @@ def test_cancel_stops_at_a_step_boundary_and_offers_a_rollback(harness_factory: 
     assert h.chat.slash("/avd failover cancel dr", user=OPS).status == 200
     h.wait_job(1, "cancelled", timeout=10)
     h.chat.wait_for(
-        lambda: {s["name"]: s["status"] for s in h.steps(1)}["dr-scale-out"] == "skipped", timeout=15
+        lambda: {s["name"]: s["status"] for s in h.steps(1)}["log-off-users"] == "skipped", timeout=15
     )
-    assert {s["name"]: s["status"] for s in h.steps(1)}["notify-users"] == "done"
+    steps = {s["name"]: s["status"] for s in h.steps(1)}
+    assert steps["notify-users"] == "done" and steps["summary"] == "skipped"
+    assert steps["dr-scale-out"] == "done"  # DR was asked for beside the grace period, not after it
     assert all(x.allow_new_session is False for x in h.sim.session_hosts("AVD", "EntraAuth"))
+    assert len(h.sim.user_sessions("AVD", "EntraAuth")) == 3  # nobody was signed out
     h.chat.click("Plan rollback", user=OPS)
     h.chat.wait_for(lambda: h.job(2).get("card_ts"), timeout=15)
     assert h.job(2)["kind"] == "failover rollback" and h.job(2)["status"] == "awaiting_approval"

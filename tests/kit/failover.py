@@ -88,6 +88,11 @@ class Harness:
     def runtime(self) -> Any:
         return self.bot.runtime
 
+    def quick_cards(self) -> None:
+        """Edit cards every 0.2 s instead of every 10 s (Slack's pace), to watch a card change in a short run."""
+        progress = self.runtime.engine.progress
+        progress.min_interval, progress.debounce = 0.2, 0.05
+
     def job(self, job_id: int) -> dict[str, Any]:
         rows = list(self.runtime.store.db.query("select * from jobs where id = ?", [job_id]))
         return dict(rows[0]) if rows else {}
@@ -146,3 +151,32 @@ def harness_factory(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.Mon
     for sim, bot in made:
         bot.stop()
         sim.stop()
+
+
+# ---- plans without a running simulator (their steps only talk to Azure when they run) ----------------------
+
+
+def seed_sites(principals: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """The seed's (primary, dr) as ``azureops.failover.SiteSpec``s."""
+    from azureops.dr_capacity import ScaleSetRef
+    from azureops.failover import SiteSpec
+    from azureops.sessions import HostPoolRef
+
+    primary = SiteSpec(
+        "primary", "westeurope", HostPoolRef(SUB, "AVD", "EntraAuth"), ScaleSetRef(SUB, "VMSS", "Entra")
+    )
+    dr = SiteSpec(
+        "dr",
+        "uksouth",
+        HostPoolRef(SUB, "AVDDR", "EntraAuthDR"),
+        ScaleSetRef(SUB, "VMSSDR", "EntraDR"),
+        app_group="EntraAuthDR-DAG" if principals else "",
+    )
+    return primary, dr
+
+
+def offline_clients() -> Any:
+    """SDK clients for a loopback endpoint nobody listens on (plans are built, never run)."""
+    from azureops.clients import AzureClients
+
+    return AzureClients("https://127.0.0.1:9", None)

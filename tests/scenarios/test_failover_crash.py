@@ -26,14 +26,15 @@ from tests.kit.bots import bot_env
 from tests.kit.failover import GROUP, USER, failover_config, make_sim
 from tests.kit.process import ROOT, Bot, rows, wait
 
-# step -> (method, path regex) of the request to hold open, and the step after which that rule is installed
+# step -> (method, path regex) of the request to hold open, and the step after which that rule is installed; in the
+# plan's list order (DR's scale-out right after the preflight, beside the primary's branch)
 HOLD: dict[str, tuple[str, str, str] | None] = {
     "preflight": ("GET", r"/images/Win11MultiS/versions/2026\.0522\.1719$", ""),
+    "dr-scale-out": ("PATCH", r"/virtualMachineScaleSets/EntraDR$", ""),
     "primary-autoscale-off": ("PATCH", r"/scalingPlans/EntraAuth-Scaling$", ""),
     "primary-drain": ("PATCH", r"/hostPools/EntraAuth/sessionHosts/", ""),
     "notify-users": None,  # killed during the grace period
     "log-off-users": ("DELETE", r"/hostPools/EntraAuth/sessionHosts/.+/userSessions/", ""),
-    "dr-scale-out": ("PATCH", r"/virtualMachineScaleSets/EntraDR$", ""),
     "dr-hosts-available": (
         "GET",
         r"/hostPools/EntraAuthDR/sessionHosts$",

@@ -55,14 +55,15 @@ def test_seed_story_failover_then_failback(harness_factory: Any) -> None:  # noq
     assert len([x for x in dr_hosts if x.status == "Available"]) == 2
     thread = h.chat.wait_for(lambda: [t for t in h.thread(1) if "recovery time" in t], timeout=15)
     assert "Failover primary -> dr" in thread[0]
+    assert "DR capacity Available" in thread[0] and "outage" in thread[0]
     steps = [(s["name"], s["status"]) for s in h.steps(1)]
-    assert steps == [
+    assert steps == [  # list order: DR is asked for before the grace period, its hosts awaited after it
         ("preflight", "done"),
+        ("dr-scale-out", "done"),
         ("primary-autoscale-off", "done"),
         ("primary-drain", "done"),
         ("notify-users", "done"),
         ("log-off-users", "done"),
-        ("dr-scale-out", "done"),
         ("dr-hosts-available", "done"),
         ("summary", "done"),
     ]
