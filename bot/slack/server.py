@@ -184,6 +184,7 @@ def health(runtime: Runtime) -> dict[str, Any]:
         "db": db,
         "scheduler": bool(runtime.scheduler.running),
         "simulated_azure": runtime.simulated_azure,
+        "role": runtime.role,
     }
 
 

@@ -122,6 +122,17 @@ def audit_mac(db: Database) -> None:
     db.execute("alter table audit add column mac text")
 
 
+def inbox(db: Database) -> None:
+    """Post-ack work a web process recorded for the workers (``bot.storage.inbox``): claimed by one worker with
+    a compare-and-set, its claim renewed while it runs and taken over by another worker once expired."""
+    db.execute(
+        "create table inbox (id integer primary key, kind text not null, payload text not null default '{}',"
+        " user_id text not null default '', channel text not null default '', response_url text not null"
+        " default '', created_at text not null, claimed_by text, claimed_at text, done_at text)"
+    )
+    db.execute("create index inbox_open on inbox (done_at, claimed_at)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -132,4 +143,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("engine_0003_always_steps", always_steps),
     ("scaleset_0002_requests", scaleset_requests),
     ("audit_0002_mac", audit_mac),
+    ("roles_0001_inbox", inbox),
 )
