@@ -1,0 +1,182 @@
+"""Web and worker roles as real processes on one SQLite file: the web process acks and records, workers claim
+and answer (through the response_url), run jobs, take over a killed worker's row, and handle each row once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.slack import cards
+from sim.azure import AzureSim
+from sim.azure.scenarios import prepare_dr
+from sim.slack import SlackSim
+from tests.kit import SIGNING_SECRET, Chat
+from tests.kit.bots import bot_env
+from tests.kit.failover import GROUP, USER, failover_config, make_sim
+from tests.kit.process import AVD_BOT, ROOT, rows, wait
+from tests.kit.roles import HELD_TEXT, Proc, role_env
+
+OPS, LEAD = "U0OPS1", "U0LEAD1"
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            proc.stop()
+
+
+def start(procs: list[Proc], env: dict[str, str], role: str, capabilities: str = "") -> Proc:
+    proc = Proc(env, role, capabilities)
+    procs.append(proc)
+    proc.start()
+    return proc
+
+
+def health(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "/healthz", timeout=5) as resp:
+        data: dict[str, Any] = json.load(resp)
+    return data
+
+
+def hook_answers(slack: SlackSim, response_url: str) -> list[dict[str, Any]]:
+    token = response_url.rsplit("/", 1)[-1]
+    return [c.args for c in slack.calls if c.method == "response_url" and c.args.get("hook") == token]
+
+
+def inbox(db: Path) -> list[Any]:
+    return rows(db, "select * from inbox order by id")
+
+
+def test_an_unknown_role_exits_2_naming_the_roles() -> None:
+    done = subprocess.run(
+        [str(AVD_BOT), "serve", "--role", "bogus"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert "unknown role 'bogus': use web, worker or all" in done.stderr
+
+
+def test_status_is_acked_by_the_web_process_and_answered_by_the_worker(
+    tmp_path: Path, slack_sim: SlackSim, azure_sim: AzureSim, procs: list[Proc]
+) -> None:
+    env = role_env(bot_env(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path))
+    db = tmp_path / "avd.db"
+    web = start(procs, env, "web")
+    worker = start(procs, env, "worker")
+    assert health(web.url) == {
+        "ok": True,
+        "db": True,
+        "scheduler": False,
+        "simulated_azure": True,
+        "role": "web",
+    }
+    chat = Chat(web.url, slack_sim, SIGNING_SECRET)
+    assert "/avd status" in chat.slash("/avd help", user=OPS).text  # answered in the ack by the web process
+    assert inbox(db) == []
+    ack = chat.slash("/avd status", user=OPS)
+    assert (ack.status, ack.text) == (200, "")
+    (row,) = inbox(db)  # committed before the ack
+    assert (row["kind"], row["user_id"], row["channel"]) == ("command", OPS, "C0INCIDENT")
+    payload = json.loads(row["payload"])
+    assert payload["text"] == "status" and "token" not in payload
+    wait(lambda: inbox(db)[0]["done_at"], 30, "the worker to handle the row")
+    assert inbox(db)[0]["claimed_by"] == worker.name
+    answers = wait(lambda: hook_answers(slack_sim, row["response_url"]), 15, "the answer")
+    assert "primary -> dr" in answers[0]["text"]
+    assert "primary -> dr" in chat.ephemerals(OPS)[-1]["text"]
+
+
+@pytest.fixture
+def dr_sim() -> Iterator[AzureSim]:
+    sim = make_sim(120)
+    prepare_dr(sim)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_a_failover_recorded_by_the_web_process_is_planned_approved_and_run_by_the_worker(
+    tmp_path: Path, slack_sim: SlackSim, dr_sim: AzureSim, procs: list[Proc]
+) -> None:
+    config = tmp_path / "failover.toml"
+    config.write_text(failover_config(grace=1, principals=(GROUP, USER)), encoding="utf-8")
+    env = role_env(
+        bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path), AVD_CONFIG=str(config)
+    )
+    db = tmp_path / "avd.db"
+    web = start(procs, env, "web")
+    chat = Chat(web.url, slack_sim, SIGNING_SECRET)
+    assert chat.slash("/avd failover start dr", user=OPS).status == 200
+    (row,) = inbox(db)
+    assert row["kind"] == "command" and row["claimed_by"] is None
+    assert rows(db, "select id from jobs") == []  # the web role plans nothing and runs no scheduler
+    assert health(web.url)["scheduler"] is False
+    worker = start(procs, env, "worker")
+    wait(lambda: rows(db, "select 1 from approvals where job_id = 1 and message_ts is not null"), 30, "card")
+    assert chat.click("Approve", user=LEAD).status == 200
+    wait(
+        lambda: [r for r in rows(db, "select status from jobs where id = 1") if r["status"] == "done"],
+        60,
+        "the failover to finish",
+    )
+    handled = inbox(db)
+    assert [(r["kind"], r["claimed_by"], bool(r["done_at"])) for r in handled] == [
+        ("command", worker.name, True),
+        (f"action:{cards.APPROVE}", worker.name, True),
+    ]
+    press = json.loads(handled[1]["payload"])
+    assert press["actions"][0]["value"] and "token" not in press and "trigger_id" not in press
+    approved = wait(lambda: hook_answers(slack_sim, handled[1]["response_url"]), 15, "the presser's answer")
+    assert len(approved) == 1
+    assert dr_sim.scale_set("VMSSDR", "EntraDR").capacity == 2
+
+
+def test_two_workers_handle_each_row_once(tmp_path: Path, slack_sim: SlackSim, procs: list[Proc]) -> None:
+    env = role_env(bot_env(tmp_path, slack_sim.url))
+    db = tmp_path / "avd.db"
+    web = start(procs, env, "web")
+    workers = {start(procs, env, "worker", "tests.kit.roles").name for _ in range(2)}
+    chat = Chat(web.url, slack_sim, SIGNING_SECRET)
+    for _ in range(20):
+        assert chat.slash("/avd jobs", user=OPS).status == 200
+    wait(lambda: len([r for r in inbox(db) if r["done_at"]]) == 20, 30, "20 rows handled")
+    handled = inbox(db)
+    assert {r["claimed_by"] for r in handled} <= workers
+    for r in handled:
+        answers = wait(lambda r=r: hook_answers(slack_sim, r["response_url"]), 15, f"row {r['id']}'s answer")
+        assert len(answers) == 1, r["id"]
+        pid = r["claimed_by"].split(":")[1]
+        assert answers[0]["text"] == f"{HELD_TEXT} {pid}"  # answered by the worker that claimed it
+    assert sum(Counter(r["claimed_by"] for r in handled).values()) == 20
+
+
+def test_a_killed_workers_row_is_taken_over_by_the_other_worker(
+    tmp_path: Path, slack_sim: SlackSim, procs: list[Proc]
+) -> None:
+    hold = tmp_path / "hold"
+    hold.write_text("hold", encoding="utf-8")
+    env = role_env(bot_env(tmp_path, slack_sim.url), AVD_TEST_HOLD=str(hold), AVD_INBOX_LEASE_SECONDS="1")
+    db = tmp_path / "avd.db"
+    web = start(procs, env, "web")
+    first = start(procs, env, "worker", "tests.kit.roles")
+    chat = Chat(web.url, slack_sim, SIGNING_SECRET)
+    assert chat.slash("/avd jobs", user=OPS).status == 200
+    wait(lambda: inbox(db)[0]["claimed_by"] == first.name, 15, "the first worker's claim")
+    second = start(procs, env, "worker", "tests.kit.roles")
+    first.kill()
+    wait(lambda: inbox(db)[0]["claimed_by"] == second.name, 15, "the second worker to take the row over")
+    hold.unlink()
+    row = wait(lambda: inbox(db)[0]["done_at"] and inbox(db)[0], 15, "the row handled")
+    answers = wait(lambda: hook_answers(slack_sim, row["response_url"]), 15, "the answer")
+    assert [a["text"] for a in answers] == [f"{HELD_TEXT} {second.name.split(':')[1]}"]
