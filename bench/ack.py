@@ -10,7 +10,11 @@ click is on a fresh, valid approval (``bench/approve_kit.py``). Reported: pooled
 bot/bare of the pooled p99 and the median of the per-round p99 ratios (goal <= 1.1), and the bot's worst
 latency (goal: far from Slack's 3 s; <= 1 s).
 
-    .venv/bin/python bench/ack.py [--rounds 8] [--n1 30] [--n20 200] [--json FILE]
+    .venv/bin/python bench/ack.py [--rounds 8] [--n1 30] [--n20 200] [--roles all|split] [--json FILE]
+
+``--roles split`` measures the roles (``avd-bot serve --role web`` plus one ``--role worker`` on the same SQLite
+file): the web process acks and records each request in the inbox before its ack, the worker does the rest.
+The "bot" figures are then the web process's acks; the quiet wait before each round covers both processes.
 """
 
 from __future__ import annotations
@@ -189,6 +193,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES)
     )
+    parser.add_argument(
+        "--roles",
+        choices=("all", "split"),
+        default="all",
+        help="all: one avd-bot serve (default); split: a --role web process and a --role worker process",
+    )
+    parser.add_argument(
+        "--inbox-ack",
+        choices=("commit", "queue"),
+        default="commit",
+        help="with --roles split: the web process acks once the inbox row is committed (default) or queued",
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="with --roles split: run the worker at this nice level (a worker sharing the web process's host)",
+    )
     parser.add_argument("--serve-bare", metavar="SLACK_URL", help=argparse.SUPPRESS)
     add_json_option(parser)
     args = parser.parse_args(argv)
@@ -197,11 +219,22 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in args.cases.split(",") if c]
     work = workdir("bench-ack-")
     doubles = DoublesProcess(arm=True, arm_throttle_off=True)
-    bot = BotProcess(
-        bot_env(work, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"]),
+    split = args.roles == "split"
+    env = bot_env(
         work,
-        capabilities="bench.approve_kit",
+        doubles.info["slack"],
+        arm=doubles.info["arm"],
+        ca=doubles.info["ca"],
+        **({"AVD_INBOX_ACK": args.inbox_ack} if split else {}),
     )
+    bot = BotProcess(env, work, capabilities="bench.approve_kit", role="web" if split else "all")
+    worker = (
+        BotProcess(env, work, capabilities="bench.approve_kit", role="worker", nice=args.worker_nice)
+        if split
+        else None
+    )
+    niced = f", worker nice {args.worker_nice}" if args.worker_nice else ""
+    tag = f" (web+worker, ack on {args.inbox_ack}{niced})" if split else ""
     bare = subprocess.Popen(
         [sys.executable, __file__, "--serve-bare", doubles.info["slack"]],
         stdin=subprocess.PIPE,
@@ -211,13 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     report = Report("ack latency (bench/ack.py)")
     try:
         bot.start()
+        if worker is not None:
+            worker.start()
         assert bare.stdout is not None
         urls = {"bot": bot.url, "bare": json.loads(bare.stdout.readline())["url"]}
-        pids = [bot.pid, bare.pid, doubles.pid]
+        pids = [bot.pid, bare.pid, doubles.pid, *([worker.pid] if worker is not None else [])]
         bodies = Bodies(doubles, str(work / "avd.db"))
         print(
             f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
-            f"per server per round; {machine()}"
+            f"per server per round; roles: {args.roles}{tag}; {machine()}"
         )
         print(f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for case in cases:
@@ -235,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{case:>15} {concurrency:>4} {name:>6} {pct(s, 0.5) * 1e3:>8.2f} {pct(s, 0.99) * 1e3:>8.2f} "
                         f"{max(s) * 1e3:>8.2f}"
                     )
-                label = f"ack {case} c={concurrency}"
+                label = f"ack {case} c={concurrency}{tag}"
                 ratio99 = pct(pooled["bot"], 0.99) / pct(pooled["bare"], 0.99)
                 ratio50 = pct(pooled["bot"], 0.5) / pct(pooled["bare"], 0.5)
                 print(
@@ -277,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         if bare.stdout is not None:
             bare.stdout.close()
         bot.stop()
+        if worker is not None:
+            worker.stop()
         doubles.stop()
         shutil.rmtree(work, ignore_errors=True)
     return report.emit(args.json)

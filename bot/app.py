@@ -28,7 +28,7 @@ from bot.config.settings import Settings
 from bot.engine import schedules
 from bot.engine.registry import build_registry, check_complete
 from bot.engine.runner import Engine
-from bot.roles import InboxWriter
+from bot.roles import InboxWriter, durable_from_env
 from bot.runtime import ROLES, Capability, Clock, ProgressSink, Runtime, utcnow
 from bot.slack import actions, cards, listeners
 from bot.slack.ackgate import AckGate
@@ -165,7 +165,7 @@ def build_app(
         role=role,
     )
     if role == "web":
-        writer = InboxWriter(store)
+        writer = InboxWriter(store, durable=durable_from_env())
         runtime.defer = writer
         runtime.on_stop.insert(0, writer.close)
     sink = progress or card_writer(runtime)

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -43,14 +44,27 @@ def lease_from_env(env: dict[str, str] | None = None) -> float:
     return float(value) if value else LEASE_SECONDS
 
 
+def durable_from_env(env: dict[str, str] | None = None) -> bool:
+    """``AVD_INBOX_ACK``: ``commit`` (default) acks once the row is committed; ``queue`` acks once it is queued
+    for the writer (faster acks on SQLite, whose one writer lock the workers' job writes hold; a web process
+    that dies in the few milliseconds before the commit loses what it acked)."""
+    value = (env if env is not None else os.environ).get("AVD_INBOX_ACK", "commit").strip().lower()
+    if value not in ("commit", "queue"):
+        raise ValueError(f"AVD_INBOX_ACK must be commit or queue, not {value!r}")
+    return value == "commit"
+
+
 class InboxWriter:
     """The web role's ``Runtime.defer``: ``writer(kind, payload)`` returns once the row is committed (or
-    ``False`` after ``RECORD_TIMEOUT`` or an error, and the listener answers "busy, try again"). One thread
-    writes what the request threads queued, all of it in one transaction, then wakes the workers."""
+    ``False`` after ``RECORD_TIMEOUT`` or an error, and the listener answers "busy, try again"); with
+    ``durable=False``, once it is queued (a failed batch is then retried until it commits, and ``close``
+    flushes the queue). One thread writes what the request threads queued, all of it in one transaction (a
+    group commit), then wakes the workers."""
 
-    def __init__(self, store: Store, *, timeout: float = RECORD_TIMEOUT) -> None:
+    def __init__(self, store: Store, *, timeout: float = RECORD_TIMEOUT, durable: bool = True) -> None:
         self.store = store
         self.timeout = timeout
+        self.durable = durable
         self._queue: list[tuple[NewItem, threading.Event, list[bool]]] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -72,6 +86,8 @@ class InboxWriter:
                 return False
             self._queue.append((item, done, result))
             self._cond.notify()
+        if not self.durable:
+            return True
         if not done.wait(self.timeout):
             log.warning("inbox: a %s row was not committed within %.1f s", kind, self.timeout)
             return False
@@ -88,9 +104,14 @@ class InboxWriter:
             try:
                 inbox.record(self.store, [item for item, _done, _result in batch], utcnow())
                 ok = True
-            except Exception:  # noqa: BLE001 - the requests are answered "busy"; the next batch tries again
+            except Exception:  # noqa: BLE001 - durable: answered "busy"; queued: acked, so tried again
                 log.exception("inbox: could not record %d rows", len(batch))
                 ok = False
+                if not self.durable:
+                    with self._cond:
+                        self._queue[:0] = batch
+                    time.sleep(0.2)
+                    continue
             for _item, done, result in batch:
                 result[0] = ok
                 done.set()
