@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack import cards
+from bot.slack import cards, modals
 from sim.azure import AzureSim
 from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
@@ -22,6 +22,7 @@ from tests.kit.bots import bot_env
 from tests.kit.failover import GROUP, USER, failover_config, make_sim
 from tests.kit.process import AVD_BOT, ROOT, rows, wait
 from tests.kit.roles import HELD_TEXT, Proc, role_env
+from tests.kit.scale import form_values, open_form, submit_form
 
 OPS, LEAD = "U0OPS1", "U0LEAD1"
 
@@ -52,6 +53,10 @@ def health(url: str) -> dict[str, Any]:
 def hook_answers(slack: SlackSim, response_url: str) -> list[dict[str, Any]]:
     token = response_url.rsplit("/", 1)[-1]
     return [c.args for c in slack.calls if c.method == "response_url" and c.args.get("hook") == token]
+
+
+def view_name(view: dict[str, Any]) -> str:
+    return str(form_values(view)["name"])
 
 
 def inbox(db: Path) -> list[Any]:
@@ -180,3 +185,28 @@ def test_a_killed_workers_row_is_taken_over_by_the_other_worker(
     row = wait(lambda: inbox(db)[0]["done_at"] and inbox(db)[0], 15, "the row handled")
     answers = wait(lambda: hook_answers(slack_sim, row["response_url"]), 15, "the answer")
     assert [a["text"] for a in answers] == [f"{HELD_TEXT} {second.name.split(':')[1]}"]
+
+
+def test_the_scaleset_form_opened_and_submitted_through_the_web_process_is_handled_by_the_worker(
+    tmp_path: Path, slack_sim: SlackSim, azure_sim: AzureSim, procs: list[Proc]
+) -> None:
+    env = role_env(bot_env(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path))
+    db = tmp_path / "avd.db"
+    web = start(procs, env, "web")
+    worker = start(procs, env, "worker")
+    chat = Chat(web.url, slack_sim, SIGNING_SECRET)
+    view = open_form(
+        chat, slack_sim, "/avd scaleset create dr"
+    )  # views.open by the worker, with the trigger id
+    assert submit_form(chat, view).status == 200
+    # the worker's preflight refuses it (no replica in uksouth yet) and says so to the submitter
+    chat.wait_for_ephemeral(OPS, contains="add the replica with `/avd replicas add uksouth`", timeout=15)
+    handled = wait(
+        lambda: [r for r in inbox(db) if r["done_at"]] if len(inbox(db)) == 2 else [], 15, "2 rows"
+    )
+    assert [(r["kind"], r["claimed_by"]) for r in handled] == [
+        ("command", worker.name),
+        (f"view:{modals.CALLBACK_ID}", worker.name),
+    ]
+    assert json.loads(handled[1]["payload"])["form"]["name"] == view_name(view)
+    assert rows(db, "select id from jobs") == []
