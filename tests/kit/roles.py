@@ -33,16 +33,18 @@ CAPABILITY = Capability(name="roles-hold", handlers={ops.Jobs: held_jobs})
 class Proc:
     """One ``avd-bot serve --role ROLE`` child; ``start()`` returns its URL (web) or worker name (worker)."""
 
-    def __init__(self, env: dict[str, str], role: str, capabilities: str = "") -> None:
+    def __init__(self, env: dict[str, str], role: str, capabilities: str = "", mode: str = "serve") -> None:
         self.env = env
         self.role = role
+        self.mode = mode  # serve, or socket
         self.capabilities = capabilities
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.name = ""
 
     def start(self) -> str:
-        argv = serve_command(self.capabilities, "serve", "--port", "0", "--role", self.role)
+        port = ["--port", "0"] if self.mode == "serve" else []
+        argv = serve_command(self.capabilities, self.mode, *port, "--role", self.role)
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, env=self.env, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
@@ -52,6 +54,9 @@ class Proc:
             assert line.startswith("avd-bot worker ") and line.rstrip().endswith(" running"), line
             self.name = line.split()[2]
             return self.name
+        if self.mode == "socket":
+            assert line.startswith("avd-bot connected over Socket Mode"), line
+            return line
         assert line.startswith("avd-bot serving on "), line
         self.url = line.split()[-1]
         return self.url

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -17,6 +18,8 @@ from bot.slack import cards, modals
 from sim.azure import AzureSim
 from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
+from sim.slack.chat import slash_command_body
+from sim.slack.socket import APP_TOKEN, SocketModeSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.failover import GROUP, USER, failover_config, make_sim
@@ -24,7 +27,7 @@ from tests.kit.process import AVD_BOT, ROOT, rows, wait
 from tests.kit.roles import HELD_TEXT, Proc, role_env
 from tests.kit.scale import form_values, open_form, submit_form
 
-OPS, LEAD = "U0OPS1", "U0LEAD1"
+OPS, LEAD, CHANNEL = "U0OPS1", "U0LEAD1", "C0INCIDENT"
 
 
 @pytest.fixture
@@ -37,8 +40,10 @@ def procs() -> Iterator[list[Proc]]:
             proc.stop()
 
 
-def start(procs: list[Proc], env: dict[str, str], role: str, capabilities: str = "") -> Proc:
-    proc = Proc(env, role, capabilities)
+def start(
+    procs: list[Proc], env: dict[str, str], role: str, capabilities: str = "", mode: str = "serve"
+) -> Proc:
+    proc = Proc(env, role, capabilities, mode)
     procs.append(proc)
     proc.start()
     return proc
@@ -210,3 +215,32 @@ def test_the_scaleset_form_opened_and_submitted_through_the_web_process_is_handl
     ]
     assert json.loads(handled[1]["payload"])["form"]["name"] == view_name(view)
     assert rows(db, "select id from jobs") == []
+
+
+@pytest.fixture
+def socket_sim(slack_sim: SlackSim) -> Iterator[SocketModeSim]:
+    sim = SocketModeSim(slack_sim)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_socket_mode_web_and_worker(
+    tmp_path: Path, slack_sim: SlackSim, socket_sim: SocketModeSim, procs: list[Proc]
+) -> None:
+    env = role_env(bot_env(tmp_path, slack_sim.url, SLACK_APP_TOKEN=APP_TOKEN))
+    db = tmp_path / "avd.db"
+    start(procs, env, "web", mode="socket")
+    worker = start(procs, env, "worker", mode="socket")  # connects nothing: it reads the inbox
+    assert len(socket_sim.links) == 1
+    url = slack_sim.new_response_url(CHANNEL, OPS)
+    body = slash_command_body("jobs", user=OPS, channel=CHANNEL, response_url=url, trigger_id="1.2.socket")
+    ack = socket_sim.acked(
+        socket_sim.deliver("slash_commands", dict(parse_qsl(body, keep_blank_values=True)))
+    )
+    assert ack.payload is None  # acked empty by the web process; the worker answers
+    answers = wait(lambda: hook_answers(slack_sim, url), 15, "the answer on the response_url")
+    assert "No jobs yet" in answers[0]["text"]
+    assert [(r["kind"], r["claimed_by"]) for r in inbox(db)] == [("command", worker.name)]
