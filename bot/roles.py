@@ -152,6 +152,7 @@ class Worker:
         self.poll = poll
         self.capacity = capacity
         self._held: set[int] = set()
+        self._finished: list[int] = []  # handled, marked done by the next claim's transaction
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -177,31 +178,58 @@ class Worker:
 
     def _free(self) -> int:
         with self._room:
-            while len(self._held) >= self.capacity and not self._stop.is_set():
+            while self._busy() >= self.capacity and not self._stop.is_set():
                 self._room.wait(0.5)
-            return self.capacity - len(self._held)
+            return self.capacity - self._busy()
+
+    def _busy(self) -> int:
+        """Rows running now (held, not yet finished); call with ``_room`` held."""
+        return len(self._held) - len(self._finished)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             free = self._free()
             if self._stop.is_set():
                 return
+            with self._room:
+                finished, self._finished = self._finished, []
             try:
-                items = inbox.claim(self.store, self.name, utcnow(), lease=self.lease, limit=free)
+                items = inbox.claim(
+                    self.store, self.name, utcnow(), lease=self.lease, limit=free, done=finished
+                )
             except Exception:  # noqa: BLE001 - a locked or lost database: try again after a pause
                 log.exception("inbox: claim failed")
+                with self._room:
+                    self._finished[:0] = finished
                 self._stop.wait(1.0)
                 continue
+            with self._room:
+                self._held.difference_update(finished)
+                self._room.notify_all()
+                self._held.update(item.id for item in items)
             for item in items:
-                with self._room:
-                    self._held.add(item.id)
                 self._pool.submit(self._handle, item)
             if not items:
                 try:
-                    inbox.wait(self.store, 1.0, clock=utcnow, lease=self.lease, poll=self.poll)
+                    inbox.wait(
+                        self.store,
+                        1.0,
+                        clock=utcnow,
+                        lease=self.lease,
+                        poll=self.poll,
+                        woken=lambda: bool(self._finished) or self._stop.is_set(),
+                    )
                 except Exception:  # noqa: BLE001
                     log.exception("inbox: wait failed")
                     self._stop.wait(1.0)
+        self._pool.shutdown(wait=True)
+        with self._room:
+            finished, self._finished = self._finished, []
+        if finished:  # stopping: what ran is marked done
+            try:
+                inbox.claim(self.store, self.name, utcnow(), lease=self.lease, limit=0, done=finished)
+            except Exception:  # noqa: BLE001 - their claims expire and another worker runs them again
+                log.exception("inbox: could not mark %d rows done at stop", len(finished))
 
     def _handle(self, item: Item) -> None:
         try:
@@ -215,17 +243,13 @@ class Worker:
             if handler is None:
                 log.error("inbox: row %d has a kind no listener handles: %s", item.id, item.kind)
             else:
-                log.info("inbox: %s handles row %d (%s)", self.name, item.id, item.kind)
+                log.debug("inbox: %s handles row %d (%s)", self.name, item.id, item.kind)
                 run_reporting(handler, payload)
-            if not inbox.finish(self.store, item.id, self.name, utcnow()):
-                log.warning(
-                    "inbox: row %d was taken over while %s ran it (claim expired)", item.id, self.name
-                )
-        except Exception:  # noqa: BLE001 - the claim expires and another worker tries again
+        except Exception:  # noqa: BLE001 - never raised by run_reporting; logged all the same
             log.exception("inbox: row %d failed", item.id)
         finally:
-            with self._room:
-                self._held.discard(item.id)
+            with self._room:  # held (its claim renewed) until the claim loop marks it done
+                self._finished.append(item.id)
                 self._room.notify_all()
 
     def _heartbeat(self) -> None:

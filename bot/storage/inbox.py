@@ -4,8 +4,9 @@ A row is one slash command, button press or form submission that needs work afte
 a JSON ``payload`` (the fields the handler needs, never a token or secret), who and where, the
 ``response_url`` the answer goes to, and its claim. A worker takes a row with a compare-and-set ``UPDATE``
 (``claim``): free, or claimed by a worker whose claim is older than the lease (a crashed worker). A running
-worker renews its claims (``renew``) and marks a row done once handled (``finish``, only while the claim is
-still its own). Rows are handled by id, once in normal operation; a row whose worker died mid-way is handled
+worker renews its claims (``renew``) and marks a row done once handled, only while the claim is still its own
+(``finish``, or in its next ``claim``'s transaction: one commit for both, the fewer writes on SQLite's one
+writer lock, which a web process's commits share). Rows are handled by id, once in normal operation; a row whose worker died mid-way is handled
 again by the next worker, so its handlers are idempotent (a job request is refused while the same request is
 active, an approval moves by compare-and-set, an answer is only an answer).
 
@@ -118,29 +119,47 @@ def _claimable(now: datetime, lease: float) -> tuple[str, list[str]]:
 
 
 def claim(
-    store: Store, worker: str, now: datetime, *, lease: float = LEASE_SECONDS, limit: int = 1
+    store: Store,
+    worker: str,
+    now: datetime,
+    *,
+    lease: float = LEASE_SECONDS,
+    limit: int = 1,
+    done: Sequence[int] = (),
 ) -> list[Item]:
-    """Take up to ``limit`` rows for ``worker``, oldest first: each by a compare-and-set ``UPDATE`` that only
-    succeeds on a free row or an expired claim, so two workers never hold the same row."""
+    """Take up to ``limit`` rows for ``worker``, oldest first, each by a compare-and-set ``UPDATE`` that only
+    succeeds on a free row or an expired claim, so two workers never hold the same row. ``done``: rows this
+    worker finished since its last claim, marked done in the same transaction (one commit for both)."""
     where, args = _claimable(now, lease)
-    candidates = [
-        int(r["id"])
-        for r in store.db.query(f"select id from inbox where {where} order by id limit ?", [*args, limit * 2])
-    ]
-    taken: list[Item] = []
-    for item_id in candidates:
-        if len(taken) >= limit:
-            break
-        with store.transaction() as db:
+    candidates = (
+        [
+            int(r["id"])
+            for r in store.db.query(f"select id from inbox where {where} order by id limit ?", [*args, limit])
+        ]
+        if limit > 0
+        else []
+    )
+    if not candidates and not done:
+        return []
+    taken: list[int] = []
+    with store.transaction() as db:
+        for item_id in done:
+            db.execute(
+                "update inbox set done_at = ? where id = ? and claimed_by = ? and done_at is null",
+                [_iso(now), item_id, worker],
+            )
+        for item_id in candidates:
             cursor = db.execute(
                 f"update inbox set claimed_by = ?, claimed_at = ? where id = ? and {where}",
                 [worker, _iso(now), item_id, *args],
             )
-            if cursor.rowcount != 1:
-                continue  # another worker took it first
-            rows = list(db.query(f"select {COLUMNS} from inbox where id = ?", [item_id]))
-        taken.append(_item(rows[0]))
-    return taken
+            if cursor.rowcount == 1:  # else another worker took it first
+                taken.append(item_id)
+        if not taken:
+            return []
+        marks = ", ".join("?" for _ in taken)
+        rows = list(db.query(f"select {COLUMNS} from inbox where id in ({marks}) order by id", taken))
+    return [_item(r) for r in rows]
 
 
 def renew(store: Store, worker: str, ids: Sequence[int], now: datetime) -> int:
@@ -201,18 +220,20 @@ def wait(
     lease: float = LEASE_SECONDS,
     channel: str = CHANNEL,
     poll: float = POLL_SECONDS,
+    woken: Callable[[], bool] | None = None,
 ) -> bool:
     """Block until a row may be claimable or ``timeout`` passes; ``True`` when woken by work.
 
     A store with its own ``wait(channel, timeout)`` (PostgreSQL: ``LISTEN``, then wait on the connection for
-    a notification) is used through it; otherwise this polls ``pending`` every ``poll`` seconds.
+    a notification) is used through it; otherwise this polls ``pending`` every ``poll`` seconds, and also
+    returns as soon as ``woken()`` (the caller's own reason to stop waiting) is true.
     """
     hook = getattr(store, "wait", None)
     if callable(hook):
         return bool(hook(channel, timeout))
     deadline = time.monotonic() + timeout
     while True:
-        if pending(store, clock(), lease=lease):
+        if (woken is not None and woken()) or pending(store, clock(), lease=lease):
             return True
         left = deadline - time.monotonic()
         if left <= 0:

@@ -153,3 +153,15 @@ def test_a_store_with_its_own_notify_and_wait_is_used_through_them() -> None:
     inbox.notify(store)  # type: ignore[arg-type]
     assert inbox.wait(store, 2.0, clock=lambda: T0) is True  # type: ignore[arg-type]
     assert store.calls == [("notify", inbox.CHANNEL), ("wait", inbox.CHANNEL, "2.0")]
+
+
+def test_a_claim_marks_the_workers_finished_rows_done_in_the_same_transaction(store: Store) -> None:
+    first, second, third = put(store, 3)
+    assert [i.id for i in inbox.claim(store, "w1", T0, lease=LEASE, limit=1)] == [first]
+    taken = inbox.claim(store, "w1", T0, lease=LEASE, limit=1, done=[first])
+    assert [i.id for i in taken] == [second]
+    row = inbox.get(store, first)
+    assert row is not None and row.done_at == T0
+    assert inbox.claim(store, "w2", T0, lease=LEASE, limit=0, done=[second]) == []  # not w2's to finish
+    assert inbox.get(store, second).done_at is None  # type: ignore[union-attr]
+    assert [i.id for i in inbox.claim(store, "w2", T0, lease=LEASE, limit=5)] == [third]
