@@ -32,8 +32,10 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def settings_or_exit(mode: str) -> Settings:
+    from bot.roles import env_problems
+
     settings = load_settings(mode=mode)
-    problems = settings.problems()
+    problems = settings.problems() + env_problems()
     if problems:
         sys.stderr.write("avd-bot cannot start:\n" + "".join(f"  - {p}\n" for p in problems))
         raise SystemExit(2)

@@ -38,6 +38,22 @@ PRUNE_EVERY = timedelta(hours=1)
 COLUMNS = ("user_id", "channel_id", "response_url")  # payload keys kept as the row's columns
 
 
+def env_problems(env: dict[str, str] | None = None) -> list[str]:
+    """The roles' environment variables that would stop a process at start-up, one message each."""
+    problems = []
+    try:
+        lease = lease_from_env(env)
+        if lease <= 0:
+            problems.append(f"AVD_INBOX_LEASE_SECONDS must be a positive number of seconds, not {lease:g}")
+    except ValueError:
+        problems.append("AVD_INBOX_LEASE_SECONDS must be a number of seconds (e.g. 30)")
+    try:
+        durable_from_env(env)
+    except ValueError as err:
+        problems.append(str(err))
+    return problems
+
+
 def lease_from_env(env: dict[str, str] | None = None) -> float:
     """``AVD_INBOX_LEASE_SECONDS`` (default ``LEASE_SECONDS``): how long a silent worker's claims last."""
     value = (env if env is not None else os.environ).get("AVD_INBOX_LEASE_SECONDS", "")

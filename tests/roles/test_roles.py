@@ -244,3 +244,26 @@ def test_socket_mode_web_and_worker(
     answers = wait(lambda: hook_answers(slack_sim, url), 15, "the answer on the response_url")
     assert "No jobs yet" in answers[0]["text"]
     assert [(r["kind"], r["claimed_by"]) for r in inbox(db)] == [("command", worker.name)]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("AVD_INBOX_ACK", "later", "AVD_INBOX_ACK must be commit or queue, not 'later'"),
+        ("AVD_INBOX_LEASE_SECONDS", "soon", "AVD_INBOX_LEASE_SECONDS must be a number of seconds"),
+        ("AVD_INBOX_LEASE_SECONDS", "0", "AVD_INBOX_LEASE_SECONDS must be a positive number of seconds"),
+    ],
+)
+def test_a_bad_roles_setting_stops_the_start_with_its_name(
+    tmp_path: Path, slack_sim: SlackSim, name: str, value: str, message: str
+) -> None:
+    env = role_env(bot_env(tmp_path, slack_sim.url), **{name: value})
+    done = subprocess.run(
+        [str(AVD_BOT), "serve", "--role", "web", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
