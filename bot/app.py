@@ -165,7 +165,7 @@ def build_app(
         role=role,
     )
     if role == "web":
-        writer = InboxWriter(store, durable=durable_from_env())
+        writer = InboxWriter(store, durable=durable_from_env(), yield_to=runtime.gate.wait)
         runtime.defer = writer
         runtime.on_stop.insert(0, writer.close)
     sink = progress or card_writer(runtime)

@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,10 +78,19 @@ class InboxWriter:
     flushes the queue). One thread writes what the request threads queued, all of it in one transaction (a
     group commit), then wakes the workers."""
 
-    def __init__(self, store: Store, *, timeout: float = RECORD_TIMEOUT, durable: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        timeout: float = RECORD_TIMEOUT,
+        durable: bool = True,
+        yield_to: Callable[[], object] | None = None,
+    ) -> None:
         self.store = store
         self.timeout = timeout
         self.durable = durable
+        # queue mode: wait for the acks in flight first (``AckGate.wait``, bounded), so a burst is one commit
+        self.yield_to = None if durable else yield_to
         self._queue: list[tuple[NewItem, threading.Event, list[bool]]] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -116,6 +126,9 @@ class InboxWriter:
                     self._cond.wait()
                 if not self._queue:
                     return
+            if self.yield_to is not None and not self._closed:
+                self.yield_to()
+            with self._cond:
                 batch, self._queue = self._queue, []
             try:
                 inbox.record(self.store, [item for item, _done, _result in batch], utcnow())
