@@ -1,9 +1,9 @@
 """Web and worker roles: ``avd-bot serve --role web|worker|all`` (and ``socket``), ``all`` by default.
 
 ``all`` is one process that acks and works. A ``web`` process verifies, authorizes and acks, and records each
-request that needs work after the ack as an inbox row (``bot.storage.inbox``) before the ack goes out: the
-``InboxWriter`` commits the rows of concurrent requests in one transaction (a group commit) and wakes the
-workers. A ``worker`` process opens no HTTP listener: it runs the scheduler (jobs, schedules, resume of
+request that needs work after the ack as an inbox row (``bot.storage.inbox``): the ``InboxWriter`` commits the
+rows of concurrent requests in one transaction (a group commit), just after the acks or, with
+``AVD_INBOX_ACK=commit``, before them, and wakes the workers. A ``worker`` process opens no HTTP listener: it runs the scheduler (jobs, schedules, resume of
 unfinished jobs, the approval sweep) and a ``Worker`` that claims inbox rows by compare-and-set, runs each
 with the handler its listener registered (``Runtime.inbox_handlers``: the same post-ack work as ``all``,
 answering through the row's ``response_url``), renews its claims while they run and marks them done. A
@@ -62,10 +62,12 @@ def lease_from_env(env: dict[str, str] | None = None) -> float:
 
 
 def durable_from_env(env: dict[str, str] | None = None) -> bool:
-    """``AVD_INBOX_ACK``: ``commit`` (default) acks once the row is committed; ``queue`` acks once it is queued
-    for the writer (faster acks on SQLite, whose one writer lock the workers' job writes hold; a web process
-    that dies in the few milliseconds before the commit loses what it acked)."""
-    value = (env if env is not None else os.environ).get("AVD_INBOX_ACK", "commit").strip().lower()
+    """``AVD_INBOX_ACK``: ``queue`` (default) acks once the row is queued for the writer, which commits it
+    within milliseconds (a web process that dies in between loses what it acked, as the ``all`` role loses the
+    work it queued in memory); ``commit`` acks once the row is committed (nothing acked is lost; on SQLite each
+    ack then waits for the one writer lock, which the workers' job writes hold, and an fsync: see
+    docs/benchmarks.md)."""
+    value = (env if env is not None else os.environ).get("AVD_INBOX_ACK", "queue").strip().lower()
     if value not in ("commit", "queue"):
         raise ValueError(f"AVD_INBOX_ACK must be commit or queue, not {value!r}")
     return value == "commit"

@@ -79,7 +79,9 @@ def test_an_unknown_role_exits_2_naming_the_roles() -> None:
 def test_status_is_acked_by_the_web_process_and_answered_by_the_worker(
     tmp_path: Path, slack_sim: SlackSim, azure_sim: AzureSim, procs: list[Proc]
 ) -> None:
-    env = role_env(bot_env(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path))
+    env = role_env(
+        bot_env(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path), AVD_INBOX_ACK="commit"
+    )
     db = tmp_path / "avd.db"
     web = start(procs, env, "web")
     worker = start(procs, env, "worker")
@@ -95,7 +97,7 @@ def test_status_is_acked_by_the_web_process_and_answered_by_the_worker(
     assert inbox(db) == []
     ack = chat.slash("/avd status", user=OPS)
     assert (ack.status, ack.text) == (200, "")
-    (row,) = inbox(db)  # committed before the ack
+    (row,) = inbox(db)  # committed before the ack (AVD_INBOX_ACK=commit)
     assert (row["kind"], row["user_id"], row["channel"]) == ("command", OPS, "C0INCIDENT")
     payload = json.loads(row["payload"])
     assert payload["text"] == "status" and "token" not in payload
@@ -122,7 +124,9 @@ def test_a_failover_recorded_by_the_web_process_is_planned_approved_and_run_by_t
     config = tmp_path / "failover.toml"
     config.write_text(failover_config(grace=1, principals=(GROUP, USER)), encoding="utf-8")
     env = role_env(
-        bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path), AVD_CONFIG=str(config)
+        bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path),
+        AVD_CONFIG=str(config),
+        AVD_INBOX_ACK="commit",  # the row is there when the ack is
     )
     db = tmp_path / "avd.db"
     web = start(procs, env, "web")
@@ -153,7 +157,7 @@ def test_a_failover_recorded_by_the_web_process_is_planned_approved_and_run_by_t
 
 
 def test_two_workers_handle_each_row_once(tmp_path: Path, slack_sim: SlackSim, procs: list[Proc]) -> None:
-    env = role_env(bot_env(tmp_path, slack_sim.url))
+    env = role_env(bot_env(tmp_path, slack_sim.url), AVD_INBOX_ACK="queue")
     db = tmp_path / "avd.db"
     web = start(procs, env, "web")
     workers = {start(procs, env, "worker", "tests.kit.roles").name for _ in range(2)}
@@ -182,7 +186,7 @@ def test_a_killed_workers_row_is_taken_over_by_the_other_worker(
     first = start(procs, env, "worker", "tests.kit.roles")
     chat = Chat(web.url, slack_sim, SIGNING_SECRET)
     assert chat.slash("/avd jobs", user=OPS).status == 200
-    wait(lambda: inbox(db)[0]["claimed_by"] == first.name, 15, "the first worker's claim")
+    wait(lambda: [r for r in inbox(db) if r["claimed_by"] == first.name], 15, "the first worker's claim")
     second = start(procs, env, "worker", "tests.kit.roles")
     first.kill()
     wait(lambda: inbox(db)[0]["claimed_by"] == second.name, 15, "the second worker to take the row over")

@@ -78,7 +78,7 @@ def test_queue_mode_returns_at_once_and_close_flushes(store: Store) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "durable"), [("", True), ("commit", True), ("queue", False), ("QUEUE", False)]
+    ("value", "durable"), [("", False), ("commit", True), ("queue", False), ("QUEUE", False)]
 )
 def test_the_ack_mode_setting(value: str, durable: bool) -> None:
     env = {"AVD_INBOX_ACK": value} if value else {}
