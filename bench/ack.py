@@ -265,6 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="with --roles split/both: run the worker at this nice level (a worker sharing the web process's host)",
     )
+    parser.add_argument(
+        "--pin",
+        metavar="WEB_CPUS:WORKER_CPUS",
+        default="",
+        help="keep the web-facing servers (bot, web, bare) on WEB_CPUS and the worker on WORKER_CPUS"
+        " (taskset -c lists, e.g. 0:1): the split as it runs on two hosts",
+    )
     parser.add_argument("--serve-bare", metavar="SLACK_URL", help=argparse.SUPPRESS)
     add_json_option(parser)
     args = parser.parse_args(argv)
@@ -273,13 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in args.cases.split(",") if c]
     work = workdir("bench-ack-")
     doubles = DoublesProcess(arm=True, arm_throttle_off=True)
+    front, _, back = args.pin.partition(":")
     servers: dict[str, list[BotProcess]] = {}  # bot name -> its processes (the first serves HTTP)
     labels: dict[str, str] = {}
     if args.roles in ("all", "both"):
         home = work / "all" if args.roles == "both" else work
         home.mkdir(exist_ok=True)
         env = bot_env(home, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"])
-        servers["bot"] = [BotProcess(env, home, capabilities="bench.approve_kit")]
+        servers["bot"] = [BotProcess(env, home, capabilities="bench.approve_kit", cpus=front)]
         labels["bot"] = ""
     if args.roles in ("split", "both"):
         home = work / "split" if args.roles == "both" else work
@@ -292,13 +300,22 @@ def main(argv: list[str] | None = None) -> int:
             AVD_INBOX_ACK=args.inbox_ack,
         )
         servers["web"] = [
-            BotProcess(env, home, capabilities="bench.approve_kit", role="web"),
-            BotProcess(env, home, capabilities="bench.approve_kit", role="worker", nice=args.worker_nice),
+            BotProcess(env, home, capabilities="bench.approve_kit", role="web", cpus=front),
+            BotProcess(
+                env, home, capabilities="bench.approve_kit", role="worker", nice=args.worker_nice, cpus=back
+            ),
         ]
         niced = f", worker nice {args.worker_nice}" if args.worker_nice else ""
-        labels["web"] = f" web+worker (ack on {args.inbox_ack}{niced})"
+        pinned = f", pinned {args.pin}" if args.pin else ""
+        labels["web"] = f" web+worker (ack on {args.inbox_ack}{niced}{pinned})"
     bare = subprocess.Popen(
-        [sys.executable, __file__, "--serve-bare", doubles.info["slack"]],
+        [
+            *(["taskset", "-c", front] if front else []),
+            sys.executable,
+            __file__,
+            "--serve-bare",
+            doubles.info["slack"],
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -313,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         urls["bare"] = json.loads(bare.stdout.readline())["url"]
         pids = [bare.pid, doubles.pid, *(p.pid for procs in servers.values() for p in procs)]
         bodies = Bodies(doubles, {name: str(procs[0].workdir / "avd.db") for name, procs in servers.items()})
-        names = ", ".join(name + labels.get(name, "") for name in urls)
+        names = ", ".join(f"{name}:{labels[name]}" if labels.get(name) else name for name in urls)
         print(
             f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
             f"per server per round; servers: {names}; {machine()}"

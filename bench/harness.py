@@ -199,11 +199,13 @@ class BotProcess:
         capabilities: str = "",
         role: str = "all",
         nice: int = 0,
+        cpus: str = "",
     ) -> None:
         self.env, self.workdir, self.log_level = env, workdir, log_level
         self.capabilities = capabilities  # modules overlaid on the product's table (tests.kit.serve)
         self.role = role
         self.nice = nice  # a lower CPU priority (``nice -n``): a worker sharing a host with the web process
+        self.cpus = cpus  # ``taskset -c CPUS``: the process kept to these CPUs (a host of its own, in small)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.started_at = 0.0
@@ -222,6 +224,7 @@ class BotProcess:
         )
         role = [] if self.role == "all" else ["--role", self.role]
         niced = ["nice", "-n", str(self.nice)] if self.nice else []
+        niced = (["taskset", "-c", self.cpus] if self.cpus else []) + niced
         log = self.workdir / ("bot.log" if self.role == "all" else f"bot-{self.role}.log")
         self.proc = subprocess.Popen(
             [*niced, *command, "--log-level", self.log_level, "serve", "--port", "0", *role],
