@@ -46,6 +46,7 @@ from bench.harness import (  # noqa: E402
     Report,
     add_json_option,
     bot_env,
+    cpu_seconds,
     figure,
     machine,
     pct,
@@ -170,14 +171,17 @@ def run_cell(
     concurrency: int,
     rounds: int,
     n: int,
-) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
-    """Interleaved rounds (the order rotates each round); returns pooled samples per server and, per server
-    other than ``bare``, the per-round p50 and p99 ratios server/bare."""
+    front: dict[str, int] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]], dict[str, float]]:
+    """Interleaved rounds (the order rotates each round); returns pooled samples per server, per server other
+    than ``bare`` the per-round p50 and p99 ratios server/bare, and the CPU seconds per request of each
+    server's HTTP process (``front``: name -> pid) while its rounds ran."""
     names = list(urls)
     pooled: dict[str, list[float]] = {name: [] for name in names}
     bots = [name for name in names if name != "bare"]
     r50: dict[str, list[float]] = {name: [] for name in bots}
     r99: dict[str, list[float]] = {name: [] for name in bots}
+    cpu = dict.fromkeys(names, 0.0)
     for r in range(rounds):
         k = r % len(names)
         order = names[k:] + names[:k]
@@ -185,12 +189,15 @@ def run_cell(
         for name in order:
             bodies = make(n, name)
             wait_quiet(pids)
+            before = cpu_seconds(front[name]) if front else 0.0
             this[name] = measure(urls[name], bodies, concurrency)
+            if front:
+                cpu[name] += cpu_seconds(front[name]) - before
             pooled[name] += this[name]
         for name in bots:
             r50[name].append(pct(this[name], 0.5) / pct(this["bare"], 0.5))
             r99[name].append(pct(this[name], 0.99) / pct(this["bare"], 0.99))
-    return pooled, r50, r99
+    return pooled, r50, r99, {name: cpu[name] / max(1, len(pooled[name])) for name in names}
 
 
 def report_cell(
@@ -329,13 +336,16 @@ def main(argv: list[str] | None = None) -> int:
         urls = {name: procs[0].url for name, procs in servers.items()}
         urls["bare"] = json.loads(bare.stdout.readline())["url"]
         pids = [bare.pid, doubles.pid, *(p.pid for procs in servers.values() for p in procs)]
+        front = {**{name: procs[0].pid for name, procs in servers.items()}, "bare": bare.pid}
         bodies = Bodies(doubles, {name: str(procs[0].workdir / "avd.db") for name, procs in servers.items()})
         names = ", ".join(f"{name}:{labels[name]}" if labels.get(name) else name for name in urls)
         print(
             f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
             f"per server per round; servers: {names}; {machine()}"
         )
-        print(f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        print(
+            f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}   CPU of its process"
+        )
         for case in cases:
             for name in urls:  # warm up every server on this case
                 measure(urls[name], bodies.make(case, 40, name), 5)
@@ -344,12 +354,18 @@ def main(argv: list[str] | None = None) -> int:
                 def make(k: int, server: str, c: str = case) -> list[str]:
                     return bodies.make(c, k, server)
 
-                pooled, r50, r99 = run_cell(urls, make, pids, concurrency, args.rounds, n)
+                pooled, r50, r99, cpu = run_cell(urls, make, pids, concurrency, args.rounds, n, front)
                 for name in urls:
                     s = pooled[name]
                     print(
                         f"{case:>15} {concurrency:>4} {name:>6} {pct(s, 0.5) * 1e3:>8.2f} {pct(s, 0.99) * 1e3:>8.2f} "
-                        f"{max(s) * 1e3:>8.2f}"
+                        f"{max(s) * 1e3:>8.2f}   CPU {cpu[name] * 1e3:.2f} ms/request"
+                    )
+                    label = labels.get(name, "")
+                    report.add(
+                        figure(
+                            f"ack {case} c={concurrency}{label} {name} CPU per request", cpu[name] * 1e3, "ms"
+                        )
                     )
                 for name in r99:
                     report_cell(report, case, concurrency, name, labels[name], pooled, r50[name], r99[name])
