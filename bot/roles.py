@@ -184,8 +184,7 @@ class Worker:
         self.capacity = capacity
         self._held: set[int] = set()
         self._finished: list[int] = []  # handled, marked done by the next claim's transaction
-        self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)
+        self._room = threading.Condition()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="avd-inbox")
         self._threads = [
@@ -221,7 +220,7 @@ class Worker:
         while not self._stop.is_set():
             free = self._free()
             if self._stop.is_set():
-                return
+                break
             with self._room:
                 finished, self._finished = self._finished, []
             try:
