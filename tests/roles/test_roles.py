@@ -271,3 +271,16 @@ def test_a_bad_roles_setting_stops_the_start_with_its_name(
         timeout=60,
     )
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_web_process_stopped_right_after_its_acks_has_recorded_every_request(
+    tmp_path: Path, slack_sim: SlackSim, procs: list[Proc]
+) -> None:
+    env = role_env(bot_env(tmp_path, slack_sim.url), AVD_INBOX_ACK="queue")  # acks before the commit
+    db = tmp_path / "avd.db"
+    web = start(procs, env, "web")
+    chat = Chat(web.url, slack_sim, SIGNING_SECRET)
+    for _ in range(5):
+        assert chat.slash("/avd jobs", user=OPS).text == ""
+    web.stop()  # SIGTERM: the listener stops, then the inbox writer flushes what it acked
+    assert [(r["kind"], r["claimed_by"]) for r in inbox(db)] == [("command", None)] * 5
