@@ -10,7 +10,14 @@ click is on a fresh, valid approval (``bench/approve_kit.py``). Reported: pooled
 bot/bare of the pooled p99 and the median of the per-round p99 ratios (goal <= 1.1), and the bot's worst
 latency (goal: far from Slack's 3 s; <= 1 s).
 
-    .venv/bin/python bench/ack.py [--rounds 8] [--n1 30] [--n20 200] [--json FILE]
+    .venv/bin/python bench/ack.py [--rounds 8] [--n1 30] [--n20 200] [--roles all|split|both]
+        [--inbox-ack commit|queue] [--worker-nice N] [--json FILE]
+
+``--roles split`` measures the roles instead of one ``avd-bot serve`` ("bot"): ``avd-bot serve --role web``
+("web") plus one ``--role worker`` on the same SQLite file; the web process acks and records each request in
+the inbox (``--inbox-ack``: committed before the ack, or queued), the worker does the rest. ``--roles both``
+runs the two bots, each on its own database, in the same interleaved rounds as the bare app, so their ratios
+are measured under the same load. The quiet wait before each round covers every process.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from bench.harness import (  # noqa: E402
     Report,
     add_json_option,
     bot_env,
+    cpu_seconds,
     figure,
     machine,
     pct,
@@ -116,10 +124,11 @@ def measure(url: str, bodies: list[str], concurrency: int) -> list[float]:
 class Bodies:
     """Request bodies per case: a fresh response_url each, and a fresh approval for each bot click."""
 
-    def __init__(self, doubles: DoublesProcess, db_path: str) -> None:
-        self.doubles, self.db_path, self.next_job = doubles, db_path, 1
+    def __init__(self, doubles: DoublesProcess, db_paths: dict[str, str]) -> None:
+        self.doubles, self.db_paths = doubles, db_paths  # server name -> its SQLite file (bare: none)
+        self.next_job = dict.fromkeys(db_paths, 1)
 
-    def make(self, case: str, n: int, *, for_bot: bool) -> list[str]:
+    def make(self, case: str, n: int, server: str) -> list[str]:
         user = LEAD if case == "approve" else OPS
         urls = self.doubles.call("response_urls", channel=CHANNEL, user=user, n=n)
         if case != "approve":
@@ -129,9 +138,9 @@ class Bodies:
                 )
                 for u in urls
             ]
-        if for_bot:
-            pairs = approve_kit.seed_approvals(self.db_path, self.next_job, n)
-            self.next_job += n
+        if server in self.db_paths:
+            pairs = approve_kit.seed_approvals(self.db_paths[server], self.next_job[server], n)
+            self.next_job[server] += n
         else:
             pairs = [(f"bare{k:07d}", f"1700000000.{k:06d}") for k in range(n)]
         out = []
@@ -162,21 +171,76 @@ def run_cell(
     concurrency: int,
     rounds: int,
     n: int,
-) -> tuple[dict[str, list[float]], list[float], list[float]]:
-    """Interleaved rounds; returns pooled samples and the per-round p50 and p99 ratios bot/bare."""
-    pooled: dict[str, list[float]] = {"bot": [], "bare": []}
-    r50, r99 = [], []
+    front: dict[str, int] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]], dict[str, float]]:
+    """Interleaved rounds (the order rotates each round); returns pooled samples per server, per server other
+    than ``bare`` the per-round p50 and p99 ratios server/bare, and the CPU seconds per request of each
+    server's HTTP process (``front``: name -> pid) while its rounds ran."""
+    names = list(urls)
+    pooled: dict[str, list[float]] = {name: [] for name in names}
+    bots = [name for name in names if name != "bare"]
+    r50: dict[str, list[float]] = {name: [] for name in bots}
+    r99: dict[str, list[float]] = {name: [] for name in bots}
+    cpu = dict.fromkeys(names, 0.0)
     for r in range(rounds):
-        order = ("bot", "bare") if r % 2 == 0 else ("bare", "bot")
+        k = r % len(names)
+        order = names[k:] + names[:k]
         this: dict[str, list[float]] = {}
         for name in order:
             bodies = make(n, name)
             wait_quiet(pids)
+            before = cpu_seconds(front[name]) if front else 0.0
             this[name] = measure(urls[name], bodies, concurrency)
+            if front:
+                cpu[name] += cpu_seconds(front[name]) - before
             pooled[name] += this[name]
-        r50.append(pct(this["bot"], 0.5) / pct(this["bare"], 0.5))
-        r99.append(pct(this["bot"], 0.99) / pct(this["bare"], 0.99))
-    return pooled, r50, r99
+        for name in bots:
+            r50[name].append(pct(this[name], 0.5) / pct(this["bare"], 0.5))
+            r99[name].append(pct(this[name], 0.99) / pct(this["bare"], 0.99))
+    return pooled, r50, r99, {name: cpu[name] / max(1, len(pooled[name])) for name in names}
+
+
+def report_cell(
+    report: Report,
+    case: str,
+    concurrency: int,
+    name: str,
+    label: str,
+    pooled: dict[str, list[float]],
+    r50: list[float],
+    r99: list[float],
+) -> None:
+    """Print and add the figures of one server against the bare app for one case and concurrency."""
+    tag = f"{name}/bare"
+    ratio99 = pct(pooled[name], 0.99) / pct(pooled["bare"], 0.99)
+    ratio50 = pct(pooled[name], 0.5) / pct(pooled["bare"], 0.5)
+    print(
+        f"{case:>15} {concurrency:>4} {name[:3] + '/bare':>6} {ratio50:>8.3f} {ratio99:>8.3f}   per-round p99 "
+        f"ratios {min(r99):.2f}..{max(r99):.2f}, median {statistics.median(r99):.3f}"
+    )
+    label = f"ack {case} c={concurrency}{label}"
+    report.add(
+        figure(f"{label} p99 ratio {tag}, pooled", ratio99, "x", at_most=1.1, note=f"n={len(pooled[name])}")
+    )
+    report.add(
+        figure(
+            f"{label} p99 ratio, median of rounds",
+            statistics.median(r99),
+            "x",
+            at_most=1.1,
+            note=f"{len(r99)} rounds, {min(r99):.2f}..{max(r99):.2f}",
+        )
+    )
+    report.add(figure(f"{label} p50 ratio, median of rounds", statistics.median(r50), "x"))
+    report.add(
+        figure(
+            f"{label} {name} worst latency",
+            max(pooled[name]) * 1e3,
+            "ms",
+            at_most=1000,
+            note=f"p99 {pct(pooled[name], 0.99) * 1e3:.1f} ms",
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,6 +253,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES)
     )
+    parser.add_argument(
+        "--roles",
+        choices=("all", "split", "both"),
+        default="all",
+        help="all: one avd-bot serve (default); split: a --role web process and a --role worker process;"
+        " both: the two, each on its own database, measured in the same rounds",
+    )
+    parser.add_argument(
+        "--inbox-ack",
+        choices=("commit", "queue"),
+        default="commit",
+        help="with --roles split/both: the web process acks once the inbox row is committed (default) or queued",
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="with --roles split/both: run the worker at this nice level (a worker sharing the web process's host)",
+    )
+    parser.add_argument(
+        "--pin",
+        metavar="WEB_CPUS:WORKER_CPUS",
+        default="",
+        help="keep the web-facing servers (bot, web, bare) on WEB_CPUS and the worker on WORKER_CPUS"
+        " (taskset -c lists, e.g. 0:1): the split as it runs on two hosts",
+    )
     parser.add_argument("--serve-bare", metavar="SLACK_URL", help=argparse.SUPPRESS)
     add_json_option(parser)
     args = parser.parse_args(argv)
@@ -197,86 +287,97 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in args.cases.split(",") if c]
     work = workdir("bench-ack-")
     doubles = DoublesProcess(arm=True, arm_throttle_off=True)
-    bot = BotProcess(
-        bot_env(work, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"]),
-        work,
-        capabilities="bench.approve_kit",
-    )
+    front, _, back = args.pin.partition(":")
+    servers: dict[str, list[BotProcess]] = {}  # bot name -> its processes (the first serves HTTP)
+    labels: dict[str, str] = {}
+    if args.roles in ("all", "both"):
+        home = work / "all" if args.roles == "both" else work
+        home.mkdir(exist_ok=True)
+        env = bot_env(home, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"])
+        servers["bot"] = [BotProcess(env, home, capabilities="bench.approve_kit", cpus=front)]
+        labels["bot"] = ""
+    if args.roles in ("split", "both"):
+        home = work / "split" if args.roles == "both" else work
+        home.mkdir(exist_ok=True)
+        env = bot_env(
+            home,
+            doubles.info["slack"],
+            arm=doubles.info["arm"],
+            ca=doubles.info["ca"],
+            AVD_INBOX_ACK=args.inbox_ack,
+        )
+        servers["web"] = [
+            BotProcess(env, home, capabilities="bench.approve_kit", role="web", cpus=front),
+            BotProcess(
+                env, home, capabilities="bench.approve_kit", role="worker", nice=args.worker_nice, cpus=back
+            ),
+        ]
+        niced = f", worker nice {args.worker_nice}" if args.worker_nice else ""
+        pinned = f", pinned {args.pin}" if args.pin else ""
+        labels["web"] = f" web+worker (ack on {args.inbox_ack}{niced}{pinned})"
     bare = subprocess.Popen(
-        [sys.executable, __file__, "--serve-bare", doubles.info["slack"]],
+        [
+            *(["taskset", "-c", front] if front else []),
+            sys.executable,
+            __file__,
+            "--serve-bare",
+            doubles.info["slack"],
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     report = Report("ack latency (bench/ack.py)")
     try:
-        bot.start()
+        for procs in servers.values():
+            for proc in procs:
+                proc.start()
         assert bare.stdout is not None
-        urls = {"bot": bot.url, "bare": json.loads(bare.stdout.readline())["url"]}
-        pids = [bot.pid, bare.pid, doubles.pid]
-        bodies = Bodies(doubles, str(work / "avd.db"))
+        urls = {name: procs[0].url for name, procs in servers.items()}
+        urls["bare"] = json.loads(bare.stdout.readline())["url"]
+        pids = [bare.pid, doubles.pid, *(p.pid for procs in servers.values() for p in procs)]
+        front = {**{name: procs[0].pid for name, procs in servers.items()}, "bare": bare.pid}
+        bodies = Bodies(doubles, {name: str(procs[0].workdir / "avd.db") for name, procs in servers.items()})
+        names = ", ".join(f"{name}:{labels[name]}" if labels.get(name) else name for name in urls)
         print(
             f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
-            f"per server per round; {machine()}"
+            f"per server per round; servers: {names}; {machine()}"
         )
-        print(f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        print(
+            f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}   CPU of its process"
+        )
         for case in cases:
-            for name in ("bot", "bare"):  # warm up both on this case
-                measure(urls[name], bodies.make(case, 40, for_bot=name == "bot"), 5)
+            for name in urls:  # warm up every server on this case
+                measure(urls[name], bodies.make(case, 40, name), 5)
             for concurrency, n in ((1, args.n1), (20, args.n20)):
 
                 def make(k: int, server: str, c: str = case) -> list[str]:
-                    return bodies.make(c, k, for_bot=server == "bot")
+                    return bodies.make(c, k, server)
 
-                pooled, r50, r99 = run_cell(urls, make, pids, concurrency, args.rounds, n)
-                for name in ("bot", "bare"):
+                pooled, r50, r99, cpu = run_cell(urls, make, pids, concurrency, args.rounds, n, front)
+                for name in urls:
                     s = pooled[name]
                     print(
                         f"{case:>15} {concurrency:>4} {name:>6} {pct(s, 0.5) * 1e3:>8.2f} {pct(s, 0.99) * 1e3:>8.2f} "
-                        f"{max(s) * 1e3:>8.2f}"
+                        f"{max(s) * 1e3:>8.2f}   CPU {cpu[name] * 1e3:.2f} ms/request"
                     )
-                label = f"ack {case} c={concurrency}"
-                ratio99 = pct(pooled["bot"], 0.99) / pct(pooled["bare"], 0.99)
-                ratio50 = pct(pooled["bot"], 0.5) / pct(pooled["bare"], 0.5)
-                print(
-                    f"{case:>15} {concurrency:>4} {'ratio':>6} {ratio50:>8.3f} {ratio99:>8.3f}   per-round p99 "
-                    f"ratios {min(r99):.2f}..{max(r99):.2f}, median {statistics.median(r99):.3f}"
-                )
-                report.add(
-                    figure(
-                        f"{label} p99 ratio bot/bare, pooled",
-                        ratio99,
-                        "x",
-                        at_most=1.1,
-                        note=f"n={len(pooled['bot'])}",
+                    label = labels.get(name, "")
+                    report.add(
+                        figure(
+                            f"ack {case} c={concurrency}{label} {name} CPU per request", cpu[name] * 1e3, "ms"
+                        )
                     )
-                )
-                report.add(
-                    figure(
-                        f"{label} p99 ratio, median of rounds",
-                        statistics.median(r99),
-                        "x",
-                        at_most=1.1,
-                        note=f"{len(r99)} rounds, {min(r99):.2f}..{max(r99):.2f}",
-                    )
-                )
-                report.add(figure(f"{label} p50 ratio, median of rounds", statistics.median(r50), "x"))
-                report.add(
-                    figure(
-                        f"{label} bot worst latency",
-                        max(pooled["bot"]) * 1e3,
-                        "ms",
-                        at_most=1000,
-                        note=f"p99 {pct(pooled['bot'], 0.99) * 1e3:.1f} ms",
-                    )
-                )
+                for name in r99:
+                    report_cell(report, case, concurrency, name, labels[name], pooled, r50[name], r99[name])
     finally:
         if bare.stdin is not None:
             bare.stdin.close()
         bare.wait(timeout=30)
         if bare.stdout is not None:
             bare.stdout.close()
-        bot.stop()
+        for procs in servers.values():
+            for proc in reversed(procs):
+                proc.stop()
         doubles.stop()
         shutil.rmtree(work, ignore_errors=True)
     return report.emit(args.json)

@@ -188,13 +188,24 @@ def avd_bot_command() -> list[str]:
 
 
 class BotProcess:
-    """``avd-bot serve --port 0`` as a child process; ``url`` once it printed its serving line."""
+    """``avd-bot serve --port 0 [--role ROLE]`` as a child process; ``url`` once it printed its serving line
+    (a ``worker`` prints its name instead and serves no URL)."""
 
     def __init__(
-        self, env: dict[str, str], workdir: Path, log_level: str = "WARNING", capabilities: str = ""
+        self,
+        env: dict[str, str],
+        workdir: Path,
+        log_level: str = "WARNING",
+        capabilities: str = "",
+        role: str = "all",
+        nice: int = 0,
+        cpus: str = "",
     ) -> None:
         self.env, self.workdir, self.log_level = env, workdir, log_level
         self.capabilities = capabilities  # modules overlaid on the product's table (tests.kit.serve)
+        self.role = role
+        self.nice = nice  # a lower CPU priority (``nice -n``): a worker sharing a host with the web process
+        self.cpus = cpus  # ``taskset -c CPUS``: the process kept to these CPUs (a host of its own, in small)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.started_at = 0.0
@@ -211,22 +222,26 @@ class BotProcess:
             if self.capabilities
             else avd_bot_command()
         )
+        role = [] if self.role == "all" else ["--role", self.role]
+        niced = ["nice", "-n", str(self.nice)] if self.nice else []
+        niced = (["taskset", "-c", self.cpus] if self.cpus else []) + niced
+        log = self.workdir / ("bot.log" if self.role == "all" else f"bot-{self.role}.log")
         self.proc = subprocess.Popen(
-            [*command, "--log-level", self.log_level, "serve", "--port", "0"],
+            [*niced, *command, "--log-level", self.log_level, "serve", "--port", "0", *role],
             env=self.env,
             cwd=self.workdir,
             stdout=subprocess.PIPE,
             text=True,
-            stderr=(self.workdir / "bot.log").open("w"),
+            stderr=log.open("w"),
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
-        if "serving on" not in line:
+        ready = " running" if self.role == "worker" else "serving on"
+        if ready not in line:
             raise RuntimeError(
-                f"avd-bot serve did not start: {line!r}; see {self.workdir / 'bot.log'}:\n"
-                + (self.workdir / "bot.log").read_text()[-2000:]
+                f"avd-bot serve did not start: {line!r}; see {log}:\n" + log.read_text()[-2000:]
             )
-        self.url = line.rsplit(" ", 1)[1].strip()
+        self.url = "" if self.role == "worker" else line.rsplit(" ", 1)[1].strip()
         return self
 
     def healthz(self, timeout: float = 2.0) -> int:

@@ -28,7 +28,8 @@ from bot.config.settings import Settings
 from bot.engine import schedules
 from bot.engine.registry import build_registry, check_complete
 from bot.engine.runner import Engine
-from bot.runtime import Capability, Clock, ProgressSink, Runtime, utcnow
+from bot.roles import InboxWriter, durable_from_env
+from bot.runtime import ROLES, Capability, Clock, ProgressSink, Runtime, utcnow
 from bot.slack import actions, cards, listeners
 from bot.slack.ackgate import AckGate
 from bot.slack.authz import Authz, ReplayMemory, operator_middleware
@@ -103,13 +104,18 @@ def build_app(
     store: Store | None = None,
     progress: ProgressSink | None = None,
     headless: bool = False,
+    role: str = "all",
 ) -> Runtime:
     """Build the runtime. Nothing is started: call ``runtime.start()`` and serve ``runtime.app``.
 
     ``capabilities`` is the table of what the bot answers (tests and benchmarks pass their own); every
     operation must have exactly one handler. ``headless`` builds the same runtime for a command-line run
     (``avd-bot snapshots``): no ``auth.test``, no listeners, no start-up hooks, jobs run in the caller's thread.
+    ``role`` (``bot.roles``): ``web`` records post-ack work in the inbox (``InboxWriter``) and runs no start-up
+    hooks; ``worker`` runs that work through ``bot.roles.Worker``; ``all`` does both in this process.
     """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token):
         audit.register_secret(secret)
     audit.use_key(settings.audit_key)
@@ -155,7 +161,12 @@ def build_app(
         require_operator=operator_middleware(authz, store),
         replay=replay,
         on_stop=[replay.close],
+        role=role,
     )
+    if role == "web":
+        writer = InboxWriter(store, durable=durable_from_env(), yield_to=runtime.gate.wait)
+        runtime.defer = writer
+        runtime.on_stop.insert(0, writer.close)
     sink = progress or card_writer(runtime)
     engine = Engine(runtime, sink, inline=headless)
     runtime.engine = engine
@@ -164,6 +175,8 @@ def build_app(
     runtime.timers = schedules.install(engine, registry.timers)
     listeners.register(app, runtime)
     actions.register(app, runtime)
+    if role == "web":  # the start-up hooks install schedules: the workers' business
+        return runtime
     for on_start in registry.on_start:
         on_start(runtime)
     return runtime

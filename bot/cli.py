@@ -32,21 +32,17 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def settings_or_exit(mode: str) -> Settings:
+    from bot.roles import env_problems
+
     settings = load_settings(mode=mode)
-    problems = settings.problems()
+    problems = settings.problems() + env_problems()
     if problems:
         sys.stderr.write("avd-bot cannot start:\n" + "".join(f"  - {p}\n" for p in problems))
         raise SystemExit(2)
     return settings
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app import build_app
-    from bot.slack.server import serve_runtime
-
-    settings = settings_or_exit("serve")
-    runtime = build_app(settings, **args.build)
-    server = serve_runtime(runtime, host=args.host, port=args.port)
+def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def finish(signum: int, frame: Any) -> None:
@@ -54,9 +50,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, finish)
+    return stop
+
+
+def run_worker(runtime: Any, stop: threading.Event) -> int:
+    """The worker role: the scheduler (jobs, schedules, resume, sweep) and the inbox's claim loop; no listener."""
+    from bot.roles import Worker, lease_from_env
+
     runtime.start()
+    worker = Worker(runtime, lease=lease_from_env()).start()
+    log.info("avd-bot worker %s running (simulated Azure: %s)", worker.name, runtime.simulated_azure)
+    sys.stdout.write(f"avd-bot worker {worker.name} running\n")
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        worker.stop()
+        runtime.stop()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import build_app
+    from bot.slack.server import serve_runtime
+
+    settings = settings_or_exit("serve")
+    runtime = build_app(settings, role=args.role, **args.build)
+    stop = stop_on_signals()
+    if args.role == "worker":
+        return run_worker(runtime, stop)
+    server = serve_runtime(runtime, host=args.host, port=args.port)
+    if args.role == "all":  # the web role runs no scheduler: no jobs, no schedules, no resume, no sweep
+        runtime.start()
     server.start()
-    log.info("avd-bot serving on %s/slack/events (simulated Azure: %s)", server.url, settings.simulated_azure)
+    log.info(
+        "avd-bot serving on %s/slack/events (role %s, simulated Azure: %s)",
+        server.url,
+        args.role,
+        settings.simulated_azure,
+    )
     sys.stdout.write(f"avd-bot serving on {server.url}\n")
     sys.stdout.flush()
     try:
@@ -117,15 +150,12 @@ def cmd_socket(args: argparse.Namespace) -> int:
     from bot.app import build_app
 
     settings = settings_or_exit("socket")
-    runtime = build_app(settings, **args.build)
-    stop = threading.Event()
-
-    def finish(signum: int, frame: Any) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, finish)
-    runtime.start()
+    runtime = build_app(settings, role=args.role, **args.build)
+    stop = stop_on_signals()
+    if args.role == "worker":  # workers take requests from the inbox, never from a socket
+        return run_worker(runtime, stop)
+    if args.role == "all":
+        runtime.start()
     handler = None
     try:
         try:
@@ -249,6 +279,24 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     return int(snapshot_cli.main(list(args.rest)))
 
 
+ROLE_HELP = (
+    "all (default): ack and work in one process; web: verify, authorize, ack and record the work in the"
+    " database; worker: no listener, claims that work, plans, posts cards and runs jobs"
+)
+
+
+def role(value: str) -> str:
+    from bot.runtime import ROLES
+
+    if value not in ROLES:
+        raise argparse.ArgumentTypeError(f"unknown role {value!r}: use web, worker or all")
+    return value
+
+
+def add_role(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--role", type=role, default="all", metavar="{web,worker,all}", help=ROLE_HELP)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avd-bot", description="AVD site availability and DR from Slack.")
     p.add_argument("--log-level", default=os.environ.get("AVD_LOG_LEVEL", "INFO"), help="logging level")
@@ -257,9 +305,11 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)")
+    add_role(serve)
     serve.set_defaults(func=cmd_serve)
 
     sock = sub.add_parser("socket", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    add_role(sock)
     sock.set_defaults(func=cmd_socket)
 
     sandbox = sub.add_parser("sandbox", help="simulators + bot in one process, with a console")

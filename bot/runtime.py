@@ -90,6 +90,21 @@ class BoundedPool(ThreadPoolExecutor):
             self._held -= 1
 
 
+def run_reporting(fn: Callable[..., Any], *args: Any, respond: Callable[..., Any] | None = None) -> None:
+    """``fn(*args)``; an unexpected error is logged with an incident id and, when ``respond`` is given, the
+    user is told that id (the same answer as Bolt's ``@app.error``)."""
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001 - the one catch-all for work after the ack
+        incident = uuid.uuid4().hex[:8]
+        log.error("incident %s: unhandled %s", incident, type(exc).__name__, exc_info=exc)
+        if respond is not None:
+            try:
+                respond(text=internal_error(incident), response_type="ephemeral")
+            except Exception:  # noqa: BLE001 - the error path must not raise
+                log.exception("incident %s: could not tell the user", incident)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -122,6 +137,14 @@ TimerTarget = Callable[["Runtime", "dict[str, Any]"], object]
 # A submitted scale-set form: (runtime, user, the view's private metadata, the parsed
 # ``bot.slack.modals.ScaleSetForm``).
 FormHandler = Callable[["Runtime", str, "dict[str, Any]", Any], None]
+# Roles (``avd-bot serve --role``, ``bot.roles``): ``all`` acks and works in one process; ``web`` verifies,
+# authorizes, acks and records post-ack work in the inbox (``bot.storage.inbox``); ``worker`` runs it.
+ROLES = ("all", "web", "worker")
+# The web role's recorder: (kind, payload) -> recorded. The payload is JSON without secrets; its ``user_id``,
+# ``channel_id`` and ``response_url`` keys are also the inbox row's columns.
+Defer = Callable[[str, "dict[str, Any]"], bool]
+# A worker's handler of one kind of inbox row: runs the same post-ack work as the ``all`` role, from the payload.
+InboxHandler = Callable[["dict[str, Any]"], None]
 
 
 class ProgressSink(Protocol):
@@ -286,6 +309,10 @@ class Runtime:
         )
     )
     status_read: SharedRead = field(default_factory=SharedRead)  # one `/avd status` read shared by everyone
+    role: str = "all"  # one of ROLES
+    defer: Defer | None = None  # set in the web role: post-ack work is recorded for a worker, not run here
+    # kind -> the worker's handler of that inbox row, registered next to the listener that records it
+    inbox_handlers: dict[str, InboxHandler] = field(default_factory=dict)
     snapshot_budget: Budget = field(default_factory=Budget)  # ARM request budget of snapshot copies
 
     @property
@@ -306,16 +333,7 @@ class Runtime:
 
         def run() -> None:
             self.gate.wait()  # acks of a burst first (at most AckGate.max_wait)
-            try:
-                fn(*args)
-            except Exception as exc:  # noqa: BLE001 - the one catch-all for work after the ack
-                incident = uuid.uuid4().hex[:8]
-                log.error("incident %s: unhandled %s", incident, type(exc).__name__, exc_info=exc)
-                if respond is not None:
-                    try:
-                        respond(text=internal_error(incident), response_type="ephemeral")
-                    except Exception:  # noqa: BLE001 - the error path must not raise
-                        log.exception("incident %s: could not tell the user", incident)
+            run_reporting(fn, *args, respond=respond)
 
         try:
             self.workers.submit(run)
@@ -325,6 +343,20 @@ class Runtime:
             )
             return False
         return True
+
+    def hand_off(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        fn: Callable[..., Any],
+        *args: Any,
+        respond: Callable[..., Any] | None = None,
+    ) -> bool:
+        """Post-ack work: in the web role recorded as an inbox row of ``kind`` for a worker (which runs
+        ``inbox_handlers[kind](payload)``); otherwise ``after_ack(fn, *args)`` in this process."""
+        if self.defer is not None:
+            return self.defer(kind, payload)
+        return self.after_ack(fn, *args, respond=respond)
 
     def stop(self) -> None:
         if self.scheduler.running:

@@ -3,6 +3,9 @@
 
 Listeners ack first and hand the press to ``Runtime.after_ack``; the decision is made from the store (the
 approval's policy in ``bot.engine.approvals``, the job's own card for Retry / Cancel) and answered ephemerally.
+In the web role the press is recorded as an inbox row ``action:<action_id>`` (``press_payload``: who, where,
+the button's value and the ``response_url``, no token) and a worker runs the same function on it
+(``on_inbox``), answering through the ``response_url``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import logging
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_bolt.context.respond import Respond as RespondTo
 
 from avdcore.errors import AvdError, NotAllowed
 from bot.engine import approvals
-from bot.runtime import BUSY_TEXT, ButtonHandler, Runtime
+from bot.runtime import BUSY_TEXT, ButtonHandler, Runtime, run_reporting
 from bot.slack import cards, modals
 from bot.storage import jobs
 
@@ -59,10 +63,45 @@ def on_card(runtime: Runtime, body: dict[str, Any], channel: str, ts: str, value
     return int(job["id"])
 
 
-def hand_off(runtime: Runtime, respond: Respond, fn: Any, *args: Any) -> None:
-    """Hand a press to the work pool; a full pool (overload) is told to the presser instead of dropped."""
-    if not runtime.after_ack(fn, *args, respond=respond):
+def press_payload(body: dict[str, Any]) -> dict[str, Any]:
+    """What a worker needs of a button press (the fields ``_press`` and ``on_card`` read), without tokens."""
+    container = body.get("container") or {}
+    action = (body.get("actions") or [{}])[0]
+    user = str((body.get("user") or {}).get("id", ""))
+    channel = str((body.get("channel") or {}).get("id", ""))
+    return {
+        "user": {"id": user},
+        "channel": {"id": channel},
+        "container": {
+            "channel_id": container.get("channel_id", ""),
+            "message_ts": container.get("message_ts", ""),
+            "is_ephemeral": bool(container.get("is_ephemeral")),
+        },
+        "actions": [{"action_id": action.get("action_id", ""), "value": str(action.get("value", ""))}],
+        "response_url": body.get("response_url", ""),
+        "user_id": user,
+        "channel_id": container.get("channel_id") or channel,
+    }
+
+
+def hand_off(
+    runtime: Runtime, action_id: str, body: dict[str, Any], respond: Respond, fn: Any, *args: Any
+) -> None:
+    """Hand ``fn(body, respond, *args)`` to the work pool (or, in the web role, to a worker through the inbox);
+    a full pool (overload) is told to the presser instead of dropped."""
+    payload = press_payload(body) if runtime.defer is not None else {}
+    if not runtime.hand_off(f"action:{action_id}", payload, fn, body, respond, *args, respond=respond):
         _tell(respond, BUSY_TEXT)
+
+
+def on_inbox(runtime: Runtime, action_id: str, fn: Any, *args: Any) -> None:
+    """A worker's half of a press: ``fn(payload, respond, *args)``, answering through the ``response_url``."""
+
+    def run(payload: dict[str, Any]) -> None:
+        respond = RespondTo(response_url=str(payload.get("response_url") or "") or None)
+        run_reporting(fn, payload, respond, *args, respond=respond)
+
+    runtime.inbox_handlers[f"action:{action_id}"] = run
 
 
 def register_button(app: App, runtime: Runtime, action_id: str, handler: ButtonHandler) -> None:
@@ -76,7 +115,9 @@ def register_button(app: App, runtime: Runtime, action_id: str, handler: ButtonH
     @app.action(action_id)
     def on_press(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        hand_off(runtime, respond, pressed, body, respond)
+        hand_off(runtime, action_id, body, respond, pressed)
+
+    on_inbox(runtime, action_id, pressed)
 
 
 def register(app: App, runtime: Runtime) -> None:
@@ -100,12 +141,16 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action(cards.APPROVE)
     def on_approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        hand_off(runtime, respond, decide, body, respond, True)
+        hand_off(runtime, cards.APPROVE, body, respond, decide, True)
+
+    on_inbox(runtime, cards.APPROVE, decide, True)
 
     @app.action(cards.REJECT)
     def on_reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        hand_off(runtime, respond, decide, body, respond, False)
+        hand_off(runtime, cards.REJECT, body, respond, decide, False)
+
+    on_inbox(runtime, cards.REJECT, decide, False)
 
     def job_action(body: dict[str, Any], respond: Respond, verb: str) -> None:
         user, channel, ts, value = _press(body)
@@ -122,9 +167,13 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action(cards.RETRY)
     def on_retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        hand_off(runtime, respond, job_action, body, respond, "retry")
+        hand_off(runtime, cards.RETRY, body, respond, job_action, "retry")
+
+    on_inbox(runtime, cards.RETRY, job_action, "retry")
 
     @app.action(cards.CANCEL)
     def on_cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        hand_off(runtime, respond, job_action, body, respond, "cancel")
+        hand_off(runtime, cards.CANCEL, body, respond, job_action, "cancel")
+
+    on_inbox(runtime, cards.CANCEL, job_action, "cancel")

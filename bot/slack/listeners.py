@@ -8,6 +8,11 @@ capabilities' table, complete by construction); its ``Reply`` goes back through 
 Before any of that, a user past the per-user rate limit (``authz.RateLimit``: by default 10 commands at once,
 then 20 a minute; ``AVD_COMMAND_BURST``, ``AVD_COMMANDS_PER_MINUTE``) is answered in the ack with when to try again, and a command that the full work pool could not take
 (``Runtime.WORK_QUEUE``) is answered "busy, try again" instead of being queued.
+
+In the web role (``avd-bot serve --role web``) the hand-off records a ``command`` row in the inbox instead
+(``command_payload``: the text and where to answer, no token); a worker rebuilds the context from it
+(``context_of``, answering through the ``response_url`` as Bolt's ``respond()`` does), parses the same text and
+runs the same ``dispatch``.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, cast
 
 from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt.context.respond import Respond as RespondTo
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 
 from avdcore.errors import AvdError
-from bot.runtime import BUSY_TEXT, CommandContext, Runtime
+from bot.runtime import BUSY_TEXT, CommandContext, Runtime, run_reporting
 from bot.slack import authz, render
 from bot.slack.requests import run_as_job
 from bot.storage import audit
@@ -94,6 +101,52 @@ def fallback_respond(respond: Respond, client: WebClient, channel: str, user: st
     return send
 
 
+COMMAND = "command"  # the inbox kind of a ``/avd`` command handed to a worker
+
+
+def command_payload(command: dict[str, Any], shown: dict[str, Any] | None, at: datetime) -> dict[str, Any]:
+    """What a worker needs of a ``/avd`` command (``context_of``): no token, no signature."""
+    return {
+        "text": command.get("text") or "",
+        "user_id": command.get("user_id", ""),
+        "channel_id": command.get("channel_id", ""),
+        "team_id": command.get("team_id", ""),
+        "response_url": command.get("response_url", ""),
+        "trigger_id": command.get("trigger_id", ""),
+        "acked": shown,
+        "at": at.isoformat(),
+    }
+
+
+def context_of(runtime: Runtime, payload: dict[str, Any]) -> CommandContext:
+    """The ``CommandContext`` of a recorded command, answering through its ``response_url``."""
+    channel, user = str(payload.get("channel_id", "")), str(payload.get("user_id", ""))
+    respond = RespondTo(response_url=str(payload.get("response_url") or "") or None)
+    return CommandContext(
+        user_id=user,
+        channel_id=channel,
+        team_id=str(payload.get("team_id", "")),
+        text=str(payload.get("text", "")),
+        response_url=str(payload.get("response_url", "")),
+        trigger_id=str(payload.get("trigger_id", "")),
+        respond=cast(Respond, fallback_respond(respond, runtime.client, channel, user)),
+        client=runtime.client,
+        now=datetime.fromisoformat(payload["at"]) if payload.get("at") else runtime.clock(),
+        acked=payload.get("acked"),
+    )
+
+
+def run_command(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """A worker's half of ``/avd``: the same text parsed with the same vocabulary, then ``dispatch``."""
+    ctx = context_of(runtime, payload)
+    try:
+        op = parse(ctx.text, runtime.vocab)
+    except UsageError as err:  # the web process parsed it: only a changed avd.toml gets here
+        ctx.respond(**render.usage_error(err, ctx.text).to_dict())
+        return
+    run_reporting(dispatch, runtime, ctx, op, respond=ctx.respond)
+
+
 UNHANDLED = ":grey_question: avd-ops does not know this button or form (an old message?); nothing was done."
 
 
@@ -119,6 +172,7 @@ def register(app: App, runtime: Runtime) -> None:
         else []
     )
     limit = authz.RateLimit(runtime.settings.command_burst, 60.0 / runtime.settings.commands_per_minute)
+    runtime.inbox_handlers[COMMAND] = functools.partial(run_command, runtime)
 
     @app.command("/avd", middleware=middleware)
     def avd(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -152,7 +206,9 @@ def register(app: App, runtime: Runtime) -> None:
             acked=shown,
         )
         # Queued before the ack (the work waits for the ack through the gate), so a full pool is said in it.
-        if runtime.after_ack(dispatch, runtime, ctx, answer, respond=ctx.respond):
+        # In the web role: recorded in the inbox for a worker (committed before the ack).
+        payload = command_payload(command, shown, ctx.now) if runtime.defer is not None else {}
+        if runtime.hand_off(COMMAND, payload, dispatch, runtime, ctx, answer, respond=ctx.respond):
             ack(**(shown or {}))
         else:
             ack(text=BUSY_TEXT)

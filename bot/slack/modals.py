@@ -31,6 +31,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.runtime import run_reporting
 from bot.storage import audit
 
 if TYPE_CHECKING:
@@ -218,6 +219,7 @@ def metadata_of(view: Mapping[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+VIEW_KIND = f"view:{CALLBACK_ID}"  # the inbox kind of a submitted form (web role)
 OnSubmit = Callable[[str, dict[str, Any], ScaleSetForm], None]
 
 
@@ -247,7 +249,24 @@ def register_view(runtime: Runtime, on_submit: OnSubmit) -> None:
             )
             return
         ack()
-        runtime.after_ack(on_submit, user, metadata_of(view), form)
+        meta = metadata_of(view)
+        payload = (
+            {
+                "user_id": user,
+                "channel_id": str(meta.get("channel", "")),
+                "metadata": meta,
+                "form": form_dict(form),
+            }
+            if runtime.defer is not None
+            else {}
+        )
+        runtime.hand_off(VIEW_KIND, payload, on_submit, user, meta, form)
+
+    def run(payload: dict[str, Any]) -> None:  # a worker's half (the web role recorded the submission)
+        form = ScaleSetForm(**payload["form"])
+        run_reporting(on_submit, str(payload.get("user_id", "")), dict(payload.get("metadata") or {}), form)
+
+    runtime.inbox_handlers[VIEW_KIND] = run
 
 
 def form_dict(form: ScaleSetForm) -> dict[str, Any]:

@@ -14,6 +14,9 @@ def run_as_job(runtime: Runtime, ctx: CommandContext, op: Operation) -> None:
     def say(text: str) -> None:
         ctx.respond(text=escape(text), response_type="ephemeral")
 
+    if runtime.role == "worker":  # on the inbox row's thread: the row is done once the job is recorded
+        runtime.engine.request(op, ctx.user_id, ctx.channel_id, say)
+        return
     runtime.scheduler.add_job(
         runtime.engine.request,
         args=[op, ctx.user_id, ctx.channel_id, say],

@@ -184,6 +184,7 @@ def health(runtime: Runtime) -> dict[str, Any]:
         "db": db,
         "scheduler": bool(runtime.scheduler.running),
         "simulated_azure": runtime.simulated_azure,
+        "role": runtime.role,
     }
 
 
@@ -255,21 +256,23 @@ def body_problem(environ: WSGIEnvironment, raw: bytes) -> str | None:
     else:
         if not isinstance(parsed, dict):
             problem = "request payload is not a JSON object"
-        elif not bolt_can_read(text, environ):
+        elif not bolt_can_read(parsed, environ):
             problem = "request payload is not shaped like a Slack request"
     if problem:
         log.warning("refused a %d-byte request: %s", len(raw), problem)
     return problem
 
 
-def bolt_can_read(text: str, environ: WSGIEnvironment) -> bool:
+def bolt_can_read(parsed: dict[str, Any], environ: WSGIEnvironment) -> bool:
     """Whether Bolt builds its request context (and its workflow-step view of it) without raising, as it
-    does on fields of the wrong type (``"team": 5``, a view without ``type``)."""
+    does on fields of the wrong type (``"team": 5``, a view without ``type``). ``parsed`` is the body as
+    ``parse_body`` read it: handed over as a dict (Bolt's socket-mode form), so it is not decoded twice."""
     try:
         request = BoltRequest(
-            body=text,
+            body=parsed,
             query=environ.get("QUERY_STRING") or None,
             headers={"content-type": environ.get("CONTENT_TYPE") or ""},
+            mode="socket_mode",
         )
         to_step(request.body)
     except Exception:  # noqa: BLE001 - anything Bolt cannot read is a bad request, not a server error

@@ -146,6 +146,17 @@ def dr_runs_rto(db: Database) -> None:
         db.execute(f"alter table dr_runs add column {column} real")
 
 
+def inbox(db: Database) -> None:
+    """Post-ack work a web process recorded for the workers (``bot.storage.inbox``): claimed by one worker with
+    a compare-and-set, its claim renewed while it runs and taken over by another worker once expired."""
+    db.execute(
+        "create table inbox (id integer primary key, kind text not null, payload text not null default '{}',"
+        " user_id text not null default '', channel text not null default '', response_url text not null"
+        " default '', created_at text not null, claimed_by text, claimed_at text, done_at text)"
+    )
+    db.execute("create index inbox_open on inbox (done_at, claimed_at)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -159,4 +170,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("leader_0001_leases", leases),
     ("engine_0004_step_needs", step_needs),
     ("failover_0002_rto", dr_runs_rto),
+    ("roles_0001_inbox", inbox),
 )

@@ -118,7 +118,13 @@ def test_jobs_and_job_read_the_store(chat: Chat, bot_server: BotHandle) -> None:
 def test_healthz(bot_server: BotHandle) -> None:
     with urllib.request.urlopen(bot_server.url + "/healthz", timeout=5) as resp:
         assert resp.status == 200
-        assert json.load(resp) == {"ok": True, "db": True, "scheduler": True, "simulated_azure": True}
+        assert json.load(resp) == {
+            "ok": True,
+            "db": True,
+            "scheduler": True,
+            "simulated_azure": True,
+            "role": "all",
+        }
 
 
 def test_unknown_path_is_404(bot_server: BotHandle) -> None:

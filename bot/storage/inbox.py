@@ -1,0 +1,241 @@
+"""The inbox: post-ack work a web process recorded for the workers (``avd-bot serve --role web|worker``).
+
+A row is one slash command, button press or form submission that needs work after the ack: its ``kind``,
+a JSON ``payload`` (the fields the handler needs, never a token or secret), who and where, the
+``response_url`` the answer goes to, and its claim. A worker takes a row with a compare-and-set ``UPDATE``
+(``claim``): free, or claimed by a worker whose claim is older than the lease (a crashed worker). A running
+worker renews its claims (``renew``) and marks a row done once handled, only while the claim is still its own
+(``finish``, or in its next ``claim``'s transaction: one commit for both, the fewer writes on SQLite's one
+writer lock, which a web process's commits share). Rows are handled by id, once in normal operation; a row whose worker died mid-way is handled
+again by the next worker, so its handlers are idempotent (a job request is refused while the same request is
+active, an approval moves by compare-and-set, an answer is only an answer).
+
+Waking the workers: ``notify(store)`` after a commit and ``wait(store, timeout)`` in a worker's loop. A store
+that has ``notify(channel)`` / ``wait(channel, timeout)`` of its own (PostgreSQL: ``NOTIFY avd_inbox`` after
+the commit and ``LISTEN avd_inbox`` on a dedicated connection) is used through them; otherwise (SQLite)
+``notify`` does nothing and ``wait`` polls for a claimable row every ``POLL_SECONDS``.
+
+Portable SQL only (``?`` placeholders, ISO-8601 UTC text times compared as text, ``returning``), so the same
+module runs on every backend of ``bot.storage``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+CHANNEL = "avd_inbox"
+POLL_SECONDS = 0.05  # SQLite: how often an idle worker looks for a row
+LEASE_SECONDS = 30.0  # a claim not renewed for this long is a dead worker's: another worker takes the row
+KEEP_DONE = timedelta(days=1)  # done rows are pruned after this
+
+
+class Store(Protocol):
+    """What this module needs of ``bot.storage``'s ``Store`` (SQLite, or the PostgreSQL backend)."""
+
+    @property
+    def db(self) -> Any: ...
+
+    def transaction(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class NewItem:
+    kind: str
+    payload: dict[str, Any]
+    user_id: str = ""
+    channel: str = ""
+    response_url: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    user_id: str
+    channel: str
+    response_url: str
+    created_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+    done_at: datetime | None
+
+
+COLUMNS = "id, kind, payload, user_id, channel, response_url, created_at, claimed_by, claimed_at, done_at"
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _item(row: dict[str, Any]) -> Item:
+    return Item(
+        id=int(row["id"]),
+        kind=row["kind"],
+        payload=json.loads(row["payload"] or "{}"),
+        user_id=row["user_id"],
+        channel=row["channel"],
+        response_url=row["response_url"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        claimed_by=row["claimed_by"],
+        claimed_at=_when(row["claimed_at"]),
+        done_at=_when(row["done_at"]),
+    )
+
+
+def record(store: Store, items: Sequence[NewItem], now: datetime) -> list[int]:
+    """Write ``items`` in one transaction (a web process's group commit); returns their ids in order."""
+    ids: list[int] = []
+    with store.transaction() as db:
+        for item in items:
+            cursor = db.execute(
+                "insert into inbox (kind, payload, user_id, channel, response_url, created_at)"
+                " values (?, ?, ?, ?, ?, ?) returning id",
+                [
+                    item.kind,
+                    json.dumps(item.payload, sort_keys=True),
+                    item.user_id,
+                    item.channel,
+                    item.response_url,
+                    _iso(now),
+                ],
+            )
+            ids.append(int(cursor.fetchone()[0]))
+    return ids
+
+
+def _claimable(now: datetime, lease: float) -> tuple[str, list[str]]:
+    expired = _iso(now - timedelta(seconds=lease))
+    return "done_at is null and (claimed_by is null or claimed_at < ?)", [expired]
+
+
+def claim(
+    store: Store,
+    worker: str,
+    now: datetime,
+    *,
+    lease: float = LEASE_SECONDS,
+    limit: int = 1,
+    done: Sequence[int] = (),
+) -> list[Item]:
+    """Take up to ``limit`` rows for ``worker``, oldest first, each by a compare-and-set ``UPDATE`` that only
+    succeeds on a free row or an expired claim, so two workers never hold the same row. ``done``: rows this
+    worker finished since its last claim, marked done in the same transaction (one commit for both)."""
+    where, args = _claimable(now, lease)
+    candidates = (
+        [
+            int(r["id"])
+            for r in store.db.query(f"select id from inbox where {where} order by id limit ?", [*args, limit])
+        ]
+        if limit > 0
+        else []
+    )
+    if not candidates and not done:
+        return []
+    taken: list[int] = []
+    with store.transaction() as db:
+        for item_id in done:
+            db.execute(
+                "update inbox set done_at = ?, response_url = '' where id = ? and claimed_by = ? and done_at is null",
+                [_iso(now), item_id, worker],
+            )
+        for item_id in candidates:
+            cursor = db.execute(
+                f"update inbox set claimed_by = ?, claimed_at = ? where id = ? and {where}",
+                [worker, _iso(now), item_id, *args],
+            )
+            if cursor.rowcount == 1:  # else another worker took it first
+                taken.append(item_id)
+        if not taken:
+            return []
+        marks = ", ".join("?" for _ in taken)
+        rows = list(db.query(f"select {COLUMNS} from inbox where id in ({marks}) order by id", taken))
+    return [_item(r) for r in rows]
+
+
+def renew(store: Store, worker: str, ids: Sequence[int], now: datetime) -> int:
+    """Keep ``worker``'s claims on ``ids`` alive (its heartbeat); returns how many it still holds."""
+    if not ids:
+        return 0
+    marks = ", ".join("?" for _ in ids)
+    with store.transaction() as db:
+        cursor = db.execute(
+            f"update inbox set claimed_at = ? where claimed_by = ? and done_at is null and id in ({marks})",
+            [_iso(now), worker, *ids],
+        )
+        return int(cursor.rowcount)
+
+
+def finish(store: Store, item_id: int, worker: str, now: datetime) -> bool:
+    """Mark a row handled; ``False`` if its claim was no longer ``worker``'s (it expired and was taken)."""
+    with store.transaction() as db:
+        cursor = db.execute(
+            "update inbox set done_at = ?, response_url = '' where id = ? and claimed_by = ? and done_at is null",
+            [_iso(now), item_id, worker],
+        )
+        return int(cursor.rowcount) == 1
+
+
+def pending(store: Store, now: datetime, *, lease: float = LEASE_SECONDS) -> int:
+    """How many rows a worker could claim now."""
+    where, args = _claimable(now, lease)
+    rows = store.db.execute(f"select count(*) from inbox where {where}", args).fetchone()
+    return int(rows[0])
+
+
+def get(store: Store, item_id: int) -> Item | None:
+    rows = list(store.db.query(f"select {COLUMNS} from inbox where id = ?", [item_id]))
+    return _item(rows[0]) if rows else None
+
+
+def prune(store: Store, now: datetime, keep: timedelta = KEEP_DONE) -> int:
+    """Delete rows done before ``now - keep``; returns how many."""
+    with store.transaction() as db:
+        cursor = db.execute("delete from inbox where done_at is not null and done_at < ?", [_iso(now - keep)])
+        return int(cursor.rowcount)
+
+
+def notify(store: Store, channel: str = CHANNEL) -> None:
+    """Wake the workers after a commit: the store's own ``notify`` (PostgreSQL's NOTIFY) when it has one;
+    on SQLite nothing, the workers poll."""
+    hook = getattr(store, "notify", None)
+    if callable(hook):
+        hook(channel)
+
+
+def wait(
+    store: Store,
+    timeout: float,
+    *,
+    clock: Callable[[], datetime],
+    lease: float = LEASE_SECONDS,
+    channel: str = CHANNEL,
+    poll: float = POLL_SECONDS,
+    woken: Callable[[], bool] | None = None,
+) -> bool:
+    """Block until a row may be claimable or ``timeout`` passes; ``True`` when woken by work.
+
+    A store with its own ``wait(channel, timeout)`` (PostgreSQL: ``LISTEN``, then wait on the connection for
+    a notification) is used through it; otherwise this polls ``pending`` every ``poll`` seconds, and also
+    returns as soon as ``woken()`` (the caller's own reason to stop waiting) is true.
+    """
+    hook = getattr(store, "wait", None)
+    if callable(hook):
+        return bool(hook(channel, timeout))
+    deadline = time.monotonic() + timeout
+    while True:
+        if (woken is not None and woken()) or pending(store, clock(), lease=lease):
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(poll, left))

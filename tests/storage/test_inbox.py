@@ -1,0 +1,162 @@
+"""The inbox (``bot.storage.inbox``): claims by compare-and-set, expiry, renewal, finish only by the holder."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.storage import Store, inbox
+from bot.storage.inbox import NewItem
+
+T0 = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+LEASE = 30.0
+
+
+@pytest.fixture
+def store(fresh_store: Store) -> Store:
+    fresh_store.migrate()
+    return fresh_store
+
+
+def put(store: Store, n: int = 1, at: datetime = T0) -> list[int]:
+    return inbox.record(
+        store,
+        [
+            NewItem(
+                "command", {"text": f"status {i}"}, user_id="U1", channel="C1", response_url=f"http://r/{i}"
+            )
+            for i in range(n)
+        ],
+        at,
+    )
+
+
+def test_a_recorded_row_reads_back_with_its_columns(store: Store) -> None:
+    (row_id,) = put(store)
+    item = inbox.get(store, row_id)
+    assert item is not None
+    assert (item.kind, item.payload, item.user_id, item.channel, item.response_url) == (
+        "command",
+        {"text": "status 0"},
+        "U1",
+        "C1",
+        "http://r/0",
+    )
+    assert (item.claimed_by, item.claimed_at, item.done_at, item.created_at) == (None, None, None, T0)
+
+
+def test_claim_takes_the_oldest_free_rows_up_to_the_limit(store: Store) -> None:
+    ids = put(store, 3)
+    taken = inbox.claim(store, "w1", T0, lease=LEASE, limit=2)
+    assert [i.id for i in taken] == ids[:2]
+    assert all(i.claimed_by == "w1" and i.claimed_at == T0 for i in taken)
+    assert [i.id for i in inbox.claim(store, "w2", T0, lease=LEASE, limit=5)] == ids[2:]
+    assert inbox.claim(store, "w3", T0, lease=LEASE, limit=5) == []
+
+
+@pytest.mark.parametrize(
+    ("seconds_later", "renewed", "taken"),
+    [
+        (LEASE - 1, False, False),  # the claim still holds
+        (LEASE + 1, False, True),  # expired: a dead worker's row
+        (LEASE + 1, True, False),  # renewed by its worker's heartbeat
+    ],
+)
+def test_a_claim_expires_unless_renewed(
+    store: Store, seconds_later: float, renewed: bool, taken: bool
+) -> None:
+    (row_id,) = put(store)
+    assert inbox.claim(store, "w1", T0, lease=LEASE)
+    if renewed:
+        assert inbox.renew(store, "w1", [row_id], T0 + timedelta(seconds=10)) == 1
+    later = T0 + timedelta(seconds=seconds_later)
+    assert bool(inbox.claim(store, "w2", later, lease=LEASE)) is taken
+    assert inbox.pending(store, later, lease=LEASE) == 0
+
+
+def test_only_the_holder_finishes_a_row_and_a_done_row_is_never_claimed(store: Store) -> None:
+    (row_id,) = put(store)
+    inbox.claim(store, "w1", T0, lease=LEASE)
+    later = T0 + timedelta(seconds=LEASE + 1)
+    assert inbox.claim(store, "w2", later, lease=LEASE)
+    assert inbox.finish(store, row_id, "w1", later) is False  # its claim was taken over
+    assert inbox.renew(store, "w1", [row_id], later) == 0
+    assert inbox.finish(store, row_id, "w2", later) is True
+    assert inbox.finish(store, row_id, "w2", later) is False
+    done = inbox.get(store, row_id)
+    assert done is not None and done.response_url == ""  # the bearer URL does not outlive the work
+    much_later = later + timedelta(hours=1)
+    assert inbox.claim(store, "w3", much_later, lease=LEASE) == []
+    assert inbox.pending(store, much_later, lease=LEASE) == 0
+
+
+def test_racing_claimers_each_take_a_row_once(store: Store) -> None:
+    put(store, 40)
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        while True:
+            items = inbox.claim(store, name, T0, lease=LEASE, limit=3)
+            if not items:
+                return
+            with lock:
+                got.extend(i.id for i in items)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(Counter(got).items()) == [(i, 1) for i in range(1, 41)]
+
+
+def test_prune_deletes_done_rows_past_the_keep_time(store: Store) -> None:
+    done, open_ = put(store, 2)
+    inbox.claim(store, "w1", T0, lease=LEASE, limit=1)
+    inbox.finish(store, done, "w1", T0)
+    assert inbox.prune(store, T0 + timedelta(hours=1)) == 0
+    assert inbox.prune(store, T0 + inbox.KEEP_DONE + timedelta(seconds=1)) == 1
+    assert inbox.get(store, done) is None and inbox.get(store, open_) is not None
+
+
+def test_wait_returns_when_a_row_is_claimable_and_times_out_otherwise(store: Store) -> None:
+    assert inbox.wait(store, 0.0, clock=lambda: T0) is False
+    put(store)
+    assert inbox.wait(store, 5.0, clock=lambda: T0) is True
+
+
+class Hooked:
+    """A store with its own wake-up (as the PostgreSQL backend's LISTEN/NOTIFY): inbox uses it, not polling."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def notify(self, channel: str) -> None:
+        self.calls.append(("notify", channel))
+
+    def wait(self, channel: str, timeout: float) -> bool:
+        self.calls.append(("wait", channel, str(timeout)))
+        return True
+
+
+def test_a_store_with_its_own_notify_and_wait_is_used_through_them() -> None:
+    store = Hooked()
+    inbox.notify(store)  # type: ignore[arg-type]
+    assert inbox.wait(store, 2.0, clock=lambda: T0) is True  # type: ignore[arg-type]
+    assert store.calls == [("notify", inbox.CHANNEL), ("wait", inbox.CHANNEL, "2.0")]
+
+
+def test_a_claim_marks_the_workers_finished_rows_done_in_the_same_transaction(store: Store) -> None:
+    first, second, third = put(store, 3)
+    assert [i.id for i in inbox.claim(store, "w1", T0, lease=LEASE, limit=1)] == [first]
+    taken = inbox.claim(store, "w1", T0, lease=LEASE, limit=1, done=[first])
+    assert [i.id for i in taken] == [second]
+    row = inbox.get(store, first)
+    assert row is not None and row.done_at == T0
+    assert inbox.claim(store, "w2", T0, lease=LEASE, limit=0, done=[second]) == []  # not w2's to finish
+    assert inbox.get(store, second).done_at is None  # type: ignore[union-attr]
+    assert [i.id for i in inbox.claim(store, "w2", T0, lease=LEASE, limit=5)] == [third]
