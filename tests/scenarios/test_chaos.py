@@ -103,7 +103,8 @@ def outcome(db: Path) -> dict[int, str]:
 def resent(method: str, path: str) -> bool:
     """The one accepted repeat: a sendMessage in flight when the bot died is sent again after the restart (the
     step's token records a user only once Azure answered; AVD has no way to read back what was sent). A user may
-    see the warning twice, never miss it. Found by seeds 2 and 15 of the full run."""
+    see the warning again after each crash mid-send, never miss it. Found by seeds 2 and 15 of the full run
+    (and seed 7 once failover's branches ran at once: two kills inside the messaging step)."""
     return method == "POST" and path.endswith("/sendmessage")
 
 
@@ -145,7 +146,10 @@ def test_failover_and_snapshot_sync_survive_sigkills(
     ]
     assert outcome(db) == {1: "done", 2: "done"}, (seed, schedule, steps)
     assert twice(dr_sim, allowed=resent) == {}, (seed, schedule)
-    assert max(twice(dr_sim).values(), default=1) <= 2, (seed, schedule)
+    # a sendMessage is sent again once per kill that landed inside the messaging step (failover's branches run
+    # at once, so a kill at another branch's step boundary can find it mid-send), never more
+    mid_send = sum(1 for job, running in interrupted if job == 1 and "notify-users" in running.split(","))
+    assert max(twice(dr_sim).values(), default=1) <= 1 + mid_send, (seed, schedule, interrupted)
     dr = dr_sim.scale_set("VMSSDR", "EntraDR")
     assert dr is not None and dr.capacity == 2
     replicas = {r.name: r for r in _replicas(dr_sim)}
