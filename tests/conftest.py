@@ -33,6 +33,17 @@ def azure_sim() -> Iterator[AzureSim]:
 
 
 @pytest.fixture
+def slow_azure() -> Iterator[AzureSim]:
+    """The seed scenario at time scale 30: each step's operation lasts a few seconds."""
+    sim = AzureSim(scenario="seed", time_scale=30)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
 def bot_server(
     request: pytest.FixtureRequest, slack_sim: SlackSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[BotHandle]:

@@ -5,27 +5,13 @@ job (while its Azure operation runs), restarted each time: the job completes, no
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.process import ROOT, Bot, rows, wait
-
-
-@pytest.fixture
-def slow_azure() -> Iterator[AzureSim]:
-    """The seed scenario at time scale 30: each step's operation lasts a few seconds."""
-    sim = AzureSim(scenario="seed", time_scale=30)
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 def test_sigkill_mid_step_resumes_without_repeating_azure_writes(

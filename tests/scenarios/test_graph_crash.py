@@ -6,10 +6,7 @@ Azure write twice) and every step that was running when the bot died re-attached
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from sim.azure import AzureSim
 from sim.slack import SlackSim
@@ -30,17 +27,6 @@ def mid_lro(db: Path, wanted: set[str]) -> set[str]:
     if not running or any(r["continuation_token"] is None for r in running):
         return set()
     return names if len(names & wanted) >= min(2, len(wanted)) else set()
-
-
-@pytest.fixture
-def slow_azure() -> Iterator[AzureSim]:
-    """The seed scenario at time scale 30: each step's operation lasts a few seconds."""
-    sim = AzureSim(scenario="seed", time_scale=30)
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 def test_sigkill_inside_parallel_branches_resumes_every_branch_each_step_once(
