@@ -1,16 +1,22 @@
 """Failover, failback, rollback, drill and DR scale-down as plans of idempotent steps, plus the preflight.
 
-Each plan is a dependency graph (``Step.after``). A failover runs the preflight, then two branches at once:
-the primary's (autoscale off, drain, message, grace period, log off) and DR's (scale the DR scale set out, wait
-for its session hosts); the site's Azure Site Recovery plan, when it has one, is a third branch; the configured
-post-steps (``assign_app_group``: users/groups get Desktop Virtualization User on the DR application group) wait
-for all of them. DR capacity thus comes up during the users' grace period: the recovery time is the longer of
-the two branches, not their sum. Steps are listed so that a one-at-a-time runner (list order) still sends the
-DR scale-out before the grace period. When the primary region does not answer, its steps are skipped after a
-bounded wait (``PrimaryGate``); no DR step waits for a primary step. Failback drains DR while it undrains the
-primary and scales DR in only after DR's sessions are gone; a drill reports while it tears down. Callers pass
-plain values (``SiteSpec``, ``Options``) and extra bot-side steps (``final``, after every other step) such as
-the summary; nothing here reads the config or the bot's store.
+Each plan is a dependency graph (``Step.after``). A failover starts with two checks at once: the DR preflight
+(``dr_checks``: the DR region only) and the primary probe (``primary_checks``: the primary's host pool and the
+gallery, homed in the primary region, each bounded by the primary timeout through a ``PrimaryGate``). DR's branch
+(scale the DR scale set out, wait for its session hosts) needs only the DR preflight, so it never waits for the
+primary region; the primary's branch (autoscale off, drain, message, grace period, log off) and the site's Azure
+Site Recovery plan (its planned/unplanned choice is the probe's) need both. The configured post-steps
+(``assign_app_group``: users/groups get Desktop Virtualization User on the DR application group) wait for every
+branch. DR capacity thus comes up during the users' grace period, and in a full outage of the primary region
+during the probe's timeout: the recovery time is the longer branch, not the sum. Steps are listed so that a
+one-at-a-time runner (list order) still sends the DR scale-out before the probe and the grace period. When the
+primary region does not answer, its steps are skipped (the gate remembers it for the run); no DR step waits for a
+primary step. Failback needs both regions before anything (it moves users back to the primary): its preflight
+probes both; it drains DR while it undrains the primary and scales DR in only after DR's sessions are gone. A drill
+touches DR only: its preflight is the DR checks and the replica (bounded by the primary timeout, a warning when
+the gallery's region does not answer); it reports while it tears down. Callers pass plain values (``SiteSpec``,
+``Options``) and extra bot-side steps (``final``, after every other step) such as the summary; nothing here reads
+the config or the bot's store.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from avdcore.errors import AvdError, AzureError, AzureUnavailable
 from azureops import asr, assignments, dr_capacity, hostpools, recovery, sessions
@@ -25,7 +32,7 @@ from azureops.asr import RecoveryPlanRef
 from azureops.clients import AzureClients
 from azureops.dr_capacity import ScaleSetRef
 from azureops.errors import translated
-from azureops.plan import Plan, Step, StepContext
+from azureops.plan import Plan, Step, StepContext, format_seconds
 from azureops.recovery import Clock, PrimaryGate
 from azureops.sessions import HostPoolRef
 
@@ -68,50 +75,33 @@ class Check:
     detail: str
 
 
-def preflight(
-    clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None
-) -> list[Check]:
-    """Replica Completed in the DR region, identity, DR scale set, DR host pool, capacity, primary reachable."""
-    checks: list[Check] = []
+def _check(name: str, fn: Callable[[], str], *, warn_only: bool = False) -> Check:
+    """``fn()`` as a check: an unanswered region is a warning when ``warn_only``, any other error a failure."""
+    try:
+        return Check(name, True, fn())
+    except AzureUnavailable as err:
+        return Check(name, None if warn_only else False, str(err.message))
+    except AvdError as err:
+        return Check(name, False, err.message if isinstance(err, AzureError) else str(err))
 
-    def run(name: str, fn: Callable[[], str], *, warn_only: bool = False) -> None:
-        try:
-            checks.append(Check(name, True, fn()))
-        except AzureUnavailable as err:
-            checks.append(Check(name, None if warn_only else False, str(err.message)))
-        except AvdError as err:
-            checks.append(Check(name, False, err.message if isinstance(err, AzureError) else str(err)))
+
+def dr_checks(clients: AzureClients, dr: SiteSpec, opt: Options) -> list[Check]:
+    """What DR's scale-out needs, read in the DR region only: identity, DR scale set, DR host pool (and the DR
+    application group when post-steps assign it), capacity. The image version's replica is not among them: its
+    state lives on the gallery version, homed in the primary region (``replica_check``); when that cannot be
+    read, Azure itself refuses a scale-out without a Completed replica and the scale-out step reports its error.
+    """
 
     def scale_set() -> str:
         found = dr_capacity.read_scale_set(clients, dr.vmss)
-        return f"{dr.vmss.name} exists, capacity {found.sku.capacity}"
-
-    def replica() -> str:
-        if not dr.image_version_id:
-            raise AvdError("no image version configured for the DR scale set")
-        parts = dr.image_version_id.split("/")
-        call = gate.call if gate is not None else (lambda fn: fn({}))
-        with translated(dr.image_version_id):
-            version = call(
-                lambda opts: clients.compute(parts[2]).gallery_image_versions.get(
-                    parts[4], parts[8], parts[10], parts[12], expand="ReplicationStatus", **dict(opts)
-                )
-            )
-        summary = getattr(version.replication_status, "summary", None) or []
-        state = next(
-            (
-                str(getattr(s.state, "value", s.state))
-                for s in summary
-                if _region(str(s.region)) == _region(dr.location)
-            ),
-            "",
+        ref = getattr(
+            getattr(found.virtual_machine_profile, "storage_profile", None), "image_reference", None
         )
-        if state.lower() != "completed":
-            raise AvdError(
-                f"the replica of {parts[12]} in {dr.location} is {state or 'missing'}: "
-                f"/avd replicas add {dr.location}"
-            )
-        return f"{parts[10]}/{parts[12]} Completed in {dr.location}"
+        image = str(getattr(ref, "id", "") or "")
+        built = f", built from {image.rsplit('/images/', 1)[-1]}" if "/images/" in image else ""
+        if dr.image_version_id and image and image.lower() != dr.image_version_id.lower():
+            built += f" (the plan names {dr.image_version_id.rsplit('/images/', 1)[-1]})"
+        return f"{dr.vmss.name} exists, capacity {found.sku.capacity}{built}"
 
     def identity() -> str:
         if not dr.identity_id:
@@ -137,24 +127,79 @@ def preflight(
             raise AvdError("capacity is 0: set dr_capacity (or an asr recovery plan) for the DR site")
         return f"{opt.capacity} session host(s)"
 
-    run("replica", replica, warn_only=True)
-    run("identity", identity)
-    run("DR scale set", scale_set)
-    run("DR host pool", pool)
+    checks = [_check("identity", identity), _check("DR scale set", scale_set), _check("DR host pool", pool)]
     if opt.app_group_principals:
-        run("DR application group", app_group)
-    run("capacity", capacity)
-    if gate is not None:
-        opts = gate.opts
-
-        def primary_region() -> str:
-            _probe(clients, primary.pool, opts)
-            return f"{primary.pool.name} answers"
-
-        run("primary region", primary_region, warn_only=True)
-        if not checks[-1].ok:
-            gate.down = gate.down or checks[-1].detail
+        checks.append(_check("DR application group", app_group))
+    checks.append(_check("capacity", capacity))
     return checks
+
+
+def replica_check(clients: AzureClients, dr: SiteSpec, gate: PrimaryGate) -> Check:
+    """The image version's replica Completed in the DR region, read from the gallery (homed in the primary
+    region) through ``gate``: a warning when it does not answer, a failure when it answers and the replica is not
+    Completed."""
+
+    def replica() -> str:
+        if not dr.image_version_id:
+            raise AvdError("no image version configured for the DR scale set")
+        parts = dr.image_version_id.split("/")
+
+        def read(opts: hostpools.Opts) -> Any:
+            with translated(dr.image_version_id):  # inside the gate: an unanswered read marks the region down
+                return clients.compute(parts[2]).gallery_image_versions.get(
+                    parts[4], parts[8], parts[10], parts[12], expand="ReplicationStatus", **dict(opts)
+                )
+
+        version = gate.call(read)
+        summary = getattr(version.replication_status, "summary", None) or []
+        state = next(
+            (
+                str(getattr(s.state, "value", s.state))
+                for s in summary
+                if _region(str(s.region)) == _region(dr.location)
+            ),
+            "",
+        )
+        if state.lower() != "completed":
+            raise AvdError(
+                f"the replica of {parts[12]} in {dr.location} is {state or 'missing'}: "
+                f"/avd replicas add {dr.location}"
+            )
+        return f"{parts[10]}/{parts[12]} Completed in {dr.location}"
+
+    found = _check("replica", replica, warn_only=True)
+    if found.ok is None:
+        detail = (
+            f"not read: the gallery is homed in {gate.region}, which did not answer ({found.detail}); "
+            f"Azure refuses DR's scale-out if the replica in {dr.location} is missing, and that step says so"
+        )
+        return Check(found.name, None, detail)
+    return found
+
+
+def primary_checks(clients: AzureClients, primary: SiteSpec, dr: SiteSpec, gate: PrimaryGate) -> list[Check]:
+    """The primary region, bounded by ``gate`` (one timeout in all: once it did not answer, later reads are not
+    tried): its host pool answers, then the replica of the image version in the DR region (the gallery is homed
+    there). An unanswered region is a warning and marks ``gate`` down: the primary's steps are then skipped."""
+
+    def primary_region() -> str:
+        gate.call(lambda opts: _probe(clients, primary.pool, opts))
+        return f"{primary.pool.name} answers"
+
+    return [_check("primary region", primary_region, warn_only=True), replica_check(clients, dr, gate)]
+
+
+def preflight(
+    clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None
+) -> list[Check]:
+    """Every check of a failover (``/avd failover plan``): ``dr_checks``, then ``primary_checks`` (without a
+    ``gate``, the replica alone, bounded by the primary timeout: a drill does not probe the primary)."""
+    if gate is None:
+        return [
+            *dr_checks(clients, dr, opt),
+            replica_check(clients, dr, PrimaryGate(primary.location, opt.primary_timeout)),
+        ]
+    return [*dr_checks(clients, dr, opt), *primary_checks(clients, primary, dr, gate)]
 
 
 def _probe(
@@ -170,35 +215,92 @@ def _region(name: str) -> str:
     return name.replace(" ", "").lower()
 
 
+def checks_step(
+    name: str,
+    description: str,
+    checks: Callable[[], list[Check]],
+    *,
+    done: Callable[[list[Check]], str] | None = None,
+    extra: Callable[[], None] | None = None,
+    estimate: int = 3,
+) -> Step:
+    """A step that runs ``checks``, notes each, fails on a failed one, then runs ``extra``; ``done`` words the
+    output (default: how many passed)."""
+
+    def apply(ctx: StepContext) -> str:
+        found = checks()
+        for c in found:
+            ctx.note(f"{'ok' if c.ok else 'FAILED' if c.ok is False else 'warning'}: {c.name}: {c.detail}")
+        failed = [c for c in found if c.ok is False]
+        if failed:
+            raise AvdError(f"{name} failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
+        if extra is not None:
+            extra()
+        if done is not None:
+            return done(found)
+        return f"{len(found)} check(s) passed" + (
+            " (with warnings)" if any(c.ok is None for c in found) else ""
+        )
+
+    return Step(name=name, resource_id="", description=description, apply=apply, estimate_seconds=estimate)
+
+
 def preflight_step(
     clients: AzureClients,
     primary: SiteSpec,
     dr: SiteSpec,
     opt: Options,
-    gate: PrimaryGate | None,
     *,
     name: str = "preflight",
     extra: Callable[[], None] | None = None,
 ) -> Step:
-    def apply(ctx: StepContext) -> str:
-        checks = preflight(clients, primary, dr, opt, gate)
-        for c in checks:
-            ctx.note(f"{'ok' if c.ok else 'FAILED' if c.ok is False else 'warning'}: {c.name}: {c.detail}")
-        failed = [c for c in checks if c.ok is False]
-        if failed:
-            raise AvdError("preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
-        if extra is not None:
-            extra()
-        return f"{len(checks)} check(s) passed" + (
-            " (with warnings)" if any(c.ok is None for c in checks) else ""
+    """A drill's preflight: ``dr_checks`` and the replica (bounded by the primary timeout, a warning when the
+    gallery's region does not answer); the primary itself is not probed."""
+    return checks_step(
+        name,
+        "Preflight: replica, identity, DR scale set, DR host pool, capacity",
+        lambda: preflight(clients, primary, dr, opt, None),
+        extra=extra,
+    )
+
+
+def dr_preflight_step(
+    clients: AzureClients, dr: SiteSpec, opt: Options, *, name: str = "dr-preflight"
+) -> Step:
+    """What DR's scale-out waits for: ``dr_checks``, the DR region only."""
+    return checks_step(
+        name,
+        f"DR preflight in {dr.location}: identity, DR scale set, DR host pool, capacity",
+        lambda: dr_checks(clients, dr, opt),
+    )
+
+
+def primary_probe_step(
+    clients: AzureClients,
+    primary: SiteSpec,
+    dr: SiteSpec,
+    gate: PrimaryGate,
+    *,
+    name: str = "primary-probe",
+) -> Step:
+    """What the primary's branch and the ASR branch wait for (DR's scale-out does not): ``primary_checks``."""
+
+    def done(found: list[Check]) -> str:
+        if gate.down:
+            return (
+                f"the primary region {gate.region} did not answer: its steps are skipped, DR is not delayed"
+            )
+        return f"{len(found)} check(s) passed" + (
+            " (with warnings)" if any(c.ok is None for c in found) else ""
         )
 
-    return Step(
-        name=name,
-        resource_id="",
-        description="Preflight: replica, identity, DR scale set, DR host pool, capacity",
-        apply=apply,
-        estimate_seconds=3,
+    return checks_step(
+        name,
+        f"Probe the primary region {primary.location}: {primary.pool.name} answers, the replica in "
+        f"{dr.location} (at most {format_seconds(gate.timeout)})",
+        lambda: primary_checks(clients, primary, dr, gate),
+        done=done,
+        estimate=2,
     )
 
 
@@ -254,14 +356,17 @@ def failover_plan(
     final: Sequence[Step] = (),
     estimates: Mapping[str, float] | None = None,
 ) -> Plan:
-    """Preflight; then the primary's branch, DR's branch and the ASR branch at once; post-steps after all three.
+    """The DR preflight and the primary probe at once; DR's branch after the DR preflight only; the primary's
+    branch and the ASR branch after both; post-steps after all three.
 
-    List order (a topological order) puts the DR scale-out, which returns once Azure accepted it, before the
-    primary's branch and the wait for DR's hosts after it, so even a runner that takes one step at a time
-    boots DR during the grace period."""
+    List order (a topological order) puts the DR scale-out, which returns once Azure accepted it, right after the
+    DR preflight and before the primary probe, the primary's branch and the wait for DR's hosts, so even a
+    runner that takes one step at a time boots DR during the probe and the grace period."""
     gate = PrimaryGate(primary.location, opt.primary_timeout)
     grace = 0 if opt.now else opt.grace_seconds
-    pre = after(preflight_step(clients, primary, dr, opt, gate))
+    pre = after(dr_preflight_step(clients, dr, opt))
+    probe = after(primary_probe_step(clients, primary, dr, gate))
+    checked = (pre.name, probe.name)  # the primary's and ASR's branches need both; DR's only its own
     users = chain(
         [
             recovery.autoscale_step(clients, primary.pool, gate, enabled=False, name="primary-autoscale-off"),
@@ -280,7 +385,7 @@ def failover_plan(
                 clients, primary.pool, gate, recheck=opt.recheck_sessions, name=SIGNED_OUT_STEP
             ),
         ],
-        pre.name,
+        *checked,
     )
     recovery_plan: list[Step] = []
     if opt.asr is not None:
@@ -296,7 +401,7 @@ def failover_plan(
                     source_up=lambda: not gate.down,
                 )
             ],
-            pre.name,
+            *checked,
         )
     capacity: list[Step] = []
     if opt.capacity > 0:
@@ -314,7 +419,7 @@ def failover_plan(
     scale_out, hosts = capacity[:1], capacity[1:]
     branches = [*recovery_plan, *users[-1:], *hosts]  # in list order: the preview reads "after 3, 7, 8"
     post = chain(post_steps(clients, primary, dr, opt), *(s.name for s in branches))
-    steps = [pre, *scale_out, *recovery_plan, *users, *hosts, *post]
+    steps = [pre, *scale_out, probe, *recovery_plan, *users, *hosts, *post]
     return Plan(
         kind="failover",
         title=f"Failover {primary.name} -> {dr.name}",
@@ -499,7 +604,7 @@ def drill_plan(
 
     steps = chain(
         [
-            preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
+            preflight_step(clients, primary, dr, opt, extra=idle_dr),
             dr_capacity.scale_step(
                 clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False, pool=dr.pool, clock=clock
             ),

@@ -195,17 +195,26 @@ def _job_site(runtime: Runtime, job: dict[str, Any]) -> str:
         return ""
 
 
-def plan_text(plan: Plan, checks: list[fo.Check], start: str, runs: int) -> str:
+def plan_text(
+    plan: Plan, checks: list[fo.Check], start: str, runs: int, primary: list[fo.Check] | None = None
+) -> str:
+    """The plan, then its checks: ``checks`` (the DR preflight, or every check when ``primary`` is None) and
+    ``primary`` (the primary probe) under their own heading, each saying what waits for it."""
     marks = {True: ":white_check_mark:", False: ":x:", None: ":warning:"}
     lines = [
         f"*{plan.title}* ({plan.summary})",
         *plan.preview(),
         f"Total ~{format_seconds(plan.estimate_seconds)}"
         + (f" (estimates from {runs} past run(s))" if runs else " (default estimates: no past runs)"),
-        "*Preflight*",
+        "*Preflight*" if primary is None else "*Preflight, DR region* (DR's scale-out waits only for this)",
         *[f"{marks[c.ok]} {c.name}: {c.detail}" for c in checks],
     ]
-    blocked = any(c.ok is False for c in checks)
+    if primary is not None:
+        lines += [
+            "*Preflight, primary region* (the primary's steps and ASR wait for it; DR does not)",
+            *[f"{marks[c.ok]} {c.name}: {c.detail}" for c in primary],
+        ]
+    blocked = any(c.ok is False for c in [*checks, *(primary or [])])
     lines.append(":no_entry: fix the failed checks first." if blocked else f"Start it with `{start}`.")
     return "\n".join(lines)
 
@@ -215,15 +224,16 @@ def show_failover_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     primary, dr = sites(runtime, op.site)
     plan = build_failover(runtime, ops.FailoverStart(site=op.site), ctx.now)
     opt = options(runtime, primary, dr)
-    checks = fo.preflight(
-        runtime.azure,
-        spec(primary, primary),
-        spec(dr, primary),
-        opt,
-        PrimaryGate(primary.location, opt.primary_timeout),
-    )
+    p_spec, dr_spec = spec(primary, primary), spec(dr, primary)
+    gate = PrimaryGate(primary.location, opt.primary_timeout)
     runs = len(history.runs(runtime, kind=FAILOVER))
-    text = plan_text(plan, checks, f"/avd failover start {dr.name}", runs)
+    text = plan_text(
+        plan,
+        fo.dr_checks(runtime.azure, dr_spec, opt),
+        f"/avd failover start {dr.name}",
+        runs,
+        fo.primary_checks(runtime.azure, p_spec, dr_spec, gate),
+    )
     return render.Reply(
         text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)
     )
