@@ -46,7 +46,12 @@ def test_unanswered_primary_is_skipped_with_a_warning_and_dr_still_runs(harness_
     steps = {s["name"]: s for s in h.steps(1)}
     for name in ("primary-autoscale-off", "primary-drain", "notify-users", "log-off-users"):
         assert "skipped: the primary region westeurope did not answer" in steps[name]["output"], name
-    assert "warning: primary region" in steps["preflight"]["output"]
+    assert "warning: primary region" in steps["primary-probe"]["output"]
+    assert "did not answer: its steps are skipped, DR is not delayed" in steps["primary-probe"]["output"]
+    assert (
+        "warning: replica: not read: the gallery is homed in westeurope" in steps["primary-probe"]["output"]
+    )
+    assert "westeurope" not in steps["dr-preflight"]["output"]
     assert h.sim.scale_set("VMSSDR", "EntraDR").capacity == 2
     assert len([x for x in h.sim.session_hosts("AVDDR", "EntraAuthDR") if x.status == "Available"]) == 2
     summary = h.chat.wait_for(lambda: [t for t in h.thread(1) if "recovery time" in t], timeout=15)[0]
@@ -94,4 +99,5 @@ def test_failover_plan_shows_steps_and_preflight(harness_factory: Any) -> None: 
     )
     text = str(shown[-1])
     assert "Drain EntraAuth" in text and "Scale EntraDR to 2" in text and "replica" in text
+    assert "Preflight, DR region" in text and "Preflight, primary region" in text
     assert "/avd failover start dr" in text
