@@ -344,6 +344,8 @@ def graph(
 # signed out": the RTO figures (``bot.capabilities.failover_config.figures``) are read from their rows.
 DR_READY_STEPS = ("dr-hosts-available", "asr-failover")
 SIGNED_OUT_STEP = "log-off-users"
+# A failover's two checks: DR's branch waits for the first only, the primary's and ASR's for both.
+DR_PREFLIGHT, PRIMARY_PROBE = "dr-preflight", "primary-probe"
 
 
 def failover_plan(
@@ -364,8 +366,8 @@ def failover_plan(
     runner that takes one step at a time boots DR during the probe and the grace period."""
     gate = PrimaryGate(primary.location, opt.primary_timeout)
     grace = 0 if opt.now else opt.grace_seconds
-    pre = after(dr_preflight_step(clients, dr, opt))
-    probe = after(primary_probe_step(clients, primary, dr, gate))
+    pre = after(dr_preflight_step(clients, dr, opt, name=DR_PREFLIGHT))
+    probe = after(primary_probe_step(clients, primary, dr, gate, name=PRIMARY_PROBE))
     checked = (pre.name, probe.name)  # the primary's and ASR's branches need both; DR's only its own
     users = chain(
         [

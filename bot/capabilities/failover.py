@@ -254,6 +254,25 @@ def show_failback_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     )
 
 
+def checks_line(steps: list[dict[str, Any]]) -> str | None:
+    """A failover's two checks and what waits for each (``None`` for a job without them)."""
+    rows = {s["name"]: s for s in steps}
+    pre, probe = rows.get(fo.DR_PREFLIGHT), rows.get(fo.PRIMARY_PROBE)
+    if pre is None or probe is None:
+        return None
+
+    def said(row: dict[str, Any]) -> str:
+        if row["status"] != jobs.STEP_DONE:
+            return f"*{row['status']}*"
+        out = (row.get("output") or "").splitlines()
+        return out[-1] if out else "done"
+
+    return (
+        f"Checks: DR preflight {said(pre)} (DR's scale-out waits only for it) · primary probe "
+        f"{said(probe)} (the primary's steps and ASR wait for it)"
+    )
+
+
 def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
     assert isinstance(op, ops.FailoverStatus)
     primary, dr = sites(runtime, op.site)
@@ -268,6 +287,9 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
             f"Job {job['id']} ({job['kind']}) is *{job['status']}*"
             + (f", at step{'s' if len(current) > 1 else ''} {at}" if current else "")
         )
+        checks = checks_line(steps)
+        if checks:
+            lines.append(checks)
     else:
         lines.append("No failover, failback or rollback is running.")
     for run in history.runs(runtime, site=dr.name, limit=3):

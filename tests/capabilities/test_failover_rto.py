@@ -68,6 +68,8 @@ def test_dr_comes_up_during_the_grace_period_and_the_summary_gives_the_figures(h
         lambda: [r for r in h.slack.calls_to("response_url") if "Failover status" in str(r)], timeout=10
     )
     assert "is *running*, at step" in str(status[-1]) and "`notify-users`" in str(status[-1])
+    assert "Checks: DR preflight 4 check(s) passed (DR's scale-out waits only for it)" in str(status[-1])
+    assert "primary probe 2 check(s) passed (the primary's steps and ASR wait for it)" in str(status[-1])
     h.wait_job(1, timeout=30)
     end = ended(h, 1)
     assert end["dr-hosts-available"] < end["notify-users"] < end["log-off-users"]
