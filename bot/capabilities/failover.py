@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from avdcore.errors import AvdError, NotAllowed
 from azureops import failover as fo
+from azureops import failover_checks as fc
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import PrimaryGate, callback_step
@@ -196,7 +197,7 @@ def _job_site(runtime: Runtime, job: dict[str, Any]) -> str:
 
 
 def plan_text(
-    plan: Plan, checks: list[fo.Check], start: str, runs: int, primary: list[fo.Check] | None = None
+    plan: Plan, checks: list[fc.Check], start: str, runs: int, primary: list[fc.Check] | None = None
 ) -> str:
     """The plan, then its checks: ``checks`` (the DR preflight, or every check when ``primary`` is None) and
     ``primary`` (the primary probe) under their own heading, each saying what waits for it."""
@@ -229,10 +230,10 @@ def show_failover_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     runs = len(history.runs(runtime, kind=FAILOVER))
     text = plan_text(
         plan,
-        fo.dr_checks(runtime.azure, dr_spec, opt),
+        fc.dr_checks(runtime.azure, dr_spec, opt),
         f"/avd failover start {dr.name}",
         runs,
-        fo.primary_checks(runtime.azure, p_spec, dr_spec, gate),
+        fc.primary_checks(runtime.azure, p_spec, dr_spec, gate),
     )
     return render.Reply(
         text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)
