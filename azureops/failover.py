@@ -191,10 +191,10 @@ def failback_plan(
     final: Sequence[Step] = (),
     estimates: Mapping[str, float] | None = None,
 ) -> Plan:
+    # Every branch needs both regions (users move back to the primary; DR is drained only once the primary takes
+    # them): the primary's read is bounded by the primary timeout (connecting included) and fails the step.
     def primary_up(ctx: StepContext) -> str:
-        probe_pool(
-            clients, primary.pool, {"timeout": opt.primary_timeout, "read_timeout": opt.primary_timeout}
-        )
+        probe_pool(clients, primary.pool, PrimaryGate(primary.location, opt.primary_timeout).opts)
         probe_pool(clients, dr.pool)
         return f"{primary.pool.name} and {dr.pool.name} answer"
 
