@@ -1,205 +1,37 @@
-"""Failover, failback, rollback, drill and DR scale-down as plans of idempotent steps, plus the preflight.
+"""Failover, failback, rollback, drill and DR scale-down as plans of idempotent steps (their checks: ``failover_checks``).
 
-Each plan is a dependency graph (``Step.after``). A failover runs the preflight, then two branches at once:
-the primary's (autoscale off, drain, message, grace period, log off) and DR's (scale the DR scale set out, wait
-for its session hosts); the site's Azure Site Recovery plan, when it has one, is a third branch; the configured
-post-steps (``assign_app_group``: users/groups get Desktop Virtualization User on the DR application group) wait
-for all of them. DR capacity thus comes up during the users' grace period: the recovery time is the longer of
-the two branches, not their sum. Steps are listed so that a one-at-a-time runner (list order) still sends the
-DR scale-out before the grace period. When the primary region does not answer, its steps are skipped after a
-bounded wait (``PrimaryGate``); no DR step waits for a primary step. Failback drains DR while it undrains the
-primary and scales DR in only after DR's sessions are gone; a drill reports while it tears down. Callers pass
-plain values (``SiteSpec``, ``Options``) and extra bot-side steps (``final``, after every other step) such as
-the summary; nothing here reads the config or the bot's store.
+Each plan is a dependency graph (``Step.after``). A failover starts with two checks at once: the DR preflight
+(``dr_checks``: the DR region only) and the primary probe (``primary_checks``: the primary's host pool and the
+gallery, homed in the primary region, each bounded by the primary timeout through a ``PrimaryGate``). DR's branch
+(scale the DR scale set out, wait for its session hosts) needs only the DR preflight, so it never waits for the
+primary region; the primary's branch (autoscale off, drain, message, grace period, log off) and the site's Azure
+Site Recovery plan (its planned/unplanned choice is the probe's) need both. The configured post-steps
+(``assign_app_group``: users/groups get Desktop Virtualization User on the DR application group) wait for every
+branch. DR capacity thus comes up during the users' grace period, and in a full outage of the primary region
+during the probe's timeout: the recovery time is the longer branch, not the sum. Steps are listed so that a
+one-at-a-time runner (list order) still sends the DR scale-out before the probe and the grace period. When the
+primary region does not answer, its steps are skipped (the gate remembers it for the run); no DR step waits for a
+primary step. Failback needs both regions before anything (it moves users back to the primary): its preflight
+probes both; it drains DR while it undrains the primary and scales DR in only after DR's sessions are gone. A drill
+touches DR only: its preflight is the DR checks and the replica (bounded by the primary timeout, a warning when
+the gallery's region does not answer); it reports while it tears down. Callers pass plain values (``SiteSpec``,
+``Options``) and extra bot-side steps (``final``, after every other step) such as the summary; nothing here reads
+the config or the bot's store.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
-from avdcore.errors import AvdError, AzureError, AzureUnavailable
-from azureops import asr, assignments, dr_capacity, hostpools, recovery, sessions
-from azureops.asr import RecoveryPlanRef
+from avdcore.errors import AvdError
+from azureops import asr, assignments, dr_capacity, recovery
 from azureops.clients import AzureClients
-from azureops.dr_capacity import ScaleSetRef
-from azureops.errors import translated
+from azureops.failover_checks import dr_preflight_step, preflight_step, primary_probe_step, probe_pool
+from azureops.failover_spec import Options as Options  # re-exported: the plans' inputs
+from azureops.failover_spec import SiteSpec as SiteSpec
 from azureops.plan import Plan, Step, StepContext
 from azureops.recovery import Clock, PrimaryGate
-from azureops.sessions import HostPoolRef
-
-
-@dataclass(frozen=True)
-class SiteSpec:
-    name: str
-    location: str
-    pool: HostPoolRef
-    vmss: ScaleSetRef
-    identity_id: str = ""
-    image_version_id: str = ""  # the gallery image version the DR scale set is built from
-    app_group: str = ""  # the application group (in the host pool's resource group) users are assigned to
-
-    @property
-    def app_group_ref(self) -> assignments.AppGroupRef:
-        return assignments.AppGroupRef(self.pool.subscription, self.pool.resource_group, self.app_group)
-
-
-@dataclass(frozen=True)
-class Options:
-    grace_seconds: int = 300
-    message_title: str = "AVD failover"
-    message_body: str = "You will be signed out in {seconds} seconds."
-    recheck_sessions: bool = True
-    primary_timeout: float = 60.0
-    capacity: int = 2  # dr_capacity (failover) or drill_capacity (drill)
-    now: bool = False  # --now: no grace period
-    asr: RecoveryPlanRef | None = None
-    asr_planned: bool = False
-    tick: float = 15.0  # seconds between polls while waiting on Azure
-    sessions_timeout: float = 600.0  # failback: how long to wait for DR sessions to end
-    app_group_principals: tuple[str, ...] = ()  # post-step assign_app_group: Entra object ids of users/groups
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool | None  # None: could not tell (a warning, not a blocker)
-    detail: str
-
-
-def preflight(
-    clients: AzureClients, primary: SiteSpec, dr: SiteSpec, opt: Options, gate: PrimaryGate | None
-) -> list[Check]:
-    """Replica Completed in the DR region, identity, DR scale set, DR host pool, capacity, primary reachable."""
-    checks: list[Check] = []
-
-    def run(name: str, fn: Callable[[], str], *, warn_only: bool = False) -> None:
-        try:
-            checks.append(Check(name, True, fn()))
-        except AzureUnavailable as err:
-            checks.append(Check(name, None if warn_only else False, str(err.message)))
-        except AvdError as err:
-            checks.append(Check(name, False, err.message if isinstance(err, AzureError) else str(err)))
-
-    def scale_set() -> str:
-        found = dr_capacity.read_scale_set(clients, dr.vmss)
-        return f"{dr.vmss.name} exists, capacity {found.sku.capacity}"
-
-    def replica() -> str:
-        if not dr.image_version_id:
-            raise AvdError("no image version configured for the DR scale set")
-        parts = dr.image_version_id.split("/")
-        call = gate.call if gate is not None else (lambda fn: fn({}))
-        with translated(dr.image_version_id):
-            version = call(
-                lambda opts: clients.compute(parts[2]).gallery_image_versions.get(
-                    parts[4], parts[8], parts[10], parts[12], expand="ReplicationStatus", **dict(opts)
-                )
-            )
-        summary = getattr(version.replication_status, "summary", None) or []
-        state = next(
-            (
-                str(getattr(s.state, "value", s.state))
-                for s in summary
-                if _region(str(s.region)) == _region(dr.location)
-            ),
-            "",
-        )
-        if state.lower() != "completed":
-            raise AvdError(
-                f"the replica of {parts[12]} in {dr.location} is {state or 'missing'}: "
-                f"/avd replicas add {dr.location}"
-            )
-        return f"{parts[10]}/{parts[12]} Completed in {dr.location}"
-
-    def identity() -> str:
-        if not dr.identity_id:
-            raise AvdError("no identity configured for the DR site")
-        parts = dr.identity_id.split("/")
-        with translated(dr.identity_id):
-            clients.msi(parts[2]).user_assigned_identities.get(parts[4], parts[8])
-        return f"{parts[8]} exists in {parts[4]}"
-
-    def pool() -> str:
-        _probe(clients, dr.pool)
-        return f"{dr.pool.name} answers, {sessions.available_hosts(clients, dr.pool)} host(s) Available"
-
-    def app_group() -> str:
-        if not dr.app_group:
-            raise AvdError("no application_group configured for the DR site (post-step assign_app_group)")
-        with translated(dr.app_group_ref.id):
-            clients.avd(dr.pool.subscription).application_groups.get(dr.pool.resource_group, dr.app_group)
-        return f"{dr.app_group} exists ({len(opt.app_group_principals)} principal(s) to assign)"
-
-    def capacity() -> str:
-        if opt.capacity <= 0 and opt.asr is None:
-            raise AvdError("capacity is 0: set dr_capacity (or an asr recovery plan) for the DR site")
-        return f"{opt.capacity} session host(s)"
-
-    run("replica", replica, warn_only=True)
-    run("identity", identity)
-    run("DR scale set", scale_set)
-    run("DR host pool", pool)
-    if opt.app_group_principals:
-        run("DR application group", app_group)
-    run("capacity", capacity)
-    if gate is not None:
-        opts = gate.opts
-
-        def primary_region() -> str:
-            _probe(clients, primary.pool, opts)
-            return f"{primary.pool.name} answers"
-
-        run("primary region", primary_region, warn_only=True)
-        if not checks[-1].ok:
-            gate.down = gate.down or checks[-1].detail
-    return checks
-
-
-def _probe(
-    clients: AzureClients, pool: HostPoolRef, opts: hostpools.Opts | None = None
-) -> hostpools.HostPoolInfo:
-    """Does the pool's region answer? Read the pool; errors keep the next step Azure's code implies."""
-    return hostpools.get_host_pool(
-        clients, pool.subscription, pool.resource_group, pool.name, opts, config_hint=False
-    )
-
-
-def _region(name: str) -> str:
-    return name.replace(" ", "").lower()
-
-
-def preflight_step(
-    clients: AzureClients,
-    primary: SiteSpec,
-    dr: SiteSpec,
-    opt: Options,
-    gate: PrimaryGate | None,
-    *,
-    name: str = "preflight",
-    extra: Callable[[], None] | None = None,
-) -> Step:
-    def apply(ctx: StepContext) -> str:
-        checks = preflight(clients, primary, dr, opt, gate)
-        for c in checks:
-            ctx.note(f"{'ok' if c.ok else 'FAILED' if c.ok is False else 'warning'}: {c.name}: {c.detail}")
-        failed = [c for c in checks if c.ok is False]
-        if failed:
-            raise AvdError("preflight failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
-        if extra is not None:
-            extra()
-        return f"{len(checks)} check(s) passed" + (
-            " (with warnings)" if any(c.ok is None for c in checks) else ""
-        )
-
-    return Step(
-        name=name,
-        resource_id="",
-        description="Preflight: replica, identity, DR scale set, DR host pool, capacity",
-        apply=apply,
-        estimate_seconds=3,
-    )
 
 
 def _estimated(steps: Sequence[Step], estimates: Mapping[str, float]) -> tuple[Step, ...]:
@@ -242,6 +74,8 @@ def graph(
 # signed out": the RTO figures (``bot.capabilities.failover_config.figures``) are read from their rows.
 DR_READY_STEPS = ("dr-hosts-available", "asr-failover")
 SIGNED_OUT_STEP = "log-off-users"
+# A failover's two checks: DR's branch waits for the first only, the primary's and ASR's for both.
+DR_PREFLIGHT, PRIMARY_PROBE = "dr-preflight", "primary-probe"
 
 
 def failover_plan(
@@ -254,14 +88,17 @@ def failover_plan(
     final: Sequence[Step] = (),
     estimates: Mapping[str, float] | None = None,
 ) -> Plan:
-    """Preflight; then the primary's branch, DR's branch and the ASR branch at once; post-steps after all three.
+    """The DR preflight and the primary probe at once; DR's branch after the DR preflight only; the primary's
+    branch and the ASR branch after both; post-steps after all three.
 
-    List order (a topological order) puts the DR scale-out, which returns once Azure accepted it, before the
-    primary's branch and the wait for DR's hosts after it, so even a runner that takes one step at a time
-    boots DR during the grace period."""
+    List order (a topological order) puts the DR scale-out, which returns once Azure accepted it, right after the
+    DR preflight and before the primary probe, the primary's branch and the wait for DR's hosts, so even a
+    runner that takes one step at a time boots DR during the probe and the grace period."""
     gate = PrimaryGate(primary.location, opt.primary_timeout)
     grace = 0 if opt.now else opt.grace_seconds
-    pre = after(preflight_step(clients, primary, dr, opt, gate))
+    pre = after(dr_preflight_step(clients, dr, opt, name=DR_PREFLIGHT))
+    probe = after(primary_probe_step(clients, primary, dr, gate, name=PRIMARY_PROBE))
+    checked = (pre.name, probe.name)  # the primary's and ASR's branches need both; DR's only its own
     users = chain(
         [
             recovery.autoscale_step(clients, primary.pool, gate, enabled=False, name="primary-autoscale-off"),
@@ -280,7 +117,7 @@ def failover_plan(
                 clients, primary.pool, gate, recheck=opt.recheck_sessions, name=SIGNED_OUT_STEP
             ),
         ],
-        pre.name,
+        *checked,
     )
     recovery_plan: list[Step] = []
     if opt.asr is not None:
@@ -296,7 +133,7 @@ def failover_plan(
                     source_up=lambda: not gate.down,
                 )
             ],
-            pre.name,
+            *checked,
         )
     capacity: list[Step] = []
     if opt.capacity > 0:
@@ -314,7 +151,7 @@ def failover_plan(
     scale_out, hosts = capacity[:1], capacity[1:]
     branches = [*recovery_plan, *users[-1:], *hosts]  # in list order: the preview reads "after 3, 7, 8"
     post = chain(post_steps(clients, primary, dr, opt), *(s.name for s in branches))
-    steps = [pre, *scale_out, *recovery_plan, *users, *hosts, *post]
+    steps = [pre, *scale_out, probe, *recovery_plan, *users, *hosts, *post]
     return Plan(
         kind="failover",
         title=f"Failover {primary.name} -> {dr.name}",
@@ -354,9 +191,11 @@ def failback_plan(
     final: Sequence[Step] = (),
     estimates: Mapping[str, float] | None = None,
 ) -> Plan:
+    # Every branch needs both regions (users move back to the primary; DR is drained only once the primary takes
+    # them): the primary's read is bounded by the primary timeout (connecting included) and fails the step.
     def primary_up(ctx: StepContext) -> str:
-        _probe(clients, primary.pool, {"timeout": opt.primary_timeout, "read_timeout": opt.primary_timeout})
-        _probe(clients, dr.pool)
+        probe_pool(clients, primary.pool, PrimaryGate(primary.location, opt.primary_timeout).opts)
+        probe_pool(clients, dr.pool)
         return f"{primary.pool.name} and {dr.pool.name} answer"
 
     pre = Step(
@@ -499,7 +338,7 @@ def drill_plan(
 
     steps = chain(
         [
-            preflight_step(clients, primary, dr, opt, None, extra=idle_dr),
+            preflight_step(clients, primary, dr, opt, extra=idle_dr),
             dr_capacity.scale_step(
                 clients, dr.vmss, opt.capacity, name="drill-scale-out", wait=False, pool=dr.pool, clock=clock
             ),

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from avdcore.errors import AvdError, NotAllowed
 from azureops import failover as fo
+from azureops import failover_checks as fc
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import PrimaryGate, callback_step
@@ -195,17 +196,26 @@ def _job_site(runtime: Runtime, job: dict[str, Any]) -> str:
         return ""
 
 
-def plan_text(plan: Plan, checks: list[fo.Check], start: str, runs: int) -> str:
+def plan_text(
+    plan: Plan, checks: list[fc.Check], start: str, runs: int, primary: list[fc.Check] | None = None
+) -> str:
+    """The plan, then its checks: ``checks`` (the DR preflight, or every check when ``primary`` is None) and
+    ``primary`` (the primary probe) under their own heading, each saying what waits for it."""
     marks = {True: ":white_check_mark:", False: ":x:", None: ":warning:"}
     lines = [
         f"*{plan.title}* ({plan.summary})",
         *plan.preview(),
         f"Total ~{format_seconds(plan.estimate_seconds)}"
         + (f" (estimates from {runs} past run(s))" if runs else " (default estimates: no past runs)"),
-        "*Preflight*",
+        "*Preflight*" if primary is None else "*Preflight, DR region* (DR's scale-out waits only for this)",
         *[f"{marks[c.ok]} {c.name}: {c.detail}" for c in checks],
     ]
-    blocked = any(c.ok is False for c in checks)
+    if primary is not None:
+        lines += [
+            "*Preflight, primary region* (the primary's steps and ASR wait for it; DR does not)",
+            *[f"{marks[c.ok]} {c.name}: {c.detail}" for c in primary],
+        ]
+    blocked = any(c.ok is False for c in [*checks, *(primary or [])])
     lines.append(":no_entry: fix the failed checks first." if blocked else f"Start it with `{start}`.")
     return "\n".join(lines)
 
@@ -215,15 +225,16 @@ def show_failover_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     primary, dr = sites(runtime, op.site)
     plan = build_failover(runtime, ops.FailoverStart(site=op.site), ctx.now)
     opt = options(runtime, primary, dr)
-    checks = fo.preflight(
-        runtime.azure,
-        spec(primary, primary),
-        spec(dr, primary),
-        opt,
-        PrimaryGate(primary.location, opt.primary_timeout),
-    )
+    p_spec, dr_spec = spec(primary, primary), spec(dr, primary)
+    gate = PrimaryGate(primary.location, opt.primary_timeout)
     runs = len(history.runs(runtime, kind=FAILOVER))
-    text = plan_text(plan, checks, f"/avd failover start {dr.name}", runs)
+    text = plan_text(
+        plan,
+        fc.dr_checks(runtime.azure, dr_spec, opt),
+        f"/avd failover start {dr.name}",
+        runs,
+        fc.primary_checks(runtime.azure, p_spec, dr_spec, gate),
+    )
     return render.Reply(
         text=text, blocks=render.card(render.sections(text), simulated=runtime.simulated_azure)
     )
@@ -244,6 +255,25 @@ def show_failback_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     )
 
 
+def checks_line(steps: list[dict[str, Any]]) -> str | None:
+    """A failover's two checks and what waits for each (``None`` for a job without them)."""
+    rows = {s["name"]: s for s in steps}
+    pre, probe = rows.get(fo.DR_PREFLIGHT), rows.get(fo.PRIMARY_PROBE)
+    if pre is None or probe is None:
+        return None
+
+    def said(row: dict[str, Any]) -> str:
+        if row["status"] != jobs.STEP_DONE:
+            return f"*{row['status']}*"
+        out = (row.get("output") or "").splitlines()
+        return out[-1] if out else "done"
+
+    return (
+        f"Checks: DR preflight {said(pre)} (DR's scale-out waits only for it) · primary probe "
+        f"{said(probe)} (the primary's steps and ASR wait for it)"
+    )
+
+
 def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> render.Reply:
     assert isinstance(op, ops.FailoverStatus)
     primary, dr = sites(runtime, op.site)
@@ -258,6 +288,9 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
             f"Job {job['id']} ({job['kind']}) is *{job['status']}*"
             + (f", at step{'s' if len(current) > 1 else ''} {at}" if current else "")
         )
+        checks = checks_line(steps)
+        if checks:
+            lines.append(checks)
     else:
         lines.append("No failover, failback or rollback is running.")
     for run in history.runs(runtime, site=dr.name, limit=3):

@@ -68,3 +68,18 @@ def test_drill_report_gives_the_trend_of_past_failovers_figures(harness_factory:
     report = h.chat.wait_for(lambda: [t for t in h.thread(2) if "time to capacity" in t], timeout=15)[0]
     assert "RTO users felt over 1 failover(s):" in report
     assert "• DR capacity Available after approval:" in report and "• outage:" in report
+
+
+def test_a_drill_reads_the_replica_within_the_primary_timeout_and_goes_on_when_it_gets_no_answer(
+    harness_factory: Any,  # noqa: F811
+) -> None:
+    h: Harness = harness_factory()  # primary timeout 1 s
+    gallery = h.sim.faults.latency("GET", r"/resourceGroups/GOLD-VDA/", seconds=30)  # homed in westeurope
+    assert h.chat.slash("/avd drill dr", user="U0OPS1").status == 200
+    h.wait_job(1, timeout=30)
+    preflight = {s["name"]: s for s in h.steps(1)}["preflight"]["output"]
+    assert "warning: replica: not read: the gallery is homed in westeurope" in preflight
+    assert "ok: DR scale set: EntraDR exists" in preflight and "(with warnings)" in preflight
+    assert gallery.hits == 1 and not [e for e in h.sim.journal if "/gold-vda/" in e.path.lower()]
+    assert h.sim.scale_set("VMSSDR", "EntraDR").capacity == 0
+    h.sim.faults.clear()

@@ -52,3 +52,23 @@ def test_failback_drains_dr_beside_the_primary_and_scales_in_after_dr_sessions_a
     assert h.sim.scale_set("VMSSDR", "EntraDR").capacity == 0
     assert all(x.allow_new_session is True for x in h.sim.session_hosts("AVD", "EntraAuth"))
     assert all(x.allow_new_session is False for x in h.sim.session_hosts("AVDDR", "EntraAuthDR"))
+
+
+def test_failback_waits_for_both_regions_and_touches_neither_while_the_primary_does_not_answer(
+    harness_factory: Any,  # noqa: F811
+) -> None:
+    h: Harness = harness_factory(config=failover_config(grace=1, timeout=2))
+    run(h, "/avd failover start dr", 1, LEAD)
+    before = len(h.sim.journal)
+    cut = h.sim.faults.latency("*", r"/resourceGroups/AVD/", seconds=30)  # the primary does not answer
+    assert h.chat.slash("/avd failback start dr", user=OPS).status == 200
+    h.chat.wait_for(lambda: h.job(2).get("card_ts"), timeout=15)
+    assert h.chat.click("Approve", user=LEAD2).status == 200
+    h.wait_job(2, "failed", timeout=30)
+    steps = {s["name"]: s["status"] for s in h.steps(2)}
+    assert steps["preflight"] == "failed" and steps["dr-drain"] == "pending"  # DR keeps its users
+    assert cut.hits == 1  # one bounded read of the primary, never retried past the timeout
+    assert not [e for e in h.sim.journal[before:] if e.method != "GET"]
+    assert all(x.allow_new_session is False for x in h.sim.session_hosts("AVD", "EntraAuth"))
+    assert h.sim.scale_set("VMSSDR", "EntraDR").capacity == 2
+    h.sim.faults.clear()

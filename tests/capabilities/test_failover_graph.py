@@ -1,6 +1,6 @@
 """The failover, failback, rollback and drill plans as graphs (built offline: a step talks to Azure only when it
-runs): DR's scale-out needs only the preflight, post-steps need every branch, no DR step waits for a primary
-step, failback scales DR in only after its sessions are gone, a drill reports beside its teardown."""
+runs): DR's scale-out needs only the DR preflight (the primary probe gates the primary's and ASR's branches),
+post-steps need every branch, no DR step waits for a primary step or the primary region, failback scales DR in only after its sessions are gone, a drill reports beside its teardown."""
 
 from __future__ import annotations
 
@@ -48,24 +48,38 @@ def upstream(plan: Plan, name: str) -> set[str]:
 def test_failover_runs_dr_beside_the_primary_branch_and_post_steps_after_both() -> None:
     plan = failover_plan(app_group_principals=(GROUP,), asr=ASR, grace_seconds=300)
     assert not plan.is_line
-    assert plan.needs("preflight") == ()
-    assert plan.needs("dr-scale-out") == ("preflight",)
+    assert plan.needs("dr-preflight") == () and plan.needs("primary-probe") == ()
+    assert plan.needs("dr-scale-out") == ("dr-preflight",)  # DR's scale-out: the DR preflight only
     assert plan.needs("dr-hosts-available") == ("dr-scale-out",)
-    assert plan.needs("asr-failover") == ("preflight",)
-    assert plan.needs("primary-autoscale-off") == ("preflight",)
+    assert plan.needs("asr-failover") == ("dr-preflight", "primary-probe")  # planned or not: the probe says
+    assert plan.needs("primary-autoscale-off") == ("dr-preflight", "primary-probe")
     assert [plan.needs(n) for n in PRIMARY_BRANCH[1:]] == [(n,) for n in PRIMARY_BRANCH[:-1]]
     assert set(plan.needs("dr-assign-app-group")) == {"log-off-users", "asr-failover", "dr-hosts-available"}
     assert plan.needs("summary") == ("dr-assign-app-group",)
-    for name in ("dr-scale-out", "dr-hosts-available", "asr-failover"):  # DR never waits for the primary
-        assert upstream(plan, name) == {"preflight"} | (
+    for name in ("dr-scale-out", "dr-hosts-available"):  # DR never waits for the primary region
+        assert upstream(plan, name) == {"dr-preflight"} | (
             {"dr-scale-out"} if name == "dr-hosts-available" else set()
         )
-    # a one-at-a-time runner (list order) still asks for DR before the grace period and waits for it after
+    assert upstream(plan, "asr-failover") == {"dr-preflight", "primary-probe"}
+    # a one-at-a-time runner (list order) still asks for DR before the probe and the grace period, and waits
+    # for its hosts after them
     names = [s.name for s in plan.steps]
-    assert names.index("dr-scale-out") < names.index("notify-users") < names.index("dr-hosts-available")
+    assert names[:3] == ["dr-preflight", "dr-scale-out", "primary-probe"]
+    assert names.index("notify-users") < names.index("dr-hosts-available")
     preview = "\n".join(plan.preview())
-    assert "after 3, 7, 8" in preview
-    assert "2. Scale EntraDR to 2 on `VMSSDR/virtualMachineScaleSets/EntraDR` (~30s) · after 1" in preview
+    assert "after 4, 8, 9" in preview and "· after 1, 3" in preview
+    assert (
+        "2. Scale EntraDR to 2 on `VMSSDR/virtualMachineScaleSets/EntraDR` (~30s) · after 1\n"
+        in preview + "\n"
+    )
+
+
+def test_the_dr_preflight_reads_the_dr_region_only_and_the_probe_the_primary() -> None:
+    plan = failover_plan(capacity=2)
+    dr_pre, probe = plan.step("dr-preflight"), plan.step("primary-probe")
+    assert "uksouth" in dr_pre.description and "westeurope" not in dr_pre.description
+    assert "westeurope" in probe.description and "the replica in uksouth" in probe.description
+    assert dr_pre.resource_id == probe.resource_id == "" and not dr_pre.intent and not probe.intent
 
 
 def test_failover_estimate_is_the_longer_branch_not_the_sum() -> None:
@@ -75,7 +89,8 @@ def test_failover_estimate_is_the_longer_branch_not_the_sum() -> None:
     primary = sum(plan.step(n).estimate_seconds for n in PRIMARY_BRANCH)
     assert grace > 300 and boot == 390
     line = sum(s.estimate_seconds for s in plan.steps)
-    assert plan.estimate_seconds == plan.step("preflight").estimate_seconds + max(primary, boot) + 1
+    checks = max(plan.step("dr-preflight").estimate_seconds, plan.step("primary-probe").estimate_seconds)
+    assert plan.estimate_seconds == checks + max(primary, boot) + 1
     assert plan.estimate_seconds < line
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sim.azure.scenarios import VERSION_ID
 from tests.kit.failover import Harness, failover_config, harness_factory  # noqa: F401 - fixture
 
 OPS, OPS2, LEAD, LEAD2 = "U0OPS1", "U0OPS2", "U0LEAD1", "U0LEAD2"
@@ -46,7 +47,12 @@ def test_unanswered_primary_is_skipped_with_a_warning_and_dr_still_runs(harness_
     steps = {s["name"]: s for s in h.steps(1)}
     for name in ("primary-autoscale-off", "primary-drain", "notify-users", "log-off-users"):
         assert "skipped: the primary region westeurope did not answer" in steps[name]["output"], name
-    assert "warning: primary region" in steps["preflight"]["output"]
+    assert "warning: primary region" in steps["primary-probe"]["output"]
+    assert "did not answer: its steps are skipped, DR is not delayed" in steps["primary-probe"]["output"]
+    assert (
+        "warning: replica: not read: the gallery is homed in westeurope" in steps["primary-probe"]["output"]
+    )
+    assert "westeurope" not in steps["dr-preflight"]["output"]
     assert h.sim.scale_set("VMSSDR", "EntraDR").capacity == 2
     assert len([x for x in h.sim.session_hosts("AVDDR", "EntraAuthDR") if x.status == "Available"]) == 2
     summary = h.chat.wait_for(lambda: [t for t in h.thread(1) if "recovery time" in t], timeout=15)[0]
@@ -94,4 +100,28 @@ def test_failover_plan_shows_steps_and_preflight(harness_factory: Any) -> None: 
     )
     text = str(shown[-1])
     assert "Drain EntraAuth" in text and "Scale EntraDR to 2" in text and "replica" in text
+    assert "Preflight, DR region" in text and "Preflight, primary region" in text
     assert "/avd failover start dr" in text
+
+
+def test_a_replica_read_as_not_completed_stops_the_failover_before_the_primary_is_touched(
+    harness_factory: Any,  # noqa: F811
+) -> None:
+    h: Harness = harness_factory()
+    with h.sim.lock:  # the gallery answers: the replica in uksouth failed
+        h.sim.store.get(VERSION_ID)["_sim"]["replicas"]["uksouth"]["state"] = "Failed"
+    h.chat.slash("/avd failover start dr", user=OPS)
+    approve(h, 1)
+    h.wait_job(1, "failed", timeout=30)
+    assert (
+        "primary-probe failed: replica: the replica of 2026.0522.1719 in uksouth is Failed"
+        in h.job(1)["error"]
+    )
+    assert "/avd replicas add uksouth" in h.job(1)["error"]
+    steps = {s["name"]: s["status"] for s in h.steps(1)}
+    assert steps["dr-preflight"] == "done" and steps["primary-probe"] == "failed"
+    assert all(steps[n] == "pending" for n in ("primary-autoscale-off", "primary-drain", "notify-users"))
+    assert not [e for e in h.sim.writes() if "/resourcegroups/avd/" in e.path.lower()]
+    assert all(x.allow_new_session for x in h.sim.session_hosts("AVD", "EntraAuth"))
+    # DR's scale-out may have been sent beside the probe: Azure refuses it without a Completed replica
+    assert not [x for x in h.sim.session_hosts("AVDDR", "EntraAuthDR") if x.status == "Available"]

@@ -49,3 +49,30 @@ def test_summary_text_warns_about_skipped_primary_steps() -> None:
     text = failover.summary_text("failover", "Failover primary -> dr", 61.0, steps)
     assert "recovery time *1m01s*" in text
     assert "primary-drain" in text and "did not answer" in text
+
+
+def check_row(name: str, status: str, output: str = "") -> dict[str, str]:
+    return {"name": name, "status": status, "output": output}
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected"),
+    [
+        (check_row("primary-probe", "running"), "primary probe *running* (the primary's steps and ASR"),
+        (
+            check_row(
+                "primary-probe",
+                "done",
+                "warning: primary region: no answer within 3s\nthe primary region westeurope did not answer: "
+                "its steps are skipped, DR is not delayed",
+            ),
+            "primary probe the primary region westeurope did not answer: its steps are skipped, DR is not delayed",
+        ),
+    ],
+)
+def test_status_names_the_two_checks_and_what_waits_for_each(probe: dict[str, str], expected: str) -> None:
+    steps = [check_row("dr-preflight", "done", "ok: identity: AVDManage\n4 check(s) passed"), probe]
+    line = failover.checks_line(steps)
+    assert line is not None and expected in line
+    assert line.startswith("Checks: DR preflight 4 check(s) passed (DR's scale-out waits only for it)")
+    assert failover.checks_line([check_row("preflight", "done")]) is None  # a failback's or an older job's

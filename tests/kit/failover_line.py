@@ -1,6 +1,7 @@
-"""Overlaid on the product's table in ``bench/failover.py``: the failover as it was before graphs, a line (preflight,
-the primary's autoscale off, drain, message and grace period, log-off, then the ASR plan, the DR scale-out and
-the wait for its hosts, post-steps, summary), each step after the previous one. The steps are the product's."""
+"""Overlaid on the product's table in ``bench/failover.py``: the failover as it was before graphs, a line (the DR
+preflight and the primary probe, the primary's autoscale off, drain, message and grace period, log-off, then the
+ASR plan, the DR scale-out and the wait for its hosts, post-steps, summary), each step after the previous one. The
+steps are the product's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from bot.runtime import Capability, Runtime
 from commands import ops
 
 ORDER = (
-    "preflight",
+    "dr-preflight",
+    "primary-probe",
     "primary-autoscale-off",
     "primary-drain",
     "notify-users",

@@ -3,7 +3,7 @@ summary included), then a restart: the failover completes and no Azure write is 
 request journal).
 
 A step is held open by a one-off simulator latency on its first request (a write, or for the read-only
-preflight and host wait a read): the kill lands while that request is in flight (the rule has been hit), and
+checks and host wait a read): the kill lands while that request is in flight (the rule has been hit), and
 the bot restarts once the simulator has applied it, as Azure would. The grace period is killed while it waits
 (its token then lists every user messaged); the summary waits on a file (``tests.kit.failover_hold``)."""
 
@@ -27,10 +27,11 @@ from tests.kit.failover import GROUP, USER, failover_config, make_sim
 from tests.kit.process import ROOT, Bot, rows, wait
 
 # step -> (method, path regex) of the request to hold open, and the step after which that rule is installed; in the
-# plan's list order (DR's scale-out right after the preflight, beside the primary's branch)
+# plan's list order (DR's scale-out right after the DR preflight, before the primary probe and the primary's branch)
 HOLD: dict[str, tuple[str, str, str] | None] = {
-    "preflight": ("GET", r"/images/Win11MultiS/versions/2026\.0522\.1719$", ""),
+    "dr-preflight": ("GET", r"/userAssignedIdentities/AVDManage$", ""),
     "dr-scale-out": ("PATCH", r"/virtualMachineScaleSets/EntraDR$", ""),
+    "primary-probe": ("GET", r"/images/Win11MultiS/versions/2026\.0522\.1719$", ""),
     "primary-autoscale-off": ("PATCH", r"/scalingPlans/EntraAuth-Scaling$", ""),
     "primary-drain": ("PATCH", r"/hostPools/EntraAuth/sessionHosts/", ""),
     "notify-users": None,  # killed during the grace period
@@ -38,8 +39,8 @@ HOLD: dict[str, tuple[str, str, str] | None] = {
     "dr-hosts-available": (
         "GET",
         r"/hostPools/EntraAuthDR/sessionHosts$",
-        "preflight",
-    ),  # preflight reads it too
+        "dr-preflight",
+    ),  # the DR preflight reads it too
     "dr-assign-app-group": (
         "PUT",
         r"/applicationGroups/EntraAuthDR-DAG/providers/Microsoft.Authorization/",

@@ -57,9 +57,10 @@ def test_seed_story_failover_then_failback(harness_factory: Any) -> None:  # noq
     assert "Failover primary -> dr" in thread[0]
     assert "DR capacity Available" in thread[0] and "outage" in thread[0]
     steps = [(s["name"], s["status"]) for s in h.steps(1)]
-    assert steps == [  # list order: DR is asked for before the grace period, its hosts awaited after it
-        ("preflight", "done"),
+    assert steps == [  # list order: DR is asked for before the probe and the grace period, its hosts after
+        ("dr-preflight", "done"),
         ("dr-scale-out", "done"),
+        ("primary-probe", "done"),
         ("primary-autoscale-off", "done"),
         ("primary-drain", "done"),
         ("notify-users", "done"),
