@@ -29,7 +29,7 @@ from tests.kit.process import AVD_BOT, ROOT, Bot, rows
 
 FULL = os.environ.get("AVD_TEST_FULL") == "1"
 SEEDS = tuple(range(1, 21)) if FULL else (3, 7, 11, 19)
-FAILOVER_STEPS = 8  # preflight .. dr-hosts-available, summary
+FAILOVER_STEPS = 9  # dr-preflight, primary-probe .. dr-hosts-available, summary
 TAGGED = ("snap-gold-os-20260522", "snap-gold-data-20260522", "snap-gold-os-20260515")
 
 
