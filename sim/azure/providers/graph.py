@@ -343,6 +343,16 @@ def _create(sim: State, req: Request) -> Response:
             "Request_BadRequest",
             f"A federated identity credential named '{body['name']}' already exists on this application.",
         )
+    issuer, subject = str(body.get("issuer")), str(body.get("subject"))
+    if any(f["issuer"] == issuer and f["subject"] == subject for f in existing):
+        # Entra's reply (Azure/azure-workload-identity#434): issuer + subject are unique per application
+        raise GraphError(
+            400,
+            "InvalidFederatedIdentityCredentialValue",
+            f"The combination of issuer and subject must be unique for the application. Issuer {issuer} and "
+            f"Subject: {subject} already exist. paramName: FederatedIdentityCredential.Subject, paramValue: "
+            f"{subject}, objectType: Microsoft.Online.DirectoryServices.Application",
+        )
     if len(existing) >= FIC_LIMIT:
         raise GraphError(
             400,
