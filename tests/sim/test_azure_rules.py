@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,6 +135,9 @@ def _dr_body(
     return body
 
 
+RG_AVDDR = f"/subscriptions/{SUB}/resourceGroups/AVDDR"
+
+
 def _put_dr(clients: Any, body: dict[str, Any]) -> Any:
     return clients.compute(SUB).virtual_machine_scale_sets.begin_create_or_update("VMSSDR", "EntraDR", body)
 
@@ -246,3 +250,55 @@ def test_the_product_asks_for_a_token_lifetime_azure_accepts() -> None:
     from azureops import hostpools
 
     assert timedelta(hours=1) < hostpools.TOKEN_MIN_LEFT <= hostpools.TOKEN_LIFETIME <= timedelta(days=30)
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["current-token", "expired-token"])
+def test_an_expired_registration_token_registers_no_host(expired: bool) -> None:
+    with running() as (sim, clients):
+        sim_scenarios_replica(sim)
+        expires = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        token = (
+            clients.avd(SUB)
+            .host_pools.update(
+                "AVDDR",
+                "EntraAuthDR",
+                {
+                    "properties": {
+                        "registrationInfo": {
+                            "expirationTime": expires,
+                            "registrationTokenOperation": "Update",
+                        }
+                    }
+                },
+            )
+            .registration_info.token
+        )
+        body = _dr_body()
+        body["tags"] = {}  # registration through the AVD DSC extension and its token only
+        body["properties"]["virtualMachineProfile"]["extensionProfile"] = {
+            "extensions": [
+                {
+                    "name": "AVD-DSC",
+                    "properties": {
+                        "publisher": "Microsoft.Powershell",
+                        "type": "DSC",
+                        "typeHandlerVersion": "2.73",
+                        "settings": {"properties": {"hostPoolName": "EntraAuthDR", "aadJoin": True}},
+                        "protectedSettings": {"properties": {"registrationInfoToken": token}},
+                    },
+                }
+            ]
+        }
+        _put_dr(clients, body).result()
+        if expired:  # the token's lifetime has passed (Azure's clock; the double checks wall-clock time)
+            with sim.lock:
+                pool = sim.store.get(
+                    f"{RG_AVDDR}/providers/Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
+                )
+                pool["_sim"]["registration"]["expires"] = time.time() - 1
+        clients.compute(SUB).virtual_machine_scale_sets.begin_update(
+            "VMSSDR", "EntraDR", {"sku": {"capacity": 1}}
+        ).result()
+        sim.clock.advance(600)
+        hosts = sim.session_hosts("AVDDR", "EntraAuthDR")
+        assert len(hosts) == (0 if expired else 1)
