@@ -302,3 +302,41 @@ def test_an_expired_registration_token_registers_no_host(expired: bool) -> None:
         sim.clock.advance(600)
         hosts = sim.session_hosts("AVDDR", "EntraAuthDR")
         assert len(hosts) == (0 if expired else 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda b: b["sku"].update(capacity=1001), "must be between 0 and 1000"),
+        (lambda b: b["properties"].pop("platformFaultDomainCount"), "platformFaultDomainCount"),
+        (lambda b: b["properties"].update(singlePlacementGroup=True), "singlePlacementGroup must be false"),
+    ],
+    ids=["capacity-1001", "no-fault-domain-count", "single-placement-group"],
+)
+def test_a_flexible_scale_set_needs_its_fault_domains_and_at_most_1000_instances(
+    change: Any, says: str
+) -> None:
+    with running() as (sim, clients):
+        sim_scenarios_replica(sim)
+        body = _dr_body()
+        change(body)
+        with pytest.raises(HttpResponseError) as err:
+            _put_dr(clients, body)
+        assert (err.value.status_code, err.value.error.code) == (400, "InvalidParameter")  # type: ignore[union-attr]
+        assert says in str(err.value.message)
+        assert sim.scale_set("VMSSDR", "EntraDR") is None
+
+
+def test_a_versions_own_region_cannot_leave_its_target_regions() -> None:
+    with running() as (_, clients):
+        versions = clients.compute(SUB).gallery_image_versions
+        only_uk = {  # the seed locks replicated locations: unlocked in the same request, which is allowed
+            "properties": {
+                "publishingProfile": {"targetRegions": [{"name": "uksouth"}]},
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": True},
+            }
+        }
+        with pytest.raises(HttpResponseError) as err:
+            versions.begin_update("GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719", only_uk)
+        assert (err.value.status_code, err.value.error.code) == (400, "InvalidParameter")  # type: ignore[union-attr]
+        assert "must include the gallery image version's location" in str(err.value.message)
