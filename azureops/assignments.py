@@ -61,7 +61,7 @@ def assignment_name(scope: str, principal: str, role: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal.lower()}|{role.lower()}"))
 
 
-def _send(clients: AzureClients, group: AppGroupRef, request: HttpRequest) -> Any:
+def _send(clients: AzureClients, group: ArmRef, request: HttpRequest) -> Any:
     with translated(group.id):
         response = clients.resources(group.subscription).send_request(request)
         if response.status_code >= 400:
@@ -70,8 +70,8 @@ def _send(clients: AzureClients, group: AppGroupRef, request: HttpRequest) -> An
     return response.json() if response.content else None
 
 
-def list_assignments(clients: AzureClients, group: AppGroupRef) -> list[Assignment]:
-    """Assignments at the application group's scope and above it (``atScope()``), every page."""
+def list_assignments(clients: AzureClients, group: ArmRef) -> list[Assignment]:
+    """Assignments at the scope (an application group, a resource group) and above it (``atScope()``), every page."""
     out: list[Assignment] = []
     request: HttpRequest | None = HttpRequest(
         "GET", group.id + PROVIDER, params={"api-version": API_VERSION, "$filter": "atScope()"}
@@ -189,3 +189,59 @@ def unassign_step(clients: AzureClients, group: AppGroupRef, *, name: str, role:
         estimate_seconds=3,
         intent={"assigned_by_failover": 0, "role": role},
     )
+
+
+# ---- sign-in to Entra-joined session hosts -----------------------------------------------------------------
+# Microsoft Learn, "Sign in to a Windows virtual machine in Azure by using Microsoft Entra ID" (role assignments)
+# and AVD's "Microsoft Entra joined session hosts": a user signs in to an Entra-joined VM only with Virtual
+# Machine User Login or Virtual Machine Administrator Login on the VM or above it (Owner and Contributor do not
+# carry the login data action). Desktop Virtualization User on the application group is not enough.
+
+VM_USER_LOGIN = "fb879df8-f326-4884-b1cf-06f3ad86be52"
+VM_ADMIN_LOGIN = "1c0163c0-47e6-4577-8991-ea5c82e286e4"
+LOGIN_ROLES = {
+    VM_USER_LOGIN: "Virtual Machine User Login",
+    VM_ADMIN_LOGIN: "Virtual Machine Administrator Login",
+}
+
+
+@dataclass(frozen=True)
+class ScopeRef(ArmRef):
+    """A resource group as a role assignment scope (``name`` is the group's name too)."""
+
+    @property
+    def id(self) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+
+
+@dataclass(frozen=True)
+class LoginGap:
+    """Who of ``principals`` (users of the DR desktop) cannot sign in to the DR hosts in ``scope``."""
+
+    scope: str
+    principals: tuple[str, ...]  # the users/groups checked
+    missing: tuple[str, ...]  # those holding no VM login role at the scope or above
+
+    @property
+    def fix(self) -> str:
+        return "; ".join(
+            f'`az role assignment create --assignee-object-id {p} --role "Virtual Machine User Login" '
+            f"--scope {self.scope}`"
+            for p in self.missing
+        )
+
+
+def desktop_users(clients: AzureClients, group: AppGroupRef) -> list[str]:
+    """Principals holding Desktop Virtualization User on the application group (at it or above)."""
+    return list(
+        dict.fromkeys(a.principal for a in list_assignments(clients, group) if a.role == DESKTOP_USER)
+    )
+
+
+def login_gap(clients: AzureClients, vm_group: ScopeRef, principals: Sequence[str]) -> LoginGap:
+    """Which ``principals`` hold neither VM login role on the session hosts' resource group ``vm_group`` (an
+    assignment at the group or above it counts; group membership is not expanded: assign the role to the same
+    user or group that holds Desktop Virtualization User)."""
+    wanted = tuple(dict.fromkeys(p.lower() for p in principals))
+    have = {a.principal for a in list_assignments(clients, vm_group) if a.role in LOGIN_ROLES}
+    return LoginGap(vm_group.id, wanted, tuple(p for p in wanted if p not in have))

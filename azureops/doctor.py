@@ -3,13 +3,14 @@
 Permissions are read per resource group with ``GET {scope}/providers/Microsoft.Authorization/permissions``
 (api-version 2022-04-01) and compared with ``NEEDS``: capability -> resource group purpose -> RBAC actions.
 The least-privilege custom roles in ``deploy/roles/`` (``ROLE_FILES``, one per purpose) grant exactly these.
-Microsoft Graph rights on the join application: ``azureops.graphaccess.check_graph`` (reads only).
+Microsoft Graph rights on the join application: ``azureops.graphaccess.check_graph`` (reads only). Users of an
+Entra-joined DR site need a VM login role on its scale set's resource group: ``login_finding``.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from typing import Any
 from azure.core.rest import HttpRequest
 
 from avdcore.errors import AvdError, AzureError, AzureNotFound
-from azureops import identities, joinchain
+from azureops import assignments, identities, joinchain
 from azureops.clients import NETWORK_API_VERSION, AzureClients
 from azureops.errors import project_error, translated
 from azureops.graphaccess import GraphAccess, check_graph
@@ -390,3 +391,50 @@ def chain_findings(
             Finding(CHAIN_STATUS[link.status], f"DR chain ({chain.site}): {what}", link.text, link.fix)
         )
     return out
+
+
+# ---- sign-in to the DR site's Entra-joined hosts (azureops.assignments) -----------------------------------
+
+
+def login_finding(
+    clients: AzureClients,
+    site: str,
+    vm_group: assignments.ScopeRef,
+    app_groups: Sequence[assignments.AppGroupRef],
+    configured: Sequence[str] = (),
+) -> Finding:
+    """Do the DR desktop's users hold a VM login role on the DR scale set's resource group? The users are the
+    principals the failover assigns (``configured``) and those holding Desktop Virtualization User on the first
+    of ``app_groups`` (the DR application group, then the primary's) that has any."""
+    what = f"VM sign-in ({site}): users of the DR desktop on {vm_group.resource_group}"
+    try:
+        principals = list(configured)
+        for group in app_groups:
+            if principals:
+                break
+            principals = assignments.desktop_users(clients, group)
+        if not principals:
+            names = " or ".join(g.name for g in app_groups)
+            return Finding(
+                "todo",
+                what,
+                f"no users hold Desktop Virtualization User on {names}",
+                "assign the DR desktop's users first; they then need Virtual Machine User Login on "
+                f"{vm_group.resource_group}",
+            )
+        gap = assignments.login_gap(clients, vm_group, principals)
+    except AvdError as err:
+        return Finding(
+            "unchecked", what, f"cannot read role assignments: {err}", getattr(err, "next_step", "")
+        )
+    if not gap.missing:
+        return Finding(
+            "ok", what, f"{len(gap.principals)} principal(s) hold Virtual Machine User or Administrator Login"
+        )
+    return Finding(
+        "missing",
+        what,
+        f"{len(gap.missing)} of {len(gap.principals)} principal(s) cannot sign in to Entra-joined hosts "
+        f"(no Virtual Machine User Login on {vm_group.resource_group}): {', '.join(gap.missing)}",
+        gap.fix,
+    )

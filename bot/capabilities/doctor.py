@@ -1,7 +1,8 @@
 """``/avd doctor``: the config checked against Azure, the bot identity's permissions per resource group, its
 Microsoft Graph right to write the join app's federated credentials, and each DR site's identity chain (the
 scale set's identity, the join app's federated credential for it, the join app's role on the host pool's
-resource group, the registration token fallback), each missing link with its fix."""
+resource group, the registration token fallback), each missing link with its fix; and whether the users of each
+Entra-joined DR site's desktop may sign in to its hosts (Virtual Machine User Login on the scale set's group)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from avdcore.errors import UsageError
-from azureops import doctor, identities, joinchain
+from azureops import assignments, doctor, identities, joinchain
 from azureops.clients import AzureClients
 from azureops.graphaccess import GraphAccess
 from bot.capabilities.status import in_background
@@ -195,6 +196,27 @@ def chains(cfg: SiteConfig) -> list[joinchain.SiteChain]:
     ]
 
 
+def login_findings(clients: AzureClients, cfg: SiteConfig) -> list[doctor.Finding]:
+    """Each Entra-joined secondary site: may the DR desktop's users sign in to its hosts?"""
+    out = []
+    for site in cfg.sites.values():
+        if site.role != "secondary" or site.join_type != "entra":
+            continue
+        primary = cfg.sites.get(site.pair)
+        groups = [
+            assignments.AppGroupRef(s.subscription, s.host_pool_resource_group, s.application_group)
+            for s in (site, primary)
+            if s is not None and s.application_group
+        ]
+        vm_group = assignments.ScopeRef(
+            site.subscription, site.scale_set_resource_group, site.scale_set_resource_group
+        )
+        out.append(
+            doctor.login_finding(clients, site.name, vm_group, groups, cfg.failover.app_group_principals)
+        )
+    return out
+
+
 def diagnose(runtime: Runtime, now: datetime) -> doctor.Report:
     """The config, permission and Graph checks, then each secondary site's DR identity chain."""
     cfg = runtime.settings.config
@@ -207,6 +229,7 @@ def diagnose(runtime: Runtime, now: datetime) -> doctor.Report:
         client_id=runtime.settings.azure_client_id,
     )
     found = [f for c in chains(cfg) for f in doctor.chain_findings(runtime.azure, c, app, now)]
+    found += login_findings(runtime.azure, cfg)
     return replace(report, findings=report.findings + tuple(found))
 
 

@@ -7,7 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from sim.azure.clock import iso
 from sim.azure.ids import guid
-from sim.azure.providers import asr, avd, disks, gallery, graph, instances, msi, network, resources, sessions
+from sim.azure.providers import (
+    asr,
+    avd,
+    disks,
+    gallery,
+    graph,
+    instances,
+    msi,
+    network,
+    resources,
+    roleassignments,
+    sessions,
+)
 from sim.azure.providers.common import new_doc
 
 if TYPE_CHECKING:
@@ -16,6 +28,13 @@ if TYPE_CHECKING:
 SUB1 = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"
 JOIN_APP = "11111111-2222-3333-4444-555555555555"
+JOIN_SP = "11111111-2222-3333-4444-5555555555a0"  # AVD-Join's service principal (object id)
+HOST_POOL_CONTRIBUTOR = "e307426c-f9b6-4e81-87de-d99efb3c32bc"  # Desktop Virtualization Host Pool Contributor
+# fixed assignment names (GUIDs), so seeding them draws nothing from the rng
+JOIN_ROLE_NAMES = {
+    "AVD": "5eed0001-0000-4000-8000-00000000a7d1",
+    "AVDDR": "5eed0001-0000-4000-8000-00000000a7d2",
+}
 VERSION = "2026.0522.1719"
 USERS = ("alice@contoso.com", "bob@contoso.com", "carol@contoso.com")
 PERSONAL_USER = "dave@contoso.com"
@@ -107,6 +126,23 @@ def seed(sim: State) -> None:
         "AVDManage (primary, westeurope)",
     )
     _personal(sim)
+    _join_rbac(sim)
+
+
+def join_role_id(rg: str) -> str:
+    """The id of AVD-Join's seeded Host Pool Contributor assignment on ``rg`` (AVD or AVDDR)."""
+    return f"{_rg(SUB1, rg)}/providers/{roleassignments.TYPE}/{JOIN_ROLE_NAMES[rg]}"
+
+
+def _join_rbac(sim: State) -> None:
+    """The seed's RBAC table: AVD-Join (its service principal) holds Desktop Virtualization Host Pool Contributor on
+    the host pool resource groups AVD and AVDDR, the role the DR identity chain uses to fetch a registration token.
+    Fixed names, made last: the rest of the seed keeps its generated ids."""
+    graph.add_service_principal(sim, JOIN_SP, str(sim.graph[JOIN_APP]["appId"]), "AVD-Join")
+    for rg, name in JOIN_ROLE_NAMES.items():
+        roleassignments.make_assignment(
+            sim, _rg(SUB1, rg), JOIN_SP, HOST_POOL_CONTRIBUTOR, name=name, principal_type="ServicePrincipal"
+        )
 
 
 def _personal(sim: State) -> None:

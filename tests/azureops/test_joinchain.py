@@ -169,8 +169,9 @@ def test_read_links_names_the_missing_link_the_simulator_refuses(links: tuple[st
 
 
 def test_without_a_graph_read_role_the_role_link_is_unchecked_and_names_the_manual_check() -> None:
-    with dr_site() as (_, clients, app_id):
+    with dr_site() as (sim, clients, app_id):
         create_scale_set(clients, spec(app_id, capacity=0), token="t")
+        graph.revoke_app_role(sim, "Application.ReadWrite.OwnedBy")  # OwnedBy alone reads service principals
         role = next(link for link in joinchain.read_links(clients, CHAIN, APP, NOW) if link.name == "role")
         assert role.status == "unknown" and "Authorization_RequestDenied" in role.text
         assert f"az role assignment list --assignee <AVD-Join's application id> --scope {AVDDR}" in role.fix

@@ -52,11 +52,11 @@ def status_text(chat: Chat) -> str:
 
 @pytest.fixture(name="built")
 def built_fixture(dr_azure: AzureSim) -> Iterator[AzureSim]:
-    """EntraDR built by the product's body, AVD-Join trusting AVDManage but holding no role on AVDDR."""
+    """EntraDR built by the product's body, AVD-Join trusting AVDManage but holding no role on AVDDR (the seed's
+    assignment removed)."""
     clients = AzureClients(dr_azure.url, dr_azure.ca_path, retry_total=0)
     try:
         app_id = add_links(dr_azure, prepare(clients), ("credential",))
-        graph.grant_app_role(dr_azure, "Application.Read.All")  # doctor reads AVD-Join's service principal
         create_scale_set(clients, spec(app_id, capacity=0), token=issue_token(clients))
         yield dr_azure
     finally:
@@ -90,6 +90,7 @@ def test_status_line_names_the_first_missing_link_and_its_fix(dr_chat: Chat, bui
 def test_doctor_without_a_graph_read_role_says_the_role_was_not_checked(
     dr_chat: Chat, dr_azure: AzureSim
 ) -> None:
+    graph.revoke_app_role(dr_azure, "Application.ReadWrite.OwnedBy")  # OwnedBy alone reads service principals
     text = doctor_text(dr_chat)
     assert ":large_orange_circle: DR chain (dr): join app's role on AVDDR" in text
     assert "az role assignment list --assignee" in text

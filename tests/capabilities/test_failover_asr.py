@@ -28,7 +28,7 @@ REF = asr.RecoveryPlanRef(SUB, "ASRDR", "avd-asr", "avd-personal")
 
 
 def test_recovery_plan_cycle_through_the_sdk() -> None:
-    sim = make_sim(6000, asr=True)
+    sim = make_sim(6000)
     clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.02)
     try:
         state = asr.read_state(clients, REF)
@@ -62,7 +62,7 @@ def test_recovery_plan_cycle_through_the_sdk() -> None:
 
 def test_simulator_refuses_what_allowed_operations_does_not_allow() -> None:
     # at 6000 the failover's job could end before the commit is sent on a loaded machine
-    sim = make_sim(600, asr=True)
+    sim = make_sim(600)
     clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.02)
     try:
         for begin in (asr.begin_commit, asr.begin_reprotect):  # protected: only failovers
@@ -83,7 +83,7 @@ def test_simulator_refuses_what_allowed_operations_does_not_allow() -> None:
 
 
 def test_active_side_comes_from_the_protected_items() -> None:
-    sim = make_sim(6000, asr=True)
+    sim = make_sim(6000)
     clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.02)
     try:
         sides = []

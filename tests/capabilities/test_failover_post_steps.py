@@ -16,7 +16,7 @@ from azure.core.rest import HttpRequest
 from azureops import assignments
 from azureops.clients import AzureClients
 from bot.config.siteconfig import PostStep, parse_site_config
-from sim.azure import AzureSim
+from sim.azure import AzureSim, seed
 from sim.azure.providers import roleassignments
 from tests.kit.failover import (  # noqa: F401 - fixture
     DAG_ID,
@@ -167,10 +167,11 @@ def test_sim_role_assignment_lifecycle_and_filters(arm: tuple[AzureSim, AzureCli
     def listed(path: str, **q: str) -> list[str]:
         return sorted(d["properties"]["principalId"] for d in send(clients, "GET", path, **q)[1]["value"])
 
-    assert listed(base) == sorted([USER, OTHER])
-    assert listed(f"{rg}/providers/Microsoft.Authorization/roleAssignments", **{"$filter": "atScope()"}) == [
-        OTHER
-    ]
+    join_sp = seed.JOIN_SP  # the seed's AVD-Join: Host Pool Contributor on AVDDR, inherited too
+    assert listed(base) == sorted([USER, OTHER, join_sp])
+    assert listed(
+        f"{rg}/providers/Microsoft.Authorization/roleAssignments", **{"$filter": "atScope()"}
+    ) == sorted([OTHER, join_sp])
     assert listed(base, **{"$filter": f"principalId eq '{USER}'"}) == [USER]
     assert send(clients, "GET", f"{base}/{name}")[1]["properties"]["principalId"] == USER
     assert send(clients, "DELETE", f"{base}/{name}")[0] == 200

@@ -109,3 +109,44 @@ def test_check_room(count: int, name: str, refused: bool) -> None:
             identities.check_room(creds, APP, name)
     else:
         identities.check_room(creds, APP, name)
+
+
+def test_graph_refuses_a_second_credential_with_the_same_issuer_and_subject(dr_azure: AzureSim) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    from azureops.clients import AzureClients
+
+    clients = AzureClients(dr_azure.url, dr_azure.ca_path, retry_total=0)
+    try:
+        clients.graph.create_federated_credential(JOIN_APP, "first", ISSUER, "subject-1")
+        with pytest.raises(HttpResponseError) as err:
+            clients.graph.create_federated_credential(JOIN_APP, "second-name", ISSUER, "subject-1")
+        assert err.value.status_code == 400
+        assert "InvalidFederatedIdentityCredentialValue" in str(err.value)
+        assert "The combination of issuer and subject must be unique for the application" in str(err.value)
+        clients.graph.create_federated_credential(
+            JOIN_APP, "second-name", ISSUER, "subject-2"
+        )  # another subject
+    finally:
+        clients.close()
+    assert [f["name"] for f in dr_azure.graph[JOIN_APP]["federatedIdentityCredentials"]][-2:] == [
+        "first",
+        "second-name",
+    ]
+
+
+def test_a_credential_already_trusting_the_identity_under_another_name_is_kept_not_duplicated(
+    dr_chat: Chat, dr_bot: BotHandle, dr_azure: AzureSim
+) -> None:
+    from sim.azure.providers import msi
+    from sim.azure.scenarios import DR_IDENTITY_ID
+
+    identity = msi.make_identity(dr_azure, DR_IDENTITY_ID, "uksouth")
+    graph.add_credential(dr_azure, JOIN_APP, "legacy-dr", ISSUER, identity["properties"]["principalId"])
+    before = len(dr_azure.graph[JOIN_APP]["federatedIdentityCredentials"])
+    job = run_command(dr_chat, dr_bot, "/avd identity create dr")
+    assert job["status"] == jobs.DONE, job
+    assert len(dr_azure.graph[JOIN_APP]["federatedIdentityCredentials"]) == before
+    assert not [
+        e for e in dr_azure.journal if e.method == "POST" and "federatedIdentityCredentials" in e.path
+    ]

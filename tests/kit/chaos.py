@@ -1,6 +1,6 @@
 """Helpers for the chaos and fault-matrix suites.
 
-* ``World``/``make_world``: a fresh seed-scenario ARM simulator (optionally with ASR), ``AzureClients`` with a short
+* ``World``/``make_world``: a fresh seed-scenario ARM simulator (its ASR vault and plan included), ``AzureClients`` with a short
   read timeout, a recording ``StepContext`` and the snapshot-replication ``Target`` of the example profile.
 * ``Recorder``: a ``StepContext`` that keeps tokens, progress and notes in memory.
 * ``kill_schedule(seed, ...)``: the fixed, seeded list of moments a chaos trial SIGKILLs the bot.
@@ -25,9 +25,7 @@ from azureops.clients import AzureClients
 from azureops.dr_capacity import ScaleSetRef
 from azureops.identities import JoinApp
 from azureops.sessions import HostPoolRef, UserSessionInfo
-from sim.azure import AzureSim
-from sim.azure.providers import asr as sim_asr
-from sim.azure.providers import resources
+from sim.azure import AzureSim, seed
 
 SUB = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"
@@ -36,7 +34,7 @@ POOL = HostPoolRef(SUB, "AVD", "EntraAuth")
 DR_POOL = HostPoolRef(SUB, "AVDDR", "EntraAuthDR")
 VMSS = ScaleSetRef(SUB, "VMSS", "Entra")
 APP = JoinApp(object_id="11111111-2222-3333-4444-555555555555", name="AVD-Join", tenant_id=TENANT)
-ASR_PLAN = RecoveryPlanRef(SUB, "ASRDR", "avd-personal", "avd-personal")
+ASR_PLAN = RecoveryPlanRef(SUB, seed.ASR_RG, seed.ASR_VAULT, seed.ASR_PLAN)  # the seed's vault and plan
 LOCK_SCOPE = f"/subscriptions/{SUB2}/resourceGroups/SNAPDR"
 
 
@@ -82,9 +80,7 @@ class World:
         self.sim.stop()
 
 
-def make_world(
-    *, asr: bool = False, lock: bool = False, read_timeout: float = 1.5, time_scale: float = 6000.0
-) -> World:
+def make_world(*, lock: bool = False, read_timeout: float = 1.5, time_scale: float = 6000.0) -> World:
     """A fresh simulator with one replica (and with ``lock``, one CanNotDelete lock) in SNAPDR, and clients
     with a short read timeout."""
     from azure.mgmt.resource.locks.models import ManagementLockObject
@@ -92,10 +88,6 @@ def make_world(
     from azureops import locks as azlocks
 
     sim = AzureSim(scenario="seed", time_scale=time_scale, poll_retry_after=None)
-    if asr:
-        resources.make_group(sim, SUB, "ASRDR", "uksouth")
-        vault = sim_asr.make_vault(sim, SUB, "ASRDR", "avd-personal", "uksouth")
-        sim_asr.make_recovery_plan(sim, vault, "avd-personal", "westeurope", "uksouth")
     sim.start()
     clients = AzureClients(
         sim.url, sim.ca_path, polling_interval=0.05, read_timeout=read_timeout, connection_timeout=5.0

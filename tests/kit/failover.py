@@ -20,8 +20,7 @@ import pytest
 
 from bot.sandbox import example_config
 from sim.azure import AzureSim
-from sim.azure.providers import PROVIDERS, resources
-from sim.azure.providers import asr as sim_asr
+from sim.azure.providers import PROVIDERS
 from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, BotHandle, Chat, clean_env, start_bot
@@ -49,8 +48,9 @@ def failover_config(
     text = text.replace("user_grace_seconds = 30", f"user_grace_seconds = {grace}")
     text = text.replace("primary_timeout_seconds = 60", f"primary_timeout_seconds = {timeout}")
     text = text.replace("dr_capacity = 2 ", f"dr_capacity = {capacity} ")
-    if asr:
-        text = text.replace("drill_capacity = 1 ", ASR_TABLE + "drill_capacity = 1 ")
+    assert ASR_TABLE in text, "avd.example.toml's dr site runs the seed's recovery plan"
+    if not asr:
+        text = text.replace(ASR_TABLE, "")
     if not recheck:
         text = text.replace("recheck_sessions = true ", "recheck_sessions = false ")
     if principals:
@@ -64,15 +64,12 @@ def failover_config(
     return text
 
 
-def make_sim(time_scale: float = 600.0, *, asr: bool = False, first: tuple[ModuleType, ...] = ()) -> AzureSim:
-    """The seed scenario; ``first``: extra provider modules whose routes win (e.g. ``sim.azure.lingering``)."""
+def make_sim(time_scale: float = 600.0, *, first: tuple[ModuleType, ...] = ()) -> AzureSim:
+    """The seed scenario (with its ASR vault ``avd-asr`` and recovery plan ``avd-personal``); ``first``: extra
+    provider modules whose routes win (e.g. ``sim.azure.lingering``)."""
     sim = AzureSim(
         scenario="seed", time_scale=time_scale, poll_retry_after=None, providers=(*first, *PROVIDERS)
     )
-    if asr:
-        resources.make_group(sim, SUB, "ASRDR", "uksouth")
-        vault = sim_asr.make_vault(sim, SUB, "ASRDR", "avd-asr", "uksouth")
-        sim_asr.make_recovery_plan(sim, vault, "avd-personal", "westeurope", "uksouth")
     sim.start()
     return sim
 
@@ -138,7 +135,7 @@ def harness_factory(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.Mon
         first: tuple[ModuleType, ...] = (),
     ) -> Harness:
         clean_env(monkeypatch)
-        sim = make_sim(time_scale, asr=asr, first=first)
+        sim = make_sim(time_scale, first=first)
         if prepared:
             prepare_dr(sim)
         cfg = tmp_path / "failover.toml"

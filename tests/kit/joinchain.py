@@ -1,6 +1,7 @@
 """The DR identity chain's world: the seed plus the DR identity, the uksouth replica and the links a test asks
 for (AVD-Join's federated credential for AVDManage, AVD-Join's service principal holding Desktop Virtualization
-Host Pool Contributor on AVDDR)."""
+Host Pool Contributor on AVDDR). The seed already holds the role (its RBAC table): a test that wants the role
+link missing leaves "role" out of ``links`` and ``add_links`` removes the seeded assignment."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from typing import Any
 
 from azureops import scaleset_spec
 from azureops.clients import AzureClients
-from sim.azure import AzureSim
-from sim.azure.providers import graph, roleassignments
+from sim.azure import AzureSim, seed
+from sim.azure.providers import graph
 from tests.kit.azure import SUB, VERSION_ID, running
 
-JOIN_APP = "11111111-2222-3333-4444-555555555555"
-JOIN_SP = "11111111-2222-3333-4444-5555555555a0"
-HOST_POOL_CONTRIBUTOR = "e307426c-f9b6-4e81-87de-d99efb3c32bc"
+JOIN_APP = seed.JOIN_APP
+JOIN_SP = seed.JOIN_SP
+HOST_POOL_CONTRIBUTOR = seed.HOST_POOL_CONTRIBUTOR
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 AVDDR = f"/subscriptions/{SUB}/resourceGroups/AVDDR"
 SUBNET = (
@@ -61,17 +62,23 @@ def issue_token(clients: AzureClients, hours: float = 2) -> str:
     return str(pool.registration_info.token)
 
 
+def remove_role(sim: AzureSim, resource_group: str = "AVDDR") -> None:
+    """Take away AVD-Join's seeded Host Pool Contributor assignment on ``resource_group``."""
+    with sim.lock:
+        assert sim.store.get(seed.join_role_id(resource_group)) is not None, "the seed holds the role"
+        sim.store.delete(seed.join_role_id(resource_group))
+
+
 def add_links(sim: AzureSim, principal_id: str, links: tuple[str, ...] = ALL_LINKS) -> str:
-    """AVD-Join's service principal, and the links named in ``links``; returns AVD-Join's application id."""
+    """The links named in ``links`` on top of the seed (whose AVD-Join service principal already holds the role
+    on AVDDR: without "role" it is removed); returns AVD-Join's application id."""
     app_id = str(sim.graph[JOIN_APP]["appId"])
-    graph.add_service_principal(sim, JOIN_SP, app_id, "AVD-Join")
+    assert sim.graph[JOIN_SP.lower()]["appId"] == app_id, "the seed's AVD-Join service principal"
     if "credential" in links:
         issuer = f"https://login.microsoftonline.com/{sim.tenant_id}/v2.0"
         graph.add_credential(sim, JOIN_APP, "AVDManage-uksouth", issuer, principal_id)
-    if "role" in links:
-        roleassignments.make_assignment(
-            sim, AVDDR, JOIN_SP, HOST_POOL_CONTRIBUTOR, principal_type="ServicePrincipal"
-        )
+    if "role" not in links:
+        remove_role(sim)
     return app_id
 
 

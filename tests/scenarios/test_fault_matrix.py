@@ -65,12 +65,11 @@ class Op:
         *,
         lro: bool = False,
         done: Callable[[World], bool] = lambda w: True,
-        asr: bool = False,
         slow: bool = False,
         failed_shows: Callable[[World], bool] | None = None,
     ) -> None:
         self.name, self.method, self.path, self.call, self.lro = name, method, path, call, lro
-        self.done, self.asr, self.slow = done, asr, slow
+        self.done, self.slow = done, slow
         self.failed_shows = (
             failed_shows  # after a failed LRO that a re-run cannot fix: Azure keeps showing it
         )
@@ -379,13 +378,12 @@ OPS = (
         lambda w: azlocks.remove(w.clients, SUB2, w.lock),
         done=lambda w: not lock_exists(w),
     ),
-    Op("ASR recovery plan get", "GET", r"/replicationRecoveryPlans/avd-personal$", asr_failover, asr=True),
+    Op("ASR recovery plan get", "GET", r"/replicationRecoveryPlans/avd-personal$", asr_failover),
     Op(
         "ASR unplanned failover",
         "POST",
         r"/replicationRecoveryPlans/avd-personal/unplannedFailover$",
         asr_failover,
-        asr=True,
         lro=True,
         done=lambda w: asr.read_state(w.clients, ASR_PLAN).active == "Recovery",
     ),
@@ -447,7 +445,7 @@ def world_for(tmp_path: Any) -> Iterator[Callable[[Op], World]]:
     made: list[World] = []
 
     def make(op: Op) -> World:
-        made.append(make_world(asr=op.asr, lock=op.name in ("locks list", "locks delete")))
+        made.append(make_world(lock=op.name in ("locks list", "locks delete")))
         return made[-1]
 
     yield make

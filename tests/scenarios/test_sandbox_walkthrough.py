@@ -27,7 +27,17 @@ def test_the_dr_walkthrough_runs_to_the_end() -> None:
     failover = said("wait (Failover primary -> dr) finished")
     assert "Failover primary -> dr*: recovery time *" in failover
     assert "dr-hosts-available" in failover and "3 user(s) messaged" in failover
-    assert "Failback dr -> primary*: failback time" in said("wait (Failback dr -> primary) finished")
+    # Azure Site Recovery, from avd.example.toml's dr site
+    assert "Run recovery plan avd-personal: failover PrimaryToRecovery" in failover
+    assert "UnplannedFailover job Succeeded" in failover
+    failback = said("wait (Failback dr -> primary) finished")
+    assert "Failback dr -> primary*: failback time" in failback
+    for step in (
+        "Commit the failover of recovery plan avd-personal",
+        "failover RecoveryToPrimary",
+        "Reprotect",
+    ):
+        assert step in failback
     final = [e for e in entries if e["line"] == "/avd status"][-1]
     status = "\n".join(p["text"] for p in final["posts"])
     assert "[green] *Image replica*: Win11MultiS/2026.0522.1719 in uksouth: Completed" in status

@@ -45,7 +45,7 @@ def check(sim: Any) -> None:
 
 
 def test_asr_replies_hold_only_fields_the_sdk_models_declare() -> None:
-    sim = make_sim(6000, asr=True)
+    sim = make_sim(6000)
     clients = AzureClients(sim.url, sim.ca_path, polling_interval=0.02)
     try:
         check(sim)

@@ -43,6 +43,8 @@ SOURCES = {
     "ScopeLocked": LOCKS,
     "OperationNotAllowed": COMPUTE,
     "PropertyChangeNotAllowed": COMPUTE,
+    "SkuNotAvailable": "learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-sku-not-available",
+    "InvalidResourceReference": ARM_ERRORS,
     "GalleryImageNotFound": "BRIEF (the reply operators see; ../shared/BRIEF.md)",
     "RoleAssignmentExists": RBAC,
     "RoleAssignmentUpdateNotPermitted": RBAC,
@@ -58,6 +60,8 @@ SOURCES = {
     "Authorization_RequestDenied": GRAPH,
     "Request_BadRequest": GRAPH,
     "Request_ResourceNotFound": GRAPH,
+    "InvalidFederatedIdentityCredentialValue": "Entra's reply in Azure/azure-workload-identity#434 (issuer + subject "
+    "unique per application; Microsoft Learn workload-identity-federation-considerations)",
 }
 # Codes for cases Microsoft does not document: the simulator's choice, each named in docs/simulator.md.
 UNDOCUMENTED = {

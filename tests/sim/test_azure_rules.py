@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -117,6 +119,80 @@ def test_resource_skus_report_a_size_restricted_outside_its_regions() -> None:
         assert restrictions("westeurope") == []
 
 
+def _dr_body(
+    size: str = "Standard_D4s_v5", subnet_rg: str = "INFRADR", vnet: str = "vnet-avd-uks"
+) -> dict[str, Any]:
+    """The seed's DR scale set (``scenarios.prepare_dr``'s body) with another size or subnet."""
+    from sim.azure import scenarios
+
+    body = scenarios._dr_scale_set_body()  # noqa: SLF001 - the seed's own body
+    body["sku"]["name"] = size
+    nic = body["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]
+    nic["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] = (
+        f"/subscriptions/{SUB}/resourceGroups/{subnet_rg}/providers/Microsoft.Network/virtualNetworks/{vnet}"
+        "/subnets/snet-avd"
+    )
+    return body
+
+
+RG_AVDDR = f"/subscriptions/{SUB}/resourceGroups/AVDDR"
+
+
+def _put_dr(clients: Any, body: dict[str, Any]) -> Any:
+    return clients.compute(SUB).virtual_machine_scale_sets.begin_create_or_update("VMSSDR", "EntraDR", body)
+
+
+@pytest.mark.parametrize(
+    ("size", "subnet_rg", "vnet", "status", "code", "says"),
+    [
+        (
+            "Standard_NV36ads_A10_v5",
+            "INFRADR",
+            "vnet-avd-uks",
+            409,
+            "SkuNotAvailable",
+            "not available in location 'uksouth'",
+        ),
+        (
+            "Standard_D4s_v5",
+            "INFRA",
+            "vnet-avd-weu",
+            400,
+            "InvalidResourceReference",
+            "both resources are in the same region",
+        ),
+    ],
+    ids=["restricted-size", "subnet-in-another-region"],
+)
+def test_a_scale_set_needs_a_size_offered_and_a_subnet_in_its_region(
+    size: str, subnet_rg: str, vnet: str, status: int, code: str, says: str
+) -> None:
+    with running() as (sim, clients):
+        sim_scenarios_replica(sim)
+        with pytest.raises(HttpResponseError) as err:
+            _put_dr(clients, _dr_body(size, subnet_rg, vnet))
+        assert (err.value.status_code, err.value.error.code) == (status, code)  # type: ignore[union-attr]
+        assert says in str(err.value.message)
+        assert (
+            sim.store.get(
+                f"/subscriptions/{SUB}/resourceGroups/VMSSDR/providers/Microsoft.Compute/virtualMachineScaleSets/EntraDR"
+            )
+            is None
+        )
+        _put_dr(clients, _dr_body()).result()  # the same body with an offered size and the DR subnet
+        assert sim.scale_set("VMSSDR", "EntraDR") is not None
+
+
+def sim_scenarios_replica(sim: Any) -> None:
+    """The uksouth replica and the DR identity (what the DR scale set's PUT also needs)."""
+    from sim.azure import scenarios
+    from sim.azure.providers import msi
+
+    with sim.lock:
+        scenarios._replicate(sim, scenarios.VERSION_ID, "uksouth")  # noqa: SLF001 - seed helper
+        msi.make_identity(sim, scenarios.DR_IDENTITY_ID, "uksouth")
+
+
 @pytest.mark.parametrize(
     ("name", "status", "code"),
     [
@@ -137,3 +213,130 @@ def test_storage_account_names_are_short_lower_case_and_unique_across_azure(
         )
         got, _, body = raw(sim.url, sim.ca_path, "PUT", account + put, {"location": "uksouth"}, TOKEN)
     assert (got, body["error"]["code"]) == (status, code)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "accepted"),
+    [
+        (timedelta(minutes=30), False),
+        (timedelta(minutes=59), False),
+        (timedelta(hours=1, minutes=1), True),
+        (timedelta(days=29), True),
+        (timedelta(days=30, hours=1), False),
+        (timedelta(days=31), False),
+    ],
+    ids=["30m", "59m", "1h01", "29d", "30d1h", "31d"],
+)
+def test_a_registration_token_lives_one_hour_to_thirty_days(lifetime: timedelta, accepted: bool) -> None:
+    expires = (datetime.now(UTC) + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {
+        "properties": {
+            "registrationInfo": {"expirationTime": expires, "registrationTokenOperation": "Update"}
+        }
+    }
+    with running() as (_, clients):
+        pools = clients.avd(SUB).host_pools
+        if accepted:
+            assert pools.update("AVDDR", "EntraAuthDR", body).registration_info.token
+            return
+        with pytest.raises(HttpResponseError) as err:
+            pools.update("AVDDR", "EntraAuthDR", body)
+        assert err.value.status_code == 400
+        assert "ExpirationTime value must be between one hour and 30 days from now" in str(err.value.message)
+        assert pools.retrieve_registration_token("AVDDR", "EntraAuthDR").token is None
+
+
+def test_the_product_asks_for_a_token_lifetime_azure_accepts() -> None:
+    from azureops import hostpools
+
+    assert timedelta(hours=1) < hostpools.TOKEN_MIN_LEFT <= hostpools.TOKEN_LIFETIME <= timedelta(days=30)
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["current-token", "expired-token"])
+def test_an_expired_registration_token_registers_no_host(expired: bool) -> None:
+    with running() as (sim, clients):
+        sim_scenarios_replica(sim)
+        expires = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        token = (
+            clients.avd(SUB)
+            .host_pools.update(
+                "AVDDR",
+                "EntraAuthDR",
+                {
+                    "properties": {
+                        "registrationInfo": {
+                            "expirationTime": expires,
+                            "registrationTokenOperation": "Update",
+                        }
+                    }
+                },
+            )
+            .registration_info.token
+        )
+        body = _dr_body()
+        body["tags"] = {}  # registration through the AVD DSC extension and its token only
+        body["properties"]["virtualMachineProfile"]["extensionProfile"] = {
+            "extensions": [
+                {
+                    "name": "AVD-DSC",
+                    "properties": {
+                        "publisher": "Microsoft.Powershell",
+                        "type": "DSC",
+                        "typeHandlerVersion": "2.73",
+                        "settings": {"properties": {"hostPoolName": "EntraAuthDR", "aadJoin": True}},
+                        "protectedSettings": {"properties": {"registrationInfoToken": token}},
+                    },
+                }
+            ]
+        }
+        _put_dr(clients, body).result()
+        if expired:  # the token's lifetime has passed (Azure's clock; the double checks wall-clock time)
+            with sim.lock:
+                pool = sim.store.get(
+                    f"{RG_AVDDR}/providers/Microsoft.DesktopVirtualization/hostPools/EntraAuthDR"
+                )
+                pool["_sim"]["registration"]["expires"] = time.time() - 1
+        clients.compute(SUB).virtual_machine_scale_sets.begin_update(
+            "VMSSDR", "EntraDR", {"sku": {"capacity": 1}}
+        ).result()
+        sim.clock.advance(600)
+        hosts = sim.session_hosts("AVDDR", "EntraAuthDR")
+        assert len(hosts) == (0 if expired else 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda b: b["sku"].update(capacity=1001), "must be between 0 and 1000"),
+        (lambda b: b["properties"].pop("platformFaultDomainCount"), "platformFaultDomainCount"),
+        (lambda b: b["properties"].update(singlePlacementGroup=True), "singlePlacementGroup must be false"),
+    ],
+    ids=["capacity-1001", "no-fault-domain-count", "single-placement-group"],
+)
+def test_a_flexible_scale_set_needs_its_fault_domains_and_at_most_1000_instances(
+    change: Any, says: str
+) -> None:
+    with running() as (sim, clients):
+        sim_scenarios_replica(sim)
+        body = _dr_body()
+        change(body)
+        with pytest.raises(HttpResponseError) as err:
+            _put_dr(clients, body)
+        assert (err.value.status_code, err.value.error.code) == (400, "InvalidParameter")  # type: ignore[union-attr]
+        assert says in str(err.value.message)
+        assert sim.scale_set("VMSSDR", "EntraDR") is None
+
+
+def test_a_versions_own_region_cannot_leave_its_target_regions() -> None:
+    with running() as (_, clients):
+        versions = clients.compute(SUB).gallery_image_versions
+        only_uk = {  # the seed locks replicated locations: unlocked in the same request, which is allowed
+            "properties": {
+                "publishingProfile": {"targetRegions": [{"name": "uksouth"}]},
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": True},
+            }
+        }
+        with pytest.raises(HttpResponseError) as err:
+            versions.begin_update("GOLD-VDA", "AVDGallery", "Win11MultiS", "2026.0522.1719", only_uk)
+        assert (err.value.status_code, err.value.error.code) == (400, "InvalidParameter")  # type: ignore[union-attr]
+        assert "must include the gallery image version's location" in str(err.value.message)

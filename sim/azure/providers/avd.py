@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,9 @@ def _patch(rtype: str) -> Any:
     return handler
 
 
+TOKEN_MIN_S, TOKEN_MAX_S = 3600, 30 * 86400  # a registration token lives 1 hour to 30 days (Microsoft Learn)
+
+
 def _registration(sim: State, pool: dict[str, Any], info: dict[str, Any]) -> None:
     """``registrationTokenOperation``: Update issues a token valid until ``expirationTime``; Delete clears it."""
     op = info.get("registrationTokenOperation", "None")
@@ -147,11 +151,14 @@ def _registration(sim: State, pool: dict[str, Any], info: dict[str, Any]) -> Non
                 "registrationInfo.expirationTime",
             ) from exc
         now = time.time()  # the bot computes expirationTime from its own (wall) clock
-        if not now < expires <= now + 31 * 86400:
+        if not now + TOKEN_MIN_S <= expires <= now + TOKEN_MAX_S:
+            # the service's wording (public replies: "[400] : ActivityId: ... Error: ExpirationTime value must
+            # be between one hour and 30 days from now"); its error code is not public
             raise ArmError(
                 400,
                 "InvalidParameter",
-                "The registration token expiration time must be between 1 hour and 30 days from now.",
+                f"ActivityId: {uuid.uuid4()} Error: ExpirationTime value must be between one hour and 30 days "
+                "from now",
                 "registrationInfo.expirationTime",
             )
         raw = f'{{"RegistrationId":"{guid(sim.rng)}","HostPool":"{pool["name"]}","exp":{int(expires)}}}'

@@ -9,8 +9,8 @@ The caller is the bearer token's ``oid`` claim, or the bot's service principal (
 opaque token. Graph's rules for an app-only caller: writing an application's credentials needs
 Application.ReadWrite.All, or Application.ReadWrite.OwnedBy and being one of the application's owners; reading
 an application (its credentials, owners) needs Application.Read.All (or ReadWrite.All, Directory.Read.All) or
-OwnedBy on an owned one; reading a service principal and its app role assignments needs one of those read roles,
-or OwnedBy for the caller's own (the simulator's rule). Anything else is 403 ``Authorization_RequestDenied``.
+OwnedBy on an owned one; reading a service principal needs one of those read roles or OwnedBy (Graph's "Get
+servicePrincipal" page), its app role assignments a read role or OwnedBy for the caller's own (the simulator's rule). Anything else is 403 ``Authorization_RequestDenied``.
 The tenant starts with Microsoft Graph's and the bot's service principals, the bot consented to OwnedBy; an
 application added with ``add_application`` is owned by the bot (Graph makes an application's creator its owner).
 Test knobs: ``grant_app_role``/``revoke_app_role``, ``add_owner``/``remove_owner``.
@@ -233,7 +233,11 @@ def _app(sim: State, req: Request) -> dict[str, Any]:
     return app
 
 
-def _sp(sim: State, req: Request) -> dict[str, Any]:
+def _sp(sim: State, req: Request, *, assignments: bool = False) -> dict[str, Any]:
+    """The service principal the route names. Reading one needs a read role; Application.ReadWrite.OwnedBy also
+    reads any service principal (Microsoft Graph "Get servicePrincipal": "The Application.ReadWrite.OwnedBy
+    permission allows an app to call GET /applications and GET /servicePrincipals"), but its app role assignments
+    only for the caller's own (the simulator's rule)."""
     ensure_directory(sim)
     if "appid" in req.params:
         found = [
@@ -245,11 +249,12 @@ def _sp(sim: State, req: Request) -> dict[str, Any]:
         ref = req.params["sp"]
     who = caller(req)
     roles = _roles(sim, who)
+    owned_by = ROLES["Application.ReadWrite.OwnedBy"] in roles
     if not found:
-        _require(bool(roles & READ_ANY))
+        _require(bool(roles & READ_ANY) or owned_by)
         raise _not_found(ref)
-    own = found[0]["id"].lower() == who and ROLES["Application.ReadWrite.OwnedBy"] in roles
-    _require(bool(roles & READ_ANY) or own)
+    own = found[0]["id"].lower() == who and owned_by
+    _require(bool(roles & READ_ANY) or own or (owned_by and not assignments))
     return found[0]
 
 
@@ -295,7 +300,7 @@ def _get_sp(sim: State, req: Request) -> Response:
 
 
 def _assignments(sim: State, req: Request) -> Response:
-    sp = _sp(sim, req)
+    sp = _sp(sim, req, assignments=True)
     return collection(
         sim,
         req,
@@ -337,6 +342,16 @@ def _create(sim: State, req: Request) -> Response:
             409,
             "Request_BadRequest",
             f"A federated identity credential named '{body['name']}' already exists on this application.",
+        )
+    issuer, subject = str(body.get("issuer")), str(body.get("subject"))
+    if any(f["issuer"] == issuer and f["subject"] == subject for f in existing):
+        # Entra's reply (Azure/azure-workload-identity#434): issuer + subject are unique per application
+        raise GraphError(
+            400,
+            "InvalidFederatedIdentityCredentialValue",
+            f"The combination of issuer and subject must be unique for the application. Issuer {issuer} and "
+            f"Subject: {subject} already exist. paramName: FederatedIdentityCredential.Subject, paramValue: "
+            f"{subject}, objectType: Microsoft.Online.DirectoryServices.Application",
         )
     if len(existing) >= FIC_LIMIT:
         raise GraphError(

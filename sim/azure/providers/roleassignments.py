@@ -35,6 +35,9 @@ BUILT_IN_ROLES = {  # role definition GUID -> role name
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+    "e307426c-f9b6-4e81-87de-d99efb3c32bc": "Desktop Virtualization Host Pool Contributor",
+    "fb879df8-f326-4884-b1cf-06f3ad86be52": "Virtual Machine User Login",
+    "1c0163c0-47e6-4577-8991-ea5c82e286e4": "Virtual Machine Administrator Login",
 }
 _SPLIT = re.compile(r"/providers/Microsoft\.Authorization/roleAssignments", re.IGNORECASE)
 _PRINCIPAL_FILTER = re.compile(r"(?:principalId\s+eq\s+|assignedTo\()\s*'([^']+)'", re.IGNORECASE)

@@ -33,6 +33,12 @@ RESTRICTED: dict[str, frozenset[str]] = {
 }  # allowed regions
 
 
+def restricted(name: str, location: str) -> bool:
+    """Does the catalogue restrict size ``name`` in ``location`` (a scale set PUT with it is refused)?"""
+    found = next((n for n in RESTRICTED if n.lower() == name.lower()), None)
+    return found is not None and region_key(location) not in RESTRICTED[found]
+
+
 def _sku(name: str, location: str) -> dict[str, Any]:
     family, cpus, mem = SIZES[name]
     allowed = RESTRICTED.get(name)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sim.azure import lro
 from sim.azure.clock import iso
 from sim.azure.ids import guid, key, region_key
-from sim.azure.providers import instances
+from sim.azure.providers import instances, skus
 from sim.azure.providers.common import body_dict, check_location, get_or_404, page, tags_of
 from sim.azure.providers.replication import VERSION_TYPE, completed_in
 from sim.azure.router import ArmError, Request, Response, Router
@@ -208,12 +208,47 @@ def _put(sim: State, req: Request) -> Response:
     return Response(201, public(doc), lro.headers(sim, op))
 
 
+def _check_size(vid: str, size: str, location: str) -> None:
+    """A size the catalogue (``skus``) restricts in ``location``: 409 ``SkuNotAvailable`` with Compute's text
+    (Microsoft Learn "Resolve errors for SKU not available"; the 409 and the scale set wording as public replies
+    show them). Sizes the catalogue does not list are accepted (it is small, not Azure's)."""
+    if size and skus.restricted(size, location):
+        sub = vid.split("/")[2]
+        raise ArmError(
+            409,
+            "SkuNotAvailable",
+            f"The requested size for resource '{vid}' is currently not available in location '{location}' "
+            f"zones '' for subscription '{sub}'. Please try another size or deploy to a different location or "
+            "zones. See https://aka.ms/azureskunotavailable for details.",
+        )
+
+
+def _check_subnets(sim: State, vid: str, props: dict[str, Any], location: str) -> None:
+    """A NIC configuration's subnet must be in the scale set's region: 400 ``InvalidResourceReference`` with
+    Network's text (public replies; "resources in a virtual network must be in the same region"). Checked only
+    for a virtual network the simulator holds (examples name subnets the seed does not have)."""
+    net = (props.get("virtualMachineProfile") or {}).get("networkProfile") or {}
+    for nic in net.get("networkInterfaceConfigurations") or []:
+        for ip in (nic.get("properties") or {}).get("ipConfigurations") or []:
+            subnet = str(((ip.get("properties") or {}).get("subnet") or {}).get("id") or "")
+            vnet = sim.store.get(re.split(r"/subnets/", subnet, flags=re.IGNORECASE)[0]) if subnet else None
+            if vnet is not None and region_key(str(vnet.get("location", ""))) != location:
+                raise ArmError(
+                    400,
+                    "InvalidResourceReference",
+                    f"Resource {subnet} referenced by resource {vid} was not found. Please make sure that the "
+                    "referenced resource exists, and that both resources are in the same region.",
+                )
+
+
 def make_scale_set(sim: State, vid: str, body: dict[str, Any]) -> dict[str, Any]:
     """A new scale set from a PUT body, checked as Compute checks it, stored ``Creating`` with no instances."""
     location = check_location(body.get("location"), VMSS_TYPE)
     props = copy.deepcopy(dict(body.get("properties") or {}))
     sku = dict(body.get("sku") or {})
     _validate(props, sku)
+    _check_size(vid, str(sku.get("name") or ""), location)
+    _check_subnets(sim, vid, props, location)
     identity = _identity(sim, body.get("identity"))
     check_image(sim, props, location)
     flexible = props.get("orchestrationMode") == "Flexible"
