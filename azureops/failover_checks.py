@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from avdcore.errors import AvdError, AzureError, AzureUnavailable
-from azureops import dr_capacity, hostpools, sessions
+from azureops import assignments, dr_capacity, hostpools, sessions
 from azureops.clients import AzureClients
 from azureops.errors import translated
 from azureops.failover_spec import Options, SiteSpec
@@ -85,9 +85,27 @@ def dr_checks(clients: AzureClients, dr: SiteSpec, opt: Options) -> list[Check]:
             raise AvdError("capacity is 0: set dr_capacity (or an asr recovery plan) for the DR site")
         return f"{opt.capacity} session host(s)"
 
+    def sign_in() -> Check:
+        """A warning, not a blocker: the hosts come up; these users cannot sign in until the role is assigned."""
+        scope = assignments.ScopeRef(dr.vmss.subscription, dr.vmss.resource_group, dr.vmss.resource_group)
+        try:
+            gap = assignments.login_gap(clients, scope, opt.app_group_principals)
+        except AvdError as err:
+            return Check("VM sign-in", None, f"cannot read role assignments: {err}")
+        if gap.missing:
+            return Check(
+                "VM sign-in",
+                None,
+                f"{len(gap.missing)} of {len(gap.principals)} principal(s) hold no Virtual Machine User Login on "
+                f"{dr.vmss.resource_group}, so they cannot sign in to its Entra-joined hosts: {gap.fix}",
+            )
+        return Check("VM sign-in", True, f"{len(gap.principals)} principal(s) hold a VM login role")
+
     checks = [_check("identity", identity), _check("DR scale set", scale_set), _check("DR host pool", pool)]
     if opt.app_group_principals:
         checks.append(_check("DR application group", app_group))
+        if dr.entra_joined:
+            checks.append(sign_in())
     checks.append(_check("capacity", capacity))
     return checks
 

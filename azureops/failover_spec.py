@@ -21,6 +21,7 @@ class SiteSpec:
     identity_id: str = ""
     image_version_id: str = ""  # the gallery image version the DR scale set is built from
     app_group: str = ""  # the application group (in the host pool's resource group) users are assigned to
+    entra_joined: bool = False  # hosts joined to Entra ID: their users need a VM login role to sign in
 
     @property
     def app_group_ref(self) -> assignments.AppGroupRef:

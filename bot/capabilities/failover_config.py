@@ -58,6 +58,7 @@ def spec(site: Site, primary: Site) -> fo.SiteSpec:
         ),
         image_version_id=version,
         app_group=site.application_group,
+        entra_joined=(site.join_type or primary.join_type) == "entra",
     )
 
 

@@ -300,3 +300,41 @@ def test_rollback_of_a_cancelled_failover_also_removes_the_assignments() -> None
         s.name for s in fo.rollback_plan(clients, primary, dr, fo.Options()).steps
     ]
     clients.close()
+
+
+VM_USER_LOGIN = "fb879df8-f326-4884-b1cf-06f3ad86be52"
+
+
+def test_the_dr_preflight_warns_when_assigned_users_cannot_sign_in_to_entra_joined_hosts(
+    arm: tuple[AzureSim, AzureClients],
+) -> None:
+    """The principals the failover assigns need Virtual Machine User Login on the DR scale set's resource group
+    to sign in to Entra-joined hosts: the DR preflight says so (a warning with the fix: DR still comes up)."""
+    from azureops import failover as fo
+    from azureops.dr_capacity import ScaleSetRef
+    from azureops.failover_checks import dr_checks
+    from azureops.sessions import HostPoolRef
+
+    sim, clients = arm
+
+    def dr(entra: bool) -> fo.SiteSpec:
+        return fo.SiteSpec(
+            "dr",
+            "uksouth",
+            HostPoolRef(SUB, "AVDDR", "EntraAuthDR"),
+            ScaleSetRef(SUB, "VMSSDR", "EntraDR"),
+            app_group="EntraAuthDR-DAG",
+            entra_joined=entra,
+        )
+
+    opt = fo.Options(app_group_principals=(GROUP,))
+    (warned,) = [c for c in dr_checks(clients, dr(True), opt) if c.name == "VM sign-in"]
+    assert warned.ok is None  # a warning, not a failure
+    assert GROUP in warned.detail and '--role "Virtual Machine User Login"' in warned.detail
+    assert "VM sign-in" not in [c.name for c in dr_checks(clients, dr(False), opt)]  # domain-joined: no check
+    assert "VM sign-in" not in [c.name for c in dr_checks(clients, dr(True), fo.Options())]  # nobody assigned
+    roleassignments.make_assignment(
+        sim, f"/subscriptions/{SUB}/resourceGroups/VMSSDR", GROUP, VM_USER_LOGIN, principal_type="Group"
+    )
+    (fine,) = [c for c in dr_checks(clients, dr(True), opt) if c.name == "VM sign-in"]
+    assert fine.ok is True
