@@ -57,7 +57,14 @@ class StepRecorder:
         return self._job_id
 
     def save_token(self, token: str) -> None:
-        jobs.update_step(self.engine.store, self.job_id, self.idx, fence=self.fence, continuation_token=token)
+        jobs.update_step(
+            self.engine.store,
+            self.job_id,
+            self.idx,
+            fence=self.fence,
+            continuation_token=token,
+            epoch=self.engine.leases.epoch(self.job_id),
+        )
 
     def progress(self, percent: float | None, text: str = "") -> None:
         self.reported = True
@@ -339,6 +346,7 @@ class Engine:
             job_id,
             idx,
             fence=ctx.fence,
+            epoch=self.leases.epoch(job_id),
             status=jobs.STEP_RUNNING,
             error=None,
             started_at=row.get("started_at") if resuming and row.get("started_at") else jobs.iso(now),
@@ -361,6 +369,7 @@ class Engine:
                 job_id,
                 idx,
                 fence=ctx.fence,
+                epoch=self.leases.epoch(job_id),
                 status=jobs.STEP_FAILED,
                 finished_at=jobs.iso(self.now()),
                 error=str(err),
@@ -373,6 +382,7 @@ class Engine:
             job_id,
             idx,
             fence=ctx.fence,
+            epoch=self.leases.epoch(job_id),
             status=jobs.STEP_DONE,
             finished_at=jobs.iso(self.now()),
             output="\n".join(lines)[-2000:] or None,

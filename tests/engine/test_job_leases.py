@@ -99,3 +99,4 @@ def test_a_step_whose_lease_was_taken_over_stops_the_job_without_another_step(bo
     assert WORLD.ran == ["a", "b", "restore"]
     held = leases.current(store, lease_name(job_id))
     assert held is not None and held.owner == "" and held.epoch == stolen.epoch + 1  # released at the end
+    assert {s["epoch"] for s in jobs.get_steps(store, job_id)} == {held.epoch}  # each row names its tenure
