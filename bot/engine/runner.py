@@ -243,13 +243,17 @@ class Engine:
         if self.leases.take(job_id) is None:
             log.info("job %s: another process (or thread) holds its lease; it runs there", job_id)
             return
+        lost = False
         try:
             self._run_held(job_id)
-        except LeaseLost as lost:
-            self.leases.forget(job_id)
-            log.warning("job %s: stopped here, its lease was taken over: %s", job_id, lost)
-            return
-        self.leases.release(job_id)
+        except LeaseLost as exc:
+            lost = True
+            log.warning("job %s: stopped here, its lease was taken over: %s", job_id, exc)
+        finally:
+            if lost:
+                self.leases.forget(job_id)
+            else:  # ended here, or an unexpected error: free, so the leader's sweep can resume it
+                self.leases.release(job_id)
 
     def _run_held(self, job_id: int) -> None:
         now = self.now()
@@ -359,6 +363,7 @@ class Engine:
             elif step.check(ctx):
                 output = "already done"
             else:
+                self.leases.check(job_id)  # again: ``check`` read Azure meanwhile
                 output = step.apply(ctx)
         except LeaseLost:
             raise  # the step is the new holder's now: nothing is written, nothing more is asked of Azure
@@ -445,8 +450,9 @@ class Engine:
     def _finish_cancelled(self, job_id: int) -> None:
         now = self.now()
         fence = self.leases.fence(job_id)
-        if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.CANCELLED, now, fence=fence):
-            jobs.skip_pending_steps(self.store, job_id, fence=fence)
+        if jobs.transition(
+            self.store, job_id, jobs.RUNNING, jobs.CANCELLED, now, fence=fence, skip_pending=True
+        ):
             audit.record(
                 self.store,
                 actor="avd-bot",

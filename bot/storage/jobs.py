@@ -261,9 +261,11 @@ def transition(
     now: datetime,
     *,
     fence: Fence | None = None,
+    skip_pending: bool = False,
     **fields: Any,
 ) -> bool:
-    """Compare-and-set the job's status; True when this caller made the change (``fence``: see ``Fence``)."""
+    """Compare-and-set the job's status; True when this caller made the change (``fence``: see ``Fence``).
+    ``skip_pending``: the job's pending steps become skipped in the same transaction (a cancel's end)."""
     frm = (frm,) if isinstance(frm, str) else frm
     values = {"status": to, "updated_at": iso(now), **fields}
     if to in TERMINAL:
@@ -276,6 +278,11 @@ def transition(
             f"update jobs set {sets} where id = ? and status in ({marks})", [*values.values(), job_id, *frm]
         )
         changed = cur.rowcount == 1
+        if changed and skip_pending:
+            db.execute(
+                "update steps set status = ? where job_id = ? and status = ?",
+                [STEP_SKIPPED, job_id, STEP_PENDING],
+            )
         if changed and to in TERMINAL:
             db.execute("delete from locks where job_id = ?", [job_id])
     return changed
@@ -348,15 +355,6 @@ def record_card_update(store: Store, job_id: int, ts: str, wall: float) -> None:
 def cancel_requested(store: Store, job_id: int) -> bool:
     row = store.db.execute("select cancel_requested from jobs where id = ?", [job_id]).fetchone()
     return bool(row and row[0])
-
-
-def skip_pending_steps(store: Store, job_id: int, *, fence: Fence | None = None) -> None:
-    with store.transaction() as db:
-        _fenced(db, fence)
-        db.execute(
-            "update steps set status = ? where job_id = ? and status = ?",
-            [STEP_SKIPPED, job_id, STEP_PENDING],
-        )
 
 
 def rebind_plan(store: Store, job_id: int, plan: Plan, *, fence: Fence | None = None) -> None:

@@ -83,7 +83,15 @@ def test_a_job_transition_with_a_stale_epoch_is_refused_and_keeps_the_locks(stor
     with pytest.raises(LeaseLost):
         jobs.transition(store, job_id, jobs.RUNNING, jobs.FAILED, NOW, fence=fence_of(a, T0 + TTL + 1))
     with pytest.raises(LeaseLost):
-        jobs.skip_pending_steps(store, job_id, fence=fence_of(a, T0 + TTL + 1))
+        jobs.transition(
+            store,
+            job_id,
+            jobs.RUNNING,
+            jobs.CANCELLED,
+            NOW,
+            fence=fence_of(a, T0 + TTL + 1),
+            skip_pending=True,
+        )
     assert (jobs.get_job(store, job_id) or {})["status"] == jobs.RUNNING
     assert {r["status"] for r in jobs.get_steps(store, job_id)} == {jobs.STEP_PENDING}
 
