@@ -157,6 +157,11 @@ def inbox(db: Database) -> None:
     db.execute("create index inbox_open on inbox (done_at, claimed_at)")
 
 
+def step_epoch(db: Database) -> None:
+    """The epoch of the job lease (``job:<id>``) under which a step row was last written (``bot.engine.tenure``)."""
+    db.execute("alter table steps add column epoch integer")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -171,4 +176,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("engine_0004_step_needs", step_needs),
     ("failover_0002_rto", dr_runs_rto),
     ("roles_0001_inbox", inbox),
+    ("engine_0005_step_epoch", step_epoch),
 )
