@@ -35,6 +35,9 @@ TAG_POOL_ID = "avd-ops-host-pool-id"
 TAG_JOIN_APP = "avd-ops-join-app-id"
 
 
+OS_DISK_TYPE = "Premium_LRS"  # Premium SSD: the size needs the PremiumIO capability (check_vm_size)
+
+
 def scale_set_id(subscription: str, resource_group: str, name: str) -> str:
     return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{VMSS_TYPE}/{name}"
 
@@ -162,7 +165,7 @@ def scale_set_body(
                 "osDisk": {
                     "createOption": "FromImage",
                     "caching": "ReadWrite",
-                    "managedDisk": {"storageAccountType": "Premium_LRS"},
+                    "managedDisk": {"storageAccountType": OS_DISK_TYPE},
                 },
             },
             "osProfile": {
@@ -251,6 +254,33 @@ def check_subnet(clients: AzureClients, subscription: str, subnet_id: str) -> No
         clients.resources(subscription).resources.get_by_id(subnet_id, api_version=NETWORK_API_VERSION)
 
 
+def _capability(sku: dict[str, Any], name: str) -> str:
+    return next((str(c.get("value", "")) for c in sku.get("capabilities") or () if c.get("name") == name), "")
+
+
+def _check_premium_io(sku: dict[str, Any], vm_size: str, region: str, skus: list[dict[str, Any]]) -> None:
+    """The OS disk is Premium SSD: the size must report ``PremiumIO`` True (Microsoft Learn "Azure managed disk
+    types"), else Compute refuses the PUT with 400 ``InvalidParameter``. Names same-sized sizes that do."""
+    if _capability(sku, "PremiumIO").lower() != "false":
+        return
+    cpus = _capability(sku, "vCPUs")
+    fits = sorted(
+        str(s.get("name"))
+        for s in skus
+        if s.get("resourceType") == "virtualMachines"
+        and _capability(s, "PremiumIO").lower() == "true"
+        and _capability(s, "vCPUs") == cpus
+        and not any(r.get("type") == "Location" for r in s.get("restrictions") or ())
+    )
+    hint = f" (for example {', '.join(fits[:3])})" if fits else " (an 's' size, for example Standard_D4s_v5)"
+    raise AzureError(
+        f"VM size {vm_size} cannot take the scale set's {OS_DISK_TYPE} (Premium SSD) OS disk in {region}: "
+        "it lacks the PremiumIO capability",
+        code="InvalidParameter",
+        next_step=f"choose a size that supports Premium storage{hint}",
+    )
+
+
 def check_vm_size(clients: AzureClients, subscription: str, vm_size: str, location: str) -> str:
     """Refuse a size not offered (or restricted) in ``location``; returns a note when it could not be checked."""
     try:
@@ -279,6 +309,7 @@ def check_vm_size(clients: AzureClients, subscription: str, vm_size: str, locati
             and region in {gallery.region_key(str(v)) for v in r.get("values") or ()}
         ]
         if not blocked:
+            _check_premium_io(sku, vm_size, region, skus)
             return f"{vm_size} is offered in {region}"
         raise AzureNotFound(
             f"VM size {vm_size} is restricted in {region} for this subscription "

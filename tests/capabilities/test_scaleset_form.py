@@ -195,6 +195,12 @@ def test_dry_run_through_the_modal_previews_without_saving(
             "VM size Standard_NV36ads_A10_v5 is restricted in uksouth",
         ),
         ("both", {"vm_size": "Standard_Z9_v9"}, "VM size Standard_Z9_v9 is not offered in uksouth"),
+        (
+            "both",
+            {"vm_size": "Standard_D4_v5"},
+            "VM size Standard_D4_v5 cannot take the scale set's Premium_LRS (Premium SSD) OS disk",
+        ),
+        ("both", {"vm_size": "Standard_D4_v5"}, "supports Premium storage (for example Standard_D4as_v5"),
         ("both", {"subnet": "snet-missing"}, "snet-missing"),
         ("both", {"host_pool": "NoSuchPool"}, "Host Pool Does Not Exist"),
     ],

@@ -223,6 +223,27 @@ def _check_size(vid: str, size: str, location: str) -> None:
         )
 
 
+PREMIUM_DISKS = ("premium_lrs", "premium_zrs")
+
+
+def _check_premium_io(props: dict[str, Any], size: str) -> None:
+    """A Premium SSD disk on a size without the ``PremiumIO`` capability: 400 ``InvalidParameter`` with Compute's
+    text (Microsoft Learn "Azure managed disk types": Premium SSDs need a size that supports premium storage; the
+    code and wording as public replies show them, e.g. MicrosoftLearning/20533-Implementing...#345). Sizes the
+    catalogue does not list are accepted."""
+    storage = (props.get("virtualMachineProfile") or {}).get("storageProfile") or {}
+    disks = [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]
+    for disk in disks:
+        kind = str(((disk or {}).get("managedDisk") or {}).get("storageAccountType") or "")
+        if kind.lower() in PREMIUM_DISKS and skus.premium_io(size) is False:
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                f"Requested operation cannot be performed because storage account type '{kind}' is not "
+                f"supported for VM size '{size}'.",
+            )
+
+
 def _check_subnets(sim: State, vid: str, props: dict[str, Any], location: str) -> None:
     """A NIC configuration's subnet must be in the scale set's region: 400 ``InvalidResourceReference`` with
     Network's text (public replies; "resources in a virtual network must be in the same region"). Checked only
@@ -248,6 +269,7 @@ def make_scale_set(sim: State, vid: str, body: dict[str, Any]) -> dict[str, Any]
     sku = dict(body.get("sku") or {})
     _validate(props, sku)
     _check_size(vid, str(sku.get("name") or ""), location)
+    _check_premium_io(props, str(sku.get("name") or ""))
     _check_subnets(sim, vid, props, location)
     identity = _identity(sim, body.get("identity"))
     check_image(sim, props, location)
@@ -287,6 +309,10 @@ def _change(
     }
     sku = body.get("sku") or {}
     _validate({**doc["properties"], **props}, {**doc["sku"], **sku})
+    if "name" in sku or "virtualMachineProfile" in props:
+        after = copy.deepcopy(doc["properties"])
+        merge(after, copy.deepcopy(props))
+        _check_premium_io(after, str(sku.get("name") or doc["sku"].get("name") or ""))
     identity = _identity(sim, body.get("identity"), doc.get("identity")) if "identity" in body else None
     new_cap = sku.get("capacity", doc["sku"].get("capacity", 0))
     old_cap = len([v for v in instances.of_scale_set(sim, doc) if "deleteAt" not in v["_sim"]])
