@@ -13,6 +13,7 @@ added by the portal or autoscale register through the chain after it expired. ``
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class ScaleSetSpec:
     orchestration: str = "Flexible"
     join_app_id: str = ""  # AVD-Join's application (client) id; without it only the fallback token registers
     script_uri: str = SCRIPT_URI
+    security_type: str = ""  # the image definition's SecurityType feature (with_security_type)
 
     @property
     def id(self) -> str:
@@ -146,6 +148,38 @@ def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> l
     return [join, register]
 
 
+TRUSTED_LAUNCH_IMAGES = ("trustedlaunch", "trustedlaunchsupported", "trustedlaunchandconfidentialvmsupported")
+
+
+def security_profile(spec: ScaleSetSpec) -> dict[str, Any] | None:
+    """The scale set's ``securityProfile`` for its image definition's security type: Trusted Launch (Secure Boot
+    and vTPM on) for an image that requires or supports it, nothing for a Standard (Gen1 or untyped) image."""
+    if spec.security_type.lower() in TRUSTED_LAUNCH_IMAGES:
+        return {
+            "securityType": "TrustedLaunch",
+            "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+        }
+    return None
+
+
+def with_security_type(clients: AzureClients, spec: ScaleSetSpec) -> ScaleSetSpec:
+    """``spec`` with its image definition's security type; a Confidential VM image is refused (avd-ops builds no
+    Confidential VM scale sets: they need DC/EC sizes and disk encryption settings)."""
+    ref = gallery.parse_image_id(spec.image_id)
+    if ref is None:
+        return spec
+    kind = gallery.security_type(clients, ref)
+    if kind.lower() in ("confidentialvm", "confidentialvmsupported"):
+        raise AzureError(
+            f"image definition {ref.image} is a {kind} image: avd-ops builds Trusted Launch or Standard "
+            "scale sets only",
+            code="BadRequest",
+            resource_id=ref.image_id,
+            next_step="choose an image definition with security type TrustedLaunch or TrustedLaunchSupported",
+        )
+    return dataclasses.replace(spec, security_type=kind)
+
+
 def identity(spec: ScaleSetSpec) -> dict[str, Any]:
     """The site's user-assigned identity, plus the system-assigned one an Entra join needs: Microsoft's Entra VM
     sign-in page requires the system-assigned managed identity before AADLoginForWindows is installed."""
@@ -191,6 +225,9 @@ def scale_set_body(
             "extensionProfile": {"extensions": extensions(spec, token, domain_password)},
         },
     }
+    secure = security_profile(spec)
+    if secure is not None:
+        props["virtualMachineProfile"]["securityProfile"] = secure
     if spec.orchestration == "Flexible":
         props.update(platformFaultDomainCount=1, singlePlacementGroup=False)
     else:
