@@ -270,6 +270,11 @@ def failed_extension(clients: AzureClients, vmss: ScaleSetRef) -> AzureError | N
 
 
 def _raise_failed_extension(clients: AzureClients, vmss: ScaleSetRef) -> None:
-    error = failed_extension(clients, vmss)
+    """Raise ``failed_extension``'s error; a read that fails (throttled, a VM gone meanwhile) is no verdict: the
+    wait goes on and looks again at its next check."""
+    try:
+        error = failed_extension(clients, vmss)
+    except AzureError:
+        return
     if error is not None:
         raise error

@@ -64,3 +64,14 @@ def test_healthy_instances_are_not_reported_and_the_wait_ends_when_hosts_are_ava
         assert failed_extension(clients, DR_VMSS) is None
         step = available_hosts_step(clients, DR_POOL, DR_VMSS, 1, name="dr-hosts", tick=0.01, timeout=3600)
         assert step.apply(Recorder()) == "1 session host(s) Available"
+
+
+def test_a_failed_read_of_the_instance_view_is_no_verdict_the_next_check_names_the_extension() -> None:
+    with dr_site() as (sim, clients, app_id):
+        create_scale_set(clients, spec(app_id), token="expired-or-replaced", change=_user_assigned_only)
+        sim.clock.advance(600)
+        sim.faults.fail("GET", r"/instanceView$", status=500, code="InternalServerError", count=1)
+        step = available_hosts_step(clients, DR_POOL, DR_VMSS, 1, name="dr-hosts", tick=0.01, timeout=3600)
+        with pytest.raises(AzureError) as err:
+            step.apply(Recorder())
+    assert err.value.code == "VMExtensionProvisioningError" and "AADLoginForWindows" in err.value.message
