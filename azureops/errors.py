@@ -31,6 +31,8 @@ NEXT_STEPS: dict[str, str] = {
     "GalleryImageNotFound": "replicate the image version to this region first: /avd replicas add REGION",
     "ResourceNotFound": "check the name in the config and that the resource exists",
     "ResourceGroupNotFound": "create the resource group or fix its name in the config",
+    "hostPoolDoesNotExist": "create the host pool or fix host_pool / its resource group in the config "
+    "(/avd doctor checks it)",
     "AuthorizationFailed": "grant the bot's identity the needed role on this scope (/avd doctor lists them)",
     "OperationNotAllowed": "check the subscription quota or the operation's preconditions, then retry",
     "Conflict": "another operation is changing this resource; wait for it to finish, then retry",
@@ -57,6 +59,35 @@ def _code_and_message(exc: az.HttpResponseError) -> tuple[str, str]:
     return code, message
 
 
+def _host_pool_named(resource_id: str) -> tuple[str, str] | None:
+    """(pool, resource group) from an id under ``.../hostPools/<pool>``, else ``None``."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    if "hostpools" not in lowered or "resourcegroups" not in lowered:
+        return None
+    at = lowered.index("hostpools")
+    if at + 1 >= len(parts):
+        return None
+    return parts[at + 1], parts[lowered.index("resourcegroups") + 1]
+
+
+def _in_user_terms(code: str, message: str, resource_id: str) -> tuple[str, str]:
+    """Azure's terse text for some codes, said with the resource's name; and its next step ("" = default).
+
+    AVD answers a missing pool with only ``hostPoolDoesNotExist: Host Pool Does Not Exist``.
+    """
+    if code == "hostPoolDoesNotExist":
+        named = _host_pool_named(resource_id)
+        if named is not None:
+            pool, group = named
+            return (
+                f"host pool {pool} does not exist in resource group {group} ({message})",
+                f"create host pool {pool} in {group} or fix host_pool / its resource group in the "
+                "config (/avd doctor checks it)",
+            )
+    return message, ""
+
+
 def translate(exc: BaseException, resource_id: str = "", next_step: str = "") -> AvdError:
     """The project error for ``exc``; ``AvdError`` passes through unchanged."""
     if isinstance(exc, AvdError):
@@ -72,6 +103,7 @@ def translate(exc: BaseException, resource_id: str = "", next_step: str = "") ->
         )
     if isinstance(exc, az.HttpResponseError):
         code, message = _code_and_message(exc)
+        message, named_next = _in_user_terms(code, message, resource_id)
         status = exc.status_code
         if isinstance(exc, az.ResourceNotFoundError) or status == 404:
             cls = AzureNotFound
@@ -87,7 +119,7 @@ def translate(exc: BaseException, resource_id: str = "", next_step: str = "") ->
             message,
             code=code,
             resource_id=resource_id,
-            next_step=next_step or NEXT_STEPS.get(code, _DEFAULT_NEXT[cls]),
+            next_step=next_step or named_next or NEXT_STEPS.get(code, _DEFAULT_NEXT[cls]),
             status=status,
         )
     if isinstance(exc, az.AzureError):

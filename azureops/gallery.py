@@ -225,6 +225,19 @@ def scale_set_image(
     return parse_image_id(str(getattr(ref, "id", "") or "")) if ref is not None else None
 
 
+def security_type(clients: AzureClients, ref: ImageRef) -> str:
+    """The image definition's ``SecurityType`` feature (``TrustedLaunch``, ``TrustedLaunchSupported``,
+    ``ConfidentialVM`` ...; "" when it has none): a scale set built from it must match (Microsoft Learn
+    "Trusted launch for Azure virtual machines")."""
+    with translated(ref.image_id):
+        found = clients.compute(ref.subscription).gallery_images.get(
+            ref.resource_group, ref.gallery, ref.image
+        )
+    return next(
+        (str(f.value or "") for f in found.features or [] if str(f.name or "").lower() == "securitytype"), ""
+    )
+
+
 def resolve(clients: AzureClients, ref: ImageRef) -> ImageRef:
     """``ref`` with its version filled in (the newest when none was given)."""
     return ref if ref.version else ref.with_version(newest_version(clients, ref))

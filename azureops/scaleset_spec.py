@@ -13,6 +13,7 @@ added by the portal or autoscale register through the chain after it expired. ``
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ SCRIPT_URI = f"https://raw.githubusercontent.com/avd-ops/avd-ops/main/deploy/scr
 # The chain's parameters the product reads back (Azure never returns protected settings): tags on the scale set.
 TAG_POOL_ID = "avd-ops-host-pool-id"
 TAG_JOIN_APP = "avd-ops-join-app-id"
+
+
+OS_DISK_TYPE = "Premium_LRS"  # Premium SSD: the size needs the PremiumIO capability (check_vm_size)
 
 
 def scale_set_id(subscription: str, resource_group: str, name: str) -> str:
@@ -60,6 +64,7 @@ class ScaleSetSpec:
     orchestration: str = "Flexible"
     join_app_id: str = ""  # AVD-Join's application (client) id; without it only the fallback token registers
     script_uri: str = SCRIPT_URI
+    security_type: str = ""  # the image definition's SecurityType feature (with_security_type)
 
     @property
     def id(self) -> str:
@@ -143,6 +148,38 @@ def extensions(spec: ScaleSetSpec, token: str, domain_password: str | None) -> l
     return [join, register]
 
 
+TRUSTED_LAUNCH_IMAGES = ("trustedlaunch", "trustedlaunchsupported", "trustedlaunchandconfidentialvmsupported")
+
+
+def security_profile(spec: ScaleSetSpec) -> dict[str, Any] | None:
+    """The scale set's ``securityProfile`` for its image definition's security type: Trusted Launch (Secure Boot
+    and vTPM on) for an image that requires or supports it, nothing for a Standard (Gen1 or untyped) image."""
+    if spec.security_type.lower() in TRUSTED_LAUNCH_IMAGES:
+        return {
+            "securityType": "TrustedLaunch",
+            "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+        }
+    return None
+
+
+def with_security_type(clients: AzureClients, spec: ScaleSetSpec) -> ScaleSetSpec:
+    """``spec`` with its image definition's security type; a Confidential VM image is refused (avd-ops builds no
+    Confidential VM scale sets: they need DC/EC sizes and disk encryption settings)."""
+    ref = gallery.parse_image_id(spec.image_id)
+    if ref is None:
+        return spec
+    kind = gallery.security_type(clients, ref)
+    if kind.lower() in ("confidentialvm", "confidentialvmsupported"):
+        raise AzureError(
+            f"image definition {ref.image} is a {kind} image: avd-ops builds Trusted Launch or Standard "
+            "scale sets only",
+            code="BadRequest",
+            resource_id=ref.image_id,
+            next_step="choose an image definition with security type TrustedLaunch or TrustedLaunchSupported",
+        )
+    return dataclasses.replace(spec, security_type=kind)
+
+
 def identity(spec: ScaleSetSpec) -> dict[str, Any]:
     """The site's user-assigned identity, plus the system-assigned one an Entra join needs: Microsoft's Entra VM
     sign-in page requires the system-assigned managed identity before AADLoginForWindows is installed."""
@@ -162,7 +199,7 @@ def scale_set_body(
                 "osDisk": {
                     "createOption": "FromImage",
                     "caching": "ReadWrite",
-                    "managedDisk": {"storageAccountType": "Premium_LRS"},
+                    "managedDisk": {"storageAccountType": OS_DISK_TYPE},
                 },
             },
             "osProfile": {
@@ -188,6 +225,9 @@ def scale_set_body(
             "extensionProfile": {"extensions": extensions(spec, token, domain_password)},
         },
     }
+    secure = security_profile(spec)
+    if secure is not None:
+        props["virtualMachineProfile"]["securityProfile"] = secure
     if spec.orchestration == "Flexible":
         props.update(platformFaultDomainCount=1, singlePlacementGroup=False)
     else:
@@ -251,6 +291,33 @@ def check_subnet(clients: AzureClients, subscription: str, subnet_id: str) -> No
         clients.resources(subscription).resources.get_by_id(subnet_id, api_version=NETWORK_API_VERSION)
 
 
+def _capability(sku: dict[str, Any], name: str) -> str:
+    return next((str(c.get("value", "")) for c in sku.get("capabilities") or () if c.get("name") == name), "")
+
+
+def _check_premium_io(sku: dict[str, Any], vm_size: str, region: str, skus: list[dict[str, Any]]) -> None:
+    """The OS disk is Premium SSD: the size must report ``PremiumIO`` True (Microsoft Learn "Azure managed disk
+    types"), else Compute refuses the PUT with 400 ``InvalidParameter``. Names same-sized sizes that do."""
+    if _capability(sku, "PremiumIO").lower() != "false":
+        return
+    cpus = _capability(sku, "vCPUs")
+    fits = sorted(
+        str(s.get("name"))
+        for s in skus
+        if s.get("resourceType") == "virtualMachines"
+        and _capability(s, "PremiumIO").lower() == "true"
+        and _capability(s, "vCPUs") == cpus
+        and not any(r.get("type") == "Location" for r in s.get("restrictions") or ())
+    )
+    hint = f" (for example {', '.join(fits[:3])})" if fits else " (an 's' size, for example Standard_D4s_v5)"
+    raise AzureError(
+        f"VM size {vm_size} cannot take the scale set's {OS_DISK_TYPE} (Premium SSD) OS disk in {region}: "
+        "it lacks the PremiumIO capability",
+        code="InvalidParameter",
+        next_step=f"choose a size that supports Premium storage{hint}",
+    )
+
+
 def check_vm_size(clients: AzureClients, subscription: str, vm_size: str, location: str) -> str:
     """Refuse a size not offered (or restricted) in ``location``; returns a note when it could not be checked."""
     try:
@@ -279,6 +346,7 @@ def check_vm_size(clients: AzureClients, subscription: str, vm_size: str, locati
             and region in {gallery.region_key(str(v)) for v in r.get("values") or ()}
         ]
         if not blocked:
+            _check_premium_io(sku, vm_size, region, skus)
             return f"{vm_size} is offered in {region}"
         raise AzureNotFound(
             f"VM size {vm_size} is restricted in {region} for this subscription "

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from avdcore.errors import AvdError, NotAllowed
-from azureops import hostpools, identities, joinchain, scale_plans, scalesets
+from azureops import hostpools, identities, joinchain, scale_plans, scaleset_spec, scalesets
 from azureops.errors import project_error
 from azureops.gallery import parse_image_id
 from azureops.plan import Plan, Step, StepContext
@@ -328,7 +328,7 @@ def plan_request(
     """Preflight ``spec``. Dry run: preview it. Otherwise keep it with the plan's hash and request the job
     (approval per policy); a refused request (busy, locks) drops it again, so it changes nothing."""
     try:
-        spec = with_join_app(runtime, spec)
+        spec = scaleset_spec.with_security_type(runtime.azure, with_join_app(runtime, spec))
         plan = plan_for(runtime, site, spec, user)
     except Exception as exc:
         err = project_error(exc)

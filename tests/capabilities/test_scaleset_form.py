@@ -15,6 +15,7 @@ from bot.storage.records import dr_scale_set
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import BotHandle, Chat
+from tests.kit.images import set_image_security_type
 from tests.kit.scale import (  # noqa: F401 - fixtures
     LEAD,
     OPS,
@@ -195,6 +196,12 @@ def test_dry_run_through_the_modal_previews_without_saving(
             "VM size Standard_NV36ads_A10_v5 is restricted in uksouth",
         ),
         ("both", {"vm_size": "Standard_Z9_v9"}, "VM size Standard_Z9_v9 is not offered in uksouth"),
+        (
+            "both",
+            {"vm_size": "Standard_D4_v5"},
+            "VM size Standard_D4_v5 cannot take the scale set's Premium_LRS (Premium SSD) OS disk",
+        ),
+        ("both", {"vm_size": "Standard_D4_v5"}, "supports Premium storage (for example Standard_D4as_v5"),
         ("both", {"subnet": "snet-missing"}, "snet-missing"),
         ("both", {"host_pool": "NoSuchPool"}, "Host Pool Does Not Exist"),
     ],
@@ -254,3 +261,25 @@ def test_a_refused_form_changes_nothing_and_the_job_builds_the_approved_spec(
     assert vmss is not None and vmss.capacity == 0  # the spec that was approved, not the refused one
     rows = list(store.db.query("select plan_hash, requested_by from scaleset_requests"))
     assert [r["requested_by"] for r in rows] == [OPS]  # the refused form left nothing behind
+
+
+def test_a_trusted_launch_image_builds_a_trusted_launch_scale_set_through_the_form(
+    dr_chat: Chat, slack_sim: SlackSim, dr_bot: BotHandle, dr_azure: AzureSim
+) -> None:
+    """The image definition requires Trusted Launch: the approved job's scale set carries it (Compute refuses
+    the scale set otherwise: ``tests/sim/test_azure_trusted_launch.py``)."""
+    store = dr_bot.runtime.store
+    set_image_security_type(dr_azure, "TrustedLaunch")
+    replicate(dr_azure)
+    run_command(dr_chat, dr_bot, "/avd identity create dr")
+    before = job_ids(store)
+    submit_form(dr_chat, open_form(dr_chat, slack_sim), capacity="0")
+    job = new_job(store, before)
+    approve(dr_chat, store, int(job["id"]), LEAD)
+    assert finished(store, int(job["id"]))["status"] == jobs.DONE
+    vmss = dr_azure.scale_set("VMSSDR", "EntraDR")
+    assert vmss is not None
+    assert vmss.virtual_machine_profile["securityProfile"] == {
+        "securityType": "TrustedLaunch",
+        "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+    }

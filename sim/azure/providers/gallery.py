@@ -52,7 +52,9 @@ def make_image(sim: State, iid: str, location: str, props: dict[str, Any] | None
         "osState": "Generalized",
         "hyperVGeneration": "V2",
         "identifier": {"publisher": "avd-ops", "offer": "windows-11", "sku": iid.rsplit("/", 1)[-1]},
-        "features": [{"name": "SecurityType", "value": "TrustedLaunch"}],
+        # Azure's default for a new Gen2 image definition (Trusted Launch as default: "TrustedLaunchSupported"):
+        # Standard and Trusted Launch scale sets may use it; a PUT with ``features`` sets another type
+        "features": [{"name": "SecurityType", "value": "TrustedLaunchSupported"}],
         "provisioningState": "Succeeded",
     }
     return sim.store.put(new_doc(iid, IMAGE_TYPE, region_display(location), {**base, **(props or {})}))
