@@ -122,13 +122,24 @@ class PgServer:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def crash(self) -> None:
+        """Stop at once, as a lost machine does (``-m immediate``: no checkpoint, no goodbye to the standby)."""
+        self.stop("immediate")
+
+    def walreceiver_pid(self) -> int | None:
+        """On a standby: the process receiving the primary's WAL (SIGSTOP it to make the standby lag)."""
+        found = self.admin("select pid from pg_stat_wal_receiver")
+        return int(str(found[0][0])) if found else None
+
     def promote(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "promote")
 
-    def standby(self, root: Path) -> PgServer:
-        """A streaming standby of this server in ``root`` (``pg_basebackup -R``), started."""
+    def standby(self, root: Path, **settings: str) -> PgServer:
+        """A streaming standby of this server in ``root`` (``pg_basebackup -R``), started. ``settings`` are
+        appended to the standby's own configuration (``synchronous_standby_names="''"``: a promoted standby
+        must not wait for a standby of its own that does not exist)."""
         _own(root)
-        other = PgServer(root)
+        other = PgServer(root, settings=settings)
         self._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-D", str(other.data), "-R",
             "-X", "stream", "--no-sync", "--checkpoint=fast",
@@ -136,6 +147,7 @@ class PgServer:
         auto = other.data / "postgresql.auto.conf"
         text = auto.read_text(encoding="utf-8").replace(f"port = {self.port}\n", f"port = {other.port}\n")
         text = text.replace(f"unix_socket_directories = '{self.root}'", f"unix_socket_directories = '{root}'")
+        text += "".join(f"{key} = {value}\n" for key, value in settings.items())  # the last line wins
         auto.write_text(text, encoding="utf-8")
         other.start()
         return other

@@ -1,0 +1,122 @@
+"""Two regions on one machine: a PostgreSQL primary and its streaming standby, and bots reaching them through one
+multi-host URL (``postgresql://h:p1,h:p2/avd?target_session_attrs=read-write``), for the region-loss test and
+``bench/takeover.py``.
+
+* ``pair(sync=...)``: the primary (with ``synchronous_standby_names`` and ``synchronous_commit`` when ``sync``)
+  and a standby made by ``pg_basebackup -R``, which runs without standbys of its own once promoted.
+* ``Bot``: ``avd-bot serve`` (with ``tests.kit.leaders``' timer target) as a real process, its log kept, its URL
+  read from its first line.
+* ``query``/``leader_pid``: the test's reads, through the same multi-host URL (they follow the promotion, and
+  answer ``[]``/``None`` while no primary is reachable).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from tests.kit import leaders
+from tests.kit.postgres import PgServer, _own
+from tests.kit.process import ROOT, serve_command
+
+DATABASE = "avd"
+# The setting docs/deploy.md recommends for a self-managed standby (measured in bench/standby.py): a commit
+# returns once the standby has flushed it, so whatever the bot acknowledged survives the primary's loss.
+SYNC = {"synchronous_standby_names": "'*'", "synchronous_commit": "on"}
+ASYNC = {"synchronous_standby_names": "''", "synchronous_commit": "local"}
+
+
+@dataclass
+class Pair:
+    primary: PgServer
+    standby: PgServer
+
+    @property
+    def url(self) -> str:
+        """Both servers; a client connects to whichever accepts writes (the primary, then the promoted one)."""
+        return (
+            f"postgresql://postgres@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}/{DATABASE}"
+            "?target_session_attrs=read-write&connect_timeout=2"
+        )
+
+    def lose_primary_and_promote(self) -> None:
+        """The primary's region is gone (immediate stop: no checkpoint, no goodbye), the standby promoted."""
+        self.primary.crash()
+        self.standby.promote()
+
+
+@contextmanager
+def pair(*, sync: bool = True, durable: bool = False) -> Iterator[Pair]:
+    """A primary with database ``avd`` and a streaming standby, both stopped and removed after."""
+    settings = {k: v for k, v in (SYNC if sync else ASYNC).items() if k != "synchronous_standby_names"}
+    if durable:
+        settings.update(fsync="on", full_page_writes="on")
+    root = Path(tempfile.mkdtemp(prefix="avd-region-"))
+    _own(root)
+    primary = PgServer(root / "primary", settings=settings)
+    (root / "primary").mkdir()
+    _own(root / "primary")
+    standby: PgServer | None = None
+    try:
+        primary.init()
+        primary.start()
+        primary.admin(f'create database "{DATABASE}"')
+        (root / "standby").mkdir()
+        standby = primary.standby(root / "standby", synchronous_standby_names="''")
+        if sync:  # named once the standby exists (a commit before it would wait for it)
+            primary.admin(f"alter system set synchronous_standby_names = {SYNC['synchronous_standby_names']}")
+            primary.admin("select pg_reload_conf()")
+            primary.admin("create table replicated_check (n int); drop table replicated_check")
+        yield Pair(primary, standby)
+    finally:
+        for server in (standby, primary):
+            if server is not None:
+                server.stop("immediate")
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def query(url: str, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Rows of ``sql`` (``%s`` placeholders) on the current primary; ``[]`` when none is reachable."""
+    try:
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            return list(conn.execute(sql.encode(), list(args)).fetchall())
+    except psycopg.Error:
+        return []
+
+
+def leader(url: str) -> tuple[int, int] | None:
+    """(pid, epoch) of the process holding the leader lease (owner ``host:pid:random``), or ``None``."""
+    found = query(url, "select owner, epoch from leases where name = 'leader'")
+    if not found or not found[0]["owner"]:
+        return None
+    return int(str(found[0]["owner"]).split(":")[1]), int(found[0]["epoch"])
+
+
+class Bot(leaders.Bot):
+    """``avd-bot serve`` with ``tests.kit.leaders``' timer target; ``url`` is where it serves Slack."""
+
+    url = ""
+
+    def start(self) -> Bot:
+        with self.log_path.open("w", encoding="utf-8") as log:
+            self.proc = subprocess.Popen(
+                serve_command("tests.kit.leaders", "serve", "--port", "0"),
+                cwd=ROOT,
+                env=self.env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("avd-bot serving on "), line + self.log()
+        self.url = line.split()[-1]
+        return self
