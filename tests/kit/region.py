@@ -5,13 +5,18 @@ multi-host URL (``postgresql://h:p1,h:p2/avd?target_session_attrs=read-write``),
 * ``pair(sync=...)``: the primary (with ``synchronous_standby_names`` and ``synchronous_commit`` when ``sync``)
   and a standby made by ``pg_basebackup -R``, which runs without standbys of its own once promoted.
 * ``Bot``: ``avd-bot serve`` (with ``tests.kit.leaders``' timer target) as a real process, its log kept, its URL
-  read from its first line.
+  read from its first line; as root, in a PID namespace of its own (``unshare --pid``), so the bots are two
+  hosts to each other: the leader's shortcut for a dead process of the same host (``bot.engine.leader.ended``)
+  does not apply and a standby waits for the lease to expire, as one in another region does.
 * ``query``/``leader_pid``: the test's reads, through the same multi-host URL (they follow the promotion, and
   answer ``[]``/``None`` while no primary is reachable).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -92,12 +97,19 @@ def query(url: str, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return []
 
 
-def leader(url: str) -> tuple[int, int] | None:
-    """(pid, epoch) of the process holding the leader lease (owner ``host:pid:random``), or ``None``."""
+def leader(url: str) -> tuple[str, int] | None:
+    """(owner, epoch) of the leader lease while a process holds it, else ``None``."""
     found = query(url, "select owner, epoch from leases where name = 'leader'")
     if not found or not found[0]["owner"]:
         return None
-    return int(str(found[0]["owner"]).split(":")[1]), int(found[0]["epoch"])
+    return str(found[0]["owner"]), int(found[0]["epoch"])
+
+
+def own_host() -> list[str]:
+    """The prefix that runs a command in a PID namespace of its own (killed with its ``unshare``), as root."""
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        return ["unshare", "--pid", "--kill-child=SIGKILL", "--"]
+    return []
 
 
 class Bot(leaders.Bot):
@@ -108,7 +120,7 @@ class Bot(leaders.Bot):
     def start(self) -> Bot:
         with self.log_path.open("w", encoding="utf-8") as log:
             self.proc = subprocess.Popen(
-                serve_command("tests.kit.leaders", "serve", "--port", "0"),
+                [*own_host(), *serve_command("tests.kit.leaders", "serve", "--port", "0")],
                 cwd=ROOT,
                 env=self.env,
                 text=True,
@@ -120,3 +132,14 @@ class Bot(leaders.Bot):
         assert line.startswith("avd-bot serving on "), line + self.log()
         self.url = line.split()[-1]
         return self
+
+    def stop(self) -> None:
+        """SIGKILL (its ``unshare`` passes SIGTERM to a PID 1 that does not handle it): the lease expires."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        super().stop()
+
+    def owner(self) -> str:
+        """The lease owner id this process leads as, once its log says it leads (else "")."""
+        found = re.findall(r"leader: (\S+) leads", self.log())
+        return str(found[-1]) if found else ""
