@@ -11,8 +11,10 @@ binaries. The server refuses to run as root, so as root every binary runs as the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -125,6 +127,25 @@ class PgServer:
     def crash(self) -> None:
         """Stop at once, as a lost machine does (``-m immediate``: no checkpoint, no goodbye to the standby)."""
         self.stop("immediate")
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every one of its processes at once (a machine that vanished: a stopped
+        WAL sender never sends what it holds)."""
+        pidfile = self.data / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        postmaster = int(pidfile.read_text(encoding="utf-8").split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in (postmaster, *map(int, children)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pidfile.unlink()
+
+    def walsender_pids(self) -> list[int]:
+        """On a primary: the processes sending WAL to its standbys (SIGSTOP them to make a standby lag)."""
+        return [int(str(row[0])) for row in self.admin("select pid from pg_stat_replication")]
 
     def walreceiver_pid(self) -> int | None:
         """On a standby: the process receiving the primary's WAL (SIGSTOP it to make the standby lag)."""
