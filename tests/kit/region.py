@@ -117,10 +117,18 @@ class Bot(leaders.Bot):
 
     url = ""
 
+    def __init__(self, env: dict[str, str], log_path: Path, *, modules: str = "tests.kit.leaders") -> None:
+        super().__init__(env, log_path)
+        self.modules = modules  # overlaid on the product's capability table (tests.kit.serve)
+        self.own_host = True  # False: an ordinary process of this host
+
     def start(self) -> Bot:
         with self.log_path.open("w", encoding="utf-8") as log:
             self.proc = subprocess.Popen(
-                [*own_host(), *serve_command("tests.kit.leaders", "serve", "--port", "0")],
+                [
+                    *(own_host() if self.own_host else []),
+                    *serve_command(self.modules, "serve", "--port", "0"),
+                ],
                 cwd=ROOT,
                 env=self.env,
                 text=True,
