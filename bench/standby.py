@@ -163,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         acked, ms, kept = lose_region(sync=sync, lagging=lagging)
         shown = f"{ms:.1f} ms" if ms is not None else "did not return"
-        print(
-            f"  loss: {label}: commit {shown}; after promotion the approval is {'kept' if kept else 'LOST'}"
-        )
+        state = "kept" if kept else ("LOST" if acked else "absent (never acknowledged)")
+        print(f"  loss: {label}: commit {shown}; after promotion the approval is {state}", flush=True)
         report.add(figure(f"loss {label}: acknowledged", 1.0 if acked else 0.0))
         report.add(figure(f"loss {label}: kept", 1.0 if kept else 0.0))
         report.add(
