@@ -3,11 +3,12 @@
 Each trial starts a fresh database and two ``avd-bot serve`` processes, A then B (this module's ``CAPABILITY``
 overlaid: kind ``bench-hold``, three steps of ``--step-seconds`` each, no Azure). Two jobs are queued in the
 database before A starts; A leads and runs them; once a step of each runs, A is SIGKILLed. The figure is the
-time from the kill to B's ``job resume`` audit rows for both jobs (read by polling the database every 10 ms),
+time from the kill (a seeded random delay of 0 to lease/3 s after both run: anywhere between two of A's lease
+renewals) to B's ``job resume`` audit rows for both jobs (read by polling the database every 10 ms),
 with the time to B holding the lease beside it. Setups:
 
 * ``postgresql region``: primary + synchronous standby (``tests.kit.region.pair``), the bots on the multi-host
-  URL; A and the primary are lost together (every PostgreSQL process SIGKILLed) and the standby promoted.
+  URL; A and the primary are lost together (A SIGKILLed, the primary stopped `-m immediate`), the standby promoted.
 * ``postgresql bot``: the same pair, only A lost.
 * ``sqlite``: two processes on one SQLite file.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -82,8 +84,11 @@ def queue_jobs(where: str, count: int = 2) -> None:
         store.close()
 
 
-def trial(setup: str, lease: int, same_host: bool, slack_url: str, tmp: Path) -> tuple[float, float]:
-    """(seconds to B holding the lease, seconds to B resuming both jobs), from A's SIGKILL."""
+def trial(
+    setup: str, lease: int, same_host: bool, slack_url: str, tmp: Path, delay: float
+) -> tuple[float, float]:
+    """(seconds to B holding the lease, seconds to B resuming both jobs), from A's SIGKILL, which comes
+    ``delay`` seconds after both jobs were seen running."""
     from tests.kit.bots import bot_env
     from tests.kit.process import ROOT
     from tests.kit.process import rows as sqlite_rows
@@ -114,8 +119,11 @@ def trial(setup: str, lease: int, same_host: bool, slack_url: str, tmp: Path) ->
             wait(lambda: int((read(running) or [{"n": 0}])[0]["n"]) == 2, 60)
             resumes = "select count(*) as n from audit where action = 'job resume'"
             before = int(read(resumes)[0]["n"])
+            time.sleep(delay)  # the loss lands anywhere between two of A's renewals (every lease / 3)
             lost = time.monotonic()
             a.signal(9)
+            assert a.proc is not None
+            a.proc.wait(timeout=30)  # reaped, as its container's runtime would: no zombie that looks alive
             lose()
             led = wait(lambda: b.owner() and owner() == b.owner(), lease + 60) and time.monotonic() - lost
             wait(lambda: int((read(resumes) or [{"n": 0}])[0]["n"]) >= before + 2, 60)
@@ -173,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     report = Report("takeover")
+    rng = random.Random(16)  # the kill's phase against A's renewals, the same in every run
     slack = SlackSim(team_id="T0AVDOPS", bot_token=BOT_TOKEN, rate_limits=True)
     slack.start()
     try:
@@ -180,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             led, ran = [], []
             for n in range(args.trials):
                 with tempfile.TemporaryDirectory(prefix="bench-takeover-") as tmp:
-                    lease_s, run_s = trial(setup, args.lease, args.same_host, slack.url, Path(tmp))
+                    delay = rng.uniform(0, args.lease / 3)
+                    lease_s, run_s = trial(setup, args.lease, args.same_host, slack.url, Path(tmp), delay)
                 print(
                     f"  {setup} trial {n + 1}: B leads {lease_s:.2f} s, B runs the jobs {run_s:.2f} s",
                     flush=True,
