@@ -2,7 +2,8 @@
 ``/avd snapshots sync``, for cron and automation users, without Slack.
 
 The job is recorded in the bot's database (so ``/avd jobs`` shows it and its resource locks keep a Slack
-run and a CLI run apart) and runs in this process; progress goes to stdout. A plan that would delete
+run and a CLI run apart) and runs in this process under its job lease (``bot.engine.tenure``), so a bot
+starting meanwhile on the same database leaves it alone; progress goes to stdout. A plan that would delete
 snapshots or lift locks needs a second person, so the CLI refuses it (exit 3) unless ``--copies-only``
 leaves those steps out. Exit codes: 0 done, 1 failed, 2 bad config or plan refused, 3 needs approval,
 4 busy (another job holds the target).
@@ -144,6 +145,10 @@ def sync(
         out.write(f"{text}\n")
         return EXIT_BUSY if text.startswith("busy") else EXIT_REFUSED
     job = jobs.get_job(store, job_id) or {}
+    if (
+        job.get("status") == jobs.RUNNING
+    ):  # this process lost the job's lease (paused past it): it runs elsewhere
+        out.write(f"job {job_id} was taken over by another process; `/avd job {job_id}` follows it\n")
     return EXIT_DONE if job.get("status") == jobs.DONE else EXIT_FAILED
 
 

@@ -9,6 +9,13 @@ continuation token are written as they happen, so after a crash ``resume_all()``
 branch and re-attaches each running step to its saved poller (``step.resume``) instead of repeating it.
 Cancel and a failure start nothing new and let the running steps reach their end; then the always-steps
 run and the job ends (failed with the first error). Retry resumes every unfinished branch.
+
+A job runs only in the process holding its lease (``bot.engine.tenure``): ``run`` takes it first (or leaves
+the job to its holder), every step-row write and job transition is fenced by it in its own transaction, and
+each step checks it before its Azure work. A refused write (``LeaseLost``: another process took the job over
+after this one was paused or cut off) ends the step's thread at once: no step failure is written, no
+always-step runs, no further Azure call is made; the new holder re-attaches to the saved continuation tokens.
+A job that ends here releases its lease.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from avdcore.errors import AvdError, NotAllowed, NotApproved
 from azureops.errors import project_error
 from azureops.plan import Plan, Step, format_seconds
 from bot.engine import approvals, graph
+from bot.engine.leader import owner_id
+from bot.engine.tenure import JobLeases
 from bot.runtime import ProgressSink, Runtime, Say
 from bot.storage import approvals as approval_rows
 from bot.storage import audit, jobs
+from bot.storage.leases import LeaseLost
 from commands import ops
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,7 @@ class StepRecorder:
 
     def __init__(self, engine: Engine, job_id: int, idx: int) -> None:
         self.engine, self._job_id, self.idx = engine, job_id, idx
+        self.fence = engine.leases.fence(job_id)
         self.lines: list[str] = []
         self.reported = False  # the step reported progress (a long one: its end gets a thread reply)
 
@@ -46,16 +57,27 @@ class StepRecorder:
         return self._job_id
 
     def save_token(self, token: str) -> None:
-        jobs.update_step(self.engine.store, self.job_id, self.idx, continuation_token=token)
+        jobs.update_step(
+            self.engine.store,
+            self.job_id,
+            self.idx,
+            fence=self.fence,
+            continuation_token=token,
+            epoch=self.engine.leases.epoch(self.job_id),
+        )
 
     def progress(self, percent: float | None, text: str = "") -> None:
         self.reported = True
-        jobs.update_step(self.engine.store, self.job_id, self.idx, percent=percent, progress=text[:200])
+        jobs.update_step(
+            self.engine.store, self.job_id, self.idx, fence=self.fence, percent=percent, progress=text[:200]
+        )
         self.engine.progress.touch(self.job_id)
 
     def note(self, text: str) -> None:
         self.lines.append(text)
-        jobs.update_step(self.engine.store, self.job_id, self.idx, output="\n".join(self.lines)[-2000:])
+        jobs.update_step(
+            self.engine.store, self.job_id, self.idx, fence=self.fence, output="\n".join(self.lines)[-2000:]
+        )
 
 
 class Engine:
@@ -67,6 +89,7 @@ class Engine:
         self.store = runtime.store
         self.registry = runtime.registry
         self.progress = progress
+        self.leases = JobLeases(self.store, ttl=runtime.settings.job_lease_seconds, owner=owner_id())
 
     def now(self) -> datetime:
         return self.runtime.clock()
@@ -179,11 +202,22 @@ class Engine:
         )
 
     def resume_all(self) -> list[int]:
-        """At start-up: adopt every open card and continue queued/running jobs."""
+        """When this process takes the lead: adopt every open card and continue the queued and running jobs no
+        live process holds (their job lease is free, expired, or a process of this host that ended)."""
+        return self._resume(jobs.ACTIVE)
+
+    def resume_orphans(self) -> list[int]:
+        """The leader's periodic look: continue running jobs whose lease has since expired."""
+        return self._resume((jobs.RUNNING,))
+
+    def _resume(self, statuses: tuple[str, ...]) -> list[int]:
         resumed = []
-        for job in jobs.jobs_in(self.store, jobs.ACTIVE):
+        for job in jobs.jobs_in(self.store, statuses):
+            active = job["status"] in (jobs.QUEUED, jobs.RUNNING)
+            if active and not self.leases.free(int(job["id"])):
+                continue  # a live process runs it (and writes its card)
             self.adopt_card(job)
-            if job["status"] in (jobs.QUEUED, jobs.RUNNING):
+            if active:
                 audit.record(
                     self.store,
                     actor="avd-bot",
@@ -205,10 +239,26 @@ class Engine:
     # ---- the run loop ----------------------------------------------------------------------------
 
     def run(self, job_id: int) -> None:
-        """Run (or continue) one job to its end, a failure or a cancel."""
+        """Run (or continue) one job to its end, a failure or a cancel, while this process holds its lease."""
+        if self.leases.take(job_id) is None:
+            log.info("job %s: another process (or thread) holds its lease; it runs there", job_id)
+            return
+        lost = False
+        try:
+            self._run_held(job_id)
+        except LeaseLost as exc:
+            lost = True
+            log.warning("job %s: stopped here, its lease was taken over: %s", job_id, exc)
+        finally:
+            if lost:
+                self.leases.forget(job_id)
+            else:  # ended here, or an unexpected error: free, so the leader's sweep can resume it
+                self.leases.release(job_id)
+
+    def _run_held(self, job_id: int) -> None:
         now = self.now()
-        if jobs.transition(self.store, job_id, jobs.QUEUED, jobs.RUNNING, now):
-            pass
+        fence = self.leases.fence(job_id)
+        jobs.transition(self.store, job_id, jobs.QUEUED, jobs.RUNNING, now, fence=fence)
         job = jobs.get_job(self.store, job_id)
         if job is None or job["status"] != jobs.RUNNING:
             return
@@ -218,7 +268,7 @@ class Engine:
             if job.get("started_at") is None and self._drifted(job, plan):
                 return
             if job.get("started_at") is None:
-                jobs.update_job(self.store, job_id, started_at=jobs.iso(now))
+                jobs.update_job(self.store, job_id, fence=fence, started_at=jobs.iso(now))
             self.progress.touch(job_id)
             walk = self.walk(job_id, plan)
             walk.run()
@@ -228,12 +278,14 @@ class Engine:
                 self._run_always(job_id, plan)
                 self._finish_cancelled(job_id)
                 return
+        except LeaseLost:
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
             if plan is not None:
                 self._run_always(job_id, plan)
             self._fail(job_id, exc)
             return
-        if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.DONE, self.now()):
+        if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.DONE, self.now(), fence=fence):
             audit.record(
                 self.store, actor="avd-bot", action="job done", target=f"job {job_id}", at=self.now()
             )
@@ -272,10 +324,11 @@ class Engine:
         """On first start: if the plan no longer matches what was approved, ask again instead of running."""
         if plan.hash() == job["plan_hash"]:
             return False
+        fence = self.leases.fence(int(job["id"]))
         if "approved" not in approval_rows.statuses(self.store, int(job["id"])):
-            jobs.rebind_plan(self.store, int(job["id"]), plan)
+            jobs.rebind_plan(self.store, int(job["id"]), plan, fence=fence)
             return False
-        if jobs.transition(self.store, int(job["id"]), jobs.RUNNING, jobs.AWAITING, self.now()):
+        if jobs.transition(self.store, int(job["id"]), jobs.RUNNING, jobs.AWAITING, self.now(), fence=fence):
             approvals.reopen(self, int(job["id"]), plan, self.now())
         return True
 
@@ -296,24 +349,32 @@ class Engine:
             self.store,
             job_id,
             idx,
+            fence=ctx.fence,
+            epoch=self.leases.epoch(job_id),
             status=jobs.STEP_RUNNING,
             error=None,
             started_at=row.get("started_at") if resuming and row.get("started_at") else jobs.iso(now),
         )
         self.progress.touch(job_id)
         try:
+            self.leases.check(job_id)  # the last word before Azure: still ours by this process's clock
             if resuming and token and step.resume is not None:
                 output = step.resume(ctx, token)
             elif step.check(ctx):
                 output = "already done"
             else:
+                self.leases.check(job_id)  # again: ``check`` read Azure meanwhile
                 output = step.apply(ctx)
+        except LeaseLost:
+            raise  # the step is the new holder's now: nothing is written, nothing more is asked of Azure
         except Exception as exc:
             err = project_error(exc, step.resource_id) or exc
             jobs.update_step(
                 self.store,
                 job_id,
                 idx,
+                fence=ctx.fence,
+                epoch=self.leases.epoch(job_id),
                 status=jobs.STEP_FAILED,
                 finished_at=jobs.iso(self.now()),
                 error=str(err),
@@ -325,6 +386,8 @@ class Engine:
             self.store,
             job_id,
             idx,
+            fence=ctx.fence,
+            epoch=self.leases.epoch(job_id),
             status=jobs.STEP_DONE,
             finished_at=jobs.iso(self.now()),
             output="\n".join(lines)[-2000:] or None,
@@ -353,6 +416,8 @@ class Engine:
                 continue
             try:
                 self._run_step(job_id, plan, row)
+            except LeaseLost:
+                raise
             except Exception:  # noqa: BLE001 - recorded on the step row by _run_step
                 log.warning("job %s: always-step %s failed", job_id, row["name"], exc_info=True)
 
@@ -363,7 +428,13 @@ class Engine:
             log.error("incident %s: job %s crashed", incident, job_id, exc_info=exc)
             err = AvdError(f"internal error (incident {incident}): {type(exc).__name__}")
         if jobs.transition(
-            self.store, job_id, (jobs.RUNNING, jobs.QUEUED), jobs.FAILED, self.now(), **jobs.error_fields(err)
+            self.store,
+            job_id,
+            (jobs.RUNNING, jobs.QUEUED),
+            jobs.FAILED,
+            self.now(),
+            fence=self.leases.fence(job_id),
+            **jobs.error_fields(err),
         ):
             audit.record(
                 self.store,
@@ -378,8 +449,10 @@ class Engine:
 
     def _finish_cancelled(self, job_id: int) -> None:
         now = self.now()
-        if jobs.transition(self.store, job_id, jobs.RUNNING, jobs.CANCELLED, now):
-            jobs.skip_pending_steps(self.store, job_id)
+        fence = self.leases.fence(job_id)
+        if jobs.transition(
+            self.store, job_id, jobs.RUNNING, jobs.CANCELLED, now, fence=fence, skip_pending=True
+        ):
             audit.record(
                 self.store,
                 actor="avd-bot",

@@ -320,6 +320,10 @@ def sweep(engine: Engine, leader: Leader) -> None:
     except Exception:  # noqa: BLE001 - the next sweep tries again
         log.exception("approval sweep failed")
     try:
+        engine.resume_orphans()  # running jobs whose process stopped renewing their lease
+    except Exception:  # noqa: BLE001 - the next sweep tries again
+        log.exception("orphan sweep failed")
+    try:
         store, now = engine.runtime.store, engine.now()
         if retention.due(store, now):
             pruned = retention.prune(store, now=now, days=engine.runtime.settings.retention_days)
@@ -331,7 +335,7 @@ def sweep(engine: Engine, leader: Leader) -> None:
 
 
 def resume(engine: Engine, leader: Leader) -> None:
-    """The new leader continues the jobs left queued or running (job leases will narrow this to orphans)."""
+    """The new leader continues the jobs left queued or running that no live process holds (job leases)."""
     if leader.acting() is not None:
         engine.resume_all()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,16 @@ STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = (
     "failed",
     "skipped",
 )
+
+
+Fence = Callable[[Db], None]
+"""Called first inside a write's own transaction; raises (``LeaseLost``) to refuse the write and roll it back.
+The engine passes its job lease's check (``bot.storage.leases.fence``), so a stale owner writes nothing."""
+
+
+def _fenced(db: Db, fence: Fence | None) -> None:
+    if fence is not None:
+        fence(db)
 
 
 def iso(now: datetime) -> str:
@@ -244,9 +254,18 @@ def holder_of(store: Store, resource: str) -> int | None:
 
 
 def transition(
-    store: Store, job_id: int, frm: str | tuple[str, ...], to: str, now: datetime, **fields: Any
+    store: Store,
+    job_id: int,
+    frm: str | tuple[str, ...],
+    to: str,
+    now: datetime,
+    *,
+    fence: Fence | None = None,
+    skip_pending: bool = False,
+    **fields: Any,
 ) -> bool:
-    """Compare-and-set the job's status; True when this caller made the change."""
+    """Compare-and-set the job's status; True when this caller made the change (``fence``: see ``Fence``).
+    ``skip_pending``: the job's pending steps become skipped in the same transaction (a cancel's end)."""
     frm = (frm,) if isinstance(frm, str) else frm
     values = {"status": to, "updated_at": iso(now), **fields}
     if to in TERMINAL:
@@ -254,24 +273,33 @@ def transition(
     sets = ", ".join(f"{k} = ?" for k in values)
     marks = ",".join("?" * len(frm))
     with store.transaction() as db:
+        _fenced(db, fence)
         cur = db.execute(
             f"update jobs set {sets} where id = ? and status in ({marks})", [*values.values(), job_id, *frm]
         )
         changed = cur.rowcount == 1
+        if changed and skip_pending:
+            db.execute(
+                "update steps set status = ? where job_id = ? and status = ?",
+                [STEP_SKIPPED, job_id, STEP_PENDING],
+            )
         if changed and to in TERMINAL:
             db.execute("delete from locks where job_id = ?", [job_id])
     return changed
 
 
-def update_job(store: Store, job_id: int, **fields: Any) -> None:
+def update_job(store: Store, job_id: int, *, fence: Fence | None = None, **fields: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in fields)
     with store.transaction() as db:
+        _fenced(db, fence)
         db.execute(f"update jobs set {sets} where id = ?", [*fields.values(), job_id])
 
 
-def update_step(store: Store, job_id: int, idx: int, **fields: Any) -> None:
+def update_step(store: Store, job_id: int, idx: int, *, fence: Fence | None = None, **fields: Any) -> None:
+    """Write a step row's fields; with ``fence``, only while the job's lease is held (else ``LeaseLost``)."""
     sets = ", ".join(f"{k} = ?" for k in fields)
     with store.transaction() as db:
+        _fenced(db, fence)
         db.execute(f"update steps set {sets} where job_id = ? and idx = ?", [*fields.values(), job_id, idx])
 
 
@@ -329,18 +357,11 @@ def cancel_requested(store: Store, job_id: int) -> bool:
     return bool(row and row[0])
 
 
-def skip_pending_steps(store: Store, job_id: int) -> None:
-    with store.transaction() as db:
-        db.execute(
-            "update steps set status = ? where job_id = ? and status = ?",
-            [STEP_SKIPPED, job_id, STEP_PENDING],
-        )
-
-
-def rebind_plan(store: Store, job_id: int, plan: Plan) -> None:
+def rebind_plan(store: Store, job_id: int, plan: Plan, *, fence: Fence | None = None) -> None:
     """A job that has not started takes ``plan``: its hash and its step rows."""
-    update_job(store, job_id, plan_hash=plan.hash())
+    update_job(store, job_id, fence=fence, plan_hash=plan.hash())
     with store.transaction() as db:
+        _fenced(db, fence)
         replace_steps(db, job_id, plan)
 
 

@@ -146,6 +146,11 @@ def dr_runs_rto(db: Database) -> None:
         db.execute(f"alter table dr_runs add column {column} real")
 
 
+def step_epoch(db: Database) -> None:
+    """The epoch of the job lease (``job:<id>``) under which a step row was last written (``bot.engine.tenure``)."""
+    db.execute("alter table steps add column epoch integer")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("0001_core", core),
     ("engine_0001_jobs_locks", engine_jobs_locks),
@@ -159,4 +164,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("leader_0001_leases", leases),
     ("engine_0004_step_needs", step_needs),
     ("failover_0002_rto", dr_runs_rto),
+    ("engine_0005_step_epoch", step_epoch),
 )

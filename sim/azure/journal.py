@@ -23,6 +23,7 @@ class Entry:
     status: int
     at: str
     reply: Any = None
+    agent: str = ""  # the request's User-Agent (tests tell processes apart by AZURE_HTTP_USER_AGENT)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -79,7 +79,9 @@ def handle(sim: Served, method: str, target: str, headers: dict[str, str], raw: 
         )
         if "x-ms-client-request-id" in headers:
             resp.headers["x-ms-client-request-id"] = headers["x-ms-client-request-id"]
-    sim.journal_log.record(Entry(method, path, query, body, resp.status, iso(sim.clock.seconds())), resp.body)
+    at = iso(sim.clock.seconds())
+    entry = Entry(method, path, query, body, resp.status, at, agent=headers.get("user-agent", ""))
+    sim.journal_log.record(entry, resp.body)
     return resp
 
 

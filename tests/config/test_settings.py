@@ -61,6 +61,7 @@ CASES = [
     ("burst negative", {"AVD_COMMAND_BURST": "-1"}, None, "AVD_COMMAND_BURST='-1'"),
     ("rate not a number", {"AVD_COMMANDS_PER_MINUTE": "lots"}, None, "AVD_COMMANDS_PER_MINUTE='lots'"),
     ("lease zero", {"AVD_LEADER_LEASE_SECONDS": "0"}, None, "AVD_LEADER_LEASE_SECONDS='0' is not a whole"),
+    ("job lease zero", {"AVD_JOB_LEASE_SECONDS": "0"}, None, "AVD_JOB_LEASE_SECONDS='0' is not a whole"),
 ]
 
 
@@ -71,6 +72,8 @@ def test_the_limits_default_and_can_be_set(tmp_path: Path) -> None:
     settings = load_settings(env)
     assert (settings.command_burst, settings.commands_per_minute, settings.retention_days) == (3, 6, 90)
     assert load_settings(env_for(tmp_path, AVD_LEADER_LEASE_SECONDS="30")).leader_lease_seconds == 30
+    assert settings.job_lease_seconds == 30 and load_settings(env_for(tmp_path)).job_lease_seconds == 30
+    assert load_settings(env_for(tmp_path, AVD_JOB_LEASE_SECONDS="9")).job_lease_seconds == 9
 
 
 @pytest.mark.parametrize(("extra", "config", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -132,6 +132,7 @@ def test_the_engine_width_is_one_for_a_line_and_stays_under_the_arm_write_burst(
 
     from azureops.plan import Plan, Step
     from azureops.snapshots import Budget
+    from bot.config.settings import Settings
     from bot.engine.runner import STEP_WORKERS, Engine
 
     def plan(concurrency: int, after: tuple[str, ...] | None) -> Plan:
@@ -140,7 +141,9 @@ def test_the_engine_width_is_one_for_a_line_and_stays_under_the_arm_write_burst(
         )
         return Plan(kind="k", title="t", steps=steps, concurrency=concurrency)
 
-    runtime: Any = SimpleNamespace(store=None, registry=None, snapshot_budget=Budget(burst=3))
+    runtime: Any = SimpleNamespace(
+        store=None, registry=None, snapshot_budget=Budget(burst=3), settings=Settings()
+    )
     engine = Engine(runtime, progress=None)  # type: ignore[arg-type]
     assert engine.width(plan(10, None)) == 1  # a line: one at a time, as before graphs
     assert engine.width(plan(2, ())) == 2  # the plan's own concurrency

@@ -1,0 +1,102 @@
+"""Job leases in one process: a step whose lease was taken over meanwhile is refused at its next write and the
+job stops there (no failure written, no further step, no always-step); the leader's resume leaves a job held by
+a live process alone and takes it once the lease is free."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azureops.plan import Plan, Step, StepContext
+from bot.capabilities import CAPABILITIES
+from bot.engine.registry import overlay
+from bot.engine.tenure import lease_name
+from bot.runtime import Capability
+from bot.storage import jobs, leases
+from commands import ops
+from sim.slack import SlackSim
+from tests.kit import BotHandle, clean_env, start_bot, wait_until
+
+KIND = "job-lease-test"
+THIEF = "elsewhere:4242:feedbeef"  # another host's process: never judged dead by pid
+
+
+class World:
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.release_a = threading.Event()
+        self.lock = threading.Lock()
+
+    def step(self, name: str, *, always: bool = False) -> Step:
+        def apply(ctx: StepContext) -> str:
+            if name == "a":
+                assert self.release_a.wait(30), "the test never released step a"
+            ctx.note(f"{name} applying")  # a write of the step row: fenced
+            with self.lock:
+                self.ran.append(name)
+            return f"{name} ok"
+
+        rid = f"/subscriptions/s/resourceGroups/LEASE/providers/Test.Lease/items/{name}"
+        return Step(name=name, resource_id=rid, description=f"Step {name}", apply=apply, always=always)
+
+
+WORLD = World()
+
+
+def build_plan(runtime: Any, op: ops.Operation, now: datetime) -> Plan:
+    steps = (WORLD.step("a"), WORLD.step("b"), WORLD.step("restore", always=True))
+    return Plan(kind=KIND, title="Lease test", steps=steps)
+
+
+TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan}))
+
+
+@pytest.fixture
+def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Any:
+    clean_env(monkeypatch)
+    global WORLD
+    WORLD = World()
+    handle = start_bot(tmp_path, slack_sim.url, capabilities=TABLE)
+    try:
+        yield handle
+    finally:
+        WORLD.release_a.set()
+        handle.stop()
+
+
+def statuses(bot: BotHandle, job_id: int) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in jobs.get_steps(bot.runtime.store, job_id)}
+
+
+def test_a_step_whose_lease_was_taken_over_stops_the_job_without_another_step(bot: BotHandle) -> None:
+    engine, store = bot.runtime.engine, bot.runtime.store
+    said: list[str] = []
+    job_id = engine.request(
+        ops.Scale(target="lease", count=1), "U0OPS1", "C0INCIDENT", said.append, kind=KIND, approval=False
+    )
+    assert job_id is not None, said
+    wait_until(lambda: statuses(bot, job_id).get("a") == "running", what="step a running")
+    mine = leases.current(store, lease_name(job_id))
+    assert mine is not None and mine.owner == engine.leases.owner
+    # another process takes the job over, as it would once this one was paused past the lease
+    stolen = leases.acquire(store, lease_name(job_id), THIEF, 30, time.time() + 1000)
+    assert stolen is not None and stolen.epoch == mine.epoch + 1
+    WORLD.release_a.set()
+    wait_until(lambda: engine.leases.held() == [], what="the engine to let the job go")
+    assert WORLD.ran == []  # a's next write was refused before it went on; b and the always-step never ran
+    assert statuses(bot, job_id) == {"a": "running", "b": "pending", "restore": "pending"}
+    assert (jobs.get_job(store, job_id) or {})["status"] == jobs.RUNNING  # not failed: it is the thief's now
+    assert engine.resume_all() == []  # the leader's resume leaves a job held by a live process alone
+    assert engine.resume_orphans() == []
+    assert leases.release(store, stolen)  # the other process ends it cleanly: the lease is free
+    assert engine.resume_all() == [job_id]
+    wait_until(lambda: (jobs.get_job(store, job_id) or {})["status"] == jobs.DONE, what="the job done here")
+    assert WORLD.ran == ["a", "b", "restore"]
+    held = leases.current(store, lease_name(job_id))
+    assert held is not None and held.owner == "" and held.epoch == stolen.epoch + 1  # released at the end
+    assert {s["epoch"] for s in jobs.get_steps(store, job_id)} == {held.epoch}  # each row names its tenure
