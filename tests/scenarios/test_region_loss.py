@@ -37,6 +37,9 @@ from tests.kit.region import Bot, Pair, leader, pair, query
 pytestmark = pytest.mark.skipif(bindir() is None, reason="PostgreSQL is not installed")
 
 LEASE = 3  # AVD_LEADER_LEASE_SECONDS
+# AVD_JOB_LEASE_SECONDS: shorter than the leader's, so the jobs' leases have expired when B takes the lead and B
+# resumes them at once (a job lease still held then waits for the leader's sweep, every 30 s)
+JOB_LEASE = 2
 
 
 @pytest.fixture
@@ -105,6 +108,7 @@ def test_the_standby_region_takes_over_when_the_primary_region_is_lost(
             AVD_CONFIG=str(config),
             AVD_DB=servers.url,
             AVD_LEADER_LEASE_SECONDS=str(LEASE),
+            AVD_JOB_LEASE_SECONDS=str(JOB_LEASE),
             PYTHONPATH=str(ROOT),
         )
         a, b = Bot(env, tmp_path / "a.log"), Bot(env, tmp_path / "b.log")
@@ -147,7 +151,7 @@ def run(servers: Pair, a: Bot, b: Bot, env: dict[str, str], slack_sim: SlackSim,
     took_over = time.monotonic() - lost
     print(
         f"region loss: promotion {promoted:.2f} s, B leads {led:.2f} s, B runs the jobs {took_over:.2f} s "
-        f"after the loss (lease {LEASE} s; jobs resumed {open_jobs})"
+        f"after the loss (leader lease {LEASE} s, job lease {JOB_LEASE} s; jobs resumed {open_jobs})"
     )
     wait_for(lambda: set(jobs(url).values()) <= {"done", "failed"}, 180, "both jobs to end")
     wait_for(lambda: len(fired(url)) >= 2, 120, "sync:after to fire")
