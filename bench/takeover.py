@@ -16,7 +16,10 @@ The bots run in PID namespaces of their own (``unshare --pid``, as root), so B w
 a bot on another machine does; ``--same-host`` lets B see that A's process ended (``bot.engine.leader.ended``),
 as two processes of one host do, and take over at its next try.
 
-    .venv/bin/python bench/takeover.py [--trials 5] [--lease 3] [--step-seconds 2] [--same-host] [--json FILE]
+    .venv/bin/python bench/takeover.py [--trials 5] [--lease 3] [--job-lease 2] [--step-seconds 2] [--same-host]
+
+A job whose lease (``AVD_JOB_LEASE_SECONDS``) is still held when B takes the lead is resumed by the leader's
+sweep (every 30 s) once it expires: ``--job-lease 3`` with ``--lease 3`` shows that cost.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def queue_jobs(where: str, count: int = 2) -> None:
 
 
 def trial(
-    setup: str, lease: int, same_host: bool, slack_url: str, tmp: Path, delay: float
+    setup: str, lease: int, job_lease: int, same_host: bool, slack_url: str, tmp: Path, delay: float
 ) -> tuple[float, float]:
     """(seconds to B holding the lease, seconds to B resuming both jobs), from A's SIGKILL, which comes
     ``delay`` seconds after both jobs were seen running."""
@@ -100,6 +103,7 @@ def trial(
             bot_env(tmp, slack_url),
             AVD_DB=db,
             AVD_LEADER_LEASE_SECONDS=str(lease),
+            AVD_JOB_LEASE_SECONDS=str(job_lease),
             BENCH_STEP_SECONDS=str(STEP_SECONDS),
             PYTHONPATH=str(ROOT),
         )
@@ -126,7 +130,7 @@ def trial(
             a.proc.wait(timeout=30)  # reaped, as its container's runtime would: no zombie that looks alive
             lose()
             led = wait(lambda: b.owner() and owner() == b.owner(), lease + 60) and time.monotonic() - lost
-            wait(lambda: int((read(resumes) or [{"n": 0}])[0]["n"]) >= before + 2, 60)
+            wait(lambda: int((read(resumes) or [{"n": 0}])[0]["n"]) >= before + 2, 120)
             return led, time.monotonic() - lost
         finally:
             a.stop()
@@ -165,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--lease", type=int, default=3, help="AVD_LEADER_LEASE_SECONDS")
+    parser.add_argument(
+        "--job-lease",
+        type=int,
+        default=2,
+        help="AVD_JOB_LEASE_SECONDS (the jobs resume at the takeover when shorter)",
+    )
     parser.add_argument("--step-seconds", type=float, default=2.0)
     parser.add_argument("--setups", default="postgresql region,postgresql bot,sqlite")
     parser.add_argument("--same-host", action="store_true", help="B may see that A's process ended")
@@ -176,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     from tests.kit.bots import BOT_TOKEN
 
     print(
-        f"bench/takeover.py: {args.trials} trials per setup, lease {args.lease} s, "
+        f"bench/takeover.py: {args.trials} trials per setup, leader lease {args.lease} s, "
+        f"job lease {args.job_lease} s, "
         f"{'same host' if args.same_host else 'a PID namespace per bot'}; {machine()}",
         flush=True,
     )
@@ -190,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             for n in range(args.trials):
                 with tempfile.TemporaryDirectory(prefix="bench-takeover-") as tmp:
                     delay = rng.uniform(0, args.lease / 3)
-                    lease_s, run_s = trial(setup, args.lease, args.same_host, slack.url, Path(tmp), delay)
+                    lease_s, run_s = trial(
+                        setup, args.lease, args.job_lease, args.same_host, slack.url, Path(tmp), delay
+                    )
                 print(
                     f"  {setup} trial {n + 1}: B leads {lease_s:.2f} s, B runs the jobs {run_s:.2f} s",
                     flush=True,
