@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 from tests.kit import leaders
 from tests.kit.postgres import PgServer, _own
 from tests.kit.process import ROOT, serve_command
+from tests.kit.waiting import wait_until
 
 DATABASE = "avd"
 # The setting docs/deploy.md recommends for a self-managed standby (measured in bench/standby.py): a commit
@@ -76,7 +77,9 @@ def pair(*, sync: bool = True, durable: bool = False) -> Iterator[Pair]:
         primary.admin(f'create database "{DATABASE}"')
         (root / "standby").mkdir()
         standby = primary.standby(root / "standby", synchronous_standby_names="''")
-        if sync:  # named once the standby exists (a commit before it would wait for it)
+        streaming = "select 1 from pg_stat_replication where state = 'streaming'"
+        wait_until(lambda: primary.admin(streaming), 60, "the standby to stream", interval=0.05)
+        if sync:  # named once the standby streams (a commit before it would wait for it)
             primary.admin(f"alter system set synchronous_standby_names = {SYNC['synchronous_standby_names']}")
             primary.admin("select pg_reload_conf()")
             primary.admin("create table replicated_check (n int); drop table replicated_check")
@@ -85,7 +88,7 @@ def pair(*, sync: bool = True, durable: bool = False) -> Iterator[Pair]:
         for server in (standby, primary):
             if server is not None:
                 server.stop("immediate")
-        subprocess.run(["rm", "-rf", str(root)], check=False)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def query(url: str, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:

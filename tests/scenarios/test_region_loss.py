@@ -54,6 +54,13 @@ def dr_sim() -> Iterator[AzureSim]:
         sim.stop()
 
 
+def resent(method: str, path: str) -> bool:
+    """The one repeat the chaos suite accepts (``tests/scenarios/test_chaos.py``): a user-session message in
+    flight when the bot died is sent again by the step's rerun (AVD cannot read back what was sent), so a user
+    may see the warning twice, never miss it."""
+    return method == "POST" and path.endswith("/sendmessage")
+
+
 def jobs(url: str) -> dict[int, str]:
     return {int(r["id"]): str(r["status"]) for r in query(url, "select id, status from jobs order by id")}
 
@@ -159,7 +166,10 @@ def run(servers: Pair, a: Bot, b: Bot, env: dict[str, str], slack_sim: SlackSim,
 
     assert held and leader(url) == (b.owner(), epoch + 1) and b.owner() != a.owner()
     assert jobs(url) == {1: "done", 2: "done"}, query(url, "select job_id, name, status, error from steps")
-    assert twice(dr_sim) == {}
+    repeated = twice(dr_sim)
+    print(f"region loss: Azure writes applied twice: {repeated or 'none'}")
+    assert twice(dr_sim, allowed=resent) == {}, repeated
+    assert max(repeated.values(), default=1) <= 2, repeated
     assert fired(url) == ["sync:after", "sync:before"]  # each ran once
     occurrences = query(url, "select schedule_id, owner from schedule_fires order by schedule_id")
     assert [(r["schedule_id"], r["owner"]) for r in occurrences] == [
