@@ -239,10 +239,17 @@ class Engine:
     # ---- the run loop ----------------------------------------------------------------------------
 
     def run(self, job_id: int) -> None:
-        """Run (or continue) one job to its end, a failure or a cancel, while this process holds its lease."""
+        """Run (or continue) one job to its end, a failure or a cancel, while this process holds its lease; again
+        when it was queued again (retried) before this run returned (the retry's own ``submit`` was skipped
+        while this run was still the job's scheduler instance)."""
+        while self._run_once(job_id):
+            log.info("job %s: queued again while its last run ended; running it again", job_id)
+
+    def _run_once(self, job_id: int) -> bool:
+        """One tenure over the job; True when the job is queued again once the lease is released."""
         if self.leases.take(job_id) is None:
             log.info("job %s: another process (or thread) holds its lease; it runs there", job_id)
-            return
+            return False
         lost = False
         try:
             self._run_held(job_id)
@@ -254,6 +261,7 @@ class Engine:
                 self.leases.forget(job_id)
             else:  # ended here, or an unexpected error: free, so the leader's sweep can resume it
                 self.leases.release(job_id)
+        return not lost and (jobs.get_job(self.store, job_id) or {}).get("status") == jobs.QUEUED
 
     def _run_held(self, job_id: int) -> None:
         now = self.now()

@@ -161,8 +161,10 @@ def test_a_failed_branch_lets_the_other_finish_its_step_starts_nothing_new_and_r
     WORLD.hold = {"x1"}
     WORLD.events["hold"].clear()
     job_id = request(bot)
-    wait_until(lambda: statuses(bot, job_id).get("y1") == jobs.STEP_FAILED, what="y1 failed")
-    assert statuses(bot, job_id)["x1"] == jobs.STEP_RUNNING  # the other branch is still in its step
+    wait_until(  # y1 failed while the other branch is still in its step (held by the test)
+        lambda: (s := statuses(bot, job_id))["y1"] == jobs.STEP_FAILED and s["x1"] == jobs.STEP_RUNNING,
+        what="y1 failed while x1 runs",
+    )
     WORLD.events["hold"].set()
     job = ended(bot, job_id, jobs.FAILED)
     assert "y1 failed on purpose" in job["error"]

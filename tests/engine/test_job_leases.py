@@ -97,6 +97,9 @@ def test_a_step_whose_lease_was_taken_over_stops_the_job_without_another_step(bo
     assert engine.resume_all() == [job_id]
     wait_until(lambda: (jobs.get_job(store, job_id) or {})["status"] == jobs.DONE, what="the job done here")
     assert WORLD.ran == ["a", "b", "restore"]
-    held = leases.current(store, lease_name(job_id))
-    assert held is not None and held.owner == "" and held.epoch == stolen.epoch + 1  # released at the end
+    held = wait_until(  # released at the end
+        lambda: (lease := leases.current(store, lease_name(job_id))) and not lease.owner and lease,
+        what="the job's lease released",
+    )
+    assert held.epoch == stolen.epoch + 1
     assert {s["epoch"] for s in jobs.get_steps(store, job_id)} == {held.epoch}  # each row names its tenure
