@@ -147,11 +147,6 @@ class PgServer:
         """On a primary: the processes sending WAL to its standbys (SIGSTOP them to make a standby lag)."""
         return [int(str(row[0])) for row in self.admin("select pid from pg_stat_replication")]
 
-    def walreceiver_pid(self) -> int | None:
-        """On a standby: the process receiving the primary's WAL (SIGSTOP it to make the standby lag)."""
-        found = self.admin("select pid from pg_stat_wal_receiver")
-        return int(str(found[0][0])) if found else None
-
     def promote(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "promote")
 
