@@ -11,8 +11,10 @@ binaries. The server refuses to run as root, so as root every binary runs as the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -122,13 +124,38 @@ class PgServer:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def crash(self) -> None:
+        """Stop at once, as a lost machine does (``-m immediate``: no checkpoint, no goodbye to the standby)."""
+        self.stop("immediate")
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every one of its processes at once (a machine that vanished: a stopped
+        WAL sender never sends what it holds)."""
+        pidfile = self.data / "postmaster.pid"
+        if not pidfile.exists():
+            return
+        postmaster = int(pidfile.read_text(encoding="utf-8").split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in (postmaster, *map(int, children)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pidfile.unlink()
+
+    def walsender_pids(self) -> list[int]:
+        """On a primary: the processes sending WAL to its standbys (SIGSTOP them to make a standby lag)."""
+        return [int(str(row[0])) for row in self.admin("select pid from pg_stat_replication")]
+
     def promote(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "promote")
 
-    def standby(self, root: Path) -> PgServer:
-        """A streaming standby of this server in ``root`` (``pg_basebackup -R``), started."""
+    def standby(self, root: Path, **settings: str) -> PgServer:
+        """A streaming standby of this server in ``root`` (``pg_basebackup -R``), started. ``settings`` are
+        appended to the standby's own configuration (``synchronous_standby_names="''"``: a promoted standby
+        must not wait for a standby of its own that does not exist)."""
         _own(root)
-        other = PgServer(root)
+        other = PgServer(root, settings=settings)
         self._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-D", str(other.data), "-R",
             "-X", "stream", "--no-sync", "--checkpoint=fast",
@@ -136,6 +163,7 @@ class PgServer:
         auto = other.data / "postgresql.auto.conf"
         text = auto.read_text(encoding="utf-8").replace(f"port = {self.port}\n", f"port = {other.port}\n")
         text = text.replace(f"unix_socket_directories = '{self.root}'", f"unix_socket_directories = '{root}'")
+        text += "".join(f"{key} = {value}\n" for key, value in settings.items())  # the last line wins
         auto.write_text(text, encoding="utf-8")
         other.start()
         return other
