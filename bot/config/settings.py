@@ -38,7 +38,7 @@ class Settings:
     commands_per_minute: int = 20  # AVD_COMMANDS_PER_MINUTE: then this many a minute, per user
     retention_days: int = 365  # AVD_RETENTION_DAYS: audit rows and finished jobs kept this long
     leader_lease_seconds: int = 15  # AVD_LEADER_LEASE_SECONDS: a standby takes over this long after a loss
-    job_lease_seconds: int = 30  # AVD_JOB_LEASE_SECONDS: a job of a lost process is resumed this long after
+    job_lease_seconds: int = 10  # AVD_JOB_LEASE_SECONDS: a job of a lost process is resumed this long after
     audit_key: str = ""  # AVD_AUDIT_KEY: SECRET, keys the audit chain (HMAC); kept out of the database
     config: SiteConfig = field(default_factory=SiteConfig)
     config_problems: tuple[str, ...] = ()
@@ -107,7 +107,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, mode: str = "serve") 
     per_minute = _positive_int(env, "AVD_COMMANDS_PER_MINUTE", 20, env_problems)
     retention = _positive_int(env, "AVD_RETENTION_DAYS", 365, env_problems)
     leader_lease = _positive_int(env, "AVD_LEADER_LEASE_SECONDS", 15, env_problems)
-    job_lease = _positive_int(env, "AVD_JOB_LEASE_SECONDS", 30, env_problems)
+    job_lease = _positive_int(env, "AVD_JOB_LEASE_SECONDS", 10, env_problems)
     return Settings(
         slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),

@@ -311,6 +311,17 @@ def request_target(runtime: Runtime, args: dict[str, Any]) -> None:
     )
 
 
+def renewed(engine: Engine, timers: Timers) -> None:
+    """At each renewal of the lead (every lease/3): schedules written by a standby, and running jobs whose
+    process stopped renewing their job lease, so a lost process's jobs resume one job lease after the loss
+    rather than at the next sweep."""
+    timers.renewed()
+    try:
+        engine.resume_orphans()
+    except Exception:  # noqa: BLE001 - the next renewal or sweep tries again
+        log.exception("orphan look failed")
+
+
 def sweep(engine: Engine, leader: Leader) -> None:
     """The leader's sweep: expire approvals, and once a day prune old rows (retention, schedule occurrences)."""
     if leader.acting() is None:
@@ -391,7 +402,7 @@ def install(engine: Engine, targets: Mapping[str, TimerTarget]) -> Timers:
     timers = Timers(engine, targets, leader)
     leader.on_gain = lambda: lead(engine, timers)
     leader.on_loss = lambda: step_down(engine, timers)
-    leader.on_renew = timers.renewed
+    leader.on_renew = lambda: renewed(engine, timers)
     scheduler.add_listener(
         lambda event: _on_scheduler(engine, leader, event), EVENT_SCHEDULER_STARTED | EVENT_SCHEDULER_SHUTDOWN
     )
