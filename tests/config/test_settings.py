@@ -72,7 +72,7 @@ def test_the_limits_default_and_can_be_set(tmp_path: Path) -> None:
     settings = load_settings(env)
     assert (settings.command_burst, settings.commands_per_minute, settings.retention_days) == (3, 6, 90)
     assert load_settings(env_for(tmp_path, AVD_LEADER_LEASE_SECONDS="30")).leader_lease_seconds == 30
-    assert settings.job_lease_seconds == 30 and load_settings(env_for(tmp_path)).job_lease_seconds == 30
+    assert settings.job_lease_seconds == 10 and load_settings(env_for(tmp_path)).job_lease_seconds == 10
     assert load_settings(env_for(tmp_path, AVD_JOB_LEASE_SECONDS="9")).job_lease_seconds == 9
 
 
