@@ -8,6 +8,9 @@ The same factory serves real Azure and the loopback simulator: ``endpoint`` beco
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -25,6 +28,7 @@ from azure.core.pipeline.policies import (
     HeadersPolicy,
     NetworkTraceLoggingPolicy,
     RetryPolicy,
+    SansIOHTTPPolicy,
     UserAgentPolicy,
 )
 from azure.core.rest import HttpRequest
@@ -38,6 +42,34 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from azureops.credentials import credential_for, is_loopback
 
 PUBLIC_ARM = "https://management.azure.com"
+
+# The check a write must pass before it leaves this process: the job engine sets it for a step's thread (its job
+# lease still held by this process's clock), so a process paused mid-step and resumed after another one took
+# the job over sends no write to Azure; reads (GET, HEAD) pass, as an LRO poller's thread does.
+_write_guard: ContextVar[Callable[[], None] | None] = ContextVar("avd_write_guard", default=None)
+
+
+@contextmanager
+def writes_guarded(check: Callable[[], None]) -> Iterator[None]:
+    """Run the block with ``check()`` called before every Azure write request (and each retry of one)."""
+    token = _write_guard.set(check)
+    try:
+        yield
+    finally:
+        _write_guard.reset(token)
+
+
+class WriteGuardPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """A per-retry policy: a write (not GET/HEAD) asks the thread's guard first; its exception stops the call."""
+
+    def on_request(self, request: Any) -> None:
+        if request.http_request.method.upper() in ("GET", "HEAD"):
+            return
+        check = _write_guard.get()
+        if check is not None:
+            check()
+
+
 PUBLIC_GRAPH = "https://graph.microsoft.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 ERROR_MAP: dict[int, type[HttpResponseError]] = {
@@ -183,7 +215,13 @@ class AzureClients:
             if key not in self._built:
                 # the same retry settings ``RetryPolicy(**kwargs)`` reads when no policy is given
                 policy = ReleasingRetryPolicy(**self._kwargs)
-                self._built[key] = cls(self.credential, subscription, retry_policy=policy, **self._kwargs)
+                self._built[key] = cls(
+                    self.credential,
+                    subscription,
+                    retry_policy=policy,
+                    per_retry_policies=[WriteGuardPolicy()],
+                    **self._kwargs,
+                )
             return self._built[key]
 
     def compute(self, subscription: str) -> ComputeManagementClient:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from avdcore.errors import AvdError, NotAllowed, NotApproved
+from azureops.clients import writes_guarded
 from azureops.errors import project_error
 from azureops.plan import Plan, Step, format_seconds
 from bot.engine import approvals, graph
@@ -366,13 +367,15 @@ class Engine:
         self.progress.touch(job_id)
         try:
             self.leases.check(job_id)  # the last word before Azure: still ours by this process's clock
-            if resuming and token and step.resume is not None:
-                output = step.resume(ctx, token)
-            elif step.check(ctx):
-                output = "already done"
-            else:
-                self.leases.check(job_id)  # again: ``check`` read Azure meanwhile
-                output = step.apply(ctx)
+            # and before each Azure write the step sends (a process paused mid-step sends none once resumed)
+            with writes_guarded(lambda: self.leases.check(job_id)):
+                if resuming and token and step.resume is not None:
+                    output = step.resume(ctx, token)
+                elif step.check(ctx):
+                    output = "already done"
+                else:
+                    self.leases.check(job_id)  # again: ``check`` read Azure meanwhile
+                    output = step.apply(ctx)
         except LeaseLost:
             raise  # the step is the new holder's now: nothing is written, nothing more is asked of Azure
         except Exception as exc:
