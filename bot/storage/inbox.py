@@ -229,9 +229,16 @@ def wait(
     returns as soon as ``woken()`` (the caller's own reason to stop waiting) is true.
     """
     hook = getattr(store, "wait", None)
-    if callable(hook):
-        return bool(hook(channel, timeout))
     deadline = time.monotonic() + timeout
+    if callable(hook):
+        # rows committed before this process listened are found by one look; then NOTIFY wakes it (no polling
+        # of the table), in slices of ``poll`` so that ``woken()`` is still honoured
+        if (woken is not None and woken()) or pending(store, clock(), lease=lease):
+            return True
+        while (left := deadline - time.monotonic()) > 0:
+            if hook(channel, min(poll, left)) or (woken is not None and woken()):
+                return True
+        return False
     while True:
         if (woken is not None and woken()) or pending(store, clock(), lease=lease):
             return True

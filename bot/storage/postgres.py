@@ -31,6 +31,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo
+from psycopg import sql as pgsql
 from psycopg.adapt import Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -250,8 +251,12 @@ class PgStore(Store):
         self._local = threading.local()
         self._columns: dict[str, dict[str, str]] = {}
         self._db = PgDatabase(self)
+        self._listen_lock = threading.Lock()
+        self._listener: psycopg.Connection[Any] | None = None
+        self._channels: set[str] = set()
+        self._conninfo = conninfo.make_conninfo("", **params)
         self.pool = ConnectionPool(
-            conninfo.make_conninfo("", **params),
+            self._conninfo,
             min_size=min_size,
             max_size=max_size,
             timeout=POOL_WAIT,
@@ -422,7 +427,44 @@ class PgStore(Store):
             return False
         return True
 
+    # ---- LISTEN/NOTIFY: the inbox's wake-up (bot.storage.inbox.notify / wait) ----------------------------
+
+    def notify(self, channel: str) -> None:
+        """``NOTIFY channel`` on a pooled (autocommit) connection: delivered to every listener at once."""
+        with self.pool.connection(timeout=POOL_WAIT) as conn:
+            conn.execute(pgsql.SQL("notify {}").format(pgsql.Identifier(channel)))
+
+    def wait(self, channel: str, timeout: float) -> bool:
+        """``True`` when a ``NOTIFY channel`` arrives within ``timeout`` s. One dedicated connection listens (a
+        notification sent between two waits is kept on it); a lost one is dropped and reopened at the next wait
+        (the multi-host URL finds a promoted standby), and that wait answers ``False``."""
+        with self._listen_lock:
+            try:
+                conn = self._listening(channel)
+                return any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+            except psycopg.Error as err:
+                log.warning("LISTEN %s: %s; reconnecting at the next wait", channel, err)
+                self._drop_listener()
+                return False
+
+    def _listening(self, channel: str) -> psycopg.Connection[Any]:
+        if self._listener is None or self._listener.closed:
+            self._listener = psycopg.connect(self._conninfo, autocommit=True)
+            self._channels = set()
+        if channel not in self._channels:
+            self._listener.execute(pgsql.SQL("listen {}").format(pgsql.Identifier(channel)))
+            self._channels.add(channel)
+        return self._listener
+
+    def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with suppress(psycopg.Error):
+                listener.close()
+
     def close(self) -> None:
+        with self._listen_lock:
+            self._drop_listener()
         self.pool.close()
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from bot.storage import Store, inbox
+from bot.storage import Store, inbox, open_store
 from bot.storage.inbox import NewItem
+from bot.storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
 LEASE = 30.0
@@ -129,25 +131,52 @@ def test_wait_returns_when_a_row_is_claimable_and_times_out_otherwise(store: Sto
     assert inbox.wait(store, 5.0, clock=lambda: T0) is True
 
 
-class Hooked:
+class Hooked(SqliteStore):
     """A store with its own wake-up (as the PostgreSQL backend's LISTEN/NOTIFY): inbox uses it, not polling."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
         self.calls: list[tuple[str, ...]] = []
 
     def notify(self, channel: str) -> None:
         self.calls.append(("notify", channel))
 
     def wait(self, channel: str, timeout: float) -> bool:
-        self.calls.append(("wait", channel, str(timeout)))
+        self.calls.append(("wait", channel))
         return True
 
 
-def test_a_store_with_its_own_notify_and_wait_is_used_through_them() -> None:
-    store = Hooked()
-    inbox.notify(store)  # type: ignore[arg-type]
-    assert inbox.wait(store, 2.0, clock=lambda: T0) is True  # type: ignore[arg-type]
-    assert store.calls == [("notify", inbox.CHANNEL), ("wait", inbox.CHANNEL, "2.0")]
+def test_a_store_with_its_own_notify_and_wait_is_used_through_them(tmp_path: Path) -> None:
+    store = Hooked(tmp_path / "hooked.db")
+    try:
+        store.migrate()
+        inbox.notify(store)
+        assert inbox.wait(store, 2.0, clock=lambda: T0) is True  # nothing pending: the hook woke it
+        assert store.calls == [("notify", inbox.CHANNEL), ("wait", inbox.CHANNEL)]
+    finally:
+        store.close()
+
+
+def test_on_postgresql_a_notify_wakes_a_waiting_worker_without_polling(pg_url: str) -> None:
+    """LISTEN/NOTIFY: the waiter's slices are 30 s long, so only the notification can wake it early; the web
+    process's store sends it (another connection, as another process would)."""
+    worker, web = open_store(pg_url), open_store(pg_url)
+    try:
+        worker.migrate()
+        assert (
+            inbox.wait(worker, 0.2, clock=lambda: T0) is False
+        )  # nothing pending, nothing sent (now listening)
+        woke: list[bool] = []
+        waiter = threading.Thread(
+            target=lambda: woke.append(inbox.wait(worker, 30.0, clock=lambda: T0, poll=30.0))
+        )
+        waiter.start()
+        inbox.notify(web)  # kept on the listening connection even if the waiter is not yet inside its wait
+        waiter.join(20.0)
+        assert woke == [True]
+    finally:
+        worker.close()
+        web.close()
 
 
 def test_a_claim_marks_the_workers_finished_rows_done_in_the_same_transaction(store: Store) -> None:
