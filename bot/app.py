@@ -170,6 +170,7 @@ def build_app(
     sink = progress or card_writer(runtime)
     engine = Engine(runtime, sink, inline=headless)
     runtime.engine = engine
+    runtime.on_stop.append(engine.leases.stop)  # the job-lease heartbeat stops before the store closes
     if headless:
         return runtime
     runtime.timers = schedules.install(engine, registry.timers)

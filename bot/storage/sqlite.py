@@ -95,10 +95,16 @@ class SqliteStore(StoreBase):
         return True
 
     def close(self) -> None:
+        """Close this thread's connection and those of ended threads. A connection of another live thread is
+        not closed under it: that thread may be inside a statement (a job thread still running while the bot
+        stops), and sqlite3 frees the handle its cursor is using (the interpreter crashes). Dropping the
+        thread-local makes its next ``db`` raise "store is closed"; the connection closes once nothing uses it."""
+        me = threading.current_thread()
         with self._lock:
             self._closed = True
-            for _thread, conn in self._conns.values():
-                conn.close()
+            for thread, conn in self._conns.values():
+                if thread is me or not thread.is_alive():
+                    conn.close()
             self._conns.clear()
         self._local = threading.local()
 
