@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import SectionBlock
 
 from azureops.plan import Plan, Step
 from bot.engine.runner import StepRecorder
+from bot.engine.tenure import JobLeases
 from bot.slack import cards
 from bot.storage import jobs
 from bot.storage.sqlite import Store
@@ -163,8 +164,17 @@ def test_the_runner_persists_progress_text_and_the_card_shows_it(store: Store) -
     )
     jobs.update_step(store, job_id, 0, status=jobs.STEP_RUNNING, started_at=NOW.isoformat())
     touched: list[int] = []
-    engine: Any = SimpleNamespace(store=store, progress=SimpleNamespace(touch=touched.append))
-    StepRecorder(engine, job_id, 0).progress(50.0, "1/2 instances provisioned, 0/2 session hosts Available")
+    held = JobLeases(
+        store, ttl=30, owner="test:1:cards"
+    )  # the runner writes a step only under the job's lease
+    assert held.take(job_id) is not None
+    engine: Any = SimpleNamespace(store=store, progress=SimpleNamespace(touch=touched.append), leases=held)
+    try:
+        StepRecorder(engine, job_id, 0).progress(
+            50.0, "1/2 instances provisioned, 0/2 session hosts Available"
+        )
+    finally:
+        held.stop()
     assert touched == [job_id]
     job = jobs.get_job(store, job_id)
     assert job is not None
