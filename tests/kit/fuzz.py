@@ -218,9 +218,11 @@ def press_body(
     team: str = "T0AVDOPS",
     ts: str | None = None,
     value: str | None = None,
+    card: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
-    """The interactivity body of pressing ``label`` on ``job``'s card (or on message ``ts``), and its hook."""
-    card = live.slack.message(CHANNEL, job["card_ts"])
+    """The interactivity body of pressing ``label`` on ``job``'s card (or on message ``ts``), and its hook;
+    ``card``: the message as the presser saw it (a card the bot has redrawn since, e.g. without its buttons)."""
+    card = card or live.slack.message(CHANNEL, job["card_ts"])
     assert card is not None
     button = next(b for _bid, b in _buttons(card) if b["text"]["text"] == label)
     if value is not None:
