@@ -31,29 +31,6 @@ KIND = "drill"
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def record_run(
-    runtime: Runtime,
-    *,
-    kind: str,
-    site: str,
-    job_id: int,
-    seconds: float | None,
-    capacity: int,
-    at: datetime,
-    figures: dict[str, float | None] | None = None,
-) -> None:
-    records.record_run(
-        runtime.store,
-        kind=kind,
-        site=site,
-        job_id=job_id,
-        seconds=seconds,
-        capacity=capacity,
-        at=at,
-        figures=figures,
-    )
-
-
 def runs(
     runtime: Runtime, *, kind: str | None = None, site: str | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
@@ -162,8 +139,8 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         seconds = cap.measured(steps, upto="drill-hosts-available", start="drill-scale-out")
         start, _ = records.job_start(runtime.store, job_id)
         fig = cap.figures(steps, start, ready=("drill-hosts-available",), signed_out="")
-        record_run(
-            runtime,
+        records.record_run(
+            runtime.store,
             kind=KIND,
             site=dr.name,
             job_id=job_id,

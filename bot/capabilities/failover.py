@@ -103,8 +103,8 @@ def summary_step(runtime: Runtime, kind: str, site: Site, title: str) -> Any:
         fig = figures(steps, start) if kind == FAILOVER else None
         engine = runtime.engine
         engine.progress.reply(job_id, summary_text(kind, title, seconds, steps, fig, approved))
-        history.record_run(
-            runtime,
+        records.record_run(
+            runtime.store,
             kind=kind,
             site=site.name,
             job_id=job_id,

@@ -10,7 +10,6 @@ import pytest
 from azureops import readiness
 from azureops.gallery import ImageRef
 from azureops.scaleset_spec import ScaleSetSpec
-from bot.capabilities import drill as drill_cap
 from bot.capabilities import status as status_cap
 from bot.capabilities.snapshots import Schedule
 from bot.capabilities.status import ICON, status_reply
@@ -349,8 +348,8 @@ def test_status_and_jobs_show_capacity_schedules_and_drills(chat: Chat, bot: Bot
     )
     scaleset_cap.save_request(runtime.store, "dr", spec, OPS, NOW)
     for n, seconds in enumerate((130.0, 250.0)):
-        drill_cap.record_run(
-            runtime,
+        scaleset_cap.record_run(
+            runtime.store,
             kind="drill",
             site="dr",
             job_id=n + 1,

@@ -27,17 +27,6 @@ STEPS = ("tag-a1", "tag-a2", "tag-b1", "tag-b2", "set-capacity", "tag-join")
 RUNNING = "select name, continuation_token from steps where job_id = 1 and status = 'running'"
 
 
-@pytest.fixture
-def slow_azure() -> Iterator[AzureSim]:
-    """The seed scenario at time scale 30: each step's operation lasts a few seconds."""
-    sim = AzureSim(scenario="seed", time_scale=30)
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
 def process_env(tmp_path: Path, slack_url: str, sim: AzureSim, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
     env.update(bot_env(tmp_path, slack_url, arm=sim.url, ca=sim.ca_path, **extra), PYTHONPATH=str(ROOT))
