@@ -157,22 +157,15 @@ def _personal(sim: State) -> None:
         pool_id,
         avd.POOL,
         "westeurope",
-        {
-            "friendlyName": "EntraPersonal",
-            "description": "EntraPersonal (Entra ID joined, personal, protected by Azure Site Recovery)",
-            "hostPoolType": "Personal",
-            "personalDesktopAssignmentType": "Automatic",
-            "customRdpProperty": "targetisaadjoined:i:1;enablerdsaadauth:i:1;",
-            "maxSessionLimit": 999999,
-            "loadBalancerType": "Persistent",
-            "validationEnvironment": False,
-            "preferredAppGroupType": "Desktop",
-            "startVMOnConnect": False,
-            "publicNetworkAccess": "Enabled",
-            "registrationInfo": {"expirationTime": None, "token": None, "registrationTokenOperation": "None"},
-            "applicationGroupReferences": [dag_id],
-            "cloudPcResource": False,
-        },
+        _entra_pool(
+            "EntraPersonal",
+            dag_id,
+            description="EntraPersonal (Entra ID joined, personal, protected by Azure Site Recovery)",
+            hostPoolType="Personal",
+            personalDesktopAssignmentType="Automatic",
+            maxSessionLimit=999999,
+            loadBalancerType="Persistent",
+        ),
     )
     avd.make(
         sim,
@@ -294,22 +287,7 @@ def _hostpool(sim: State, rg: str, name: str, location: str, dag: str, workspace
         pool_id,
         avd.POOL,
         location,
-        {
-            "friendlyName": name,
-            "description": f"{name} (Entra ID joined)",
-            "hostPoolType": "Pooled",
-            "personalDesktopAssignmentType": None,
-            "customRdpProperty": "targetisaadjoined:i:1;enablerdsaadauth:i:1;",
-            "maxSessionLimit": 10,
-            "loadBalancerType": "BreadthFirst",
-            "validationEnvironment": False,
-            "preferredAppGroupType": "Desktop",
-            "startVMOnConnect": False,
-            "publicNetworkAccess": "Enabled",
-            "registrationInfo": {"expirationTime": None, "token": None, "registrationTokenOperation": "None"},
-            "applicationGroupReferences": [dag_id],
-            "cloudPcResource": False,
-        },
+        _entra_pool(name, dag_id),
     )
     avd.make(
         sim,
@@ -414,3 +392,24 @@ def _scale_set(sim: State, version_id: str, identity: dict[str, Any], pool: dict
             sessions.make_user_session(
                 sim, host, len(sim.store.children(host["id"] + "/userSessions")) + 1, upn
             )
+
+
+def _entra_pool(name: str, dag_id: str, **overrides: Any) -> dict[str, Any]:
+    """An Entra ID joined host pool's properties (pooled, breadth-first, 10 sessions unless ``overrides``)."""
+    return {
+        "friendlyName": name,
+        "description": f"{name} (Entra ID joined)",
+        "hostPoolType": "Pooled",
+        "personalDesktopAssignmentType": None,
+        "customRdpProperty": "targetisaadjoined:i:1;enablerdsaadauth:i:1;",
+        "maxSessionLimit": 10,
+        "loadBalancerType": "BreadthFirst",
+        "validationEnvironment": False,
+        "preferredAppGroupType": "Desktop",
+        "startVMOnConnect": False,
+        "publicNetworkAccess": "Enabled",
+        "registrationInfo": {"expirationTime": None, "token": None, "registrationTokenOperation": "None"},
+        "applicationGroupReferences": [dag_id],
+        "cloudPcResource": False,
+        **overrides,
+    }
