@@ -11,18 +11,27 @@ bot/bare of the pooled p99 and the median of the per-round p99 ratios (goal <= 1
 latency (goal: far from Slack's 3 s; <= 1 s).
 
     .venv/bin/python bench/ack.py [--rounds 8] [--n1 30] [--n20 200] [--roles all|split|both]
-        [--inbox-ack commit|queue] [--worker-nice N] [--json FILE]
+        [--inbox-ack commit|queue] [--db sqlite|postgres] [--standby none|sync|async] [--worker-nice N]
+        [--pin WEB_CPUS:REST_CPUS] [--json FILE]
 
 ``--roles split`` measures the roles instead of one ``avd-bot serve`` ("bot"): ``avd-bot serve --role web``
 ("web") plus one ``--role worker`` on the same SQLite file; the web process acks and records each request in
 the inbox (``--inbox-ack``: committed before the ack, or queued), the worker does the rest. ``--roles both``
 runs the two bots, each on its own database, in the same interleaved rounds as the bare app, so their ratios
 are measured under the same load. The quiet wait before each round covers every process.
+
+``--db postgres`` gives each bot a database on a PostgreSQL server this run starts (durable: fsync and
+synchronous commit on, as in production; ``tests/kit/postgres.py``), ``--standby sync|async`` a streaming
+standby of it too (``tests/kit/region.py``: ``sync`` is the setting docs/deploy.md recommends, every commit
+flushed on the standby before it returns). ``--pin WEB:REST`` keeps the servers Slack talks to (bot, web, bare)
+on the CPUs ``WEB`` and everything else they rely on (the worker, the doubles, PostgreSQL) on ``REST``: the
+split as deployed, the web process on a host of its own, its database and Slack and Azure elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import itertools
 import json
@@ -31,7 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
@@ -98,6 +107,42 @@ def serve_bare(slack_url: str) -> int:
     return 0
 
 
+def pin(pid: int, cpus: str) -> None:
+    """Keep a running process, its threads and its children (a PostgreSQL postmaster's backends, and the ones
+    it forks later) on ``cpus``."""
+    if not cpus:
+        return
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
+    for each in (pid, *map(int, children.split())):
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(each)], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def databases(kind: str, standby: str, names: list[str], cpus: str) -> Iterator[tuple[dict[str, str], str]]:
+    """One ``AVD_DB`` per bot: a SQLite file in its folder (``{}``), or a database each on one durable
+    PostgreSQL server (with a streaming standby when ``standby`` is ``sync``/``async``) kept to ``cpus``;
+    yields (name -> URL, a line saying what it is)."""
+    if kind == "sqlite":
+        yield {}, "SQLite (WAL) per bot"
+        return
+    from tests.kit.postgres import PgServer, durable
+    from tests.kit.region import pair
+
+    with contextlib.ExitStack() as stack:
+        if standby == "none":
+            primary = stack.enter_context(PgServer.started(**durable()))
+            servers = [primary]
+        else:
+            both = stack.enter_context(pair(sync=standby == "sync", durable=True))
+            primary, servers = both.primary, [both.primary, both.standby]
+        for server in servers:
+            pidfile = server.data / "postmaster.pid"
+            pin(int(pidfile.read_text(encoding="utf-8").split()[0]), cpus)
+        version = str(primary.admin("show server_version")[0][0])
+        urls = {name: primary.create_database(f"bench_{name}") for name in names}
+        yield urls, f"PostgreSQL {version}, durable, standby {standby}"
+
+
 def one_request(url: str, body: str) -> float:
     parsed = urlparse(url)
     headers = signed_request(SECRET, body)
@@ -124,9 +169,9 @@ def measure(url: str, bodies: list[str], concurrency: int) -> list[float]:
 class Bodies:
     """Request bodies per case: a fresh response_url each, and a fresh approval for each bot click."""
 
-    def __init__(self, doubles: DoublesProcess, db_paths: dict[str, str]) -> None:
-        self.doubles, self.db_paths = doubles, db_paths  # server name -> its SQLite file (bare: none)
-        self.next_job = dict.fromkeys(db_paths, 1)
+    def __init__(self, doubles: DoublesProcess, dbs: dict[str, str]) -> None:
+        self.doubles, self.dbs = doubles, dbs  # server name -> its AVD_DB (bare: none)
+        self.next_job = dict.fromkeys(dbs, 1)
 
     def make(self, case: str, n: int, server: str) -> list[str]:
         user = LEAD if case == "approve" else OPS
@@ -138,8 +183,8 @@ class Bodies:
                 )
                 for u in urls
             ]
-        if server in self.db_paths:
-            pairs = approve_kit.seed_approvals(self.db_paths[server], self.next_job[server], n)
+        if server in self.dbs:
+            pairs = approve_kit.seed_approvals(self.dbs[server], self.next_job[server], n)
             self.next_job[server] += n
         else:
             pairs = [(f"bare{k:07d}", f"1700000000.{k:06d}") for k in range(n)]
@@ -267,6 +312,18 @@ def main(argv: list[str] | None = None) -> int:
         help="with --roles split/both: the web process acks once the inbox row is committed (default) or queued",
     )
     parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="each bot's AVD_DB: a SQLite file (default) or a database on a durable PostgreSQL server",
+    )
+    parser.add_argument(
+        "--standby",
+        choices=("none", "sync", "async"),
+        default="none",
+        help="with --db postgres: a streaming standby (sync: commits wait for its flush, as docs/deploy.md recommends)",
+    )
+    parser.add_argument(
         "--worker-nice",
         type=int,
         default=0,
@@ -274,10 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pin",
-        metavar="WEB_CPUS:WORKER_CPUS",
+        metavar="WEB_CPUS:REST_CPUS",
         default="",
-        help="keep the web-facing servers (bot, web, bare) on WEB_CPUS and the worker on WORKER_CPUS"
-        " (taskset -c lists, e.g. 0:1): the split as it runs on two hosts",
+        help="keep the web-facing servers (bot, web, bare) on WEB_CPUS and the worker, the doubles and PostgreSQL"
+        " on REST_CPUS (taskset -c lists, e.g. 0:1): the split as it runs on its own hosts",
     )
     parser.add_argument("--serve-bare", metavar="SLACK_URL", help=argparse.SUPPRESS)
     add_json_option(parser)
@@ -286,17 +343,22 @@ def main(argv: list[str] | None = None) -> int:
         return serve_bare(args.serve_bare)
     cases = [c for c in args.cases.split(",") if c]
     work = workdir("bench-ack-")
-    doubles = DoublesProcess(arm=True, arm_throttle_off=True)
     front, _, back = args.pin.partition(":")
+    doubles = DoublesProcess(arm=True, arm_throttle_off=True)
+    pin(doubles.pid, back)
+    names = [n for n, roles in (("bot", ("all", "both")), ("web", ("split", "both"))) if args.roles in roles]
+    stack = contextlib.ExitStack()
+    dbs, db_line = stack.enter_context(databases(args.db, args.standby, names, back))
     servers: dict[str, list[BotProcess]] = {}  # bot name -> its processes (the first serves HTTP)
     labels: dict[str, str] = {}
-    if args.roles in ("all", "both"):
+    if "bot" in names:
         home = work / "all" if args.roles == "both" else work
         home.mkdir(exist_ok=True)
         env = bot_env(home, doubles.info["slack"], arm=doubles.info["arm"], ca=doubles.info["ca"])
+        env.update({"AVD_DB": dbs["bot"]} if "bot" in dbs else {})
         servers["bot"] = [BotProcess(env, home, capabilities="bench.approve_kit", cpus=front)]
         labels["bot"] = ""
-    if args.roles in ("split", "both"):
+    if "web" in names:
         home = work / "split" if args.roles == "both" else work
         home.mkdir(exist_ok=True)
         env = bot_env(
@@ -306,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             ca=doubles.info["ca"],
             AVD_INBOX_ACK=args.inbox_ack,
         )
+        env.update({"AVD_DB": dbs["web"]} if "web" in dbs else {})
         servers["web"] = [
             BotProcess(env, home, capabilities="bench.approve_kit", role="web", cpus=front),
             BotProcess(
@@ -337,11 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         urls["bare"] = json.loads(bare.stdout.readline())["url"]
         pids = [bare.pid, doubles.pid, *(p.pid for procs in servers.values() for p in procs)]
         front = {**{name: procs[0].pid for name, procs in servers.items()}, "bare": bare.pid}
-        bodies = Bodies(doubles, {name: str(procs[0].workdir / "avd.db") for name, procs in servers.items()})
-        names = ", ".join(f"{name}:{labels[name]}" if labels.get(name) else name for name in urls)
+        bodies = Bodies(doubles, {name: procs[0].env["AVD_DB"] for name, procs in servers.items()})
+        shown = ", ".join(f"{name}:{labels[name]}" if labels.get(name) else name for name in urls)
         print(
             f"ack latency: {args.rounds} interleaved rounds per cell, {args.n1} (c=1) / {args.n20} (c=20) requests "
-            f"per server per round; servers: {names}; {machine()}"
+            f"per server per round; servers: {shown}; {db_line}; {machine()}"
         )
         print(
             f"{'case':>15} {'conc':>4} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}   CPU of its process"
@@ -379,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             for proc in reversed(procs):
                 proc.stop()
         doubles.stop()
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
     return report.emit(args.json)
 

@@ -3,7 +3,8 @@
 ``avd-bot serve`` runs with this module's ``CAPABILITY`` overlaid on the product's table
 (``python -m tests.kit.serve bench.approve_kit serve``, with the repository on ``PYTHONPATH``): kind ``bench-noop`` is a plan of one step that does nothing, so an approved job runs the real
 engine path (compare-and-set, audit, scheduler, step rows) without touching Azure. ``seed_approvals`` writes
-pending approvals straight into the bot's SQLite file (WAL; the bot is running), each bound to its job's plan
+pending approvals straight into the bot's database (``AVD_DB``: a SQLite file in WAL mode or a PostgreSQL
+URL; the bot is running), each bound to its job's plan
 hash and to a card ts, so every click the benchmark sends is a fresh, valid approval.
 """
 
@@ -14,8 +15,7 @@ from typing import Any
 
 from azureops.plan import Plan, Step, StepContext
 from bot.runtime import Capability
-from bot.storage import jobs
-from bot.storage.sqlite import Store
+from bot.storage import jobs, open_store
 from commands import ops
 
 KIND = "bench-noop"
@@ -36,10 +36,10 @@ CAPABILITY = Capability(name=KIND, plans={KIND: build_plan})
 
 
 def seed_approvals(
-    db_path: str, first: int, count: int, *, channel: str = "C0INCIDENT", requester: str = "U0OPS1"
+    db: str, first: int, count: int, *, channel: str = "C0INCIDENT", requester: str = "U0OPS1"
 ) -> list[tuple[str, str]]:
     """Create ``count`` jobs awaiting approval (numbered from ``first``); returns (approval id, card ts) pairs."""
-    store = Store(db_path)
+    store = open_store(db)
     now = datetime.now(UTC)
     out = []
     try:

@@ -70,8 +70,9 @@ class SqliteStore(StoreBase):
                 del self._conns[key]
 
     @contextmanager
-    def transaction(self) -> Iterator[Database]:
-        """``BEGIN IMMEDIATE`` .. ``COMMIT``: a write transaction serialized across threads and processes."""
+    def transaction(self, lock: str = "") -> Iterator[Database]:
+        """``BEGIN IMMEDIATE`` .. ``COMMIT``: a write transaction serialized across threads and processes
+        (SQLite's one writer lock, whatever ``lock`` names)."""
         db = self.db
         if db.conn.in_transaction:
             with db.atomic():

@@ -45,7 +45,11 @@ class Store:
     def db(self) -> Db:
         raise NotImplementedError
 
-    def transaction(self) -> AbstractContextManager[Db]:
+    def transaction(self, lock: str = "") -> AbstractContextManager[Db]:
+        """A write transaction. ``lock`` names a narrower writer lock than the one every other writer takes,
+        for a transaction that only inserts into a table no one else inserts into and whose readers do not
+        read-then-write with it (the web role's inbox rows: ``bot.storage.inbox.record``), so it does not queue
+        behind the workers' writes; SQLite has one writer whatever the name."""
         raise NotImplementedError
 
     def healthy(self) -> bool:

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from bot.storage import audit, jobs, open_store
-from bot.storage.postgres import ConnectionLost, PgStore, translate
+from bot.storage import audit, inbox, jobs, open_store
+from bot.storage.inbox import NewItem
+from bot.storage.postgres import WRITE_LOCK, ConnectionLost, PgStore, lock_key, translate
 from bot.storage.sqlite import SqliteStore
 from tests.kit.postgres import PgServer
 
@@ -148,6 +150,45 @@ def test_a_replay_that_would_see_other_rows_is_refused(pg_store: PgStore, pg_ser
     assert [r["key"] for r in pg_store.db.query("select key from meta")] == ["other"]
 
 
+def test_an_inbox_row_commits_while_a_job_write_holds_the_writer_lock(
+    pg_store: PgStore, pg_url: str, pg_server: PgServer
+) -> None:
+    """The web role's ack waits for its inbox row's commit: on PostgreSQL that takes the inbox's own lock, so a
+    worker's open write transaction (which holds the one writer lock, through its fsync and the standby's)
+    does not hold up the acks. The inbox row then commits before the job write does, and both land."""
+    worker = open_store(pg_url)
+    holding, release = threading.Event(), threading.Event()
+
+    def job_write() -> None:
+        with worker.transaction() as db:
+            db.table("meta").insert({"key": "job", "value": "1"})
+            holding.set()
+            release.wait(60)
+
+    writer = threading.Thread(target=job_write)
+    writer.start()
+    try:
+        assert holding.wait(60)
+        ids = inbox.record(pg_store, [NewItem("command", {"text": "status"}, user_id="U0OPS1")], NOW)
+        row = inbox.get(pg_store, ids[0])  # committed: another connection reads it
+        assert row is not None and row.kind == "command" and row.claimed_by is None
+        assert not list(pg_store.db.query("select key from meta where key = 'job'"))  # still uncommitted
+        name = pg_url.rsplit("/", 1)[1]  # and the job write still holds the one writer lock
+        assert pg_server.admin(f"select pg_try_advisory_xact_lock({WRITE_LOCK})", database=name) == [(False,)]
+    finally:
+        release.set()
+        writer.join(60)
+        worker.close()
+    assert [r["key"] for r in pg_store.db.query("select key from meta where key = 'job'")] == ["job"]
+
+
+def test_a_named_writer_lock_never_is_the_one_writer_lock() -> None:
+    assert lock_key("") == WRITE_LOCK
+    names = ["avd_inbox", "a", "b", "replay", *(str(n) for n in range(2000))]
+    assert WRITE_LOCK not in {lock_key(name) for name in names}
+    assert lock_key("avd_inbox") == lock_key("avd_inbox")
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_stores_on_one_database_move_a_job_once_and_keep_one_audit_chain(fresh_store: object) -> None:
     """Two processes on one database (two stores, two pools): the compare-and-set and the chain hold."""
@@ -239,7 +280,6 @@ def test_a_database_down_past_the_retries_fails_the_operation_and_the_store_reco
 ) -> None:
     """Past the bound the operation raises (the caller reports it) and the store is not broken: once the
     server is back, the next operation works on new connections."""
-    import psycopg
 
     from bot.storage import postgres
 
