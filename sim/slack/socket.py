@@ -3,10 +3,15 @@
 ``SocketModeSim(slack_sim, app_token="xapp-...").start()`` serves a WebSocket endpoint on loopback and
 attaches itself to the ``SlackSim``, whose ``apps.connections.open`` then answers the app-level token with
 ``ws://127.0.0.1:PORT/link/?ticket=...&app_id=...`` (Slack answers ``wss://wss-....slack.com/link/?...``).
-A connection is greeted with ``hello``; ``deliver()`` sends an envelope to the newest connection and
-``acked()`` waits for the app's ``{"envelope_id", "payload"?}``; ``disconnect()`` sends
-``{"type": "disconnect", "reason": "refresh_requested"}`` so the app reconnects. Every envelope sent and
-every ack received is kept (``envelopes``, ``acks``). Served by the ``websockets`` library (sync server).
+A connection is greeted with ``hello``; ``deliver()`` sends an envelope to one of the app's open connections
+(picked at random, as Slack does: "each payload may be sent to any of the connections", api.slack.com
+socket-implement#connections) and ``acked()`` waits for the app's ``{"envelope_id", "payload"?}``;
+``disconnect()`` sends ``{"type": "disconnect", "reason": "refresh_requested"}`` so the app reconnects. An
+``events_api`` envelope not acked within ``ack_timeout`` is sent again (``retry_attempt`` + 1, ``retry_reason``
+``timeout``) on an open connection, at most ``len(retry_delays)`` times; slash commands and interactions are
+never redelivered (Slack retries only Events API deliveries). Every envelope sent, the link it went to, and every
+ack received is kept (``envelopes``, ``deliveries``, ``acks``). Served by the ``websockets`` library (sync
+server).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import random
 import secrets
 import threading
 import time
@@ -33,6 +39,10 @@ APP_TOKEN = "xapp-1-A0AVDOPS-1-sandbox"
 HOST_NAME = "applink-sim-1"  # Slack names the serving host in debug_info
 # Which envelopes Slack lets the app answer in its ack (a slash command's message, a modal's response_action).
 ACCEPTS_RESPONSE_PAYLOAD = {"slash_commands": True, "interactive": False, "events_api": False}
+ACK_TIMEOUT = 3.0  # seconds Slack waits for an envelope's ack
+# Events API retries after a missed ack: three, "nearly immediately", after 1 minute, after 5 minutes (the
+# schedule as the Events API page describes HTTP retries; Socket Mode's own schedule is not published)
+RETRY_DELAYS = (0.0, 60.0, 300.0)
 
 
 class WebApi(Protocol):
@@ -89,6 +99,9 @@ class SocketModeSim:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        seed: int | None = 0,
+        ack_timeout: float = ACK_TIMEOUT,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         self.slack = slack
         self.app_token = app_token
@@ -99,6 +112,11 @@ class SocketModeSim:
         self.links: list[Link] = []
         self.envelopes: list[dict[str, Any]] = []
         self.acks: list[Ack] = []
+        self.deliveries: list[tuple[str, Link]] = []  # (envelope_id, the link it was sent on), each send
+        self.random = random.Random(seed)  # which open link gets an envelope (seeded: runs repeat)
+        self.ack_timeout = ack_timeout
+        self.retry_delays = retry_delays
+        self.timers: list[threading.Timer] = []
         self.server: Server | None = None
         self.serving: threading.Thread | None = None
 
@@ -128,6 +146,12 @@ class SocketModeSim:
         """Detach from the Slack double, close every connection and the listening socket."""
         if getattr(self.slack, "socket_mode", None) is self:
             self.slack.socket_mode = None
+        with self.lock:
+            timers, self.timers = self.timers, []
+        for timer in timers:
+            timer.cancel()
+            if timer.is_alive():
+                timer.join(timeout=5)
         if self.server is not None:
             self.server.shutdown()
             self.server = None
@@ -256,8 +280,10 @@ class SocketModeSim:
         *,
         envelope_id: str | None = None,
         accepts_response_payload: bool | None = None,
+        link: Link | None = None,
     ) -> str:
-        """Send an envelope (``slash_commands``, ``interactive``, ``events_api``) on the newest open connection."""
+        """Send an envelope (``slash_commands``, ``interactive``, ``events_api``) on one of the open connections
+        not told to disconnect, chosen at random (or on ``link``)."""
         accepts = (
             ACCEPTS_RESPONSE_PAYLOAD.get(kind, False)
             if accepts_response_payload is None
@@ -271,22 +297,77 @@ class SocketModeSim:
         }
         if kind == "events_api":
             envelope.update(retry_attempt=0, retry_reason="")
-        return self.send_envelope(envelope)
+        return self.send_envelope(envelope, link)
 
     def redeliver(self, envelope_id: str) -> str:
-        """Send an envelope again, unchanged (Slack redelivers one that was not acked in time)."""
+        """Send an envelope again, unchanged, on an open connection (a duplicate, as a test's own choice: Slack
+        redelivers only Events API envelopes, and by itself, see ``retry``)."""
         with self.lock:
             sent = [e for e in self.envelopes if e["envelope_id"] == envelope_id]
         if not sent:
             raise KeyError(f"no envelope {envelope_id} was delivered")
         return self.send_envelope(copy.deepcopy(sent[0]))
 
-    def send_envelope(self, envelope: dict[str, Any]) -> str:
-        link = self.wait_connected()
+    def pick_link(self) -> Link:
+        """One of the open links not told to disconnect, at random (waits for one)."""
+        self.wait_connected()
+        with self.lock:
+            usable = [link for link in self.open_links() if not link.retiring]
+            return self.random.choice(usable) if usable else self.wait_connected()
+
+    def send_envelope(self, envelope: dict[str, Any], link: Link | None = None) -> str:
+        """Send on ``link`` (default: ``pick_link()``); an envelope sent on a link that has just closed is lost
+        with it (an Events API one is retried, like one not acked)."""
+        from websockets.exceptions import ConnectionClosed
+
+        link = link or self.pick_link()
+        envelope_id = str(envelope["envelope_id"])
         with self.lock:
             self.envelopes.append(copy.deepcopy(envelope))
-        link.connection.send(json.dumps(envelope))
-        return str(envelope["envelope_id"])
+            self.deliveries.append((envelope_id, link))
+        try:
+            link.connection.send(json.dumps(envelope))
+        except ConnectionClosed:
+            log.info("Socket Mode double: envelope %s lost with its closed link", envelope_id)
+        if envelope["type"] == "events_api":
+            self.arm_retry(envelope)
+        return envelope_id
+
+    def arm_retry(self, envelope: dict[str, Any]) -> None:
+        """Retry an Events API envelope not acked within ``ack_timeout`` (with ``retry_attempt`` + 1 and
+        ``retry_reason`` ``timeout``), up to ``len(retry_delays)`` times."""
+        attempt = int(envelope.get("retry_attempt") or 0)
+        if attempt >= len(self.retry_delays):
+            return
+        timer = threading.Timer(self.ack_timeout + self.retry_delays[attempt], self.retry, args=(envelope,))
+        timer.daemon = True
+        with self.lock:
+            self.timers = [t for t in self.timers if t.is_alive()] + [timer]
+        timer.start()
+
+    def retry(self, envelope: dict[str, Any]) -> None:
+        with self.lock:
+            if self.server is None or self.acks_of(str(envelope["envelope_id"])):
+                return
+            usable = [link for link in self.open_links() if not link.retiring]
+        if not usable:  # no connection to retry on: count the attempt and wait for the next
+            log.info("Socket Mode double: no open link to retry %s on", envelope["envelope_id"])
+        again = {
+            **copy.deepcopy(envelope),
+            "retry_attempt": int(envelope.get("retry_attempt") or 0) + 1,
+            "retry_reason": "timeout",
+        }
+        if usable:
+            with self.lock:
+                link = self.random.choice(usable)
+            self.send_envelope(again, link)
+        else:
+            self.arm_retry(again)
+
+    def delivered_on(self, envelope_id: str) -> list[Link]:
+        """The links an envelope was sent on, in order (one per send: a retry or ``redeliver`` adds one)."""
+        with self.lock:
+            return [link for sent, link in self.deliveries if sent == envelope_id]
 
     def acked(self, envelope_id: str, timeout: float = 20.0, nth: int = 1) -> Ack:
         """The ``nth`` ack of an envelope, waiting for it (TimeoutError if the app never acks)."""

@@ -182,6 +182,72 @@ def test_connections_open_gives_a_one_use_link_that_says_hello(
     assert refused.value.response.status_code == 401
 
 
+def receive_all(ws: Any) -> list[dict[str, Any]]:
+    """Every message waiting on a raw client link (stops at the first 0.5 s without one)."""
+    got = []
+    while True:
+        try:
+            got.append(json.loads(ws.recv(timeout=0.5)))
+        except TimeoutError:
+            return got
+
+
+def test_envelopes_are_spread_over_the_apps_open_links_and_skip_a_closed_one(
+    slack_sim: SlackSim, socket_sim: SocketModeSim
+) -> None:
+    client = WebClient(base_url=slack_sim.url)
+    with (
+        connect(client.apps_connections_open(app_token=APP_TOKEN)["url"]) as one,
+        connect(client.apps_connections_open(app_token=APP_TOKEN)["url"]) as two,
+    ):
+        assert json.loads(one.recv(timeout=5))["num_connections"] == 1
+        assert json.loads(two.recv(timeout=5))["num_connections"] == 2
+        first, second = socket_sim.links[0], socket_sim.wait_connected(count=2)
+        sent = [socket_sim.deliver("slash_commands", {"text": f"jobs {n}"}) for n in range(20)]
+        got_one, got_two = receive_all(one), receive_all(two)
+        assert got_one and got_two  # both links got some
+        assert sorted(e["envelope_id"] for e in got_one + got_two) == sorted(sent)  # each once
+        assert {e["envelope_id"] for e in got_one} == {
+            i for i in sent if socket_sim.delivered_on(i) == [first]
+        }
+        one.close()
+        wait_until(lambda: first.closed is not None, what="the double to see the first link closed")
+        later = [socket_sim.deliver("interactive", {"n": n}) for n in range(5)]
+        assert [e["envelope_id"] for e in receive_all(two)] == later
+        assert all(socket_sim.delivered_on(i) == [second] for i in later)
+
+
+def test_an_unacked_event_is_retried_on_another_link_and_a_command_is_not(slack_sim: SlackSim) -> None:
+    # the ack timeout outlasts receive_all's quiet 0.5 s: the first retry comes after the first link is closed
+    socket_sim = SocketModeSim(slack_sim, ack_timeout=2.0, retry_delays=(0.0, 0.0, 0.0))
+    socket_sim.start()
+    client = WebClient(base_url=slack_sim.url)
+    try:
+        with (
+            connect(client.apps_connections_open(app_token=APP_TOKEN)["url"]) as one,
+            connect(client.apps_connections_open(app_token=APP_TOKEN)["url"]) as two,
+        ):
+            first = socket_sim.links[0]
+            socket_sim.wait_connected(count=2)
+            command = socket_sim.deliver("slash_commands", {"text": "jobs"}, link=first)
+            event = socket_sim.deliver("events_api", {"event": {"type": "app_mention"}}, link=first)
+            assert [m.get("type") for m in receive_all(one)] == ["hello", "slash_commands", "events_api"]
+            one.close()  # the app's process on this link is gone: neither envelope is acked
+            retried = json.loads(two.recv(timeout=10))
+            while retried.get("type") == "hello":
+                retried = json.loads(two.recv(timeout=10))
+            two.send(json.dumps({"envelope_id": retried["envelope_id"]}))
+            socket_sim.acked(event)
+            assert retried["envelope_id"] == event and retried["type"] == "events_api"
+            assert (retried["retry_attempt"], retried["retry_reason"]) == (1, "timeout")
+            assert receive_all(two) == []  # acked: no further retry; the command was never sent again
+            assert socket_sim.delivered_on(command) == [first]
+            assert socket_sim.acks_of(command) == []
+            assert len(socket_sim.delivered_on(event)) == 2
+    finally:
+        socket_sim.stop()
+
+
 def test_sim_slack_cli_offers_the_socket_endpoint() -> None:
     code = "from bot.cli import main; main(['sim', 'slack', '--app-token', 'xapp-1-cli'])"
     with subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
