@@ -3,7 +3,7 @@
 Jobs: ``failover`` (FailoverStart), ``failback`` (FailbackStart), ``failover rollback`` (offered after a cancel, op FailoverCancel) and ``dr
 scale-down`` (offered by the post-incident reminder, op Scale(site, 0)). Each plan
 ends with a bot-side summary step that posts the measured time (first step start to last step end) in the
-card's thread and records the run (``bot.capabilities.drill`` keeps the history table); a failover's and a
+card's thread and records the run (``bot.storage.records``' ``dr_runs``); a failover's and a
 failback's summary also give the three RTO figures users feel (``failover_config.figures``, counted from the
 approval): for a failover DR capacity Available, the primary's users signed out and the outage between the two;
 for a failback the primary taking users again (undrained, and ASR's failback done), DR's users signed out and the
@@ -26,7 +26,6 @@ from azureops import failover_checks as fc
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import PrimaryGate, callback_step
-from bot.capabilities import drill as history
 from bot.capabilities.failover_config import Figures, estimates, figures, measured, options, sites, spec
 from bot.config.siteconfig import Site
 from bot.runtime import ButtonHandler, Capability, CommandContext, Runtime
@@ -264,7 +263,7 @@ def show_failover_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     opt = options(runtime, primary, dr)
     p_spec, dr_spec = spec(primary, primary), spec(dr, primary)
     gate = PrimaryGate(primary.location, opt.primary_timeout)
-    runs = len(history.runs(runtime, kind=FAILOVER))
+    runs = len(records.runs(runtime.store, kind=FAILOVER))
     text = plan_text(
         plan,
         fc.dr_checks(runtime.azure, dr_spec, opt),
@@ -330,7 +329,7 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
             lines.append(checks)
     else:
         lines.append("No failover, failback or rollback is running.")
-    for run in history.runs(runtime, site=dr.name, limit=3):
+    for run in records.runs(runtime.store, site=dr.name, limit=3):
         took = format_seconds(run["seconds"]) if run["seconds"] is not None else "?"
         felt = (
             f"; {MEASURES[run['kind']].short} after {format_seconds(run['to_capacity'])}, outage "

@@ -14,7 +14,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from bot.capabilities.drill import runs
 from bot.storage import records
 from tests.kit.failover import Harness, failover_config, harness_factory  # noqa: F401 - fixture
 
@@ -76,7 +75,7 @@ def test_dr_comes_up_during_the_grace_period_and_the_summary_gives_the_figures(h
     end = ended(h, 1)
     assert end["dr-hosts-available"] < end["notify-users"] < end["log-off-users"]
     assert h.sim.user_sessions("AVD", "EntraAuth") == []
-    run = runs(h.runtime, kind="failover")[0]
+    run = records.runs(h.runtime.store, kind="failover")[0]
     assert 0 < run["to_capacity"] < run["signed_out"] and run["outage"] == 0
     summary = h.chat.wait_for(lambda: [t for t in h.thread(1) if "recovery time" in t], timeout=15)[0]
     assert (
@@ -102,7 +101,7 @@ def test_an_unanswered_primary_gives_up_in_its_branch_and_never_delays_dr(harnes
     end = ended(h, 1)
     assert end["dr-hosts-available"] < end["primary-drain"]  # DR was Available before the primary gave up
     assert len([x for x in h.sim.session_hosts("AVDDR", "EntraAuthDR") if x.status == "Available"]) == 2
-    run = runs(h.runtime, kind="failover")[0]
+    run = records.runs(h.runtime.store, kind="failover")[0]
     assert run["to_capacity"] > 0 and run["signed_out"] is None and run["outage"] is None
     summary = h.chat.wait_for(lambda: [t for t in h.thread(1) if "recovery time" in t], timeout=15)[0]
     assert "not signed out by this job" in summary and "the primary region did not answer" in summary
@@ -145,7 +144,7 @@ def test_a_primary_region_that_never_answers_does_not_delay_drs_scale_out(harnes
     for name in ("primary-autoscale-off", "primary-drain", "notify-users", "log-off-users"):
         assert "skipped: the primary region westeurope did not answer" in steps[name]["output"], name
         assert began[name] >= at["primary-probe"] and at[name] <= at["summary"], name
-    run = runs(h.runtime, kind="failover")[0]
+    run = records.runs(h.runtime.store, kind="failover")[0]
     assert run["to_capacity"] > 0 and run["signed_out"] is None and run["outage"] is None
     h.sim.faults.clear()
 
