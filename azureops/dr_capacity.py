@@ -164,8 +164,12 @@ def available_hosts_step(
         deadline, polls, seen = begun + timeout, 0, 0
         while (ready := sessions.available_hosts(clients, pool)) < count:
             seen = _arrivals(ctx, seen, ready, count, begun)
-            if polls % 5 == 0:
-                scalesets.raise_failed_extension(clients, vmss.subscription, vmss.resource_group, vmss.name)
+            if polls % 5 == 0 and (
+                failed := scalesets.failed_extension(
+                    clients, vmss.subscription, vmss.resource_group, vmss.name
+                )
+            ):
+                raise failed
             polls += 1
             if (
                 polls % 20 == 0

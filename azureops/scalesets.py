@@ -204,65 +204,56 @@ def failed_extension(
     vms: Sequence[InstanceInfo] | None = None,
 ) -> AzureError | None:
     """The first Failed instance of scale set ``name`` whose instance view says an extension failed, as an error
-    naming the extension and Compute's message (``ProvisioningState/failed/VMExtensionProvisioningError``); else
-    ``None``. ``state`` and ``vms``: the scale set and its instances when the caller has just read them (else they
-    are read here); only the Failed instances' views are read.
+    naming the extension and Compute's message (``ProvisioningState/failed/VMExtensionProvisioningError``), for a
+    host wait to raise; else ``None``. ``state`` and ``vms``: the scale set and its instances when the caller has
+    just read them (else they are read here); only the Failed instances' views are read. A read that fails
+    (throttled, a VM gone meanwhile) is no verdict (``None``): the wait goes on and looks again at its next check.
 
     Only Flexible instances are read (``virtualMachines`` of the resource group); the DR scale sets are Flexible.
     """
-    if state is None:
-        state = get_scale_set(clients, subscription, resource_group, name)
-    if state is None or not state.flexible:
+    try:
+        if state is None:
+            state = get_scale_set(clients, subscription, resource_group, name)
+        if state is None or not state.flexible:
+            return None
+        listed = list_instances(clients, subscription, resource_group, state) if vms is None else vms
+        compute = clients.compute(subscription)
+        for vm in listed:
+            if vm.provisioning_state.lower() != "failed":
+                continue
+            with translated(vm.id):
+                view = compute.virtual_machines.instance_view(resource_group, vm.name)
+            wrapper = next(
+                (s for s in view.statuses or [] if str(s.code or "").endswith("/" + EXTENSION_FAILED)), None
+            )
+            if wrapper is not None:
+                return _extension_error(state, vm, wrapper, view.extensions or [])
+    except AzureError:
         return None
-    compute = clients.compute(subscription)
-    listed = list_instances(clients, subscription, resource_group, state) if vms is None else vms
-    for vm in listed:
-        if vm.provisioning_state.lower() != "failed":
-            continue
-        with translated(vm.id):
-            view = compute.virtual_machines.instance_view(resource_group, vm.name)
-        wrapper = next(
-            (s for s in view.statuses or [] if str(s.code or "").endswith("/" + EXTENSION_FAILED)), None
-        )
-        if wrapper is None:
-            continue
-        failed = next(
-            (
-                e
-                for e in view.extensions or []
-                if any(str(s.code or "").lower() == "provisioningstate/failed" for s in e.statuses or [])
-            ),
-            None,
-        )
-        name = str(failed.name) if failed is not None and failed.name else "an extension"
-        kind = str(failed.type or "").rsplit(".", 1)[-1].lower() if failed is not None else ""
-        return AzureError(
-            f"extension {name} failed on instance {vm.name} of {state.name}, so it will never register as a "
-            f"session host: {wrapper.message or wrapper.display_status or 'no message'}",
-            code=EXTENSION_FAILED,
-            resource_id=vm.id,
-            next_step=EXTENSION_NEXT_STEPS.get(kind, EXTENSION_NEXT_STEPS.get(name.lower(), _EXTENSION_NEXT)),
-        )
     return None
 
 
-def raise_failed_extension(
-    clients: AzureClients,
-    subscription: str,
-    resource_group: str,
-    name: str,
-    *,
-    state: ScaleSetState | None = None,
-    vms: Sequence[InstanceInfo] | None = None,
-) -> None:
-    """Raise ``failed_extension``'s error (a host wait's verdict); a read that fails (throttled, a VM gone
-    meanwhile) is no verdict: the wait goes on and looks again at its next check."""
-    try:
-        error = failed_extension(clients, subscription, resource_group, name, state=state, vms=vms)
-    except AzureError:
-        return
-    if error is not None:
-        raise error
+def _extension_error(
+    state: ScaleSetState, vm: InstanceInfo, wrapper: Any, extensions: list[Any]
+) -> AzureError:
+    """The error naming the failed extension of ``vm`` (its instance view's ``extensions``) and the fix."""
+    failed = next(
+        (
+            e
+            for e in extensions
+            if any(str(s.code or "").lower() == "provisioningstate/failed" for s in e.statuses or [])
+        ),
+        None,
+    )
+    ext = str(failed.name) if failed is not None and failed.name else "an extension"
+    kind = str(failed.type or "").rsplit(".", 1)[-1].lower() if failed is not None else ""
+    return AzureError(
+        f"extension {ext} failed on instance {vm.name} of {state.name}, so it will never register as a "
+        f"session host: {wrapper.message or wrapper.display_status or 'no message'}",
+        code=EXTENSION_FAILED,
+        resource_id=vm.id,
+        next_step=EXTENSION_NEXT_STEPS.get(kind, EXTENSION_NEXT_STEPS.get(ext.lower(), _EXTENSION_NEXT)),
+    )
 
 
 # ---- steps --------------------------------------------------------------------------------------
@@ -478,7 +469,9 @@ def hosts_step(
         available = [h for h in hosts_of(hosts, [v.id for v in vms]) if h.available]
         done = len(vms) == count and len(provisioned) == count and len(available) == count
         if waiting and not done and state is not None:
-            raise_failed_extension(clients, subscription, resource_group, name, state=state, vms=vms)
+            failed = failed_extension(clients, subscription, resource_group, name, state=state, vms=vms)
+            if failed is not None:
+                raise failed
         percent = (
             100.0 * (min(len(provisioned), count) + min(len(available), count)) / (2 * count)
             if count
