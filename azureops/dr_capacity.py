@@ -153,8 +153,8 @@ def available_hosts_step(
     """Wait until ``count`` session hosts are Available in ``pool`` (any of them; reads only); a Failed scale set
     is reported with Azure's own code when this process started the scale-out, and an instance whose extension
     failed (``VMExtensionProvisioningError`` in its instance view) fails the wait at once, naming the extension:
-    such an instance never registers, so waiting out ``timeout`` would only hide why. ``scalesets.hosts_step``
-    waits for one scale set's own instances and their hosts instead."""
+    such an instance never registers, so waiting out ``timeout`` would only hide why (``scalesets.failed_extension``;
+    ``scalesets.hosts_step`` waits for one scale set's own instances and their hosts, reading it the same way)."""
 
     def check(ctx: StepContext) -> bool:
         return sessions.available_hosts(clients, pool) >= count
@@ -164,8 +164,12 @@ def available_hosts_step(
         deadline, polls, seen = begun + timeout, 0, 0
         while (ready := sessions.available_hosts(clients, pool)) < count:
             seen = _arrivals(ctx, seen, ready, count, begun)
-            if polls % 5 == 0:
-                _raise_failed_extension(clients, vmss)
+            if polls % 5 == 0 and (
+                failed := scalesets.failed_extension(
+                    clients, vmss.subscription, vmss.resource_group, vmss.name
+                )
+            ):
+                raise failed
             polls += 1
             if (
                 polls % 20 == 0
@@ -216,65 +220,3 @@ def _raise_scale_error(clients: AzureClients, vmss: ScaleSetRef) -> None:
             clients.compute(vmss.subscription).virtual_machine_scale_sets.begin_update(
                 vmss.resource_group, vmss.name, RESUMED, continuation_token=token
             ).result()
-
-
-EXTENSION_FAILED = "VMExtensionProvisioningError"
-EXTENSION_NEXT_STEPS: dict[str, str] = {
-    "aadloginforwindows": "enable the scale set's system-assigned managed identity (AADLoginForWindows needs it), "
-    "delete the failed instances, then Retry",
-}
-_EXTENSION_NEXT = (
-    "fix what the extension reports (for the registration script: the missing link of the DR identity chain, "
-    "which /avd doctor checks), delete or reimage the failed instances, then Retry"
-)
-
-
-def failed_extension(clients: AzureClients, vmss: ScaleSetRef) -> AzureError | None:
-    """The first Failed instance of ``vmss`` whose instance view says an extension failed, as an error naming the
-    extension and Compute's message (``ProvisioningState/failed/VMExtensionProvisioningError``); else ``None``.
-
-    Only Flexible instances are read (``virtualMachines`` of the resource group); the DR scale sets are Flexible.
-    """
-    state = scalesets.get_scale_set(clients, vmss.subscription, vmss.resource_group, vmss.name)
-    if state is None or not state.flexible:
-        return None
-    compute = clients.compute(vmss.subscription)
-    for vm in scalesets.list_instances(clients, vmss.subscription, vmss.resource_group, state):
-        if vm.provisioning_state.lower() != "failed":
-            continue
-        with translated(vm.id):
-            view = compute.virtual_machines.instance_view(vmss.resource_group, vm.name)
-        wrapper = next(
-            (s for s in view.statuses or [] if str(s.code or "").endswith("/" + EXTENSION_FAILED)), None
-        )
-        if wrapper is None:
-            continue
-        failed = next(
-            (
-                e
-                for e in view.extensions or []
-                if any(str(s.code or "").lower() == "provisioningstate/failed" for s in e.statuses or [])
-            ),
-            None,
-        )
-        name = str(failed.name) if failed is not None and failed.name else "an extension"
-        kind = str(failed.type or "").rsplit(".", 1)[-1].lower() if failed is not None else ""
-        return AzureError(
-            f"extension {name} failed on instance {vm.name} of {vmss.name}, so it will never register as a "
-            f"session host: {wrapper.message or wrapper.display_status or 'no message'}",
-            code=EXTENSION_FAILED,
-            resource_id=vm.id,
-            next_step=EXTENSION_NEXT_STEPS.get(kind, EXTENSION_NEXT_STEPS.get(name.lower(), _EXTENSION_NEXT)),
-        )
-    return None
-
-
-def _raise_failed_extension(clients: AzureClients, vmss: ScaleSetRef) -> None:
-    """Raise ``failed_extension``'s error; a read that fails (throttled, a VM gone meanwhile) is no verdict: the
-    wait goes on and looks again at its next check."""
-    try:
-        error = failed_extension(clients, vmss)
-    except AzureError:
-        return
-    if error is not None:
-        raise error

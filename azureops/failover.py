@@ -74,6 +74,10 @@ def graph(
 # signed out": the RTO figures (``bot.capabilities.failover_config.figures``) are read from their rows.
 DR_READY_STEPS = ("dr-hosts-available", "asr-failover")
 SIGNED_OUT_STEP = "log-off-users"
+# A failback's: the primary takes users again once it is undrained (DR's users are signed out only after that) and,
+# with a recovery plan, once ASR has failed the personal desktops back; DR's users are signed out by its log-off.
+PRIMARY_READY_STEPS = ("primary-undrain", "asr-failback")
+DR_SIGNED_OUT_STEP = "dr-log-off-users"
 # A failover's two checks: DR's branch waits for the first only, the primary's and ASR's for both.
 DR_PREFLIGHT, PRIMARY_PROBE = "dr-preflight", "primary-probe"
 
@@ -229,7 +233,7 @@ def failback_plan(
                 name="dr-notify-users",
             ),
             recovery.log_off_step(
-                clients, dr.pool, None, recheck=opt.recheck_sessions, name="dr-log-off-users"
+                clients, dr.pool, None, recheck=opt.recheck_sessions, name=DR_SIGNED_OUT_STEP
             ),
         ],
         "dr-drain",
@@ -252,7 +256,7 @@ def failback_plan(
         ]
         # Commit and reprotect (replicate back) beside the grace period; the failback itself once DR's users
         # are signed out.
-        recovery_plan = [*chain(cycle[:2], pre.name), *chain(cycle[2:], "asr-reprotect", "dr-log-off-users")]
+        recovery_plan = [*chain(cycle[:2], pre.name), *chain(cycle[2:], "asr-reprotect", DR_SIGNED_OUT_STEP)]
     scale_in = chain(
         [
             recovery.sessions_gone_step(
@@ -260,7 +264,7 @@ def failback_plan(
             ),
             dr_capacity.scale_step(clients, dr.vmss, 0, name="dr-scale-in", wait=True, estimate=90),
         ],
-        "dr-log-off-users",
+        DR_SIGNED_OUT_STEP,
     )
     steps = [pre, *drain, *home, *leave, *recovery_plan, *scale_in]
     return Plan(

@@ -9,7 +9,7 @@ body and the preflight live in ``azureops.scaleset_spec``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,6 +181,79 @@ def list_instances(
         for v in found
     ]
     return sorted(out, key=lambda i: (i.created, i.name), reverse=True)
+
+
+EXTENSION_FAILED = "VMExtensionProvisioningError"
+EXTENSION_NEXT_STEPS: dict[str, str] = {
+    "aadloginforwindows": "enable the scale set's system-assigned managed identity (AADLoginForWindows needs it), "
+    "delete the failed instances, then Retry",
+}
+_EXTENSION_NEXT = (
+    "fix what the extension reports (for the registration script: the missing link of the DR identity chain, "
+    "which /avd doctor checks), delete or reimage the failed instances, then Retry"
+)
+
+
+def failed_extension(
+    clients: AzureClients,
+    subscription: str,
+    resource_group: str,
+    name: str,
+    *,
+    state: ScaleSetState | None = None,
+    vms: Sequence[InstanceInfo] | None = None,
+) -> AzureError | None:
+    """The first Failed instance of scale set ``name`` whose instance view says an extension failed, as an error
+    naming the extension and Compute's message (``ProvisioningState/failed/VMExtensionProvisioningError``), for a
+    host wait to raise; else ``None``. ``state`` and ``vms``: the scale set and its instances when the caller has
+    just read them (else they are read here); only the Failed instances' views are read. A read that fails
+    (throttled, a VM gone meanwhile) is no verdict (``None``): the wait goes on and looks again at its next check.
+
+    Only Flexible instances are read (``virtualMachines`` of the resource group); the DR scale sets are Flexible.
+    """
+    try:
+        if state is None:
+            state = get_scale_set(clients, subscription, resource_group, name)
+        if state is None or not state.flexible:
+            return None
+        listed = list_instances(clients, subscription, resource_group, state) if vms is None else vms
+        compute = clients.compute(subscription)
+        for vm in listed:
+            if vm.provisioning_state.lower() != "failed":
+                continue
+            with translated(vm.id):
+                view = compute.virtual_machines.instance_view(resource_group, vm.name)
+            wrapper = next(
+                (s for s in view.statuses or [] if str(s.code or "").endswith("/" + EXTENSION_FAILED)), None
+            )
+            if wrapper is not None:
+                return _extension_error(state, vm, wrapper, view.extensions or [])
+    except AzureError:
+        return None
+    return None
+
+
+def _extension_error(
+    state: ScaleSetState, vm: InstanceInfo, wrapper: Any, extensions: list[Any]
+) -> AzureError:
+    """The error naming the failed extension of ``vm`` (its instance view's ``extensions``) and the fix."""
+    failed = next(
+        (
+            e
+            for e in extensions
+            if any(str(s.code or "").lower() == "provisioningstate/failed" for s in e.statuses or [])
+        ),
+        None,
+    )
+    ext = str(failed.name) if failed is not None and failed.name else "an extension"
+    kind = str(failed.type or "").rsplit(".", 1)[-1].lower() if failed is not None else ""
+    return AzureError(
+        f"extension {ext} failed on instance {vm.name} of {state.name}, so it will never register as a "
+        f"session host: {wrapper.message or wrapper.display_status or 'no message'}",
+        code=EXTENSION_FAILED,
+        resource_id=vm.id,
+        next_step=EXTENSION_NEXT_STEPS.get(kind, EXTENSION_NEXT_STEPS.get(ext.lower(), _EXTENSION_NEXT)),
+    )
 
 
 # ---- steps --------------------------------------------------------------------------------------
@@ -384,15 +457,21 @@ def hosts_step(
     interval: float,
     timeout: float,
 ) -> Step:
-    """Wait until scale set ``name`` has ``count`` provisioned instances and as many Available session hosts."""
+    """Wait until scale set ``name`` has ``count`` provisioned instances and as many Available session hosts; an
+    instance whose extension failed fails the wait at once, naming the extension (``failed_extension``, as the DR
+    wait does): it never registers, so waiting out ``timeout`` would only hide why."""
     rid = scale_set_id(subscription, resource_group, name)
 
-    def condition(hosts: list[SessionHostInfo]) -> tuple[bool, str, float | None]:
+    def condition(hosts: list[SessionHostInfo], waiting: bool = False) -> tuple[bool, str, float | None]:
         state = get_scale_set(clients, subscription, resource_group, name)
         vms = list_instances(clients, subscription, resource_group, state) if state is not None else []
         provisioned = [v for v in vms if v.provisioning_state == "Succeeded"]
         available = [h for h in hosts_of(hosts, [v.id for v in vms]) if h.available]
         done = len(vms) == count and len(provisioned) == count and len(available) == count
+        if waiting and not done and state is not None:
+            failed = failed_extension(clients, subscription, resource_group, name, state=state, vms=vms)
+            if failed is not None:
+                raise failed
         percent = (
             100.0 * (min(len(provisioned), count) + min(len(available), count)) / (2 * count)
             if count
@@ -416,7 +495,7 @@ def hosts_step(
             pool_subscription,
             pool_resource_group,
             pool,
-            condition,
+            lambda hosts: condition(hosts, waiting=True),
             ctx,
             interval=interval,
             timeout=timeout,

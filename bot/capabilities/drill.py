@@ -5,8 +5,8 @@ hosts, measures the time to capacity (scale-out start to hosts Available), scale
 result with the trend of past drills: a text sparkline, then a bar chart PNG (``bot.slack.chart``) uploaded to the
 card's thread with ``files_upload_v2`` (``files:write``; a failed upload is only logged). The report runs beside
 the teardown, and also gives the trend of the RTO figures of past failovers (DR capacity Available after
-approval, users signed out, outage). ``runs`` /
-``drill_history`` read the ``dr_runs`` table (own migration) for ``/avd status`` and ``/avd failover status``.
+approval, users signed out, outage). ``drill_history`` reads the drills of the ``dr_runs`` table
+(``bot.storage.records.runs``, own migration) for ``/avd status``.
 """
 
 from __future__ import annotations
@@ -31,16 +31,9 @@ KIND = "drill"
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def runs(
-    runtime: Runtime, *, kind: str | None = None, site: str | None = None, limit: int = 20
-) -> list[dict[str, Any]]:
-    """Recorded runs, newest first."""
-    return records.runs(runtime.store, kind=kind, site=site, limit=limit)
-
-
 def drill_history(runtime: Runtime, site: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
     """Past drills (newest first): ``{kind, site, job_id, at, seconds, capacity}``; for ``/avd status``."""
-    return runs(runtime, kind=KIND, site=site, limit=limit)
+    return records.runs(runtime.store, kind=KIND, site=site, limit=limit)
 
 
 def trend(seconds: list[float]) -> str:
@@ -156,7 +149,7 @@ def build_drill(runtime: Runtime, op: ops.Operation, now: datetime) -> Plan:
         past = drill_history(runtime, dr.name, limit=chart.MAX_POINTS)
         mine = next((r for r in past if r["job_id"] == job_id), None)
         seconds = mine["seconds"] if mine else None
-        failovers = runs(runtime, kind="failover", site=dr.name, limit=chart.MAX_POINTS)
+        failovers = records.runs(runtime.store, kind="failover", site=dr.name, limit=chart.MAX_POINTS)
         runtime.engine.progress.reply(
             job_id, report_text(dr.name, seconds, opt.capacity, past[:10], failovers)
         )

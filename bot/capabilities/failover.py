@@ -3,16 +3,18 @@
 Jobs: ``failover`` (FailoverStart), ``failback`` (FailbackStart), ``failover rollback`` (offered after a cancel, op FailoverCancel) and ``dr
 scale-down`` (offered by the post-incident reminder, op Scale(site, 0)). Each plan
 ends with a bot-side summary step that posts the measured time (first step start to last step end) in the
-card's thread and records the run (``bot.capabilities.drill`` keeps the history table); a failover's summary
-also gives the three RTO figures users feel (``failover_config.figures``: DR capacity Available, the primary's
-users signed out, and the outage between the two), counted from the approval. The plans' inputs from the config
-come from ``bot.capabilities.failover_config``.
+card's thread and records the run (``bot.storage.records``' ``dr_runs``); a failover's and a
+failback's summary also give the three RTO figures users feel (``failover_config.figures``, counted from the
+approval): for a failover DR capacity Available, the primary's users signed out and the outage between the two;
+for a failback the primary taking users again (undrained, and ASR's failback done), DR's users signed out and the
+outage between. The plans' inputs from the config come from ``bot.capabilities.failover_config``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +26,6 @@ from azureops import failover_checks as fc
 from azureops.errors import project_error
 from azureops.plan import Plan, StepContext, format_seconds
 from azureops.recovery import PrimaryGate, callback_step
-from bot.capabilities import drill as history
 from bot.capabilities.failover_config import Figures, estimates, figures, measured, options, sites, spec
 from bot.config.siteconfig import Site
 from bot.runtime import ButtonHandler, Capability, CommandContext, Runtime
@@ -42,25 +43,58 @@ REMINDER = "dr-reminder"  # the timer target of the post-incident reminder
 # ---- the summary step -------------------------------------------------------------------------------
 
 
-def figures_text(fig: Figures, approved: bool) -> str:
+@dataclass(frozen=True)
+class Measures:
+    """What a kind's RTO figures are read from (``ready``, ``signed_out``: step names) and how they are told."""
+
+    ready: tuple[str, ...]
+    signed_out: str
+    capacity: str  # the target side has capacity: "DR capacity Available"
+    users: str  # whose users the job signs out: "primary's users"
+    first: str  # the target was ready first: "DR was ready"
+    short: str  # in ``/avd failover status``'s history: "DR Available"
+
+
+MEASURES = {
+    FAILOVER: Measures(
+        fo.DR_READY_STEPS,
+        fo.SIGNED_OUT_STEP,
+        "DR capacity Available",
+        "primary's users",
+        "DR was ready",
+        "DR Available",
+    ),
+    FAILBACK: Measures(
+        fo.PRIMARY_READY_STEPS,
+        fo.DR_SIGNED_OUT_STEP,
+        "the primary takes users again",
+        "DR's users",
+        "the primary was ready",
+        "primary taking users",
+    ),
+}
+
+
+def figures_text(fig: Figures, approved: bool, kind: str = FAILOVER) -> str:
     """The RTO users feel, one line: ``DR capacity Available *5m02s* after approval · ...``."""
+    said = MEASURES[kind]
 
     def at(value: float | None) -> str:
         return f"*{format_seconds(value)}*" if value is not None else "*not measured*"
 
     since = "after approval" if approved else "after the job started"
     out = (
-        f"primary's users signed out {at(fig.signed_out)}"
+        f"{said.users} signed out {at(fig.signed_out)}"
         if fig.signed_out is not None
-        else "primary's users *not signed out by this job*"
+        else f"{said.users} *not signed out by this job*"
     )
     if fig.outage is None:
         outage = "outage *not measured*"
     elif fig.outage == 0:
-        outage = "outage *0s* (DR was ready before the users were signed out)"
+        outage = f"outage *0s* ({said.first} before the users were signed out)"
     else:
-        outage = f"outage *{format_seconds(fig.outage)}* (signed out until DR capacity Available)"
-    return f":busts_in_silhouette: DR capacity Available {at(fig.to_capacity)} {since} · {out} · {outage}"
+        outage = f"outage *{format_seconds(fig.outage)}* (signed out until {said.capacity})"
+    return f":busts_in_silhouette: {said.capacity} {at(fig.to_capacity)} {since} · {out} · {outage}"
 
 
 def summary_text(
@@ -71,12 +105,13 @@ def summary_text(
     fig: Figures | None = None,
     approved: bool = True,
 ) -> str:
-    """The thread summary: measured time, the RTO figures (a failover), then each step's time and output."""
+    """The thread summary: measured time, the RTO figures (a failover, a failback), then each step's time and
+    output."""
     label = {FAILOVER: "recovery time", FAILBACK: "failback time"}.get(kind, "time")
     took = format_seconds(seconds) if seconds is not None else "unknown"
     lines = [f":stopwatch: *{title}*: {label} *{took}* (first step start to last step end)"]
     if fig is not None:
-        lines.append(figures_text(fig, approved))
+        lines.append(figures_text(fig, approved, kind))
     warnings = [s for s in steps if ":warning:" in (s.get("output") or "")]
     if warnings:
         lines.append(
@@ -100,7 +135,8 @@ def summary_step(runtime: Runtime, kind: str, site: Site, title: str) -> Any:
         steps = [s for s in jobs.get_steps(runtime.store, job_id) if s["name"] != "summary"]
         seconds = measured(steps)
         start, approved = records.job_start(runtime.store, job_id)
-        fig = figures(steps, start) if kind == FAILOVER else None
+        said = MEASURES.get(kind)
+        fig = figures(steps, start, ready=said.ready, signed_out=said.signed_out) if said else None
         engine = runtime.engine
         engine.progress.reply(job_id, summary_text(kind, title, seconds, steps, fig, approved))
         records.record_run(
@@ -227,7 +263,7 @@ def show_failover_plan(runtime: Runtime, ctx: CommandContext, op: ops.Operation)
     opt = options(runtime, primary, dr)
     p_spec, dr_spec = spec(primary, primary), spec(dr, primary)
     gate = PrimaryGate(primary.location, opt.primary_timeout)
-    runs = len(history.runs(runtime, kind=FAILOVER))
+    runs = len(records.runs(runtime.store, kind=FAILOVER))
     text = plan_text(
         plan,
         fc.dr_checks(runtime.azure, dr_spec, opt),
@@ -293,12 +329,12 @@ def show_status(runtime: Runtime, ctx: CommandContext, op: ops.Operation) -> ren
             lines.append(checks)
     else:
         lines.append("No failover, failback or rollback is running.")
-    for run in history.runs(runtime, site=dr.name, limit=3):
+    for run in records.runs(runtime.store, site=dr.name, limit=3):
         took = format_seconds(run["seconds"]) if run["seconds"] is not None else "?"
         felt = (
-            f"; DR Available after {format_seconds(run['to_capacity'])}, outage "
+            f"; {MEASURES[run['kind']].short} after {format_seconds(run['to_capacity'])}, outage "
             + (format_seconds(run["outage"]) if run.get("outage") is not None else "not measured")
-            if run["kind"] == FAILOVER and run.get("to_capacity") is not None
+            if run["kind"] in MEASURES and run.get("to_capacity") is not None
             else ""
         )
         lines.append(f"• {run['at'][:16]}Z {run['kind']} (job {run['job_id']}): {took}{felt}")

@@ -110,11 +110,14 @@ def measured(steps: list[dict[str, Any]], upto: str | None = None, start: str | 
 @dataclass(frozen=True)
 class Figures:
     """The recovery times users feel, in seconds from approval (job start when none was needed); ``None``: not
-    measured (the step did not finish, or the primary did not answer and nobody was signed out by the job)."""
+    measured (the step did not finish, or the primary did not answer and nobody was signed out by the job).
 
-    to_capacity: float | None  # until DR capacity is Available (the later of the DR-ready steps)
-    signed_out: float | None  # until the primary's users were signed out
-    outage: float | None  # signed out until DR capacity Available; 0 when DR was ready first
+    A failover's capacity is DR's and its signed-out users the primary's; a failback's (``fo.PRIMARY_READY_STEPS``,
+    ``fo.DR_SIGNED_OUT_STEP``) are the other way round: the primary takes users again, DR's were signed out."""
+
+    to_capacity: float | None  # until the target side has capacity (the later of its ready steps)
+    signed_out: float | None  # until the source side's users were signed out
+    outage: float | None  # signed out until the target had capacity; 0 when it was ready first
 
     def as_row(self) -> dict[str, float | None]:
         return {"to_capacity": self.to_capacity, "signed_out": self.signed_out, "outage": self.outage}

@@ -249,7 +249,7 @@ def record_lines(
                 s.name,
                 drill.drill_history(runtime, s.name),
                 now,
-                next(iter(drill.runs(runtime, kind="failover", site=s.name, limit=1)), None),
+                next(iter(scaleset_records.runs(runtime.store, kind="failover", site=s.name, limit=1)), None),
             )
         ],
     }

@@ -1,5 +1,6 @@
 """The RTO figures users feel, read from step rows (``finished_at``): DR capacity Available, the primary's users
-signed out, and the outage between the two (zero when DR was ready first); the summary and the drill trend."""
+signed out, and the outage between the two (zero when DR was ready first); a failback's from its own steps (the
+primary taking users again, DR's users signed out); the summary and the drill trend."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from azureops.plan import format_seconds
 from bot.capabilities import drill, failover
 from bot.capabilities.failover_config import Figures, figures
 
@@ -60,6 +62,29 @@ def row(name: str, start: float, end: float | None, status: str = "done", output
 )
 def test_figures_from_step_rows(rows: list[dict[str, Any]], expected: Figures) -> None:
     assert figures(rows, T0) == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # the primary undrained at 8 s, DR's users signed out at 70 s: the primary took them first
+        (
+            [row("primary-undrain", 3, 8), row("dr-log-off-users", 10, 70), row("dr-scale-in", 70, 160)],
+            Figures(8.0, 70.0, 0.0),
+        ),
+        # with a recovery plan: the personal desktops are back only when ASR's failback ends, after the log-off
+        (
+            [row("primary-undrain", 3, 8), row("dr-log-off-users", 10, 70), row("asr-failback", 70, 400)],
+            Figures(400.0, 70.0, 330.0),
+        ),
+    ],
+)
+def test_failback_figures_from_its_own_step_rows(rows: list[dict[str, Any]], expected: Figures) -> None:
+    measures = failover.MEASURES[failover.FAILBACK]
+    assert figures(rows, T0, ready=measures.ready, signed_out=measures.signed_out) == expected
+    text = failover.figures_text(expected, approved=True, kind=failover.FAILBACK)
+    assert f"the primary takes users again *{format_seconds(expected.to_capacity)}* after approval" in text
+    assert f"DR's users signed out *{format_seconds(expected.signed_out)}*" in text
 
 
 def test_figures_count_from_the_first_step_when_no_start_is_known() -> None:

@@ -2,7 +2,8 @@
 the grace period (the card shows it), the summary and ``dr_runs`` carry the three RTO figures (no outage when DR
 was ready first), and a primary that does not answer gives up in its own branch while DR comes up: when it stops
 answering mid-way (its drain), and when the whole region never answers (the primary probe, the gallery included:
-DR's scale-out needs only the DR preflight).
+DR's scale-out needs only the DR preflight); a failback's summary and ``dr_runs`` row carry its own figures (the
+primary taking users again, DR's users signed out, the outage between).
 
 Orderings, not timings, are asserted: at time scale 600 the DR hosts boot in about 0.5 s, against a grace period
 or a primary timeout of 3 s."""
@@ -13,10 +14,10 @@ import re
 from datetime import datetime
 from typing import Any
 
-from bot.capabilities.drill import runs
+from bot.storage import records
 from tests.kit.failover import Harness, failover_config, harness_factory  # noqa: F401 - fixture
 
-OPS, LEAD = "U0OPS1", "U0LEAD1"
+OPS, LEAD, LEAD2 = "U0OPS1", "U0LEAD1", "U0LEAD2"
 
 
 def start(h: Harness) -> None:
@@ -74,7 +75,7 @@ def test_dr_comes_up_during_the_grace_period_and_the_summary_gives_the_figures(h
     end = ended(h, 1)
     assert end["dr-hosts-available"] < end["notify-users"] < end["log-off-users"]
     assert h.sim.user_sessions("AVD", "EntraAuth") == []
-    run = runs(h.runtime, kind="failover")[0]
+    run = records.runs(h.runtime.store, kind="failover")[0]
     assert 0 < run["to_capacity"] < run["signed_out"] and run["outage"] == 0
     summary = h.chat.wait_for(lambda: [t for t in h.thread(1) if "recovery time" in t], timeout=15)[0]
     assert (
@@ -100,7 +101,7 @@ def test_an_unanswered_primary_gives_up_in_its_branch_and_never_delays_dr(harnes
     end = ended(h, 1)
     assert end["dr-hosts-available"] < end["primary-drain"]  # DR was Available before the primary gave up
     assert len([x for x in h.sim.session_hosts("AVDDR", "EntraAuthDR") if x.status == "Available"]) == 2
-    run = runs(h.runtime, kind="failover")[0]
+    run = records.runs(h.runtime.store, kind="failover")[0]
     assert run["to_capacity"] > 0 and run["signed_out"] is None and run["outage"] is None
     summary = h.chat.wait_for(lambda: [t for t in h.thread(1) if "recovery time" in t], timeout=15)[0]
     assert "not signed out by this job" in summary and "the primary region did not answer" in summary
@@ -143,6 +144,29 @@ def test_a_primary_region_that_never_answers_does_not_delay_drs_scale_out(harnes
     for name in ("primary-autoscale-off", "primary-drain", "notify-users", "log-off-users"):
         assert "skipped: the primary region westeurope did not answer" in steps[name]["output"], name
         assert began[name] >= at["primary-probe"] and at[name] <= at["summary"], name
-    run = runs(h.runtime, kind="failover")[0]
+    run = records.runs(h.runtime.store, kind="failover")[0]
     assert run["to_capacity"] > 0 and run["signed_out"] is None and run["outage"] is None
     h.sim.faults.clear()
+
+
+def test_failback_records_its_own_figures_from_its_step_rows(harness_factory: Any) -> None:  # noqa: F811
+    h: Harness = harness_factory(config=failover_config(grace=1))
+    start(h)
+    h.wait_job(1, timeout=30)
+    assert h.chat.slash("/avd failback start dr", user=OPS).status == 200
+    h.chat.wait_for(lambda: h.job(2).get("card_ts"), timeout=15)
+    assert h.chat.click("Approve", user=LEAD2).status == 200
+    h.wait_job(2, timeout=30)
+    end = ended(h, 2)
+    assert end["primary-undrain"] < end["dr-log-off-users"]  # the primary took users before DR's left
+    run = records.runs(h.runtime.store, kind="failback")[0]
+    assert run["job_id"] == 2 and 0 < run["to_capacity"] < run["signed_out"] and run["outage"] == 0
+    summary = h.chat.wait_for(lambda: [t for t in h.thread(2) if "failback time" in t], timeout=15)[0]
+    assert "the primary takes users again *" in summary and "after approval" in summary
+    assert "DR's users signed out *" in summary
+    assert "outage *0s* (the primary was ready before the users were signed out)" in summary
+    h.chat.slash("/avd failover status dr", user=OPS)
+    status = h.chat.wait_for(
+        lambda: [r for r in h.slack.calls_to("response_url") if "failback (job 2)" in str(r)], timeout=10
+    )
+    assert "primary taking users after" in str(status[-1])

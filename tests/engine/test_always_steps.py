@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from bot.runtime import Capability
 from bot.storage import jobs
 from commands import ops
 from sim.slack import SlackSim
-from tests.kit import BotHandle, clean_env, start_bot, wait_until
+from tests.kit import BotHandle, wait_until
+from tests.kit.engine import job_ended, request_job, step_statuses, table_bot
 
 KIND = "always-test"
 
@@ -58,58 +60,31 @@ TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan}))
 
 
 @pytest.fixture
-def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Any:
-    clean_env(monkeypatch)
+def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotHandle]:
     global WORLD
     WORLD = World()
-    handle = start_bot(tmp_path, slack_sim.url, capabilities=TABLE)
-    try:
-        yield handle
-    finally:
-        WORLD.release_a.set()
-        handle.stop()
-
-
-def request(bot: BotHandle) -> int:
-    said: list[str] = []
-    job_id = bot.runtime.engine.request(
-        ops.Scale(target="always", count=1), "U0OPS1", "C0INCIDENT", said.append, kind=KIND, approval=False
-    )
-    assert job_id is not None, said
-    return job_id
-
-
-def ended(bot: BotHandle, job_id: int, status: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        job = jobs.get_job(bot.runtime.store, job_id)
-        return job if job is not None and job["status"] == status else None
-
-    return wait_until(done, timeout=20, what=f"job {job_id} {status}")
-
-
-def statuses(bot: BotHandle, job_id: int) -> dict[str, str]:
-    return {s["name"]: s["status"] for s in jobs.get_steps(bot.runtime.store, job_id)}
+    yield from table_bot(tmp_path, slack_sim.url, monkeypatch, TABLE, release=lambda: WORLD.release_a.set())
 
 
 def test_a_failed_job_still_runs_its_always_step_and_a_retry_runs_it_again(bot: BotHandle) -> None:
-    job_id = request(bot)
-    job = ended(bot, job_id, jobs.FAILED)
+    job_id = request_job(bot, KIND, "always")
+    job = job_ended(bot, job_id, jobs.FAILED)
     assert "b failed on purpose" in job["error"]
     assert WORLD.ran == ["a", "b", "restore"]
-    assert statuses(bot, job_id) == {"a": "done", "b": "failed", "c": "pending", "restore": "done"}
+    assert step_statuses(bot, job_id) == {"a": "done", "b": "failed", "c": "pending", "restore": "done"}
     WORLD.fail_b = False
     assert "queued again" in bot.runtime.engine.retry(job_id, "U0OPS1")
-    ended(bot, job_id, jobs.DONE)
+    job_ended(bot, job_id, jobs.DONE)
     assert WORLD.ran == ["a", "b", "restore", "b", "c", "restore"]  # a once; the always-step at each end
 
 
 def test_a_cancelled_job_runs_its_always_step_before_it_ends(bot: BotHandle) -> None:
     WORLD.fail_b = False
     WORLD.release_a.clear()
-    job_id = request(bot)
-    wait_until(lambda: statuses(bot, job_id).get("a") == "running", what="step a running")
+    job_id = request_job(bot, KIND, "always")
+    wait_until(lambda: step_statuses(bot, job_id).get("a") == "running", what="step a running")
     assert "after its current step" in bot.runtime.engine.cancel(job_id, "U0OPS1")
     WORLD.release_a.set()
-    ended(bot, job_id, jobs.CANCELLED)
+    job_ended(bot, job_id, jobs.CANCELLED)
     assert WORLD.ran == ["a", "restore"]
-    assert statuses(bot, job_id) == {"a": "done", "b": "skipped", "c": "skipped", "restore": "done"}
+    assert step_statuses(bot, job_id) == {"a": "done", "b": "skipped", "c": "skipped", "restore": "done"}

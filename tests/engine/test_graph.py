@@ -8,6 +8,7 @@ another branch sets, so the job can only finish when both ran at the same time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from bot.runtime import Capability
 from bot.storage import jobs
 from commands import ops
 from sim.slack import SlackSim
-from tests.kit import BotHandle, clean_env, start_bot, wait_until
+from tests.kit import BotHandle, wait_until
+from tests.kit.engine import job_ended, request_job, step_statuses, table_bot
 
 KIND = "graph-test"
 PATIENCE = 30.0  # generous: a wait that times out fails the step, it never decides a pass
@@ -41,6 +43,11 @@ class World:
         self.lock = threading.Lock()
         self.now = 0
         self.most = 0
+
+    def release(self) -> None:
+        """Let every step that waits go (the test ends)."""
+        for event in self.events.values():
+            event.set()
 
     def step(self, name: str, *, after: tuple[str, ...] | None = None, always: bool = False) -> Step:
         def apply(ctx: StepContext) -> str:
@@ -100,46 +107,17 @@ TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan, KIN
 
 
 @pytest.fixture
-def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Any:
-    clean_env(monkeypatch)
+def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotHandle]:
     global WORLD
     WORLD = World()
-    handle = start_bot(tmp_path, slack_sim.url, capabilities=TABLE)
-    try:
-        yield handle
-    finally:
-        for event in WORLD.events.values():
-            event.set()
-        handle.stop()
-
-
-def request(bot: BotHandle, kind: str = KIND) -> int:
-    said: list[str] = []
-    job_id = bot.runtime.engine.request(
-        ops.Scale(target="graph", count=1), "U0OPS1", "C0INCIDENT", said.append, kind=kind, approval=False
-    )
-    assert job_id is not None, said
-    return job_id
-
-
-def ended(bot: BotHandle, job_id: int, status: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        job = jobs.get_job(bot.runtime.store, job_id)
-        return job if job is not None and job["status"] == status else None
-
-    job: dict[str, Any] = wait_until(done, timeout=PATIENCE, what=f"job {job_id} {status}")
-    return job
-
-
-def statuses(bot: BotHandle, job_id: int) -> dict[str, str]:
-    return {s["name"]: s["status"] for s in jobs.get_steps(bot.runtime.store, job_id)}
+    yield from table_bot(tmp_path, slack_sim.url, monkeypatch, TABLE, release=lambda: WORLD.release())
 
 
 def test_ready_steps_of_two_branches_run_at_once(bot: BotHandle) -> None:
     WORLD.meet = True  # x1 waits for y1 and y1 for x1: only a graph that runs both at once gets past them
-    job_id = request(bot)
-    ended(bot, job_id, jobs.DONE)
-    assert set(statuses(bot, job_id).values()) == {jobs.STEP_DONE}
+    job_id = request_job(bot, KIND, "graph")
+    job_ended(bot, job_id, jobs.DONE)
+    assert set(step_statuses(bot, job_id).values()) == {jobs.STEP_DONE}
     ran = WORLD.ran
     assert ran[0] == "start" and ran[-2:] == ["join", "restore"]
     assert ran.index("x1") < ran.index("x2") and ran.index("y1") < ran.index("y2")
@@ -149,8 +127,8 @@ def test_ready_steps_of_two_branches_run_at_once(bot: BotHandle) -> None:
 
 
 def test_a_line_plan_runs_one_step_at_a_time_in_order(bot: BotHandle) -> None:
-    job_id = request(bot, KIND + "-line")
-    ended(bot, job_id, jobs.DONE)
+    job_id = request_job(bot, KIND + "-line", "graph")
+    job_ended(bot, job_id, jobs.DONE)
     assert WORLD.ran == ["a", "b", "c", "d"] and WORLD.most == 1
 
 
@@ -160,15 +138,15 @@ def test_a_failed_branch_lets_the_other_finish_its_step_starts_nothing_new_and_r
     WORLD.fail = {"y1"}
     WORLD.hold = {"x1"}
     WORLD.events["hold"].clear()
-    job_id = request(bot)
+    job_id = request_job(bot, KIND, "graph")
     wait_until(  # y1 failed while the other branch is still in its step (held by the test)
-        lambda: (s := statuses(bot, job_id))["y1"] == jobs.STEP_FAILED and s["x1"] == jobs.STEP_RUNNING,
+        lambda: (s := step_statuses(bot, job_id))["y1"] == jobs.STEP_FAILED and s["x1"] == jobs.STEP_RUNNING,
         what="y1 failed while x1 runs",
     )
     WORLD.events["hold"].set()
-    job = ended(bot, job_id, jobs.FAILED)
+    job = job_ended(bot, job_id, jobs.FAILED)
     assert "y1 failed on purpose" in job["error"]
-    assert statuses(bot, job_id) == {
+    assert step_statuses(bot, job_id) == {
         "start": "done",
         "x1": "done",  # finished its step
         "y1": "failed",
@@ -179,7 +157,7 @@ def test_a_failed_branch_lets_the_other_finish_its_step_starts_nothing_new_and_r
     }
     WORLD.fail = set()
     assert "queued again" in bot.runtime.engine.retry(job_id, "U0OPS1")
-    ended(bot, job_id, jobs.DONE)
+    job_ended(bot, job_id, jobs.DONE)
     assert sorted(WORLD.ran[WORLD.ran.index("restore") + 1 :]) == sorted(
         ["y1", "x2", "y2", "join", "restore"]
     )
@@ -189,15 +167,15 @@ def test_a_failed_branch_lets_the_other_finish_its_step_starts_nothing_new_and_r
 def test_cancel_lets_every_running_step_end_then_runs_the_always_step(bot: BotHandle) -> None:
     WORLD.hold = {"x1", "y1"}
     WORLD.events["hold"].clear()
-    job_id = request(bot)
+    job_id = request_job(bot, KIND, "graph")
     wait_until(
-        lambda: statuses(bot, job_id)["x1"] == statuses(bot, job_id)["y1"] == jobs.STEP_RUNNING,
+        lambda: step_statuses(bot, job_id)["x1"] == step_statuses(bot, job_id)["y1"] == jobs.STEP_RUNNING,
         what="both branches running",
     )
     assert "after its current step" in bot.runtime.engine.cancel(job_id, "U0OPS1")
     WORLD.events["hold"].set()
-    ended(bot, job_id, jobs.CANCELLED)
-    assert statuses(bot, job_id) == {
+    job_ended(bot, job_id, jobs.CANCELLED)
+    assert step_statuses(bot, job_id) == {
         "start": "done",
         "x1": "done",
         "y1": "done",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ from bot.runtime import Capability
 from bot.storage import jobs, leases
 from commands import ops
 from sim.slack import SlackSim
-from tests.kit import BotHandle, clean_env, start_bot, wait_until
+from tests.kit import BotHandle, wait_until
+from tests.kit.engine import request_job, step_statuses, table_bot
 
 KIND = "job-lease-test"
 THIEF = "elsewhere:4242:feedbeef"  # another host's process: never judged dead by pid
@@ -57,30 +59,16 @@ TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan}))
 
 
 @pytest.fixture
-def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Any:
-    clean_env(monkeypatch)
+def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotHandle]:
     global WORLD
     WORLD = World()
-    handle = start_bot(tmp_path, slack_sim.url, capabilities=TABLE)
-    try:
-        yield handle
-    finally:
-        WORLD.release_a.set()
-        handle.stop()
-
-
-def statuses(bot: BotHandle, job_id: int) -> dict[str, str]:
-    return {s["name"]: s["status"] for s in jobs.get_steps(bot.runtime.store, job_id)}
+    yield from table_bot(tmp_path, slack_sim.url, monkeypatch, TABLE, release=lambda: WORLD.release_a.set())
 
 
 def test_a_step_whose_lease_was_taken_over_stops_the_job_without_another_step(bot: BotHandle) -> None:
     engine, store = bot.runtime.engine, bot.runtime.store
-    said: list[str] = []
-    job_id = engine.request(
-        ops.Scale(target="lease", count=1), "U0OPS1", "C0INCIDENT", said.append, kind=KIND, approval=False
-    )
-    assert job_id is not None, said
-    wait_until(lambda: statuses(bot, job_id).get("a") == "running", what="step a running")
+    job_id = request_job(bot, KIND, "lease")
+    wait_until(lambda: step_statuses(bot, job_id).get("a") == "running", what="step a running")
     mine = leases.current(store, lease_name(job_id))
     assert mine is not None and mine.owner == engine.leases.owner
     # another process takes the job over, as it would once this one was paused past the lease
@@ -89,7 +77,7 @@ def test_a_step_whose_lease_was_taken_over_stops_the_job_without_another_step(bo
     WORLD.release_a.set()
     wait_until(lambda: engine.leases.held() == [], what="the engine to let the job go")
     assert WORLD.ran == []  # a's next write was refused before it went on; b and the always-step never ran
-    assert statuses(bot, job_id) == {"a": "running", "b": "pending", "restore": "pending"}
+    assert step_statuses(bot, job_id) == {"a": "running", "b": "pending", "restore": "pending"}
     assert (jobs.get_job(store, job_id) or {})["status"] == jobs.RUNNING  # not failed: it is the thief's now
     assert engine.resume_all() == []  # the leader's resume leaves a job held by a live process alone
     assert engine.resume_orphans() == []

@@ -6,11 +6,16 @@ a three-step plan through the real SDK: tag a gold snapshot (PATCH, an LRO), set
 Azure first, saves its poller's continuation token before waiting and can re-attach to it. Tests pass
 ``CAPABILITIES`` to ``build_app`` (``start_bot(..., capabilities=...)``, or ``tests.kit.serve`` for an
 ``avd-bot serve`` subprocess): the product's table with ``Scale`` taken over by this capability.
+
+The engine tests' own plans (steps switched by the test, no Azure) run on a bot from ``table_bot`` (a fixture's
+body: the bot with their capability table, ``release`` called before it stops so no step waits past the test),
+asked for a job with ``request_job`` and read with ``job_ended`` and ``step_statuses``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,10 @@ from bot.capabilities import CAPABILITIES as PRODUCT
 from bot.engine.registry import overlay
 from bot.runtime import Capability
 from bot.sandbox import example_config
+from bot.storage import jobs
 from commands import ops
+from tests.kit.bots import BotHandle, clean_env, start_bot
+from tests.kit.waiting import wait_until
 
 KIND = "engine-test"
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -170,3 +178,49 @@ def engine_config(
 
 CAPABILITY = Capability(name=KIND, jobs={ops.Scale: KIND}, plans={KIND: build_plan})
 CAPABILITIES = overlay(PRODUCT, CAPABILITY)  # the product's table with /avd scale taken over
+
+
+# ---- the engine tests' own plan tables ---------------------------------------------------------------
+
+
+def table_bot(
+    tmp_path: Path,
+    slack_url: str,
+    monkeypatch: Any,
+    capabilities: Sequence[Capability],
+    release: Callable[[], None] = lambda: None,
+) -> Iterator[BotHandle]:
+    """A fixture's body (``yield from``): a bot with ``capabilities``; ``release`` lets held steps go before it
+    stops."""
+    clean_env(monkeypatch)
+    handle = start_bot(tmp_path, slack_url, capabilities=capabilities)
+    try:
+        yield handle
+    finally:
+        release()
+        handle.stop()
+
+
+def request_job(bot: BotHandle, kind: str, target: str) -> int:
+    """Ask for a job of plan ``kind`` (an ``/avd scale TARGET 1`` routed to it), without approval."""
+    said: list[str] = []
+    job_id = bot.runtime.engine.request(
+        ops.Scale(target=target, count=1), "U0OPS1", "C0INCIDENT", said.append, kind=kind, approval=False
+    )
+    assert job_id is not None, said
+    return job_id
+
+
+def job_ended(bot: BotHandle, job_id: int, status: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The job's row once it has ``status``."""
+
+    def done() -> dict[str, Any] | None:
+        job = jobs.get_job(bot.runtime.store, job_id)
+        return job if job is not None and job["status"] == status else None
+
+    job: dict[str, Any] = wait_until(done, timeout=timeout, what=f"job {job_id} {status}")
+    return job
+
+
+def step_statuses(bot: BotHandle, job_id: int) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in jobs.get_steps(bot.runtime.store, job_id)}
