@@ -40,7 +40,7 @@ class Store(Protocol):
     @property
     def db(self) -> Any: ...
 
-    def transaction(self, lock: str = "") -> Any: ...
+    def transaction(self, exclusive: bool = True) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,11 @@ def _item(row: dict[str, Any]) -> Item:
 
 
 def record(store: Store, items: Sequence[NewItem], now: datetime) -> list[int]:
-    """Write ``items`` in one transaction (a web process's group commit); returns their ids in order. Only
-    this inserts inbox rows, and the workers' compare-and-set updates need no turn with it, so it takes the
-    inbox's own writer lock (``Store.transaction``): an ack waiting for its row does not wait for job writes."""
+    """Write ``items`` in one transaction; returns their ids in order. Only this inserts inbox rows, their ids
+    come from a sequence on PostgreSQL and the workers' compare-and-set updates need no turn with it, so the
+    transaction is not exclusive (``Store.transaction``): an ack waiting for its row waits for no job write."""
     ids: list[int] = []
-    with store.transaction(lock=CHANNEL) as db:
+    with store.transaction(exclusive=False) as db:
         for item in items:
             cursor = db.execute(
                 "insert into inbox (kind, payload, user_id, channel, response_url, created_at)"

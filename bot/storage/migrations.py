@@ -157,6 +157,18 @@ def inbox(db: Database) -> None:
     db.execute("create index inbox_open on inbox (done_at, claimed_at)")
 
 
+def inbox_ids(db: Database) -> None:
+    """PostgreSQL: inbox ids from a sequence instead of the rowid trigger's ``max(id) + 1``, so the web role's
+    inserts need no writer lock (``Store.transaction(exclusive=False)``): concurrent acks commit at once. SQLite:
+    nothing (its rowid is taken under its one writer lock)."""
+    if getattr(db, "dialect", "sqlite") != "postgresql":
+        return
+    db.execute("create sequence inbox_id_seq owned by inbox.id")
+    db.execute("select setval('inbox_id_seq', coalesce(max(id), 0) + 1, false) from inbox")
+    db.execute("alter table inbox alter column id set default nextval('inbox_id_seq')")
+    db.execute("drop trigger if exists inbox_rowid on inbox")
+
+
 def step_epoch(db: Database) -> None:
     """The epoch of the job lease (``job:<id>``) under which a step row was last written (``bot.engine.tenure``)."""
     db.execute("alter table steps add column epoch integer")
@@ -177,4 +189,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("failover_0002_rto", dr_runs_rto),
     ("roles_0001_inbox", inbox),
     ("engine_0005_step_epoch", step_epoch),
+    ("roles_0002_inbox_ids", inbox_ids),
 )

@@ -7,9 +7,9 @@
 - **Writers take turns.** ``transaction()`` is ``BEGIN`` plus ``pg_advisory_xact_lock(WRITE_LOCK)``: every
   write transaction of every process on the database runs alone, as under SQLite's ``BEGIN IMMEDIATE``, so a
   read-then-write (``take_locks``, the audit chain's next id) and a compare-and-set (``jobs.transition``) mean
-  the same on both backends. Reads outside a transaction take no lock. ``transaction(lock=NAME)`` takes a lock
-  of that name instead (``lock_key``), for the web role's inbox inserts: no other writer touches those rows
-  in a way that needs them serialized, and an ack waiting for its inbox row must not wait for the workers'.
+  the same on both backends. Reads outside a transaction take no lock. ``transaction(exclusive=False)`` takes
+  none either: the web role's inbox inserts (ids from a sequence, migration ``roles_0002_inbox_ids``, so two
+  web processes never take the same id), so an ack waiting for its row waits for no job write.
 - **A lost connection is not fatal.** A multi-host URL (``postgresql://a,b/avd?target_session_attrs=read-write``)
   makes each new connection find the writable server, so a promoted standby is followed. A read whose
   connection was dropped is run again on a fresh one; so is a write transaction that had not committed: its
@@ -25,7 +25,6 @@ import logging
 import re
 import threading
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 
-WRITE_LOCK = 0x61766400  # the advisory lock every write transaction holds ("avd\0") unless it names its own
+WRITE_LOCK = 0x61766400  # the advisory lock every exclusive write transaction holds ("avd\0")
 RETRY_SECONDS = 15.0  # how long an operation keeps trying fresh connections (a standby's promotion fits)
 POOL_MIN, POOL_MAX = 1, 16
 POOL_WAIT = 10.0  # seconds a thread waits for a free connection
@@ -68,15 +67,6 @@ class ConnectionLost(psycopg.OperationalError):
 
 
 @lru_cache(maxsize=1024)
-def lock_key(name: str) -> int:
-    """The advisory lock of a writer lock's name: ``WRITE_LOCK`` for ``""``, else a stable key of its own
-    (``WRITE_LOCK``'s high half, the low half of the name's CRC-32: never ``WRITE_LOCK`` itself)."""
-    if not name:
-        return WRITE_LOCK
-    key = (WRITE_LOCK & ~0xFFFF) | (zlib.crc32(name.encode()) & 0xFFFF)
-    return key ^ 1 if key == WRITE_LOCK else key
-
-
 def translate(sql: str) -> str:
     """The storage dialect as psycopg takes it: ``?`` outside quotes -> ``%s``, ``%`` -> ``%%``; column types
     of DDL mapped (``integer primary key`` -> ``bigint primary key``, ``integer`` -> ``bigint``, ``real`` ->
@@ -165,7 +155,7 @@ class _Tx:
     """This thread's open write transaction: its connection and what it ran (to replay on a fresh one)."""
 
     conn: psycopg.Connection[Any]
-    key: int = WRITE_LOCK  # the advisory lock it holds (a replay takes it again)
+    exclusive: bool = True  # holds WRITE_LOCK (a replay takes it again)
     log: list[tuple[str, list[Any] | None, Result]] = field(default_factory=list)  # None: run as written
     savepoints: int = 0
     returned: bool = False  # conn went back to the pool (a replay that could not get a fresh one)
@@ -224,6 +214,8 @@ class PgTable:
 class PgDatabase:
     """This store's ``Db``: statements run in the thread's open transaction, else as reads on any pooled
     connection, or as one-statement write transactions."""
+
+    dialect = "postgresql"  # what a migration with a step of its own on PostgreSQL checks (``roles_0002_inbox_ids``)
 
     def __init__(self, store: PgStore) -> None:
         self.store = store
@@ -350,14 +342,15 @@ class PgStore(Store):
 
     # ---- transactions -------------------------------------------------------------------------------
 
-    def _begin(self, deadline: float, key: int = WRITE_LOCK) -> _Tx:
+    def _begin(self, deadline: float, exclusive: bool = True) -> _Tx:
         for attempt in range(1_000):
             conn = None
             try:
                 conn = self.pool.getconn()
                 conn.execute("begin")
-                conn.execute("select pg_advisory_xact_lock(%s)", [key])
-                return _Tx(conn, key)
+                if exclusive:
+                    conn.execute("select pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+                return _Tx(conn, exclusive)
             except psycopg.OperationalError as err:
                 if conn is not None:
                     self._give_back(conn)
@@ -370,7 +363,7 @@ class PgStore(Store):
         """Run the transaction's statements again on a fresh connection; each must return what it did."""
         self._give_back(tx.conn)
         tx.returned = True
-        tx.conn = self._begin(deadline, tx.key).conn
+        tx.conn = self._begin(deadline, tx.exclusive).conn
         tx.returned = False
         for sql, params, before in tx.log:
             now = _raw(tx.conn, sql) if params is None else _run(tx.conn, sql, params)
@@ -389,9 +382,9 @@ class PgStore(Store):
         self.pool.putconn(conn)
 
     @contextmanager
-    def transaction(self, lock: str = "") -> Iterator[PgDatabase]:
-        """A write transaction serialized with every other writer (the advisory lock), or only with those
-        naming the same ``lock`` (``Store.transaction``); nested: a savepoint of the outer one."""
+    def transaction(self, exclusive: bool = True) -> Iterator[PgDatabase]:
+        """A write transaction serialized with every other writer (the advisory lock), or with none when not
+        ``exclusive`` (``Store.transaction``); nested: a savepoint of the outer one."""
         tx: _Tx | None = getattr(self._local, "tx", None)
         if tx is not None:
             name = f"avd_{tx.savepoints}"
@@ -405,7 +398,7 @@ class PgStore(Store):
             else:
                 self._in_tx(tx, f"release savepoint {name}", [])
             return
-        tx = self._begin(time.monotonic() + RETRY_SECONDS, lock_key(lock))
+        tx = self._begin(time.monotonic() + RETRY_SECONDS, exclusive)
         self._local.tx = tx
         try:
             yield self._db

@@ -70,9 +70,9 @@ class SqliteStore(StoreBase):
                 del self._conns[key]
 
     @contextmanager
-    def transaction(self, lock: str = "") -> Iterator[Database]:
+    def transaction(self, exclusive: bool = True) -> Iterator[Database]:
         """``BEGIN IMMEDIATE`` .. ``COMMIT``: a write transaction serialized across threads and processes
-        (SQLite's one writer lock, whatever ``lock`` names)."""
+        (SQLite's one writer lock, ``exclusive`` or not)."""
         db = self.db
         if db.conn.in_transaction:
             with db.atomic():

@@ -45,11 +45,11 @@ class Store:
     def db(self) -> Db:
         raise NotImplementedError
 
-    def transaction(self, lock: str = "") -> AbstractContextManager[Db]:
-        """A write transaction. ``lock`` names a narrower writer lock than the one every other writer takes,
-        for a transaction that only inserts into a table no one else inserts into and whose readers do not
-        read-then-write with it (the web role's inbox rows: ``bot.storage.inbox.record``), so it does not queue
-        behind the workers' writes; SQLite has one writer whatever the name."""
+    def transaction(self, exclusive: bool = True) -> AbstractContextManager[Db]:
+        """A write transaction, serialized with every other writer. ``exclusive=False`` (PostgreSQL; SQLite has
+        one writer whatever is asked) takes no turn: only for a transaction that inserts rows whose ids come from
+        a sequence and that no other writer reads-then-writes with (the web role's inbox rows,
+        ``bot.storage.inbox.record``), so an ack waiting for its row's commit waits for no job write."""
         raise NotImplementedError
 
     def healthy(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from bot.storage import audit, inbox, jobs, open_store
 from bot.storage.inbox import NewItem
-from bot.storage.postgres import WRITE_LOCK, ConnectionLost, PgStore, lock_key, translate
+from bot.storage.postgres import WRITE_LOCK, ConnectionLost, PgStore, translate
 from bot.storage.sqlite import SqliteStore
 from tests.kit.postgres import PgServer
 
@@ -182,11 +183,17 @@ def test_an_inbox_row_commits_while_a_job_write_holds_the_writer_lock(
     assert [r["key"] for r in pg_store.db.query("select key from meta where key = 'job'")] == ["job"]
 
 
-def test_a_named_writer_lock_never_is_the_one_writer_lock() -> None:
-    assert lock_key("") == WRITE_LOCK
-    names = ["avd_inbox", "a", "b", "replay", *(str(n) for n in range(2000))]
-    assert WRITE_LOCK not in {lock_key(name) for name in names}
-    assert lock_key("avd_inbox") == lock_key("avd_inbox")
+def test_concurrent_inbox_rows_commit_at_once_with_ids_of_their_own(pg_store: PgStore) -> None:
+    """Non-exclusive inserts from many threads (the web role's pool on PostgreSQL): the sequence gives every
+    row its own id where the rowid trigger's ``max(id) + 1`` would have given two of them the same."""
+    items = [NewItem("command", {"n": n}, user_id="U0OPS1") for n in range(200)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        ids = [i for got in pool.map(lambda item: inbox.record(pg_store, [item], NOW), items) for i in got]
+    assert len(set(ids)) == 200
+    rows = list(pg_store.db.query("select id, payload from inbox"))
+    assert sorted(r["id"] for r in rows) == sorted(ids)
+    later = inbox.record(pg_store, [NewItem("command", {"n": 200}, user_id="U0OPS1")], NOW)
+    assert later[0] > max(ids)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
