@@ -28,7 +28,7 @@ from bot.config.settings import Settings
 from bot.engine import schedules
 from bot.engine.registry import build_registry, check_complete
 from bot.engine.runner import Engine
-from bot.roles import InboxWriter, durable_from_env
+from bot.roles import InboxWriter, durable_from_env, records_before_ack
 from bot.runtime import ROLES, Capability, Clock, ProgressSink, Runtime, utcnow
 from bot.slack import actions, cards, listeners
 from bot.slack.ackgate import AckGate
@@ -112,7 +112,8 @@ def build_app(
     operation must have exactly one handler. ``headless`` builds the same runtime for a command-line run
     (``avd-bot snapshots``): no ``auth.test``, no listeners, no start-up hooks, jobs run in the caller's thread.
     ``role`` (``bot.roles``): ``web`` records post-ack work in the inbox (``InboxWriter``) and runs no start-up
-    hooks; ``worker`` runs that work through ``bot.roles.Worker``; ``all`` does both in this process.
+    hooks; ``worker`` runs that work through ``bot.roles.Worker``; ``all`` does both in this process: on
+    PostgreSQL through the inbox too (``records_before_ack``), on SQLite in this process after the ack.
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
@@ -163,7 +164,7 @@ def build_app(
         on_stop=[replay.close],
         role=role,
     )
-    if role == "web":
+    if records_before_ack(role, store):
         writer = InboxWriter(store, durable=durable_from_env(), yield_to=runtime.gate.wait)
         runtime.defer = writer
         runtime.on_stop.insert(0, writer.close)

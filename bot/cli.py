@@ -73,6 +73,7 @@ def run_worker(runtime: Any, stop: threading.Event) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import build_app
+    from bot.roles import start_all
     from bot.slack.server import serve_runtime
 
     settings = settings_or_exit("serve")
@@ -82,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return run_worker(runtime, stop)
     server = serve_runtime(runtime, host=args.host, port=args.port)
     if args.role == "all":  # the web role runs no scheduler: no jobs, no schedules, no resume, no sweep
-        runtime.start()
+        start_all(runtime)
     server.start()
     log.info(
         "avd-bot serving on %s/slack/events (role %s, simulated Azure: %s)",
@@ -148,6 +149,7 @@ def open_socket(runtime: Any, app_token: str, *, ping_interval: float = 10.0) ->
 
 def cmd_socket(args: argparse.Namespace) -> int:
     from bot.app import build_app
+    from bot.roles import start_all
 
     settings = settings_or_exit("socket")
     runtime = build_app(settings, role=args.role, **args.build)
@@ -155,7 +157,7 @@ def cmd_socket(args: argparse.Namespace) -> int:
     if args.role == "worker":  # workers take requests from the inbox, never from a socket
         return run_worker(runtime, stop)
     if args.role == "all":
-        runtime.start()
+        start_all(runtime)
     handler = None
     try:
         try:

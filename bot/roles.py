@@ -73,6 +73,28 @@ def durable_from_env(env: dict[str, str] | None = None) -> bool:
     return value == "commit"
 
 
+def records_before_ack(role: str, store: Store) -> bool:
+    """Whether this process records its post-ack work in the inbox (committed before the ack with
+    ``AVD_INBOX_ACK=commit``) rather than running it from memory: a ``web`` process always; an ``all`` process
+    on PostgreSQL too, working the rows itself (``start_all``), so that an Approve press Slack saw acknowledged
+    survives the process and its region (the database's standby has it). On SQLite an ``all`` process runs it
+    in memory after the ack: one file on one machine, where a commit before each ack would wait for SQLite's
+    one writer lock behind the jobs' writes (docs/benchmarks.md)."""
+    return role == "web" or (role == "all" and getattr(store, "backend", "") == "postgresql")
+
+
+def start_all(runtime: Runtime, *, lease: float | None = None) -> Worker | None:
+    """Start an ``all`` process's own work: the scheduler, and when it records before the ack
+    (``runtime.defer`` set: ``records_before_ack``) a ``Worker`` on its own inbox rows (and any other web
+    process's), stopped first when the runtime stops."""
+    runtime.start()
+    if runtime.defer is None:
+        return None
+    worker = Worker(runtime, lease=lease_from_env() if lease is None else lease).start()
+    runtime.on_stop.insert(0, worker.stop)
+    return worker
+
+
 class InboxWriter:
     """The web role's ``Runtime.defer``: ``writer(kind, payload)`` returns once the row is committed (or
     ``False`` after ``RECORD_TIMEOUT`` or an error, and the listener answers "busy, try again"); with

@@ -12,6 +12,7 @@ from typing import Any
 from bot.app import build_app
 from bot.capabilities import CAPABILITIES
 from bot.config.settings import Settings, load_settings
+from bot.roles import start_all
 from bot.runtime import Capability, Runtime
 from bot.sandbox import example_config
 from bot.slack.server import BotServer, serve_runtime
@@ -92,6 +93,6 @@ def start_bot(
         raise AssertionError("test settings are invalid: " + "; ".join(problems))
     runtime = build_app(settings, capabilities=capabilities)
     if start_scheduler:
-        runtime.start()
+        start_all(runtime)  # as `avd-bot serve` starts the all role (on PostgreSQL: its inbox worker too)
     server = serve_runtime(runtime).start()
     return BotHandle(runtime=runtime, server=server, settings=settings, signing_secret=SIGNING_SECRET)
