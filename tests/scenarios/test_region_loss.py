@@ -11,7 +11,6 @@ in the promoted database. B's takeover time (the loss to B's resume of the jobs)
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -31,8 +30,8 @@ from tests.kit.bots import bot_env
 from tests.kit.chaos import audit_verify, twice, wait_for
 from tests.kit.failover import failover_config, make_sim
 from tests.kit.postgres import bindir
-from tests.kit.process import AVD_BOT, ROOT
-from tests.kit.region import Bot, Pair, leader, pair, query
+from tests.kit.process import AVD_BOT, ROOT, Bot, child_env
+from tests.kit.region import Pair, leader, pair, query, region_bot
 
 pytestmark = pytest.mark.skipif(bindir() is None, reason="PostgreSQL is not installed")
 
@@ -109,16 +108,14 @@ def test_the_standby_region_takes_over_when_the_primary_region_is_lost(
     config = tmp_path / "region.toml"
     config.write_text(failover_config(grace=2), encoding="utf-8")
     with pair(sync=True) as servers:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-        env.update(
+        env = child_env(
             bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path),
             AVD_CONFIG=str(config),
             AVD_DB=servers.url,
             AVD_LEADER_LEASE_SECONDS=str(LEASE),
             AVD_JOB_LEASE_SECONDS=str(JOB_LEASE),
-            PYTHONPATH=str(ROOT),
         )
-        a, b = Bot(env, tmp_path / "a.log"), Bot(env, tmp_path / "b.log")
+        a, b = region_bot(env, tmp_path / "a.log"), region_bot(env, tmp_path / "b.log")
         try:
             run(servers, a, b, env, slack_sim, dr_sim)
         finally:
