@@ -3,8 +3,9 @@
 ``Bot(env, ...)`` is one child: ``avd-bot serve`` (or ``python -m tests.kit.serve MODULES serve`` with
 ``modules`` overlaid on the product's capability table), with a ``--role``, its stderr kept in ``log_path``, and,
 with ``own_host``, in a PID namespace of its own (``unshare --pid``, as root) so that two bots are two hosts to
-each other. ``start()`` waits for its first line ("serving on URL", or "worker NAME running"); ``kill()``,
-``pause(db)``/``resume()`` and ``stop()`` (SIGTERM, or SIGKILL through ``unshare``) end or freeze it.
+each other. ``start()`` waits for its first line ("serving on URL", or "worker NAME running"; ``start(wait=False)``
+then ``ready()`` to start several at once); ``kill()``, ``pause(db)``/``resume()`` and ``stop()`` (SIGTERM,
+or SIGKILL through ``unshare``) end or freeze it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,15 @@ def own_host() -> list[str]:
     return []
 
 
-def writable(db: Path) -> bool:
-    """Whether a write transaction can start on ``db`` now (no process holds SQLite's write lock)."""
+def writable(db: Path | str) -> bool:
+    """Whether a write transaction can start on ``db`` now: no process holds SQLite's write lock, or, for a
+    PostgreSQL URL, the advisory lock every writer of ``bot.storage.postgres`` takes."""
+    if isinstance(db, str):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as pg:
+            held = "select 1 from pg_locks where locktype = 'advisory' and granted"
+            return pg.execute(held.encode()).fetchone() is None
     conn = sqlite3.connect(db, isolation_level=None, timeout=0.5)
     try:
         conn.execute("begin immediate")
@@ -87,6 +95,7 @@ class Bot:
         self.env = {**env, "AZURE_HTTP_USER_AGENT": agent} if agent else env
         self.modules, self.role, self.mode, self.log_path = modules, role, mode, log_path
         self.own_host = own_host
+        self.prefix: list[str] = []  # ``unshare ...`` when it runs in a PID namespace of its own
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.name = ""
@@ -96,10 +105,14 @@ class Bot:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self) -> Bot:
-        """Runs it and waits for its first line: the URL it serves on, or a worker's name."""
+    def start(self, *, wait: bool = True) -> Bot:
+        """Runs it and (unless ``wait`` is false: then call ``ready()``) waits for its first line."""
         args = ["--port", "0"] if self.mode == "serve" else []
         self.spawn(self.mode, *args, *(["--role", self.role] if self.role else []))
+        return self.ready() if wait else self
+
+    def ready(self) -> Bot:
+        """Reads its first line: the URL it serves on, or a worker's name."""
         assert self.proc is not None and self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if self.role == "worker":
@@ -116,7 +129,8 @@ class Bot:
 
     def spawn(self, *args: str) -> Bot:
         """Runs ``avd-bot ARGS`` without waiting for anything (``snapshots sync ...``)."""
-        argv = [*(own_host() if self.own_host else []), *serve_command(self.modules, *args)]
+        self.prefix = own_host() if self.own_host else []
+        argv = [*self.prefix, *serve_command(self.modules, *args)]
         log: IO[str] | int = subprocess.DEVNULL
         if self.log_path is not None:
             log = self.log_path.open("w", encoding="utf-8")
@@ -140,7 +154,13 @@ class Bot:
         return str(found[-1]) if found else ""
 
     def signal(self, sig: int) -> None:
+        """``sig`` to the bot: in its own PID namespace, to the process ``unshare`` runs (``unshare`` passes
+        no signal on; it is SIGKILLed with it)."""
         assert self.proc is not None
+        if self.prefix and self.proc.poll() is None:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+            for child in children.read_text(encoding="utf-8").split():
+                os.kill(int(child), sig)
         self.proc.send_signal(sig)
 
     def kill(self) -> None:
@@ -150,9 +170,9 @@ class Bot:
         self.proc.wait(timeout=30)
         self.close()
 
-    def pause(self, db: Path) -> None:
-        """SIGSTOP, outside a write transaction: SQLite's write lock held by a stopped process would stop
-        every other writer too (PostgreSQL ends such a session; SQLite cannot)."""
+    def pause(self, db: Path | str) -> None:
+        """SIGSTOP, outside a write transaction (``db``: the SQLite file or the PostgreSQL URL): the write lock
+        held by a stopped process would stop every other writer too."""
         for _ in range(50):
             self.signal(signal.SIGSTOP)
             if writable(db):
