@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -159,8 +160,9 @@ class Bot:
         assert self.proc is not None
         if self.prefix and self.proc.poll() is None:
             children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-            for child in children.read_text(encoding="utf-8").split():
-                os.kill(int(child), sig)
+            with suppress(OSError):  # ended meanwhile
+                for child in children.read_text(encoding="utf-8").split():
+                    os.kill(int(child), sig)
         self.proc.send_signal(sig)
 
     def kill(self) -> None:
