@@ -93,19 +93,17 @@ def trial(
     """(seconds to B holding the lease, seconds to B resuming both jobs), from A's SIGKILL, which comes
     ``delay`` seconds after both jobs were seen running."""
     from tests.kit.bots import bot_env
-    from tests.kit.process import ROOT
+    from tests.kit.process import child_env
     from tests.kit.process import rows as sqlite_rows
-    from tests.kit.region import Bot, leader, pair, query
+    from tests.kit.region import leader, pair, query, region_bot
 
     def env_for(db: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-        env.update(
+        env = child_env(
             bot_env(tmp, slack_url),
             AVD_DB=db,
             AVD_LEADER_LEASE_SECONDS=str(lease),
             AVD_JOB_LEASE_SECONDS=str(job_lease),
             BENCH_STEP_SECONDS=str(STEP_SECONDS),
-            PYTHONPATH=str(ROOT),
         )
         return env
 
@@ -113,8 +111,8 @@ def trial(
         db: str, read: Callable[[str], list[Any]], owner: Callable[[], str], lose: Callable[[], None]
     ) -> Any:
         queue_jobs(db)
-        a = Bot(env_for(db), tmp / "a.log", modules="bench.takeover")
-        b = Bot(env_for(db), tmp / "b.log", modules="bench.takeover")
+        a = region_bot(env_for(db), tmp / "a.log", modules="bench.takeover")
+        b = region_bot(env_for(db), tmp / "b.log", modules="bench.takeover")
         a.own_host = b.own_host = not same_host
         try:
             a.start()
@@ -125,9 +123,7 @@ def trial(
             before = int(read(resumes)[0]["n"])
             time.sleep(delay)  # the loss lands anywhere between two of A's renewals (every lease / 3)
             lost = time.monotonic()
-            a.signal(9)
-            assert a.proc is not None
-            a.proc.wait(timeout=30)  # reaped, as its container's runtime would: no zombie that looks alive
+            a.kill()  # reaped, as its container's runtime would: no zombie that looks alive
             lose()
             led = wait(lambda: b.owner() and owner() == b.owner(), lease + 60) and time.monotonic() - lost
             wait(lambda: int((read(resumes) or [{"n": 0}])[0]["n"]) >= before + 2, 120)

@@ -4,27 +4,23 @@ job (while its Azure operation runs), restarted each time: the job completes, no
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sim.azure import AzureSim
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
-from tests.kit.process import ROOT, Bot, rows, wait
+from tests.kit.process import Bot, child_env, rows, wait
 
 
 def test_sigkill_mid_step_resumes_without_repeating_azure_writes(
     tmp_path: Path, slack_sim: SlackSim, slow_azure: AzureSim
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-    env.update(
-        bot_env(tmp_path, slack_sim.url, arm=slow_azure.url, ca=slow_azure.ca_path), PYTHONPATH=str(ROOT)
-    )
+    env = child_env(bot_env(tmp_path, slack_sim.url, arm=slow_azure.url, ca=slow_azure.ca_path))
     db = tmp_path / "avd.db"
     bot = Bot(env, "tests.kit.engine")
     try:
-        chat = Chat(bot.start(), slack_sim, SIGNING_SECRET)
+        chat = Chat(bot.start().url, slack_sim, SIGNING_SECRET)
         assert chat.slash("/avd scale Entra 3", user="U0OPS1").status == 200
         for idx in range(3):  # kill while step idx waits on its Azure operation (token saved), then restart
             wait(

@@ -27,7 +27,7 @@ from sim.slack import SlackSim
 from tests.kit import BotHandle, clean_env, start_bot, wait_until
 from tests.kit import leaders as kit
 from tests.kit.bots import bot_env
-from tests.kit.process import ROOT
+from tests.kit.process import Bot, child_env
 from tests.kit.process import rows as read
 
 TTL = 15.0
@@ -293,8 +293,7 @@ def test_an_occurrence_missed_in_a_handover_fires_once_when_the_next_leader_arms
 
 
 def process_env(tmp_path: Path, slack_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-    env.update(bot_env(tmp_path, slack_url), PYTHONPATH=str(ROOT), AVD_LEADER_LEASE_SECONDS=LEASE)
+    env = child_env(bot_env(tmp_path, slack_url), AVD_LEADER_LEASE_SECONDS=LEASE)
     return env
 
 
@@ -302,8 +301,8 @@ def test_the_leader_killed_the_standby_takes_over_within_the_lease(
     tmp_path: Path, slack_sim: SlackSim
 ) -> None:
     env, db = process_env(tmp_path, slack_sim.url), tmp_path / "avd.db"
-    a = kit.Bot(env, tmp_path / "a.log")
-    b = kit.Bot(env, tmp_path / "b.log")
+    a = Bot(env, "tests.kit.leaders", log_path=tmp_path / "a.log")
+    b = Bot(env, "tests.kit.leaders", log_path=tmp_path / "b.log")
     try:
         a.start()
         first = wait_until(lambda: kit.led_by(db, a.pid), 30, "a to lead")
@@ -326,8 +325,8 @@ def test_a_paused_leader_neither_fires_nor_leads_after_it_resumes(
     """A leads with a schedule armed; it is paused past its lease and past the schedule's time; B takes over
     and fires the occurrence; A resumes: it steps down and fires nothing, and never leads again."""
     env, db = process_env(tmp_path, slack_sim.url), tmp_path / "avd.db"
-    a = kit.Bot(env, tmp_path / "a.log")
-    b = kit.Bot(env, tmp_path / "b.log")
+    a = Bot(env, "tests.kit.leaders", log_path=tmp_path / "a.log")
+    b = Bot(env, "tests.kit.leaders", log_path=tmp_path / "b.log")
     try:
         a.start()
         wait_until(lambda: kit.led_by(db, a.pid), 30, "a to lead")

@@ -4,20 +4,18 @@ multi-host URL (``postgresql://h:p1,h:p2/avd?target_session_attrs=read-write``),
 
 * ``pair(sync=...)``: the primary (with ``synchronous_standby_names`` and ``synchronous_commit`` when ``sync``)
   and a standby made by ``pg_basebackup -R``, which runs without standbys of its own once promoted.
-* ``Bot``: ``avd-bot serve`` (with ``tests.kit.leaders``' timer target) as a real process, its log kept, its URL
-  read from its first line; as root, in a PID namespace of its own (``unshare --pid``), so the bots are two
-  hosts to each other: the leader's shortcut for a dead process of the same host (``bot.engine.leader.ended``)
-  does not apply and a standby waits for the lease to expire, as one in another region does.
+* ``region_bot``: ``avd-bot serve`` (with ``tests.kit.leaders``' timer target) as a real process
+  (``tests.kit.process.Bot``), its log kept; as root, in a PID namespace of its own (``unshare --pid``), so the
+  bots are two hosts to each other: the leader's shortcut for a dead process of the same host
+  (``bot.engine.leader.ended``) does not apply and a standby waits for the lease to expire, as one in another
+  region does.
 * ``query``/``leader_pid``: the test's reads, through the same multi-host URL (they follow the promotion, and
   answer ``[]``/``None`` while no primary is reachable).
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,9 +26,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.kit import leaders
 from tests.kit.postgres import PgServer, _own
-from tests.kit.process import ROOT, serve_command
+from tests.kit.process import Bot
 from tests.kit.waiting import wait_until
 
 DATABASE = "avd"
@@ -108,49 +105,8 @@ def leader(url: str) -> tuple[str, int] | None:
     return str(found[0]["owner"]), int(found[0]["epoch"])
 
 
-def own_host() -> list[str]:
-    """The prefix that runs a command in a PID namespace of its own (killed with its ``unshare``), as root."""
-    if os.geteuid() == 0 and shutil.which("unshare"):
-        return ["unshare", "--pid", "--kill-child=SIGKILL", "--"]
-    return []
-
-
-class Bot(leaders.Bot):
-    """``avd-bot serve`` with ``tests.kit.leaders``' timer target; ``url`` is where it serves Slack."""
-
-    url = ""
-
-    def __init__(self, env: dict[str, str], log_path: Path, *, modules: str = "tests.kit.leaders") -> None:
-        super().__init__(env, log_path)
-        self.modules = modules  # overlaid on the product's capability table (tests.kit.serve)
-        self.own_host = True  # False: an ordinary process of this host
-
-    def start(self) -> Bot:
-        with self.log_path.open("w", encoding="utf-8") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *(own_host() if self.own_host else []),
-                    *serve_command(self.modules, "serve", "--port", "0"),
-                ],
-                cwd=ROOT,
-                env=self.env,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=log,
-            )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line.startswith("avd-bot serving on "), line + self.log()
-        self.url = line.split()[-1]
-        return self
-
-    def stop(self) -> None:
-        """SIGKILL (its ``unshare`` passes SIGTERM to a PID 1 that does not handle it): the lease expires."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        super().stop()
-
-    def owner(self) -> str:
-        """The lease owner id this process leads as, once its log says it leads (else "")."""
-        found = re.findall(r"leader: (\S+) leads", self.log())
-        return str(found[-1]) if found else ""
+def region_bot(
+    env: dict[str, str], log_path: Path, *, modules: str = "tests.kit.leaders", role: str = ""
+) -> Bot:
+    """A bot of a region of its own: ``modules`` overlaid, its log kept, its own PID namespace (as root)."""
+    return Bot(env, modules, role=role, log_path=log_path, own_host=True)

@@ -23,16 +23,16 @@ from sim.slack.socket import APP_TOKEN, SocketModeSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.failover import GROUP, USER, failover_config, make_sim
-from tests.kit.process import AVD_BOT, ROOT, rows, wait
-from tests.kit.roles import HELD_TEXT, Proc, role_env
+from tests.kit.process import AVD_BOT, ROOT, Bot, child_env, rows, wait
+from tests.kit.roles import HELD_TEXT
 from tests.kit.scale import form_values, open_form, submit_form
 
 OPS, LEAD, CHANNEL = "U0OPS1", "U0LEAD1", "C0INCIDENT"
 
 
 @pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
+def procs() -> Iterator[list[Bot]]:
+    started: list[Bot] = []
     try:
         yield started
     finally:
@@ -41,9 +41,9 @@ def procs() -> Iterator[list[Proc]]:
 
 
 def start(
-    procs: list[Proc], env: dict[str, str], role: str, capabilities: str = "", mode: str = "serve"
-) -> Proc:
-    proc = Proc(env, role, capabilities, mode)
+    procs: list[Bot], env: dict[str, str], role: str, capabilities: str = "", mode: str = "serve"
+) -> Bot:
+    proc = Bot(env, capabilities, role=role, mode=mode)
     procs.append(proc)
     proc.start()
     return proc
@@ -88,9 +88,9 @@ def test_an_unknown_role_exits_2_naming_the_roles() -> None:
 
 
 def test_status_is_acked_by_the_web_process_and_answered_by_the_worker(
-    tmp_path: Path, slack_sim: SlackSim, azure_sim: AzureSim, procs: list[Proc]
+    tmp_path: Path, slack_sim: SlackSim, azure_sim: AzureSim, procs: list[Bot]
 ) -> None:
-    env = role_env(
+    env = child_env(
         bot_env(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path), AVD_INBOX_ACK="commit"
     )
     db = tmp_path / "avd.db"
@@ -130,11 +130,11 @@ def dr_sim() -> Iterator[AzureSim]:
 
 
 def test_a_failover_recorded_by_the_web_process_is_planned_approved_and_run_by_the_worker(
-    tmp_path: Path, slack_sim: SlackSim, dr_sim: AzureSim, procs: list[Proc]
+    tmp_path: Path, slack_sim: SlackSim, dr_sim: AzureSim, procs: list[Bot]
 ) -> None:
     config = tmp_path / "failover.toml"
     config.write_text(failover_config(grace=1, principals=(GROUP, USER)), encoding="utf-8")
-    env = role_env(
+    env = child_env(
         bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path),
         AVD_CONFIG=str(config),
         AVD_INBOX_ACK="commit",  # the row is there when the ack is
@@ -170,8 +170,8 @@ def test_a_failover_recorded_by_the_web_process_is_planned_approved_and_run_by_t
     assert dr_sim.scale_set("VMSSDR", "EntraDR").capacity == 2
 
 
-def test_two_workers_handle_each_row_once(tmp_path: Path, slack_sim: SlackSim, procs: list[Proc]) -> None:
-    env = role_env(bot_env(tmp_path, slack_sim.url), AVD_INBOX_ACK="queue")
+def test_two_workers_handle_each_row_once(tmp_path: Path, slack_sim: SlackSim, procs: list[Bot]) -> None:
+    env = child_env(bot_env(tmp_path, slack_sim.url), AVD_INBOX_ACK="queue")
     db = tmp_path / "avd.db"
     web = start(procs, env, "web")
     workers = {start(procs, env, "worker", "tests.kit.roles").name for _ in range(2)}
@@ -193,11 +193,11 @@ def test_two_workers_handle_each_row_once(tmp_path: Path, slack_sim: SlackSim, p
 
 
 def test_a_killed_workers_row_is_taken_over_by_the_other_worker(
-    tmp_path: Path, slack_sim: SlackSim, procs: list[Proc]
+    tmp_path: Path, slack_sim: SlackSim, procs: list[Bot]
 ) -> None:
     hold = tmp_path / "hold"
     hold.write_text("hold", encoding="utf-8")
-    env = role_env(bot_env(tmp_path, slack_sim.url), AVD_TEST_HOLD=str(hold), AVD_INBOX_LEASE_SECONDS="1")
+    env = child_env(bot_env(tmp_path, slack_sim.url), AVD_TEST_HOLD=str(hold), AVD_INBOX_LEASE_SECONDS="1")
     db = tmp_path / "avd.db"
     web = start(procs, env, "web")
     first = start(procs, env, "worker", "tests.kit.roles")
@@ -214,9 +214,9 @@ def test_a_killed_workers_row_is_taken_over_by_the_other_worker(
 
 
 def test_the_scaleset_form_opened_and_submitted_through_the_web_process_is_handled_by_the_worker(
-    tmp_path: Path, slack_sim: SlackSim, azure_sim: AzureSim, procs: list[Proc]
+    tmp_path: Path, slack_sim: SlackSim, azure_sim: AzureSim, procs: list[Bot]
 ) -> None:
-    env = role_env(bot_env(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path))
+    env = child_env(bot_env(tmp_path, slack_sim.url, arm=azure_sim.url, ca=azure_sim.ca_path))
     db = tmp_path / "avd.db"
     web = start(procs, env, "web")
     worker = start(procs, env, "worker")
@@ -249,9 +249,9 @@ def socket_sim(slack_sim: SlackSim) -> Iterator[SocketModeSim]:
 
 
 def test_socket_mode_web_and_worker(
-    tmp_path: Path, slack_sim: SlackSim, socket_sim: SocketModeSim, procs: list[Proc]
+    tmp_path: Path, slack_sim: SlackSim, socket_sim: SocketModeSim, procs: list[Bot]
 ) -> None:
-    env = role_env(bot_env(tmp_path, slack_sim.url, SLACK_APP_TOKEN=APP_TOKEN))
+    env = child_env(bot_env(tmp_path, slack_sim.url, SLACK_APP_TOKEN=APP_TOKEN))
     db = tmp_path / "avd.db"
     start(procs, env, "web", mode="socket")
     worker = start(procs, env, "worker", mode="socket")  # connects nothing: it reads the inbox
@@ -278,7 +278,7 @@ def test_socket_mode_web_and_worker(
 def test_a_bad_roles_setting_stops_the_start_with_its_name(
     tmp_path: Path, slack_sim: SlackSim, name: str, value: str, message: str
 ) -> None:
-    env = role_env(bot_env(tmp_path, slack_sim.url), **{name: value})
+    env = child_env(bot_env(tmp_path, slack_sim.url), **{name: value})
     done = subprocess.run(
         [str(AVD_BOT), "serve", "--role", "web", "--port", "0"],
         cwd=ROOT,
@@ -291,9 +291,9 @@ def test_a_bad_roles_setting_stops_the_start_with_its_name(
 
 
 def test_a_web_process_stopped_right_after_its_acks_has_recorded_every_request(
-    tmp_path: Path, slack_sim: SlackSim, procs: list[Proc]
+    tmp_path: Path, slack_sim: SlackSim, procs: list[Bot]
 ) -> None:
-    env = role_env(bot_env(tmp_path, slack_sim.url), AVD_INBOX_ACK="queue")  # acks before the commit
+    env = child_env(bot_env(tmp_path, slack_sim.url), AVD_INBOX_ACK="queue")  # acks before the commit
     db = tmp_path / "avd.db"
     web = start(procs, env, "web")
     chat = Chat(web.url, slack_sim, SIGNING_SECRET)

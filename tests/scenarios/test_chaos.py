@@ -25,7 +25,7 @@ from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.chaos import SUB, SUB2, Kill, audit_verify, kill_schedule, twice, wait_for
 from tests.kit.failover import failover_config, make_sim
-from tests.kit.process import AVD_BOT, ROOT, Bot, rows
+from tests.kit.process import AVD_BOT, ROOT, Bot, child_env, rows
 
 FULL = os.environ.get("AVD_TEST_FULL") == "1"
 SEEDS = tuple(range(1, 21)) if FULL else (3, 7, 11, 19)
@@ -60,7 +60,7 @@ def dr_sim() -> Iterator[AzureSim]:
 
 def start_both(bot: Bot, slack: SlackSim, db: Path) -> Chat:
     """``/avd failover start dr`` (job 1) and ``/avd snapshots sync gold-to-dr`` (job 2), each approved."""
-    chat = Chat(bot.start(), slack, SIGNING_SECRET)
+    chat = Chat(bot.start().url, slack, SIGNING_SECRET)
     for job_id, line in ((1, "/avd failover start dr"), (2, "/avd snapshots sync gold-to-dr")):
         assert chat.slash(line, user="U0OPS1").status == 200
         card = "select 1 from approvals where job_id = ? and message_ts is not null"
@@ -114,11 +114,9 @@ def test_failover_and_snapshot_sync_survive_sigkills(
 ) -> None:
     config = tmp_path / "chaos.toml"
     config.write_text(failover_config(grace=2), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-    env.update(
+    env = child_env(
         bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path),
         AVD_CONFIG=str(config),
-        PYTHONPATH=str(ROOT),
     )
     db = tmp_path / "avd.db"
     schedule = kill_schedule(seed, FAILOVER_STEPS)

@@ -10,7 +10,6 @@ the bot restarts once the simulator has applied it, as Azure would. The grace pe
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.failover import GROUP, USER, failover_config, make_sim
-from tests.kit.process import ROOT, Bot, rows, wait
+from tests.kit.process import Bot, child_env, rows, wait
 
 # step -> (method, path regex) of the request to hold open, and the step after which that rule is installed; in the
 # plan's list order (DR's scale-out right after the DR preflight, before the primary probe and the primary's branch)
@@ -84,12 +83,10 @@ def test_sigkill_during_a_failover_step_resumes_without_a_second_write(
         failover_config(grace=3 if step == "notify-users" else 1, principals=(GROUP, USER)), encoding="utf-8"
     )
     hold_file = tmp_path / "hold-summary"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-    env.update(
+    env = child_env(
         bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path),
         AVD_CONFIG=str(config),
         AVD_TEST_HOLD=str(hold_file),
-        PYTHONPATH=str(ROOT),
     )
     db = tmp_path / "avd.db"
     hold = HOLD[step]
@@ -98,7 +95,7 @@ def test_sigkill_during_a_failover_step_resumes_without_a_second_write(
     rule = dr_sim.faults.latency(hold[0], hold[1], seconds=1.5, count=1) if hold and not hold[2] else None
     bot = Bot(env, "tests.kit.failover_hold")
     try:
-        chat = Chat(bot.start(), slack_sim, SIGNING_SECRET)
+        chat = Chat(bot.start().url, slack_sim, SIGNING_SECRET)
         assert chat.slash("/avd failover start dr", user="U0OPS1").status == 200
         wait(
             lambda: rows(db, "select 1 from approvals where job_id = 1 and message_ts is not null"),
@@ -126,7 +123,7 @@ def test_sigkill_during_a_failover_step_resumes_without_a_second_write(
         ):  # Azure still applies the request the dead bot had in flight
             wait(lambda: applied(dr_sim, hold[0], hold[1]), 10, f"{step}'s held write to land")
         hold_file.unlink(missing_ok=True)
-        Chat(bot.start(), slack_sim, SIGNING_SECRET)
+        Chat(bot.start().url, slack_sim, SIGNING_SECRET)
         wait(
             lambda: [r for r in rows(db, "select status from jobs where id = 1") if r["status"] == "done"],
             40,

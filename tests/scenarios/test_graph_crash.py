@@ -5,7 +5,6 @@ Azure write twice) and every step that was running when the bot died re-attached
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sim.azure import AzureSim
@@ -13,7 +12,7 @@ from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.chaos import twice
-from tests.kit.process import ROOT, Bot, rows, wait
+from tests.kit.process import Bot, child_env, rows, wait
 
 RUNNING = "select name, continuation_token from steps where job_id = 1 and status = 'running'"
 
@@ -32,15 +31,12 @@ def mid_lro(db: Path, wanted: set[str]) -> set[str]:
 def test_sigkill_inside_parallel_branches_resumes_every_branch_each_step_once(
     tmp_path: Path, slack_sim: SlackSim, slow_azure: AzureSim
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-    env.update(
-        bot_env(tmp_path, slack_sim.url, arm=slow_azure.url, ca=slow_azure.ca_path), PYTHONPATH=str(ROOT)
-    )
+    env = child_env(bot_env(tmp_path, slack_sim.url, arm=slow_azure.url, ca=slow_azure.ca_path))
     db = tmp_path / "avd.db"
     bot = Bot(env, "tests.kit.graph")
     interrupted: list[set[str]] = []
     try:
-        chat = Chat(bot.start(), slack_sim, SIGNING_SECRET)
+        chat = Chat(bot.start().url, slack_sim, SIGNING_SECRET)
         assert chat.slash("/avd scale Entra 3", user="U0OPS1").status == 200
         # 1: the three first steps of the branches mid-LRO together; 2: the second steps; 3: the join
         for wanted in ({"tag-a1", "tag-b1", "set-capacity"}, {"tag-a2", "tag-b2"}, {"tag-join"}):

@@ -4,7 +4,6 @@ which process asked Azure what; the assertions are on job and lease rows and on 
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +18,8 @@ from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.chaos import twice
 from tests.kit.leaders import led_by
-from tests.kit.owners import Process, job_lease_owner, requests_of
-from tests.kit.process import ROOT, rows, wait
+from tests.kit.owners import job_lease_owner, requests_of
+from tests.kit.process import Bot, child_env, rows, wait
 from tests.kit.snapshots import SUB1, SUB2, config_text
 
 STEPS = ("tag-a1", "tag-a2", "tag-b1", "tag-b2", "set-capacity", "tag-join")
@@ -28,8 +27,7 @@ RUNNING = "select name, continuation_token from steps where job_id = 1 and statu
 
 
 def process_env(tmp_path: Path, slack_url: str, sim: AzureSim, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-    env.update(bot_env(tmp_path, slack_url, arm=sim.url, ca=sim.ca_path, **extra), PYTHONPATH=str(ROOT))
+    env = child_env(bot_env(tmp_path, slack_url, arm=sim.url, ca=sim.ca_path, **extra))
     return env
 
 
@@ -50,12 +48,12 @@ def test_a_paused_owner_is_fenced_after_the_takeover_and_writes_nothing_to_azure
         tmp_path, slack_sim.url, slow_azure, AVD_LEADER_LEASE_SECONDS="9", AVD_JOB_LEASE_SECONDS="6"
     )
     db = tmp_path / "avd.db"
-    a = Process(env, "proc-a", tmp_path / "a.log", "tests.kit.graph")
-    b = Process(env, "proc-b", tmp_path / "b.log", "tests.kit.graph")
+    a = Bot(env, "tests.kit.graph", agent="proc-a", log_path=tmp_path / "a.log")
+    b = Bot(env, "tests.kit.graph", agent="proc-b", log_path=tmp_path / "b.log")
     try:
-        a.serve()
+        a.start()
         wait(lambda: led_by(db, a.pid), 30, "a to lead")
-        b.serve()
+        b.start()
         chat = Chat(a.url, slack_sim, SIGNING_SECRET)
         assert chat.slash("/avd scale Entra 3", user="U0OPS1").status == 200
         wait(lambda: mid_lro(db), 60, "a step of the job mid-LRO in a")
@@ -114,13 +112,13 @@ def test_the_bot_starting_while_the_cli_syncs_leaves_the_cli_job_alone(
     bot sends Azure no write of its own."""
     env = process_env(tmp_path, slack_sim.url, copying_azure, config_text=config_text())
     db = tmp_path / "avd.db"
-    cli = Process(env, "proc-cli", tmp_path / "cli.log")
-    bot = Process(env, "proc-bot", tmp_path / "bot.log")
+    cli = Bot(env, agent="proc-cli", log_path=tmp_path / "cli.log")
+    bot = Bot(env, agent="proc-bot", log_path=tmp_path / "bot.log")
     try:
         cli.spawn("snapshots", "sync", "gold-to-dr", "--copies-only")
         copying = "select 1 from steps where job_id = 1 and status = 'running'"
         wait(lambda: db.exists() and rows(db, copying), 60, "a copy to run in the CLI")
-        bot.serve()
+        bot.start()
         wait(lambda: led_by(db, bot.pid), 30, "the bot to lead")
         assert cli.proc is not None
         assert cli.proc.wait(timeout=180) == 0, cli.log()
