@@ -100,7 +100,7 @@ class InboxWriter:
     ``False`` after ``RECORD_TIMEOUT`` or an error, and the listener answers "busy, try again"); with
     ``durable=False``, once it is queued (a failed batch is then retried until it commits, and ``close``
     flushes the queue). One thread writes what the request threads queued, all of it in one transaction (a
-    group commit), then wakes the workers."""
+    group commit) whose commit also wakes the workers (PostgreSQL's NOTIFY)."""
 
     def __init__(
         self,
@@ -155,7 +155,7 @@ class InboxWriter:
             with self._cond:
                 batch, self._queue = self._queue, []
             try:
-                inbox.record(self.store, [item for item, _done, _result in batch], utcnow())
+                inbox.record(self.store, [item for item, _done, _result in batch], utcnow(), wake=True)
                 ok = True
             except Exception:  # noqa: BLE001 - durable: answered "busy"; queued: acked, so tried again
                 log.exception("inbox: could not record %d rows", len(batch))
@@ -168,11 +168,6 @@ class InboxWriter:
             for _item, done, result in batch:
                 result[0] = ok
                 done.set()
-            if ok:
-                try:
-                    inbox.notify(self.store)
-                except Exception:  # noqa: BLE001 - the workers' poll finds the rows anyway
-                    log.exception("inbox: notify failed")
 
     def close(self) -> None:
         with self._cond:

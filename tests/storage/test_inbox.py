@@ -179,6 +179,24 @@ def test_on_postgresql_a_notify_wakes_a_waiting_worker_without_polling(pg_url: s
         web.close()
 
 
+def test_on_postgresql_recorded_rows_notify_at_their_commit(pg_url: str) -> None:
+    """The web role's group commit wakes the workers in the same statement (``record(..., wake=True)``): the
+    notification is on the worker's listening connection once the rows are committed; without ``wake`` none is."""
+    worker, web = open_store(pg_url), open_store(pg_url)
+    try:
+        worker.migrate()
+        assert inbox.wait(worker, 0.2, clock=lambda: T0) is False  # listening from here on
+        item = NewItem("command", {"text": "status"}, user_id="U0OPS1")
+        inbox.record(web, [item], T0)
+        assert worker.wait(inbox.CHANNEL, 0.5) is False  # type: ignore[attr-defined]
+        ids = inbox.record(web, [item, item], T0, wake=True)
+        assert worker.wait(inbox.CHANNEL, 20.0) is True  # type: ignore[attr-defined]
+        assert len(ids) == 2 and ids == sorted(ids)
+    finally:
+        worker.close()
+        web.close()
+
+
 def test_a_claim_marks_the_workers_finished_rows_done_in_the_same_transaction(store: Store) -> None:
     first, second, third = put(store, 3)
     assert [i.id for i in inbox.claim(store, "w1", T0, lease=LEASE, limit=1)] == [first]
