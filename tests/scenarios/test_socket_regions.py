@@ -5,7 +5,7 @@ one PostgreSQL database, one Slack double with its Socket Mode double, and the A
 
 With both connected, Slack's double spreads the commands over both connections, and each is acked and answered
 once; ``/avd failover start dr`` makes one job, approved with a press, run by A's worker (the only worker then).
-Then A's web process is frozen with a command on its link and both of A's processes are SIGKILLed: the double
+Then A's web process is paused (SIGSTOP) with a command on its link and both of A's processes are SIGKILLed: the double
 sees A's connection close; the command is never acked and, as Slack does for commands, never redelivered (the
 user sends it again); every later command goes to B's connection only and is answered once; B's worker takes the
 leader lease and resumes the job, which ends ``done`` with no Azure write applied twice.
@@ -13,7 +13,6 @@ leader lease and resumes the job, which ends ``done`` with no Azure write applie
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +27,9 @@ from tests.kit.bots import bot_env
 from tests.kit.chaos import twice, wait_for
 from tests.kit.failover import failover_config, make_sim
 from tests.kit.postgres import PgServer, bindir
-from tests.kit.process import ROOT
+from tests.kit.process import Bot, child_env
 from tests.kit.region import leader, query
-from tests.kit.socket_regions import SocketProc, answers, press, slash
+from tests.kit.socket_regions import answers, press, slash
 
 pytestmark = pytest.mark.skipif(bindir() is None, reason="PostgreSQL is not installed")
 
@@ -85,17 +84,19 @@ def test_two_regions_share_socket_mode_and_survive_the_loss_of_one(
     config.write_text(failover_config(grace=GRACE), encoding="utf-8")
     with PgServer.started() as server:
         url = server.create_database("avd")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AVD_", "AZURE_"))}
-        env.update(
+        env = child_env(
             bot_env(tmp_path, slack_sim.url, arm=dr_sim.url, ca=dr_sim.ca_path, SLACK_APP_TOKEN=APP_TOKEN),
             AVD_CONFIG=str(config),
             AVD_DB=url,
             AVD_LEADER_LEASE_SECONDS=str(LEASE),
             AVD_JOB_LEASE_SECONDS=str(JOB_LEASE),
-            PYTHONPATH=str(ROOT),
         )
+        # a worker in a PID namespace of its own, so two regions' workers are two hosts to each other (a standby
+        # waits for a dead leader's lease to expire); a web process a plain child, paused to hold an envelope
         procs = {
-            name: SocketProc(env, role, tmp_path / f"{name}.log")
+            name: Bot(
+                env, role=role, mode="socket", log_path=tmp_path / f"{name}.log", own_host=role == "worker"
+            )
             for name, role in (
                 ("a-web", "web"),
                 ("a-worker", "worker"),
@@ -107,12 +108,10 @@ def test_two_regions_share_socket_mode_and_survive_the_loss_of_one(
             run(url, procs, slack_sim, socket_sim, dr_sim)
         finally:
             for proc in procs.values():
-                proc.close()
+                proc.stop()
 
 
-def run(
-    url: str, procs: dict[str, SocketProc], slack: SlackSim, socket: SocketModeSim, dr_sim: AzureSim
-) -> None:
+def run(url: str, procs: dict[str, Bot], slack: SlackSim, socket: SocketModeSim, dr_sim: AzureSim) -> None:
     a_web, a_worker, b_web, b_worker = (procs[n] for n in ("a-web", "a-worker", "b-web", "b-worker"))
     a_web.start()
     a_link = socket.wait_connected(count=1)
@@ -141,11 +140,12 @@ def run(
     assert all(len(on) == 1 for on in links)
     assert {on[0].ticket for on in links} == {a_link.ticket, b_link.ticket}  # both regions got some
 
-    # region A is lost: its web process frozen with a command on its link, then both of A's processes killed
+    # region A is lost: its web process paused (SIGSTOP, outside a write transaction) with a command on its link,
+    # then both of A's processes killed
     assert jobs(url) == {1: "running"}  # one job, mid-way (in its grace period), in A's worker
     holder = query(url, "select owner from leases where name = 'job:1'")
     assert [host(r["owner"]) for r in holder] == [host(a_worker.owner())]  # A's process holds its lease
-    a_web.freeze()
+    a_web.pause(url)
     stranded, stranded_hook = slash(slack, socket, "/avd jobs", OPS, CHANNEL, link=a_link)
     lost = time.monotonic()
     a_web.kill()
