@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -104,28 +105,39 @@ def on_inbox(runtime: Runtime, action_id: str, fn: Any, *args: Any) -> None:
     runtime.inbox_handlers[f"action:{action_id}"] = run
 
 
-def register_button(app: App, runtime: Runtime, action_id: str, handler: ButtonHandler) -> None:
-    """A capability's button: ack, then answer the presser with ``handler(runtime, user, channel, value)``."""
+Press = tuple[Any, tuple[Any, ...]]  # what a press runs after the ack: fn(body, respond, *args)
+
+
+def capability_press(runtime: Runtime, handler: ButtonHandler) -> Press:
+    """A capability's button: after the ack, answer the presser with ``handler(runtime, user, channel, value)``."""
 
     def pressed(body: dict[str, Any], respond: Respond) -> None:
         user, channel, _ts, value = _press(body)
         channel = channel or (body.get("channel") or {}).get("id", "")
         _tell(respond, handler(runtime, user, channel, value))
 
-    @app.action(action_id)
+    return pressed, ()
+
+
+def register_presses(app: App, runtime: Runtime, presses: dict[str, Press]) -> None:
+    """One Bolt listener for every button in ``presses`` (action_id -> what it runs after the ack): it acks and
+    hands the press off by its action_id. One matcher instead of one per button: Bolt tries each listener's
+    matcher in turn, building its arguments, for every request (docs/benchmarks.md, the ack of Approve)."""
+    pattern = re.compile("^(?:" + "|".join(re.escape(action_id) for action_id in presses) + ")$")
+
+    @app.action(pattern)
     def on_press(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        hand_off(runtime, action_id, body, respond, pressed)
+        action_id = str(((body.get("actions") or [{}])[0]).get("action_id", ""))
+        fn, args = presses[action_id]
+        hand_off(runtime, action_id, body, respond, fn, *args)
 
-    on_inbox(runtime, action_id, pressed)
+    for action_id, (fn, args) in presses.items():
+        on_inbox(runtime, action_id, fn, *args)
 
 
 def register(app: App, runtime: Runtime) -> None:
-    """Register the four job buttons, the capabilities' buttons and their form on ``app``."""
-    for action_id, handler in runtime.registry.buttons.items():
-        register_button(app, runtime, action_id, handler)
-    for form in runtime.registry.forms:
-        modals.register_view(runtime, functools.partial(form, runtime))
+    """Register the four job buttons, the capabilities' buttons (one listener for all of them) and their form."""
     engine = runtime.engine
 
     def decide(body: dict[str, Any], respond: Respond, approve: bool) -> None:
@@ -137,20 +149,6 @@ def register(app: App, runtime: Runtime) -> None:
         except AvdError as err:
             text = f":no_entry: {err}"
         _tell(respond, text)
-
-    @app.action(cards.APPROVE)
-    def on_approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        hand_off(runtime, cards.APPROVE, body, respond, decide, True)
-
-    on_inbox(runtime, cards.APPROVE, decide, True)
-
-    @app.action(cards.REJECT)
-    def on_reject(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        hand_off(runtime, cards.REJECT, body, respond, decide, False)
-
-    on_inbox(runtime, cards.REJECT, decide, False)
 
     def job_action(body: dict[str, Any], respond: Respond, verb: str) -> None:
         user, channel, ts, value = _press(body)
@@ -164,16 +162,16 @@ def register(app: App, runtime: Runtime) -> None:
             text = f":no_entry: {err}"
         _tell(respond, text)
 
-    @app.action(cards.RETRY)
-    def on_retry(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        hand_off(runtime, cards.RETRY, body, respond, job_action, "retry")
-
-    on_inbox(runtime, cards.RETRY, job_action, "retry")
-
-    @app.action(cards.CANCEL)
-    def on_cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        hand_off(runtime, cards.CANCEL, body, respond, job_action, "cancel")
-
-    on_inbox(runtime, cards.CANCEL, job_action, "cancel")
+    presses: dict[str, Press] = {
+        cards.APPROVE: (decide, (True,)),
+        cards.REJECT: (decide, (False,)),
+        cards.RETRY: (job_action, ("retry",)),
+        cards.CANCEL: (job_action, ("cancel",)),
+    }
+    for action_id, handler in runtime.registry.buttons.items():
+        if action_id in presses:
+            raise ValueError(f"button {action_id!r} is the engine's: a capability names its own")
+        presses[action_id] = capability_press(runtime, handler)
+    register_presses(app, runtime, presses)
+    for form in runtime.registry.forms:
+        modals.register_view(runtime, functools.partial(form, runtime))
