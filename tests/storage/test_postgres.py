@@ -14,6 +14,7 @@ import pytest
 
 from bot.storage import audit, inbox, jobs, open_store
 from bot.storage.inbox import NewItem
+from bot.storage.migrations import MIGRATIONS
 from bot.storage.postgres import WRITE_LOCK, ConnectionLost, PgStore, translate
 from bot.storage.sqlite import SqliteStore
 from tests.kit.postgres import PgServer
@@ -194,6 +195,20 @@ def test_concurrent_inbox_rows_commit_at_once_with_ids_of_their_own(pg_store: Pg
     assert sorted(r["id"] for r in rows) == sorted(ids)
     later = inbox.record(pg_store, [NewItem("command", {"n": 200}, user_id="U0OPS1")], NOW)
     assert later[0] > max(ids)
+
+
+def test_inbox_rows_written_before_the_sequence_keep_their_ids_and_new_ones_follow(pg_url: str) -> None:
+    """An install upgraded with rows in its inbox: ``roles_0002_inbox_ids`` starts the sequence after them."""
+    store = open_store(pg_url)
+    try:
+        names = [name for name, _fn in MIGRATIONS]
+        store.migrate(MIGRATIONS[: names.index("roles_0002_inbox_ids")])
+        old = inbox.record(store, [NewItem("command", {"n": n}, user_id="U0OPS1") for n in range(3)], NOW)
+        assert store.migrate() == names[names.index("roles_0002_inbox_ids") :]
+        new = inbox.record(store, [NewItem("command", {"n": 3}, user_id="U0OPS1")], NOW)
+        assert old == [1, 2, 3] and new == [4]
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
