@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 CHANNEL = "avd_inbox"
+CHUNK = 500  # rows per INSERT (6 bound values each: SQLite allows 32766 per statement)
 POLL_SECONDS = 0.05  # SQLite: how often an idle worker looks for a row
 LEASE_SECONDS = 30.0  # a claim not renewed for this long is a dead worker's: another worker takes the row
 KEEP_DONE = timedelta(days=1)  # done rows are pruned after this
@@ -93,13 +94,22 @@ def _item(row: dict[str, Any]) -> Item:
 
 
 def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool = False) -> list[int]:
-    """Write ``items`` in one transaction, one statement; returns their ids in order. Only this inserts inbox
+    """Write ``items`` in one transaction (one statement per ``CHUNK`` rows); returns their ids in order. Only this inserts inbox
     rows, their ids come from a sequence on PostgreSQL and the workers' compare-and-set updates need no turn with
     it, so the transaction is not exclusive (``Store.transaction``): an ack waiting for its row waits for no job
     write. ``wake``: PostgreSQL's NOTIFY goes out at the same commit (``pg_notify`` in the statement: no round
     trip of its own); SQLite's workers poll."""
     if not items:
         return []
+    notify = wake and getattr(store, "backend", "") == "postgresql"
+    rows: list[Any] = []
+    with store.transaction(exclusive=False) as db:
+        for start in range(0, len(items), CHUNK):  # SQLite's limit on bound values per statement
+            rows += db.execute(*_insert(items[start : start + CHUNK], now, notify)).fetchall()
+    return sorted(int(row[0]) for row in rows)  # ids grow in the order of the values
+
+
+def _insert(items: Sequence[NewItem], now: datetime, wake: bool) -> tuple[str, list[Any]]:
     sql = (
         "insert into inbox (kind, payload, user_id, channel, response_url, created_at) values "
         + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(items))
@@ -109,12 +119,10 @@ def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool 
     for item in items:
         payload = json.dumps(item.payload, sort_keys=True)
         args += [item.kind, payload, item.user_id, item.channel, item.response_url, _iso(now)]
-    if wake and getattr(store, "backend", "") == "postgresql":
+    if wake:
         sql = f"with added as ({sql}) select id, pg_notify(?, '') from added"
         args.append(CHANNEL)
-    with store.transaction(exclusive=False) as db:
-        rows = db.execute(sql, args).fetchall()
-    return sorted(int(row[0]) for row in rows)  # ids grow in the order of the values
+    return sql, args
 
 
 def _claimable(now: datetime, lease: float) -> tuple[str, list[str]]:

@@ -36,6 +36,14 @@ def put(store: Store, n: int = 1, at: datetime = T0) -> list[int]:
     )
 
 
+def test_a_burst_larger_than_one_statement_is_recorded_whole_and_in_order(store: Store) -> None:
+    ids = put(store, 2 * inbox.CHUNK + 7)
+    assert len(ids) == len(set(ids)) == 2 * inbox.CHUNK + 7 and ids == sorted(ids)
+    texts = [r["payload"] for r in store.db.query("select payload from inbox order by id")]
+    assert texts[0] == '{"text": "status 0"}' and texts[-1] == f'{{"text": "status {2 * inbox.CHUNK + 6}"}}'
+    assert put(store, 0) == []
+
+
 def test_a_recorded_row_reads_back_with_its_columns(store: Store) -> None:
     (row_id,) = put(store)
     item = inbox.get(store, row_id)
