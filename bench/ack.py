@@ -56,6 +56,7 @@ from bench.harness import (  # noqa: E402
     add_json_option,
     bot_env,
     cpu_seconds,
+    exit_on_sigterm,
     figure,
     machine,
     pct,
@@ -342,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_bare:
         return serve_bare(args.serve_bare)
     cases = [c for c in args.cases.split(",") if c]
+    exit_on_sigterm()
     work = workdir("bench-ack-")
     front, _, back = args.pin.partition(":")
     doubles = DoublesProcess(arm=True, arm_throttle_off=True)

@@ -359,6 +359,12 @@ def workdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (``timeout``, ``kill``) raises ``SystemExit``, so a benchmark's ``finally`` still stops the
+    processes and servers it started (PostgreSQL's included) instead of leaving them behind."""
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["doubles"]:
         raise SystemExit(serve_doubles(sys.argv[2:]))
