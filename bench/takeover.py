@@ -43,6 +43,7 @@ from bench.harness import Report, add_json_option, figure, machine  # noqa: E402
 from bot.runtime import Capability  # noqa: E402
 from bot.storage import jobs, open_store  # noqa: E402
 from commands import ops  # noqa: E402
+from tests.kit.waiting import wait_until  # noqa: E402
 
 KIND = "bench-hold"
 STEP_SECONDS = float(os.environ.get("BENCH_STEP_SECONDS", "2"))
@@ -152,13 +153,7 @@ def trial(
 
 
 def wait(predicate: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise TimeoutError("timed out")
+    return wait_until(predicate, timeout, interval=0.01)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,12 +9,24 @@ import pytest
 
 from sim.azure import AzureSim
 from sim.slack import SlackSim
+from sim.slack.socket import SocketModeSim
 from tests.kit import BOT_TOKEN, BotHandle, Chat, clean_env, start_bot
 
 
 @pytest.fixture
 def slack_sim() -> Iterator[SlackSim]:
     sim = SlackSim(team_id="T0AVDOPS", bot_token=BOT_TOKEN, rate_limits=True)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def socket_sim(slack_sim: SlackSim) -> Iterator[SocketModeSim]:
+    """The Socket Mode double over ``slack_sim`` (``apps.connections.open`` hands out its URLs)."""
+    sim = SocketModeSim(slack_sim)
     sim.start()
     try:
         yield sim

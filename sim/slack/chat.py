@@ -229,9 +229,14 @@ class Chat:
 
     def slash(self, line: str, user: str | None = None, channel: str | None = None) -> HttpResponse:
         """Type ``line`` (``"/avd replicas add uksouth"``) as ``user`` in ``channel``; returns the HTTP answer."""
+        return self.send(self.slash_body(line, user, channel))
+
+    def slash_body(self, line: str, user: str | None = None, channel: str | None = None) -> str:
+        """The url-encoded body Slack sends for ``line``, with a fresh response_url and trigger_id (over HTTP
+        as the POST body; over Socket Mode as the envelope's fields)."""
         command, _, text = line.strip().partition(" ")
         user, channel = user or self.user, channel or self.channel
-        body = slash_command_body(
+        return slash_command_body(
             text.strip(),
             user=user,
             channel=channel,
@@ -240,7 +245,6 @@ class Chat:
             response_url=self.slack.new_response_url(channel, user),
             trigger_id=self.slack.new_trigger_id(),
         )
-        return self.send(body)
 
     def find_button(
         self, label: str, user: str, channel: str
@@ -257,9 +261,16 @@ class Chat:
 
     def click(self, label: str, user: str | None = None, channel: str | None = None) -> HttpResponse:
         """Press the button labelled ``label`` on the latest card, as ``user``."""
+        return self.send(interactivity_body(self.press_payload(label, user, channel)))
+
+    def press_payload(
+        self, label: str, user: str | None = None, channel: str | None = None
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload of pressing the newest button labelled ``label`` (over HTTP as the
+        form's ``payload``; over Socket Mode as the envelope's)."""
         user, channel = user or self.user, channel or self.channel
         message, block_id, button, ephemeral = self.find_button(label, user, channel)
-        payload = block_actions_payload(
+        return block_actions_payload(
             message,
             block_id,
             button,
@@ -270,7 +281,6 @@ class Chat:
             response_url=self.slack.new_response_url(channel, user, message_ts=message["ts"]),
             trigger_id=self.slack.new_trigger_id(),
         )
-        return self.send(interactivity_body(payload))
 
     def submit(
         self, values: Mapping[str, Any], user: str | None = None, view: Mapping[str, Any] | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -10,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from avdcore.errors import AvdError
-from azureops.plan import Plan, Step, StepContext
+from azureops.plan import Plan
 from bot.capabilities import CAPABILITIES
 from bot.engine.registry import overlay
 from bot.runtime import Capability
@@ -19,41 +17,16 @@ from bot.storage import jobs
 from commands import ops
 from sim.slack import SlackSim
 from tests.kit import BotHandle, wait_until
-from tests.kit.engine import job_ended, request_job, step_statuses, table_bot
+from tests.kit.engine import StepWorld, job_ended, request_job, step_statuses, table_bot
 
 KIND = "always-test"
 
 
-class World:
-    """What the test plan's steps do, switched by the test."""
-
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-        self.fail_b = True
-        self.release_a = threading.Event()
-        self.release_a.set()
-        self.lock = threading.Lock()
-
-    def step(self, name: str, *, always: bool = False) -> Step:
-        def apply(ctx: StepContext) -> str:
-            if name == "a":
-                assert self.release_a.wait(30), "the test never released step a"
-            with self.lock:
-                self.ran.append(name)
-            if name == "b" and self.fail_b:
-                raise AvdError("b failed on purpose")
-            return f"{name} ok"
-
-        rid = f"/subscriptions/s/resourceGroups/ALWAYS/providers/Test.Always/items/{name}"
-        return Step(name=name, resource_id=rid, description=f"Step {name}", apply=apply, always=always)
-
-
-WORLD = World()
+WORLD = StepWorld("ALWAYS", fail_b=True)
 
 
 def build_plan(runtime: Any, op: ops.Operation, now: datetime) -> Plan:
-    steps = (WORLD.step("a"), WORLD.step("b"), WORLD.step("c"), WORLD.step("restore", always=True))
-    return Plan(kind=KIND, title="Always test", steps=steps)
+    return WORLD.plan(KIND, "Always test", ("a", "b", "c"))
 
 
 TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan}))
@@ -62,7 +35,7 @@ TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan}))
 @pytest.fixture
 def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotHandle]:
     global WORLD
-    WORLD = World()
+    WORLD = StepWorld("ALWAYS", fail_b=True)
     yield from table_bot(tmp_path, slack_sim.url, monkeypatch, TABLE, release=lambda: WORLD.release_a.set())
 
 

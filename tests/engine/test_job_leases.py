@@ -4,7 +4,6 @@ a live process alone and takes it once the lease is free."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from azureops.plan import Plan, Step, StepContext
+from azureops.plan import Plan
 from bot.capabilities import CAPABILITIES
 from bot.engine.registry import overlay
 from bot.engine.tenure import lease_name
@@ -22,37 +21,17 @@ from bot.storage import jobs, leases
 from commands import ops
 from sim.slack import SlackSim
 from tests.kit import BotHandle, wait_until
-from tests.kit.engine import request_job, step_statuses, table_bot
+from tests.kit.engine import StepWorld, request_job, step_statuses, table_bot
 
 KIND = "job-lease-test"
 THIEF = "elsewhere:4242:feedbeef"  # another host's process: never judged dead by pid
 
 
-class World:
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-        self.release_a = threading.Event()
-        self.lock = threading.Lock()
-
-    def step(self, name: str, *, always: bool = False) -> Step:
-        def apply(ctx: StepContext) -> str:
-            if name == "a":
-                assert self.release_a.wait(30), "the test never released step a"
-            ctx.note(f"{name} applying")  # a write of the step row: fenced
-            with self.lock:
-                self.ran.append(name)
-            return f"{name} ok"
-
-        rid = f"/subscriptions/s/resourceGroups/LEASE/providers/Test.Lease/items/{name}"
-        return Step(name=name, resource_id=rid, description=f"Step {name}", apply=apply, always=always)
-
-
-WORLD = World()
+WORLD = StepWorld("LEASE", held=True, note=True)
 
 
 def build_plan(runtime: Any, op: ops.Operation, now: datetime) -> Plan:
-    steps = (WORLD.step("a"), WORLD.step("b"), WORLD.step("restore", always=True))
-    return Plan(kind=KIND, title="Lease test", steps=steps)
+    return WORLD.plan(KIND, "Lease test", ("a", "b"))
 
 
 TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan}))
@@ -61,7 +40,7 @@ TABLE = overlay(CAPABILITIES, Capability(name=KIND, plans={KIND: build_plan}))
 @pytest.fixture
 def bot(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotHandle]:
     global WORLD
-    WORLD = World()
+    WORLD = StepWorld("LEASE", held=True, note=True)
     yield from table_bot(tmp_path, slack_sim.url, monkeypatch, TABLE, release=lambda: WORLD.release_a.set())
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from azureops.dr_capacity import ScaleSetRef
 from azureops.identities import JoinApp
 from azureops.sessions import HostPoolRef, UserSessionInfo
 from sim.azure import AzureSim, seed
+from tests.kit.waiting import wait_until
 
 SUB = "00000000-0000-0000-0000-000000000001"
 SUB2 = "00000000-0000-0000-0000-000000000002"
@@ -105,14 +105,8 @@ def make_world(*, lock: bool = False, read_timeout: float = 1.5, time_scale: flo
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str = "the condition") -> Any:
-    """Poll ``predicate`` until truthy (returns its value) or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+    """Poll ``predicate`` every 10 ms until truthy (returns its value) or fail after ``timeout`` seconds."""
+    return wait_until(predicate, timeout, what, interval=0.01)
 
 
 # ---- chaos ------------------------------------------------------------------------------------------

@@ -14,12 +14,14 @@ asked for a job with ``request_job`` and read with ``job_ended`` and ``step_stat
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from avdcore.errors import AvdError
 from azureops.errors import translated
 from azureops.plan import Plan, Step, StepContext, follow, run_lro
 from bot.capabilities import CAPABILITIES as PRODUCT
@@ -181,6 +183,40 @@ CAPABILITIES = overlay(PRODUCT, CAPABILITY)  # the product's table with /avd sca
 
 
 # ---- the engine tests' own plan tables ---------------------------------------------------------------
+
+
+class StepWorld:
+    """What a test plan's steps do, switched by the test: step ``a`` waits for ``release_a`` (set from the start
+    unless ``held``), ``b`` raises while ``fail_b``; with ``note`` each step writes its row (``ctx.note``, a write
+    the job lease fences) before it counts as run. ``ran`` lists the steps that ran, in order."""
+
+    def __init__(self, group: str, *, held: bool = False, fail_b: bool = False, note: bool = False) -> None:
+        self.group, self.fail_b, self.note = group, fail_b, note
+        self.ran: list[str] = []
+        self.release_a = threading.Event()
+        if not held:
+            self.release_a.set()
+        self.lock = threading.Lock()
+
+    def step(self, name: str, *, always: bool = False) -> Step:
+        def apply(ctx: StepContext) -> str:
+            if name == "a":
+                assert self.release_a.wait(30), "the test never released step a"
+            if self.note:
+                ctx.note(f"{name} applying")
+            with self.lock:
+                self.ran.append(name)
+            if name == "b" and self.fail_b:
+                raise AvdError("b failed on purpose")
+            return f"{name} ok"
+
+        rid = f"/subscriptions/s/resourceGroups/{self.group}/providers/Test.Steps/items/{name}"
+        return Step(name=name, resource_id=rid, description=f"Step {name}", apply=apply, always=always)
+
+    def plan(self, kind: str, title: str, names: Sequence[str]) -> Plan:
+        """Steps ``names`` in a line, then ``restore``, which runs at any end of the job (``always``)."""
+        steps = (*(self.step(name) for name in names), self.step("restore", always=True))
+        return Plan(kind=kind, title=title, steps=steps)
 
 
 def table_bot(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -72,6 +73,17 @@ def make_sim(time_scale: float = 600.0, *, first: tuple[ModuleType, ...] = ()) -
     )
     sim.start()
     return sim
+
+
+@contextmanager
+def dr_world(time_scale: float = 600.0) -> Iterator[AzureSim]:
+    """``make_sim`` with DR prepared (``prepare_dr``), stopped after: the failover scenarios' world."""
+    sim = make_sim(time_scale)
+    prepare_dr(sim)
+    try:
+        yield sim
+    finally:
+        sim.stop()
 
 
 @dataclass

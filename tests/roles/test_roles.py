@@ -238,16 +238,6 @@ def test_the_scaleset_form_opened_and_submitted_through_the_web_process_is_handl
     assert rows(db, "select id from jobs") == []
 
 
-@pytest.fixture
-def socket_sim(slack_sim: SlackSim) -> Iterator[SocketModeSim]:
-    sim = SocketModeSim(slack_sim)
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
 def test_socket_mode_web_and_worker(
     tmp_path: Path, slack_sim: SlackSim, socket_sim: SocketModeSim, procs: list[Bot]
 ) -> None:

@@ -19,12 +19,11 @@ import pytest
 
 from azureops.clients import AzureClients
 from sim.azure import AzureSim
-from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
 from tests.kit.chaos import SUB, SUB2, Kill, audit_verify, kill_schedule, twice, wait_for
-from tests.kit.failover import failover_config, make_sim
+from tests.kit.failover import dr_world, failover_config
 from tests.kit.process import AVD_BOT, ROOT, Bot, child_env, rows
 
 FULL = os.environ.get("AVD_TEST_FULL") == "1"
@@ -39,23 +38,21 @@ FREEZE = f"{SNAPDR}/providers/Microsoft.Authorization/locks/dr-freeze"
 
 @pytest.fixture
 def dr_sim() -> Iterator[AzureSim]:
-    sim = make_sim(240)
-    prepare_dr(sim)
-    # a ReadOnly lock the sync must lift and restore, kills or not
-    sim.store.put(
-        {
-            "id": FREEZE,
-            "type": "Microsoft.Authorization/locks",
-            "name": "dr-freeze",
-            "properties": {"level": "ReadOnly", "notes": "chaos"},
-        }
-    )
-    # the copies' reads of their replicas are slow enough that the first kill lands inside the sync
-    sim.faults.latency("GET", "resourceGroups/SNAPDR/providers/Microsoft.Compute/snapshots/", 0.2, count=None)
-    try:
+    with dr_world(240) as sim:
+        # a ReadOnly lock the sync must lift and restore, kills or not
+        sim.store.put(
+            {
+                "id": FREEZE,
+                "type": "Microsoft.Authorization/locks",
+                "name": "dr-freeze",
+                "properties": {"level": "ReadOnly", "notes": "chaos"},
+            }
+        )
+        # the copies' reads of their replicas are slow enough that the first kill lands inside the sync
+        sim.faults.latency(
+            "GET", "resourceGroups/SNAPDR/providers/Microsoft.Compute/snapshots/", 0.2, count=None
+        )
         yield sim
-    finally:
-        sim.stop()
 
 
 def start_both(bot: Bot, slack: SlackSim, db: Path) -> Chat:

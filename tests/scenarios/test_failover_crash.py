@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from sim.azure import AzureSim
-from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit.bots import bot_env
-from tests.kit.failover import GROUP, USER, failover_config, make_sim
+from tests.kit.failover import GROUP, USER, dr_world, failover_config
 from tests.kit.process import Bot, child_env, rows, wait
 
 # step -> (method, path regex) of the request to hold open, and the step after which that rule is installed; in the
@@ -52,12 +51,8 @@ STEPS = list(HOLD)
 
 @pytest.fixture
 def dr_sim() -> Iterator[AzureSim]:
-    sim = make_sim(120)
-    prepare_dr(sim)
-    try:
+    with dr_world(120) as sim:
         yield sim
-    finally:
-        sim.stop()
 
 
 def step_row(db: Path, name: str, status: str) -> list[object]:

@@ -45,13 +45,12 @@ from bot.slack import cards
 from bot.storage import open_store
 from bot.storage import schedules as stored
 from sim.azure import AzureSim
-from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from tests.kit import SIGNING_SECRET, Chat
 from tests.kit import leaders as timer_kit
 from tests.kit.bots import bot_env
 from tests.kit.chaos import audit_verify, twice, wait_for
-from tests.kit.failover import failover_config, make_sim
+from tests.kit.failover import dr_world, failover_config
 from tests.kit.postgres import bindir
 from tests.kit.process import AVD_BOT, ROOT, Bot, child_env
 from tests.kit.region import Pair, leader, pair, query, region_bot
@@ -71,13 +70,11 @@ THIRD = 3  # /avd replicas add northeurope: the job whose Approve press is in th
 @pytest.fixture
 def dr_sim() -> Iterator[AzureSim]:
     """The chaos suite's world: DR prepared, the sync's replica reads slowed so it is mid-copy at the loss."""
-    sim = make_sim(240)
-    prepare_dr(sim)
-    sim.faults.latency("GET", "resourceGroups/SNAPDR/providers/Microsoft.Compute/snapshots/", 0.3, count=None)
-    try:
+    with dr_world(240) as sim:
+        sim.faults.latency(
+            "GET", "resourceGroups/SNAPDR/providers/Microsoft.Compute/snapshots/", 0.3, count=None
+        )
         yield sim
-    finally:
-        sim.stop()
 
 
 def resent(method: str, path: str) -> bool:

@@ -20,12 +20,11 @@ from pathlib import Path
 import pytest
 
 from sim.azure import AzureSim
-from sim.azure.scenarios import prepare_dr
 from sim.slack import SlackSim
 from sim.slack.socket import APP_TOKEN, SocketModeSim
 from tests.kit.bots import bot_env
 from tests.kit.chaos import twice, wait_for
-from tests.kit.failover import failover_config, make_sim
+from tests.kit.failover import dr_world, failover_config
 from tests.kit.postgres import PgServer, bindir
 from tests.kit.process import Bot, child_env
 from tests.kit.region import leader, query
@@ -44,22 +43,8 @@ GRACE = 20
 
 @pytest.fixture
 def dr_sim() -> Iterator[AzureSim]:
-    sim = make_sim(240)
-    prepare_dr(sim)
-    try:
+    with dr_world(240) as sim:
         yield sim
-    finally:
-        sim.stop()
-
-
-@pytest.fixture
-def socket_sim(slack_sim: SlackSim) -> Iterator[SocketModeSim]:
-    sim = SocketModeSim(slack_sim)
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 def resent(method: str, path: str) -> bool:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 from slack_sdk import WebClient
@@ -29,10 +28,10 @@ from bot.config.settings import load_settings
 from bot.runtime import Capability, Runtime
 from bot.storage import jobs
 from sim.slack import SlackSim
-from sim.slack.chat import Chat, block_actions_payload, slash_command_body
 from sim.slack.socket import APP_TOKEN, Ack, SocketModeSim
 from tests.kit import BOT_TOKEN, clean_env, wait_until
 from tests.kit import engine as engine_kit
+from tests.kit import socket_regions as socket_kit
 from tests.kit.bots import NO_ARM, bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,31 +50,11 @@ class SocketBot:
 
     def slash(self, line: str, user: str = OPS, channel: str = CHANNEL) -> str:
         """Deliver ``/avd ...`` as a ``slash_commands`` envelope (the form fields as a JSON object)."""
-        command, _, text = line.strip().partition(" ")
-        body = slash_command_body(
-            text.strip(),
-            user=user,
-            channel=channel,
-            command=command,
-            response_url=self.slack.new_response_url(channel, user),
-            trigger_id=self.slack.new_trigger_id(),
-        )
-        return self.socket.deliver("slash_commands", dict(parse_qsl(body, keep_blank_values=True)))
+        return socket_kit.slash(self.slack, self.socket, line, user, channel)[0]
 
     def click(self, label: str, user: str, channel: str = CHANNEL) -> str:
         """Deliver a press of the newest button labelled ``label`` as an ``interactive`` envelope."""
-        message, block_id, button, ephemeral = Chat("", self.slack, "").find_button(label, user, channel)
-        payload = block_actions_payload(
-            message,
-            block_id,
-            button,
-            user=user,
-            channel=channel,
-            ephemeral=ephemeral,
-            response_url=self.slack.new_response_url(channel, user, message_ts=message["ts"]),
-            trigger_id=self.slack.new_trigger_id(),
-        )
-        return self.socket.deliver("interactive", payload)
+        return socket_kit.press(self.slack, self.socket, label, user, channel)
 
     def ask(self, line: str, user: str = OPS, channel: str = CHANNEL) -> Ack:
         return self.socket.acked(self.slash(line, user, channel))
@@ -114,16 +93,6 @@ def connect_bot(
         runtime.stop()
         raise
     return SocketBot(runtime, handler, slack, socket)
-
-
-@pytest.fixture
-def socket_sim(slack_sim: SlackSim) -> Iterator[SocketModeSim]:
-    sim = SocketModeSim(slack_sim)
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture
