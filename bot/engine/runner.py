@@ -58,14 +58,7 @@ class StepRecorder:
         return self._job_id
 
     def save_token(self, token: str) -> None:
-        jobs.update_step(
-            self.engine.store,
-            self.job_id,
-            self.idx,
-            fence=self.fence,
-            continuation_token=token,
-            epoch=self.engine.leases.epoch(self.job_id),
-        )
+        jobs.update_step(self.engine.store, self.job_id, self.idx, fence=self.fence, continuation_token=token)
 
     def progress(self, percent: float | None, text: str = "") -> None:
         self.reported = True
@@ -359,7 +352,6 @@ class Engine:
             job_id,
             idx,
             fence=ctx.fence,
-            epoch=self.leases.epoch(job_id),
             status=jobs.STEP_RUNNING,
             error=None,
             started_at=row.get("started_at") if resuming and row.get("started_at") else jobs.iso(now),
@@ -385,7 +377,6 @@ class Engine:
                 job_id,
                 idx,
                 fence=ctx.fence,
-                epoch=self.leases.epoch(job_id),
                 status=jobs.STEP_FAILED,
                 finished_at=jobs.iso(self.now()),
                 error=str(err),
@@ -398,7 +389,6 @@ class Engine:
             job_id,
             idx,
             fence=ctx.fence,
-            epoch=self.leases.epoch(job_id),
             status=jobs.STEP_DONE,
             finished_at=jobs.iso(self.now()),
             output="\n".join(lines)[-2000:] or None,

@@ -100,20 +100,15 @@ class JobLeases:
         if state is None or lost or self.mono() >= state[1]:
             raise LeaseLost(f"job {job_id}: this process no longer holds its lease")
 
-    def epoch(self, job_id: int) -> int | None:
-        """The epoch this process holds ``job_id`` under (recorded on the step rows it writes)."""
-        with self._lock:
-            state = self._held.get(job_id)
-        return state[0].epoch if state is not None else None
-
     def fence(self, job_id: int) -> Fence:
         """The check a write for ``job_id`` makes in its own transaction (``bot.storage.jobs.Fence``)."""
 
-        def check(db: Db) -> None:
+        def check(db: Db) -> int:
             self.check(job_id)
             with self._lock:
                 lease = self._held[job_id][0]
             leases.fence(db, lease, self.wall())
+            return lease.epoch
 
         return check
 

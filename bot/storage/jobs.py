@@ -40,14 +40,14 @@ STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED, STEP_SKIPPED = (
 )
 
 
-Fence = Callable[[Db], None]
+Fence = Callable[[Db], "int | None"]
 """Called first inside a write's own transaction; raises (``LeaseLost``) to refuse the write and roll it back.
-The engine passes its job lease's check (``bot.storage.leases.fence``), so a stale owner writes nothing."""
+The engine passes its job lease's check (``bot.storage.leases.fence``), so a stale owner writes nothing; it
+returns the lease epoch the write is made under, which a step row records (``steps.epoch``)."""
 
 
-def _fenced(db: Db, fence: Fence | None) -> None:
-    if fence is not None:
-        fence(db)
+def _fenced(db: Db, fence: Fence | None) -> int | None:
+    return fence(db) if fence is not None else None
 
 
 def iso(now: datetime) -> str:
@@ -296,10 +296,13 @@ def update_job(store: Store, job_id: int, *, fence: Fence | None = None, **field
 
 
 def update_step(store: Store, job_id: int, idx: int, *, fence: Fence | None = None, **fields: Any) -> None:
-    """Write a step row's fields; with ``fence``, only while the job's lease is held (else ``LeaseLost``)."""
-    sets = ", ".join(f"{k} = ?" for k in fields)
+    """Write a step row's fields; with ``fence``, only while the job's lease is held (else ``LeaseLost``), and
+    the row records the lease epoch it was written under."""
     with store.transaction() as db:
-        _fenced(db, fence)
+        epoch = _fenced(db, fence)
+        if epoch is not None:
+            fields["epoch"] = epoch
+        sets = ", ".join(f"{k} = ?" for k in fields)
         db.execute(f"update steps set {sets} where job_id = ? and idx = ?", [*fields.values(), job_id, idx])
 
 
