@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.runtime import run_reporting
+from bot.runtime import BUSY_TEXT, run_reporting
 from bot.storage import audit
 
 if TYPE_CHECKING:
@@ -248,7 +248,6 @@ def register_view(runtime: Runtime, on_submit: OnSubmit) -> None:
                 )
             )
             return
-        ack()
         meta = metadata_of(view)
         payload = (
             {
@@ -260,7 +259,10 @@ def register_view(runtime: Runtime, on_submit: OnSubmit) -> None:
             if runtime.defer is not None
             else {}
         )
-        runtime.hand_off(VIEW_KIND, payload, on_submit, user, meta, form)
+        if runtime.hand_off(VIEW_KIND, payload, on_submit, user, meta, form):
+            ack()
+        else:  # not queued or not recorded: the form stays open with what was typed, to submit again
+            ack(response_action="errors", errors={"name": BUSY_TEXT})
 
     def run(payload: dict[str, Any]) -> None:  # a worker's half (the web role recorded the submission)
         form = ScaleSetForm(**payload["form"])

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from azureops import scaleset_spec
+from bot.runtime import BUSY_TEXT
 from bot.slack import modals
 from bot.storage import jobs
 from bot.storage.records import dr_scale_set
@@ -149,6 +150,21 @@ def test_invalid_form_is_answered_with_errors_and_stays_open(
     answer = resp.json()
     assert answer["response_action"] == "errors" and set(answer["errors"]) == {"version", "capacity"}
     assert dr_scale_set(dr_bot.runtime.store, "dr") is None
+
+
+def test_a_submission_that_cannot_be_recorded_keeps_the_form_open_and_says_so(
+    dr_chat: Chat, slack_sim: SlackSim, dr_bot: BotHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process whose inbox row was not committed (the database down past the ack's bound) cannot take
+    the submission: the modal stays open with what was typed and says why, instead of closing on nothing."""
+    view = open_form(dr_chat, slack_sim)
+    before = job_ids(dr_bot.runtime.store)
+    monkeypatch.setattr(dr_bot.runtime, "defer", lambda kind, payload: False)
+    resp = submit_form(dr_chat, view)
+    assert resp.status == 200 and resp.is_json
+    assert resp.json() == {"response_action": "errors", "errors": {"name": BUSY_TEXT}}
+    monkeypatch.undo()
+    assert job_ids(dr_bot.runtime.store) == before and dr_scale_set(dr_bot.runtime.store, "dr") is None
 
 
 def test_defaults_follow_the_primary_scale_set(
