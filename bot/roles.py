@@ -80,7 +80,7 @@ def records_before_ack(role: str, store: Store) -> bool:
     survives the process and its region (the database's standby has it). On SQLite an ``all`` process runs it
     in memory after the ack: one file on one machine, where a commit before each ack would wait for SQLite's
     one writer lock behind the jobs' writes (docs/benchmarks.md)."""
-    return role == "web" or (role == "all" and getattr(store, "backend", "") == "postgresql")
+    return role == "web" or (role == "all" and store.backend == "postgresql")
 
 
 def start_all(runtime: Runtime, *, lease: float | None = None) -> Worker | None:

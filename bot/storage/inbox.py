@@ -38,6 +38,8 @@ KEEP_DONE = timedelta(days=1)  # done rows are pruned after this
 class Store(Protocol):
     """What this module needs of ``bot.storage``'s ``Store`` (SQLite, or the PostgreSQL backend)."""
 
+    backend: str  # "sqlite" or "postgresql"
+
     @property
     def db(self) -> Any: ...
 
@@ -101,7 +103,7 @@ def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool 
     trip of its own); SQLite's workers poll."""
     if not items:
         return []
-    notify = wake and getattr(store, "backend", "") == "postgresql"
+    notify = wake and store.backend == "postgresql"
     rows: list[Any] = []
     with store.transaction(exclusive=False) as db:
         for start in range(0, len(items), CHUNK):  # SQLite's limit on bound values per statement
