@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
@@ -175,12 +176,14 @@ class Bot:
     def pause(self, db: Path | str) -> None:
         """SIGSTOP, outside a write transaction (``db``: the SQLite file or the PostgreSQL URL): the write lock
         held by a stopped process would stop every other writer too."""
-        for _ in range(50):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             self.signal(signal.SIGSTOP)
             if writable(db):
                 return
             self.resume()
-        raise AssertionError("the process held the write lock at every try")
+            time.sleep(0.02)  # let it finish the write it was stopped in (back to back, it never got to)
+        raise AssertionError("the process held the write lock at every try for 60 s")
 
     def resume(self) -> None:
         self.signal(signal.SIGCONT)
