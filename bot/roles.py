@@ -36,6 +36,7 @@ from bot.storage.inbox import LEASE_SECONDS, POLL_SECONDS, Item, NewItem, Store
 log = logging.getLogger(__name__)
 RECORD_TIMEOUT = 2.0  # a web process answers "busy" when its rows are not committed within this (Slack: 3 s)
 PRUNE_EVERY = timedelta(hours=1)
+RETRIES = 5  # a row whose work stops this often on an unreachable database is reported and marked done
 COLUMNS = ("user_id", "channel_id", "response_url")  # payload keys kept as the row's columns
 
 
@@ -182,7 +183,10 @@ def worker_name() -> str:
 
 class Worker:
     """Claims inbox rows and runs them on its own ``capacity`` threads; renews its claims every
-    ``lease / 3`` seconds and prunes done rows once an hour."""
+    ``lease / 3`` seconds and prunes done rows once an hour. A row is marked done once its work ran, whether it
+    succeeded or failed (a failure is reported with an incident id), except when the work stopped because the
+    database was unreachable (``Store.unreachable``: lost past its retries, a failover): that row is given back
+    and runs again, from the start (its handlers are idempotent), up to ``RETRIES`` times on this worker."""
 
     def __init__(
         self,
@@ -201,6 +205,8 @@ class Worker:
         self.capacity = capacity
         self._held: set[int] = set()
         self._finished: list[int] = []  # handled, marked done by the next claim's transaction
+        self._again: list[int] = []  # stopped on an unreachable database, released by the next claim
+        self._tries: dict[int, int] = {}  # row -> times its work stopped on an unreachable database here
         self._room = threading.Condition()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="avd-inbox")
@@ -230,8 +236,8 @@ class Worker:
             return self.capacity - self._busy()
 
     def _busy(self) -> int:
-        """Rows running now (held, not yet finished); call with ``_room`` held."""
-        return len(self._held) - len(self._finished)
+        """Rows running now (held, not yet finished or given back); call with ``_room`` held."""
+        return len(self._held) - len(self._finished) - len(self._again)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -240,18 +246,26 @@ class Worker:
                 break
             with self._room:
                 finished, self._finished = self._finished, []
+                again, self._again = self._again, []
             try:
                 items = inbox.claim(
-                    self.store, self.name, utcnow(), lease=self.lease, limit=free, done=finished
+                    self.store,
+                    self.name,
+                    utcnow(),
+                    lease=self.lease,
+                    limit=free,
+                    done=finished,
+                    release=again,
                 )
             except Exception:  # noqa: BLE001 - a locked or lost database: try again after a pause
                 log.exception("inbox: claim failed")
                 with self._room:
                     self._finished[:0] = finished
+                    self._again[:0] = again
                 self._stop.wait(1.0)
                 continue
             with self._room:
-                self._held.difference_update(finished)
+                self._held.difference_update(finished + again)
                 self._room.notify_all()
                 self._held.update(item.id for item in items)
             for item in items:
@@ -264,7 +278,7 @@ class Worker:
                         clock=utcnow,
                         lease=self.lease,
                         poll=self.poll,
-                        woken=lambda: bool(self._finished) or self._stop.is_set(),
+                        woken=lambda: bool(self._finished or self._again) or self._stop.is_set(),
                     )
                 except Exception:  # noqa: BLE001
                     log.exception("inbox: wait failed")
@@ -272,13 +286,34 @@ class Worker:
         self._pool.shutdown(wait=True)
         with self._room:
             finished, self._finished = self._finished, []
-        if finished:  # stopping: what ran is marked done
+            again, self._again = self._again, []
+        if finished or again:  # stopping: what ran is marked done, what stopped on the database given back
             try:
-                inbox.claim(self.store, self.name, utcnow(), lease=self.lease, limit=0, done=finished)
+                inbox.claim(
+                    self.store, self.name, utcnow(), lease=self.lease, limit=0, done=finished, release=again
+                )
             except Exception:  # noqa: BLE001 - their claims expire and another worker runs them again
                 log.exception("inbox: could not mark %d rows done at stop", len(finished))
 
     def _handle(self, item: Item) -> None:
+        again = False
+
+        def work(handler: Callable[[dict[str, Any]], object], payload: dict[str, Any]) -> None:
+            nonlocal again
+            try:
+                handler(payload)
+            except Exception as exc:
+                with self._room:
+                    tries = self._tries[item.id] = self._tries.get(item.id, 0) + 1
+                if not self.store.unreachable(exc) or tries >= RETRIES:
+                    raise  # a fault of the work itself (or the database's, too often): reported, row done
+                log.warning(
+                    "inbox: row %d stopped, the database is unreachable (%s): given back to run again",
+                    item.id,
+                    type(exc).__name__,
+                )
+                again = True
+
         try:
             handler = self.runtime.inbox_handlers.get(item.kind)
             payload = {
@@ -291,12 +326,16 @@ class Worker:
                 log.error("inbox: row %d has a kind no listener handles: %s", item.id, item.kind)
             else:
                 log.debug("inbox: %s handles row %d (%s)", self.name, item.id, item.kind)
-                run_reporting(handler, payload)
+                run_reporting(work, handler, payload)
         except Exception:  # noqa: BLE001 - never raised by run_reporting; logged all the same
             log.exception("inbox: row %d failed", item.id)
         finally:
-            with self._room:  # held (its claim renewed) until the claim loop marks it done
-                self._finished.append(item.id)
+            with self._room:  # held (its claim renewed) until the claim loop marks it done or gives it back
+                if again:
+                    self._again.append(item.id)
+                else:
+                    self._tries.pop(item.id, None)
+                    self._finished.append(item.id)
                 self._room.notify_all()
 
     def _heartbeat(self) -> None:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 CHANNEL = "avd_inbox"
-CHUNK = 500  # rows per INSERT (6 bound values each: SQLite allows 32766 per statement)
+CHUNK = 500  # rows per INSERT (7 bound values each: SQLite allows 32766 per statement)
 POLL_SECONDS = 0.05  # SQLite: how often an idle worker looks for a row
 LEASE_SECONDS = 30.0  # a claim not renewed for this long is a dead worker's: another worker takes the row
 KEEP_DONE = timedelta(days=1)  # done rows are pruned after this
@@ -44,6 +45,8 @@ class Store(Protocol):
     def db(self) -> Any: ...
 
     def transaction(self, exclusive: bool = True) -> Any: ...
+
+    def write_once(self, sql: str, params: Sequence[Any]) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -96,31 +99,47 @@ def _item(row: dict[str, Any]) -> Item:
 
 
 def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool = False) -> list[int]:
-    """Write ``items`` in one transaction (one statement per ``CHUNK`` rows); returns their ids in order. Only this inserts inbox
-    rows, their ids come from a sequence on PostgreSQL and the workers' compare-and-set updates need no turn with
-    it, so the transaction is not exclusive (``Store.transaction``): an ack waiting for its row waits for no job
-    write. ``wake``: PostgreSQL's NOTIFY goes out at the same commit (``pg_notify`` in the statement: no round
-    trip of its own); SQLite's workers poll."""
+    """Write ``items``; returns their ids in order. Up to ``CHUNK`` rows are one statement committed on its own
+    (``Store.write_once``: on PostgreSQL one round trip, the ack's only one); more, one transaction of a
+    statement per ``CHUNK``. Each row has a fresh ``request_key``, so a statement sent again after a lost
+    connection finds the rows it wrote instead of adding them twice. Only this inserts inbox rows, their ids
+    come from a sequence on PostgreSQL and the workers' compare-and-set updates need no turn with it, so the
+    write is not exclusive (``Store.transaction``): an ack waiting for its row waits for no job write. ``wake``:
+    PostgreSQL's NOTIFY goes out at the same commit (``pg_notify`` in the statement); SQLite's workers poll."""
     if not items:
         return []
     notify = wake and store.backend == "postgresql"
-    rows: list[Any] = []
-    with store.transaction(exclusive=False) as db:
-        for start in range(0, len(items), CHUNK):  # SQLite's limit on bound values per statement
-            rows += db.execute(*_insert(items[start : start + CHUNK], now, notify)).fetchall()
+    if len(items) <= CHUNK:
+        rows = store.write_once(*statement(items, now, notify))
+    else:
+        rows = []
+        with store.transaction(exclusive=False) as db:
+            for start in range(0, len(items), CHUNK):  # SQLite's limit on bound values per statement
+                rows += db.execute(*statement(items[start : start + CHUNK], now, notify)).fetchall()
     return sorted(int(row[0]) for row in rows)  # ids grow in the order of the values
 
 
-def _insert(items: Sequence[NewItem], now: datetime, wake: bool) -> tuple[str, list[Any]]:
+def statement(items: Sequence[NewItem], now: datetime, wake: bool) -> tuple[str, list[Any]]:
+    """The insert of ``items`` (each with a fresh ``request_key``) returning their ids; sent twice, it returns
+    the same ids and adds nothing (the repeat after a lost connection)."""
     sql = (
-        "insert into inbox (kind, payload, user_id, channel, response_url, created_at) values "
-        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(items))
-        + " returning id"
+        "insert into inbox (kind, payload, user_id, channel, response_url, created_at, request_key) values "
+        + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(items))
+        # a repeat of this statement (sent again after a lost connection) returns the rows it wrote the first time
+        + " on conflict (request_key) do update set request_key = excluded.request_key returning id"
     )
     args: list[Any] = []
     for item in items:
         payload = json.dumps(item.payload, sort_keys=True)
-        args += [item.kind, payload, item.user_id, item.channel, item.response_url, _iso(now)]
+        args += [
+            item.kind,
+            payload,
+            item.user_id,
+            item.channel,
+            item.response_url,
+            _iso(now),
+            uuid.uuid4().hex,
+        ]
     if wake:
         sql = f"with added as ({sql}) select id, pg_notify(?, '') from added"
         args.append(CHANNEL)
@@ -140,10 +159,13 @@ def claim(
     lease: float = LEASE_SECONDS,
     limit: int = 1,
     done: Sequence[int] = (),
+    release: Sequence[int] = (),
 ) -> list[Item]:
     """Take up to ``limit`` rows for ``worker``, oldest first, each by a compare-and-set ``UPDATE`` that only
     succeeds on a free row or an expired claim, so two workers never hold the same row. ``done``: rows this
-    worker finished since its last claim, marked done in the same transaction (one commit for both)."""
+    worker finished since its last claim, marked done in the same transaction (one commit for both);
+    ``release``: rows it gives back unfinished (their work stopped on an unreachable database), free for the
+    next claim of any worker."""
     where, args = _claimable(now, lease)
     candidates = (
         [
@@ -153,7 +175,7 @@ def claim(
         if limit > 0
         else []
     )
-    if not candidates and not done:
+    if not candidates and not done and not release:
         return []
     taken: list[int] = []
     with store.transaction() as db:
@@ -161,6 +183,12 @@ def claim(
             db.execute(
                 "update inbox set done_at = ?, response_url = '' where id = ? and claimed_by = ? and done_at is null",
                 [_iso(now), item_id, worker],
+            )
+        for item_id in release:
+            db.execute(
+                "update inbox set claimed_by = null, claimed_at = null"
+                " where id = ? and claimed_by = ? and done_at is null",
+                [item_id, worker],
             )
         for item_id in candidates:
             cursor = db.execute(

@@ -169,6 +169,14 @@ def inbox_ids(db: Database) -> None:
     db.execute("drop trigger if exists inbox_rowid on inbox")
 
 
+def inbox_keys(db: Database) -> None:
+    """A key per inbox row, unique, so that the insert a web process sends before its ack may be sent again when
+    its first send's outcome is unknown (a lost connection): the repeat finds its row instead of adding one
+    (``bot.storage.inbox.record``). Rows written before have none."""
+    db.execute("alter table inbox add column request_key text")
+    db.execute("create unique index inbox_request_key on inbox (request_key)")
+
+
 def step_epoch(db: Database) -> None:
     """The epoch of the job lease (``job:<id>``) under which a step row was last written (``bot.engine.tenure``)."""
     db.execute("alter table steps add column epoch integer")
@@ -190,4 +198,5 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("roles_0001_inbox", inbox),
     ("engine_0005_step_epoch", step_epoch),
     ("roles_0002_inbox_ids", inbox_ids),
+    ("roles_0003_inbox_keys", inbox_keys),
 )

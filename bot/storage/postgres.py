@@ -282,12 +282,21 @@ class PgStore(Store):
         if tx is not None:
             return self._in_tx(tx, sql, params)
         if sql.lstrip()[:6].lower() == "select":
-            return self._read(sql, params)
+            return self._alone(sql, params)
         with self.transaction():
             return self._in_tx(self._local.tx, sql, params)
 
-    def _read(self, sql: str, params: list[Any]) -> Result:
-        """A read outside a transaction: any pooled connection; run again on a fresh one if it dropped."""
+    def write_once(self, sql: str, params: Iterable[Any]) -> list[Any]:
+        """``Store.write_once``: on an autocommit connection, one round trip (no BEGIN, no COMMIT), sent again
+        on a fresh connection if the first was lost; inside this thread's transaction, one of its statements."""
+        tx: _Tx | None = getattr(self._local, "tx", None)
+        if tx is not None:
+            return self._in_tx(tx, sql, _params(list(params))).rows
+        return self._alone(sql, _params(list(params))).rows
+
+    def _alone(self, sql: str, params: list[Any]) -> Result:
+        """A statement outside a transaction (a read, or ``write_once``'s write that is safe to repeat): any
+        pooled connection (autocommit); run again on a fresh one if it dropped."""
         deadline = time.monotonic() + RETRY_SECONDS
         for attempt in range(1_000):
             conn: psycopg.Connection[Any] | None = None
@@ -424,6 +433,11 @@ class PgStore(Store):
             ).rows
             self._columns[table] = {str(name): str(kind) for name, kind in rows}
         return self._columns[table]
+
+    def unreachable(self, error: BaseException) -> bool:
+        """``Store.unreachable``: psycopg's ``OperationalError`` (a connection lost past ``RETRY_SECONDS``, an
+        empty pool, a transaction that could not be replayed, a server shutting down or cancelling)."""
+        return isinstance(error, psycopg.OperationalError)
 
     def healthy(self) -> bool:
         """One quick try (``/healthz`` must not wait out the retries): a connection within 2 s and ``select 1``."""

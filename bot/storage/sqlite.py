@@ -88,6 +88,11 @@ class SqliteStore(StoreBase):
         else:
             db.conn.execute("COMMIT")
 
+    def unreachable(self, error: BaseException) -> bool:
+        """``Store.unreachable``: the file locked or busy past ``BUSY_TIMEOUT_MS``."""
+        text = str(error).lower()
+        return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
     def healthy(self) -> bool:
         try:
             self.db.execute("select 1").fetchone()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bot.storage.db import Db
 from bot.storage.migrations import MIGRATIONS, Migration
@@ -50,6 +51,19 @@ class Store:
         one writer whatever is asked) takes no turn: only for a transaction that inserts rows whose ids come from
         a sequence and that no other writer reads-then-writes with (the web role's inbox rows,
         ``bot.storage.inbox.record``), so an ack waiting for its row's commit waits for no job write."""
+        raise NotImplementedError
+
+    def write_once(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """One write statement as a transaction of its own; its rows, once committed.
+        The statement must be safe to send twice (an insert keyed to ignore its own repeat): PostgreSQL runs it
+        on an autocommit connection, one round trip instead of BEGIN, the statement and COMMIT, and sends it
+        again on a fresh connection if the first one was lost with the outcome unknown."""
+        with self.transaction(exclusive=False) as db:
+            return list(db.execute(sql, list(params)).fetchall())
+
+    def unreachable(self, error: BaseException) -> bool:
+        """Whether ``error`` says this database could not be reached or was busy past the retries (not a
+        statement's own fault): work that stopped on it may run again once the database is back."""
         raise NotImplementedError
 
     def healthy(self) -> bool:

@@ -44,6 +44,18 @@ def test_a_burst_larger_than_one_statement_is_recorded_whole_and_in_order(store:
     assert put(store, 0) == []
 
 
+def test_an_insert_sent_again_after_a_lost_connection_finds_its_rows_and_adds_none(store: Store) -> None:
+    """``record``'s statement is sent again when its first send's outcome is unknown (PostgreSQL, a connection
+    lost mid-statement): its request keys make the repeat return the ids the first send wrote."""
+    items = [NewItem("command", {"text": f"status {i}"}, user_id="U1") for i in range(3)]
+    sql, args = inbox.statement(items, T0, wake=False)
+    first = store.write_once(sql, args)
+    again = store.write_once(sql, args)
+    assert sorted(first) == sorted(again) and len(first) == 3
+    assert store.db.execute("select count(*) from inbox").fetchone()[0] == 3
+    assert len(put(store, 2)) == 2  # other requests' rows have keys of their own
+
+
 def test_a_recorded_row_reads_back_with_its_columns(store: Store) -> None:
     (row_id,) = put(store)
     item = inbox.get(store, row_id)

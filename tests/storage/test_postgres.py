@@ -129,6 +129,25 @@ def test_a_dropped_connection_is_retried_on_a_fresh_one(pg_store: PgStore, pg_se
     assert not set(backends(pg_store, pg_server)) & set(killed)
 
 
+def test_an_inbox_row_is_written_on_a_fresh_connection_when_the_pooled_ones_dropped(
+    pg_store: PgStore, pg_server: PgServer
+) -> None:
+    """The web process's insert before its ack runs outside a transaction (one round trip): a pooled
+    connection that died (a failover kills them all) is replaced and the row written once."""
+    (first,) = inbox.record(pg_store, [NewItem("command", {"text": "status"}, user_id="U0OPS1")], NOW)
+    killed = backends(pg_store, pg_server)
+    terminate(pg_server, killed)
+    (second,) = inbox.record(
+        pg_store, [NewItem("command", {"text": "help"}, user_id="U0OPS1")], NOW, wake=True
+    )
+    assert second > first
+    assert [r["payload"] for r in pg_store.db.query("select payload from inbox order by id")] == [
+        '{"text": "status"}',
+        '{"text": "help"}',
+    ]
+    assert not set(backends(pg_store, pg_server)) & set(killed)
+
+
 def test_a_transaction_whose_connection_dropped_is_replayed_before_commit(
     pg_store: PgStore, pg_server: PgServer
 ) -> None:
@@ -203,10 +222,20 @@ def test_inbox_rows_written_before_the_sequence_keep_their_ids_and_new_ones_foll
     try:
         names = [name for name, _fn in MIGRATIONS]
         store.migrate(MIGRATIONS[: names.index("roles_0002_inbox_ids")])
-        old = inbox.record(store, [NewItem("command", {"n": n}, user_id="U0OPS1") for n in range(3)], NOW)
+        with store.transaction() as db:  # rows as that version wrote them (no request key yet)
+            old = [
+                db.execute(
+                    "insert into inbox (kind, payload, user_id, created_at) values (?, ?, ?, ?) returning id",
+                    ["command", f'{{"n": {n}}}', "U0OPS1", NOW.isoformat()],
+                ).fetchone()[0]
+                for n in range(3)
+            ]
         assert store.migrate() == names[names.index("roles_0002_inbox_ids") :]
         new = inbox.record(store, [NewItem("command", {"n": 3}, user_id="U0OPS1")], NOW)
         assert old == [1, 2, 3] and new == [4]
+        assert [got.payload for i in old + new if (got := inbox.get(store, i))] == [
+            {"n": n} for n in range(4)
+        ]
     finally:
         store.close()
 
