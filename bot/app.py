@@ -32,7 +32,7 @@ from bot.roles import InboxWriter, durable_from_env, records_before_ack
 from bot.runtime import ROLES, Capability, Clock, ProgressSink, Runtime, utcnow
 from bot.slack import actions, cards, listeners
 from bot.slack.ackgate import AckGate
-from bot.slack.authz import Authz, ReplayMemory, operator_middleware
+from bot.slack.authz import Authz, ReplayMemory
 from bot.slack.progress import Progress
 from bot.storage import Store, audit, jobs, open_store
 from commands import Vocabulary
@@ -159,7 +159,6 @@ def build_app(
         executor=executor,
         registry=registry,
         gate=AckGate(),
-        require_operator=operator_middleware(authz, store),
         replay=replay,
         on_stop=[replay.close],
         role=role,

@@ -292,7 +292,7 @@ class Runtime:
     registry: Registry
     gate: AckGate
     replay: ReplayMemory  # interactions already handled (the request guard refuses replays)
-    require_operator: Callable[..., Any] | None = None
+    require_operator: bool = True  # /avd behind the operator check (``bot.slack.authz.OperatorCheck``)
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # closers of what build_app made
     engine: JobEngine = field(init=False)  # set by build_app once the engine exists
     timers: Schedules = field(init=False)  # schedules kept as data (``bot.engine.schedules.Timers``)

@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_bolt import BoltResponse
+from slack_bolt import BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -171,34 +172,43 @@ def audit_refusal(store: Store, later: Later | None, **row: Any) -> None:
         later(functools.partial(audit.record, store, **row))
 
 
-def operator_middleware(
-    authz: Authz, store: Store, later: Later | None = None
-) -> Callable[..., BoltResponse | None]:
+class OperatorCheck(Middleware):
     """Bolt listener middleware: refuse non-operators and other channels with an ephemeral answer; the audit
-    row is written after the ack through ``later`` (inline without it)."""
+    row is written after the ack through ``later`` (inline without it). A ``Middleware`` of its own rather
+    than a function: Bolt builds a function middleware's every possible argument on each request, on the ack
+    path (docs/benchmarks.md)."""
 
-    def require_operator(body: dict[str, Any], context: Any, next: Callable[[], None]) -> BoltResponse | None:
+    def __init__(self, authz: Authz, store: Store, later: Later | None = None) -> None:
+        self.authz, self.store, self.later = authz, store, later
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        body, context = req.body, req.context
         user_id = context.user_id or ""
         channel_id = context.channel_id or ""
-        refusal = authz.refusal(user_id, channel_id)
+        refusal = self.authz.refusal(user_id, channel_id)
         if refusal is None:
             next()
             return None
-        reason, answer = refusal
+        reason, text_answer = refusal
         what = body.get("command") or body.get("type") or "request"
         text = body.get("text")
         audit_refusal(
-            store,
-            later,
+            self.store,
+            self.later,
             actor=user_id or "unknown",
             action="refused",
             target=f"{what} {text}".strip() if text else str(what),
             detail={"channel": channel_id, "reason": reason},
             outcome="refused",
         )
-        return BoltResponse(status=200, body=answer, headers={"content-type": "text/plain;charset=utf-8"})
+        return BoltResponse(status=200, body=text_answer, headers={"content-type": "text/plain;charset=utf-8"})
 
-    return require_operator
+
+def operator_middleware(authz: Authz, store: Store, later: Later | None = None) -> OperatorCheck:
+    """The operator check as Bolt listener middleware (``OperatorCheck``)."""
+    return OperatorCheck(authz, store, later)
 
 
 class RateLimit:
@@ -382,13 +392,17 @@ def _what(body: Mapping[str, Any]) -> str:
     return " ".join(str(x) for x in (body.get("type") or "request", named) if x)[:200]
 
 
-def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltResponse | None]:
+class RequestGuard(Middleware):
     """Bolt global middleware: refuse another workspace's requests and replayed interactions (audited after
-    the ack, on the replay memory's writer)."""
+    the ack, on the replay memory's writer). A ``Middleware`` of its own, as ``OperatorCheck``."""
 
-    def guard(
-        body: dict[str, Any], context: Any, next: Callable[[], None], respond: Any = None
+    def __init__(self, store: Store, memory: ReplayMemory) -> None:
+        self.store, self.memory = store, memory
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:
+        body, context = req.body, req.context
         authorized = context.authorize_result
         ours = authorized.team_id if authorized is not None else None
         user = context.user_id or "unknown"
@@ -398,14 +412,14 @@ def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltRespo
                 "foreign_team",
                 render.not_allowed("avd-ops does not answer requests from another workspace."),
             )
-        elif (key := interaction_key(body)) is not None and not memory.claim(key):
+        elif (key := interaction_key(body)) is not None and not self.memory.claim(key):
             reason, text = "replay", ":no_entry: This request was already handled; nothing was run again."
         if not reason:
             next()
             return None
         audit_refusal(
-            store,
-            memory.later,
+            self.store,
+            self.memory.later,
             actor=user,
             action="refused",
             target=_what(body),
@@ -413,6 +427,9 @@ def request_guard(store: Store, memory: ReplayMemory) -> Callable[..., BoltRespo
             outcome="refused",
         )
         log.warning("refused a %s request from %s (%s)", body.get("type") or "slash command", user, reason)
-        return answer(body, text, respond)
+        return answer(body, text, context.respond)
 
-    return guard
+
+def request_guard(store: Store, memory: ReplayMemory) -> RequestGuard:
+    """The request guard as Bolt global middleware (``RequestGuard``)."""
+    return RequestGuard(store, memory)
