@@ -203,7 +203,9 @@ class OperatorCheck(Middleware):
             detail={"channel": channel_id, "reason": reason},
             outcome="refused",
         )
-        return BoltResponse(status=200, body=text_answer, headers={"content-type": "text/plain;charset=utf-8"})
+        return BoltResponse(
+            status=200, body=text_answer, headers={"content-type": "text/plain;charset=utf-8"}
+        )
 
 
 def operator_middleware(authz: Authz, store: Store, later: Later | None = None) -> OperatorCheck:
