@@ -12,6 +12,7 @@ latency (goal: far from Slack's 3 s; <= 1 s).
 
     .venv/bin/python bench/ack.py [--rounds 8] [--n1 30] [--n20 200] [--roles all|split|both]
         [--inbox-ack commit|queue] [--db sqlite|postgres] [--standby none|sync|async] [--worker-nice N]
+        [--doubles-nice N]
         [--pin WEB_CPUS:REST_CPUS] [--json FILE]
 
 ``--roles split`` measures the roles instead of one ``avd-bot serve`` ("bot"): ``avd-bot serve --role web``
@@ -24,8 +25,10 @@ are measured under the same load. The quiet wait before each round covers every 
 synchronous commit on, as in production; ``tests/kit/postgres.py``), ``--standby sync|async`` a streaming
 standby of it too (``tests/kit/region.py``: ``sync`` is the setting docs/deploy.md recommends, every commit
 flushed on the standby before it returns). ``--pin WEB:REST`` keeps the servers Slack talks to (bot, web, bare)
-on the CPUs ``WEB`` and everything else they rely on (the worker, the doubles, PostgreSQL) on ``REST``: the
-split as deployed, the web process on a host of its own, its database and Slack and Azure elsewhere.
+on the CPUs ``WEB`` and everything else they rely on (the worker, the doubles, PostgreSQL, and this client) on
+``REST``: the split as deployed, the web process on a host of its own, its database and Slack and Azure
+elsewhere. On a machine with two CPUs, ``--worker-nice 19 --doubles-nice 19`` lets PostgreSQL and the client go
+first on the shared one, as they would on hosts of their own.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import contextlib
 import http.client
 import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -106,6 +110,24 @@ def serve_bare(slack_url: str) -> int:
     sys.stdin.read()
     server.stop()
     return 0
+
+
+def cpu_list(cpus: str) -> set[int]:
+    """A ``taskset -c`` list (``1``, ``0,2``, ``2-3``) as a set of CPU numbers."""
+    out: set[int] = set()
+    for part in cpus.split(","):
+        low, _, high = part.partition("-")
+        out.update(range(int(low), int(high or low) + 1))
+    return out
+
+
+def renice(pid: int, nice: int) -> None:
+    """Run every thread of a running process at ``nice`` (the threads it starts later inherit it)."""
+    if not nice:
+        return
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, int(tid), nice)
 
 
 def pin(pid: int, cpus: str) -> None:
@@ -331,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
         help="with --roles split/both: run the worker at this nice level (a worker sharing the web process's host)",
     )
     parser.add_argument(
+        "--doubles-nice",
+        type=int,
+        default=0,
+        help="run the Slack and ARM doubles at this nice level (with --pin they share a core with PostgreSQL and"
+        " this client, which Slack and Azure do not)",
+    )
+    parser.add_argument(
         "--pin",
         metavar="WEB_CPUS:REST_CPUS",
         default="",
@@ -348,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     front, _, back = args.pin.partition(":")
     doubles = DoublesProcess(arm=True, arm_throttle_off=True)
     pin(doubles.pid, back)
+    renice(doubles.pid, args.doubles_nice)
+    if back:  # this client too: the web-facing server's CPUs are its alone, as on a host of its own
+        os.sched_setaffinity(0, cpu_list(back))
     names = [n for n, roles in (("bot", ("all", "both")), ("web", ("split", "both"))) if args.roles in roles]
     stack = contextlib.ExitStack()
     dbs, db_line = stack.enter_context(databases(args.db, args.standby, names, back))
@@ -379,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         niced = f", worker nice {args.worker_nice}" if args.worker_nice else ""
         pinned = f", pinned {args.pin}" if args.pin else ""
+        pinned += f", doubles nice {args.doubles_nice}" if args.doubles_nice else ""
         labels["web"] = f" web+worker (ack on {args.inbox_ack}{niced}{pinned})"
     bare = subprocess.Popen(
         [
