@@ -29,6 +29,7 @@ __all__ = [
     "replicas",
     "scale_plans",
     "scaleset_spec",
+    "scaleset_steps",
     "scalesets",
     "sessions",
     "snapshot_copies",

@@ -153,8 +153,9 @@ def available_hosts_step(
     """Wait until ``count`` session hosts are Available in ``pool`` (any of them; reads only); a Failed scale set
     is reported with Azure's own code when this process started the scale-out, and an instance whose extension
     failed (``VMExtensionProvisioningError`` in its instance view) fails the wait at once, naming the extension:
-    such an instance never registers, so waiting out ``timeout`` would only hide why (``scalesets.failed_extension``;
-    ``scalesets.hosts_step`` waits for one scale set's own instances and their hosts, reading it the same way)."""
+    such an instance never registers, so waiting out ``timeout`` would only hide why
+    (``scalesets.failed_extension``; ``scaleset_steps.hosts_step`` waits for one scale set's own instances and
+    their hosts, reading it the same way)."""
 
     def check(ctx: StepContext) -> bool:
         return sessions.available_hosts(clients, pool) >= count

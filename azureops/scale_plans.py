@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from avdcore.errors import AzureNotFound, NotAllowed
-from azureops import hostpools, identities, scaleset_spec, scalesets
+from azureops import hostpools, identities, scaleset_spec, scaleset_steps, scalesets
 from azureops.clients import AzureClients
 from azureops.plan import Plan, Step
 from azureops.scaleset_spec import ScaleSetSpec
@@ -77,13 +77,13 @@ def create_plan(
     """Create ``spec`` (already preflighted) and wait for its hosts when it starts with instances."""
     interval = float(clients.polling_interval)
     steps = [
-        scalesets.create_step(
+        scaleset_steps.create_step(
             clients, spec, token=token, domain_password=domain_password, interval=interval, timeout=timeout
         )
     ]
     if spec.capacity:
         steps.append(
-            scalesets.hosts_step(
+            scaleset_steps.hosts_step(
                 clients,
                 spec.subscription,
                 spec.resource_group,
@@ -175,7 +175,7 @@ def scale_plan(
     elif count == state.capacity:
         change = f"Keep {t.name} at {count} instance(s)"
     interval = float(clients.polling_interval)
-    capacity = scalesets.capacity_step(
+    capacity = scaleset_steps.capacity_step(
         clients,
         t.subscription,
         t.resource_group,
@@ -187,7 +187,7 @@ def scale_plan(
         timeout=timeout,
         description=change,
     )
-    hosts = scalesets.hosts_step(
+    hosts = scaleset_steps.hosts_step(
         clients,
         t.subscription,
         t.resource_group,

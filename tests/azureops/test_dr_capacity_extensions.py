@@ -2,7 +2,7 @@
 extension that failed (Compute's ``ProvisioningState/failed/VMExtensionProvisioningError``) fails the wait at once,
 naming the extension and its message, instead of waiting out the timeout for a host that will never register. The
 DR wait (``dr_capacity.available_hosts_step``: failover, drill) and the scale-set form's own wait
-(``scalesets.hosts_step``: ``/avd scaleset``, ``/avd scale``) run the same cases."""
+(``scaleset_steps.hosts_step``: ``/avd scaleset``, ``/avd scale``) run the same cases."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from avdcore.errors import AzureError
 from azureops.dr_capacity import ScaleSetRef, available_hosts_step
 from azureops.plan import Step
-from azureops.scalesets import failed_extension, hosts_step
+from azureops.scaleset_steps import hosts_step
+from azureops.scalesets import failed_extension
 from azureops.sessions import HostPoolRef
 from tests.kit.azure import SUB
 from tests.kit.chaos import Recorder

@@ -23,7 +23,16 @@ from typing import Any
 import pytest
 
 from avdcore.errors import AvdError, AzureError
-from azureops import asr, dr_capacity, hostpools, identities, scaleset_spec, scalesets, sessions
+from azureops import (
+    asr,
+    dr_capacity,
+    hostpools,
+    identities,
+    scaleset_spec,
+    scaleset_steps,
+    scalesets,
+    sessions,
+)
 from azureops import locks as azlocks
 from azureops import snapshot_copies as copies
 from azureops import snapshots as snaps
@@ -125,7 +134,7 @@ def vmss_spec() -> scaleset_spec.ScaleSetSpec:
 
 
 def create_vmss(w: World) -> str:
-    step = scalesets.create_step(
+    step = scaleset_steps.create_step(
         w.clients,
         vmss_spec(),
         token=lambda: "registration-token",
