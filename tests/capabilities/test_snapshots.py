@@ -98,6 +98,7 @@ def test_copy_one_full_snapshot_through_private_staging(
     body = account_puts[0].body
     assert body["properties"]["allowBlobPublicAccess"] is False
     assert body["tags"]["avdops-managed-by"] == "avd-ops" and body["location"] == "uksouth"
+    arm.tick()  # deletes whose operations ended are applied, as before any request
     assert not arm.store.of_type("Microsoft.Storage/storageAccounts")  # staging removed
     assert snapshot(arm, SUB1, "GOLD-VDA", "snap-gold-manual").disk_state == "Unattached"  # SAS revoked
     assert [e.method for e in arm.writes("snap-gold-manual/endGetAccess")] == ["POST"]

@@ -124,6 +124,7 @@ def test_copy_failing_midway_fails_the_job_removes_staging_and_retry_copies_the_
     assert steps["restore-locks"] == jobs.STEP_DONE and steps["summary"] == jobs.STEP_PENDING
     others = [v for k, v in steps.items() if k.startswith("copy:") and k != "copy:snap-gold-manual"]
     assert jobs.STEP_RUNNING not in others and jobs.STEP_FAILED not in others
+    arm.tick()  # deletes whose operations ended are applied, as before any request
     assert not arm.store.of_type("Microsoft.Storage/storageAccounts")
     assert source(arm, "snap-gold-manual")["properties"]["diskState"] == "Unattached"
     assert bot.chat.slash(f"/avd job {job_id} retry", user=REQUESTER).status == 200

@@ -174,6 +174,7 @@ def snapshot(sim: AzureSim, sub: str, rg: str, name: str) -> Any:
 
 def names(sim: AzureSim, sub: str, rg: str) -> set[str]:
     prefix = f"/subscriptions/{sub}/resourcegroups/{rg}/providers/microsoft.compute/snapshots/".lower()
+    sim.tick()  # as a GET would: a delete whose operation already ended has removed its snapshot
     with sim.lock:
         return {
             d["name"]
