@@ -25,7 +25,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -56,6 +56,8 @@ class NewItem:
     user_id: str = ""
     channel: str = ""
     response_url: str = ""
+    # the row's request key: the same item recorded again (a send whose outcome was unknown) finds its row
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,9 @@ def _item(row: dict[str, Any]) -> Item:
 def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool = False) -> list[int]:
     """Write ``items``; returns their ids in order. Up to ``CHUNK`` rows are one statement committed on its own
     (``Store.write_once``: on PostgreSQL one round trip, the ack's only one); more, one transaction of a
-    statement per ``CHUNK``. Each row has a fresh ``request_key``, so a statement sent again after a lost
-    connection finds the rows it wrote instead of adding them twice. Only this inserts inbox rows, their ids
+    statement per ``CHUNK``. Each row is written under its item's ``key``, so a statement sent again after a
+    lost connection (or a batch the queue-mode writer sends again) finds the rows it wrote instead of adding
+    them twice. Only this inserts inbox rows, their ids
     come from a sequence on PostgreSQL and the workers' compare-and-set updates need no turn with it, so the
     write is not exclusive (``Store.transaction``): an ack waiting for its row waits for no job write. ``wake``:
     PostgreSQL's NOTIFY goes out at the same commit (``pg_notify`` in the statement); SQLite's workers poll."""
@@ -120,8 +123,8 @@ def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool 
 
 
 def statement(items: Sequence[NewItem], now: datetime, wake: bool) -> tuple[str, list[Any]]:
-    """The insert of ``items`` (each with a fresh ``request_key``) returning their ids; sent twice, it returns
-    the same ids and adds nothing (the repeat after a lost connection)."""
+    """The insert of ``items`` (each under its ``key``) returning their ids; sent twice, it returns the same
+    ids and adds nothing (the repeat after a lost connection)."""
     sql = (
         "insert into inbox (kind, payload, user_id, channel, response_url, created_at, request_key) values "
         + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(items))
@@ -138,7 +141,7 @@ def statement(items: Sequence[NewItem], now: datetime, wake: bool) -> tuple[str,
             item.channel,
             item.response_url,
             _iso(now),
-            uuid.uuid4().hex,
+            item.key,
         ]
     if wake:
         sql = f"with added as ({sql}) select id, pg_notify(?, '') from added"

@@ -54,6 +54,7 @@ def test_an_insert_sent_again_after_a_lost_connection_finds_its_rows_and_adds_no
     assert sorted(first) == sorted(again) and len(first) == 3
     assert store.db.execute("select count(*) from inbox").fetchone()[0] == 3
     assert len(put(store, 2)) == 2  # other requests' rows have keys of their own
+    assert inbox.record(store, items[:1], T0) == [min(row[0] for row in first)]  # recorded again: its row
 
 
 def test_a_recorded_row_reads_back_with_its_columns(store: Store) -> None:
@@ -209,7 +210,9 @@ def test_on_postgresql_recorded_rows_notify_at_their_commit(pg_url: str) -> None
         item = NewItem("command", {"text": "status"}, user_id="U0OPS1")
         inbox.record(web, [item], T0)
         assert worker.wait(inbox.CHANNEL, 0.5) is False  # type: ignore[attr-defined]
-        ids = inbox.record(web, [item, item], T0, wake=True)
+        ids = inbox.record(
+            web, [NewItem("command", {"text": f"status {n}"}) for n in range(2)], T0, wake=True
+        )
         assert worker.wait(inbox.CHANNEL, 20.0) is True  # type: ignore[attr-defined]
         assert len(ids) == 2 and ids == sorted(ids)
     finally:
