@@ -33,6 +33,21 @@ from azureops.scalesets import (
 Secret = Callable[[], str]
 
 
+def _scale_sets(clients: AzureClients, subscription: str) -> Any:
+    """The scale-set operations of ``subscription``'s compute client."""
+    return clients.compute(subscription).virtual_machine_scale_sets
+
+
+def _write(ctx: StepContext, resource_id: str, start: Callable[[], Any], interval: float) -> None:
+    """Send a scale-set write (``start()`` returns its poller) and follow it to its end; a missing gallery
+    replica is said in the user's terms, with the command that adds it."""
+    try:
+        with translated(resource_id):
+            follow(ctx, start(), tick=min(interval, 0.5))
+    except AzureError as err:
+        raise gallery.user_terms(err) from err
+
+
 def _wait_ready(
     clients: AzureClients,
     spec_sub: str,
@@ -85,16 +100,16 @@ def create_step(
     def apply(ctx: StepContext) -> str:
         existing = get_scale_set(clients, spec.subscription, spec.resource_group, spec.name)
         if existing is not None and existing.provisioning_state == "failed":  # an update re-applies the model
-            with translated(spec.id):
-                follow(
-                    ctx,
-                    clients.compute(spec.subscription).virtual_machine_scale_sets.begin_update(
-                        spec.resource_group,
-                        spec.name,
-                        VirtualMachineScaleSetUpdate({"sku": {"capacity": existing.capacity}}),
-                    ),
-                    tick=min(interval, 0.5),
-                )
+            _write(
+                ctx,
+                spec.id,
+                lambda: _scale_sets(clients, spec.subscription).begin_update(
+                    spec.resource_group,
+                    spec.name,
+                    VirtualMachineScaleSetUpdate({"sku": {"capacity": existing.capacity}}),
+                ),
+                interval,
+            )
         elif existing is None:
             body = scale_set_body(
                 spec,
@@ -102,16 +117,14 @@ def create_step(
                 admin_password=admin_password(),
                 domain_password=domain_password() if spec.join_type == "domain" else None,
             )
-            try:
-                with translated(spec.id):
-                    poller = clients.compute(
-                        spec.subscription
-                    ).virtual_machine_scale_sets.begin_create_or_update(
-                        spec.resource_group, spec.name, VirtualMachineScaleSet(body)
-                    )
-                    follow(ctx, poller, tick=min(interval, 0.5))
-            except AzureError as err:
-                raise gallery.user_terms(err) from err
+            _write(
+                ctx,
+                spec.id,
+                lambda: _scale_sets(clients, spec.subscription).begin_create_or_update(
+                    spec.resource_group, spec.name, VirtualMachineScaleSet(body)
+                ),
+                interval,
+            )
         state = _wait_ready(
             clients, spec.subscription, spec.resource_group, spec.name, ctx, interval, timeout
         )
@@ -177,14 +190,14 @@ def capacity_step(
                     now, token(), domain_password() if now.join_type == "domain" else None
                 )
                 patch["properties"] = {"virtualMachineProfile": {"extensionProfile": {"extensions": exts}}}
-            try:
-                with translated(state.id):
-                    poller = clients.compute(subscription).virtual_machine_scale_sets.begin_update(
-                        resource_group, name, VirtualMachineScaleSetUpdate(patch)
-                    )
-                    follow(ctx, poller, tick=min(interval, 0.5))
-            except AzureError as err:
-                raise gallery.user_terms(err) from err
+            _write(
+                ctx,
+                state.id,
+                lambda: _scale_sets(clients, subscription).begin_update(
+                    resource_group, name, VirtualMachineScaleSetUpdate(patch)
+                ),
+                interval,
+            )
         _wait_ready(clients, subscription, resource_group, name, ctx, interval, timeout)
         return f"capacity {count}"
 

@@ -112,24 +112,6 @@ def serve_bare(slack_url: str) -> int:
     return 0
 
 
-def cpu_list(cpus: str) -> set[int]:
-    """A ``taskset -c`` list (``1``, ``0,2``, ``2-3``) as a set of CPU numbers."""
-    out: set[int] = set()
-    for part in cpus.split(","):
-        low, _, high = part.partition("-")
-        out.update(range(int(low), int(high or low) + 1))
-    return out
-
-
-def renice(pid: int, nice: int) -> None:
-    """Run every thread of a running process at ``nice`` (the threads it starts later inherit it)."""
-    if not nice:
-        return
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(ProcessLookupError):
-            os.setpriority(os.PRIO_PROCESS, int(tid), nice)
-
-
 def pin(pid: int, cpus: str) -> None:
     """Keep a running process, its threads and its children (a PostgreSQL postmaster's backends, and the ones
     it forks later) on ``cpus``."""
@@ -375,11 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     exit_on_sigterm()
     work = workdir("bench-ack-")
     front, _, back = args.pin.partition(":")
-    doubles = DoublesProcess(arm=True, arm_throttle_off=True)
-    pin(doubles.pid, back)
-    renice(doubles.pid, args.doubles_nice)
-    if back:  # this client too: the web-facing server's CPUs are its alone, as on a host of its own
-        os.sched_setaffinity(0, cpu_list(back))
+    pin(
+        os.getpid(), back
+    )  # this client too: the web-facing servers' CPUs are theirs alone, as on hosts of their own
+    doubles = DoublesProcess(arm=True, arm_throttle_off=True, nice=args.doubles_nice)
     names = [n for n, roles in (("bot", ("all", "both")), ("web", ("split", "both"))) if args.roles in roles]
     stack = contextlib.ExitStack()
     dbs, db_line = stack.enter_context(databases(args.db, args.standby, names, back))

@@ -279,8 +279,17 @@ class DoublesProcess:
         slack_limits: bool = False,
         arm_throttle_off: bool = False,
         time_scale: float = 120.0,
+        nice: int = 0,
     ) -> None:
-        args = [sys.executable, str(Path(__file__).resolve()), "doubles", "--time-scale", str(time_scale)]
+        niced = ["nice", "-n", str(nice)] if nice else []
+        args = [
+            *niced,
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "doubles",
+            "--time-scale",
+            str(time_scale),
+        ]
         args += (
             ["--arm"] * arm + ["--slack-limits"] * slack_limits + ["--arm-throttle-off"] * arm_throttle_off
         )

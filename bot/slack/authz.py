@@ -9,7 +9,7 @@ the last known members are used until they are ``max_age`` old (``GROUP_MAX_AGE_
 past that the group grants nothing (fail closed), so a member removed in Slack loses the right within
 10 minutes even while Slack cannot be asked.
 
-``request_guard`` runs before every listener: a request from another workspace (its team id is not the
+``RequestGuard`` runs before every listener: a request from another workspace (its team id is not the
 bot's, as ``auth.test`` reported it) and a replay of a slash command or button press already handled
 (same ``trigger_id``, even re-signed with a fresh timestamp) are refused with an answer and an audit row.
 """
@@ -206,11 +206,6 @@ class OperatorCheck(Middleware):
         return BoltResponse(
             status=200, body=text_answer, headers={"content-type": "text/plain;charset=utf-8"}
         )
-
-
-def operator_middleware(authz: Authz, store: Store, later: Later | None = None) -> OperatorCheck:
-    """The operator check as Bolt listener middleware (``OperatorCheck``)."""
-    return OperatorCheck(authz, store, later)
 
 
 class RateLimit:
@@ -430,8 +425,3 @@ class RequestGuard(Middleware):
         )
         log.warning("refused a %s request from %s (%s)", body.get("type") or "slash command", user, reason)
         return answer(body, text, context.respond)
-
-
-def request_guard(store: Store, memory: ReplayMemory) -> RequestGuard:
-    """The request guard as Bolt global middleware (``RequestGuard``)."""
-    return RequestGuard(store, memory)

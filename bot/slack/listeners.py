@@ -164,10 +164,10 @@ def unhandled(body: dict[str, Any], respond: Respond | None) -> BoltResponse:
 
 def register(app: App, runtime: Runtime) -> None:
     """Register the request guard, ``/avd`` (behind the operator middleware) and the one error handler."""
-    app.use(authz.request_guard(runtime.store, runtime.replay))
+    app.use(authz.RequestGuard(runtime.store, runtime.replay))
     # The operator check writes its refusals' audit rows after the ack, on the replay memory's writer.
     middleware = (
-        [authz.operator_middleware(runtime.authz, runtime.store, runtime.replay.later)]
+        [authz.OperatorCheck(runtime.authz, runtime.store, runtime.replay.later)]
         if runtime.require_operator
         else []
     )
