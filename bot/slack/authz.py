@@ -22,6 +22,7 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -267,7 +268,8 @@ class ReplayMemory:
         self._waiting = 0
         self.dropped = 0
         cutoff = (now or datetime.now(UTC)) - REPLAY_MEMORY
-        self._seen: dict[str, datetime] = interactions.seen_since(store, cutoff)
+        # oldest first (the order keys are claimed in), so the expired ones are forgotten from the front
+        self._seen: OrderedDict[str, datetime] = OrderedDict(interactions.seen_since(store, cutoff))
 
     def claim(self, key: str, now: datetime | None = None) -> bool:
         """``True`` the first time ``key`` is seen within ``REPLAY_MEMORY``, ``False`` for a replay."""
@@ -277,14 +279,27 @@ class ReplayMemory:
             seen = self._seen.get(key)
             if seen is not None and seen >= cutoff:
                 return False
+            self._seen.pop(key, None)  # an expired key goes to the end, with its new time
             self._seen[key] = now
-            if len(self._seen) > 4096:
-                self._seen = {k: at for k, at in self._seen.items() if at >= cutoff}
+            self._forget(cutoff)
             self._pending.append((key, now))
             schedule, self._scheduled = not self._scheduled, True
         if schedule:
             self._writer.submit(self._persist)
         return True
+
+    def __len__(self) -> int:
+        """Keys remembered now."""
+        return len(self._seen)
+
+    def _forget(self, cutoff: datetime) -> None:
+        """Drop the keys seen before ``cutoff``, oldest first: O(1) per key dropped, no scan of the rest (a
+        busy workspace keeps thousands of keys for a day, and this runs before every ack). Call with the lock."""
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if at >= cutoff:
+                return
+            del self._seen[oldest]
 
     def later(self, fn: Callable[[], object]) -> bool:
         """Run ``fn`` on the writer thread, after the ack (refusals' audit rows); at most

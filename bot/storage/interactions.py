@@ -15,7 +15,10 @@ CHUNK = 200  # keys per insert statement
 
 
 def seen_since(store: Store, cutoff: datetime) -> dict[str, datetime]:
-    rows = store.db.execute("select key, seen_at from interactions where seen_at >= ?", [cutoff.isoformat()])
+    """The keys seen since ``cutoff``, oldest first."""
+    rows = store.db.execute(
+        "select key, seen_at from interactions where seen_at >= ? order by seen_at, key", [cutoff.isoformat()]
+    )
     return {key: datetime.fromisoformat(at) for key, at in rows.fetchall()}
 
 

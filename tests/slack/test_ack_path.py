@@ -83,6 +83,25 @@ def test_replay_memory_answers_from_memory_and_survives_a_restart(tmp_path: Path
     reopened.close()
 
 
+def test_replay_memory_forgets_keys_older_than_a_day_and_keeps_the_rest(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "avd.db"))
+    store.migrate()
+    t0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    memory = ReplayMemory(store, t0)
+    for k in range(5000):  # more than the old rebuild threshold, all within the day: all remembered
+        assert memory.claim(f"command:K{k}", t0 + timedelta(seconds=k)) is True
+    assert len(memory) == 5000
+    assert memory.claim("command:K0", t0 + timedelta(hours=23)) is False
+    assert memory.claim("command:K0", t0 + timedelta(hours=24, seconds=1)) is True  # a day on: new again
+    assert len(memory) == 5000  # K0 again, at its new time; K1 (seen at t0 + 1 s) is exactly a day old: kept
+    assert memory.claim("command:L", t0 + timedelta(hours=24, seconds=2500)) is True
+    assert len(memory) == 2500 + 2  # K1..K2499 forgotten; K2500..K4999, K0 (at its new time) and L kept
+    assert memory.claim("command:K0", t0 + timedelta(hours=24, seconds=2501)) is False
+    assert memory.claim("command:K2500", t0 + timedelta(hours=24, seconds=2501)) is True  # seen at 2500 s
+    memory.close()
+    store.close()
+
+
 def test_post_ack_work_waits_for_requests_in_flight_but_is_never_starved() -> None:
     gate = AckGate(max_wait=30)
     assert gate.wait() is True  # nothing in flight: runs at once
