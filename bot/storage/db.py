@@ -4,7 +4,8 @@ conflict``, times as ISO-8601 text; the backend maps the rest (types in DDL, ``?
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 
@@ -41,3 +42,18 @@ class Db(Protocol):
     def table(self, table_name: str) -> Table: ...
 
     def table_names(self) -> list[str]: ...
+
+
+def rows_source(backend: str, rows: Sequence[Sequence[str]]) -> tuple[str, list[Any]]:
+    """What follows ``insert into t (a, b, ...)`` to insert ``rows`` (of text values) in one statement, and its
+    parameters. SQLite: a ``VALUES`` list. PostgreSQL: one JSON array (``json_array_elements``), so the
+    statement's text is the same for any number of rows: psycopg converts it once and the server prepares it
+    once, where a ``VALUES`` list past 50 parameters is parsed again on every send (psycopg caches no longer
+    ones) and ``text[]`` arrays are escaped element by element in Python."""
+    if backend != "postgresql":
+        width = len(rows[0]) if rows else 0
+        marks = "(" + ", ".join(["?"] * width) + ")"
+        return "values " + ", ".join([marks] * len(rows)), [value for row in rows for value in row]
+    width = len(rows[0]) if rows else 0
+    fields = ", ".join(f"r ->> {k}" for k in range(width))
+    return f"select {fields} from json_array_elements(?::json) as r", [json.dumps(rows)]

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.storage.db import rows_source
+
 CHANNEL = "avd_inbox"
 CHUNK = 500  # rows per INSERT (7 bound values each: SQLite allows 32766 per statement)
 POLL_SECONDS = 0.05  # SQLite: how often an idle worker looks for a row
@@ -113,38 +115,48 @@ def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool 
         return []
     notify = wake and store.backend == "postgresql"
     if len(items) <= CHUNK:
-        rows = store.write_once(*statement(items, now, notify))
+        rows = store.write_once(*statement(items, now, notify, store.backend))
     else:
         rows = []
         with store.transaction(exclusive=False) as db:
             for start in range(0, len(items), CHUNK):  # SQLite's limit on bound values per statement
-                rows += db.execute(*statement(items[start : start + CHUNK], now, notify)).fetchall()
+                rows += db.execute(
+                    *statement(items[start : start + CHUNK], now, notify, store.backend)
+                ).fetchall()
     return sorted(int(row[0]) for row in rows)  # ids grow in the order of the values
 
 
-def statement(items: Sequence[NewItem], now: datetime, wake: bool) -> tuple[str, list[Any]]:
+def statement(
+    items: Sequence[NewItem], now: datetime, wake: bool, backend: str = "sqlite"
+) -> tuple[str, list[Any]]:
     """The insert of ``items`` (each under its ``key``) returning their ids; sent twice, it returns the same
-    ids and adds nothing (the repeat after a lost connection)."""
+    ids and adds nothing (the repeat after a lost connection). On PostgreSQL its text is the same for any
+    number of rows (``rows_source``: converted and prepared once, on the ack path), and ``wake`` sends one
+    NOTIFY with it."""
+    at = _iso(now)
+    source, args = rows_source(
+        backend,
+        [
+            (
+                it.kind,
+                json.dumps(it.payload, sort_keys=True),
+                it.user_id,
+                it.channel,
+                it.response_url,
+                at,
+                it.key,
+            )
+            for it in items
+        ],
+    )
     sql = (
-        "insert into inbox (kind, payload, user_id, channel, response_url, created_at, request_key) values "
-        + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(items))
+        "insert into inbox (kind, payload, user_id, channel, response_url, created_at, request_key) "
+        + source
         # a repeat of this statement (sent again after a lost connection) returns the rows it wrote the first time
         + " on conflict (request_key) do update set request_key = excluded.request_key returning id"
     )
-    args: list[Any] = []
-    for item in items:
-        payload = json.dumps(item.payload, sort_keys=True)
-        args += [
-            item.kind,
-            payload,
-            item.user_id,
-            item.channel,
-            item.response_url,
-            _iso(now),
-            item.key,
-        ]
-    if wake:
-        sql = f"with added as ({sql}) select id, pg_notify(?, '') from added"
+    if wake:  # one NOTIFY for the statement (a volatile CTE runs once), not one per row
+        sql = f"with added as ({sql}), woke as (select pg_notify(?, '')) select id from added, woke"
         args.append(CHANNEL)
     return sql, args
 

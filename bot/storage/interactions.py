@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.storage.db import rows_source
 from bot.storage.store import Store
 
 CHUNK = 200  # keys per insert statement
@@ -30,9 +31,9 @@ def record(store: Store, batch: Sequence[tuple[str, datetime]], forget_before: d
         items = list(latest.items())
         for start in range(0, len(items), CHUNK):
             chunk = items[start : start + CHUNK]
+            source, args = rows_source(store.backend, chunk)
             db.execute(
-                "insert into interactions (key, seen_at) values "
-                + ", ".join(["(?, ?)"] * len(chunk))
-                + " on conflict (key) do update set seen_at = excluded.seen_at",
-                [value for pair in chunk for value in pair],
+                f"insert into interactions (key, seen_at) {source}"
+                " on conflict (key) do update set seen_at = excluded.seen_at",
+                args,
             )

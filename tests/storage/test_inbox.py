@@ -48,13 +48,32 @@ def test_an_insert_sent_again_after_a_lost_connection_finds_its_rows_and_adds_no
     """``record``'s statement is sent again when its first send's outcome is unknown (PostgreSQL, a connection
     lost mid-statement): its request keys make the repeat return the ids the first send wrote."""
     items = [NewItem("command", {"text": f"status {i}"}, user_id="U1") for i in range(3)]
-    sql, args = inbox.statement(items, T0, wake=False)
+    sql, args = inbox.statement(items, T0, wake=False, backend=store.backend)
     first = store.write_once(sql, args)
     again = store.write_once(sql, args)
     assert sorted(first) == sorted(again) and len(first) == 3
     assert store.db.execute("select count(*) from inbox").fetchone()[0] == 3
     assert len(put(store, 2)) == 2  # other requests' rows have keys of their own
     assert inbox.record(store, items[:1], T0) == [min(row[0] for row in first)]  # recorded again: its row
+
+
+def test_rows_of_any_text_read_back_as_written_and_the_statement_is_one_text_for_any_count(
+    store: Store,
+) -> None:
+    """Quotes, backslashes, unicode and JSON-looking text in every column survive the insert (on PostgreSQL the
+    rows travel as one JSON array), and its text does not grow with the rows (converted and prepared once)."""
+    odd = ['it\'s "quoted"', "back\\slash \\n", "üñí 🚀", '{"not": "json"}', "", "%s ? $1"]
+    items = [
+        NewItem("command", {"text": text, "n": i}, user_id=text, channel=text, response_url=text)
+        for i, text in enumerate(odd)
+    ]
+    ids = inbox.record(store, items, T0)
+    back = [inbox.get(store, row_id) for row_id in ids]
+    assert [(b.payload, b.user_id, b.channel, b.response_url) for b in back if b] == [
+        ({"text": text, "n": i}, text, text, text) for i, text in enumerate(odd)
+    ]
+    one, many = (inbox.statement(items[:k], T0, wake=True, backend=store.backend)[0] for k in (1, len(items)))
+    assert (one == many) == (store.backend == "postgresql")
 
 
 def test_a_recorded_row_reads_back_with_its_columns(store: Store) -> None:
