@@ -7,6 +7,7 @@ examples, accepted options and the builder that turns the remaining words into a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from avdcore.errors import UsageError
@@ -119,9 +120,20 @@ BY_VERB: dict[str, tuple[CommandSpec, ...]] = {
 EXAMPLES: tuple[str, ...] = tuple(example for spec in SPECS for example in spec.examples)
 
 
+NO_VOCABULARY = Vocabulary()
+
+
 def parse(text: str, vocab: Vocabulary | None = None) -> ops.Operation:
-    """The operation the text after ``/avd`` asks for; ``UsageError`` (always with a hint) otherwise."""
-    vocab = vocab if vocab is not None else Vocabulary()
+    """The operation the text after ``/avd`` asks for; ``UsageError`` (always with a hint) otherwise. The same
+    text with the same vocabulary is parsed once (operations are frozen; the ack path parses every command)."""
+    vocab = vocab if vocab is not None else NO_VOCABULARY
+    if not isinstance(text, str):  # not hashable, maybe: ``clean`` refuses it with a hint
+        return _parse.__wrapped__(text, vocab)
+    return _parse(text, vocab)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str, vocab: Vocabulary) -> ops.Operation:
     words = tokenize(clean(text))
     positional, flags = split_flags(words)
     if not positional:

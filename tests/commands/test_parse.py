@@ -429,3 +429,16 @@ def test_cron_trigger_fields_work_with_apscheduler() -> None:
     trigger = CronTrigger(**trigger_fields(validate_cron("30 1 * * 0")), timezone=UTC)
     fire = trigger.get_next_fire_time(None, datetime(2026, 5, 20, tzinfo=UTC))  # a Wednesday
     assert fire == datetime(2026, 5, 24, 1, 30, tzinfo=UTC)  # the next Sunday
+
+
+def test_the_same_text_is_parsed_once_per_vocabulary_and_errors_are_not_remembered() -> None:
+    first = parse("failover start dr --now", VOCAB)
+    assert parse("failover start dr --now", VOCAB) is first  # frozen: the one parse is shared
+    other = Vocabulary(sites={"dr": "westeurope", "primary": "northeurope"})
+    assert parse("failover start dr --now", other) == first  # same words, parsed against that vocabulary
+    assert parse("replicas add uksouth", other) == ops.ReplicasAdd(region="uksouth")
+    for _ in range(2):
+        with pytest.raises(UsageError):
+            parse("failover start nowhere", VOCAB)
+    with pytest.raises(UsageError, match="not text"):
+        parse(["status"], VOCAB)  # type: ignore[arg-type]
