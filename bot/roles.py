@@ -116,7 +116,7 @@ class InboxWriter:
         self.durable = durable
         # queue mode: wait for the acks in flight first (``AckGate.wait``, bounded), so a burst is one commit
         self.yield_to = None if durable else yield_to
-        self._queue: list[tuple[NewItem, threading.Event, list[bool]]] = []
+        self._queue: list[tuple[NewItem, threading.Lock, list[bool]]] = []
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="avd-inbox-writer", daemon=True)
@@ -131,7 +131,10 @@ class InboxWriter:
             channel=str(payload.get("channel_id", "")),
             response_url=str(payload.get("response_url", "")),
         )
-        done, result = threading.Event(), [False]
+        # released by the writer once the row's batch is written: a bare lock, which costs a waiting request
+        # thread less CPU than an Event (no Condition, no waiter list; on the ack path)
+        done, result = threading.Lock(), [False]
+        done.acquire()
         with self._cond:
             if self._closed:
                 return False
@@ -139,7 +142,7 @@ class InboxWriter:
             self._cond.notify()
         if not self.durable:
             return True
-        if not done.wait(self.timeout):
+        if not done.acquire(timeout=self.timeout):
             log.warning("inbox: a %s row was not committed within %.1f s", kind, self.timeout)
             return False
         return result[0]
@@ -168,7 +171,7 @@ class InboxWriter:
                     continue
             for _item, done, result in batch:
                 result[0] = ok
-                done.set()
+                done.release()
 
     def close(self) -> None:
         with self._cond:
