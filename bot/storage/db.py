@@ -50,10 +50,9 @@ def rows_source(backend: str, rows: Sequence[Sequence[str]]) -> tuple[str, list[
     statement's text is the same for any number of rows: psycopg converts it once and the server prepares it
     once, where a ``VALUES`` list past 50 parameters is parsed again on every send (psycopg caches no longer
     ones) and ``text[]`` arrays are escaped element by element in Python."""
+    width = len(rows[0]) if rows else 0
     if backend != "postgresql":
-        width = len(rows[0]) if rows else 0
         marks = "(" + ", ".join(["?"] * width) + ")"
         return "values " + ", ".join([marks] * len(rows)), [value for row in rows for value in row]
-    width = len(rows[0]) if rows else 0
     fields = ", ".join(f"r ->> {k}" for k in range(width))
     return f"select {fields} from json_array_elements(?::json) as r", [json.dumps(rows)]
