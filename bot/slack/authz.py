@@ -47,6 +47,7 @@ REPLAY_MEMORY = timedelta(hours=24)  # far longer than Slack's 5-minute signatur
 MAX_PENDING_WRITES = 1024  # refusals' audit rows waiting for the writer; a flood past it is dropped, logged
 COMMAND_BURST = 10  # /avd commands a user may send at once ...
 COMMAND_EVERY_SECONDS = 3.0  # ... and then one more each this many seconds (20 a minute)
+PRUNE_ABOVE = 4096  # users counted before the rate limit forgets those whose bucket is full again
 
 
 def is_group(entry: str) -> bool:
@@ -226,6 +227,7 @@ class RateLimit:
         self.every = every
         self._monotonic = monotonic
         self._buckets: dict[str, tuple[float, float]] = {}  # user -> (tokens, when counted)
+        self._pruned = float("-inf")  # when users with a full bucket were last forgotten
 
     def take(self, user: str) -> float:
         """0 when ``user`` may run a command now (one token taken), else the seconds until they may."""
@@ -234,13 +236,20 @@ class RateLimit:
         tokens = min(float(self.burst), tokens + (now - then) / self.every)
         if tokens >= 1.0:
             self._buckets[user] = (tokens - 1.0, now)
-            if len(self._buckets) > 4096:  # forget users whose bucket has filled up again
+            # forget users whose bucket has filled up again; at most once per ``every`` seconds, so a crowd of
+            # users still refilling does not make every ack copy them all
+            if len(self._buckets) > PRUNE_ABOVE and now - self._pruned >= self.every:
+                self._pruned = now
                 self._buckets = {
                     u: b for u, b in self._buckets.items() if b[0] + (now - b[1]) / self.every < self.burst
                 }
             return 0.0
         self._buckets[user] = (tokens, now)
         return (1.0 - tokens) * self.every
+
+    def __len__(self) -> int:
+        """Users counted now."""
+        return len(self._buckets)
 
 
 def rate_limited(wait: float, limit: RateLimit) -> str:

@@ -41,6 +41,18 @@ def test_a_token_bucket_per_user() -> None:
     assert [limit.take("U1") for _ in range(4)] == [0.0, 0.0, 0.0, 3.0]  # refills to the burst, no more
 
 
+def test_users_with_a_full_bucket_are_forgotten_at_most_once_per_refill_period() -> None:
+    clock = FakeMonotonic()
+    limit = RateLimit(burst=3, every=3.0, monotonic=clock)
+    for k in range(5000):  # all still refilling: none can be forgotten, and no take copies them all again
+        assert limit.take(f"U{k}") == 0.0
+    assert len(limit) == 5000
+    clock.now += 9.0  # every bucket is full again
+    assert limit.take("U-new") == 0.0
+    assert len(limit) == 1  # forgotten: a full bucket is what a new user gets anyway
+    assert [limit.take("U0") for _ in range(4)] == [0.0, 0.0, 0.0, 3.0]
+
+
 @pytest.fixture
 def limited(tmp_path: Path, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chat]:
     """A bot with the product's rate limit (the kit lifts it for scenario tests): AVD_COMMAND_BURST unset."""
