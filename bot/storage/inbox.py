@@ -126,9 +126,7 @@ def record(store: Store, items: Sequence[NewItem], now: datetime, *, wake: bool 
     return sorted(int(row[0]) for row in rows)  # ids grow in the order of the values
 
 
-def statement(
-    items: Sequence[NewItem], now: datetime, wake: bool, backend: str = "sqlite"
-) -> tuple[str, list[Any]]:
+def statement(items: Sequence[NewItem], now: datetime, wake: bool, backend: str) -> tuple[str, list[Any]]:
     """The insert of ``items`` (each under its ``key``) returning their ids; sent twice, it returns the same
     ids and adds nothing (the repeat after a lost connection). On PostgreSQL its text is the same for any
     number of rows (``rows_source``: converted and prepared once, on the ack path), and ``wake`` sends one
